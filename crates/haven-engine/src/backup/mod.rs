@@ -1,0 +1,316 @@
+//! Backing up paths or a byte stream into a snapshot.
+//!
+//! ```text
+//! walker ──file jobs──▶ readers (read → chunk → hash → dedup) ──▶ Saver
+//!    └──ordered entries──▶ assembler (waits for each file's ids, builds trees) ──▶ Saver
+//! ```
+//! The walker visits entries in sorted order and emits them to the
+//! assembler in that order; each file entry carries a one-shot slot its
+//! reader fills. Trees are therefore built bottom-up in a deterministic
+//! order while files are read in parallel. Unchanged files (same size,
+//! mtime, ctime and inode as in the parent snapshot) are never read.
+
+mod saver;
+mod walk;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+pub use saver::{Saver, SaverHandle, SaverStatsSnapshot};
+
+use crate::chunker::Chunker;
+use crate::error::{Error, Result};
+use crate::format::{BlobType, FORMAT_VERSION, NameBytes, Node, NodeType, Snapshot, SnapshotSummary, Tree};
+use crate::id::Id;
+use crate::index::Index;
+use crate::progress::Progress;
+use crate::repo::Repository;
+
+/// How to choose the parent snapshot used to skip unchanged files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ParentChoice {
+    /// The latest snapshot of the same host and paths.
+    #[default]
+    Auto,
+    /// Read every file.
+    None,
+    /// This snapshot.
+    Snapshot(Id),
+}
+
+/// What to back up and how.
+#[derive(Clone, Debug, Default)]
+pub struct BackupOptions {
+    /// Tags recorded in the snapshot.
+    pub tags: Vec<String>,
+    /// Host name recorded (default: this machine's).
+    pub hostname: Option<String>,
+    /// Glob patterns of paths to leave out.
+    pub excludes: Vec<String>,
+    /// Parent snapshot selection.
+    pub parent: ParentChoice,
+    /// zstd level (default: the repository's).
+    pub compression_level: Option<i32>,
+    /// Snapshot time (default: now). Tests and imports set it.
+    pub time: Option<Timestamp>,
+}
+
+/// A source entry that could not be backed up.
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedEntry {
+    /// Its path.
+    pub path: PathBuf,
+    /// Why.
+    pub error: String,
+}
+
+/// The result of a backup.
+#[derive(Clone, Debug)]
+pub struct BackupOutcome {
+    /// The new snapshot's id.
+    pub snapshot_id: Id,
+    /// The snapshot.
+    pub snapshot: Snapshot,
+    /// Entries left out because they could not be read.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+impl BackupOutcome {
+    /// The statistics recorded with the snapshot.
+    pub fn summary(&self) -> &SnapshotSummary {
+        #[allow(clippy::expect_used)]
+        self.snapshot.summary.as_ref().expect("backup always records a summary")
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub files_new: AtomicU64,
+    pub files_changed: AtomicU64,
+    pub files_unmodified: AtomicU64,
+    pub dirs: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub bytes_total: AtomicU64,
+}
+
+fn thread_count() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+fn load_index_for_writing(repo: &Repository) -> Result<(Arc<Index>, Vec<crate::format::IndexedPack>)> {
+    let (index, report) = repo.load_index(true)?;
+    if !report.unindexed_packs.is_empty() {
+        tracing::info!(
+            packs = report.unindexed_packs.len(),
+            "reusing packs left by an interrupted backup"
+        );
+    }
+    Ok((Arc::new(index), report.unindexed_packs))
+}
+
+impl Repository {
+    /// Back up `paths` into a new snapshot.
+    pub fn backup(&self, paths: &[PathBuf], options: &BackupOptions, progress: &dyn Progress) -> Result<BackupOutcome> {
+        let started = Instant::now();
+        let time = options.time.unwrap_or_else(Timestamp::now);
+        let hostname = options.hostname.clone().unwrap_or_else(crate::host::hostname);
+        let targets = walk::resolve_targets(paths)?;
+        let excludes = walk::Excludes::new(&options.excludes)?;
+        let display_paths: Vec<String> = targets.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+
+        let (index, adopt) = load_index_for_writing(self)?;
+        let parent = self.choose_parent(&options.parent, &hostname, &display_paths)?;
+        let parent_tree = match &parent {
+            Some((_, snap)) => Some(self.read_tree(&index, &snap.tree)?),
+            None => None,
+        };
+        let level = options.compression_level.unwrap_or(self.config.compression_level);
+        let saver = Saver::start(self, index.clone(), adopt, level, thread_count())?;
+        let counters = Arc::new(Counters::default());
+        let chunker = Chunker::new(&self.config.chunker, self.master.chunker_seed);
+
+        let walk_result = walk::run(walk::WalkContext {
+            repo: self,
+            index: &index,
+            saver: saver.handle(),
+            chunker,
+            counters: counters.clone(),
+            excludes,
+            progress,
+            readers: thread_count().max(2),
+            targets: &targets,
+            parent_tree,
+        });
+        let saver_result = saver.finish();
+        let (root, skipped) = walk_result?;
+        let stored = saver_result?;
+
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let summary = SnapshotSummary {
+            files_new: load(&counters.files_new),
+            files_changed: load(&counters.files_changed),
+            files_unmodified: load(&counters.files_unmodified),
+            dirs: load(&counters.dirs),
+            bytes_read: load(&counters.bytes_read),
+            bytes_total: load(&counters.bytes_total),
+            bytes_added: stored.bytes_added,
+            data_blobs_added: stored.data_blobs,
+            tree_blobs_added: stored.tree_blobs,
+            errors: skipped.len() as u64,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        self.finish_snapshot(time, root, display_paths, hostname, options, parent.map(|p| p.0), summary, skipped)
+    }
+
+    /// Back up a byte stream (e.g. a database dump) as one file `name`.
+    pub fn backup_stream(
+        &self,
+        reader: &mut dyn Read,
+        name: &str,
+        options: &BackupOptions,
+        progress: &dyn Progress,
+    ) -> Result<BackupOutcome> {
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::InvalidArgument(format!(
+                "stream name {name:?} must be a non-empty file name without `/`"
+            )));
+        }
+        let started = Instant::now();
+        let time = options.time.unwrap_or_else(Timestamp::now);
+        let hostname = options.hostname.clone().unwrap_or_else(crate::host::hostname);
+        let (index, adopt) = load_index_for_writing(self)?;
+        let level = options.compression_level.unwrap_or(self.config.compression_level);
+        let saver = Saver::start(self, index, adopt, level, thread_count())?;
+        let handle = saver.handle();
+        let chunker = Chunker::new(&self.config.chunker, self.master.chunker_seed);
+        let mut content = Vec::new();
+        let mut size = 0u64;
+        let mut read_error = None;
+        for chunk in chunker.stream(reader) {
+            match chunk {
+                Ok(data) => {
+                    size += data.len() as u64;
+                    progress.add_bytes(data.len() as u64);
+                    match handle.save(BlobType::Data, data) {
+                        Ok(id) => content.push(id),
+                        Err(e) => {
+                            read_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(Error::Stream(e.to_string()));
+                    break;
+                }
+            }
+            if handle.failed() {
+                break;
+            }
+        }
+        let now_ns = time.as_nanosecond() as i64;
+        let node = Node {
+            name: NameBytes(name.as_bytes().to_vec()),
+            node_type: NodeType::File,
+            mode: 0o600,
+            uid: crate::host::current_uid(),
+            gid: crate::host::current_gid(),
+            mtime_ns: now_ns,
+            ctime_ns: now_ns,
+            inode: 0,
+            device: 0,
+            size,
+            content,
+            subtree: None,
+            target: None,
+        };
+        let tree_bytes = serialize_tree(&Tree { nodes: vec![node] })?;
+        let root = handle.save(BlobType::Tree, tree_bytes);
+        drop(handle);
+        let stored = saver.finish();
+        if let Some(e) = read_error {
+            return Err(e);
+        }
+        let root = root?;
+        let stored = stored?;
+        let summary = SnapshotSummary {
+            files_new: 1,
+            bytes_read: size,
+            bytes_total: size,
+            bytes_added: stored.bytes_added,
+            data_blobs_added: stored.data_blobs,
+            tree_blobs_added: stored.tree_blobs,
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..SnapshotSummary::default()
+        };
+        self.finish_snapshot(time, root, vec![name.to_string()], hostname, options, None, summary, Vec::new())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_snapshot(
+        &self,
+        time: Timestamp,
+        tree: Id,
+        paths: Vec<String>,
+        hostname: String,
+        options: &BackupOptions,
+        parent: Option<Id>,
+        summary: SnapshotSummary,
+        skipped: Vec<SkippedEntry>,
+    ) -> Result<BackupOutcome> {
+        let snapshot = Snapshot {
+            version: FORMAT_VERSION,
+            time,
+            tree,
+            paths,
+            hostname,
+            username: crate::host::username(),
+            tags: options.tags.clone(),
+            parent,
+            program: format!("haven {}", env!("CARGO_PKG_VERSION")),
+            summary: Some(summary),
+        };
+        // Written last: until this file exists, nothing of the backup is
+        // visible, and its packs are merely unreferenced.
+        let snapshot_id = self.save_snapshot(&snapshot)?;
+        Ok(BackupOutcome {
+            snapshot_id,
+            snapshot,
+            skipped,
+        })
+    }
+
+    fn choose_parent(&self, choice: &ParentChoice, hostname: &str, paths: &[String]) -> Result<Option<(Id, Snapshot)>> {
+        match choice {
+            ParentChoice::None => Ok(None),
+            ParentChoice::Snapshot(id) => Ok(Some((*id, self.load_snapshot(id)?))),
+            ParentChoice::Auto => {
+                let mut candidates = Vec::new();
+                for id in self.snapshot_ids()? {
+                    match self.load_snapshot(&id) {
+                        Ok(s) if s.hostname == hostname && s.paths == paths => candidates.push((id, s)),
+                        Ok(_) => {}
+                        // A damaged snapshot must not stop new backups.
+                        Err(e) => tracing::warn!(snapshot = %id.short(), error = %e, "skipping snapshot"),
+                    }
+                }
+                Ok(candidates.into_iter().max_by(|a, b| a.1.time.cmp(&b.1.time)))
+            }
+        }
+    }
+}
+
+pub(crate) fn serialize_tree(tree: &Tree) -> Result<Vec<u8>> {
+    serde_json::to_vec(tree).map_err(|e| Error::InvalidArgument(format!("tree serialisation: {e}")))
+}
+
+pub(crate) fn path_of(base: &Path, name: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    base.join(std::ffi::OsStr::from_bytes(name))
+}

@@ -1,0 +1,131 @@
+//! The engine's error type: every variant says what failed and where.
+
+use std::path::PathBuf;
+
+use crate::id::Id;
+
+/// Errors returned by the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No repository exists at the location.
+    #[error("no repository at {location}: {reason} (create one with `haven repo init`)")]
+    RepositoryNotFound {
+        /// The repository location as given.
+        location: String,
+        /// Why it is not a repository.
+        reason: String,
+    },
+    /// `init` was asked to create a repository where one exists.
+    #[error("a repository already exists at {location}")]
+    RepositoryExists {
+        /// The repository location as given.
+        location: String,
+    },
+    /// No key of the repository opens with the given password.
+    #[error("wrong password: no key in {location} can be opened with it")]
+    WrongPassword {
+        /// The repository location as given.
+        location: String,
+    },
+    /// The repository was written by a newer, incompatible format version.
+    #[error("repository format version {found} is not supported (this haven reads version {supported})")]
+    UnsupportedVersion {
+        /// Version found in the repository.
+        found: u32,
+        /// Version this build supports.
+        supported: u32,
+    },
+    /// The repository location does not parse.
+    #[error("invalid repository location {location:?}: {reason}")]
+    InvalidLocation {
+        /// The location as given.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Reading or writing the storage backend failed.
+    #[error("storage error on {path}: {source}")]
+    Storage {
+        /// Path inside the repository.
+        path: String,
+        /// Underlying backend error.
+        #[source]
+        source: opendal::Error,
+    },
+    /// A local file-system operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("read", "create", …).
+        action: &'static str,
+        /// The local path.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stored data failed authentication, hashing or parsing.
+    #[error("corrupt {what}: {detail}")]
+    Corrupt {
+        /// The object ("pack 1a2b…", "snapshot …").
+        what: String,
+        /// What check failed.
+        detail: String,
+    },
+    /// A blob referenced by a tree is in no index nor pack.
+    #[error("blob {0} is missing from the repository")]
+    MissingBlob(Id),
+    /// No snapshot matches the given selector.
+    #[error("no snapshot matches {0:?}")]
+    SnapshotNotFound(String),
+    /// A snapshot id prefix matches several snapshots.
+    #[error("snapshot prefix {prefix:?} is ambiguous: it matches {count} snapshots")]
+    AmbiguousSnapshot {
+        /// The prefix given.
+        prefix: String,
+        /// How many snapshots match.
+        count: usize,
+    },
+    /// A path inside a snapshot does not exist.
+    #[error("path {path:?} does not exist in snapshot {snapshot}")]
+    PathNotInSnapshot {
+        /// The path asked for.
+        path: String,
+        /// Snapshot short id.
+        snapshot: String,
+    },
+    /// Invalid argument (glob, option value…).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A byte-stream source (a command's output) failed.
+    #[error("stream source failed: {0}")]
+    Stream(String),
+    /// The operation was cancelled.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Corrupt {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// True when the error means stored data is damaged or missing (as
+    /// opposed to a local I/O or usage problem).
+    pub fn is_integrity(&self) -> bool {
+        matches!(self, Error::Corrupt { .. } | Error::MissingBlob(_))
+    }
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

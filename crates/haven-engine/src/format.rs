@@ -1,0 +1,353 @@
+//! The serialised shapes of repository objects (see `docs/format.md`).
+//!
+//! Readers ignore fields they do not know, so later versions can add fields
+//! without breaking older readers; incompatible changes bump [`FORMAT_VERSION`].
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::KdfParams;
+use crate::id::Id;
+
+/// Repository format version written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The plaintext wrapper stored in the `config` file.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConfigFile {
+    /// Always `"haven-repository"`.
+    pub format: String,
+    /// Format version; readers refuse versions they do not know.
+    pub version: u32,
+    /// Envelope (kind `config`) holding [`RepoConfig`] as JSON, base64.
+    #[serde(with = "crate::crypto::b64_vec")]
+    pub encrypted: Vec<u8>,
+}
+
+/// Repository-wide settings, encrypted with the master key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RepoConfig {
+    /// Format version (same as the wrapper's).
+    pub version: u32,
+    /// Random repository id.
+    pub id: Id,
+    /// When the repository was created.
+    pub created: Timestamp,
+    /// Content-defined chunking parameters (the seed is in the master key).
+    pub chunker: ChunkerParams,
+    /// Target size of pack files in bytes.
+    pub pack_size: u64,
+    /// Default zstd level for new data (0 = no compression).
+    pub compression_level: i32,
+}
+
+/// FastCDC (2020) parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkerParams {
+    /// Always `"fastcdc-2020"`.
+    pub algorithm: String,
+    /// Smallest chunk (except a file's last).
+    pub min_size: u32,
+    /// Target average chunk size.
+    pub avg_size: u32,
+    /// Largest chunk.
+    pub max_size: u32,
+    /// FastCDC normalisation level.
+    pub normalization: u8,
+}
+
+impl Default for ChunkerParams {
+    fn default() -> Self {
+        ChunkerParams {
+            algorithm: "fastcdc-2020".into(),
+            min_size: 512 * 1024,
+            avg_size: 1024 * 1024,
+            max_size: 8 * 1024 * 1024,
+            normalization: 1,
+        }
+    }
+}
+
+/// Which key capabilities a key file grants. Only `full` exists today;
+/// `write-only` (backup hosts that cannot read) is reserved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyKind {
+    /// Reads and writes everything.
+    Full,
+}
+
+/// A key file under `keys/`: the master key wrapped by a password.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyFile {
+    /// Key file version.
+    pub version: u32,
+    /// What the key can do.
+    pub kind: KeyKind,
+    /// When the key was added.
+    pub created: Timestamp,
+    /// Host that added it (informational).
+    pub hostname: String,
+    /// User that added it (informational).
+    pub username: String,
+    /// Always `"argon2id"` (version 0x13).
+    pub kdf: String,
+    /// Argon2id cost parameters.
+    pub kdf_params: KdfParams,
+    /// Argon2 salt (16 random bytes).
+    #[serde(with = "crate::crypto::b64_vec")]
+    pub salt: Vec<u8>,
+    /// Envelope (kind `key`) holding the master key JSON, sealed with the
+    /// password-derived key.
+    #[serde(with = "crate::crypto::b64_vec")]
+    pub master_key: Vec<u8>,
+}
+
+/// Blob types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobType {
+    /// File content.
+    Data,
+    /// A directory listing.
+    Tree,
+}
+
+/// One blob's entry in a pack header or index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedBlob {
+    /// Keyed BLAKE3 of the plaintext.
+    pub id: Id,
+    /// Data or tree.
+    #[serde(rename = "type")]
+    pub blob_type: BlobType,
+    /// Byte offset of the blob's envelope in the pack.
+    pub offset: u32,
+    /// Length of the envelope.
+    pub length: u32,
+    /// Length of the plaintext.
+    pub raw_length: u32,
+}
+
+/// The header at the end of a pack.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PackHeader {
+    /// Blobs in pack order.
+    pub blobs: Vec<PackedBlob>,
+}
+
+/// An index file: where blobs live.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct IndexFile {
+    /// Index format version.
+    pub version: u32,
+    /// Packs described by this index.
+    pub packs: Vec<IndexedPack>,
+    /// Index files this one replaces (written by prune; reserved).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supersedes: Vec<Id>,
+}
+
+/// One pack in an index file.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IndexedPack {
+    /// Pack id (BLAKE3 of the pack file).
+    pub id: Id,
+    /// Pack file size in bytes.
+    pub size: u64,
+    /// The pack's blobs (same as its header).
+    pub blobs: Vec<PackedBlob>,
+}
+
+/// A snapshot: one point-in-time copy of some paths.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Snapshot format version.
+    pub version: u32,
+    /// When the backup started.
+    pub time: Timestamp,
+    /// Root tree.
+    pub tree: Id,
+    /// Absolute paths backed up (or the stream name).
+    pub paths: Vec<String>,
+    /// Host the data came from.
+    pub hostname: String,
+    /// User that ran the backup.
+    pub username: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Snapshot used to skip unchanged files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Id>,
+    /// Version of the program that wrote it.
+    pub program: String,
+    /// Backup statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SnapshotSummary>,
+}
+
+/// Statistics recorded with a snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    /// Files not in the parent snapshot.
+    pub files_new: u64,
+    /// Files whose metadata changed since the parent.
+    pub files_changed: u64,
+    /// Files skipped as unchanged.
+    pub files_unmodified: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Bytes read from the source.
+    pub bytes_read: u64,
+    /// Bytes of all files in the snapshot.
+    pub bytes_total: u64,
+    /// Stored bytes added (after dedup, compression, encryption).
+    pub bytes_added: u64,
+    /// New data blobs.
+    pub data_blobs_added: u64,
+    /// New tree blobs.
+    pub tree_blobs_added: u64,
+    /// Source entries that could not be read (they are not in the snapshot).
+    pub errors: u64,
+    /// Wall time of the backup in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// A directory listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tree {
+    /// Entries sorted by name bytes.
+    pub nodes: Vec<Node>,
+}
+
+/// Kinds of tree entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeType {
+    /// Regular file.
+    File,
+    /// Directory.
+    Dir,
+    /// Symbolic link.
+    Symlink,
+}
+
+/// One entry of a tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// File name (exact bytes).
+    pub name: NameBytes,
+    /// Entry type.
+    #[serde(rename = "type")]
+    pub node_type: NodeType,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the Unix epoch.
+    pub ctime_ns: i64,
+    /// Inode number at backup time.
+    pub inode: u64,
+    /// Device number at backup time.
+    pub device: u64,
+    /// File size in bytes (files only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
+    /// Content blobs in order (files only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<Id>,
+    /// Subtree (directories only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtree: Option<Id>,
+    /// Link target (symlinks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<NameBytes>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// Exact bytes of a name: a JSON string when they are UTF-8, otherwise
+/// `{"base64": "…"}`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NameBytes(pub Vec<u8>);
+
+impl NameBytes {
+    /// The name as an OS string.
+    pub fn as_os_str(&self) -> &OsStr {
+        OsStr::from_bytes(&self.0)
+    }
+
+    /// A lossy UTF-8 rendering for messages.
+    pub fn display(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+}
+
+impl std::fmt::Debug for NameBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.display())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum NameRepr {
+    Utf8(String),
+    Raw { base64: String },
+}
+
+impl Serialize for NameBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => NameRepr::Raw {
+                base64: STANDARD.encode(&self.0),
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NameBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match NameRepr::deserialize(d)? {
+            NameRepr::Utf8(text) => Ok(NameBytes(text.into_bytes())),
+            NameRepr::Raw { base64 } => STANDARD
+                .decode(base64)
+                .map(NameBytes)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_utf8_and_raw() {
+        for raw in [b"plain.txt".to_vec(), vec![0x66, 0xff, 0xfe, 0x2e]] {
+            let name = NameBytes(raw.clone());
+            let json = serde_json::to_string(&name).expect("serialises");
+            let back: NameBytes = serde_json::from_str(&json).expect("parses");
+            assert_eq!(back.0, raw);
+        }
+        assert_eq!(serde_json::to_string(&NameBytes(b"a".to_vec())).expect("ser"), "\"a\"");
+        assert_eq!(
+            serde_json::to_string(&NameBytes(vec![0xff])).expect("ser"),
+            r#"{"base64":"/w=="}"#
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! Haven's repository format and backup engine.
+//!
+//! A repository is a directory (or bucket prefix) of immutable, encrypted,
+//! content-addressed files, specified in `docs/format.md`:
+//!
+//! - **chunking**: files are split with FastCDC using a secret gear seed,
+//!   so chunk boundaries leak nothing; chunks are identified by keyed BLAKE3
+//!   and stored once per repository (deduplication across all snapshots);
+//! - **packs**: chunks (blobs) are compressed with zstd, encrypted with
+//!   AES-256-GCM and gathered into pack files of tens of MB, described by
+//!   index files; every file is written once and never modified;
+//! - **snapshots** reference a root tree; a snapshot file is written last,
+//!   so a backup becomes visible atomically and an interrupted one leaves
+//!   only unreferenced packs, which the next backup adopts.
+//!
+//! The entry point is [`Repository`]: [`Repository::init`] /
+//! [`Repository::open`], then [`Repository::backup`],
+//! [`Repository::backup_stream`], [`Repository::restore`],
+//! [`Repository::check`] and [`Repository::stats`].
+
+pub mod backend;
+pub mod backup;
+pub mod check;
+pub mod chunker;
+pub mod crypto;
+pub mod error;
+pub mod format;
+pub mod host;
+pub mod id;
+pub mod index;
+pub mod progress;
+pub mod repo;
+pub mod restore;
+pub mod stats;
+
+pub use backend::Location;
+pub use backup::{BackupOptions, BackupOutcome, ParentChoice, SkippedEntry};
+pub use check::{CheckReport, ReadData};
+pub use crypto::KdfParams;
+pub use error::{Error, Result};
+pub use format::{Snapshot, SnapshotSummary};
+pub use id::Id;
+pub use progress::{NoProgress, Progress};
+pub use repo::{InitOptions, Repository};
+pub use restore::{RestoreOptions, RestoreOutcome};
+pub use stats::RepoStats;

@@ -1,0 +1,452 @@
+//! Opening, creating and reading a repository.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::backend::{Backend, Location};
+use crate::crypto::{AeadKey, KdfParams, MasterKey, ObjectKind, random_bytes};
+use crate::error::{Error, Result};
+use crate::format::{
+    ChunkerParams, ConfigFile, FORMAT_VERSION, IndexFile, IndexedPack, KeyFile, KeyKind, PackHeader, RepoConfig,
+    Snapshot, Tree,
+};
+use crate::id::Id;
+use crate::index::{BlobLocation, Index};
+
+/// Directory of pack files.
+pub const DATA_DIR: &str = "data";
+/// Directory of index files.
+pub const INDEX_DIR: &str = "index";
+/// Directory of snapshots.
+pub const SNAPSHOT_DIR: &str = "snapshots";
+/// Directory of key files.
+pub const KEY_DIR: &str = "keys";
+/// The config file.
+pub const CONFIG_FILE: &str = "config";
+
+/// Options for creating a repository.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Argon2id cost of the first key.
+    pub kdf: KdfParams,
+    /// Default zstd level (0 disables compression).
+    pub compression_level: i32,
+    /// Target pack size in bytes.
+    pub pack_size: u64,
+    /// Chunking parameters.
+    pub chunker: ChunkerParams,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            kdf: KdfParams::default(),
+            compression_level: 3,
+            pack_size: 16 * 1024 * 1024,
+            chunker: ChunkerParams::default(),
+        }
+    }
+}
+
+/// Path of a pack file: `data/<first two hex digits>/<id>`.
+pub fn pack_path(id: &Id) -> String {
+    let hex = id.to_hex();
+    format!("{DATA_DIR}/{}/{hex}", &hex[..2])
+}
+
+/// An open repository: backend plus decrypted keys and settings.
+#[derive(Clone)]
+pub struct Repository {
+    pub(crate) backend: Backend,
+    pub(crate) master: Arc<MasterKey>,
+    pub(crate) aead: AeadKey,
+    pub(crate) config: RepoConfig,
+}
+
+/// What loading the index found besides the blobs.
+#[derive(Debug, Default)]
+pub struct IndexLoadReport {
+    /// Index files that failed their hash or decryption, with the reason.
+    pub damaged_index_files: Vec<(Id, String)>,
+    /// Packs in `data/` that no index lists (left by an interrupted backup
+    /// or a damaged index); their headers were read and their blobs added.
+    pub unindexed_packs: Vec<IndexedPack>,
+    /// Unindexed packs whose header could not be read.
+    pub unreadable_packs: Vec<(Id, String)>,
+}
+
+impl Repository {
+    /// Create a repository at `location`, protected by `password`.
+    pub fn init(location: &Location, password: &[u8], options: &InitOptions) -> Result<Self> {
+        if password.is_empty() {
+            return Err(Error::InvalidArgument("the repository password must not be empty".into()));
+        }
+        validate_chunker(&options.chunker)?;
+        let backend = Backend::connect(location, true)?;
+        if backend.exists(CONFIG_FILE)? {
+            return Err(Error::RepositoryExists {
+                location: location.to_string(),
+            });
+        }
+        let master = MasterKey::generate();
+        let mut repo_id = [0u8; 32];
+        random_bytes(&mut repo_id);
+        let config = RepoConfig {
+            version: FORMAT_VERSION,
+            id: Id(repo_id),
+            created: Timestamp::now(),
+            chunker: options.chunker.clone(),
+            pack_size: options.pack_size,
+            compression_level: options.compression_level,
+        };
+        let repo = Repository {
+            backend,
+            aead: master.aead(),
+            master: Arc::new(master),
+            config,
+        };
+        repo.add_key(password, options.kdf)?;
+        let config_json = serde_json::to_vec(&repo.config).map_err(json_error)?;
+        let wrapper = ConfigFile {
+            format: "haven-repository".into(),
+            version: FORMAT_VERSION,
+            encrypted: repo.aead.seal_raw(ObjectKind::Config, &config_json),
+        };
+        // The config is written last: a repository exists once it is there.
+        repo.backend.create_exclusive(
+            CONFIG_FILE,
+            serde_json::to_vec_pretty(&wrapper).map_err(json_error)?,
+        )?;
+        Ok(repo)
+    }
+
+    /// Open the repository at `location` with `password`.
+    pub fn open(location: &Location, password: &[u8]) -> Result<Self> {
+        let backend = Backend::connect(location, false)?;
+        let not_found = |reason: &str| Error::RepositoryNotFound {
+            location: location.to_string(),
+            reason: reason.into(),
+        };
+        if !backend.exists(CONFIG_FILE)? {
+            return Err(not_found("there is no `config` file (not initialised?)"));
+        }
+        let wrapper: ConfigFile = serde_json::from_slice(&backend.read(CONFIG_FILE)?)
+            .map_err(|e| Error::corrupt("config", e.to_string()))?;
+        if wrapper.format != "haven-repository" {
+            return Err(not_found("the `config` file is not a Haven repository config"));
+        }
+        if wrapper.version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: wrapper.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let master = Self::unlock(&backend, password)?;
+        let aead = master.aead();
+        let config: RepoConfig =
+            serde_json::from_slice(&aead.open(ObjectKind::Config, &wrapper.encrypted, None)?)
+                .map_err(|e| Error::corrupt("config", e.to_string()))?;
+        validate_chunker(&config.chunker)?;
+        Ok(Repository {
+            backend,
+            aead,
+            master: Arc::new(master),
+            config,
+        })
+    }
+
+    fn unlock(backend: &Backend, password: &[u8]) -> Result<MasterKey> {
+        let keys = backend.list(KEY_DIR)?;
+        if keys.is_empty() {
+            return Err(Error::RepositoryNotFound {
+                location: backend.location().to_string(),
+                reason: "it has no key files".into(),
+            });
+        }
+        for info in keys {
+            let Ok(bytes) = backend.read(&info.path) else { continue };
+            let Ok(key_file) = serde_json::from_slice::<KeyFile>(&bytes) else {
+                tracing::warn!(path = %info.path, "skipping unreadable key file");
+                continue;
+            };
+            let kek = key_file.kdf_params.derive(password, &key_file.salt)?;
+            if let Ok(plain) = kek.open(ObjectKind::Key, &key_file.master_key, None) {
+                return serde_json::from_slice(&plain).map_err(|e| Error::corrupt(info.path.clone(), e.to_string()));
+            }
+        }
+        Err(Error::WrongPassword {
+            location: backend.location().to_string(),
+        })
+    }
+
+    /// Wrap the master key with a new password; returns the key file id.
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams) -> Result<Id> {
+        let mut salt = vec![0u8; 16];
+        random_bytes(&mut salt);
+        let kek = kdf.derive(password, &salt)?;
+        let master_json = serde_json::to_vec(&*self.master).map_err(json_error)?;
+        let key_file = KeyFile {
+            version: FORMAT_VERSION,
+            kind: KeyKind::Full,
+            created: Timestamp::now(),
+            hostname: crate::host::hostname(),
+            username: crate::host::username(),
+            kdf: "argon2id".into(),
+            kdf_params: kdf,
+            salt,
+            master_key: kek.seal_raw(ObjectKind::Key, &master_json),
+        };
+        let bytes = serde_json::to_vec_pretty(&key_file).map_err(json_error)?;
+        let id = Id::of_file(&bytes);
+        self.backend.create_exclusive(&format!("{KEY_DIR}/{id}"), bytes)?;
+        Ok(id)
+    }
+
+    /// The repository's settings.
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    /// The storage backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The master key (for pipeline workers).
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// Read a whole repository file and check that its bytes hash to its name.
+    pub(crate) fn read_verified(&self, dir: &str, id: &Id) -> Result<Vec<u8>> {
+        let path = format!("{dir}/{id}");
+        let bytes = self.backend.read(&path)?;
+        if Id::of_file(&bytes) != *id {
+            return Err(Error::corrupt(path, "content does not match its name (BLAKE3 mismatch)"));
+        }
+        Ok(bytes)
+    }
+
+    /// Ids of all snapshot files.
+    pub fn snapshot_ids(&self) -> Result<Vec<Id>> {
+        list_ids(&self.backend, SNAPSHOT_DIR)
+    }
+
+    /// Read and decrypt one snapshot.
+    pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
+        let bytes = self.read_verified(SNAPSHOT_DIR, id)?;
+        let plain = self
+            .aead
+            .open(ObjectKind::Snapshot, &bytes, None)
+            .map_err(|e| Error::corrupt(format!("snapshot {}", id.short()), e.to_string()))?;
+        serde_json::from_slice(&plain).map_err(|e| Error::corrupt(format!("snapshot {}", id.short()), e.to_string()))
+    }
+
+    /// All snapshots, oldest first. Damaged snapshot files are errors.
+    pub fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        let mut all = Vec::new();
+        for id in self.snapshot_ids()? {
+            all.push((id, self.load_snapshot(&id)?));
+        }
+        all.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(all)
+    }
+
+    /// Resolve `latest` or an id prefix to a snapshot.
+    pub fn find_snapshot(&self, selector: &str) -> Result<(Id, Snapshot)> {
+        if selector == "latest" {
+            return self
+                .snapshots()?
+                .pop()
+                .ok_or_else(|| Error::SnapshotNotFound(selector.into()));
+        }
+        let wanted = selector.to_ascii_lowercase();
+        if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidArgument(format!(
+                "{selector:?} is not a snapshot selector: give `latest` or a hex id prefix"
+            )));
+        }
+        let matches: Vec<Id> = self
+            .snapshot_ids()?
+            .into_iter()
+            .filter(|id| id.to_hex().starts_with(&wanted))
+            .collect();
+        match matches.as_slice() {
+            [] => Err(Error::SnapshotNotFound(selector.into())),
+            [id] => Ok((*id, self.load_snapshot(id)?)),
+            many => Err(Error::AmbiguousSnapshot {
+                prefix: selector.into(),
+                count: many.len(),
+            }),
+        }
+    }
+
+    /// Encrypt and store a snapshot; it becomes visible at once.
+    pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<Id> {
+        let json = serde_json::to_vec(snapshot).map_err(json_error)?;
+        self.save_file(SNAPSHOT_DIR, ObjectKind::Snapshot, &json)
+    }
+
+    /// Encrypt and store an index file.
+    pub fn save_index(&self, index: &IndexFile) -> Result<Id> {
+        let json = serde_json::to_vec(index).map_err(json_error)?;
+        self.save_file(INDEX_DIR, ObjectKind::Index, &json)
+    }
+
+    fn save_file(&self, dir: &str, kind: ObjectKind, plain: &[u8]) -> Result<Id> {
+        let mut sealer = crate::crypto::Sealer::new(self.aead.clone(), self.config.compression_level)?;
+        let bytes = sealer.seal(kind, plain);
+        let id = Id::of_file(&bytes);
+        self.backend.write_new(&format!("{dir}/{id}"), bytes)?;
+        Ok(id)
+    }
+
+    /// Load one index file.
+    pub fn load_index_file(&self, id: &Id) -> Result<IndexFile> {
+        let bytes = self.read_verified(INDEX_DIR, id)?;
+        let plain = self.aead.open(ObjectKind::Index, &bytes, None)?;
+        serde_json::from_slice(&plain).map_err(|e| Error::corrupt(format!("index {}", id.short()), e.to_string()))
+    }
+
+    /// Load every index file. With `scan_unindexed`, packs that no index
+    /// lists have their headers read so their blobs are usable too.
+    pub fn load_index(&self, scan_unindexed: bool) -> Result<(Index, IndexLoadReport)> {
+        let mut index = Index::default();
+        let mut report = IndexLoadReport::default();
+        for id in list_ids(&self.backend, INDEX_DIR)? {
+            match self.load_index_file(&id) {
+                Ok(file) => index.add_file(&file),
+                Err(e) if e.is_integrity() => report.damaged_index_files.push((id, e.to_string())),
+                Err(e) => return Err(e),
+            }
+        }
+        if scan_unindexed {
+            for (id, size) in self.list_packs()? {
+                if index.has_pack(&id) {
+                    continue;
+                }
+                match self.read_pack_header(&id, size) {
+                    Ok(header) => {
+                        index.add_pack(id, size, &header.blobs);
+                        report.unindexed_packs.push(IndexedPack {
+                            id,
+                            size,
+                            blobs: header.blobs,
+                        });
+                    }
+                    Err(e) if e.is_integrity() => report.unreadable_packs.push((id, e.to_string())),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if !report.damaged_index_files.is_empty() {
+            tracing::warn!(count = report.damaged_index_files.len(), "damaged index files ignored");
+        }
+        Ok((index, report))
+    }
+
+    /// All pack files with their sizes.
+    pub fn list_packs(&self) -> Result<Vec<(Id, u64)>> {
+        let mut packs = Vec::new();
+        for info in self.backend.list(DATA_DIR)? {
+            let name = info.path.rsplit('/').next().unwrap_or_default();
+            if let Ok(id) = name.parse::<Id>() {
+                packs.push((id, info.size));
+            }
+        }
+        Ok(packs)
+    }
+
+    /// Read and decrypt a pack's header (from the pack's tail).
+    pub fn read_pack_header(&self, id: &Id, size: u64) -> Result<PackHeader> {
+        let path = pack_path(id);
+        let what = || format!("pack {}", id.short());
+        if size < 4 {
+            return Err(Error::corrupt(what(), "too small to hold a header"));
+        }
+        let tail = self.backend.read_range(&path, size - 4, 4)?;
+        let header_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        if header_len + 4 > size {
+            return Err(Error::corrupt(what(), "header length exceeds the pack"));
+        }
+        let envelope = self.backend.read_range(&path, size - 4 - header_len, header_len)?;
+        parse_pack_header(&self.aead, &envelope).map_err(|e| Error::corrupt(what(), e.to_string()))
+    }
+
+    /// Decrypt a blob envelope and check that it hashes to `id`.
+    pub(crate) fn open_blob(&self, id: &Id, loc: &BlobLocation, envelope: &[u8]) -> Result<Vec<u8>> {
+        let what = || format!("blob {} in pack", id.short());
+        let plain = self
+            .aead
+            .open(ObjectKind::Blob, envelope, Some(loc.raw_length as usize))
+            .map_err(|e| Error::corrupt(what(), e.to_string()))?;
+        if plain.len() != loc.raw_length as usize || self.master.blob_id(&plain) != *id {
+            return Err(Error::corrupt(what(), "content does not match its id"));
+        }
+        Ok(plain)
+    }
+
+    /// Read, decrypt and verify one blob.
+    pub fn read_blob(&self, index: &Index, id: &Id) -> Result<Vec<u8>> {
+        let loc = index.get(id).ok_or(Error::MissingBlob(*id))?;
+        let pack = index.pack(loc.pack);
+        let envelope = self
+            .backend
+            .read_range(&pack_path(&pack.id), u64::from(loc.offset), u64::from(loc.length))
+            .map_err(|e| match e {
+                Error::Storage { ref source, .. } if source.kind() == opendal::ErrorKind::NotFound => {
+                    Error::corrupt(format!("pack {}", pack.id.short()), "pack file is missing")
+                }
+                other => other,
+            })?;
+        self.open_blob(id, &loc, &envelope)
+    }
+
+    /// Read and parse a tree blob.
+    pub fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
+        let bytes = self.read_blob(index, id)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))
+    }
+}
+
+pub(crate) fn parse_pack_header(aead: &AeadKey, envelope: &[u8]) -> Result<PackHeader> {
+    let plain = aead.open(ObjectKind::PackHeader, envelope, None)?;
+    serde_json::from_slice(&plain).map_err(|e| Error::corrupt("pack header", e.to_string()))
+}
+
+fn list_ids(backend: &Backend, dir: &str) -> Result<Vec<Id>> {
+    let mut ids = Vec::new();
+    for info in backend.list(dir)? {
+        let name = info.path.rsplit('/').next().unwrap_or_default();
+        match name.parse::<Id>() {
+            Ok(id) => ids.push(id),
+            Err(_) => tracing::debug!(path = %info.path, "ignoring file with a non-id name"),
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+fn validate_chunker(c: &ChunkerParams) -> Result<()> {
+    use fastcdc::v2020::{AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN};
+    let (min, avg, max) = (c.min_size as usize, c.avg_size as usize, c.max_size as usize);
+    let ok = c.algorithm == "fastcdc-2020"
+        && (MINIMUM_MIN..=MINIMUM_MAX).contains(&min)
+        && (AVERAGE_MIN..=AVERAGE_MAX).contains(&avg)
+        && (MAXIMUM_MIN..=MAXIMUM_MAX).contains(&max)
+        && min <= avg
+        && avg <= max
+        && min % 2 == 0
+        && avg % 2 == 0
+        && max % 2 == 0;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!("unsupported chunker parameters {c:?}")))
+    }
+}
+
+fn json_error(e: serde_json::Error) -> Error {
+    Error::InvalidArgument(format!("serialisation failed: {e}"))
+}
