@@ -92,7 +92,9 @@ impl Backend {
                         reason: "the directory does not exist".into(),
                     });
                 }
-                let root = path.canonicalize().map_err(|e| Error::io("resolve", path, e))?;
+                let root = path
+                    .canonicalize()
+                    .map_err(|e| Error::io("resolve", path, e))?;
                 let tmp = root.join("tmp");
                 std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
                 // Files are written under tmp/ and renamed into place, so a
@@ -140,7 +142,10 @@ impl Backend {
         if buf.len() as u64 != length {
             return Err(Error::corrupt(
                 path.to_string(),
-                format!("short read: wanted {length} bytes at offset {offset}, got {}", buf.len()),
+                format!(
+                    "short read: wanted {length} bytes at offset {offset}, got {}",
+                    buf.len()
+                ),
             ));
         }
         Ok(buf.to_vec())

@@ -104,7 +104,11 @@ impl Repository {
             report.problem("damaged-index", format!("index {id}"), e.clone());
         }
         for (id, e) in &load.unreadable_packs {
-            report.problem("damaged-pack", format!("pack {id}"), format!("not indexed and header unreadable: {e}"));
+            report.problem(
+                "damaged-pack",
+                format!("pack {id}"),
+                format!("not indexed and header unreadable: {e}"),
+            );
         }
         report.unindexed_packs = load.unindexed_packs.len();
         report.packs = index.packs().len();
@@ -116,7 +120,11 @@ impl Repository {
         for pack in index.packs() {
             match on_disk.get(&pack.id) {
                 None => {
-                    report.problem("missing-pack", format!("pack {}", pack.id), "pack file is missing".into());
+                    report.problem(
+                        "missing-pack",
+                        format!("pack {}", pack.id),
+                        "pack file is missing".into(),
+                    );
                     missing_packs.insert(pack.id);
                 }
                 Some(&size) if size != pack.size => report.problem(
@@ -128,7 +136,8 @@ impl Repository {
             }
         }
 
-        let bad_blobs = self.read_packs(&index, read_data, &missing_packs, progress, &mut report)?;
+        let bad_blobs =
+            self.read_packs(&index, read_data, &missing_packs, progress, &mut report)?;
 
         let mut snapshots = Vec::new();
         for id in self.snapshot_ids()? {
@@ -139,7 +148,8 @@ impl Repository {
                     report.damaged.push(DamagedPath {
                         snapshot: id.to_hex(),
                         path: "/".into(),
-                        problem: "snapshot file is damaged; the whole snapshot is unreadable".into(),
+                        problem: "snapshot file is damaged; the whole snapshot is unreadable"
+                            .into(),
                     });
                 }
             }
@@ -186,7 +196,9 @@ impl Repository {
             ReadData::All => {}
             ReadData::Subset(pct) => {
                 if !(0.0..=100.0).contains(&pct) {
-                    return Err(Error::InvalidArgument(format!("read-data subset {pct}% is not between 0 and 100")));
+                    return Err(Error::InvalidArgument(format!(
+                        "read-data subset {pct}% is not between 0 and 100"
+                    )));
                 }
                 let count = ((packs.len() as f64) * pct / 100.0).ceil() as usize;
                 packs.shuffle(&mut rand::rng());
@@ -205,8 +217,14 @@ impl Repository {
             for _ in 0..2 {
                 scope.spawn(|| {
                     loop {
-                        let Some(pack) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else { return };
-                        let blobs = blobs_by_pack.get(&pack).map(Vec::as_slice).unwrap_or_default();
+                        let Some(pack) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
+                        else {
+                            return;
+                        };
+                        let blobs = blobs_by_pack
+                            .get(&pack)
+                            .map(Vec::as_slice)
+                            .unwrap_or_default();
                         match self.verify_pack(index, pack, blobs) {
                             Ok((problems, bad, size)) => {
                                 progress.add_bytes(size);
@@ -218,7 +236,10 @@ impl Repository {
                                 r.3 += size;
                             }
                             Err(e) => {
-                                fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                                fatal
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .get_or_insert(e);
                                 return;
                             }
                         }
@@ -262,8 +283,11 @@ impl Repository {
         let header = (bytes.len() >= 4)
             .then(|| {
                 let n = bytes.len();
-                let len = u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]) as usize;
-                (len + 4 <= n).then(|| crate::repo::parse_pack_header(&self.aead, &bytes[n - 4 - len..n - 4]))
+                let len =
+                    u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]])
+                        as usize;
+                (len + 4 <= n)
+                    .then(|| crate::repo::parse_pack_header(&self.aead, &bytes[n - 4 - len..n - 4]))
             })
             .flatten();
         match header {
@@ -281,7 +305,10 @@ impl Repository {
             let end = start + loc.length as usize;
             let result = match bytes.get(start..end) {
                 Some(envelope) => self.open_blob(id, loc, envelope).map(|_| ()),
-                None => Err(Error::corrupt(format!("blob {}", id.short()), "lies beyond the end of the pack")),
+                None => Err(Error::corrupt(
+                    format!("blob {}", id.short()),
+                    "lies beyond the end of the pack",
+                )),
             };
             if let Err(e) = result {
                 bad.push((*id, format!("{e} (pack {})", info.id.short())));
@@ -313,7 +340,16 @@ impl TreeWalker<'_> {
         let relative = self.tree_damage(id);
         relative
             .into_iter()
-            .map(|(p, problem)| (if p.as_os_str().is_empty() { base.clone() } else { base.join(p) }, problem))
+            .map(|(p, problem)| {
+                (
+                    if p.as_os_str().is_empty() {
+                        base.clone()
+                    } else {
+                        base.join(p)
+                    },
+                    problem,
+                )
+            })
             .collect()
     }
 
@@ -337,7 +373,9 @@ impl TreeWalker<'_> {
                             None => found.push((name, "directory without a subtree".into())),
                         },
                         NodeType::File => {
-                            if let Some(problem) = node.content.iter().find_map(|b| self.blob_problem(b)) {
+                            if let Some(problem) =
+                                node.content.iter().find_map(|b| self.blob_problem(b))
+                            {
                                 found.push((name, problem));
                             }
                         }

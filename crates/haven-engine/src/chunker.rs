@@ -51,12 +51,13 @@ impl Chunker {
 
     /// Chunks of a stream, each as owned bytes.
     pub fn stream<R: Read>(&self, reader: R) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
-        StreamCDC::with_level_and_seed(reader, self.min, self.avg, self.max, self.level, self.seed).map(|r| {
-            r.map(|c| c.data).map_err(|e| match e {
-                fastcdc::v2020::Error::IoError(io) => io,
-                other => std::io::Error::other(other.to_string()),
+        StreamCDC::with_level_and_seed(reader, self.min, self.avg, self.max, self.level, self.seed)
+            .map(|r| {
+                r.map(|c| c.data).map_err(|e| match e {
+                    fastcdc::v2020::Error::IoError(io) => io,
+                    other => std::io::Error::other(other.to_string()),
+                })
             })
-        })
     }
 }
 
@@ -106,7 +107,10 @@ mod tests {
             .into_iter()
             .map(|(o, l)| data[o..o + l].to_vec())
             .collect();
-        let from_stream: Vec<Vec<u8>> = c.stream(&data[..]).collect::<Result<_, _>>().expect("in-memory read");
+        let from_stream: Vec<Vec<u8>> = c
+            .stream(&data[..])
+            .collect::<Result<_, _>>()
+            .expect("in-memory read");
         assert_eq!(from_slice, from_stream);
     }
 }

@@ -61,7 +61,8 @@ impl AeadKey {
     /// Key from 32 raw bytes.
     pub fn new(bytes: &[u8; 32]) -> Self {
         #[allow(clippy::expect_used)]
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is a valid AES-256 key");
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is a valid AES-256 key");
         AeadKey(std::sync::Arc::new(LessSafeKey::new(unbound)))
     }
 
@@ -95,18 +96,32 @@ impl AeadKey {
 
     /// Decrypt an envelope and decode its payload. `size_hint` is the expected
     /// plaintext length when known (it speeds up decompression).
-    pub fn open(&self, kind: ObjectKind, envelope: &[u8], size_hint: Option<usize>) -> Result<Vec<u8>> {
+    pub fn open(
+        &self,
+        kind: ObjectKind,
+        envelope: &[u8],
+        size_hint: Option<usize>,
+    ) -> Result<Vec<u8>> {
         if envelope.len() < ENVELOPE_OVERHEAD + 1 {
-            return Err(Error::corrupt(format!("{kind:?}"), "object too short to be an envelope"));
+            return Err(Error::corrupt(
+                format!("{kind:?}"),
+                "object too short to be an envelope",
+            ));
         }
         let (nonce, rest) = envelope.split_at(NONCE_LEN);
         #[allow(clippy::expect_used)]
-        let nonce = Nonce::try_assume_unique_for_key(nonce).expect("nonce slice has NONCE_LEN bytes");
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).expect("nonce slice has NONCE_LEN bytes");
         let mut buf = rest.to_vec();
         let plain = self
             .0
             .open_in_place(nonce, Aad::from(kind.aad()), &mut buf)
-            .map_err(|_| Error::corrupt(format!("{kind:?}"), "authentication failed (data damaged or wrong key)"))?;
+            .map_err(|_| {
+                Error::corrupt(
+                    format!("{kind:?}"),
+                    "authentication failed (data damaged or wrong key)",
+                )
+            })?;
         decode_payload(kind, plain, size_hint)
     }
 }
@@ -124,7 +139,10 @@ fn decode_payload(kind: ObjectKind, plain: &[u8], size_hint: Option<usize>) -> R
             };
             result.map_err(|e| Error::corrupt(format!("{kind:?}"), format!("zstd: {e}")))
         }
-        other => Err(Error::corrupt(format!("{kind:?}"), format!("unknown payload mode {other}"))),
+        other => Err(Error::corrupt(
+            format!("{kind:?}"),
+            format!("unknown payload mode {other}"),
+        )),
     }
 }
 
@@ -250,7 +268,8 @@ impl KdfParams {
     pub fn derive(&self, password: &[u8], salt: &[u8]) -> Result<AeadKey> {
         let params = argon2::Params::new(self.m_cost, self.t_cost, self.p_cost, Some(32))
             .map_err(|e| Error::corrupt("key file", format!("invalid Argon2 parameters: {e}")))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = [0u8; 32];
         argon
             .hash_password_into(password, salt, &mut out)
@@ -271,7 +290,9 @@ pub mod b64_array {
     }
 
     /// Deserialize from standard base64 of exactly N bytes.
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
         let s = String::deserialize(d)?;
         let bytes = STANDARD.decode(s).map_err(serde::de::Error::custom)?;
         bytes
@@ -311,7 +332,10 @@ mod tests {
         random_bytes(&mut noise);
         for data in [&text[..], &noise[..], &[][..]] {
             let env = sealer.seal(ObjectKind::Blob, data);
-            let back = key.aead().open(ObjectKind::Blob, &env, Some(data.len())).expect("opens");
+            let back = key
+                .aead()
+                .open(ObjectKind::Blob, &env, Some(data.len()))
+                .expect("opens");
             assert_eq!(back, data);
         }
         // Compressible data shrinks; random data is stored raw (mode byte 0).
@@ -326,18 +350,42 @@ mod tests {
         let env = key.aead().seal_raw(ObjectKind::Snapshot, b"{}");
         let mut flipped = env.clone();
         flipped[14] ^= 1;
-        assert!(key.aead().open(ObjectKind::Snapshot, &flipped, None).is_err());
+        assert!(
+            key.aead()
+                .open(ObjectKind::Snapshot, &flipped, None)
+                .is_err()
+        );
         assert!(key.aead().open(ObjectKind::Index, &env, None).is_err());
-        assert!(MasterKey::generate().aead().open(ObjectKind::Snapshot, &env, None).is_err());
-        assert_eq!(key.aead().open(ObjectKind::Snapshot, &env, None).expect("opens"), b"{}");
+        assert!(
+            MasterKey::generate()
+                .aead()
+                .open(ObjectKind::Snapshot, &env, None)
+                .is_err()
+        );
+        assert_eq!(
+            key.aead()
+                .open(ObjectKind::Snapshot, &env, None)
+                .expect("opens"),
+            b"{}"
+        );
     }
 
     #[test]
     fn kdf_is_deterministic_per_salt() {
-        let p = KdfParams { m_cost: 256, t_cost: 1, p_cost: 1 };
-        let env = p.derive(b"pw", b"saltsaltsaltsalt").expect("derive").seal_raw(ObjectKind::Key, b"x");
+        let p = KdfParams {
+            m_cost: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let env = p
+            .derive(b"pw", b"saltsaltsaltsalt")
+            .expect("derive")
+            .seal_raw(ObjectKind::Key, b"x");
         let again = p.derive(b"pw", b"saltsaltsaltsalt").expect("derive");
-        assert_eq!(again.open(ObjectKind::Key, &env, None).expect("same key"), b"x");
+        assert_eq!(
+            again.open(ObjectKind::Key, &env, None).expect("same key"),
+            b"x"
+        );
         let other = p.derive(b"pw", b"othersaltothersa").expect("derive");
         assert!(other.open(ObjectKind::Key, &env, None).is_err());
     }

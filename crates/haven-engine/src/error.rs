@@ -28,7 +28,9 @@ pub enum Error {
         location: String,
     },
     /// The repository was written by a newer, incompatible format version.
-    #[error("repository format version {found} is not supported (this haven reads version {supported})")]
+    #[error(
+        "repository format version {found} is not supported (this haven reads version {supported})"
+    )]
     UnsupportedVersion {
         /// Version found in the repository.
         found: u32,
@@ -105,7 +107,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             action,
             path: path.into(),

@@ -344,7 +344,10 @@ mod tests {
             let back: NameBytes = serde_json::from_str(&json).expect("parses");
             assert_eq!(back.0, raw);
         }
-        assert_eq!(serde_json::to_string(&NameBytes(b"a".to_vec())).expect("ser"), "\"a\"");
+        assert_eq!(
+            serde_json::to_string(&NameBytes(b"a".to_vec())).expect("ser"),
+            "\"a\""
+        );
         assert_eq!(
             serde_json::to_string(&NameBytes(vec![0xff])).expect("ser"),
             r#"{"base64":"/w=="}"#

@@ -2,7 +2,10 @@
 
 /// The machine's host name.
 pub fn hostname() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The user running the process (from the environment, else the uid).

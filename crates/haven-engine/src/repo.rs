@@ -8,8 +8,8 @@ use crate::backend::{Backend, Location};
 use crate::crypto::{AeadKey, KdfParams, MasterKey, ObjectKind, random_bytes};
 use crate::error::{Error, Result};
 use crate::format::{
-    ChunkerParams, ConfigFile, FORMAT_VERSION, IndexFile, IndexedPack, KeyFile, KeyKind, PackHeader, RepoConfig,
-    Snapshot, Tree,
+    ChunkerParams, ConfigFile, FORMAT_VERSION, IndexFile, IndexedPack, KeyFile, KeyKind,
+    PackHeader, RepoConfig, Snapshot, Tree,
 };
 use crate::id::Id;
 use crate::index::{BlobLocation, Index};
@@ -80,7 +80,9 @@ impl Repository {
     /// Create a repository at `location`, protected by `password`.
     pub fn init(location: &Location, password: &[u8], options: &InitOptions) -> Result<Self> {
         if password.is_empty() {
-            return Err(Error::InvalidArgument("the repository password must not be empty".into()));
+            return Err(Error::InvalidArgument(
+                "the repository password must not be empty".into(),
+            ));
         }
         validate_chunker(&options.chunker)?;
         let backend = Backend::connect(location, true)?;
@@ -134,7 +136,9 @@ impl Repository {
         let wrapper: ConfigFile = serde_json::from_slice(&backend.read(CONFIG_FILE)?)
             .map_err(|e| Error::corrupt("config", e.to_string()))?;
         if wrapper.format != "haven-repository" {
-            return Err(not_found("the `config` file is not a Haven repository config"));
+            return Err(not_found(
+                "the `config` file is not a Haven repository config",
+            ));
         }
         if wrapper.version != FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
@@ -165,14 +169,17 @@ impl Repository {
             });
         }
         for info in keys {
-            let Ok(bytes) = backend.read(&info.path) else { continue };
+            let Ok(bytes) = backend.read(&info.path) else {
+                continue;
+            };
             let Ok(key_file) = serde_json::from_slice::<KeyFile>(&bytes) else {
                 tracing::warn!(path = %info.path, "skipping unreadable key file");
                 continue;
             };
             let kek = key_file.kdf_params.derive(password, &key_file.salt)?;
             if let Ok(plain) = kek.open(ObjectKind::Key, &key_file.master_key, None) {
-                return serde_json::from_slice(&plain).map_err(|e| Error::corrupt(info.path.clone(), e.to_string()));
+                return serde_json::from_slice(&plain)
+                    .map_err(|e| Error::corrupt(info.path.clone(), e.to_string()));
             }
         }
         Err(Error::WrongPassword {
@@ -199,7 +206,8 @@ impl Repository {
         };
         let bytes = serde_json::to_vec_pretty(&key_file).map_err(json_error)?;
         let id = Id::of_file(&bytes);
-        self.backend.create_exclusive(&format!("{KEY_DIR}/{id}"), bytes)?;
+        self.backend
+            .create_exclusive(&format!("{KEY_DIR}/{id}"), bytes)?;
         Ok(id)
     }
 
@@ -223,7 +231,10 @@ impl Repository {
         let path = format!("{dir}/{id}");
         let bytes = self.backend.read(&path)?;
         if Id::of_file(&bytes) != *id {
-            return Err(Error::corrupt(path, "content does not match its name (BLAKE3 mismatch)"));
+            return Err(Error::corrupt(
+                path,
+                "content does not match its name (BLAKE3 mismatch)",
+            ));
         }
         Ok(bytes)
     }
@@ -240,7 +251,8 @@ impl Repository {
             .aead
             .open(ObjectKind::Snapshot, &bytes, None)
             .map_err(|e| Error::corrupt(format!("snapshot {}", id.short()), e.to_string()))?;
-        serde_json::from_slice(&plain).map_err(|e| Error::corrupt(format!("snapshot {}", id.short()), e.to_string()))
+        serde_json::from_slice(&plain)
+            .map_err(|e| Error::corrupt(format!("snapshot {}", id.short()), e.to_string()))
     }
 
     /// All snapshots, oldest first. Damaged snapshot files are errors.
@@ -295,7 +307,8 @@ impl Repository {
     }
 
     fn save_file(&self, dir: &str, kind: ObjectKind, plain: &[u8]) -> Result<Id> {
-        let mut sealer = crate::crypto::Sealer::new(self.aead.clone(), self.config.compression_level)?;
+        let mut sealer =
+            crate::crypto::Sealer::new(self.aead.clone(), self.config.compression_level)?;
         let bytes = sealer.seal(kind, plain);
         let id = Id::of_file(&bytes);
         self.backend.write_new(&format!("{dir}/{id}"), bytes)?;
@@ -306,7 +319,8 @@ impl Repository {
     pub fn load_index_file(&self, id: &Id) -> Result<IndexFile> {
         let bytes = self.read_verified(INDEX_DIR, id)?;
         let plain = self.aead.open(ObjectKind::Index, &bytes, None)?;
-        serde_json::from_slice(&plain).map_err(|e| Error::corrupt(format!("index {}", id.short()), e.to_string()))
+        serde_json::from_slice(&plain)
+            .map_err(|e| Error::corrupt(format!("index {}", id.short()), e.to_string()))
     }
 
     /// Load every index file. With `scan_unindexed`, packs that no index
@@ -341,7 +355,10 @@ impl Repository {
             }
         }
         if !report.damaged_index_files.is_empty() {
-            tracing::warn!(count = report.damaged_index_files.len(), "damaged index files ignored");
+            tracing::warn!(
+                count = report.damaged_index_files.len(),
+                "damaged index files ignored"
+            );
         }
         Ok((index, report))
     }
@@ -370,12 +387,19 @@ impl Repository {
         if header_len + 4 > size {
             return Err(Error::corrupt(what(), "header length exceeds the pack"));
         }
-        let envelope = self.backend.read_range(&path, size - 4 - header_len, header_len)?;
+        let envelope = self
+            .backend
+            .read_range(&path, size - 4 - header_len, header_len)?;
         parse_pack_header(&self.aead, &envelope).map_err(|e| Error::corrupt(what(), e.to_string()))
     }
 
     /// Decrypt a blob envelope and check that it hashes to `id`.
-    pub(crate) fn open_blob(&self, id: &Id, loc: &BlobLocation, envelope: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn open_blob(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        envelope: &[u8],
+    ) -> Result<Vec<u8>> {
         let what = || format!("blob {} in pack", id.short());
         let plain = self
             .aead
@@ -393,9 +417,15 @@ impl Repository {
         let pack = index.pack(loc.pack);
         let envelope = self
             .backend
-            .read_range(&pack_path(&pack.id), u64::from(loc.offset), u64::from(loc.length))
+            .read_range(
+                &pack_path(&pack.id),
+                u64::from(loc.offset),
+                u64::from(loc.length),
+            )
             .map_err(|e| match e {
-                Error::Storage { ref source, .. } if source.kind() == opendal::ErrorKind::NotFound => {
+                Error::Storage { ref source, .. }
+                    if source.kind() == opendal::ErrorKind::NotFound =>
+                {
                     Error::corrupt(format!("pack {}", pack.id.short()), "pack file is missing")
                 }
                 other => other,
@@ -406,7 +436,8 @@ impl Repository {
     /// Read and parse a tree blob.
     pub fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
         let bytes = self.read_blob(index, id)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))
     }
 }
 
@@ -429,8 +460,14 @@ fn list_ids(backend: &Backend, dir: &str) -> Result<Vec<Id>> {
 }
 
 fn validate_chunker(c: &ChunkerParams) -> Result<()> {
-    use fastcdc::v2020::{AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN};
-    let (min, avg, max) = (c.min_size as usize, c.avg_size as usize, c.max_size as usize);
+    use fastcdc::v2020::{
+        AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN,
+    };
+    let (min, avg, max) = (
+        c.min_size as usize,
+        c.avg_size as usize,
+        c.max_size as usize,
+    );
     let ok = c.algorithm == "fastcdc-2020"
         && (MINIMUM_MIN..=MINIMUM_MAX).contains(&min)
         && (AVERAGE_MIN..=AVERAGE_MAX).contains(&avg)
@@ -443,7 +480,9 @@ fn validate_chunker(c: &ChunkerParams) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!("unsupported chunker parameters {c:?}")))
+        Err(Error::InvalidArgument(format!(
+            "unsupported chunker parameters {c:?}"
+        )))
     }
 }
 

@@ -104,7 +104,11 @@ impl Repository {
         let mut plan = Plan::default();
         let mut root_tree = self.read_tree(&index, &snapshot.tree)?;
         let mut snapshot_path = PathBuf::from("/");
-        if let Some(sub) = options.subpath.as_deref().filter(|s| !s.trim_matches('/').is_empty()) {
+        if let Some(sub) = options
+            .subpath
+            .as_deref()
+            .filter(|s| !s.trim_matches('/').is_empty())
+        {
             let not_found = || Error::PathNotInSnapshot {
                 path: sub.to_string(),
                 snapshot: snapshot_id.short(),
@@ -130,7 +134,15 @@ impl Repository {
                 }
             }
         }
-        self.plan_tree(&index, &root_tree, target, &snapshot_path, includes.as_ref(), false, &mut plan)?;
+        self.plan_tree(
+            &index,
+            &root_tree,
+            target,
+            &snapshot_path,
+            includes.as_ref(),
+            false,
+            &mut plan,
+        )?;
         let total: u64 = plan.files.iter().map(|f| f.node.size).sum();
         progress.set_total(total);
 
@@ -184,7 +196,10 @@ impl Repository {
         for node in &tree.nodes {
             let name = node.name.as_os_str();
             if name.is_empty() || name == "." || name == ".." || node.name.0.contains(&b'/') {
-                return Err(Error::corrupt("tree", format!("unsafe file name {:?}", node.name)));
+                return Err(Error::corrupt(
+                    "tree",
+                    format!("unsafe file name {:?}", node.name),
+                ));
             }
             let path = dir.join(name);
             let snapshot_path = snapshot_dir.join(name);
@@ -192,13 +207,24 @@ impl Repository {
             match node.node_type {
                 NodeType::Dir => {
                     let Some(subtree) = node.subtree else {
-                        return Err(Error::corrupt("tree", format!("directory {:?} has no subtree", node.name)));
+                        return Err(Error::corrupt(
+                            "tree",
+                            format!("directory {:?} has no subtree", node.name),
+                        ));
                     };
                     let sub = self.read_tree(index, &subtree)?;
                     let position = plan.dirs.len();
                     plan.dirs.push((path.clone(), node.clone()));
                     create_dir(&path)?;
-                    let inner = self.plan_tree(index, &sub, &path, &snapshot_path, includes, selected, plan)?;
+                    let inner = self.plan_tree(
+                        index,
+                        &sub,
+                        &path,
+                        &snapshot_path,
+                        includes,
+                        selected,
+                        plan,
+                    )?;
                     if !(inner || selected) {
                         // Nothing inside was wanted: undo the directory.
                         plan.dirs.truncate(position);
@@ -218,7 +244,9 @@ impl Repository {
                             Ok(loc) => {
                                 let blobs = plan.packs.entry(loc.pack).or_default();
                                 match plan.blob_slots.get(id) {
-                                    Some(&(_, position)) => blobs[position].uses.push(BlobUse { file, offset }),
+                                    Some(&(_, position)) => {
+                                        blobs[position].uses.push(BlobUse { file, offset })
+                                    }
                                     None => {
                                         plan.blob_slots.insert(*id, (loc.pack, blobs.len()));
                                         blobs.push(PlannedBlob {
@@ -232,7 +260,10 @@ impl Repository {
                             }
                             Err(e) => {
                                 plan.files.push(planned(&path, node));
-                                *plan.files[file].failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                                *plan.files[file]
+                                    .failed
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
                                 break;
                             }
                         }
@@ -244,11 +275,11 @@ impl Repository {
                 }
                 NodeType::Symlink => {
                     remove_existing(&path)?;
-                    let target = node
-                        .target
-                        .as_ref()
-                        .ok_or_else(|| Error::corrupt("tree", format!("symlink {:?} has no target", node.name)))?;
-                    std::os::unix::fs::symlink(target.as_os_str(), &path).map_err(|e| Error::io("create symlink", &path, e))?;
+                    let target = node.target.as_ref().ok_or_else(|| {
+                        Error::corrupt("tree", format!("symlink {:?} has no target", node.name))
+                    })?;
+                    std::os::unix::fs::symlink(target.as_os_str(), &path)
+                        .map_err(|e| Error::io("create symlink", &path, e))?;
                     plan.symlinks.push((path, node.clone()));
                     any = true;
                 }
@@ -267,7 +298,10 @@ impl Repository {
         drop(tx);
         let abort = AtomicBool::new(false);
         let fatal: Mutex<Option<Error>> = Mutex::new(None);
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2);
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 let rx = rx.clone();
@@ -279,7 +313,10 @@ impl Repository {
                         }
                         if let Err(e) = self.restore_pack(index, *pack, blobs, plan, progress) {
                             abort.store(true, Ordering::Relaxed);
-                            fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                            fatal
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(e);
                             return;
                         }
                     }
@@ -294,10 +331,21 @@ impl Repository {
 
     /// Restore the blobs of one pack. Damaged blobs fail their files;
     /// local write errors are returned (they stop the restore).
-    fn restore_pack(&self, index: &Index, pack: u32, blobs: &[PlannedBlob], plan: &Plan, progress: &dyn Progress) -> Result<()> {
+    fn restore_pack(
+        &self,
+        index: &Index,
+        pack: u32,
+        blobs: &[PlannedBlob],
+        plan: &Plan,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let pack_id = index.pack(pack).id;
         let path = pack_path(&pack_id);
-        let start = blobs.iter().map(|b| u64::from(b.loc.offset)).min().unwrap_or(0);
+        let start = blobs
+            .iter()
+            .map(|b| u64::from(b.loc.offset))
+            .min()
+            .unwrap_or(0);
         let end = blobs
             .iter()
             .map(|b| u64::from(b.loc.offset) + u64::from(b.loc.length))
@@ -317,8 +365,12 @@ impl Repository {
         for blob in blobs {
             let offset = u64::from(blob.loc.offset);
             let envelope = match &span {
-                Some(bytes) => Ok(bytes[(offset - start) as usize..(offset - start) as usize + blob.loc.length as usize].to_vec()),
-                None => self.backend.read_range(&path, offset, u64::from(blob.loc.length)),
+                Some(bytes) => Ok(bytes[(offset - start) as usize
+                    ..(offset - start) as usize + blob.loc.length as usize]
+                    .to_vec()),
+                None => self
+                    .backend
+                    .read_range(&path, offset, u64::from(blob.loc.length)),
             };
             let data = envelope.and_then(|env| self.open_blob(&blob.id, &blob.loc, &env));
             let data = match data {
@@ -326,7 +378,10 @@ impl Repository {
                 Err(e) if is_integrity_or_missing(&e) => {
                     let message = format!("{e} (pack {})", pack_id.short());
                     for u in &blob.uses {
-                        let mut slot = plan.files[u.file].failed.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut slot = plan.files[u.file]
+                            .failed
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner());
                         slot.get_or_insert_with(|| message.clone());
                     }
                     continue;
@@ -336,14 +391,21 @@ impl Repository {
             let zero = data.iter().all(|&b| b == 0);
             for u in &blob.uses {
                 let file = &plan.files[u.file];
-                if file.failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                if file
+                    .failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_some()
+                {
                     continue;
                 }
                 let mut handle = None;
                 if !zero {
                     let f = open_for_write(&file.path)?;
-                    f.write_all_at(&data, u.offset).map_err(|e| Error::io("write", &file.path, e))?;
-                    file.written_end.fetch_max(u.offset + data.len() as u64, Ordering::Relaxed);
+                    f.write_all_at(&data, u.offset)
+                        .map_err(|e| Error::io("write", &file.path, e))?;
+                    file.written_end
+                        .fetch_max(u.offset + data.len() as u64, Ordering::Relaxed);
                     handle = Some(f);
                 }
                 progress.add_bytes(data.len() as u64);
@@ -380,7 +442,9 @@ fn build_includes(patterns: &[String]) -> Result<Option<GlobSet>> {
     }
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
-        builder.add(Glob::new(p).map_err(|e| Error::InvalidArgument(format!("invalid --include pattern {p:?}: {e}")))?);
+        builder.add(Glob::new(p).map_err(|e| {
+            Error::InvalidArgument(format!("invalid --include pattern {p:?}: {e}"))
+        })?);
     }
     builder
         .build()
@@ -406,7 +470,9 @@ fn create_dir(path: &Path) -> Result<()> {
 /// Remove a file or symlink in the way of a restored entry.
 fn remove_existing(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path).map_err(|e| Error::io("replace", path, e)),
+        Ok(m) if m.is_dir() => {
+            std::fs::remove_dir_all(path).map_err(|e| Error::io("replace", path, e))
+        }
         Ok(_) => std::fs::remove_file(path).map_err(|e| Error::io("replace", path, e)),
         Err(_) => Ok(()),
     }
@@ -429,29 +495,50 @@ fn finish_file(file: &PlannedFile, handle: Option<File>) -> Result<()> {
         None => open_for_write(path)?,
     };
     if file.written_end.load(Ordering::Relaxed) < file.node.size {
-        f.set_len(file.node.size).map_err(|e| Error::io("extend", path, e))?;
+        f.set_len(file.node.size)
+            .map_err(|e| Error::io("extend", path, e))?;
     }
     let node = &file.node;
-    chown_if_permitted(std::os::unix::fs::fchown(&f, Some(node.uid), Some(node.gid)), path)?;
+    chown_if_permitted(
+        std::os::unix::fs::fchown(&f, Some(node.uid), Some(node.gid)),
+        path,
+    )?;
     f.set_permissions(std::fs::Permissions::from_mode(node.mode))
         .map_err(|e| Error::io("set permissions of", path, e))?;
     let mtime = system_time(node.mtime_ns);
-    f.set_times(std::fs::FileTimes::new().set_modified(mtime).set_accessed(mtime))
-        .map_err(|e| Error::io("set times of", path, e))
+    f.set_times(
+        std::fs::FileTimes::new()
+            .set_modified(mtime)
+            .set_accessed(mtime),
+    )
+    .map_err(|e| Error::io("set times of", path, e))
 }
 
 fn apply_dir_metadata(path: &Path, node: &Node) -> Result<()> {
-    chown_if_permitted(std::os::unix::fs::chown(path, Some(node.uid), Some(node.gid)), path)?;
+    chown_if_permitted(
+        std::os::unix::fs::chown(path, Some(node.uid), Some(node.gid)),
+        path,
+    )?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode))
         .map_err(|e| Error::io("set permissions of", path, e))?;
-    let mtime = filetime::FileTime::from_unix_time(node.mtime_ns.div_euclid(1_000_000_000), node.mtime_ns.rem_euclid(1_000_000_000) as u32);
+    let mtime = filetime::FileTime::from_unix_time(
+        node.mtime_ns.div_euclid(1_000_000_000),
+        node.mtime_ns.rem_euclid(1_000_000_000) as u32,
+    );
     filetime::set_file_times(path, mtime, mtime).map_err(|e| Error::io("set times of", path, e))
 }
 
 fn apply_symlink_metadata(path: &Path, node: &Node) -> Result<()> {
-    chown_if_permitted(std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid)), path)?;
-    let mtime = filetime::FileTime::from_unix_time(node.mtime_ns.div_euclid(1_000_000_000), node.mtime_ns.rem_euclid(1_000_000_000) as u32);
-    filetime::set_symlink_file_times(path, mtime, mtime).map_err(|e| Error::io("set times of", path, e))
+    chown_if_permitted(
+        std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid)),
+        path,
+    )?;
+    let mtime = filetime::FileTime::from_unix_time(
+        node.mtime_ns.div_euclid(1_000_000_000),
+        node.mtime_ns.rem_euclid(1_000_000_000) as u32,
+    );
+    filetime::set_symlink_file_times(path, mtime, mtime)
+        .map_err(|e| Error::io("set times of", path, e))
 }
 
 /// Ownership is restored where the OS permits (as root); otherwise the

@@ -26,7 +26,9 @@ pub use saver::{Saver, SaverHandle, SaverStatsSnapshot};
 
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
-use crate::format::{BlobType, FORMAT_VERSION, NameBytes, Node, NodeType, Snapshot, SnapshotSummary, Tree};
+use crate::format::{
+    BlobType, FORMAT_VERSION, NameBytes, Node, NodeType, Snapshot, SnapshotSummary, Tree,
+};
 use crate::id::Id;
 use crate::index::Index;
 use crate::progress::Progress;
@@ -85,7 +87,10 @@ impl BackupOutcome {
     /// The statistics recorded with the snapshot.
     pub fn summary(&self) -> &SnapshotSummary {
         #[allow(clippy::expect_used)]
-        self.snapshot.summary.as_ref().expect("backup always records a summary")
+        self.snapshot
+            .summary
+            .as_ref()
+            .expect("backup always records a summary")
     }
 }
 
@@ -100,10 +105,14 @@ pub(crate) struct Counters {
 }
 
 fn thread_count() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
-fn load_index_for_writing(repo: &Repository) -> Result<(Arc<Index>, Vec<crate::format::IndexedPack>)> {
+fn load_index_for_writing(
+    repo: &Repository,
+) -> Result<(Arc<Index>, Vec<crate::format::IndexedPack>)> {
     let (index, report) = repo.load_index(true)?;
     if !report.unindexed_packs.is_empty() {
         tracing::info!(
@@ -116,13 +125,24 @@ fn load_index_for_writing(repo: &Repository) -> Result<(Arc<Index>, Vec<crate::f
 
 impl Repository {
     /// Back up `paths` into a new snapshot.
-    pub fn backup(&self, paths: &[PathBuf], options: &BackupOptions, progress: &dyn Progress) -> Result<BackupOutcome> {
+    pub fn backup(
+        &self,
+        paths: &[PathBuf],
+        options: &BackupOptions,
+        progress: &dyn Progress,
+    ) -> Result<BackupOutcome> {
         let started = Instant::now();
         let time = options.time.unwrap_or_else(Timestamp::now);
-        let hostname = options.hostname.clone().unwrap_or_else(crate::host::hostname);
+        let hostname = options
+            .hostname
+            .clone()
+            .unwrap_or_else(crate::host::hostname);
         let targets = walk::resolve_targets(paths)?;
         let excludes = walk::Excludes::new(&options.excludes)?;
-        let display_paths: Vec<String> = targets.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let display_paths: Vec<String> = targets
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
 
         let (index, adopt) = load_index_for_writing(self)?;
         let parent = self.choose_parent(&options.parent, &hostname, &display_paths)?;
@@ -130,7 +150,9 @@ impl Repository {
             Some((_, snap)) => Some(self.read_tree(&index, &snap.tree)?),
             None => None,
         };
-        let level = options.compression_level.unwrap_or(self.config.compression_level);
+        let level = options
+            .compression_level
+            .unwrap_or(self.config.compression_level);
         let saver = Saver::start(self, index.clone(), adopt, level, thread_count())?;
         let counters = Arc::new(Counters::default());
         let chunker = Chunker::new(&self.config.chunker, self.master.chunker_seed);
@@ -165,7 +187,16 @@ impl Repository {
             errors: skipped.len() as u64,
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        self.finish_snapshot(time, root, display_paths, hostname, options, parent.map(|p| p.0), summary, skipped)
+        self.finish_snapshot(
+            time,
+            root,
+            display_paths,
+            hostname,
+            options,
+            parent.map(|p| p.0),
+            summary,
+            skipped,
+        )
     }
 
     /// Back up a byte stream (e.g. a database dump) as one file `name`.
@@ -183,9 +214,14 @@ impl Repository {
         }
         let started = Instant::now();
         let time = options.time.unwrap_or_else(Timestamp::now);
-        let hostname = options.hostname.clone().unwrap_or_else(crate::host::hostname);
+        let hostname = options
+            .hostname
+            .clone()
+            .unwrap_or_else(crate::host::hostname);
         let (index, adopt) = load_index_for_writing(self)?;
-        let level = options.compression_level.unwrap_or(self.config.compression_level);
+        let level = options
+            .compression_level
+            .unwrap_or(self.config.compression_level);
         let saver = Saver::start(self, index, adopt, level, thread_count())?;
         let handle = saver.handle();
         let chunker = Chunker::new(&self.config.chunker, self.master.chunker_seed);
@@ -249,7 +285,16 @@ impl Repository {
             duration_ms: started.elapsed().as_millis() as u64,
             ..SnapshotSummary::default()
         };
-        self.finish_snapshot(time, root, vec![name.to_string()], hostname, options, None, summary, Vec::new())
+        self.finish_snapshot(
+            time,
+            root,
+            vec![name.to_string()],
+            hostname,
+            options,
+            None,
+            summary,
+            Vec::new(),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -286,7 +331,12 @@ impl Repository {
         })
     }
 
-    fn choose_parent(&self, choice: &ParentChoice, hostname: &str, paths: &[String]) -> Result<Option<(Id, Snapshot)>> {
+    fn choose_parent(
+        &self,
+        choice: &ParentChoice,
+        hostname: &str,
+        paths: &[String],
+    ) -> Result<Option<(Id, Snapshot)>> {
         match choice {
             ParentChoice::None => Ok(None),
             ParentChoice::Snapshot(id) => Ok(Some((*id, self.load_snapshot(id)?))),
@@ -294,13 +344,19 @@ impl Repository {
                 let mut candidates = Vec::new();
                 for id in self.snapshot_ids()? {
                     match self.load_snapshot(&id) {
-                        Ok(s) if s.hostname == hostname && s.paths == paths => candidates.push((id, s)),
+                        Ok(s) if s.hostname == hostname && s.paths == paths => {
+                            candidates.push((id, s))
+                        }
                         Ok(_) => {}
                         // A damaged snapshot must not stop new backups.
-                        Err(e) => tracing::warn!(snapshot = %id.short(), error = %e, "skipping snapshot"),
+                        Err(e) => {
+                            tracing::warn!(snapshot = %id.short(), error = %e, "skipping snapshot")
+                        }
                     }
                 }
-                Ok(candidates.into_iter().max_by(|a, b| a.1.time.cmp(&b.1.time)))
+                Ok(candidates
+                    .into_iter()
+                    .max_by(|a, b| a.1.time.cmp(&b.1.time)))
             }
         }
     }

@@ -110,7 +110,11 @@ impl SaverHandle {
     /// Queue a claimed blob for sealing and packing.
     pub fn store(&self, id: Id, blob_type: BlobType, data: Vec<u8>) -> Result<()> {
         self.seal_tx
-            .send(SealJob { id, blob_type, data })
+            .send(SealJob {
+                id,
+                blob_type,
+                data,
+            })
             .map_err(|_| Error::Interrupted)
     }
 
@@ -163,17 +167,23 @@ impl Saver {
         for n in 0..sealers {
             let sealer = Sealer::new(repo.aead.clone(), compression_level)?;
             let (rx, tx, shared) = (seal_rx.clone(), pack_tx.clone(), shared.clone());
-            threads.push(spawn(&format!("haven-seal-{n}"), move || seal_loop(sealer, rx, tx, &shared)));
+            threads.push(spawn(&format!("haven-seal-{n}"), move || {
+                seal_loop(sealer, rx, tx, &shared)
+            }));
         }
         drop(pack_tx);
         {
             let shared = shared.clone();
             let target = repo.config.pack_size as usize;
-            threads.push(spawn("haven-pack", move || pack_loop(target, pack_rx, upload_tx, &shared)));
+            threads.push(spawn("haven-pack", move || {
+                pack_loop(target, pack_rx, upload_tx, &shared)
+            }));
         }
         for n in 0..UPLOADERS {
             let (rx, shared) = (upload_rx.clone(), shared.clone());
-            threads.push(spawn(&format!("haven-upload-{n}"), move || upload_loop(rx, &shared)));
+            threads.push(spawn(&format!("haven-upload-{n}"), move || {
+                upload_loop(rx, &shared)
+            }));
         }
         Ok(Saver {
             handle: SaverHandle { shared, seal_tx },
@@ -196,7 +206,12 @@ impl Saver {
                 shared.fail(Error::InvalidArgument("a pipeline thread panicked".into()));
             }
         }
-        if let Some(error) = shared.failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(error) = shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             return Err(error);
         }
         flush_index(&shared, true)?;
@@ -256,7 +271,10 @@ fn pack_loop(target: usize, rx: Receiver<SealedBlob>, tx: Sender<FinishedPack>, 
         if shared.failed.load(Ordering::Relaxed) {
             continue;
         }
-        let (Ok(offset), Ok(length)) = (u32::try_from(buffer.len()), u32::try_from(blob.envelope.len())) else {
+        let (Ok(offset), Ok(length)) = (
+            u32::try_from(buffer.len()),
+            u32::try_from(blob.envelope.len()),
+        ) else {
             shared.fail(Error::InvalidArgument("pack offset overflow".into()));
             continue;
         };
@@ -281,7 +299,12 @@ fn pack_loop(target: usize, rx: Receiver<SealedBlob>, tx: Sender<FinishedPack>, 
 }
 
 /// Append the encrypted header and its length; false when uploaders are gone.
-fn finish_pack(mut bytes: Vec<u8>, blobs: Vec<PackedBlob>, tx: &Sender<FinishedPack>, shared: &Shared) -> bool {
+fn finish_pack(
+    mut bytes: Vec<u8>,
+    blobs: Vec<PackedBlob>,
+    tx: &Sender<FinishedPack>,
+    shared: &Shared,
+) -> bool {
     let header = crate::format::PackHeader { blobs };
     let json = match serde_json::to_vec(&header) {
         Ok(j) => j,
@@ -308,11 +331,18 @@ fn upload_loop(rx: Receiver<FinishedPack>, shared: &Shared) {
             continue;
         }
         let size = pack.bytes.len() as u64;
-        let (data, trees) = pack.blobs.iter().fold((0, 0), |(d, t), b| match b.blob_type {
-            BlobType::Data => (d + 1, t),
-            BlobType::Tree => (d, t + 1),
-        });
-        if let Err(e) = shared.repo.backend.write_new(&pack_path(&pack.id), pack.bytes) {
+        let (data, trees) = pack
+            .blobs
+            .iter()
+            .fold((0, 0), |(d, t), b| match b.blob_type {
+                BlobType::Data => (d + 1, t),
+                BlobType::Tree => (d, t + 1),
+            });
+        if let Err(e) = shared
+            .repo
+            .backend
+            .write_new(&pack_path(&pack.id), pack.bytes)
+        {
             shared.fail(e);
             continue;
         }
@@ -338,7 +368,10 @@ fn upload_loop(rx: Receiver<FinishedPack>, shared: &Shared) {
 /// when `force`d at the end.
 fn flush_index(shared: &Shared, force: bool) -> Result<()> {
     let file = {
-        let mut pending = shared.pending_index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = shared
+            .pending_index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if pending.is_empty() || (!force && pending.len() < PACKS_PER_INDEX_FILE) {
             return Ok(());
         }

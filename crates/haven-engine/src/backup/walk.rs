@@ -25,7 +25,9 @@ use crate::repo::Repository;
 /// and drop paths nested in other paths.
 pub(super) fn resolve_targets(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     if paths.is_empty() {
-        return Err(Error::InvalidArgument("nothing to back up: give at least one path".into()));
+        return Err(Error::InvalidArgument(
+            "nothing to back up: give at least one path".into(),
+        ));
     }
     let mut resolved = Vec::new();
     for path in paths {
@@ -64,7 +66,9 @@ impl Excludes {
         }
         let mut builder = GlobSetBuilder::new();
         for p in patterns {
-            let glob = Glob::new(p).map_err(|e| Error::InvalidArgument(format!("invalid --exclude pattern {p:?}: {e}")))?;
+            let glob = Glob::new(p).map_err(|e| {
+                Error::InvalidArgument(format!("invalid --exclude pattern {p:?}: {e}"))
+            })?;
             builder.add(glob);
         }
         let set = builder
@@ -263,7 +267,9 @@ impl Walker<'_, '_> {
     }
 
     fn parent_subtree(&self, parent_node: Option<&Node>) -> Option<Tree> {
-        let id = parent_node.filter(|n| n.node_type == NodeType::Dir)?.subtree?;
+        let id = parent_node
+            .filter(|n| n.node_type == NodeType::Dir)?
+            .subtree?;
         match self.ctx.repo.read_tree(self.ctx.index, &id) {
             Ok(tree) => Some(tree),
             Err(e) => {
@@ -335,7 +341,13 @@ impl Walker<'_, '_> {
         Ok(())
     }
 
-    fn walk_file(&self, path: &Path, name: &[u8], meta: &Metadata, parent_node: Option<&Node>) -> Result<()> {
+    fn walk_file(
+        &self,
+        path: &Path,
+        name: &[u8],
+        meta: &Metadata,
+        parent_node: Option<&Node>,
+    ) -> Result<()> {
         let node = node_from(name, meta, NodeType::File);
         let counters = &self.ctx.counters;
         if let Some(old) = parent_node.filter(|p| p.node_type == NodeType::File) {
@@ -348,12 +360,18 @@ impl Walker<'_, '_> {
                 let mut reused = node;
                 reused.content = old.content.clone();
                 counters.files_unmodified.fetch_add(1, Ordering::Relaxed);
-                counters.bytes_total.fetch_add(reused.size, Ordering::Relaxed);
+                counters
+                    .bytes_total
+                    .fetch_add(reused.size, Ordering::Relaxed);
                 self.ctx.progress.add_items(1);
                 return self.emit(Entry::Leaf(reused));
             }
         }
-        let change = if parent_node.is_some() { Change::Changed } else { Change::New };
+        let change = if parent_node.is_some() {
+            Change::Changed
+        } else {
+            Change::New
+        };
         let (slot_tx, slot_rx) = bounded(1);
         self.jobs
             .send(FileJob {
@@ -389,7 +407,11 @@ fn node_from(name: &[u8], meta: &Metadata, node_type: NodeType) -> Node {
         ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
         inode: meta.ino(),
         device: meta.dev(),
-        size: if node_type == NodeType::File { meta.len() } else { 0 },
+        size: if node_type == NodeType::File {
+            meta.len()
+        } else {
+            0
+        },
         content: Vec::new(),
         subtree: None,
         target: None,
@@ -409,7 +431,9 @@ fn read_file(ctx: &WalkContext<'_>, job: &FileJob) -> FileSlot {
         let len = data.len() as u64;
         let id = saver.blob_id(&data);
         if saver.claim(id) {
-            saver.store(id, BlobType::Data, data).map_err(|e| e.to_string())?;
+            saver
+                .store(id, BlobType::Data, data)
+                .map_err(|e| e.to_string())?;
         }
         content.push(id);
         total += len;

@@ -1,0 +1,149 @@
+//! Command-line definitions. Names here are a public interface: scripts,
+//! later Haven features and outside checks rely on them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Haven: IT service continuity — protect data, prove it can be recovered,
+/// recover it.
+#[derive(Debug, Parser)]
+#[command(name = "haven", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Repository location: a directory path or `local:PATH`.
+    #[arg(
+        long,
+        short = 'r',
+        env = "HAVEN_REPO",
+        global = true,
+        value_name = "REPO"
+    )]
+    pub repo: Option<String>,
+    /// Read the repository password from this file (first line).
+    #[arg(long, env = "HAVEN_PASSWORD_FILE", global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Print exactly one JSON document on stdout (logs go to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (repeat for more).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, check and inspect repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Back up files and directories into a new snapshot.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// Restore a snapshot, or a path inside it, into a directory.
+    Restore(RestoreArgs),
+}
+
+/// `haven repo …`
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Verify the repository's structure and, optionally, its data.
+    Check(CheckArgs),
+    /// Show space used, deduplication and compression.
+    Stats,
+}
+
+/// `haven repo init`
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// zstd compression level for new data (0 = none, 1–22).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
+    pub compression: i32,
+    /// Target pack file size in MiB.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(4..=256))]
+    pub pack_size_mib: u64,
+}
+
+/// `haven repo check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Read and verify all stored data.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read and verify a random share of packs, e.g. `10` or `10%`.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub read_data_subset: Option<f64>,
+}
+
+/// `haven backup`
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Tag the snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Leave out paths matching this glob (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Read every file, ignoring the parent snapshot.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `haven snapshots`
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag (repeatable: all must match).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+/// `haven restore`
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// `SNAPSHOT` or `SNAPSHOT:PATH`; SNAPSHOT is `latest` or an id prefix.
+    #[arg(value_name = "SNAPSHOT[:PATH]")]
+    pub snapshot: String,
+    /// Directory to restore into (created if missing).
+    #[arg(long, short = 't', value_name = "DIR")]
+    pub target: PathBuf,
+    /// Only restore paths matching this glob (repeatable).
+    #[arg(long = "include", value_name = "GLOB")]
+    pub includes: Vec<String>,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let value: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage (e.g. 10 or 12.5%)"))?;
+    if value > 0.0 && value <= 100.0 {
+        Ok(value)
+    } else {
+        Err(format!("{s} must be above 0 and at most 100"))
+    }
+}

@@ -1,0 +1,98 @@
+//! `haven backup`: back up paths into a new snapshot.
+
+use anyhow::Result;
+use haven_engine::{BackupOptions, ParentChoice, SkippedEntry};
+use serde::Serialize;
+
+use crate::cli::{BackupArgs, GlobalArgs};
+use crate::{context, exit, output};
+
+/// The backup summary (`--json`); field names are a stable interface.
+#[derive(Serialize)]
+struct BackupView<'a> {
+    snapshot_id: String,
+    short_id: String,
+    time: String,
+    hostname: &'a str,
+    paths: &'a [String],
+    tags: &'a [String],
+    parent: Option<String>,
+    files_new: u64,
+    files_changed: u64,
+    files_unmodified: u64,
+    dirs: u64,
+    bytes_read: u64,
+    bytes_total: u64,
+    bytes_added: u64,
+    duration_ms: u64,
+    skipped: &'a [SkippedEntry],
+}
+
+pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
+    let repo = context::open(global)?;
+    let options = BackupOptions {
+        tags: args.tags.clone(),
+        hostname: args.host.clone(),
+        excludes: args.excludes.clone(),
+        parent: if args.force {
+            ParentChoice::None
+        } else {
+            ParentChoice::Auto
+        },
+        ..BackupOptions::default()
+    };
+    let bar = output::Bar::bytes(global, "backing up");
+    let outcome = repo.backup(&args.paths, &options, &bar);
+    bar.finish();
+    let outcome = outcome?;
+    let s = outcome.summary();
+    let snap = &outcome.snapshot;
+    let view = BackupView {
+        snapshot_id: outcome.snapshot_id.to_hex(),
+        short_id: outcome.snapshot_id.short(),
+        time: snap.time.to_string(),
+        hostname: &snap.hostname,
+        paths: &snap.paths,
+        tags: &snap.tags,
+        parent: snap.parent.map(|p| p.to_hex()),
+        files_new: s.files_new,
+        files_changed: s.files_changed,
+        files_unmodified: s.files_unmodified,
+        dirs: s.dirs,
+        bytes_read: s.bytes_read,
+        bytes_total: s.bytes_total,
+        bytes_added: s.bytes_added,
+        duration_ms: s.duration_ms,
+        skipped: &outcome.skipped,
+    };
+    if !outcome.skipped.is_empty() {
+        eprintln!(
+            "warning: {} entries could not be backed up and are not in the snapshot:",
+            outcome.skipped.len()
+        );
+        for entry in &outcome.skipped {
+            eprintln!("  {}: {}", entry.path.display(), entry.error);
+        }
+    }
+    if global.json {
+        output::print_json(&view)?;
+    } else {
+        println!("snapshot {} saved", view.short_id);
+        println!(
+            "  files: {} new, {} changed, {} unmodified; {} directories",
+            s.files_new, s.files_changed, s.files_unmodified, s.dirs
+        );
+        println!(
+            "  read {} of {}, added {} to the repository in {:.2} s",
+            output::bytes(s.bytes_read),
+            output::bytes(s.bytes_total),
+            output::bytes(s.bytes_added),
+            s.duration_ms as f64 / 1000.0
+        );
+    }
+    Ok(if outcome.skipped.is_empty() {
+        exit::SUCCESS
+    } else {
+        exit::PARTIAL
+    })
+}

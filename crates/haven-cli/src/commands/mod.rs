@@ -1,0 +1,67 @@
+//! One module per command. Each returns its exit code; errors are reported
+//! here, once, on stderr (and as a JSON document on stdout with `--json`).
+
+mod backup;
+mod repo_check;
+mod repo_init;
+mod repo_stats;
+mod restore;
+mod snapshots;
+
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, RepoCommand};
+use crate::context::UsageError;
+use crate::exit;
+
+/// Run the parsed command and return the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    let global = &cli.global;
+    let result = match &cli.command {
+        Command::Repo(RepoCommand::Init(args)) => repo_init::run(global, args),
+        Command::Repo(RepoCommand::Check(args)) => repo_check::run(global, args),
+        Command::Repo(RepoCommand::Stats) => repo_stats::run(global),
+        Command::Backup(args) => backup::run(global, args),
+        Command::Snapshots(args) => snapshots::run(global, args),
+        Command::Restore(args) => restore::run(global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            let code = exit_code_for(&error);
+            eprintln!("error: {error:#}");
+            if global.json {
+                let _ = crate::output::print_json(&ErrorView {
+                    error: ErrorBody {
+                        message: format!("{error:#}"),
+                        exit_code: code,
+                    },
+                });
+            }
+            code
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorView {
+    error: ErrorBody,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    message: String,
+    exit_code: u8,
+}
+
+fn exit_code_for(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<UsageError>().is_some() {
+        return exit::USAGE;
+    }
+    match error.downcast_ref::<haven_engine::Error>() {
+        Some(
+            haven_engine::Error::InvalidArgument(_) | haven_engine::Error::InvalidLocation { .. },
+        ) => exit::USAGE,
+        _ => exit::FAILURE,
+    }
+}

@@ -1,0 +1,70 @@
+//! Resolving the repository and its password from flags, environment or a prompt.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result, bail};
+use haven_engine::{Location, Repository};
+
+use crate::cli::GlobalArgs;
+
+/// The repository location, from `--repo` or `HAVEN_REPO`.
+pub fn location(global: &GlobalArgs) -> Result<Location> {
+    let Some(repo) = global.repo.as_deref() else {
+        bail!(UsageError(
+            "no repository given: pass --repo PATH or set HAVEN_REPO".into()
+        ));
+    };
+    Ok(Location::parse(repo)?)
+}
+
+/// The password: `HAVEN_PASSWORD`, then `--password-file` /
+/// `HAVEN_PASSWORD_FILE`, then a prompt when stdin is a terminal.
+pub fn password(global: &GlobalArgs, confirm: bool) -> Result<Vec<u8>> {
+    if let Ok(password) = std::env::var("HAVEN_PASSWORD") {
+        return Ok(password.into_bytes());
+    }
+    if let Some(path) = &global.password_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read password file {}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            bail!("password file {} is empty", path.display());
+        }
+        return Ok(line.as_bytes().to_vec());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(UsageError(
+            "no password given: set HAVEN_PASSWORD or HAVEN_PASSWORD_FILE, or pass --password-file"
+                .into()
+        ));
+    }
+    let first =
+        rpassword::prompt_password("repository password: ").context("cannot read the password")?;
+    if confirm {
+        let second =
+            rpassword::prompt_password("repeat password: ").context("cannot read the password")?;
+        if first != second {
+            bail!("the passwords do not match");
+        }
+    }
+    Ok(first.into_bytes())
+}
+
+/// Open the repository named by the global options.
+pub fn open(global: &GlobalArgs) -> Result<Repository> {
+    let location = location(global)?;
+    let password = password(global, false)?;
+    Ok(Repository::open(&location, &password)?)
+}
+
+/// An error caused by how the command was called (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -1,0 +1,108 @@
+//! Logging, JSON output and progress bars.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use haven_engine::Progress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::GlobalArgs;
+
+/// Logs go to stderr; `RUST_LOG` overrides the level from -v/-q.
+pub fn init_logging(global: &GlobalArgs) {
+    let level = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("haven={level},haven_engine={level}"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Print one JSON document on stdout.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    println!("{text}");
+    Ok(())
+}
+
+/// A progress bar on stderr when it is a terminal and output is for people.
+pub struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    /// A byte-counting bar (hidden for `--json`, `--quiet` or no terminal).
+    pub fn bytes(global: &GlobalArgs, what: &str) -> Self {
+        if global.json || global.quiet || !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        // Until a total is known (backups), a spinner with bytes and rate.
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} {msg} {bytes} {binary_bytes_per_sec} [{elapsed_precise}]",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bar(Some(bar))
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn set_total(&self, bytes: u64) {
+        if let Some(bar) = &self.0 {
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg} {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} [{elapsed_precise}]",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_length(bytes);
+        }
+    }
+    fn add_bytes(&self, bytes: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(bytes);
+        }
+    }
+    fn set_message(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_string());
+        }
+    }
+}
+
+/// Human-readable byte count (binary units).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
+}
