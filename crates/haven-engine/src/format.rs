@@ -263,6 +263,10 @@ pub struct Node {
     /// File size in bytes (files only).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub size: u64,
+    /// The file had holes (fewer blocks allocated than its size); restore
+    /// recreates holes for its all-zero blocks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sparse: bool,
     /// Content blobs in order (files only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub content: Vec<Id>,

@@ -388,7 +388,6 @@ impl Repository {
                 }
                 Err(e) => return Err(e),
             };
-            let zero = data.iter().all(|&b| b == 0);
             for u in &blob.uses {
                 let file = &plan.files[u.file];
                 if file
@@ -399,15 +398,7 @@ impl Repository {
                 {
                     continue;
                 }
-                let mut handle = None;
-                if !zero {
-                    let f = open_for_write(&file.path)?;
-                    f.write_all_at(&data, u.offset)
-                        .map_err(|e| Error::io("write", &file.path, e))?;
-                    file.written_end
-                        .fetch_max(u.offset + data.len() as u64, Ordering::Relaxed);
-                    handle = Some(f);
-                }
+                let handle = write_blob(file, &data, u.offset)?;
                 progress.add_bytes(data.len() as u64);
                 if file.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                     finish_file(file, handle)?;
@@ -417,6 +408,50 @@ impl Repository {
         }
         Ok(())
     }
+}
+
+/// Block size for hole detection in sparse files.
+const HOLE_BLOCK: usize = 4096;
+
+/// Write `data` at `offset`. For sparse files, aligned all-zero blocks are
+/// skipped so they stay holes. Returns the open file if anything was written.
+fn write_blob(file: &PlannedFile, data: &[u8], offset: u64) -> Result<Option<File>> {
+    let mut handle: Option<File> = None;
+    let mut write = |bytes: &[u8], at: u64| -> Result<()> {
+        if handle.is_none() {
+            handle = Some(open_for_write(&file.path)?);
+        }
+        if let Some(f) = &handle {
+            f.write_all_at(bytes, at).map_err(|e| Error::io("write", &file.path, e))?;
+        }
+        file.written_end.fetch_max(at + bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    };
+    if !file.node.sparse {
+        write(data, offset)?;
+        return Ok(handle);
+    }
+    // Split at file-offset-aligned block boundaries; write runs of non-zero blocks.
+    let mut pos = 0usize;
+    let mut run_start: Option<usize> = None;
+    while pos < data.len() {
+        let abs = offset + pos as u64;
+        let block_end = (pos + HOLE_BLOCK - (abs % HOLE_BLOCK as u64) as usize).min(data.len());
+        let zero = data[pos..block_end].iter().all(|&b| b == 0);
+        match (zero, run_start) {
+            (false, None) => run_start = Some(pos),
+            (true, Some(start)) => {
+                write(&data[start..pos], offset + start as u64)?;
+                run_start = None;
+            }
+            _ => {}
+        }
+        pos = block_end;
+    }
+    if let Some(start) = run_start {
+        write(&data[start..], offset + start as u64)?;
+    }
+    Ok(handle)
 }
 
 fn is_integrity_or_missing(e: &Error) -> bool {

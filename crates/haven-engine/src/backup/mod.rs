@@ -262,6 +262,7 @@ impl Repository {
             inode: 0,
             device: 0,
             size,
+            sparse: false,
             content,
             subtree: None,
             target: None,

@@ -104,7 +104,8 @@ enum Change {
     Changed,
 }
 
-type FileSlot = Result<(Vec<Id>, u64), String>;
+/// A read file: content ids, bytes read, whether it has holes.
+type FileSlot = Result<(Vec<Id>, u64, bool), String>;
 
 enum Entry {
     DirStart(Node),
@@ -359,6 +360,7 @@ impl Walker<'_, '_> {
             if unchanged {
                 let mut reused = node;
                 reused.content = old.content.clone();
+                reused.sparse = old.sparse;
                 counters.files_unmodified.fetch_add(1, Ordering::Relaxed);
                 counters
                     .bytes_total
@@ -407,6 +409,7 @@ fn node_from(name: &[u8], meta: &Metadata, node_type: NodeType) -> Node {
         ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
         inode: meta.ino(),
         device: meta.dev(),
+        sparse: false,
         size: if node_type == NodeType::File {
             meta.len()
         } else {
@@ -425,6 +428,7 @@ fn read_file(ctx: &WalkContext<'_>, job: &FileJob) -> FileSlot {
     let saver = &ctx.saver;
     let describe = |e: std::io::Error| e.to_string();
     let mut file = File::open(&job.path).map_err(describe)?;
+    let sparse = has_holes(&file, job.size);
     let mut content = Vec::new();
     let mut total = 0u64;
     let mut take = |data: Vec<u8>, content: &mut Vec<Id>| -> Result<(), String> {
@@ -461,7 +465,20 @@ fn read_file(ctx: &WalkContext<'_>, job: &FileJob) -> FileSlot {
             }
         }
     }
-    Ok((content, total))
+    Ok((content, total, sparse))
+}
+
+/// Does the file have holes? `SEEK_HOLE` is authoritative where `st_blocks`
+/// is not (delayed allocation under-reports blocks of fresh files). The
+/// end of the file counts as a hole, so a hole before `size` means sparse.
+fn has_holes(file: &File, size: u64) -> bool {
+    if size == 0 {
+        return false;
+    }
+    let sparse = rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(0)).is_ok_and(|first_hole| first_hole < size);
+    // The probe moved the file offset; reading starts at 0.
+    let _ = rustix::fs::seek(file, rustix::fs::SeekFrom::Start(0));
+    sparse
 }
 
 fn assemble(rx: Receiver<Entry>, ctx: &WalkContext<'_>) -> Result<(Id, Vec<SkippedEntry>)> {
@@ -493,9 +510,10 @@ fn assemble(rx: Receiver<Entry>, ctx: &WalkContext<'_>) -> Result<(Id, Vec<Skipp
                 change,
                 slot,
             } => match slot.recv() {
-                Ok(Ok((content, size))) => {
+                Ok(Ok((content, size, sparse))) => {
                     node.content = content;
                     node.size = size;
+                    node.sparse = sparse;
                     let counter = match change {
                         Change::New => &counters.files_new,
                         Change::Changed => &counters.files_changed,

@@ -1,0 +1,6 @@
+//! Engine integration tests: real repositories on disk, real files.
+
+mod helpers;
+mod incremental;
+mod roundtrip;
+mod stream;
