@@ -422,9 +422,11 @@ fn write_blob(file: &PlannedFile, data: &[u8], offset: u64) -> Result<Option<Fil
             handle = Some(open_for_write(&file.path)?);
         }
         if let Some(f) = &handle {
-            f.write_all_at(bytes, at).map_err(|e| Error::io("write", &file.path, e))?;
+            f.write_all_at(bytes, at)
+                .map_err(|e| Error::io("write", &file.path, e))?;
         }
-        file.written_end.fetch_max(at + bytes.len() as u64, Ordering::Relaxed);
+        file.written_end
+            .fetch_max(at + bytes.len() as u64, Ordering::Relaxed);
         Ok(())
     };
     if !file.node.sparse {

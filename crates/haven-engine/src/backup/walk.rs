@@ -475,7 +475,8 @@ fn has_holes(file: &File, size: u64) -> bool {
     if size == 0 {
         return false;
     }
-    let sparse = rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(0)).is_ok_and(|first_hole| first_hole < size);
+    let sparse = rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(0))
+        .is_ok_and(|first_hole| first_hole < size);
     // The probe moved the file offset; reading starts at 0.
     let _ = rustix::fs::seek(file, rustix::fs::SeekFrom::Start(0));
     sparse

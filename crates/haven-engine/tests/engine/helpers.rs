@@ -32,7 +32,12 @@ pub fn test_options() -> InitOptions {
 }
 
 pub fn new_repo(dir: &Path) -> Repository {
-    Repository::init(&Location::Local(dir.to_path_buf()), PASSWORD, &test_options()).expect("init repository")
+    Repository::init(
+        &Location::Local(dir.to_path_buf()),
+        PASSWORD,
+        &test_options(),
+    )
+    .expect("init repository")
 }
 
 /// Everything about an entry that a restore must reproduce.
@@ -62,13 +67,26 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, EntryFacts>) {
         let entry = entry.expect("entry");
         let path = entry.path();
         let meta = std::fs::symlink_metadata(&path).expect("lstat");
-        let rel = path.strip_prefix(root).expect("under root").as_os_str().as_bytes().to_vec();
+        let rel = path
+            .strip_prefix(root)
+            .expect("under root")
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
         let ft = meta.file_type();
         let (kind, content, target) = if ft.is_dir() {
             collect(root, &path, out);
             ("dir", None, None)
         } else if ft.is_symlink() {
-            ("symlink", None, Some(std::fs::read_link(&path).expect("readlink").into_os_string()))
+            (
+                "symlink",
+                None,
+                Some(
+                    std::fs::read_link(&path)
+                        .expect("readlink")
+                        .into_os_string(),
+                ),
+            )
         } else {
             ("file", Some(std::fs::read(&path).expect("read")), None)
         };
@@ -77,7 +95,11 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, EntryFacts>) {
             rel,
             EntryFacts {
                 kind,
-                mode: if kind == "symlink" { 0 } else { meta.mode() & 0o7777 },
+                mode: if kind == "symlink" {
+                    0
+                } else {
+                    meta.mode() & 0o7777
+                },
                 mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
                 uid: meta.uid(),
                 gid: meta.gid(),

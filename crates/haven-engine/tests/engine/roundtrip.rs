@@ -25,16 +25,33 @@ enum Content {
 
 #[derive(Debug, Clone)]
 enum Item {
-    File { content: Content, mode: u32 },
-    Dir { children: Vec<(Vec<u8>, Item)>, mode: u32 },
-    Symlink { target: Vec<u8> },
+    File {
+        content: Content,
+        mode: u32,
+    },
+    Dir {
+        children: Vec<(Vec<u8>, Item)>,
+        mode: u32,
+    },
+    Symlink {
+        target: Vec<u8>,
+    },
 }
 
 fn name() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         "[a-zA-Z0-9_.-]{1,12}".prop_map(|s| s.into_bytes()),
         // Non-UTF-8 bytes, spaces, unicode.
-        proptest::collection::vec(prop_oneof![Just(0xffu8), Just(0xfe), Just(b' '), Just(b'a'), 0x80u8..0xc0], 1..8),
+        proptest::collection::vec(
+            prop_oneof![
+                Just(0xffu8),
+                Just(0xfe),
+                Just(b' '),
+                Just(b'a'),
+                0x80u8..0xc0
+            ],
+            1..8
+        ),
         Just("répertoire ☃".as_bytes().to_vec()),
     ]
     .prop_filter("not . or ..", |n| n != b"." && n != b"..")
@@ -44,12 +61,21 @@ fn content() -> impl Strategy<Value = Content> {
     prop_oneof![
         (0usize..200_000, any::<u8>()).prop_map(|(len, seed)| Content::Pattern { len, seed }),
         (0usize..150_000, any::<u64>()).prop_map(|(len, seed)| Content::Noise { len, seed }),
-        (0usize..5000, 1u64..3_000_000, 0usize..5000).prop_map(|(head, hole, tail)| Content::Sparse { head, hole, tail }),
+        (0usize..5000, 1u64..3_000_000, 0usize..5000)
+            .prop_map(|(head, hole, tail)| Content::Sparse { head, hole, tail }),
     ]
 }
 
 fn mode() -> impl Strategy<Value = u32> {
-    prop_oneof![Just(0o644), Just(0o600), Just(0o755), Just(0o444), Just(0o4755), Just(0o1777), Just(0o640)]
+    prop_oneof![
+        Just(0o644),
+        Just(0o600),
+        Just(0o755),
+        Just(0o444),
+        Just(0o4755),
+        Just(0o1777),
+        Just(0o640)
+    ]
 }
 
 fn item() -> impl Strategy<Value = Item> {
@@ -59,8 +85,12 @@ fn item() -> impl Strategy<Value = Item> {
         1 => mode().prop_map(|m| Item::Dir { children: Vec::new(), mode: m | 0o700 }),
     ];
     leaf.prop_recursive(3, 40, 6, |inner| {
-        (proptest::collection::vec((name(), inner), 0..6), mode())
-            .prop_map(|(children, mode)| Item::Dir { children, mode: mode | 0o700 })
+        (proptest::collection::vec((name(), inner), 0..6), mode()).prop_map(|(children, mode)| {
+            Item::Dir {
+                children,
+                mode: mode | 0o700,
+            }
+        })
     })
 }
 
@@ -82,7 +112,9 @@ fn build(path: &Path, item: &Item, mtime_seed: i64) {
             let mut f = File::create(path).expect("create");
             match content {
                 Content::Pattern { len, seed } => {
-                    let data: Vec<u8> = (0..*len).map(|i| (i as u8 / 7).wrapping_add(*seed)).collect();
+                    let data: Vec<u8> = (0..*len)
+                        .map(|i| (i as u8 / 7).wrapping_add(*seed))
+                        .collect();
                     f.write_all(&data).expect("write");
                 }
                 Content::Noise { len, seed } => f.write_all(&noise(*len, *seed)).expect("write"),
@@ -109,7 +141,11 @@ fn build(path: &Path, item: &Item, mtime_seed: i64) {
             let mut seen = std::collections::HashSet::new();
             for (i, (name, child)) in children.iter().enumerate() {
                 if seen.insert(name.clone()) {
-                    build(&path.join(OsStr::from_bytes(name)), child, mtime_seed + i as i64 + 1);
+                    build(
+                        &path.join(OsStr::from_bytes(name)),
+                        child,
+                        mtime_seed + i as i64 + 1,
+                    );
                 }
             }
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode)).expect("chmod");
@@ -119,7 +155,10 @@ fn build(path: &Path, item: &Item, mtime_seed: i64) {
 }
 
 fn set_mtime(path: &Path, seed: i64) {
-    let t = filetime::FileTime::from_unix_time(1_500_000_000 + seed * 3600, (seed as u32 % 1000) * 1_000_123);
+    let t = filetime::FileTime::from_unix_time(
+        1_500_000_000 + seed * 3600,
+        (seed as u32 % 1000) * 1_000_123,
+    );
     filetime::set_file_times(path, t, t).expect("utimes");
 }
 
@@ -174,14 +213,17 @@ fn sub_path_and_include_restore_only_what_was_asked() {
     std::fs::write(source.join("docs/c.bin"), b"gamma").expect("write");
     std::fs::write(source.join("top.txt"), b"top").expect("write");
     let repo = new_repo(&work.path().join("repo"));
-    let snap = repo.backup(&[source.clone()], &BackupOptions::default(), &NoProgress).expect("backup");
+    let snap = repo
+        .backup(&[source.clone()], &BackupOptions::default(), &NoProgress)
+        .expect("backup");
 
     let sub = work.path().join("sub");
     let options = RestoreOptions {
         subpath: Some(format!("{}/docs", source.display())),
         includes: vec![],
     };
-    repo.restore(&snap.snapshot_id, &sub, &options, &NoProgress).expect("restore sub-path");
+    repo.restore(&snap.snapshot_id, &sub, &options, &NoProgress)
+        .expect("restore sub-path");
     assert_eq!(std::fs::read(sub.join("a.txt")).expect("a"), b"alpha");
     assert_eq!(std::fs::read(sub.join("deep/b.txt")).expect("b"), b"beta");
     assert!(!sub.join("top.txt").exists());
@@ -191,7 +233,8 @@ fn sub_path_and_include_restore_only_what_was_asked() {
         subpath: Some(format!("{}/top.txt", source.display())),
         includes: vec![],
     };
-    repo.restore(&snap.snapshot_id, &single, &options, &NoProgress).expect("restore one file");
+    repo.restore(&snap.snapshot_id, &single, &options, &NoProgress)
+        .expect("restore one file");
     assert_eq!(std::fs::read(single.join("top.txt")).expect("top"), b"top");
 
     let inc = work.path().join("inc");
@@ -199,9 +242,14 @@ fn sub_path_and_include_restore_only_what_was_asked() {
         subpath: None,
         includes: vec!["*.txt".into()],
     };
-    repo.restore(&snap.snapshot_id, &inc, &options, &NoProgress).expect("restore with include");
+    repo.restore(&snap.snapshot_id, &inc, &options, &NoProgress)
+        .expect("restore with include");
     let root = restored_root(&inc, &source);
-    assert!(root.join("docs/a.txt").exists() && root.join("docs/deep/b.txt").exists() && root.join("top.txt").exists());
+    assert!(
+        root.join("docs/a.txt").exists()
+            && root.join("docs/deep/b.txt").exists()
+            && root.join("top.txt").exists()
+    );
     assert!(!root.join("docs/c.bin").exists(), "excluded by --include");
 
     let missing = RestoreOptions {
@@ -209,9 +257,17 @@ fn sub_path_and_include_restore_only_what_was_asked() {
         includes: vec![],
     };
     let err = repo
-        .restore(&snap.snapshot_id, &work.path().join("x"), &missing, &NoProgress)
+        .restore(
+            &snap.snapshot_id,
+            &work.path().join("x"),
+            &missing,
+            &NoProgress,
+        )
         .expect_err("missing sub-path");
-    assert!(err.to_string().contains("does not exist in snapshot"), "{err}");
+    assert!(
+        err.to_string().contains("does not exist in snapshot"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -221,13 +277,26 @@ fn restore_replaces_existing_files_rather_than_mixing_content() {
     std::fs::create_dir(&source).expect("mkdir");
     std::fs::write(source.join("f"), b"short").expect("write");
     let repo = new_repo(&work.path().join("repo"));
-    let snap = repo.backup(&[source.clone()], &BackupOptions::default(), &NoProgress).expect("backup");
+    let snap = repo
+        .backup(&[source.clone()], &BackupOptions::default(), &NoProgress)
+        .expect("backup");
     let target = work.path().join("t");
     let dest = restored_root(&target, &source);
     std::fs::create_dir_all(&dest).expect("mkdir");
-    let mut stale = OpenOptions::new().create(true).truncate(true).write(true).open(dest.join("f")).expect("open");
+    let mut stale = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(dest.join("f"))
+        .expect("open");
     stale.write_all(&[b'x'; 10_000]).expect("write");
     drop(stale);
-    repo.restore(&snap.snapshot_id, &target, &RestoreOptions::default(), &NoProgress).expect("restore");
+    repo.restore(
+        &snap.snapshot_id,
+        &target,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .expect("restore");
     assert_eq!(std::fs::read(dest.join("f")).expect("read"), b"short");
 }

@@ -8,16 +8,34 @@ use crate::helpers::new_repo;
 fn a_stream_round_trips_as_one_file() {
     let work = tempfile::tempdir().expect("tempdir");
     let repo = new_repo(&work.path().join("repo"));
-    let dump: Vec<u8> = (0..500_000u32).flat_map(|i| format!("INSERT {i};\n").into_bytes()).collect();
+    let dump: Vec<u8> = (0..500_000u32)
+        .flat_map(|i| format!("INSERT {i};\n").into_bytes())
+        .collect();
     let outcome = repo
-        .backup_stream(&mut &dump[..], "db.sql", &BackupOptions::default(), &NoProgress)
+        .backup_stream(
+            &mut &dump[..],
+            "db.sql",
+            &BackupOptions::default(),
+            &NoProgress,
+        )
         .expect("stream backup");
     assert_eq!(outcome.summary().bytes_read, dump.len() as u64);
-    assert!(outcome.summary().bytes_added < dump.len() as u64 / 3, "SQL text compresses");
+    assert!(
+        outcome.summary().bytes_added < dump.len() as u64 / 3,
+        "SQL text compresses"
+    );
     let target = work.path().join("out");
-    repo.restore(&outcome.snapshot_id, &target, &RestoreOptions::default(), &NoProgress)
-        .expect("restore");
-    assert_eq!(std::fs::read(target.join("db.sql")).expect("restored"), dump);
+    repo.restore(
+        &outcome.snapshot_id,
+        &target,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .expect("restore");
+    assert_eq!(
+        std::fs::read(target.join("db.sql")).expect("restored"),
+        dump
+    );
 }
 
 #[test]
@@ -37,8 +55,16 @@ fn a_failing_stream_saves_no_snapshot() {
     let work = tempfile::tempdir().expect("tempdir");
     let repo = new_repo(&work.path().join("repo"));
     let err = repo
-        .backup_stream(&mut Failing(100_000), "db.sql", &BackupOptions::default(), &NoProgress)
+        .backup_stream(
+            &mut Failing(100_000),
+            "db.sql",
+            &BackupOptions::default(),
+            &NoProgress,
+        )
         .expect_err("stream error must fail the backup");
     assert!(err.to_string().contains("pg_dump exited"), "{err}");
-    assert!(repo.snapshots().expect("list").is_empty(), "no snapshot after a failed stream");
+    assert!(
+        repo.snapshots().expect("list").is_empty(),
+        "no snapshot after a failed stream"
+    );
 }

@@ -1,0 +1,149 @@
+//! Unreadable sources and a full target file system.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::helpers::{Workspace, is_root, noise, parse_json};
+
+/// Run `haven` as an unprivileged user, so permission bits apply (root
+/// reads everything). Needs `setpriv` (util-linux) when run as root.
+fn unprivileged(ws: &Workspace) -> Command {
+    let bin = assert_cmd::cargo::cargo_bin("haven");
+    let mut cmd = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.env("HAVEN_REPO", ws.repo())
+        .env("HAVEN_PASSWORD", crate::helpers::PASSWORD);
+    cmd
+}
+
+#[test]
+fn unreadable_source_files_give_partial_success_with_the_list() {
+    let ws = Workspace::new();
+    std::fs::set_permissions(ws.dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let data = ws.path("data");
+    std::fs::create_dir_all(data.join("locked-dir")).expect("mkdir");
+    std::fs::write(data.join("ok.txt"), b"readable").expect("write");
+    std::fs::write(data.join("secret.txt"), b"unreadable").expect("write");
+    std::fs::write(data.join("locked-dir/inner"), b"x").expect("write");
+    for p in [&data, &ws.dir.path().to_path_buf()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    std::fs::set_permissions(data.join("ok.txt"), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    std::fs::set_permissions(
+        data.join("secret.txt"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .expect("chmod");
+    std::fs::set_permissions(
+        data.join("locked-dir"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .expect("chmod");
+
+    let status = unprivileged(&ws)
+        .args(["repo", "init", "--pack-size-mib", "4"])
+        .status()
+        .expect("init");
+    assert!(
+        status.success(),
+        "init as an unprivileged user (is setpriv installed?)"
+    );
+    let out = unprivileged(&ws)
+        .args(["backup", "--json"])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    let doc = parse_json(&out, 3);
+    let skipped: Vec<String> = doc["skipped"]
+        .as_array()
+        .expect("skipped list")
+        .iter()
+        .map(|s| s["path"].as_str().expect("path").to_string())
+        .collect();
+    assert!(
+        skipped.iter().any(|p| p.ends_with("secret.txt")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped.iter().any(|p| p.ends_with("locked-dir")),
+        "{skipped:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("secret.txt") && stderr.contains("Permission denied"),
+        "{stderr}"
+    );
+    assert_eq!(doc["files_new"], 1, "the readable file is backed up");
+    // The snapshot exists and holds the readable file.
+    let list = parse_json(
+        &unprivileged(&ws)
+            .args(["snapshots", "--json"])
+            .output()
+            .expect("list"),
+        0,
+    );
+    assert_eq!(list.as_array().expect("array").len(), 1);
+}
+
+/// A tmpfs mounted for the test, unmounted on drop.
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(path: std::path::PathBuf, size: &str) -> Self {
+        std::fs::create_dir_all(&path).expect("mkdir");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallFs(path)
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn restore_onto_a_full_file_system_names_the_file_and_fails_cleanly() {
+    assert!(
+        is_root(),
+        "this test mounts a 1 MiB tmpfs and must run as root (CI does)"
+    );
+    let ws = Workspace::new();
+    let data = ws.path("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    for i in 0..4 {
+        std::fs::write(data.join(format!("big{i}.bin")), noise(900_000, i)).expect("write");
+    }
+    ws.init();
+    ws.haven().arg("backup").arg(&data).assert().success();
+    let small = SmallFs::mount(ws.path("small"), "1m");
+    let out = ws
+        .haven()
+        .args(["restore", "latest", "--target"])
+        .arg(&small.0)
+        .output()
+        .expect("restore");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        stderr.contains("big") && stderr.contains(".bin"),
+        "the error names the file: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

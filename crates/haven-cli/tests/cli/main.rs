@@ -1,0 +1,9 @@
+//! `haven` command tests: the real binary against real repositories on
+//! disk, real killed processes, really corrupted files and a really full
+//! file system.
+
+mod basics;
+mod corruption;
+mod faults;
+mod helpers;
+mod kill;
