@@ -211,7 +211,7 @@ impl Repository {
         }
         progress.set_total(packs.iter().map(|p| index.pack(*p).size).sum());
         let queue = Mutex::new(packs);
-        let results: Mutex<(Vec<CheckProblem>, HashMap<Id, String>, usize, u64)> = Mutex::default();
+        let tally: Mutex<ReadTally> = Mutex::default();
         let fatal: Mutex<Option<Error>> = Mutex::new(None);
         std::thread::scope(|scope| {
             for _ in 0..2 {
@@ -226,14 +226,14 @@ impl Repository {
                             .map(Vec::as_slice)
                             .unwrap_or_default();
                         match self.verify_pack(index, pack, blobs) {
-                            Ok((problems, bad, size)) => {
-                                progress.add_bytes(size);
+                            Ok(verdict) => {
+                                progress.add_bytes(verdict.size);
                                 progress.add_items(1);
-                                let mut r = results.lock().unwrap_or_else(|p| p.into_inner());
-                                r.0.extend(problems);
-                                r.1.extend(bad);
-                                r.2 += 1;
-                                r.3 += size;
+                                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                                t.problems.extend(verdict.problems);
+                                t.bad_blobs.extend(verdict.bad_blobs);
+                                t.packs += 1;
+                                t.bytes += verdict.size;
                             }
                             Err(e) => {
                                 fatal
@@ -250,21 +250,20 @@ impl Repository {
         if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Err(e);
         }
-        let (problems, bad, read, bytes) = results.into_inner().unwrap_or_else(|p| p.into_inner());
-        report.problems.extend(problems);
-        report.packs_read = read;
-        report.bytes_read = bytes;
-        Ok(bad)
+        let tally = tally.into_inner().unwrap_or_else(|p| p.into_inner());
+        report.problems.extend(tally.problems);
+        report.packs_read = tally.packs;
+        report.bytes_read = tally.bytes;
+        Ok(tally.bad_blobs)
     }
 
     /// Verify one pack read whole: file hash, header, every indexed blob.
-    #[allow(clippy::type_complexity)]
     fn verify_pack(
         &self,
         index: &Index,
         pack: u32,
         blobs: &[(Id, crate::index::BlobLocation)],
-    ) -> Result<(Vec<CheckProblem>, Vec<(Id, String)>, u64)> {
+    ) -> Result<PackVerdict> {
         let info = index.pack(pack);
         let object = format!("pack {}", info.id);
         let bytes = self.backend.read(&pack_path(&info.id))?;
@@ -319,8 +318,28 @@ impl Repository {
                 });
             }
         }
-        Ok((problems, bad, bytes.len() as u64))
+        Ok(PackVerdict {
+            problems,
+            bad_blobs: bad,
+            size: bytes.len() as u64,
+        })
     }
+}
+
+/// What reading one pack found.
+struct PackVerdict {
+    problems: Vec<CheckProblem>,
+    bad_blobs: Vec<(Id, String)>,
+    size: u64,
+}
+
+/// Results gathered from the pack-reading workers.
+#[derive(Default)]
+struct ReadTally {
+    problems: Vec<CheckProblem>,
+    bad_blobs: HashMap<Id, String>,
+    packs: usize,
+    bytes: u64,
 }
 
 struct TreeWalker<'a> {

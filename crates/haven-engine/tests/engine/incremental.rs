@@ -1,8 +1,6 @@
 //! Parent snapshots: unchanged files are not read; deduplication works
 //! across snapshots and hosts; chunking is deterministic per repository.
 
-use std::path::PathBuf;
-
 use haven_engine::{BackupOptions, Location, NoProgress, ParentChoice, Repository};
 
 use crate::helpers::{PASSWORD, new_repo};
@@ -134,7 +132,7 @@ fn chunking_is_deterministic_within_a_repository_and_secret_across() {
             ..Default::default()
         };
         let out = repo
-            .backup(&[source.clone()], &opts, &NoProgress)
+            .backup(std::slice::from_ref(&source), &opts, &NoProgress)
             .expect("backup");
         let (index, _) = repo.load_index(false).expect("index");
         let mut tree = repo.read_tree(&index, &out.snapshot.tree).expect("root");
@@ -172,5 +170,4 @@ fn chunking_is_deterministic_within_a_repository_and_secret_across() {
         content_of(&repo_b),
         "another repository's secret seed cuts elsewhere"
     );
-    let _ = PathBuf::new();
 }

@@ -175,7 +175,7 @@ proptest! {
         };
         build(&source, &root, 1);
         let repo = new_repo(&work.path().join("repo"));
-        let outcome = repo.backup(&[source.clone()], &BackupOptions::default(), &NoProgress).expect("backup");
+        let outcome = repo.backup(std::slice::from_ref(&source), &BackupOptions::default(), &NoProgress).expect("backup");
         prop_assert!(outcome.skipped.is_empty(), "skipped: {:?}", outcome.skipped);
 
         let target = work.path().join("target");
@@ -214,7 +214,11 @@ fn sub_path_and_include_restore_only_what_was_asked() {
     std::fs::write(source.join("top.txt"), b"top").expect("write");
     let repo = new_repo(&work.path().join("repo"));
     let snap = repo
-        .backup(&[source.clone()], &BackupOptions::default(), &NoProgress)
+        .backup(
+            std::slice::from_ref(&source),
+            &BackupOptions::default(),
+            &NoProgress,
+        )
         .expect("backup");
 
     let sub = work.path().join("sub");
@@ -278,7 +282,11 @@ fn restore_replaces_existing_files_rather_than_mixing_content() {
     std::fs::write(source.join("f"), b"short").expect("write");
     let repo = new_repo(&work.path().join("repo"));
     let snap = repo
-        .backup(&[source.clone()], &BackupOptions::default(), &NoProgress)
+        .backup(
+            std::slice::from_ref(&source),
+            &BackupOptions::default(),
+            &NoProgress,
+        )
         .expect("backup");
     let target = work.path().join("t");
     let dest = restored_root(&target, &source);
