@@ -145,7 +145,7 @@ lines = [
     f"- dataset: {data_files} files, {data_bytes/1e6:.0f} MB (bench/gen_dataset.py, fixed seed)",
     f"- tools: {ver([haven, '--version'])} (commit {commit}, release build)",
     f"- peers: {ver(['restic','version'])}; {ver(['borg','--version'])} (each with its default compression; borg repokey-blake2)",
-    f"- each step run {len(next(iter(rows.values())))} times; medians shown; page cache warm for every tool",
+    f"- each step run {len(next(iter(rows.values())))} times; medians of wall time and of peak RSS shown; page cache warm for every tool",
     "",
     "| step | tool | median wall (s) | MB/s | peak RSS (MiB) | vs restic (speed) | vs restic (RSS) |",
     "|---|---|---:|---:|---:|---:|---:|",
@@ -157,7 +157,7 @@ for s in steps:
         if not r:
             continue
         wall = statistics.median(x[0] for x in r)
-        rss = max(x[1] for x in r) / 1024
+        rss = statistics.median(x[1] for x in r) / 1024
         med[(t, s)] = (wall, rss)
 for s in steps:
     for t in tools:

@@ -1,5 +1,6 @@
 //! The `haven` binary: parses arguments and hands each command to its module.
 
+mod alloc;
 mod cli;
 mod commands;
 mod context;
@@ -9,6 +10,7 @@ mod output;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    alloc::tune();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -91,14 +91,21 @@ impl Backend {
                         location: location.to_string(),
                         reason: "the directory does not exist".into(),
                     });
+                } else if !path.join(crate::repo::CONFIG_FILE).exists() {
+                    // Checked before OpenDAL creates tmp/: opening must not
+                    // write into a directory that is not a repository.
+                    return Err(Error::RepositoryNotFound {
+                        location: location.to_string(),
+                        reason: "there is no `config` file (not initialised?)".into(),
+                    });
                 }
                 let root = path
                     .canonicalize()
                     .map_err(|e| Error::io("resolve", path, e))?;
+                // Files are written under tmp/ (created by OpenDAL) and
+                // renamed into place, so a killed writer never leaves a
+                // partial file under a real name.
                 let tmp = root.join("tmp");
-                std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-                // Files are written under tmp/ and renamed into place, so a
-                // killed writer never leaves a partial file under a real name.
                 let builder = opendal::services::Fs::default()
                     .root(&root.to_string_lossy())
                     .atomic_write_dir(&tmp.to_string_lossy());
@@ -121,24 +128,24 @@ impl Backend {
 
     /// Read a whole file.
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
-        self.op
-            .read(path)
-            .map(|b| b.to_vec())
-            .map_err(|e| storage_error(path, e))
+        let size = self
+            .op
+            .stat(path)
+            .map_err(|e| storage_error(path, e))?
+            .content_length();
+        self.read_range(path, 0, size)
     }
 
-    /// Read `length` bytes at `offset`.
+    /// Read `length` bytes at `offset`, into one buffer of exactly that size
+    /// (no intermediate chunks to concatenate: packs are tens of MB).
     pub fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
-        let buf = self
-            .op
-            .read_options(
-                path,
-                opendal::options::ReadOptions {
-                    range: (offset..offset + length).into(),
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| storage_error(path, e))?;
+        let mut buf = Vec::with_capacity(length as usize);
+        if length > 0 {
+            self.op
+                .reader(path)
+                .and_then(|r| r.read_into(&mut buf, offset..offset + length))
+                .map_err(|e| storage_error(path, e))?;
+        }
         if buf.len() as u64 != length {
             return Err(Error::corrupt(
                 path.to_string(),
@@ -148,7 +155,7 @@ impl Backend {
                 ),
             ));
         }
-        Ok(buf.to_vec())
+        Ok(buf)
     }
 
     /// Write a new file. Files are content-addressed, so a file that already

@@ -235,6 +235,19 @@ impl Repository {
                                 t.packs += 1;
                                 t.bytes += verdict.size;
                             }
+                            // A pack that cannot be read whole is a finding, not
+                            // a reason to stop checking the others.
+                            Err(e) if e.is_integrity() => {
+                                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                                t.problems.push(CheckProblem {
+                                    kind: "damaged-pack".into(),
+                                    object: format!("pack {}", index.pack(pack).id),
+                                    detail: e.to_string(),
+                                });
+                                for (id, _) in blobs {
+                                    t.bad_blobs.insert(*id, format!("pack unreadable: {e}"));
+                                }
+                            }
                             Err(e) => {
                                 fatal
                                     .lock()
@@ -266,7 +279,7 @@ impl Repository {
     ) -> Result<PackVerdict> {
         let info = index.pack(pack);
         let object = format!("pack {}", info.id);
-        let bytes = self.backend.read(&pack_path(&info.id))?;
+        let mut bytes = self.backend.read(&pack_path(&info.id))?;
         let mut problems = Vec::new();
         let mut bad = Vec::new();
         let mut problem = |detail: String| {
@@ -302,8 +315,9 @@ impl Repository {
         for (id, loc) in blobs {
             let start = loc.offset as usize;
             let end = start + loc.length as usize;
-            let result = match bytes.get(start..end) {
-                Some(envelope) => self.open_blob(id, loc, envelope).map(|_| ()),
+            // Decrypted in place: the pack is not needed intact afterwards.
+            let result = match bytes.get_mut(start..end) {
+                Some(envelope) => self.open_blob_in_place(id, loc, envelope).map(|_| ()),
                 None => Err(Error::corrupt(
                     format!("blob {}", id.short()),
                     "lies beyond the end of the pack",

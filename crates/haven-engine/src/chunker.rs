@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use fastcdc::v2020::{FastCDC, Normalization, StreamCDC};
+use fastcdc::v2020::{FastCDC, Normalization};
 
 use crate::format::ChunkerParams;
 
@@ -49,20 +49,86 @@ impl Chunker {
             .collect()
     }
 
-    /// Chunks of a stream, each as owned bytes.
-    pub fn stream<R: Read>(&self, reader: R) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
-        StreamCDC::with_level_and_seed(reader, self.min, self.avg, self.max, self.level, self.seed)
-            .map(|r| {
-                r.map(|c| c.data).map_err(|e| match e {
-                    fastcdc::v2020::Error::IoError(io) => io,
-                    other => std::io::Error::other(other.to_string()),
-                })
-            })
+    /// Smallest chunk size: data up to this size is always one chunk.
+    pub fn min_size(&self) -> usize {
+        self.min
+    }
+
+    /// Length of the first chunk of `data`. With `at_end` false, `None`
+    /// means more data is needed before the boundary is certain.
+    fn first_cut(&self, data: &[u8], at_end: bool) -> Option<usize> {
+        if data.is_empty() {
+            return None;
+        }
+        if !at_end && data.len() <= self.min {
+            return None;
+        }
+        let len =
+            FastCDC::with_level_and_seed(data, self.min, self.avg, self.max, self.level, self.seed)
+                .next()
+                .map(|c| c.length)?;
+        // A cut at the very end of a short buffer may only mean "no boundary
+        // found yet"; it is final at the end of input or at max_size.
+        if len == data.len() && !at_end && len < self.max {
+            return None;
+        }
+        Some(len)
+    }
+
+    /// Cut a stream into chunks, calling `emit` with each one in order.
+    ///
+    /// `buffer` is reused between calls (one per thread), so no per-file
+    /// window is allocated. The buffer holds at most `max_size` bytes and
+    /// is compacted only when no boundary is certain in what it holds, so
+    /// data is moved rarely (unlike a window that shifts after every chunk).
+    pub fn chunk_stream<R: Read + ?Sized, E>(
+        &self,
+        reader: &mut R,
+        buffer: &mut Vec<u8>,
+        mut emit: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<std::io::Error>,
+    {
+        buffer.clear();
+        buffer.resize(self.max, 0);
+        let (mut start, mut end, mut at_end) = (0usize, 0usize, false);
+        loop {
+            match self.first_cut(&buffer[start..end], at_end) {
+                Some(len) => {
+                    emit(&buffer[start..start + len])?;
+                    start += len;
+                }
+                None if at_end => return Ok(()),
+                None => {
+                    // Need more data: move the unconsumed tail to the front
+                    // (at most max_size bytes, and only now), then fill.
+                    if start > 0 {
+                        buffer.copy_within(start..end, 0);
+                        end -= start;
+                        start = 0;
+                    }
+                    while end < buffer.len() {
+                        match reader.read(&mut buffer[end..]) {
+                            Ok(0) => {
+                                at_end = true;
+                                break;
+                            }
+                            Ok(n) => end += n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
     use super::*;
 
     fn sample(len: usize) -> Vec<u8> {
@@ -107,10 +173,28 @@ mod tests {
             .into_iter()
             .map(|(o, l)| data[o..o + l].to_vec())
             .collect();
-        let from_stream: Vec<Vec<u8>> = c
-            .stream(&data[..])
-            .collect::<Result<_, _>>()
+        // A reader returning small, irregular pieces exercises refills.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1 = (self.1 * 7 + 3) % 5000 + 1;
+                let n = self.1.min(buf.len()).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut whole: &[u8] = &data;
+        let mut trickle = Trickle(&data, 1);
+        for reader in [&mut whole as &mut dyn Read, &mut trickle] {
+            let mut from_stream: Vec<Vec<u8>> = Vec::new();
+            let mut buffer = Vec::new();
+            c.chunk_stream(reader, &mut buffer, |chunk| {
+                from_stream.push(chunk.to_vec());
+                Ok::<(), std::io::Error>(())
+            })
             .expect("in-memory read");
-        assert_eq!(from_slice, from_stream);
+            assert_eq!(from_slice, from_stream);
+        }
     }
 }

@@ -102,20 +102,32 @@ impl AeadKey {
         envelope: &[u8],
         size_hint: Option<usize>,
     ) -> Result<Vec<u8>> {
+        let mut copy = envelope.to_vec();
+        self.open_in_place(kind, &mut copy, size_hint)
+            .map(std::borrow::Cow::into_owned)
+    }
+
+    /// Decrypt an envelope in its own buffer. Raw payloads are returned as a
+    /// slice of that buffer (no copy); compressed ones are decompressed.
+    pub fn open_in_place<'a>(
+        &self,
+        kind: ObjectKind,
+        envelope: &'a mut [u8],
+        size_hint: Option<usize>,
+    ) -> Result<std::borrow::Cow<'a, [u8]>> {
         if envelope.len() < ENVELOPE_OVERHEAD + 1 {
             return Err(Error::corrupt(
                 format!("{kind:?}"),
                 "object too short to be an envelope",
             ));
         }
-        let (nonce, rest) = envelope.split_at(NONCE_LEN);
+        let (nonce, rest) = envelope.split_at_mut(NONCE_LEN);
         #[allow(clippy::expect_used)]
         let nonce =
             Nonce::try_assume_unique_for_key(nonce).expect("nonce slice has NONCE_LEN bytes");
-        let mut buf = rest.to_vec();
         let plain = self
             .0
-            .open_in_place(nonce, Aad::from(kind.aad()), &mut buf)
+            .open_in_place(nonce, Aad::from(kind.aad()), rest)
             .map_err(|_| {
                 Error::corrupt(
                     format!("{kind:?}"),
@@ -126,18 +138,24 @@ impl AeadKey {
     }
 }
 
-fn decode_payload(kind: ObjectKind, plain: &[u8], size_hint: Option<usize>) -> Result<Vec<u8>> {
+fn decode_payload(
+    kind: ObjectKind,
+    plain: &[u8],
+    size_hint: Option<usize>,
+) -> Result<std::borrow::Cow<'_, [u8]>> {
     let (&mode, body) = plain
         .split_first()
         .ok_or_else(|| Error::corrupt(format!("{kind:?}"), "empty payload"))?;
     match mode {
-        MODE_RAW => Ok(body.to_vec()),
+        MODE_RAW => Ok(std::borrow::Cow::Borrowed(body)),
         MODE_ZSTD => {
             let result = match size_hint {
                 Some(n) => zstd::bulk::decompress(body, n),
                 None => zstd::decode_all(body),
             };
-            result.map_err(|e| Error::corrupt(format!("{kind:?}"), format!("zstd: {e}")))
+            result
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| Error::corrupt(format!("{kind:?}"), format!("zstd: {e}")))
         }
         other => Err(Error::corrupt(
             format!("{kind:?}"),

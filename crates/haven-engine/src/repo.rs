@@ -400,10 +400,22 @@ impl Repository {
         loc: &BlobLocation,
         envelope: &[u8],
     ) -> Result<Vec<u8>> {
+        let mut copy = envelope.to_vec();
+        self.open_blob_in_place(id, loc, &mut copy)
+            .map(std::borrow::Cow::into_owned)
+    }
+
+    /// Like [`Self::open_blob`], decrypting inside `envelope`'s buffer.
+    pub(crate) fn open_blob_in_place<'a>(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        envelope: &'a mut [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>> {
         let what = || format!("blob {} in pack", id.short());
         let plain = self
             .aead
-            .open(ObjectKind::Blob, envelope, Some(loc.raw_length as usize))
+            .open_in_place(ObjectKind::Blob, envelope, Some(loc.raw_length as usize))
             .map_err(|e| Error::corrupt(what(), e.to_string()))?;
         if plain.len() != loc.raw_length as usize || self.master.blob_id(&plain) != *id {
             return Err(Error::corrupt(what(), "content does not match its id"));

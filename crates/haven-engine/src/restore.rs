@@ -353,7 +353,7 @@ impl Repository {
             .unwrap_or(0);
         let needed: u64 = blobs.iter().map(|b| u64::from(b.loc.length)).sum();
         // One read of the span when it is mostly wanted, else blob by blob.
-        let span = if needed * 2 >= end - start {
+        let mut span = if needed * 2 >= end - start {
             match self.backend.read_range(&path, start, end - start) {
                 Ok(bytes) => Some(bytes),
                 Err(e) if is_integrity_or_missing(&e) => None,
@@ -362,28 +362,42 @@ impl Repository {
         } else {
             None
         };
+        let fail_uses = |blob: &PlannedBlob, e: &Error| {
+            let message = format!("{e} (pack {})", pack_id.short());
+            for u in &blob.uses {
+                let mut slot = plan.files[u.file]
+                    .failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert_with(|| message.clone());
+            }
+        };
         for blob in blobs {
             let offset = u64::from(blob.loc.offset);
-            let envelope = match &span {
-                Some(bytes) => Ok(bytes[(offset - start) as usize
-                    ..(offset - start) as usize + blob.loc.length as usize]
-                    .to_vec()),
-                None => self
-                    .backend
-                    .read_range(&path, offset, u64::from(blob.loc.length)),
+            let length = blob.loc.length as usize;
+            let mut fetched: Vec<u8>;
+            // Blobs are decrypted in place, in the span or in their own read.
+            let envelope: &mut [u8] = match span.as_mut() {
+                Some(bytes) => {
+                    let from = (offset - start) as usize;
+                    &mut bytes[from..from + length]
+                }
+                None => match self.backend.read_range(&path, offset, length as u64) {
+                    Ok(bytes) => {
+                        fetched = bytes;
+                        &mut fetched
+                    }
+                    Err(e) if is_integrity_or_missing(&e) => {
+                        fail_uses(blob, &e);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
             };
-            let data = envelope.and_then(|env| self.open_blob(&blob.id, &blob.loc, &env));
-            let data = match data {
+            let data = match self.open_blob_in_place(&blob.id, &blob.loc, envelope) {
                 Ok(d) => d,
                 Err(e) if is_integrity_or_missing(&e) => {
-                    let message = format!("{e} (pack {})", pack_id.short());
-                    for u in &blob.uses {
-                        let mut slot = plan.files[u.file]
-                            .failed
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner());
-                        slot.get_or_insert_with(|| message.clone());
-                    }
+                    fail_uses(blob, &e);
                     continue;
                 }
                 Err(e) => return Err(e),

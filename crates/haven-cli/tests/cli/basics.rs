@@ -173,6 +173,8 @@ fn missing_or_uninitialised_repository_is_explained() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not initialised"), "{stderr}");
+    let left = std::fs::read_dir(ws.path("empty")).expect("ls").count();
+    assert_eq!(left, 0, "nothing written into a non-repository");
 
     // init refuses to overwrite an existing repository.
     ws.init();

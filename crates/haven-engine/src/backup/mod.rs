@@ -227,29 +227,23 @@ impl Repository {
         let chunker = Chunker::new(&self.config.chunker, self.master.chunker_seed);
         let mut content = Vec::new();
         let mut size = 0u64;
-        let mut read_error = None;
-        for chunk in chunker.stream(reader) {
-            match chunk {
-                Ok(data) => {
-                    size += data.len() as u64;
-                    progress.add_bytes(data.len() as u64);
-                    match handle.save(BlobType::Data, data) {
-                        Ok(id) => content.push(id),
-                        Err(e) => {
-                            read_error = Some(e);
-                            break;
-                        }
-                    }
-                }
-                Err(e) => {
-                    read_error = Some(Error::Stream(e.to_string()));
-                    break;
-                }
-            }
+        let mut window = Vec::new();
+        let streamed = chunker.chunk_stream(reader, &mut window, |chunk| {
+            size += chunk.len() as u64;
+            progress.add_bytes(chunk.len() as u64);
+            let id = handle
+                .save(BlobType::Data, chunk.to_vec())
+                .map_err(StreamFailure::Save)?;
+            content.push(id);
             if handle.failed() {
-                break;
+                return Err(StreamFailure::Save(Error::Interrupted));
             }
-        }
+            Ok(())
+        });
+        let read_error = streamed.err().map(|e| match e {
+            StreamFailure::Read(io) => Error::Stream(io.to_string()),
+            StreamFailure::Save(e) => e,
+        });
         let now_ns = time.as_nanosecond() as i64;
         let node = Node {
             name: NameBytes(name.as_bytes().to_vec()),
@@ -360,6 +354,18 @@ impl Repository {
                     .max_by(|a, b| a.1.time.cmp(&b.1.time)))
             }
         }
+    }
+}
+
+/// Why a stream backup stopped reading.
+enum StreamFailure {
+    Read(std::io::Error),
+    Save(Error),
+}
+
+impl From<std::io::Error> for StreamFailure {
+    fn from(e: std::io::Error) -> Self {
+        StreamFailure::Read(e)
     }
 }
 

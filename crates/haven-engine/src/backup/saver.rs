@@ -5,7 +5,7 @@
 //!                                                               └──▶ index files
 //! ```
 //! Every queue is bounded, so memory stays bounded whatever the data size:
-//! roughly `seal queue × max chunk + 3 × pack size`.
+//! roughly `2 × sealers × max chunk + (1 + uploaders) × pack size`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -160,9 +160,11 @@ impl Saver {
             stats: SaverStats::default(),
         });
         let sealers = sealers.max(1);
-        let (seal_tx, seal_rx) = bounded::<SealJob>(sealers * 2);
-        let (pack_tx, pack_rx) = bounded::<SealedBlob>(sealers * 2);
-        let (upload_tx, upload_rx) = bounded::<FinishedPack>(1);
+        let (seal_tx, seal_rx) = bounded::<SealJob>(sealers);
+        let (pack_tx, pack_rx) = bounded::<SealedBlob>(sealers);
+        // Rendezvous: a finished pack is handed straight to an idle uploader,
+        // so at most `1 + UPLOADERS` packs are in memory.
+        let (upload_tx, upload_rx) = bounded::<FinishedPack>(0);
         let mut threads = Vec::new();
         for n in 0..sealers {
             let sealer = Sealer::new(repo.aead.clone(), compression_level)?;

@@ -183,8 +183,10 @@ pub(super) fn run(ctx: WalkContext<'_>) -> Result<(Id, Vec<SkippedEntry>)> {
             std::thread::Builder::new()
                 .name(format!("haven-read-{n}"))
                 .spawn_scoped(scope, move || {
+                    // One chunking window per reader, reused for every file.
+                    let mut window = Vec::new();
                     for job in rx {
-                        let result = read_file(ctx, &job);
+                        let result = read_file(ctx, &job, &mut window);
                         let _ = job.slot.send(result);
                     }
                 })
@@ -424,7 +426,7 @@ fn node_from(name: &[u8], meta: &Metadata, node_type: NodeType) -> Node {
 /// Read, chunk, hash and deduplicate one file. Errors reading the source
 /// are returned as text (the file is skipped); pipeline failures as
 /// "interrupted".
-fn read_file(ctx: &WalkContext<'_>, job: &FileJob) -> FileSlot {
+fn read_file(ctx: &WalkContext<'_>, job: &FileJob, window: &mut Vec<u8>) -> FileSlot {
     let saver = &ctx.saver;
     let describe = |e: std::io::Error| e.to_string();
     let mut file = File::open(&job.path).map_err(describe)?;
@@ -445,27 +447,45 @@ fn read_file(ctx: &WalkContext<'_>, job: &FileJob) -> FileSlot {
         ctx.progress.add_bytes(len);
         Ok(())
     };
-    if job.size <= ctx.chunker.max_size() as u64 {
-        // Small files are read whole: one allocation, usually one chunk.
+    if job.size <= ctx.chunker.min_size() as u64 {
+        // Small files are read whole: one allocation, exactly one chunk.
         let mut data = Vec::with_capacity(job.size as usize + 1);
         file.read_to_end(&mut data).map_err(describe)?;
-        let cuts = ctx.chunker.cut_points(&data);
-        if cuts.len() == 1 {
+        if data.len() <= ctx.chunker.min_size() {
             take(data, &mut content)?;
         } else {
-            for (offset, length) in cuts {
+            // The file grew since it was listed.
+            for (offset, length) in ctx.chunker.cut_points(&data) {
                 take(data[offset..offset + length].to_vec(), &mut content)?;
             }
         }
     } else {
-        for chunk in ctx.chunker.stream(&mut file) {
-            take(chunk.map_err(describe)?, &mut content)?;
-            if saver.failed() {
-                return Err(Error::Interrupted.to_string());
-            }
-        }
+        ctx.chunker
+            .chunk_stream(&mut file, window, |chunk| {
+                match take(chunk.to_vec(), &mut content) {
+                    Ok(()) if saver.failed() => Err(ReadFailure::Pipeline),
+                    Ok(()) => Ok(()),
+                    Err(_) => Err(ReadFailure::Pipeline),
+                }
+            })
+            .map_err(|e| match e {
+                ReadFailure::Source(io) => io.to_string(),
+                ReadFailure::Pipeline => Error::Interrupted.to_string(),
+            })?;
     }
     Ok((content, total, sparse))
+}
+
+/// Why reading a file stopped: its source failed, or the pipeline did.
+enum ReadFailure {
+    Source(std::io::Error),
+    Pipeline,
+}
+
+impl From<std::io::Error> for ReadFailure {
+    fn from(e: std::io::Error) -> Self {
+        ReadFailure::Source(e)
+    }
 }
 
 /// Does the file have holes? `SEEK_HOLE` is authoritative where `st_blocks`

@@ -2,5 +2,6 @@
 
 mod helpers;
 mod incremental;
+mod keys;
 mod roundtrip;
 mod stream;
