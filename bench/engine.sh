@@ -44,8 +44,10 @@ RESULTS="$WORK/results.tsv"
 measure() {
   local tool=$1 step=$2; shift 2
   local log="$WORK/time.log"
-  # Same warm page cache for every tool: the dataset is read before each run.
+  # Same warm page cache for every tool: the dataset is read before each run;
+  # and no tool pays for another's writeback: dirty pages are flushed first.
   find "$DATA" -type f -print0 | xargs -0 cat > /dev/null
+  sync
   /usr/bin/time -v -o "$log" "$@" > "$WORK/last.out" 2> "$WORK/last.err" || {
     echo "FAILED: $tool $step: $*" >&2; cat "$WORK/last.err" >&2; exit 1; }
   local wall rss
@@ -101,8 +103,12 @@ done
 for tool in haven restic borg; do
   repo="$WORK/repo-$tool"
   for rep in $(seq "$REPS"); do
-    target="$WORK/restore-$tool"
-    rm -rf "$target"; mkdir -p "$target"
+    # A new directory per run, deleted only after all restores: on ext4
+    # (notably with `discard`), creating files right after deleting 45k
+    # others costs every tool 3-4x more kernel time, which would measure
+    # the file system rather than the tool.
+    target="$WORK/restore-$tool-$rep"
+    mkdir -p "$target"
     case $tool in
       haven) measure haven restore "$HAVEN" --repo "$repo" restore latest --target "$target" ;;
       restic) measure restic restore restic --repo "$repo" restore latest --target "$target" ;;
@@ -111,7 +117,6 @@ for tool in haven restic borg; do
         (cd "$target" && measure borg restore borg extract "$repo::$last") ;;
     esac
   done
-  rm -rf "$WORK/restore-$tool"
   for rep in $(seq "$REPS"); do
     case $tool in
       haven) measure haven check-read-data "$HAVEN" --repo "$repo" repo check --read-data ;;
@@ -120,6 +125,8 @@ for tool in haven restic borg; do
     esac
   done
 done
+
+rm -rf "$WORK"/restore-*
 
 python3 - "$RESULTS" "$WORK" "$DATA_BYTES" "$DATA_FILES" "$OUT" "$HAVEN" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'PY'
 import statistics, sys, subprocess, platform, os, datetime

@@ -20,8 +20,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Return freed memory to the OS at once and commit arena memory on use.
+/// Return freed memory to the OS at once, commit arena memory on use, and
+/// use normal pages: transparent huge pages added ~10 MiB to every peak.
+/// (mimalloc reads its own THP option before `main`, so the process-wide
+/// kernel switch is used instead; failing to set it only costs memory.)
 pub fn tune() {
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     // SAFETY: `mi_option_set` stores an integer in mimalloc's option table;
     // it has no preconditions and is safe to call at any time.
     unsafe {

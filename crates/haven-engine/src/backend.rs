@@ -139,11 +139,27 @@ impl Backend {
     /// Read `length` bytes at `offset`, into one buffer of exactly that size
     /// (no intermediate chunks to concatenate: packs are tens of MB).
     pub fn read_range(&self, path: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
-        let mut buf = Vec::with_capacity(length as usize);
+        let mut buf = Vec::new();
+        self.read_range_into(path, offset, length, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Like [`Self::read_range`], into `buf` (cleared first). Workers that
+    /// read pack after pack reuse one buffer instead of faulting in fresh
+    /// memory for every pack.
+    pub fn read_range_into(
+        &self,
+        path: &str,
+        offset: u64,
+        length: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        buf.clear();
+        buf.reserve(length as usize);
         if length > 0 {
             self.op
                 .reader(path)
-                .and_then(|r| r.read_into(&mut buf, offset..offset + length))
+                .and_then(|r| r.read_into(buf, offset..offset + length))
                 .map_err(|e| storage_error(path, e))?;
         }
         if buf.len() as u64 != length {
@@ -155,7 +171,7 @@ impl Backend {
                 ),
             ));
         }
-        Ok(buf)
+        Ok(())
     }
 
     /// Write a new file. Files are content-addressed, so a file that already

@@ -216,6 +216,8 @@ impl Repository {
         std::thread::scope(|scope| {
             for _ in 0..2 {
                 scope.spawn(|| {
+                    // One pack-sized buffer per worker, reused for every pack.
+                    let mut buffer = Vec::new();
                     loop {
                         let Some(pack) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop()
                         else {
@@ -225,7 +227,7 @@ impl Repository {
                             .get(&pack)
                             .map(Vec::as_slice)
                             .unwrap_or_default();
-                        match self.verify_pack(index, pack, blobs) {
+                        match self.verify_pack(index, pack, blobs, &mut buffer) {
                             Ok(verdict) => {
                                 progress.add_bytes(verdict.size);
                                 progress.add_items(1);
@@ -276,10 +278,13 @@ impl Repository {
         index: &Index,
         pack: u32,
         blobs: &[(Id, crate::index::BlobLocation)],
+        buffer: &mut Vec<u8>,
     ) -> Result<PackVerdict> {
         let info = index.pack(pack);
         let object = format!("pack {}", info.id);
-        let mut bytes = self.backend.read(&pack_path(&info.id))?;
+        self.backend
+            .read_range_into(&pack_path(&info.id), 0, info.size, buffer)?;
+        let bytes = buffer;
         let mut problems = Vec::new();
         let mut bad = Vec::new();
         let mut problem = |detail: String| {
@@ -289,7 +294,7 @@ impl Repository {
                 detail,
             })
         };
-        if Id::of_file(&bytes) != info.id {
+        if Id::of_file(bytes) != info.id {
             problem("content does not match its name (BLAKE3 mismatch)".into());
         }
         let header = (bytes.len() >= 4)

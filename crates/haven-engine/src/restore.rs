@@ -307,11 +307,15 @@ impl Repository {
                 let rx = rx.clone();
                 let (abort, fatal) = (&abort, &fatal);
                 scope.spawn(move || {
+                    // One pack-sized buffer per worker, reused for every pack.
+                    let mut buffer = Vec::new();
                     for (pack, blobs) in rx {
                         if abort.load(Ordering::Relaxed) {
                             return;
                         }
-                        if let Err(e) = self.restore_pack(index, *pack, blobs, plan, progress) {
+                        let restored =
+                            self.restore_pack(index, *pack, blobs, plan, progress, &mut buffer);
+                        if let Err(e) = restored {
                             abort.store(true, Ordering::Relaxed);
                             fatal
                                 .lock()
@@ -338,6 +342,7 @@ impl Repository {
         blobs: &[PlannedBlob],
         plan: &Plan,
         progress: &dyn Progress,
+        buffer: &mut Vec<u8>,
     ) -> Result<()> {
         let pack_id = index.pack(pack).id;
         let path = pack_path(&pack_id);
@@ -354,8 +359,11 @@ impl Repository {
         let needed: u64 = blobs.iter().map(|b| u64::from(b.loc.length)).sum();
         // One read of the span when it is mostly wanted, else blob by blob.
         let mut span = if needed * 2 >= end - start {
-            match self.backend.read_range(&path, start, end - start) {
-                Ok(bytes) => Some(bytes),
+            match self
+                .backend
+                .read_range_into(&path, start, end - start, buffer)
+            {
+                Ok(()) => Some(buffer),
                 Err(e) if is_integrity_or_missing(&e) => None,
                 Err(e) => return Err(e),
             }

@@ -74,6 +74,27 @@ fn backup_snapshots_restore_round_trip_with_json() {
         std::path::Path::new("a.txt")
     );
 
+    // --exclude leaves matching paths out.
+    std::fs::write(data.join("scratch.tmp"), b"temporary").expect("write");
+    let excluded = ws.json(
+        &["backup", data.to_str().expect("utf8"), "--exclude", "*.tmp"],
+        0,
+    );
+    let excluded_id = excluded["snapshot_id"].as_str().expect("id").to_string();
+    let ex_target = ws.path("ex-target");
+    ws.haven()
+        .args([
+            "restore",
+            &excluded_id,
+            "--target",
+            ex_target.to_str().expect("utf8"),
+        ])
+        .assert()
+        .success();
+    let ex_back = restored(&ex_target, &data);
+    assert!(ex_back.join("a.txt").exists() && !ex_back.join("scratch.tmp").exists());
+    std::fs::remove_file(data.join("scratch.tmp")).expect("rm");
+
     // SNAPSHOT:PATH restores a sub-tree into the target.
     let sub_target = ws.path("sub-target");
     let spec = format!("latest:{}/sub", data.display());
@@ -89,7 +110,7 @@ fn backup_snapshots_restore_round_trip_with_json() {
     assert!(sub_target.join("b.bin").is_file());
 
     let stats = ws.json(&["repo", "stats"], 0);
-    assert_eq!(stats["snapshots"], 1);
+    assert_eq!(stats["snapshots"], 2);
     assert!(stats["pack_bytes"].as_u64().expect("bytes") > 0);
     let check = ws.json(&["repo", "check", "--read-data"], 0);
     assert_eq!(check["problems"].as_array().expect("problems").len(), 0);

@@ -6,16 +6,23 @@ use std::process::Command;
 use crate::helpers::{Workspace, is_root, noise, parse_json};
 
 /// Run `haven` as an unprivileged user, so permission bits apply (root
-/// reads everything). Needs `setpriv` (util-linux) when run as root.
+/// reads everything). Needs `setpriv` (util-linux) when run as root. The
+/// binary is copied into the workspace first: the build directory may be
+/// under a home directory the unprivileged user cannot enter.
 fn unprivileged(ws: &Workspace) -> Command {
-    let bin = assert_cmd::cargo::cargo_bin("haven");
+    let built = assert_cmd::cargo::cargo_bin("haven");
+    let bin = ws.path("haven-bin");
+    if !bin.exists() {
+        std::fs::copy(&built, &bin).expect("copy the haven binary");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
     let mut cmd = if is_root() {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(bin);
+            .arg(&bin);
         c
     } else {
-        Command::new(bin)
+        Command::new(&bin)
     };
     cmd.env("HAVEN_REPO", ws.repo())
         .env("HAVEN_PASSWORD", crate::helpers::PASSWORD);

@@ -115,3 +115,16 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<Vec<u8>, EntryFacts>) {
 pub fn restored_root(target: &Path, source: &Path) -> PathBuf {
     target.join(source.strip_prefix("/").expect("absolute source"))
 }
+
+/// Deterministic pseudo-random (incompressible) bytes (xorshift64).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -3,7 +3,7 @@
 
 use haven_engine::{BackupOptions, Location, NoProgress, ParentChoice, Repository};
 
-use crate::helpers::{PASSWORD, new_repo};
+use crate::helpers::{PASSWORD, new_repo, noise};
 
 fn write_dataset(root: &std::path::Path) {
     std::fs::create_dir_all(root.join("a/b")).expect("mkdir");
@@ -114,17 +114,7 @@ fn chunking_is_deterministic_within_a_repository_and_secret_across() {
     let work = tempfile::tempdir().expect("tempdir");
     let source = work.path().join("big");
     std::fs::create_dir(&source).expect("mkdir");
-    let data: Vec<u8> = {
-        let mut x = 88172645463325252u64;
-        (0..400_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
+    let data = noise(400_000, 88172645463325252);
     std::fs::write(source.join("f"), &data).expect("write");
     let content_of = |repo: &Repository| {
         let opts = BackupOptions {

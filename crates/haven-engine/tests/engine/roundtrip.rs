@@ -11,7 +11,7 @@ use std::path::Path;
 use haven_engine::{BackupOptions, NoProgress, RestoreOptions};
 use proptest::prelude::*;
 
-use crate::helpers::{new_repo, restored_root, snapshot_tree};
+use crate::helpers::{new_repo, noise, restored_root, snapshot_tree};
 
 #[derive(Debug, Clone)]
 enum Content {
@@ -92,18 +92,6 @@ fn item() -> impl Strategy<Value = Item> {
             }
         })
     })
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn build(path: &Path, item: &Item, mtime_seed: i64) {
