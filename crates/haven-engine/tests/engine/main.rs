@@ -1,5 +1,6 @@
 //! Engine integration tests: real repositories on disk, real files.
 
+mod concurrent;
 mod helpers;
 mod incremental;
 mod keys;
