@@ -95,8 +95,34 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Files and directories to back up.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(
+        value_name = "PATH",
+        required_unless_present = "stdin_from",
+        conflicts_with = "stdin_from"
+    )]
     pub paths: Vec<PathBuf>,
+    /// Back up the standard output of this shell command (e.g. `pg_dump mydb`)
+    /// as one file, without a temporary copy. A non-zero exit fails the backup.
+    #[arg(long, value_name = "COMMAND")]
+    pub stdin_from: Option<String>,
+    /// File name of the streamed data in the snapshot.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "stdin",
+        requires = "stdin_from"
+    )]
+    pub stdin_name: String,
+    /// Shell command run before the backup; if it fails, nothing is backed up.
+    #[arg(long, value_name = "CMD")]
+    pub pre_hook: Option<String>,
+    /// Shell command run after the backup, whatever happened; it gets
+    /// `HAVEN_BACKUP_STATUS=success|failed` and `HAVEN_SNAPSHOT_ID`.
+    #[arg(long, value_name = "CMD")]
+    pub post_hook: Option<String>,
+    /// Time limit of each hook (e.g. `30s`, `5m`); a hook over it is killed.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub hook_timeout: std::time::Duration,
     /// Tag the snapshot (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
@@ -146,4 +172,12 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("{s} must be above 0 and at most 100"))
     }
+}
+
+/// A human duration: `30s`, `5m`, `1h 30m`, `2d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let parsed: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration (use e.g. 30s, 5m, 1h 30m): {e}"))?;
+    std::time::Duration::try_from(parsed).map_err(|_| format!("{s:?} must not be negative"))
 }

@@ -1,7 +1,10 @@
-//! `haven backup`: back up paths into a new snapshot.
+//! `haven backup`: back up paths, or a command's output, into a new
+//! snapshot, with optional pre/post hooks.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use haven_engine::{BackupOptions, ParentChoice, SkippedEntry};
+use haven_ops::command::CommandStream;
+use haven_ops::hooks::{BackupStatus, Hooks};
 use serde::Serialize;
 
 use crate::cli::{BackupArgs, GlobalArgs};
@@ -29,6 +32,7 @@ struct BackupView<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
+    // Open first: a wrong password must not quiesce a database for nothing.
     let repo = context::open(global)?;
     let options = BackupOptions {
         tags: args.tags.clone(),
@@ -41,10 +45,45 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
         },
         ..BackupOptions::default()
     };
-    let bar = output::Bar::bytes(global, "backing up");
-    let outcome = repo.backup(&args.paths, &options, &bar);
-    bar.finish();
-    let outcome = outcome?;
+    let hooks = Hooks {
+        pre: args.pre_hook.clone(),
+        post: args.post_hook.clone(),
+        timeout: Some(args.hook_timeout),
+    };
+    let outcome = hooks
+        .run_pre()
+        .context("pre-hook failed; nothing was backed up")
+        .and_then(|()| {
+            let bar = output::Bar::bytes(global, "backing up");
+            let outcome = match &args.stdin_from {
+                Some(command) => CommandStream::spawn(command)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|mut stream| {
+                        Ok(repo.backup_stream(&mut stream, &args.stdin_name, &options, &bar)?)
+                    }),
+                None => Ok(repo.backup(&args.paths, &options, &bar)?),
+            };
+            bar.finish();
+            outcome
+        });
+    // The post-hook always runs (e.g. to resume a quiesced database).
+    let (status, id) = match &outcome {
+        Ok(o) => (BackupStatus::Success, Some(o.snapshot_id.to_hex())),
+        Err(_) => (BackupStatus::Failed, None),
+    };
+    let post = hooks.run_post(status, id.as_deref());
+    let outcome = match (outcome, post) {
+        (Err(e), Err(post_error)) => {
+            return Err(e.context(format!("and the post-hook failed too: {post_error}")));
+        }
+        (Err(e), Ok(())) => return Err(e),
+        (Ok(o), Err(post_error)) => {
+            eprintln!("warning: the snapshot was saved, but the post-hook failed: {post_error}");
+            (o, true)
+        }
+        (Ok(o), Ok(())) => (o, false),
+    };
+    let (outcome, post_failed) = outcome;
     let s = outcome.summary();
     let snap = &outcome.snapshot;
     let view = BackupView {
@@ -90,7 +129,9 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
             s.duration_ms as f64 / 1000.0
         );
     }
-    Ok(if outcome.skipped.is_empty() {
+    // A failed post-hook is a partial success: the data is safe, but what
+    // the hook should have done (e.g. resume a database) needs attention.
+    Ok(if outcome.skipped.is_empty() && !post_failed {
         exit::SUCCESS
     } else {
         exit::PARTIAL

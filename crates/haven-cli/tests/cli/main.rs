@@ -7,3 +7,4 @@ mod corruption;
 mod faults;
 mod helpers;
 mod kill;
+mod streams;

@@ -1,0 +1,67 @@
+//! Pre- and post-backup hooks for application-consistent backups (quiesce
+//! a database before, resume it after).
+
+use std::time::Duration;
+
+use crate::command::{CommandError, run_with_timeout};
+
+/// Default hook time limit.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Hooks around one backup.
+#[derive(Clone, Debug, Default)]
+pub struct Hooks {
+    /// Runs before the backup; failure aborts it.
+    pub pre: Option<String>,
+    /// Runs after the backup, whatever happened, with
+    /// `HAVEN_BACKUP_STATUS=success|failed` (and `HAVEN_SNAPSHOT_ID`).
+    pub post: Option<String>,
+    /// Limit for each hook.
+    pub timeout: Option<Duration>,
+}
+
+/// Whether the backup succeeded, as told to the post-hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackupStatus {
+    /// A snapshot was saved.
+    Success,
+    /// No snapshot was saved.
+    Failed,
+}
+
+impl BackupStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            BackupStatus::Success => "success",
+            BackupStatus::Failed => "failed",
+        }
+    }
+}
+
+impl Hooks {
+    fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// Run the pre-hook, if any.
+    pub fn run_pre(&self) -> Result<(), CommandError> {
+        match &self.pre {
+            Some(cmd) => run_with_timeout("pre-hook", cmd, &[], self.timeout()).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Run the post-hook, if any, telling it how the backup went.
+    pub fn run_post(
+        &self,
+        status: BackupStatus,
+        snapshot_id: Option<&str>,
+    ) -> Result<(), CommandError> {
+        let Some(cmd) = &self.post else { return Ok(()) };
+        let mut env = vec![("HAVEN_BACKUP_STATUS", status.as_str())];
+        if let Some(id) = snapshot_id {
+            env.push(("HAVEN_SNAPSHOT_ID", id));
+        }
+        run_with_timeout("post-hook", cmd, &env, self.timeout()).map(|_| ())
+    }
+}
