@@ -56,6 +56,8 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Restore a snapshot, or a path inside it, into a directory.
     Restore(RestoreArgs),
+    /// Remove snapshots that a retention policy does not keep.
+    Forget(ForgetArgs),
 }
 
 /// `haven repo …`
@@ -137,6 +139,39 @@ pub struct BackupArgs {
     pub force: bool,
 }
 
+/// `haven forget`
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the last N hours with snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_hourly: u32,
+    /// Keep the newest snapshot of each of the last N days with snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_daily: u32,
+    /// Keep the newest snapshot of each of the last N ISO weeks with snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// Keep the newest snapshot of each of the last N months with snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// Keep the newest snapshot of each of the last N years with snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep every snapshot taken less than this long ago (e.g. `30d`, `2w`, `12h`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+    pub keep_within: Option<jiff::SignedDuration>,
+    /// Apply the policy separately per group: `host`, `paths`, `tags`, a
+    /// comma-separated combination, or `none`.
+    #[arg(long, value_name = "FIELDS", default_value = "host,paths")]
+    pub group_by: haven_model::retention::GroupBy,
+    /// Show what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// `haven snapshots`
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
@@ -174,10 +209,22 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     }
 }
 
-/// A human duration: `30s`, `5m`, `1h 30m`, `2d`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let parsed: jiff::SignedDuration = s
+/// A human duration: `30s`, `5m`, `1h 30m`, `2d`, `2w` (days are 24 h;
+/// months and years have no fixed length and are refused).
+pub fn parse_span(s: &str) -> Result<jiff::SignedDuration, String> {
+    let span: jiff::Span = s
         .parse()
-        .map_err(|e| format!("{s:?} is not a duration (use e.g. 30s, 5m, 1h 30m): {e}"))?;
-    std::time::Duration::try_from(parsed).map_err(|_| format!("{s:?} must not be negative"))
+        .map_err(|_| format!("{s:?} is not a duration (use e.g. 30s, 5m, 1h 30m, 2d, 2w)"))?;
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| format!("{s:?}: use days or weeks instead of months or years"))?;
+    if duration.is_negative() {
+        return Err(format!("{s:?} must not be negative"));
+    }
+    Ok(duration)
+}
+
+/// [`parse_span`] as a standard duration.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from(parse_span(s)?).map_err(|_| format!("{s:?} is out of range"))
 }

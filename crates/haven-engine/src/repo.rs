@@ -294,6 +294,16 @@ impl Repository {
         }
     }
 
+    /// Remove snapshot files (their data stays until prune reclaims it).
+    /// Every removal of a snapshot goes through here, so the checks that
+    /// protect snapshots (retention locks, legal holds) live here too.
+    pub fn remove_snapshots(&self, ids: &[Id]) -> Result<()> {
+        for id in ids {
+            self.backend.delete(&format!("{SNAPSHOT_DIR}/{id}"))?;
+        }
+        Ok(())
+    }
+
     /// Encrypt and store a snapshot; it becomes visible at once.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<Id> {
         let json = serde_json::to_vec(snapshot).map_err(json_error)?;

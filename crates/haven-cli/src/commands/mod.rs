@@ -2,6 +2,7 @@
 //! here, once, on stderr (and as a JSON document on stdout with `--json`).
 
 mod backup;
+mod forget;
 mod repo_check;
 mod repo_init;
 mod repo_stats;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Backup(args) => backup::run(global, args),
         Command::Snapshots(args) => snapshots::run(global, args),
         Command::Restore(args) => restore::run(global, args),
+        Command::Forget(args) => forget::run(global, args),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@
 mod basics;
 mod corruption;
 mod faults;
+mod forget;
 mod helpers;
 mod kill;
 mod streams;

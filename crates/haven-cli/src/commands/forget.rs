@@ -1,0 +1,118 @@
+//! `haven forget`: remove the snapshots a retention policy does not keep.
+
+use anyhow::{Result, bail};
+use haven_model::retention::{self, GroupDecision, KeepPolicy, SnapshotRef};
+use serde::Serialize;
+
+use crate::cli::{ForgetArgs, GlobalArgs};
+use crate::context::UsageError;
+use crate::{context, exit, output};
+
+/// The forget report (`--json`).
+#[derive(Serialize)]
+struct ForgetView<'a> {
+    dry_run: bool,
+    groups: &'a [GroupDecision],
+    removed: Vec<&'a str>,
+}
+
+pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
+    let policy = KeepPolicy {
+        last: args.keep_last,
+        hourly: args.keep_hourly,
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+        yearly: args.keep_yearly,
+        within: args.keep_within,
+    };
+    if policy.is_empty() {
+        bail!(UsageError(
+            "no retention rule given, which would remove every snapshot: pass at least one --keep-* option"
+                .into()
+        ));
+    }
+    let repo = context::open(global)?;
+    let snapshots = repo.snapshots()?;
+    let refs: Vec<SnapshotRef> = snapshots
+        .iter()
+        .map(|(id, s)| SnapshotRef {
+            id: id.to_hex(),
+            time: s.time,
+            host: s.hostname.clone(),
+            paths: s.paths.clone(),
+            tags: s.tags.clone(),
+        })
+        .collect();
+    let now = jiff::Timestamp::now();
+    let groups = retention::apply(
+        &policy,
+        &refs,
+        args.group_by,
+        now,
+        &jiff::tz::TimeZone::system(),
+    );
+    let removed: Vec<&str> = groups
+        .iter()
+        .flat_map(|g| {
+            g.decisions
+                .iter()
+                .filter(|d| !d.keep)
+                .map(|d| d.id.as_str())
+        })
+        .collect();
+    if !args.dry_run && !removed.is_empty() {
+        let ids = removed
+            .iter()
+            .map(|id| id.parse())
+            .collect::<Result<Vec<haven_engine::Id>, _>>()?;
+        repo.remove_snapshots(&ids)?;
+    }
+    if global.json {
+        output::print_json(&ForgetView {
+            dry_run: args.dry_run,
+            groups: &groups,
+            removed,
+        })?;
+        return Ok(exit::SUCCESS);
+    }
+    for group in &groups {
+        let mut label = Vec::new();
+        if let Some(h) = &group.key.host {
+            label.push(format!("host {h}"));
+        }
+        if let Some(p) = &group.key.paths {
+            label.push(format!("paths {}", p.join(" ")));
+        }
+        if let Some(t) = &group.key.tags {
+            label.push(format!("tags [{}]", t.join(",")));
+        }
+        println!(
+            "{}",
+            if label.is_empty() {
+                "all snapshots".into()
+            } else {
+                label.join(", ")
+            }
+        );
+        for d in &group.decisions {
+            let verdict = if d.keep { "keep  " } else { "remove" };
+            println!(
+                "  {verdict} {}  {}  {}",
+                &d.id[..8],
+                d.time.strftime("%Y-%m-%d %H:%M:%S"),
+                d.reasons.join("; ")
+            );
+        }
+    }
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    println!(
+        "{verb} {} snapshots (their data stays in the repository until pruned)",
+        removed.len()
+    );
+    Ok(exit::SUCCESS)
+}

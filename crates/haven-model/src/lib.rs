@@ -1,0 +1,7 @@
+//! Haven's pure domain model.
+//!
+//! No I/O, no async, no SQL, no HTTP: every evaluation is a function of
+//! data and of `now`, so it is tested without a clock or a disk. This crate
+//! depends on nothing else of Haven's.
+
+pub mod retention;
