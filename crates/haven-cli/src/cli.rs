@@ -69,6 +69,36 @@ pub enum RepoCommand {
     Check(CheckArgs),
     /// Show space used, deduplication and compression.
     Stats,
+    /// Manage the passwords (keys) that open the repository.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `haven repo key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List keys (the one in use is marked).
+    List,
+    /// Add a key for a new password.
+    Add(NewPasswordArgs),
+    /// Remove a key (not the last one, not the one in use).
+    Remove {
+        /// Key id or prefix (see `haven repo key list`).
+        #[arg(value_name = "KEY")]
+        key: String,
+    },
+    /// Replace the key in use by one for a new password (for a compromised
+    /// or departing password; see the README).
+    Rotate(NewPasswordArgs),
+}
+
+/// Where the new password comes from.
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// Read the new password from this file (first line); otherwise
+    /// `HAVEN_NEW_PASSWORD`, or a prompt on a terminal.
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
 }
 
 /// `haven repo init`

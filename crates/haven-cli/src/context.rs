@@ -50,6 +50,35 @@ pub fn password(global: &GlobalArgs, confirm: bool) -> Result<Vec<u8>> {
     Ok(first.into_bytes())
 }
 
+/// The new password for `key add` / `key rotate`: `HAVEN_NEW_PASSWORD`,
+/// then `--new-password-file`, then a confirmed prompt on a terminal.
+pub fn new_password(file: Option<&std::path::Path>) -> Result<Vec<u8>> {
+    if let Ok(password) = std::env::var("HAVEN_NEW_PASSWORD") {
+        return Ok(password.into_bytes());
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read new password file {}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            bail!("new password file {} is empty", path.display());
+        }
+        return Ok(line.as_bytes().to_vec());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(UsageError(
+            "no new password given: set HAVEN_NEW_PASSWORD or pass --new-password-file".into()
+        ));
+    }
+    let first = rpassword::prompt_password("new password: ").context("cannot read the password")?;
+    let second =
+        rpassword::prompt_password("repeat new password: ").context("cannot read the password")?;
+    if first != second {
+        bail!("the passwords do not match");
+    }
+    Ok(first.into_bytes())
+}
+
 /// Open the repository named by the global options.
 pub fn open(global: &GlobalArgs) -> Result<Repository> {
     let location = location(global)?;

@@ -62,6 +62,8 @@ pub struct Repository {
     pub(crate) master: Arc<MasterKey>,
     pub(crate) aead: AeadKey,
     pub(crate) config: RepoConfig,
+    /// The key file this handle was opened with.
+    pub(crate) key_id: Id,
 }
 
 /// What loading the index found besides the blobs.
@@ -102,13 +104,14 @@ impl Repository {
             pack_size: options.pack_size,
             compression_level: options.compression_level,
         };
-        let repo = Repository {
+        let mut repo = Repository {
             backend,
             aead: master.aead(),
             master: Arc::new(master),
             config,
+            key_id: Id([0; 32]),
         };
-        repo.add_key(password, options.kdf)?;
+        repo.key_id = repo.add_key(password, options.kdf)?;
         let config_json = serde_json::to_vec(&repo.config).map_err(json_error)?;
         let wrapper = ConfigFile {
             format: "haven-repository".into(),
@@ -146,7 +149,7 @@ impl Repository {
                 supported: FORMAT_VERSION,
             });
         }
-        let master = Self::unlock(&backend, password)?;
+        let (master, key_id) = Self::unlock(&backend, password)?;
         let aead = master.aead();
         let config: RepoConfig =
             serde_json::from_slice(&aead.open(ObjectKind::Config, &wrapper.encrypted, None)?)
@@ -157,10 +160,12 @@ impl Repository {
             aead,
             master: Arc::new(master),
             config,
+            key_id,
         })
     }
 
-    fn unlock(backend: &Backend, password: &[u8]) -> Result<MasterKey> {
+    /// The master key and the id of the key file the password opens.
+    fn unlock(backend: &Backend, password: &[u8]) -> Result<(MasterKey, Id)> {
         let keys = backend.list(KEY_DIR)?;
         if keys.is_empty() {
             return Err(Error::RepositoryNotFound {
@@ -178,8 +183,13 @@ impl Repository {
             };
             let kek = key_file.kdf_params.derive(password, &key_file.salt)?;
             if let Ok(plain) = kek.open(ObjectKind::Key, &key_file.master_key, None) {
-                return serde_json::from_slice(&plain)
-                    .map_err(|e| Error::corrupt(info.path.clone(), e.to_string()));
+                let master = serde_json::from_slice(&plain)
+                    .map_err(|e| Error::corrupt(info.path.clone(), e.to_string()))?;
+                let name = info.path.rsplit('/').next().unwrap_or_default();
+                let id = name
+                    .parse()
+                    .map_err(|_| Error::corrupt(info.path.clone(), "key file name is not an id"))?;
+                return Ok((master, id));
             }
         }
         Err(Error::WrongPassword {

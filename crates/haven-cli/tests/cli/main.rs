@@ -7,5 +7,6 @@ mod corruption;
 mod faults;
 mod forget;
 mod helpers;
+mod keys;
 mod kill;
 mod streams;
