@@ -56,8 +56,41 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Restore a snapshot, or a path inside it, into a directory.
     Restore(RestoreArgs),
-    /// Remove snapshots that a retention policy does not keep.
+    /// Remove snapshots that a retention policy does not keep, or the
+    /// snapshots named.
     Forget(ForgetArgs),
+    /// Legal holds: snapshots that must not be removed until the hold is lifted.
+    #[command(subcommand)]
+    Hold(HoldCommand),
+}
+
+/// `haven hold …`
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Place a legal hold on a snapshot.
+    Add {
+        /// Snapshot id prefix or `latest`.
+        snapshot: String,
+        /// Why (case, matter, ticket); recorded with the hold.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a snapshot's legal hold.
+    Remove {
+        /// Snapshot id prefix or `latest`.
+        snapshot: String,
+        /// Why the hold is lifted (shown in the output and logs).
+        #[arg(long)]
+        reason: String,
+        /// Which hold, when the snapshot has several (id prefix from `hold list`).
+        #[arg(long, value_name = "HOLD")]
+        hold: Option<String>,
+    },
+    /// List legal holds (of one snapshot, or all).
+    List {
+        /// Snapshot id prefix or `latest`.
+        snapshot: Option<String>,
+    },
 }
 
 /// `haven repo …`
@@ -164,6 +197,10 @@ pub struct BackupArgs {
     /// Leave out paths matching this glob (repeatable).
     #[arg(long = "exclude", value_name = "GLOB")]
     pub excludes: Vec<String>,
+    /// Retention lock: no command may remove the snapshot before this time
+    /// (`2027-06-30` = midnight UTC starting that day, or an RFC 3339 time).
+    #[arg(long, value_name = "DATE", value_parser = parse_lock_until)]
+    pub lock_until: Option<jiff::Timestamp>,
     /// Read every file, ignoring the parent snapshot.
     #[arg(long)]
     pub force: bool,
@@ -172,6 +209,10 @@ pub struct BackupArgs {
 /// `haven forget`
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    /// Remove exactly these snapshots (id prefixes) instead of applying a
+    /// policy; protected snapshots are refused with the reason.
+    #[arg(value_name = "SNAPSHOT", conflicts_with_all = ["keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within"])]
+    pub snapshots: Vec<String>,
     /// Keep the N newest snapshots.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub keep_last: u32,
@@ -257,4 +298,23 @@ pub fn parse_span(s: &str) -> Result<jiff::SignedDuration, String> {
 /// [`parse_span`] as a standard duration.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from(parse_span(s)?).map_err(|_| format!("{s:?} is out of range"))
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 timestamp, in the future.
+pub fn parse_lock_until(s: &str) -> Result<jiff::Timestamp, String> {
+    let at = match s.parse::<jiff::Timestamp>() {
+        Ok(t) => t,
+        Err(_) => s
+            .parse::<jiff::civil::Date>()
+            .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map_err(|e| format!("{s:?}: {e}"))?
+            .timestamp(),
+    };
+    if at <= jiff::Timestamp::now() {
+        return Err(format!(
+            "{s:?} is in the past: a retention lock must end in the future"
+        ));
+    }
+    Ok(at)
 }

@@ -31,6 +31,8 @@ pub enum ObjectKind {
     PackHeader,
     /// A data or tree blob inside a pack.
     Blob,
+    /// A legal hold.
+    Hold,
 }
 
 impl ObjectKind {
@@ -42,6 +44,7 @@ impl ObjectKind {
             ObjectKind::Snapshot => b"haven:snapshot",
             ObjectKind::PackHeader => b"haven:pack-header",
             ObjectKind::Blob => b"haven:blob",
+            ObjectKind::Hold => b"haven:hold",
         }
     }
 }

@@ -95,6 +95,14 @@ pub enum Error {
         /// Snapshot short id.
         snapshot: String,
     },
+    /// A snapshot is protected by a retention lock or legal hold.
+    #[error("snapshot {snapshot} is protected and cannot be removed: {}", reasons.join("; "))]
+    Protected {
+        /// Snapshot short id.
+        snapshot: String,
+        /// The protections in force.
+        reasons: Vec<String>,
+    },
     /// Invalid argument (glob, option value…).
     #[error("{0}")]
     InvalidArgument(String),

@@ -190,6 +190,28 @@ pub struct Snapshot {
     /// Backup statistics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SnapshotSummary>,
+    /// Retention lock: no command removes the snapshot (or data it needs)
+    /// before this time. Part of the write-once snapshot object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_lock_until: Option<Timestamp>,
+}
+
+/// A legal hold on a snapshot (`holds/<id>`): while it exists, the
+/// snapshot and the data it needs cannot be removed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Hold {
+    /// Hold format version.
+    pub version: u32,
+    /// The held snapshot.
+    pub snapshot: Id,
+    /// Why (case, matter, ticket).
+    pub reason: String,
+    /// When the hold was placed.
+    pub created: Timestamp,
+    /// Host that placed it.
+    pub hostname: String,
+    /// User that placed it.
+    pub username: String,
 }
 
 /// Statistics recorded with a snapshot.

@@ -30,6 +30,7 @@ pub mod id;
 pub mod index;
 pub mod keys;
 pub mod progress;
+pub mod protection;
 pub mod repo;
 pub mod restore;
 pub mod stats;

@@ -304,16 +304,6 @@ impl Repository {
         }
     }
 
-    /// Remove snapshot files (their data stays until prune reclaims it).
-    /// Every removal of a snapshot goes through here, so the checks that
-    /// protect snapshots (retention locks, legal holds) live here too.
-    pub fn remove_snapshots(&self, ids: &[Id]) -> Result<()> {
-        for id in ids {
-            self.backend.delete(&format!("{SNAPSHOT_DIR}/{id}"))?;
-        }
-        Ok(())
-    }
-
     /// Encrypt and store a snapshot; it becomes visible at once.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<Id> {
         let json = serde_json::to_vec(snapshot).map_err(json_error)?;
@@ -326,7 +316,7 @@ impl Repository {
         self.save_file(INDEX_DIR, ObjectKind::Index, &json)
     }
 
-    fn save_file(&self, dir: &str, kind: ObjectKind, plain: &[u8]) -> Result<Id> {
+    pub(crate) fn save_file(&self, dir: &str, kind: ObjectKind, plain: &[u8]) -> Result<Id> {
         let mut sealer =
             crate::crypto::Sealer::new(self.aead.clone(), self.config.compression_level)?;
         let bytes = sealer.seal(kind, plain);

@@ -9,8 +9,9 @@
 //!   that have snapshots, in the given time zone;
 //! - `keep_within D`: every snapshot taken less than D before `now`.
 //!
-//! A snapshot is kept if any rule keeps it; each decision lists every rule
-//! that kept it, so an operator (or auditor) sees why.
+//! A snapshot is kept if any rule keeps it, or if it is protected (by a
+//! retention lock or a legal hold), whatever the rules say; each decision
+//! lists every reason, so an operator (or auditor) sees why.
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -61,6 +62,9 @@ pub struct SnapshotRef {
     pub paths: Vec<String>,
     /// Its tags.
     pub tags: Vec<String>,
+    /// Why it must not be removed (retention lock, legal holds), if at all.
+    /// A protected snapshot is always kept, whatever the policy.
+    pub protected_by: Vec<String>,
 }
 
 /// Which snapshot attributes form a group.
@@ -272,7 +276,8 @@ fn decide(
     newest_first
         .iter()
         .zip(reasons)
-        .map(|(s, reasons)| {
+        .map(|(s, mut reasons)| {
+            reasons.extend(s.protected_by.iter().cloned());
             let keep = !reasons.is_empty();
             Decision {
                 id: s.id.clone(),
@@ -303,6 +308,7 @@ mod tests {
             host: "h".into(),
             paths: vec!["/data".into()],
             tags: vec![],
+            protected_by: vec![],
         }
     }
 
@@ -318,6 +324,7 @@ mod tests {
                     host: "h".into(),
                     paths: vec!["/data".into()],
                     tags: vec![],
+                    protected_by: vec![],
                 }
             })
             .collect()
@@ -481,6 +488,41 @@ mod tests {
             local[0].decisions.iter().filter(|d| d.keep).count(),
             2,
             "different Berlin days"
+        );
+    }
+
+    #[test]
+    fn protected_snapshots_are_kept_whatever_the_policy() {
+        let mut s = series();
+        s[10].protected_by = vec!["legal hold: case 42".into()];
+        s[11].protected_by = vec!["retention lock until 2027-01-01T00:00:00Z".into()];
+        let policy = KeepPolicy {
+            last: 1,
+            ..Default::default()
+        };
+        let groups = apply(
+            &policy,
+            &s,
+            GroupBy::default(),
+            "2026-11-21T00:00:00Z".parse().expect("now"),
+            &TimeZone::UTC,
+        );
+        let d = &groups[0].decisions;
+        assert_eq!(d.iter().filter(|d| d.keep).count(), 3);
+        assert_eq!(d[10].reasons, vec!["legal hold: case 42".to_string()]);
+        assert!(d[11].keep && d[11].reasons[0].starts_with("retention lock"));
+        // Protection adds to, never replaces, the policy's own reasons.
+        s[0].protected_by = vec!["legal hold: audit".into()];
+        let groups = apply(
+            &policy,
+            &s,
+            GroupBy::default(),
+            "2026-11-21T00:00:00Z".parse().expect("now"),
+            &TimeZone::UTC,
+        );
+        assert_eq!(
+            groups[0].decisions[0].reasons,
+            vec!["last 1".to_string(), "legal hold: audit".to_string()]
         );
     }
 

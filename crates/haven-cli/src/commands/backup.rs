@@ -38,6 +38,7 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
         tags: args.tags.clone(),
         hostname: args.host.clone(),
         excludes: args.excludes.clone(),
+        lock_until: args.lock_until,
         parent: if args.force {
             ParentChoice::None
         } else {

@@ -17,6 +17,9 @@ struct ForgetView<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
+    if !args.snapshots.is_empty() {
+        return forget_named(global, args);
+    }
     let policy = KeepPolicy {
         last: args.keep_last,
         hourly: args.keep_hourly,
@@ -34,6 +37,8 @@ pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
     }
     let repo = context::open(global)?;
     let snapshots = repo.snapshots()?;
+    let holds = repo.holds()?;
+    let now = jiff::Timestamp::now();
     let refs: Vec<SnapshotRef> = snapshots
         .iter()
         .map(|(id, s)| SnapshotRef {
@@ -42,9 +47,9 @@ pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
             host: s.hostname.clone(),
             paths: s.paths.clone(),
             tags: s.tags.clone(),
+            protected_by: repo.protection(id, s, &holds, now),
         })
         .collect();
-    let now = jiff::Timestamp::now();
     let groups = retention::apply(
         &policy,
         &refs,
@@ -114,5 +119,33 @@ pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
         "{verb} {} snapshots (their data stays in the repository until pruned)",
         removed.len()
     );
+    Ok(exit::SUCCESS)
+}
+
+/// `haven forget SNAPSHOT...`: remove exactly these (all or nothing).
+fn forget_named(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
+    let repo = context::open(global)?;
+    let mut ids = Vec::new();
+    for selector in &args.snapshots {
+        ids.push(repo.find_snapshot(selector)?.0);
+    }
+    let hex: Vec<String> = ids.iter().map(|id| id.to_hex()).collect();
+    if !args.dry_run {
+        repo.remove_snapshots(&ids)?;
+    }
+    if global.json {
+        output::print_json(
+            &serde_json::json!({ "dry_run": args.dry_run, "groups": [], "removed": hex }),
+        )?;
+    } else {
+        let verb = if args.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        for id in &ids {
+            println!("{verb} snapshot {}", id.short());
+        }
+    }
     Ok(exit::SUCCESS)
 }

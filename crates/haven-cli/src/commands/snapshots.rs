@@ -19,6 +19,7 @@ struct SnapshotView<'a> {
     tags: &'a [String],
     tree: String,
     parent: Option<String>,
+    retention_lock_until: Option<String>,
     summary: Option<&'a SnapshotSummary>,
 }
 
@@ -42,6 +43,7 @@ pub fn run(global: &GlobalArgs, args: &SnapshotsArgs) -> Result<u8> {
             tags: &s.tags,
             tree: s.tree.to_hex(),
             parent: s.parent.map(|p| p.to_hex()),
+            retention_lock_until: s.retention_lock_until.map(|t| t.to_string()),
             summary: s.summary.as_ref(),
         })
         .collect();

@@ -7,6 +7,7 @@ mod corruption;
 mod faults;
 mod forget;
 mod helpers;
+mod holds;
 mod keys;
 mod kill;
 mod streams;

@@ -61,6 +61,8 @@ pub struct BackupOptions {
     pub compression_level: Option<i32>,
     /// Snapshot time (default: now). Tests and imports set it.
     pub time: Option<Timestamp>,
+    /// Retention lock: the snapshot cannot be removed before this time.
+    pub lock_until: Option<Timestamp>,
 }
 
 /// A source entry that could not be backed up.
@@ -315,6 +317,7 @@ impl Repository {
             parent,
             program: format!("haven {}", env!("CARGO_PKG_VERSION")),
             summary: Some(summary),
+            retention_lock_until: options.lock_until,
         };
         // Written last: until this file exists, nothing of the backup is
         // visible, and its packs are merely unreferenced.
