@@ -51,7 +51,7 @@ impl Repository {
                 .map_err(|e| Error::corrupt(format!("hold {}", id.short()), e.to_string()))?;
             holds.push((id, hold));
         }
-        holds.sort_by(|a, b| a.1.created.cmp(&b.1.created));
+        holds.sort_by_key(|(_, hold)| hold.created);
         Ok(holds)
     }
 
