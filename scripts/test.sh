@@ -22,6 +22,17 @@ fi
 command -v setpriv >/dev/null || die "setpriv is still missing"
 command -v cargo >/dev/null || die "cargo is missing (install Rust 1.95 or newer)"
 
+# The S3 tests run against a real S3-protocol server on loopback: moto,
+# installed from PyPI into a cached virtualenv.
+VENV="$HOME/.cache/haven/venv"
+if [ ! -x "$VENV/bin/moto_server" ]; then
+  command -v python3 >/dev/null || die "python3 is missing (needed for the moto S3 test server)"
+  python3 -m venv "$VENV" || die "cannot create a Python virtualenv at $VENV"
+  "$VENV/bin/pip" install --quiet "moto[server]" || die "cannot install moto[server] from PyPI"
+fi
+export HAVEN_TEST_MOTO_SERVER="$VENV/bin/moto_server"
+[ -x "$HAVEN_TEST_MOTO_SERVER" ] || die "moto_server is missing from $VENV"
+
 # A persistent target dir makes repeated runs fast; correctness never
 # depends on it (cargo rebuilds whatever changed).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/haven/target}"

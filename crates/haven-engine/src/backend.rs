@@ -15,6 +15,15 @@ use crate::error::{Error, Result};
 pub enum Location {
     /// A local directory (`/path`, `./path` or `local:/path`).
     Local(PathBuf),
+    /// An S3-compatible bucket: `s3:http(s)://host:port/bucket/prefix`.
+    S3 {
+        /// `http(s)://host:port`.
+        endpoint: String,
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix inside the bucket (may be empty).
+        prefix: String,
+    },
 }
 
 impl Location {
@@ -26,6 +35,9 @@ impl Location {
         };
         if input.trim().is_empty() {
             return Err(invalid("it is empty; give a directory path"));
+        }
+        if let Some(rest) = input.strip_prefix("s3:") {
+            return parse_s3(input, rest);
         }
         if let Some(path) = input.strip_prefix("local:") {
             if path.is_empty() {
@@ -39,19 +51,92 @@ impl Location {
             && !Path::new(input).exists()
         {
             return Err(invalid(&format!(
-                "unknown scheme `{scheme}:`; use a directory path or `local:PATH`"
+                "unknown scheme `{scheme}:`; use a directory path, `local:PATH` or `s3:http(s)://host:port/bucket/prefix`"
             )));
         }
         Ok(Location::Local(PathBuf::from(input)))
     }
 }
 
+fn parse_s3(input: &str, rest: &str) -> Result<Location> {
+    let invalid = |reason: &str| Error::InvalidLocation {
+        location: input.to_string(),
+        reason: reason.to_string(),
+    };
+    let (scheme, after) = rest
+        .split_once("://")
+        .ok_or_else(|| invalid("expected s3:http(s)://host:port/bucket/prefix"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(invalid("the endpoint must start with http:// or https://"));
+    }
+    let (host, path) = after.split_once('/').unwrap_or((after, ""));
+    if host.is_empty() {
+        return Err(invalid("the endpoint has no host"));
+    }
+    let mut parts = path.splitn(2, '/');
+    let bucket = parts.next().unwrap_or_default();
+    let prefix = parts.next().unwrap_or_default().trim_matches('/');
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid_bucket {
+        return Err(invalid(&format!(
+            "{bucket:?} is not a bucket name (3-63 characters: a-z, 0-9, '-', '.')"
+        )));
+    }
+    Ok(Location::S3 {
+        endpoint: format!("{scheme}://{host}"),
+        bucket: bucket.to_string(),
+        prefix: prefix.to_string(),
+    })
+}
+
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Local(p) => write!(f, "{}", p.display()),
+            Location::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            } => write!(f, "s3:{endpoint}/{bucket}/{prefix}"),
         }
     }
+}
+
+/// HTTP for object storage: reqwest with rustls on the aws-lc-rs provider
+/// (Haven's one crypto provider). Both calls are first-install-wins and
+/// safe to repeat.
+fn install_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    opendal_http_transport_reqwest::install_default();
+}
+
+fn connect_s3(location: &Location, endpoint: &str, bucket: &str, prefix: &str) -> Result<Operator> {
+    install_tls_provider();
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|_| "us-east-1".into());
+    // Credentials come from the usual AWS_* variables (or profile files).
+    let builder = opendal::services::S3::default()
+        .endpoint(endpoint)
+        .bucket(bucket)
+        .root(&format!("/{prefix}"))
+        .region(&region);
+    let op = Operator::new(builder).map_err(|e| Error::InvalidLocation {
+        location: location.to_string(),
+        reason: e.to_string(),
+    })?;
+    // Transient failures (connection refused or reset, 5xx, throttling)
+    // are retried with jittered exponential backoff, then reported.
+    Ok(op.layer(
+        opendal::layers::RetryLayer::new()
+            .with_jitter()
+            .with_min_delay(std::time::Duration::from_millis(100))
+            .with_max_delay(std::time::Duration::from_secs(5))
+            .with_max_times(5),
+    ))
 }
 
 /// A stored file's name and size.
@@ -111,14 +196,44 @@ impl Backend {
                     .atomic_write_dir(&tmp.to_string_lossy());
                 Operator::new(builder).map_err(|e| storage_error("/", e))?
             }
+            Location::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            } => connect_s3(location, endpoint, bucket, prefix)?,
         };
         let _guard = runtime.enter();
         let op = blocking::Operator::new(op).map_err(|e| storage_error("/", e))?;
-        Ok(Backend {
+        let backend = Backend {
             op,
             location: location.clone(),
             _runtime: Arc::new(runtime),
-        })
+        };
+        if let Location::S3 {
+            bucket, endpoint, ..
+        } = location
+        {
+            backend.check_bucket(bucket, endpoint)?;
+        }
+        Ok(backend)
+    }
+
+    /// A missing bucket is a clear error, not an empty repository.
+    fn check_bucket(&self, bucket: &str, endpoint: &str) -> Result<()> {
+        match self.op.list_options(
+            "/",
+            opendal::options::ListOptions {
+                limit: Some(1),
+                ..Default::default()
+            },
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("NoSuchBucket") => Err(Error::BucketNotFound {
+                bucket: bucket.to_string(),
+                endpoint: endpoint.to_string(),
+            }),
+            Err(e) => Err(storage_error("/", e)),
+        }
     }
 
     /// The location this backend serves.
@@ -275,6 +390,23 @@ mod tests {
         let err = Location::parse("ftp://host/x").expect_err("unknown scheme");
         assert!(err.to_string().contains("unknown scheme `ftp:`"), "{err}");
         assert!(Location::parse("").is_err());
+        assert_eq!(
+            Location::parse("s3:https://minio.local:9000/backups/site-a/db").expect("s3"),
+            Location::S3 {
+                endpoint: "https://minio.local:9000".into(),
+                bucket: "backups".into(),
+                prefix: "site-a/db".into(),
+            }
+        );
+        for bad in [
+            "s3:minio/bucket",
+            "s3:ftp://h/b",
+            "s3:http:///b",
+            "s3:http://h/",
+            "s3:http://h/UPPER",
+        ] {
+            assert!(Location::parse(bad).is_err(), "{bad} must be rejected");
+        }
         assert!(Location::parse("local:").is_err());
     }
 }

@@ -15,6 +15,14 @@ pub enum Error {
         /// Why it is not a repository.
         reason: String,
     },
+    /// The bucket of an S3 location does not exist.
+    #[error("bucket {bucket:?} does not exist at {endpoint} (create it first, or check the name)")]
+    BucketNotFound {
+        /// The bucket.
+        bucket: String,
+        /// The endpoint.
+        endpoint: String,
+    },
     /// `init` was asked to create a repository where one exists.
     #[error("a repository already exists at {location}")]
     RepositoryExists {

@@ -10,4 +10,5 @@ mod helpers;
 mod holds;
 mod keys;
 mod kill;
+mod s3;
 mod streams;

@@ -1,0 +1,273 @@
+//! S3 repositories against a real S3-protocol server (moto) on loopback.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Workspace, noise, parse_json};
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let bin = std::env::var("HAVEN_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): scripts/test.sh installs moto[server]; or set HAVEN_TEST_MOTO_SERVER"));
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start listening on {addr}"
+            );
+            std::thread::yield_now();
+        }
+        Moto { child, addr }
+    }
+
+    fn create_bucket(&self, name: &str) {
+        let mut s = TcpStream::connect(self.addr).expect("connect");
+        write!(
+            s,
+            "PUT /{name} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .expect("request");
+        let mut response = String::new();
+        s.read_to_string(&mut response).expect("response");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "create bucket: {response}"
+        );
+    }
+
+    fn url(&self, bucket: &str, prefix: &str) -> String {
+        format!("s3:http://{}/{bucket}/{prefix}", self.addr)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s3_haven(ws: &Workspace, url: &str) -> assert_cmd::Command {
+    let mut cmd = ws.haven();
+    cmd.env("HAVEN_REPO", url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+    cmd
+}
+
+#[test]
+fn an_s3_repository_works_like_a_local_one() {
+    let moto = Moto::start();
+    moto.create_bucket("backups");
+    let ws = Workspace::new();
+    let url = moto.url("backups", "site-a/files");
+    let data = ws.path("data");
+    std::fs::create_dir_all(data.join("sub")).expect("mkdir");
+    std::fs::write(data.join("sub/big.bin"), noise(6_000_000, 3)).expect("write");
+    std::fs::write(data.join("notes.txt"), "notes\n".repeat(500)).expect("write");
+
+    s3_haven(&ws, &url)
+        .args(["repo", "init", "--pack-size-mib", "4"])
+        .assert()
+        .success();
+    let out = s3_haven(&ws, &url)
+        .args(["--json", "backup"])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    assert_eq!(parse_json(&out, 0)["files_new"], 2);
+    let out = s3_haven(&ws, &url)
+        .args(["--json", "backup"])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    assert_eq!(parse_json(&out, 0)["files_unmodified"], 2);
+    let target = ws.path("restored");
+    s3_haven(&ws, &url)
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .success();
+    assert_eq!(
+        crate::helpers::read_tree(&data),
+        crate::helpers::read_tree(&crate::helpers::restored(&target, &data))
+    );
+    let out = s3_haven(&ws, &url)
+        .args(["--json", "repo", "check", "--read-data"])
+        .output()
+        .expect("check");
+    assert_eq!(
+        parse_json(&out, 0)["problems"]
+            .as_array()
+            .expect("problems")
+            .len(),
+        0
+    );
+    s3_haven(&ws, &url)
+        .args(["forget", "--keep-last", "1"])
+        .assert()
+        .success();
+
+    // A second repository under another prefix of the same bucket is separate.
+    let other = moto.url("backups", "site-b");
+    let out = s3_haven(&ws, &other)
+        .arg("snapshots")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not initialised"));
+}
+
+#[test]
+fn a_missing_bucket_or_a_malformed_url_is_explained() {
+    let moto = Moto::start();
+    let ws = Workspace::new();
+    let out = s3_haven(&ws, &moto.url("no-such-bucket", "x"))
+        .args(["repo", "init"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bucket \"no-such-bucket\" does not exist"),
+        "{stderr}"
+    );
+    for bad in ["s3:127.0.0.1/bucket", "s3:http://127.0.0.1:1/Bad_Bucket/x"] {
+        let out = s3_haven(&ws, bad).arg("snapshots").output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("invalid repository location"));
+    }
+}
+
+/// A TCP proxy in front of the S3 server that goes down for good once
+/// `cut_after` bytes went upstream: the endpoint dies mid-backup.
+fn failing_proxy(upstream: SocketAddr, cut_after: u64) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let sent = Arc::new(AtomicU64::new(0));
+    let down = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            if down.load(Ordering::SeqCst) {
+                break; // dropping the listener: later connections are refused
+            }
+            let Ok(server) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            let (sent, down) = (sent.clone(), down.clone());
+            let (mut c_read, mut s_write) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0
+                        || down.load(Ordering::SeqCst)
+                        || s_write.write_all(&buf[..n]).is_err()
+                    {
+                        break;
+                    }
+                    if sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64 > cut_after {
+                        down.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+                let _ = c_read.shutdown(std::net::Shutdown::Both);
+                let _ = s_write.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_endpoint_that_dies_mid_backup_fails_cleanly_after_retries() {
+    let moto = Moto::start();
+    moto.create_bucket("flaky");
+    let ws = Workspace::new();
+    let direct = moto.url("flaky", "repo");
+    s3_haven(&ws, &direct)
+        .args(["repo", "init", "--pack-size-mib", "4"])
+        .assert()
+        .success();
+    let data = ws.path("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    for i in 0..6 {
+        std::fs::write(data.join(format!("f{i}")), noise(4_000_000, i)).expect("write");
+    }
+    // Through the proxy: it dies after ~10 MB, i.e. after a couple of packs.
+    let proxy = failing_proxy(moto.addr, 10_000_000);
+    let via_proxy = format!("s3:http://{proxy}/flaky/repo");
+    let started = Instant::now();
+    let out = s3_haven(&ws, &via_proxy)
+        .args(["backup"])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("storage error"), "{stderr}");
+    assert!(
+        started.elapsed() > Duration::from_millis(300),
+        "transient errors are retried with backoff"
+    );
+
+    // Nothing half-committed: no snapshot, and the repository checks clean.
+    let out = s3_haven(&ws, &direct)
+        .args(["--json", "snapshots"])
+        .output()
+        .expect("list");
+    assert_eq!(parse_json(&out, 0).as_array().expect("array").len(), 0);
+    let out = s3_haven(&ws, &direct)
+        .args(["--json", "repo", "check", "--read-data"])
+        .output()
+        .expect("check");
+    assert_eq!(
+        parse_json(&out, 0)["problems"]
+            .as_array()
+            .expect("problems")
+            .len(),
+        0
+    );
+    // The next backup (endpoint back) succeeds and reuses the stored packs.
+    let out = s3_haven(&ws, &direct)
+        .args(["--json", "backup"])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    let added = parse_json(&out, 0)["bytes_added"].as_u64().expect("bytes");
+    assert!(
+        added < 24_000_000,
+        "packs stored before the failure are reused ({added} bytes added)"
+    );
+}
