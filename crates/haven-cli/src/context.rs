@@ -24,13 +24,7 @@ pub fn password(global: &GlobalArgs, confirm: bool) -> Result<Vec<u8>> {
         return Ok(password.into_bytes());
     }
     if let Some(path) = &global.password_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read password file {}", path.display()))?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            bail!("password file {} is empty", path.display());
-        }
-        return Ok(line.as_bytes().to_vec());
+        return read_password_file(path, "password file");
     }
     if !std::io::stdin().is_terminal() {
         bail!(UsageError(
@@ -57,13 +51,7 @@ pub fn new_password(file: Option<&std::path::Path>) -> Result<Vec<u8>> {
         return Ok(password.into_bytes());
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read new password file {}", path.display()))?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            bail!("new password file {} is empty", path.display());
-        }
-        return Ok(line.as_bytes().to_vec());
+        return read_password_file(path, "new password file");
     }
     if !std::io::stdin().is_terminal() {
         bail!(UsageError(
@@ -77,6 +65,17 @@ pub fn new_password(file: Option<&std::path::Path>) -> Result<Vec<u8>> {
         bail!("the passwords do not match");
     }
     Ok(first.into_bytes())
+}
+
+/// The first line of a password file (`what` names it in errors).
+fn read_password_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        bail!("{what} {} is empty", path.display());
+    }
+    Ok(line.as_bytes().to_vec())
 }
 
 /// Open the repository named by the global options.

@@ -154,3 +154,49 @@ fn restore_onto_a_full_file_system_names_the_file_and_fails_cleanly() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Regression: a storage failure mid-backup was reported as "interrupted"
+/// (the walker's reaction) instead of its cause.
+#[test]
+fn a_full_repository_disk_reports_the_storage_error_and_stays_consistent() {
+    assert!(
+        is_root(),
+        "this test mounts a 2 MiB tmpfs and must run as root (CI does)"
+    );
+    let ws = Workspace::new();
+    let data = ws.path("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    for i in 0..4 {
+        std::fs::write(data.join(format!("f{i}.bin")), noise(2_000_000, 10 + i)).expect("write");
+    }
+    let small = SmallFs::mount(ws.path("small"), "2m");
+    let repo = small.0.join("repo");
+    ws.haven_for(&repo)
+        .args(["repo", "init", "--pack-size-mib", "4"])
+        .assert()
+        .success();
+    let out = ws
+        .haven_for(&repo)
+        .arg("backup")
+        .arg(&data)
+        .output()
+        .expect("backup");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("No space left on device"),
+        "the cause must be named: {stderr}"
+    );
+    assert!(!stderr.contains("error: interrupted"), "{stderr}");
+    // Nothing half-committed: no snapshot, and what is there checks clean.
+    let out = ws
+        .haven_for(&repo)
+        .args(["--json", "snapshots"])
+        .output()
+        .expect("list");
+    assert_eq!(parse_json(&out, 0).as_array().expect("array").len(), 0);
+    ws.haven_for(&repo)
+        .args(["repo", "check"])
+        .assert()
+        .success();
+}

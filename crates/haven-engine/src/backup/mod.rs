@@ -172,8 +172,7 @@ impl Repository {
             parent_tree,
         });
         let saver_result = saver.finish();
-        let (root, skipped) = walk_result?;
-        let stored = saver_result?;
+        let ((root, skipped), stored) = first_cause(walk_result, saver_result)?;
 
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let summary = SnapshotSummary {
@@ -267,11 +266,11 @@ impl Repository {
         let root = handle.save(BlobType::Tree, tree_bytes);
         drop(handle);
         let stored = saver.finish();
-        if let Some(e) = read_error {
-            return Err(e);
-        }
-        let root = root?;
-        let stored = stored?;
+        let streamed = match read_error {
+            Some(e) => Err(e),
+            None => root,
+        };
+        let (root, stored) = first_cause(streamed, stored)?;
         let summary = SnapshotSummary {
             files_new: 1,
             bytes_read: size,
@@ -357,6 +356,17 @@ impl Repository {
                     .max_by(|a, b| a.1.time.cmp(&b.1.time)))
             }
         }
+    }
+}
+
+/// Combine the producer's and the pipeline's results. When the pipeline
+/// failed, producers stop with `Interrupted`; the pipeline's error is the
+/// cause the user must see (e.g. the storage error, not "interrupted").
+fn first_cause<T, U>(produced: Result<T>, stored: Result<U>) -> Result<(T, U)> {
+    match (produced, stored) {
+        (Ok(p), Ok(s)) => Ok((p, s)),
+        (Err(Error::Interrupted), Err(e)) | (Ok(_), Err(e)) => Err(e),
+        (Err(e), _) => Err(e),
     }
 }
 
