@@ -289,35 +289,27 @@ impl Backend {
         Ok(())
     }
 
+    /// Write a file unless one exists under that name.
+    fn write_if_absent(&self, path: &str, bytes: Vec<u8>) -> opendal::Result<()> {
+        let options = WriteOptions {
+            if_not_exists: true,
+            ..Default::default()
+        };
+        self.op.write_options(path, bytes, options).map(|_| ())
+    }
+
     /// Write a new file. Files are content-addressed, so a file that already
     /// exists under the same name is left as it is (never overwritten).
     pub fn write_new(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
-        match self.op.write_options(
-            path,
-            bytes,
-            WriteOptions {
-                if_not_exists: true,
-                ..Default::default()
-            },
-        ) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::ConditionNotMatch => Ok(()),
-            Err(e) => Err(storage_error(path, e)),
+        match self.write_if_absent(path, bytes) {
+            Err(e) if e.kind() != ErrorKind::ConditionNotMatch => Err(storage_error(path, e)),
+            _ => Ok(()),
         }
     }
 
     /// Write a file that must not exist yet (config, key files at init).
     pub fn create_exclusive(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
-        self.op
-            .write_options(
-                path,
-                bytes,
-                WriteOptions {
-                    if_not_exists: true,
-                    ..Default::default()
-                },
-            )
-            .map(|_| ())
+        self.write_if_absent(path, bytes)
             .map_err(|e| storage_error(path, e))
     }
 
@@ -326,21 +318,23 @@ impl Backend {
         self.op.exists(path).map_err(|e| storage_error(path, e))
     }
 
-    /// Files under `dir` (recursively), with sizes. A missing directory is empty.
-    pub fn list(&self, dir: &str) -> Result<Vec<FileInfo>> {
-        let entries = match self.op.list_options(
-            dir,
-            opendal::options::ListOptions {
-                recursive: true,
-                ..Default::default()
-            },
-        ) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(storage_error(dir, e)),
-        };
-        let mut files = Vec::with_capacity(entries.len());
-        for entry in entries {
+    /// Paths of the files under `dir` (recursively). A missing directory
+    /// is empty. No sizes: some services (local files) only give them at
+    /// the cost of a stat per file; see [`Self::list_with_sizes`].
+    pub fn list(&self, dir: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_entries(dir)?
+            .into_iter()
+            .filter(|e| !e.metadata().is_dir())
+            .map(|e| e.path().to_string())
+            .collect())
+    }
+
+    /// Files under `dir` with their sizes (a stat per file where the
+    /// listing does not carry sizes, as on local directories).
+    pub fn list_with_sizes(&self, dir: &str) -> Result<Vec<FileInfo>> {
+        let mut files = Vec::new();
+        for entry in self.list_entries(dir)? {
             if entry.metadata().is_dir() {
                 continue;
             }
@@ -358,6 +352,18 @@ impl Backend {
             });
         }
         Ok(files)
+    }
+
+    fn list_entries(&self, dir: &str) -> Result<Vec<opendal::Entry>> {
+        let options = opendal::options::ListOptions {
+            recursive: true,
+            ..Default::default()
+        };
+        match self.op.list_options(dir, options) {
+            Ok(entries) => Ok(entries),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(storage_error(dir, e)),
+        }
     }
 
     /// Delete a file (missing files are not an error).

@@ -34,11 +34,6 @@ impl Chunker {
         }
     }
 
-    /// Largest chunk size.
-    pub fn max_size(&self) -> usize {
-        self.max
-    }
-
     /// Chunk boundaries of an in-memory buffer as `(offset, length)` pairs.
     pub fn cut_points(&self, data: &[u8]) -> Vec<(usize, usize)> {
         if data.is_empty() {

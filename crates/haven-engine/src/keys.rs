@@ -38,11 +38,11 @@ impl Repository {
     /// All keys, oldest first.
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         let mut keys = Vec::new();
-        for info in self.backend.list(KEY_DIR)? {
-            let name = info.path.rsplit('/').next().unwrap_or_default();
+        for path in self.backend.list(KEY_DIR)? {
+            let name = path.rsplit('/').next().unwrap_or_default();
             let Ok(id) = name.parse::<Id>() else { continue };
-            let file: KeyFile = serde_json::from_slice(&self.backend.read(&info.path)?)
-                .map_err(|e| Error::corrupt(info.path.clone(), e.to_string()))?;
+            let file: KeyFile = serde_json::from_slice(&self.backend.read(&path)?)
+                .map_err(|e| Error::corrupt(path.clone(), e.to_string()))?;
             keys.push(KeyInfo {
                 id: id.to_hex(),
                 short_id: id.short(),

@@ -42,8 +42,8 @@ impl Repository {
     /// it could let a held snapshot be removed.
     pub fn holds(&self) -> Result<Vec<(Id, Hold)>> {
         let mut holds = Vec::new();
-        for info in self.backend.list(HOLD_DIR)? {
-            let name = info.path.rsplit('/').next().unwrap_or_default();
+        for path in self.backend.list(HOLD_DIR)? {
+            let name = path.rsplit('/').next().unwrap_or_default();
             let Ok(id) = name.parse::<Id>() else { continue };
             let bytes = self.read_verified(HOLD_DIR, &id)?;
             let plain = self.aead.open(ObjectKind::Hold, &bytes, None)?;

@@ -173,22 +173,22 @@ impl Repository {
                 reason: "it has no key files".into(),
             });
         }
-        for info in keys {
-            let Ok(bytes) = backend.read(&info.path) else {
+        for path in keys {
+            let Ok(bytes) = backend.read(&path) else {
                 continue;
             };
             let Ok(key_file) = serde_json::from_slice::<KeyFile>(&bytes) else {
-                tracing::warn!(path = %info.path, "skipping unreadable key file");
+                tracing::warn!(path = %path, "skipping unreadable key file");
                 continue;
             };
             let kek = key_file.kdf_params.derive(password, &key_file.salt)?;
             if let Ok(plain) = kek.open(ObjectKind::Key, &key_file.master_key, None) {
                 let master = serde_json::from_slice(&plain)
-                    .map_err(|e| Error::corrupt(info.path.clone(), e.to_string()))?;
-                let name = info.path.rsplit('/').next().unwrap_or_default();
+                    .map_err(|e| Error::corrupt(path.clone(), e.to_string()))?;
+                let name = path.rsplit('/').next().unwrap_or_default();
                 let id = name
                     .parse()
-                    .map_err(|_| Error::corrupt(info.path.clone(), "key file name is not an id"))?;
+                    .map_err(|_| Error::corrupt(path.clone(), "key file name is not an id"))?;
                 return Ok((master, id));
             }
         }
@@ -376,7 +376,7 @@ impl Repository {
     /// All pack files with their sizes.
     pub fn list_packs(&self) -> Result<Vec<(Id, u64)>> {
         let mut packs = Vec::new();
-        for info in self.backend.list(DATA_DIR)? {
+        for info in self.backend.list_with_sizes(DATA_DIR)? {
             let name = info.path.rsplit('/').next().unwrap_or_default();
             if let Ok(id) = name.parse::<Id>() {
                 packs.push((id, info.size));
@@ -470,11 +470,11 @@ pub(crate) fn parse_pack_header(aead: &AeadKey, envelope: &[u8]) -> Result<PackH
 
 fn list_ids(backend: &Backend, dir: &str) -> Result<Vec<Id>> {
     let mut ids = Vec::new();
-    for info in backend.list(dir)? {
-        let name = info.path.rsplit('/').next().unwrap_or_default();
+    for path in backend.list(dir)? {
+        let name = path.rsplit('/').next().unwrap_or_default();
         match name.parse::<Id>() {
             Ok(id) => ids.push(id),
-            Err(_) => tracing::debug!(path = %info.path, "ignoring file with a non-id name"),
+            Err(_) => tracing::debug!(path = %path, "ignoring file with a non-id name"),
         }
     }
     ids.sort();
