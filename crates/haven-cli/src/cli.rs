@@ -59,6 +59,9 @@ pub enum Command {
     /// Remove snapshots that a retention policy does not keep, or the
     /// snapshots named.
     Forget(ForgetArgs),
+    /// Reclaim the space of data no snapshot needs (two phases: mark now,
+    /// delete after a grace period, safe alongside running backups).
+    Prune(PruneArgs),
     /// Legal holds: snapshots that must not be removed until the hold is lifted.
     #[command(subcommand)]
     Hold(HoldCommand),
@@ -241,6 +244,42 @@ pub struct ForgetArgs {
     /// Show what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Prune afterwards (see `haven prune`).
+    #[arg(long)]
+    pub prune: bool,
+    /// Prune settings, used with --prune.
+    #[command(flatten)]
+    pub tuning: PruneTuning,
+}
+
+/// `haven prune`
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Show what would be marked and deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Prune settings.
+    #[command(flatten)]
+    pub tuning: PruneTuning,
+}
+
+/// Settings shared by `prune` and `forget --prune`.
+#[derive(Debug, Args)]
+pub struct PruneTuning {
+    /// Unused space tolerated in partly used packs, in percent of the used
+    /// space; packs are repacked until it is reached (0 repacks every
+    /// partly used pack, 100 none).
+    #[arg(long, value_name = "PCT", default_value = "5", value_parser = parse_percent_or_zero)]
+    pub max_unused: f64,
+    /// Time between marking data unused and deleting it. Must be longer
+    /// than the longest backup; `0s` deletes at once and is only safe when
+    /// no backup is running.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_span)]
+    pub grace: jiff::SignedDuration,
+    /// Remove a prune lock that another host (or a reused process id)
+    /// holds. Only when no prune is running.
+    #[arg(long)]
+    pub break_lock: bool,
 }
 
 /// `haven snapshots`
@@ -277,6 +316,18 @@ fn parse_percent(s: &str) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!("{s} must be above 0 and at most 100"))
+    }
+}
+
+fn parse_percent_or_zero(s: &str) -> Result<f64, String> {
+    let value: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage (e.g. 5 or 12.5%)"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{s} must be between 0 and 100"))
     }
 }
 

@@ -33,6 +33,10 @@ pub enum ObjectKind {
     Blob,
     /// A legal hold.
     Hold,
+    /// A prune mark: packs condemned for deletion after a grace period.
+    PruneMark,
+    /// The prune lock.
+    PruneLock,
 }
 
 impl ObjectKind {
@@ -45,6 +49,8 @@ impl ObjectKind {
             ObjectKind::PackHeader => b"haven:pack-header",
             ObjectKind::Blob => b"haven:blob",
             ObjectKind::Hold => b"haven:hold",
+            ObjectKind::PruneMark => b"haven:prune-mark",
+            ObjectKind::PruneLock => b"haven:prune-lock",
         }
     }
 }

@@ -117,6 +117,23 @@ pub enum Error {
     /// A byte-stream source (a command's output) failed.
     #[error("stream source failed: {0}")]
     Stream(String),
+    /// A prune marked data for deletion while a backup ran, and the mark
+    /// is (nearly) due: the backup may rely on that data.
+    #[error(
+        "a prune marked data for deletion at {delete_after} while this backup was running, and the backup may rely on it, so no snapshot was saved. Run the backup again (the data it stored is reused), and give prune a --grace longer than your longest backup"
+    )]
+    PruneRace {
+        /// When the marked data may be deleted.
+        delete_after: jiff::Timestamp,
+    },
+    /// Another prune holds the repository's prune lock.
+    #[error(
+        "another prune is running: the prune lock is held by {holder}. If no prune is running there, run `haven prune --break-lock`"
+    )]
+    PruneLocked {
+        /// Who holds it.
+        holder: String,
+    },
     /// The operation was cancelled.
     #[error("interrupted")]
     Interrupted,

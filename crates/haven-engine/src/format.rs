@@ -154,7 +154,7 @@ pub struct IndexFile {
 }
 
 /// One pack in an index file.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IndexedPack {
     /// Pack id (BLAKE3 of the pack file).
     pub id: Id,
@@ -212,6 +212,61 @@ pub struct Hold {
     pub hostname: String,
     /// User that placed it.
     pub username: String,
+}
+
+/// A prune mark (`marks/<id>`): packs that no snapshot needed when prune
+/// looked. They are deleted only after `delete_after`, and only if no
+/// snapshot needs them then; until then backups do not deduplicate
+/// against them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PruneMark {
+    /// Mark format version.
+    pub version: u32,
+    /// When the packs were marked.
+    pub created: Timestamp,
+    /// Not deleted before this time (`created` + the grace period).
+    pub delete_after: Timestamp,
+    /// The marked packs.
+    pub packs: Vec<MarkedPack>,
+    /// Host that ran the prune.
+    pub hostname: String,
+    /// User that ran the prune.
+    pub username: String,
+}
+
+/// One pack of a prune mark.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MarkedPack {
+    /// Pack id.
+    pub id: Id,
+    /// Pack size in bytes.
+    pub size: u64,
+    /// `unused` (no snapshot needs any of its blobs) or `repacked` (its
+    /// needed blobs were copied to new packs).
+    pub reason: MarkReason,
+}
+
+/// Why a pack was marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkReason {
+    /// No snapshot needed any of its blobs.
+    Unused,
+    /// Its needed blobs were copied into new packs.
+    Repacked,
+}
+
+/// The prune lock (`prune.lock`): one prune at a time per repository.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PruneLock {
+    /// Lock format version.
+    pub version: u32,
+    /// When it was taken.
+    pub created: Timestamp,
+    /// Host of the prune.
+    pub hostname: String,
+    /// Process id of the prune on that host.
+    pub pid: u32,
 }
 
 /// Statistics recorded with a snapshot.

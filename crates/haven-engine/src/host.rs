@@ -24,3 +24,18 @@ pub fn current_uid() -> u32 {
 pub fn current_gid() -> u32 {
     rustix::process::getegid().as_raw()
 }
+
+/// Is a process with this id running on this host? (A process we may not
+/// signal still exists.)
+pub fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e != rustix::io::Errno::SRCH,
+    }
+}

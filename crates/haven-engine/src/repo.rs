@@ -1,5 +1,6 @@
 //! Opening, creating and reading a repository.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -64,6 +65,35 @@ pub struct Repository {
     pub(crate) config: RepoConfig,
     /// The key file this handle was opened with.
     pub(crate) key_id: Id,
+}
+
+/// The index files in force, as loaded by [`Repository::load_index_files`].
+#[derive(Debug, Default)]
+pub struct IndexFiles {
+    /// Readable, not superseded index files.
+    pub files: Vec<(Id, IndexFile)>,
+    /// Index files still present though another one supersedes them
+    /// (left by an interrupted prune).
+    pub superseded: Vec<Id>,
+    /// Damaged files and unindexed packs.
+    pub report: IndexLoadReport,
+}
+
+impl IndexFiles {
+    /// The blobs of all listed and unindexed packs, except those in
+    /// `exclude`.
+    pub fn to_index(&self, exclude: &HashSet<Id>) -> Index {
+        let mut index = Index::default();
+        let packs = self
+            .files
+            .iter()
+            .flat_map(|(_, f)| f.packs.iter())
+            .chain(self.report.unindexed_packs.iter());
+        for pack in packs.filter(|p| !exclude.contains(&p.id)) {
+            index.add_pack(pack.id, pack.size, &pack.blobs);
+        }
+        index
+    }
 }
 
 /// What loading the index found besides the blobs.
@@ -336,30 +366,67 @@ impl Repository {
     /// Load every index file. With `scan_unindexed`, packs that no index
     /// lists have their headers read so their blobs are usable too.
     pub fn load_index(&self, scan_unindexed: bool) -> Result<(Index, IndexLoadReport)> {
-        let mut index = Index::default();
+        self.load_index_excluding(scan_unindexed, &HashSet::new())
+    }
+
+    /// Like [`Self::load_index`], leaving out the packs in `exclude`
+    /// (packs a prune has marked for deletion: writers must not rely on
+    /// them).
+    pub fn load_index_excluding(
+        &self,
+        scan_unindexed: bool,
+        exclude: &HashSet<Id>,
+    ) -> Result<(Index, IndexLoadReport)> {
+        let files = self.load_index_files(scan_unindexed)?;
+        let index = files.to_index(exclude);
+        let mut report = files.report;
+        report.unindexed_packs.retain(|p| !exclude.contains(&p.id));
+        Ok((index, report))
+    }
+
+    /// The index files in force (damaged and superseded ones left out),
+    /// and, with `scan_unindexed`, the packs none of them lists.
+    pub fn load_index_files(&self, scan_unindexed: bool) -> Result<IndexFiles> {
+        let mut files = Vec::new();
         let mut report = IndexLoadReport::default();
         for id in list_ids(&self.backend, INDEX_DIR)? {
             match self.load_index_file(&id) {
-                Ok(file) => index.add_file(&file),
+                Ok(file) => files.push((id, file)),
                 Err(e) if e.is_integrity() => report.damaged_index_files.push((id, e.to_string())),
                 Err(e) => return Err(e),
             }
         }
+        // A file written by prune replaces the ones it names; until prune
+        // deletes them, both exist and the replaced ones are ignored.
+        let superseded: HashSet<Id> = files
+            .iter()
+            .flat_map(|(_, f)| f.supersedes.iter().copied())
+            .collect();
+        let (replaced, files): (Vec<_>, Vec<_>) = files
+            .into_iter()
+            .partition(|(id, _)| superseded.contains(id));
+        let superseded: Vec<Id> = replaced.into_iter().map(|(id, _)| id).collect();
         if scan_unindexed {
+            let indexed: HashSet<Id> = files
+                .iter()
+                .flat_map(|(_, f)| f.packs.iter().map(|p| p.id))
+                .collect();
             for (id, size) in self.list_packs()? {
-                if index.has_pack(&id) {
+                if indexed.contains(&id) {
                     continue;
                 }
                 match self.read_pack_header(&id, size) {
-                    Ok(header) => {
-                        index.add_pack(id, size, &header.blobs);
-                        report.unindexed_packs.push(IndexedPack {
-                            id,
-                            size,
-                            blobs: header.blobs,
-                        });
-                    }
+                    Ok(header) => report.unindexed_packs.push(IndexedPack {
+                        id,
+                        size,
+                        blobs: header.blobs,
+                    }),
                     Err(e) if e.is_integrity() => report.unreadable_packs.push((id, e.to_string())),
+                    Err(Error::Storage { source, .. })
+                        if source.kind() == opendal::ErrorKind::NotFound =>
+                    {
+                        // Deleted by a prune since it was listed.
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -370,7 +437,11 @@ impl Repository {
                 "damaged index files ignored"
             );
         }
-        Ok((index, report))
+        Ok(IndexFiles {
+            files,
+            superseded,
+            report,
+        })
     }
 
     /// All pack files with their sizes.

@@ -1,6 +1,7 @@
 //! `haven forget`: remove the snapshots a retention policy does not keep.
 
 use anyhow::{Result, bail};
+use haven_engine::PruneReport;
 use haven_model::retention::{self, GroupDecision, KeepPolicy, SnapshotRef};
 use serde::Serialize;
 
@@ -14,6 +15,9 @@ struct ForgetView<'a> {
     dry_run: bool,
     groups: &'a [GroupDecision],
     removed: Vec<&'a str>,
+    /// The prune report with `--prune`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prune: Option<PruneReport>,
 }
 
 pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
@@ -73,11 +77,22 @@ pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
             .collect::<Result<Vec<haven_engine::Id>, _>>()?;
         repo.remove_snapshots(&ids)?;
     }
+    let pruned = if args.prune {
+        Some(super::prune::prune(
+            global,
+            &repo,
+            &args.tuning,
+            args.dry_run,
+        )?)
+    } else {
+        None
+    };
     if global.json {
         output::print_json(&ForgetView {
             dry_run: args.dry_run,
             groups: &groups,
             removed,
+            prune: pruned,
         })?;
         return Ok(exit::SUCCESS);
     }
@@ -115,10 +130,16 @@ pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
     } else {
         "removed"
     };
-    println!(
-        "{verb} {} snapshots (their data stays in the repository until pruned)",
-        removed.len()
-    );
+    match &pruned {
+        Some(report) => {
+            println!("{verb} {} snapshots", removed.len());
+            super::prune::print_report(report);
+        }
+        None => println!(
+            "{verb} {} snapshots (their data stays in the repository until pruned)",
+            removed.len()
+        ),
+    }
     Ok(exit::SUCCESS)
 }
 
@@ -133,10 +154,23 @@ fn forget_named(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
     if !args.dry_run {
         repo.remove_snapshots(&ids)?;
     }
+    let pruned = if args.prune {
+        Some(super::prune::prune(
+            global,
+            &repo,
+            &args.tuning,
+            args.dry_run,
+        )?)
+    } else {
+        None
+    };
     if global.json {
-        output::print_json(
-            &serde_json::json!({ "dry_run": args.dry_run, "groups": [], "removed": hex }),
-        )?;
+        output::print_json(&ForgetView {
+            dry_run: args.dry_run,
+            groups: &[],
+            removed: hex.iter().map(String::as_str).collect(),
+            prune: pruned,
+        })?;
     } else {
         let verb = if args.dry_run {
             "would remove"
@@ -145,6 +179,9 @@ fn forget_named(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
         };
         for id in &ids {
             println!("{verb} snapshot {}", id.short());
+        }
+        if let Some(report) = &pruned {
+            super::prune::print_report(report);
         }
     }
     Ok(exit::SUCCESS)

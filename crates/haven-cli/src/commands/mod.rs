@@ -4,6 +4,7 @@
 mod backup;
 mod forget;
 mod hold;
+mod prune;
 mod repo_check;
 mod repo_init;
 mod repo_key;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Snapshots(args) => snapshots::run(global, args),
         Command::Restore(args) => restore::run(global, args),
         Command::Forget(args) => forget::run(global, args),
+        Command::Prune(args) => prune::run(global, args),
         Command::Hold(cmd) => hold::run(global, cmd),
     };
     match result {

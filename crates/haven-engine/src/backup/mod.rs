@@ -13,6 +13,7 @@
 mod saver;
 mod walk;
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -112,17 +113,50 @@ fn thread_count() -> usize {
         .unwrap_or(2)
 }
 
-fn load_index_for_writing(
-    repo: &Repository,
-) -> Result<(Arc<Index>, Vec<crate::format::IndexedPack>)> {
-    let (index, report) = repo.load_index(true)?;
-    if !report.unindexed_packs.is_empty() {
+/// What a backup knows about the repository when it starts.
+struct WriteStart {
+    /// Every blob stored, for reading (e.g. the parent snapshot's trees).
+    all: Arc<Index>,
+    /// The blobs the backup may deduplicate against: those outside packs
+    /// a prune has marked for deletion.
+    known: Arc<Index>,
+    /// Packs left by an interrupted backup, to list in this one's index.
+    adopt: Vec<crate::format::IndexedPack>,
+    /// Prune marks present at the start (see `Repository::check_prune_race`).
+    marks: HashSet<Id>,
+}
+
+fn start_writing(repo: &Repository) -> Result<WriteStart> {
+    let marks = repo.prune_marks(false)?;
+    let marked: HashSet<Id> = marks
+        .iter()
+        .flat_map(|(_, m)| m.packs.iter().map(|p| p.id))
+        .collect();
+    let files = repo.load_index_files(true)?;
+    let all = Arc::new(files.to_index(&HashSet::new()));
+    let known = if marked.is_empty() {
+        all.clone()
+    } else {
+        Arc::new(files.to_index(&marked))
+    };
+    let adopt: Vec<_> = files
+        .report
+        .unindexed_packs
+        .into_iter()
+        .filter(|p| !marked.contains(&p.id))
+        .collect();
+    if !adopt.is_empty() {
         tracing::info!(
-            packs = report.unindexed_packs.len(),
+            packs = adopt.len(),
             "reusing packs left by an interrupted backup"
         );
     }
-    Ok((Arc::new(index), report.unindexed_packs))
+    Ok(WriteStart {
+        all,
+        known,
+        adopt,
+        marks: marks.into_iter().map(|(id, _)| id).collect(),
+    })
 }
 
 impl Repository {
@@ -146,22 +180,28 @@ impl Repository {
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
 
-        let (index, adopt) = load_index_for_writing(self)?;
+        let start = start_writing(self)?;
         let parent = self.choose_parent(&options.parent, &hostname, &display_paths)?;
         let parent_tree = match &parent {
-            Some((_, snap)) => Some(self.read_tree(&index, &snap.tree)?),
+            Some((_, snap)) => Some(self.read_tree(&start.all, &snap.tree)?),
             None => None,
         };
         let level = options
             .compression_level
             .unwrap_or(self.config.compression_level);
-        let saver = Saver::start(self, index.clone(), adopt, level, thread_count())?;
+        let saver = Saver::start(
+            self,
+            start.known.clone(),
+            start.adopt,
+            level,
+            thread_count(),
+        )?;
         let counters = Arc::new(Counters::default());
         let chunker = Chunker::new(&self.config.chunker, self.master.chunker_seed);
 
         let walk_result = walk::run(walk::WalkContext {
             repo: self,
-            index: &index,
+            index: &start.all,
             saver: saver.handle(),
             chunker,
             counters: counters.clone(),
@@ -189,6 +229,7 @@ impl Repository {
             duration_ms: started.elapsed().as_millis() as u64,
         };
         self.finish_snapshot(
+            &start.marks,
             time,
             root,
             display_paths,
@@ -219,11 +260,11 @@ impl Repository {
             .hostname
             .clone()
             .unwrap_or_else(crate::host::hostname);
-        let (index, adopt) = load_index_for_writing(self)?;
+        let start = start_writing(self)?;
         let level = options
             .compression_level
             .unwrap_or(self.config.compression_level);
-        let saver = Saver::start(self, index, adopt, level, thread_count())?;
+        let saver = Saver::start(self, start.known, start.adopt, level, thread_count())?;
         let handle = saver.handle();
         let chunker = Chunker::new(&self.config.chunker, self.master.chunker_seed);
         let mut content = Vec::new();
@@ -282,6 +323,7 @@ impl Repository {
             ..SnapshotSummary::default()
         };
         self.finish_snapshot(
+            &start.marks,
             time,
             root,
             vec![name.to_string()],
@@ -296,6 +338,7 @@ impl Repository {
     #[allow(clippy::too_many_arguments)]
     fn finish_snapshot(
         &self,
+        marks_at_start: &HashSet<Id>,
         time: Timestamp,
         tree: Id,
         paths: Vec<String>,
@@ -318,6 +361,7 @@ impl Repository {
             summary: Some(summary),
             retention_lock_until: options.lock_until,
         };
+        self.check_prune_race(marks_at_start, Timestamp::now())?;
         // Written last: until this file exists, nothing of the backup is
         // visible, and its packs are merely unreferenced.
         let snapshot_id = self.save_snapshot(&snapshot)?;

@@ -94,6 +94,19 @@ impl SaverHandle {
         self.shared.repo.master().blob_id(data)
     }
 
+    /// Can new data refer to `id` without storing it? True when the
+    /// repository had it at the start (outside packs marked by a prune)
+    /// or this saver stored it.
+    pub fn is_known(&self, id: &Id) -> bool {
+        self.shared.known.contains(id)
+            || self
+                .shared
+                .claimed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(id)
+    }
+
     /// Claim `id` for storing: true when neither the repository nor this
     /// saver has it yet (the caller must then `store` it).
     pub fn claim(&self, id: Id) -> bool {

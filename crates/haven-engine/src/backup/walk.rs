@@ -358,7 +358,7 @@ impl Walker<'_, '_> {
                 && old.mtime_ns == node.mtime_ns
                 && old.ctime_ns == node.ctime_ns
                 && old.inode == node.inode
-                && old.content.iter().all(|id| self.ctx.index.contains(id));
+                && old.content.iter().all(|id| self.ctx.saver.is_known(id));
             if unchanged {
                 let mut reused = node;
                 reused.content = old.content.clone();

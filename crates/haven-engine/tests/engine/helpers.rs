@@ -118,7 +118,8 @@ pub fn restored_root(target: &Path, source: &Path) -> PathBuf {
 
 /// Deterministic pseudo-random (incompressible) bytes (xorshift64).
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    // Spread the seed so neighbouring seeds give unrelated streams.
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     (0..len)
         .map(|_| {
             x ^= x << 13;

@@ -4,5 +4,6 @@ mod concurrent;
 mod helpers;
 mod incremental;
 mod keys;
+mod prune;
 mod roundtrip;
 mod stream;
