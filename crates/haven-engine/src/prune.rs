@@ -255,7 +255,7 @@ impl Repository {
             let mut after = view.on_storage;
             for (id, mark) in &marks {
                 let space = pack_space(&mark.packs);
-                if mark.delete_after <= options.now {
+                if is_due(mark, options) {
                     after.packs -= space.packs.min(after.packs);
                     after.bytes -= space.bytes.min(after.bytes);
                     report.swept.push(SweepSummary {
@@ -301,9 +301,8 @@ impl Repository {
         }
 
         // Phase 2: sweep the marks whose grace period has passed.
-        let (due, not_due): (Vec<_>, Vec<_>) = marks
-            .into_iter()
-            .partition(|(_, m)| m.delete_after <= options.now);
+        let (due, not_due): (Vec<_>, Vec<_>) =
+            marks.into_iter().partition(|(_, m)| is_due(m, options));
         report.pending = not_due.iter().map(|(id, m)| pending(id, m)).collect();
         let reuse = (plan.repack.is_empty()).then_some(view);
         progress.set_message("re-reading snapshots before deleting");
@@ -691,6 +690,13 @@ impl Drop for PruneLockGuard {
             tracing::warn!(error = %e, "could not remove the prune lock");
         }
     }
+}
+
+/// A mark is swept once the grace period it was made with has passed, or
+/// the grace period of this run, if shorter (`--grace 0s` after an
+/// ordinary prune deletes what that prune marked).
+fn is_due(mark: &PruneMark, options: &PruneOptions) -> bool {
+    mark.delete_after <= options.now || mark.created + options.grace <= options.now
 }
 
 fn pending(id: &Id, mark: &PruneMark) -> PendingMark {

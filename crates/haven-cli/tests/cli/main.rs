@@ -10,5 +10,6 @@ mod helpers;
 mod holds;
 mod keys;
 mod kill;
+mod prune;
 mod s3;
 mod streams;
