@@ -62,6 +62,9 @@ pub enum Command {
     /// Reclaim the space of data no snapshot needs (two phases: mark now,
     /// delete after a grace period, safe alongside running backups).
     Prune(PruneArgs),
+    /// Copy snapshots to a second repository with its own keys (only data
+    /// the target lacks is stored; snapshots already there are skipped).
+    Copy(CopyArgs),
     /// Legal holds: snapshots that must not be removed until the hold is lifted.
     #[command(subcommand)]
     Hold(HoldCommand),
@@ -250,6 +253,31 @@ pub struct ForgetArgs {
     /// Prune settings, used with --prune.
     #[command(flatten)]
     pub tuning: PruneTuning,
+}
+
+/// `haven copy`
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The target repository (same forms as --repo).
+    #[arg(long, env = "HAVEN_REPO2", value_name = "REPO2")]
+    pub to: String,
+    /// The target's password file (first line); else `HAVEN_PASSWORD2`
+    /// or a prompt.
+    #[arg(long, env = "HAVEN_PASSWORD_FILE2", value_name = "FILE")]
+    pub password_file2: Option<PathBuf>,
+    /// Snapshots to copy (id prefixes or `latest`); default: all.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag (repeatable: all must match).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Read every copy back from the target and compare it, file by file,
+    /// with the source.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// `haven prune`

@@ -20,20 +20,45 @@ pub fn location(global: &GlobalArgs) -> Result<Location> {
 /// The password: `HAVEN_PASSWORD`, then `--password-file` /
 /// `HAVEN_PASSWORD_FILE`, then a prompt when stdin is a terminal.
 pub fn password(global: &GlobalArgs, confirm: bool) -> Result<Vec<u8>> {
-    if let Ok(password) = std::env::var("HAVEN_PASSWORD") {
+    resolve_password(
+        "HAVEN_PASSWORD",
+        global.password_file.as_deref(),
+        "repository password",
+        confirm,
+        "no password given: set HAVEN_PASSWORD or HAVEN_PASSWORD_FILE, or pass --password-file",
+    )
+}
+
+/// The second repository's password (`copy`): `HAVEN_PASSWORD2`, then
+/// `--password-file2` / `HAVEN_PASSWORD_FILE2`, then a prompt.
+pub fn password2(file: Option<&std::path::Path>) -> Result<Vec<u8>> {
+    resolve_password(
+        "HAVEN_PASSWORD2",
+        file,
+        "target repository password",
+        false,
+        "no password for the target repository: set HAVEN_PASSWORD2 or HAVEN_PASSWORD_FILE2, or pass --password-file2",
+    )
+}
+
+fn resolve_password(
+    env: &str,
+    file: Option<&std::path::Path>,
+    prompt: &str,
+    confirm: bool,
+    missing: &str,
+) -> Result<Vec<u8>> {
+    if let Ok(password) = std::env::var(env) {
         return Ok(password.into_bytes());
     }
-    if let Some(path) = &global.password_file {
+    if let Some(path) = file {
         return read_password_file(path, "password file");
     }
     if !std::io::stdin().is_terminal() {
-        bail!(UsageError(
-            "no password given: set HAVEN_PASSWORD or HAVEN_PASSWORD_FILE, or pass --password-file"
-                .into()
-        ));
+        bail!(UsageError(missing.into()));
     }
     let first =
-        rpassword::prompt_password("repository password: ").context("cannot read the password")?;
+        rpassword::prompt_password(format!("{prompt}: ")).context("cannot read the password")?;
     if confirm {
         let second =
             rpassword::prompt_password("repeat password: ").context("cannot read the password")?;

@@ -194,6 +194,11 @@ pub struct Snapshot {
     /// before this time. Part of the write-once snapshot object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_lock_until: Option<Timestamp>,
+    /// For a copy made by `haven copy`: the id of the original snapshot
+    /// (in the repository where the backup ran). Copying skips snapshots
+    /// whose original the target already holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Id>,
 }
 
 /// A legal hold on a snapshot (`holds/<id>`): while it exists, the

@@ -2,6 +2,7 @@
 //! here, once, on stderr (and as a JSON document on stdout with `--json`).
 
 mod backup;
+mod copy;
 mod forget;
 mod hold;
 mod prune;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Restore(args) => restore::run(global, args),
         Command::Forget(args) => forget::run(global, args),
         Command::Prune(args) => prune::run(global, args),
+        Command::Copy(args) => copy::run(global, args),
         Command::Hold(cmd) => hold::run(global, cmd),
     };
     match result {

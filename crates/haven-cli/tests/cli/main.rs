@@ -3,6 +3,7 @@
 //! file system.
 
 mod basics;
+mod copy;
 mod corruption;
 mod faults;
 mod forget;

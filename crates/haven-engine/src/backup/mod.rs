@@ -107,26 +107,26 @@ pub(crate) struct Counters {
     pub bytes_total: AtomicU64,
 }
 
-fn thread_count() -> usize {
+pub(crate) fn thread_count() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
 }
 
 /// What a backup knows about the repository when it starts.
-struct WriteStart {
+pub(crate) struct WriteStart {
     /// Every blob stored, for reading (e.g. the parent snapshot's trees).
-    all: Arc<Index>,
+    pub(crate) all: Arc<Index>,
     /// The blobs the backup may deduplicate against: those outside packs
     /// a prune has marked for deletion.
-    known: Arc<Index>,
+    pub(crate) known: Arc<Index>,
     /// Packs left by an interrupted backup, to list in this one's index.
-    adopt: Vec<crate::format::IndexedPack>,
+    pub(crate) adopt: Vec<crate::format::IndexedPack>,
     /// Prune marks present at the start (see `Repository::check_prune_race`).
-    marks: HashSet<Id>,
+    pub(crate) marks: HashSet<Id>,
 }
 
-fn start_writing(repo: &Repository) -> Result<WriteStart> {
+pub(crate) fn start_writing(repo: &Repository) -> Result<WriteStart> {
     let marks = repo.prune_marks(false)?;
     let marked: HashSet<Id> = marks
         .iter()
@@ -360,6 +360,7 @@ impl Repository {
             program: format!("haven {}", env!("CARGO_PKG_VERSION")),
             summary: Some(summary),
             retention_lock_until: options.lock_until,
+            original: None,
         };
         self.check_prune_race(marks_at_start, Timestamp::now())?;
         // Written last: until this file exists, nothing of the backup is

@@ -1,0 +1,355 @@
+//! Copying snapshots to a second repository (3-2-1): `haven copy`.
+//!
+//! Each repository has its own keys, blob-id key and secret chunker seed,
+//! so blobs cannot be moved as they are. A file's content is read from the
+//! source (every blob verified), cut again with the target's chunker and
+//! hashed with the target's key; only chunks the target lacks are stored.
+//! Trees are rebuilt bottom-up with the new ids and the same metadata. The
+//! copied snapshot records its `original`, which makes copying idempotent:
+//! a snapshot whose original the target holds is not copied again.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::backup::{Saver, SaverHandle, serialize_tree, start_writing, thread_count};
+use crate::chunker::Chunker;
+use crate::error::{Error, Result};
+use crate::format::{BlobType, NodeType, Snapshot, Tree};
+use crate::id::Id;
+use crate::index::Index;
+use crate::progress::Progress;
+use crate::repo::Repository;
+
+/// What happened to one snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct CopiedSnapshot {
+    /// The snapshot in the source repository.
+    pub source: Id,
+    /// Its copy in the target.
+    pub target: Id,
+    /// `copied` now, or already `present` in the target.
+    pub status: CopyStatus,
+    /// Bytes written to the target for this snapshot (packs + index).
+    pub bytes_added: u64,
+    /// Bytes of file content read from the source.
+    pub bytes_read: u64,
+    /// With `verify`: the copy read back and matched the source.
+    pub verified: bool,
+}
+
+/// Whether a snapshot was copied or found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyStatus {
+    /// Copied in this run.
+    Copied,
+    /// The target already held a copy.
+    Present,
+}
+
+impl Repository {
+    /// Copy `snapshots` of `self` into `target`. With `verify`, every
+    /// copied or present snapshot is read back from the target and
+    /// compared with the source, file by file.
+    pub fn copy_to(
+        &self,
+        target: &Repository,
+        snapshots: &[Id],
+        verify: bool,
+        progress: &dyn Progress,
+    ) -> Result<Vec<CopiedSnapshot>> {
+        if self.config.id == target.config.id {
+            return Err(Error::InvalidArgument(
+                "source and target are the same repository".into(),
+            ));
+        }
+        let (source_index, _) = self.load_index(true)?;
+        let mut results = Vec::new();
+        // Source tree id → target tree id, across the snapshots of a run.
+        let mut trees: HashMap<Id, Id> = HashMap::new();
+        // Original snapshot id → its copy (or itself) in the target.
+        let mut in_target: HashMap<Id, Id> = HashMap::new();
+        for (tid, s) in target.snapshots()? {
+            in_target.insert(s.original.unwrap_or(tid), tid);
+        }
+        for id in snapshots {
+            let snapshot = self.load_snapshot(id)?;
+            let original = snapshot.original.unwrap_or(*id);
+            let mut result = match in_target.get(&original) {
+                Some(target_id) => CopiedSnapshot {
+                    source: *id,
+                    target: *target_id,
+                    status: CopyStatus::Present,
+                    bytes_added: 0,
+                    bytes_read: 0,
+                    verified: false,
+                },
+                None => {
+                    progress.set_message(&format!("copying snapshot {}", id.short()));
+                    let copied =
+                        self.copy_one(target, &source_index, *id, &snapshot, &mut trees, progress)?;
+                    in_target.insert(original, copied.target);
+                    copied
+                }
+            };
+            if verify {
+                progress.set_message(&format!("verifying snapshot {}", result.target.short()));
+                let (target_index, _) = target.load_index(true)?;
+                let copy = target.load_snapshot(&result.target)?;
+                verify_tree(
+                    (self, &source_index, snapshot.tree),
+                    (target, &target_index, copy.tree),
+                    "/",
+                )?;
+                result.verified = true;
+            }
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    fn copy_one(
+        &self,
+        target: &Repository,
+        source_index: &Index,
+        id: Id,
+        snapshot: &Snapshot,
+        trees: &mut HashMap<Id, Id>,
+        progress: &dyn Progress,
+    ) -> Result<CopiedSnapshot> {
+        let start = start_writing(target)?;
+        // Tree ids from an earlier snapshot of this run are only valid if
+        // the target still has them (they are, unless a prune intervened).
+        trees.retain(|_, t| start.known.contains(t));
+        let saver = Saver::start(
+            target,
+            start.known.clone(),
+            start.adopt,
+            target.config.compression_level,
+            thread_count(),
+        )?;
+        let mut copier = TreeCopier {
+            source: self,
+            source_index,
+            saver: saver.handle(),
+            chunker: Chunker::new(&target.config.chunker, target.master.chunker_seed),
+            window: Vec::new(),
+            trees,
+            bytes_read: 0,
+            progress,
+        };
+        let root = copier.copy_tree(snapshot.tree);
+        let bytes_read = copier.bytes_read;
+        drop(copier);
+        let stored = saver.finish();
+        let root = root?;
+        let stored = stored?;
+        let copy = Snapshot {
+            parent: None,
+            original: Some(snapshot.original.unwrap_or(id)),
+            tree: root,
+            ..snapshot.clone()
+        };
+        target.check_prune_race(&start.marks, Timestamp::now())?;
+        let target_id = target.save_snapshot(&copy)?;
+        Ok(CopiedSnapshot {
+            source: id,
+            target: target_id,
+            status: CopyStatus::Copied,
+            bytes_added: stored.bytes_added,
+            bytes_read,
+            verified: false,
+        })
+    }
+}
+
+struct TreeCopier<'a> {
+    source: &'a Repository,
+    source_index: &'a Index,
+    saver: SaverHandle,
+    chunker: Chunker,
+    window: Vec<u8>,
+    trees: &'a mut HashMap<Id, Id>,
+    bytes_read: u64,
+    progress: &'a dyn Progress,
+}
+
+impl TreeCopier<'_> {
+    /// Copy a source tree and everything below it; returns the target id.
+    fn copy_tree(&mut self, id: Id) -> Result<Id> {
+        if let Some(done) = self.trees.get(&id) {
+            return Ok(*done);
+        }
+        let mut tree = self.source.read_tree(self.source_index, &id)?;
+        for node in &mut tree.nodes {
+            match node.node_type {
+                NodeType::Dir => {
+                    if let Some(sub) = node.subtree {
+                        node.subtree = Some(self.copy_tree(sub)?);
+                    }
+                }
+                NodeType::File => node.content = self.copy_content(&node.content)?,
+                NodeType::Symlink => {}
+            }
+        }
+        let copied = self.saver.save(BlobType::Tree, serialize_tree(&tree)?)?;
+        self.trees.insert(id, copied);
+        Ok(copied)
+    }
+
+    /// Re-chunk a file's content into the target; returns its blob ids.
+    fn copy_content(&mut self, content: &[Id]) -> Result<Vec<Id>> {
+        if content.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reader = BlobReader::new(self.source, self.source_index, content);
+        let mut ids = Vec::new();
+        let saver = &self.saver;
+        let progress = self.progress;
+        let mut read = 0u64;
+        let result = self
+            .chunker
+            .chunk_stream(&mut reader, &mut self.window, |chunk| {
+                read += chunk.len() as u64;
+                progress.add_bytes(chunk.len() as u64);
+                let id = saver
+                    .save(BlobType::Data, chunk.to_vec())
+                    .map_err(CopyFailure::Save)?;
+                ids.push(id);
+                Ok::<(), CopyFailure>(())
+            });
+        self.bytes_read += read;
+        match result {
+            Ok(()) => Ok(ids),
+            Err(CopyFailure::Save(e)) => Err(e),
+            Err(CopyFailure::Read(io)) => {
+                Err(reader.error.take().unwrap_or(Error::Stream(io.to_string())))
+            }
+        }
+    }
+}
+
+enum CopyFailure {
+    Read(std::io::Error),
+    Save(Error),
+}
+
+impl From<std::io::Error> for CopyFailure {
+    fn from(e: std::io::Error) -> Self {
+        CopyFailure::Read(e)
+    }
+}
+
+/// A file's content read blob by blob (each blob verified), as a reader.
+struct BlobReader<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    blobs: std::slice::Iter<'a, Id>,
+    current: Vec<u8>,
+    position: usize,
+    /// The engine error behind an I/O error returned from `read`.
+    error: Option<Error>,
+}
+
+impl<'a> BlobReader<'a> {
+    fn new(repo: &'a Repository, index: &'a Index, blobs: &'a [Id]) -> Self {
+        BlobReader {
+            repo,
+            index,
+            blobs: blobs.iter(),
+            current: Vec::new(),
+            position: 0,
+            error: None,
+        }
+    }
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.position == self.current.len() {
+            let Some(id) = self.blobs.next() else {
+                return Ok(0);
+            };
+            match self.repo.read_blob(self.index, id) {
+                Ok(data) => {
+                    self.current = data;
+                    self.position = 0;
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    self.error = Some(e);
+                    return Err(std::io::Error::other(message));
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.position);
+        buf[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
+}
+
+/// Compare two trees, recursively: same entries, metadata and file bytes.
+fn verify_tree(
+    source: (&Repository, &Index, Id),
+    target: (&Repository, &Index, Id),
+    path: &str,
+) -> Result<()> {
+    let (s_repo, s_index, s_id) = source;
+    let (t_repo, t_index, t_id) = target;
+    let s_tree: Tree = s_repo.read_tree(s_index, &s_id)?;
+    let t_tree: Tree = t_repo.read_tree(t_index, &t_id)?;
+    let mismatch = |detail: String| Error::corrupt(format!("copy of {path}"), detail);
+    if s_tree.nodes.len() != t_tree.nodes.len() {
+        return Err(mismatch(format!(
+            "{} entries in the source, {} in the copy",
+            s_tree.nodes.len(),
+            t_tree.nodes.len()
+        )));
+    }
+    for (s, t) in s_tree.nodes.iter().zip(&t_tree.nodes) {
+        let child = format!("{}/{}", path.trim_end_matches('/'), s.name.display());
+        let same_metadata = s.name == t.name
+            && s.node_type == t.node_type
+            && s.mode == t.mode
+            && s.uid == t.uid
+            && s.gid == t.gid
+            && s.mtime_ns == t.mtime_ns
+            && s.size == t.size
+            && s.sparse == t.sparse
+            && s.target == t.target;
+        if !same_metadata {
+            return Err(mismatch(format!("entry {child} differs")));
+        }
+        match (s.subtree, t.subtree) {
+            (Some(s_sub), Some(t_sub)) => {
+                verify_tree((s_repo, s_index, s_sub), (t_repo, t_index, t_sub), &child)?
+            }
+            (None, None) => {}
+            _ => return Err(mismatch(format!("directory {child} differs"))),
+        }
+        if s.node_type == NodeType::File {
+            let s_digest = content_digest(s_repo, s_index, &s.content)?;
+            let t_digest = content_digest(t_repo, t_index, &t.content)?;
+            if s_digest != t_digest {
+                return Err(mismatch(format!("the content of {child} differs")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// BLAKE3 and length of a file's content (every blob verified on the way).
+fn content_digest(repo: &Repository, index: &Index, content: &[Id]) -> Result<(blake3::Hash, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut len = 0u64;
+    for id in content {
+        let data = repo.read_blob(index, id)?;
+        len += data.len() as u64;
+        hasher.update(&data);
+    }
+    Ok((hasher.finalize(), len))
+}
