@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Haven's one test command (the README's; .ci/run runs exactly this).
 # Installs what the tests need, fails loudly when something is missing,
-# then runs formatting, lints and every test of the workspace.
+# then runs formatting, lints and every test of the workspace, and the
+# engine suite a second time against S3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,3 +42,20 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The engine suite again, every test against S3 (moto on loopback) instead
+# of a local directory.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$HAVEN_TEST_MOTO_SERVER" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 600); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  kill -0 "$moto_pid" 2>/dev/null || die "the moto S3 server exited at start"
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "the moto S3 server is not listening on 127.0.0.1:$port"
+echo "engine suite against S3 (moto on 127.0.0.1:$port)" >&2
+HAVEN_TEST_BACKEND=s3 HAVEN_TEST_S3_ENDPOINT="http://127.0.0.1:$port" \
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+  cargo test -p haven-engine --test engine --locked

@@ -1,9 +1,9 @@
 //! Several backups write to one repository at the same time, without any
 //! lock; every snapshot is complete and the repository checks clean.
 
-use haven_engine::{BackupOptions, Location, NoProgress, ReadData, Repository, RestoreOptions};
+use haven_engine::{BackupOptions, NoProgress, ReadData, RestoreOptions};
 
-use crate::helpers::{PASSWORD, new_repo, noise, restored_root, snapshot_tree};
+use crate::helpers::{new_repo, noise, open_repo, restored_root, snapshot_tree};
 
 #[test]
 fn concurrent_backups_into_one_repository_all_succeed() {
@@ -32,7 +32,7 @@ fn concurrent_backups_into_one_repository_all_succeed() {
                 scope.spawn(move || {
                     // Each writer opens the repository itself, as separate
                     // processes on separate hosts would.
-                    let repo = Repository::open(&Location::Local(dir), PASSWORD).expect("open");
+                    let repo = open_repo(&dir);
                     let options = BackupOptions {
                         hostname: Some(format!("host-{i}")),
                         ..BackupOptions::default()
@@ -48,7 +48,7 @@ fn concurrent_backups_into_one_repository_all_succeed() {
             .collect()
     });
 
-    let repo = Repository::open(&Location::Local(dir), PASSWORD).expect("open");
+    let repo = open_repo(&dir);
     assert_eq!(repo.snapshots().expect("list").len(), 3);
     let report = repo.check(ReadData::All, &NoProgress).expect("check");
     assert!(report.is_ok(), "{:?}", report.problems);

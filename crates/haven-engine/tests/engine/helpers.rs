@@ -1,4 +1,10 @@
 //! Shared fixtures: fast repositories and tree comparison.
+//!
+//! Every test gets its repository through [`location`] / [`new_repo`] /
+//! [`open_repo`], so the whole suite runs against either backend:
+//! a local directory (default), or, with `HAVEN_TEST_BACKEND=s3` and
+//! `HAVEN_TEST_S3_ENDPOINT=http://127.0.0.1:PORT`, an S3-protocol server
+//! (`scripts/test.sh` runs the suite both ways, against moto on loopback).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -31,13 +37,59 @@ pub fn test_options() -> InitOptions {
     }
 }
 
+/// The repository location a test uses for `dir`: the directory itself,
+/// or on S3 a prefix derived from it (so the same `dir` always names the
+/// same repository, and every test has its own).
+pub fn location(dir: &Path) -> Location {
+    match std::env::var("HAVEN_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("local") => Location::Local(dir.to_path_buf()),
+        Ok("s3") => {
+            let endpoint = std::env::var("HAVEN_TEST_S3_ENDPOINT")
+                .expect("HAVEN_TEST_BACKEND=s3 needs HAVEN_TEST_S3_ENDPOINT=http://host:port");
+            ensure_bucket(&endpoint);
+            let prefix = blake3::hash(dir.as_os_str().as_bytes()).to_hex();
+            Location::S3 {
+                endpoint,
+                bucket: BUCKET.into(),
+                prefix: format!("t/{}", &prefix[..24]),
+            }
+        }
+        Ok(other) => panic!("HAVEN_TEST_BACKEND={other}: use local or s3"),
+    }
+}
+
+const BUCKET: &str = "haven-engine-tests";
+
+/// Create the test bucket once per process (moto accepts unsigned
+/// requests; credentials come from the environment for Haven itself).
+fn ensure_bucket(endpoint: &str) {
+    static CREATED: std::sync::Once = std::sync::Once::new();
+    CREATED.call_once(|| {
+        use std::io::{Read, Write};
+        let host = endpoint
+            .strip_prefix("http://")
+            .expect("the test S3 endpoint is plain http on loopback");
+        let mut s = std::net::TcpStream::connect(host).expect("connect to the S3 endpoint");
+        write!(
+            s,
+            "PUT /{BUCKET} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut response = String::new();
+        s.read_to_string(&mut response).expect("response");
+        assert!(
+            response.starts_with("HTTP/1.1 200") || response.contains("BucketAlreadyOwnedByYou"),
+            "create bucket: {response}"
+        );
+    });
+}
+
 pub fn new_repo(dir: &Path) -> Repository {
-    Repository::init(
-        &Location::Local(dir.to_path_buf()),
-        PASSWORD,
-        &test_options(),
-    )
-    .expect("init repository")
+    Repository::init(&location(dir), PASSWORD, &test_options()).expect("init repository")
+}
+
+pub fn open_repo(dir: &Path) -> Repository {
+    Repository::open(&location(dir), PASSWORD).expect("open repository")
 }
 
 /// Everything about an entry that a restore must reproduce.

@@ -1,9 +1,9 @@
 //! Parent snapshots: unchanged files are not read; deduplication works
 //! across snapshots and hosts; chunking is deterministic per repository.
 
-use haven_engine::{BackupOptions, Location, NoProgress, ParentChoice, Repository};
+use haven_engine::{BackupOptions, NoProgress, ParentChoice, Repository};
 
-use crate::helpers::{PASSWORD, new_repo, noise};
+use crate::helpers::{new_repo, noise};
 
 fn write_dataset(root: &std::path::Path) {
     std::fs::create_dir_all(root.join("a/b")).expect("mkdir");
@@ -142,8 +142,7 @@ fn chunking_is_deterministic_within_a_repository_and_secret_across() {
         }
     };
     let repo_a = new_repo(&work.path().join("a"));
-    let reopened =
-        Repository::open(&Location::Local(work.path().join("a")), PASSWORD).expect("reopen");
+    let reopened = crate::helpers::open_repo(&work.path().join("a"));
     let repo_b = new_repo(&work.path().join("b"));
     let sizes_a = content_of(&repo_a);
     assert!(
