@@ -5,8 +5,13 @@
 # of the files, full restore, check --read-data. Each step runs REPS times
 # (fresh repository for initial backups) and the median is reported, with
 # peak RSS from /usr/bin/time -v and the repository size.
+# Lifecycle (haven vs restic): forget --keep-last 5 + prune on a repository
+# of 10 snapshots (each after a 1 % change), and copying those 10 snapshots
+# to a new second repository. S3 (haven vs restic, both against the same
+# moto S3 server on loopback): initial backup, unchanged re-backup, restore.
 #
 # usage: bench/engine.sh [WORKDIR]     (default /tmp/haven-bench; REPS=3)
+#        PHASES="core lifecycle s3" selects phases (default: all)
 # writes bench/results/engine.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +44,8 @@ export BORG_BASE_DIR="$WORK/borg-home"
 
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
+PHASES=${PHASES:-core lifecycle s3}
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
 
 # measure TOOL STEP CMD... : wall seconds and max RSS (KiB) → results.tsv
 measure() {
@@ -76,6 +83,7 @@ backup_cmd() {
   esac
 }
 
+if phase core; then
 for tool in haven restic borg; do
   repo="$WORK/repo-$tool"
   for rep in $(seq "$REPS"); do
@@ -127,6 +135,85 @@ for tool in haven restic borg; do
 done
 
 rm -rf "$WORK"/restore-*
+fi
+
+if phase lifecycle; then
+  # Ten snapshots of a changing dataset in each tool's repository.
+  python3 "$ROOT/bench/gen_dataset.py" "$DATA" >&2
+  for tool in haven restic; do init_repo "$tool" "$WORK/life-$tool"; done
+  for n in $(seq 10); do
+    [ "$n" -gt 1 ] && python3 "$ROOT/bench/gen_dataset.py" "$DATA" --change >/dev/null
+    "$HAVEN" --repo "$WORK/life-haven" backup "$DATA" >/dev/null
+    restic --repo "$WORK/life-restic" backup "$DATA" >/dev/null
+  done
+  for tool in haven restic; do du -sb "$WORK/life-$tool/data" | cut -f1 > "$WORK/life-before-$tool"; done
+  for rep in $(seq "$REPS"); do
+    for tool in haven restic; do
+      # Each repetition prunes a fresh copy of the same 10-snapshot repository.
+      repo="$WORK/prune-$tool"
+      rm -rf "$repo" && cp -a "$WORK/life-$tool" "$repo"
+      case $tool in
+        # --grace 0s: mark and delete in one run, as restic's prune does.
+        haven) measure haven forget-prune "$HAVEN" --repo "$repo" forget --keep-last 5 --prune --grace 0s ;;
+        restic) measure restic forget-prune restic --repo "$repo" forget --keep-last 5 --prune ;;
+      esac
+      du -sb "$repo/data" | cut -f1 > "$WORK/life-after-$tool"
+    done
+  done
+  rm -rf "$WORK"/prune-*
+  for rep in $(seq "$REPS"); do
+    for tool in haven restic; do
+      target="$WORK/copy-$tool"
+      init_repo "$tool" "$target"
+      case $tool in
+        haven) HAVEN_PASSWORD2=bench measure haven copy "$HAVEN" --repo "$WORK/life-haven" copy --to "$target" ;;
+        restic) RESTIC_FROM_PASSWORD=bench measure restic copy restic --repo "$target" copy --from-repo "$WORK/life-restic" ;;
+      esac
+    done
+  done
+  rm -rf "$WORK"/copy-* "$WORK"/life-*
+fi
+
+if phase s3; then
+  # One moto S3 server on loopback, restarted for every initial backup so
+  # its in-memory store holds one repository at a time.
+  VENV="$HOME/.cache/haven/venv"
+  [ -x "$VENV/bin/moto_server" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet "moto[server]"; }
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  moto_pid=
+  start_moto() {
+    [ -n "$moto_pid" ] && { kill "$moto_pid"; wait "$moto_pid" 2>/dev/null || true; }
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+    moto_pid=$!
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.1; done
+    python3 -c "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:$port/bench', method='PUT'))"
+  }
+  trap '[ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null || true' EXIT
+  for tool in haven restic; do
+    url="s3:http://127.0.0.1:$port/bench/$tool"
+    for rep in $(seq "$REPS"); do
+      start_moto
+      case $tool in
+        haven) "$HAVEN" --repo "$url" repo init >/dev/null ;;
+        restic) restic --repo "$url" init >/dev/null ;;
+      esac
+      measure "$tool" s3-initial $(backup_cmd "$tool" "$url" "s3i$rep")
+    done
+    for rep in $(seq "$REPS"); do
+      measure "$tool" s3-unchanged $(backup_cmd "$tool" "$url" "s3u$rep")
+    done
+    for rep in $(seq "$REPS"); do
+      target="$WORK/s3-restore-$tool-$rep"
+      mkdir -p "$target"
+      case $tool in
+        haven) measure haven s3-restore "$HAVEN" --repo "$url" restore latest --target "$target" ;;
+        restic) measure restic s3-restore restic --repo "$url" restore latest --target "$target" ;;
+      esac
+    done
+  done
+  rm -rf "$WORK"/s3-restore-*
+fi
 
 python3 - "$RESULTS" "$WORK" "$DATA_BYTES" "$DATA_FILES" "$OUT" "$HAVEN" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'PY'
 import statistics, sys, subprocess, platform, os, datetime
@@ -136,13 +223,17 @@ for line in open(results):
     tool, step, wall, rss = line.split("\t")
     rows.setdefault((tool, step), []).append((float(wall), int(rss)))
 tools = ["haven", "restic", "borg"]
-steps = ["initial", "unchanged", "changed-1pct", "restore", "check-read-data"]
+steps = ["initial", "unchanged", "changed-1pct", "restore", "check-read-data",
+         "forget-prune", "copy", "s3-initial", "s3-unchanged", "s3-restore"]
 def ver(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
     except Exception as e:
         return f"? ({e})"
-size = {t: int(open(os.path.join(work, f"size-{t}")).read()) for t in tools}
+def read_int(name):
+    path = os.path.join(work, name)
+    return int(open(path).read()) if os.path.exists(path) else None
+size = {t: read_int(f"size-{t}") for t in tools}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
 lines = [
@@ -174,9 +265,16 @@ for s in steps:
         rw, rr = med.get(("restic", s), (wall, rss))
         mbps = data_bytes / 1e6 / wall if wall > 0 else float("inf")
         lines.append(f"| {s} | {t} | {wall:.2f} | {mbps:.0f} | {rss:.0f} | {rw / wall:.2f}x | {rss / rr:.2f}x |")
-lines += ["", "Repository size after the initial backup:", "", "| tool | bytes | vs restic |", "|---|---:|---:|"]
-for t in tools:
-    lines.append(f"| {t} | {size[t]} | {size[t] / size['restic']:.3f} |")
+if all(size.values()):
+    lines += ["", "Repository size after the initial backup:", "", "| tool | bytes | vs restic |", "|---|---:|---:|"]
+    for t in tools:
+        lines.append(f"| {t} | {size[t]} | {size[t] / size['restic']:.3f} |")
+pruned = {t: (read_int(f"life-before-{t}"), read_int(f"life-after-{t}")) for t in ["haven", "restic"]}
+if all(a and b for a, b in pruned.values()):
+    lines += ["", "forget --keep-last 5 + prune of 10 snapshots (pack data):", "",
+              "| tool | before (bytes) | after (bytes) | reclaimed |", "|---|---:|---:|---:|"]
+    for t, (before, after) in pruned.items():
+        lines.append(f"| {t} | {before} | {after} | {(before - after) / before:.1%} |")
 lines += ["", "MB/s is dataset size / wall time for every step (for re-backups it is the",
           "rate at which the dataset is scanned, the figure users compare).", "",
           "Method: before every timed step the dataset is read (warm page cache for",
@@ -185,7 +283,19 @@ lines += ["", "MB/s is dataset size / wall time for every step (for re-backups i
           "deleted only after all restores, because on this ext4 (mounted with",
           "`discard`) creating files right after deleting 45k others cost every tool",
           "3-4x more kernel time. Peak RSS includes the password KDF (haven: Argon2id",
-          "48 MiB; restic: scrypt).", ""]
+          "48 MiB; restic: scrypt).", "",
+          "Lifecycle: each tool's repository holds 10 snapshots, each taken after",
+          "changing 1 % of the files. `forget-prune` keeps the last 5 and prunes a",
+          "fresh copy of that repository per repetition; haven runs with",
+          "`--grace 0s` (mark and delete in one run, as restic's prune does) and",
+          "both tolerate 5 % unused space (restic: of the repository, haven: of",
+          "the used space). `copy` copies all 10 snapshots to a new repository.",
+          "haven re-chunks with the target's secret chunker (it reads all file",
+          "content); restic copies blobs as they are. MB/s for these rows is",
+          "dataset size / time, for comparison only.", "",
+          "S3: both tools against one moto server (Python, in-memory) on",
+          "loopback; moto is restarted before each initial backup. These rows",
+          "measure the server as much as the tools.", ""]
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
 PY
