@@ -207,6 +207,16 @@ pub struct BackupArgs {
     /// (`2027-06-30` = midnight UTC starting that day, or an RFC 3339 time).
     #[arg(long, value_name = "DATE", value_parser = parse_lock_until)]
     pub lock_until: Option<jiff::Timestamp>,
+    /// Where the repository is an S3 bucket with Object Lock, the locked
+    /// snapshot's objects get a retention date in this mode: `governance`
+    /// (privileged users may lift it) or `compliance` (nobody can).
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "HAVEN_OBJECT_LOCK_MODE",
+        default_value = "governance"
+    )]
+    pub object_lock_mode: haven_engine::object_lock::LockMode,
     /// Read every file, ignoring the parent snapshot.
     #[arg(long)]
     pub force: bool,

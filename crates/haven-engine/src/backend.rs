@@ -9,6 +9,7 @@ use std::sync::Arc;
 use opendal::{ErrorKind, Operator, blocking, options::WriteOptions};
 
 use crate::error::{Error, Result};
+use crate::object_lock::{LockMode, ObjectLockApi};
 
 /// Where a repository lives, parsed from the user's `--repo` string.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,11 +114,15 @@ fn install_tls_provider() {
     opendal_http_transport_reqwest::install_default();
 }
 
+fn s3_region() -> String {
+    std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|_| "us-east-1".into())
+}
+
 fn connect_s3(location: &Location, endpoint: &str, bucket: &str, prefix: &str) -> Result<Operator> {
     install_tls_provider();
-    let region = std::env::var("AWS_REGION")
-        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-        .unwrap_or_else(|_| "us-east-1".into());
+    let region = s3_region();
     // Credentials come from the usual AWS_* variables (or profile files).
     let builder = opendal::services::S3::default()
         .endpoint(endpoint)
@@ -153,8 +158,10 @@ pub struct FileInfo {
 pub struct Backend {
     op: blocking::Operator,
     location: Location,
-    // Keeps the runtime alive for as long as any clone of the backend.
-    _runtime: Arc<tokio::runtime::Runtime>,
+    /// Object Lock calls (S3 only).
+    object_lock: Option<Arc<ObjectLockApi>>,
+    // Drives OpenDAL; alive for as long as any clone of the backend.
+    runtime: Arc<tokio::runtime::Runtime>,
 }
 
 impl Backend {
@@ -204,10 +211,24 @@ impl Backend {
         };
         let _guard = runtime.enter();
         let op = blocking::Operator::new(op).map_err(|e| storage_error("/", e))?;
+        let object_lock = match location {
+            Location::S3 {
+                endpoint,
+                bucket,
+                prefix,
+            } => Some(Arc::new(ObjectLockApi::new(
+                endpoint,
+                bucket,
+                prefix,
+                &s3_region(),
+            ))),
+            Location::Local(_) => None,
+        };
         let backend = Backend {
             op,
             location: location.clone(),
-            _runtime: Arc::new(runtime),
+            object_lock,
+            runtime: Arc::new(runtime),
         };
         if let Location::S3 {
             bucket, endpoint, ..
@@ -364,6 +385,29 @@ impl Backend {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(storage_error(dir, e)),
         }
+    }
+
+    /// Does the storage enforce retention dates (an S3 bucket with Object
+    /// Lock enabled)?
+    pub fn object_lock_enabled(&self) -> Result<bool> {
+        match &self.object_lock {
+            Some(api) => self.runtime.block_on(api.enabled()),
+            None => Ok(false),
+        }
+    }
+
+    /// Make sure `path` is retained at least until `until` (extending, never
+    /// shortening, its Object Lock retention). Returns whether it changed.
+    pub fn retain_until(&self, path: &str, mode: LockMode, until: jiff::Timestamp) -> Result<bool> {
+        let Some(api) = &self.object_lock else {
+            return Ok(false);
+        };
+        self.runtime.block_on(async {
+            match api.retention(path).await? {
+                Some(current) if current >= until => Ok(false),
+                _ => api.set_retention(path, mode, until).await.map(|()| true),
+            }
+        })
     }
 
     /// Delete a file (missing files are not an error).

@@ -30,6 +30,7 @@ pub mod host;
 pub mod id;
 pub mod index;
 pub mod keys;
+pub mod object_lock;
 pub mod progress;
 pub mod protection;
 pub mod prune;

@@ -528,7 +528,7 @@ impl Repository {
     /// Every blob the snapshots reference: their trees and file contents.
     /// A tree that cannot be read stops prune: without it, prune cannot
     /// know what is in use.
-    fn used_blobs(
+    pub(crate) fn used_blobs(
         &self,
         index: &Index,
         snapshots: &[(Id, Snapshot)],

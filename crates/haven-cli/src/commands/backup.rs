@@ -29,6 +29,10 @@ struct BackupView<'a> {
     bytes_added: u64,
     duration_ms: u64,
     skipped: &'a [SkippedEntry],
+    /// Present when the snapshot has a retention lock and the storage
+    /// has Object Lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_lock: Option<&'a haven_engine::object_lock::ObjectLockOutcome>,
 }
 
 pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
@@ -39,6 +43,7 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
         hostname: args.host.clone(),
         excludes: args.excludes.clone(),
         lock_until: args.lock_until,
+        object_lock_mode: args.object_lock_mode,
         parent: if args.force {
             ParentChoice::None
         } else {
@@ -104,7 +109,17 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
         bytes_added: s.bytes_added,
         duration_ms: s.duration_ms,
         skipped: &outcome.skipped,
+        object_lock: outcome.object_lock.as_ref(),
     };
+    let lock_failed = outcome
+        .object_lock
+        .as_ref()
+        .is_some_and(|l| l.error.is_some());
+    if let Some(error) = outcome.object_lock.as_ref().and_then(|l| l.error.as_ref()) {
+        eprintln!(
+            "warning: the snapshot was saved and Haven keeps it until its lock ends, but Object Lock retention could not be set on every object: {error}"
+        );
+    }
     if !outcome.skipped.is_empty() {
         eprintln!(
             "warning: {} entries could not be backed up and are not in the snapshot:",
@@ -129,12 +144,20 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
             output::bytes(s.bytes_added),
             s.duration_ms as f64 / 1000.0
         );
+        if let Some(lock) = &outcome.object_lock {
+            println!(
+                "  Object Lock: {} objects retained until {} ({:?} mode; {} extended now)",
+                lock.objects, lock.until, lock.mode, lock.extended
+            );
+        }
     }
     // A failed post-hook is a partial success: the data is safe, but what
     // the hook should have done (e.g. resume a database) needs attention.
-    Ok(if outcome.skipped.is_empty() && !post_failed {
-        exit::SUCCESS
-    } else {
-        exit::PARTIAL
-    })
+    Ok(
+        if outcome.skipped.is_empty() && !post_failed && !lock_failed {
+            exit::SUCCESS
+        } else {
+            exit::PARTIAL
+        },
+    )
 }

@@ -42,19 +42,51 @@ impl Moto {
     }
 
     fn create_bucket(&self, name: &str) {
+        let response = self.raw("PUT", &format!("/{name}"), "");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "create bucket: {response}"
+        );
+    }
+
+    /// A bucket with Object Lock enabled (and so versioning).
+    fn create_locked_bucket(&self, name: &str) {
+        let response = self.raw(
+            "PUT",
+            &format!("/{name}"),
+            "x-amz-bucket-object-lock-enabled: true\r\n",
+        );
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "create bucket: {response}"
+        );
+    }
+
+    /// One request with a dummy signature (moto does not check
+    /// signatures, but treats requests without one as anonymous).
+    fn raw(&self, method: &str, path: &str, headers: &str) -> String {
         let mut s = TcpStream::connect(self.addr).expect("connect");
+        let auth = "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n";
         write!(
             s,
-            "PUT /{name} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}{headers}Content-Length: 0\r\nConnection: close\r\n\r\n",
             self.addr
         )
         .expect("request");
         let mut response = String::new();
         s.read_to_string(&mut response).expect("response");
-        assert!(
-            response.starts_with("HTTP/1.1 200"),
-            "create bucket: {response}"
-        );
+        response
+    }
+
+    /// Keys under `prefix` in `bucket`.
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let listing = self.raw("GET", &format!("/{bucket}?list-type=2&prefix={prefix}"), "");
+        listing
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split("</Key>").next())
+            .map(str::to_string)
+            .collect()
     }
 
     fn url(&self, bucket: &str, prefix: &str) -> String {
@@ -139,6 +171,171 @@ fn an_s3_repository_works_like_a_local_one() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not initialised"));
+}
+
+#[test]
+fn locked_snapshots_get_object_lock_retention_where_the_bucket_has_it() {
+    let moto = Moto::start();
+    moto.create_locked_bucket("vault");
+    let ws = Workspace::new();
+    let url = moto.url("vault", "acme");
+    let data = ws.path("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::write(data.join("ledger.db"), noise(3_000_000, 8)).expect("write");
+    s3_haven(&ws, &url)
+        .args(["repo", "init", "--pack-size-mib", "4"])
+        .assert()
+        .success();
+
+    let out = s3_haven(&ws, &url)
+        .args([
+            "--json",
+            "backup",
+            "--lock-until",
+            "2099-01-01",
+            "--object-lock-mode",
+            "compliance",
+        ])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    let report = parse_json(&out, 0);
+    let lock = &report["object_lock"];
+    assert_eq!(lock["mode"], "COMPLIANCE", "{report}");
+    assert!(lock["error"].is_null(), "{report}");
+    let objects = lock["objects"].as_u64().expect("objects");
+    assert!(objects >= 4, "config, key, snapshot and packs: {report}");
+    assert_eq!(lock["extended"].as_u64(), Some(objects));
+
+    // The store itself holds every pack until the lock's date.
+    let packs: Vec<String> = moto.keys("vault", "acme/data/").into_iter().collect();
+    assert!(!packs.is_empty());
+    for pack in &packs {
+        let head = moto
+            .raw("HEAD", &format!("/vault/{pack}"), "")
+            .to_ascii_lowercase();
+        assert!(
+            head.contains("x-amz-object-lock-mode: compliance")
+                && head.contains("x-amz-object-lock-retain-until-date: 2099-01-01"),
+            "{pack}: {head}"
+        );
+    }
+
+    // A later lock on the same (deduplicated) data extends the retention
+    // of the packs it reuses.
+    let out = s3_haven(&ws, &url)
+        .args([
+            "--json",
+            "backup",
+            "--force",
+            "--lock-until",
+            "2100-06-30",
+            "--object-lock-mode",
+            "compliance",
+        ])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    let report = parse_json(&out, 0);
+    assert!(
+        report["object_lock"]["extended"]
+            .as_u64()
+            .expect("extended")
+            >= packs.len() as u64,
+        "{report}"
+    );
+    let head = moto.raw("HEAD", &format!("/vault/{}", packs[0]), "");
+    assert!(head.contains("2100-06-30"), "{head}");
+    // Retention already long enough is read back and left alone.
+    let out = s3_haven(&ws, &url)
+        .args(["--json", "backup", "--lock-until", "2100-06-30"])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    let report = parse_json(&out, 0);
+    let lock = &report["object_lock"];
+    assert!(
+        lock["extended"].as_u64().expect("extended") < lock["objects"].as_u64().expect("objects"),
+        "{report}"
+    );
+
+    // Without Object Lock on the bucket, the lock is Haven's alone.
+    moto.create_bucket("plain");
+    let plain = moto.url("plain", "acme");
+    s3_haven(&ws, &plain)
+        .args(["repo", "init", "--pack-size-mib", "4"])
+        .assert()
+        .success();
+    let out = s3_haven(&ws, &plain)
+        .args(["--json", "backup", "--lock-until", "2099-01-01"])
+        .arg(&data)
+        .output()
+        .expect("backup");
+    assert!(parse_json(&out, 0)["object_lock"].is_null());
+}
+
+#[test]
+fn copy_and_prune_work_on_s3() {
+    let moto = Moto::start();
+    moto.create_bucket("offsite");
+    let ws = Workspace::new();
+    ws.init();
+    let data = ws.path("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::write(data.join("a.bin"), noise(2_000_000, 1)).expect("write");
+    ws.haven().arg("backup").arg(&data).assert().success();
+    std::fs::write(data.join("a.bin"), noise(2_000_000, 2)).expect("write");
+    ws.haven().arg("backup").arg(&data).assert().success();
+
+    let url = moto.url("offsite", "copy");
+    s3_haven(&ws, &url)
+        .env("HAVEN_PASSWORD", "offsite password")
+        .args(["repo", "init", "--pack-size-mib", "4"])
+        .assert()
+        .success();
+    let out = ws
+        .haven()
+        .env("HAVEN_PASSWORD2", "offsite password")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .args(["--json", "copy", "--verify", "--to", &url])
+        .output()
+        .expect("copy");
+    let report = parse_json(&out, 0);
+    assert_eq!(report["copied"], 2, "{report}");
+
+    let offsite = |args: &[&str]| {
+        let out = s3_haven(&ws, &url)
+            .env("HAVEN_PASSWORD", "offsite password")
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("run");
+        parse_json(&out, 0)
+    };
+    let report = offsite(&["forget", "--keep-last", "1", "--prune", "--grace", "0s"]);
+    let prune = &report["prune"];
+    assert!(
+        prune["after"]["bytes"].as_u64() < prune["before"]["bytes"].as_u64(),
+        "{report}"
+    );
+    let check = offsite(&["repo", "check", "--read-data"]);
+    assert_eq!(
+        check["problems"].as_array().expect("problems").len(),
+        0,
+        "{check}"
+    );
+    let target = ws.path("restored");
+    s3_haven(&ws, &url)
+        .env("HAVEN_PASSWORD", "offsite password")
+        .args(["restore", "latest", "--target"])
+        .arg(&target)
+        .assert()
+        .success();
+    assert_eq!(
+        crate::helpers::read_tree(&data),
+        crate::helpers::read_tree(&crate::helpers::restored(&target, &data))
+    );
 }
 
 #[test]

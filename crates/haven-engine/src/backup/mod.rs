@@ -64,6 +64,9 @@ pub struct BackupOptions {
     pub time: Option<Timestamp>,
     /// Retention lock: the snapshot cannot be removed before this time.
     pub lock_until: Option<Timestamp>,
+    /// Object Lock mode for the retention lock, where the storage has
+    /// Object Lock (an S3 bucket with it enabled).
+    pub object_lock_mode: crate::object_lock::LockMode,
 }
 
 /// A source entry that could not be backed up.
@@ -84,6 +87,9 @@ pub struct BackupOutcome {
     pub snapshot: Snapshot,
     /// Entries left out because they could not be read.
     pub skipped: Vec<SkippedEntry>,
+    /// Object Lock retention applied for a locked snapshot (None when
+    /// there is no lock or the storage has no Object Lock).
+    pub object_lock: Option<crate::object_lock::ObjectLockOutcome>,
 }
 
 impl BackupOutcome {
@@ -366,10 +372,24 @@ impl Repository {
         // Written last: until this file exists, nothing of the backup is
         // visible, and its packs are merely unreferenced.
         let snapshot_id = self.save_snapshot(&snapshot)?;
+        // The snapshot is saved whatever happens here; a failure to set
+        // retention is reported in the outcome.
+        let object_lock =
+            match self.apply_object_lock(&snapshot_id, &snapshot, options.object_lock_mode) {
+                Ok(outcome) => outcome,
+                Err(e) => Some(crate::object_lock::ObjectLockOutcome {
+                    mode: options.object_lock_mode,
+                    until: snapshot.retention_lock_until.unwrap_or(time),
+                    objects: 0,
+                    extended: 0,
+                    error: Some(e.to_string()),
+                }),
+            };
         Ok(BackupOutcome {
             snapshot_id,
             snapshot,
             skipped,
+            object_lock,
         })
     }
 
