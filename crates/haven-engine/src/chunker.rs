@@ -85,8 +85,12 @@ impl Chunker {
     where
         E: From<std::io::Error>,
     {
-        buffer.clear();
-        buffer.resize(self.max, 0);
+        // Stale bytes from an earlier call are never read (only
+        // `start..end` is), so a buffer already large enough is reused
+        // without zeroing its `max_size` bytes again.
+        if buffer.len() < self.max {
+            buffer.resize(self.max, 0);
+        }
         let (mut start, mut end, mut at_end) = (0usize, 0usize, false);
         loop {
             match self.first_cut(&buffer[start..end], at_end) {

@@ -134,6 +134,7 @@ impl Repository {
         let mut copier = TreeCopier {
             source: self,
             source_index,
+            cache: PackCache::default(),
             saver: saver.handle(),
             chunker: Chunker::new(&target.config.chunker, target.master.chunker_seed),
             window: Vec::new(),
@@ -169,6 +170,10 @@ impl Repository {
 struct TreeCopier<'a> {
     source: &'a Repository,
     source_index: &'a Index,
+    /// The source pack read last: files' blobs mostly lie in order in
+    /// one pack, so reading whole packs turns thousands of small reads
+    /// into one per pack.
+    cache: PackCache,
     saver: SaverHandle,
     chunker: Chunker,
     window: Vec<u8>,
@@ -191,7 +196,7 @@ impl TreeCopier<'_> {
                         node.subtree = Some(self.copy_tree(sub)?);
                     }
                 }
-                NodeType::File => node.content = self.copy_content(&node.content)?,
+                NodeType::File => node.content = self.copy_content(&node.content, node.size)?,
                 NodeType::Symlink => {}
             }
         }
@@ -201,11 +206,23 @@ impl TreeCopier<'_> {
     }
 
     /// Re-chunk a file's content into the target; returns its blob ids.
-    fn copy_content(&mut self, content: &[Id]) -> Result<Vec<Id>> {
+    fn copy_content(&mut self, content: &[Id], size: u64) -> Result<Vec<Id>> {
         if content.is_empty() {
             return Ok(Vec::new());
         }
-        let mut reader = BlobReader::new(self.source, self.source_index, content);
+        if size <= self.chunker.min_size() as u64 {
+            // Small files are one chunk whatever the chunker: no window.
+            let mut data = Vec::with_capacity(size as usize);
+            for id in content {
+                data.extend(self.cache.read_blob(self.source, self.source_index, id)?);
+            }
+            if data.len() <= self.chunker.min_size() {
+                self.bytes_read += data.len() as u64;
+                self.progress.add_bytes(data.len() as u64);
+                return Ok(vec![self.saver.save(BlobType::Data, data)?]);
+            }
+        }
+        let mut reader = BlobReader::new(self.source, self.source_index, &mut self.cache, content);
         let mut ids = Vec::new();
         let saver = &self.saver;
         let progress = self.progress;
@@ -243,10 +260,44 @@ impl From<std::io::Error> for CopyFailure {
     }
 }
 
+/// The last source pack read, whole.
+#[derive(Default)]
+struct PackCache {
+    pack: Option<u32>,
+    bytes: Vec<u8>,
+}
+
+impl PackCache {
+    /// Read and verify one blob, through the cached pack.
+    fn read_blob(&mut self, repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
+        let loc = index.get(id).ok_or(Error::MissingBlob(*id))?;
+        if self.pack != Some(loc.pack) {
+            let pack = index.pack(loc.pack);
+            self.pack = None;
+            repo.backend.read_range_into(
+                &crate::repo::pack_path(&pack.id),
+                0,
+                pack.size,
+                &mut self.bytes,
+            )?;
+            self.pack = Some(loc.pack);
+        }
+        let start = loc.offset as usize;
+        let envelope = self
+            .bytes
+            .get(start..start + loc.length as usize)
+            .ok_or_else(|| {
+                Error::corrupt(format!("blob {}", id.short()), "lies beyond its pack")
+            })?;
+        repo.open_blob(id, &loc, envelope)
+    }
+}
+
 /// A file's content read blob by blob (each blob verified), as a reader.
 struct BlobReader<'a> {
     repo: &'a Repository,
     index: &'a Index,
+    cache: &'a mut PackCache,
     blobs: std::slice::Iter<'a, Id>,
     current: Vec<u8>,
     position: usize,
@@ -255,10 +306,16 @@ struct BlobReader<'a> {
 }
 
 impl<'a> BlobReader<'a> {
-    fn new(repo: &'a Repository, index: &'a Index, blobs: &'a [Id]) -> Self {
+    fn new(
+        repo: &'a Repository,
+        index: &'a Index,
+        cache: &'a mut PackCache,
+        blobs: &'a [Id],
+    ) -> Self {
         BlobReader {
             repo,
             index,
+            cache,
             blobs: blobs.iter(),
             current: Vec::new(),
             position: 0,
@@ -273,7 +330,7 @@ impl Read for BlobReader<'_> {
             let Some(id) = self.blobs.next() else {
                 return Ok(0);
             };
-            match self.repo.read_blob(self.index, id) {
+            match self.cache.read_blob(self.repo, self.index, id) {
                 Ok(data) => {
                     self.current = data;
                     self.position = 0;
