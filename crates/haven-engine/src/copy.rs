@@ -68,8 +68,7 @@ impl Repository {
         }
         let (source_index, _) = self.load_index(true)?;
         let mut results = Vec::new();
-        // Source tree id → target tree id, across the snapshots of a run.
-        let mut trees: HashMap<Id, Id> = HashMap::new();
+        let mut memo = Translations::default();
         // Original snapshot id → its copy (or itself) in the target.
         let mut in_target: HashMap<Id, Id> = HashMap::new();
         for (tid, s) in target.snapshots()? {
@@ -89,8 +88,25 @@ impl Repository {
                 },
                 None => {
                     progress.set_message(&format!("copying snapshot {}", id.short()));
-                    let copied =
-                        self.copy_one(target, &source_index, *id, &snapshot, &mut trees, progress)?;
+                    // The copy of this snapshot's parent, if the target has
+                    // one: what did not change since needs no re-reading.
+                    let parent = match snapshot.parent {
+                        Some(p) => match self.load_snapshot(&p) {
+                            Ok(ps) => in_target
+                                .get(&ps.original.unwrap_or(p))
+                                .map(|t| (ps.tree, *t)),
+                            Err(_) => None,
+                        },
+                        None => None,
+                    };
+                    let copied = self.copy_one(
+                        target,
+                        &source_index,
+                        (*id, &snapshot),
+                        parent,
+                        &mut memo,
+                        progress,
+                    )?;
                     in_target.insert(original, copied.target);
                     copied
                 }
@@ -115,15 +131,30 @@ impl Repository {
         &self,
         target: &Repository,
         source_index: &Index,
-        id: Id,
-        snapshot: &Snapshot,
-        trees: &mut HashMap<Id, Id>,
+        (id, snapshot): (Id, &Snapshot),
+        parent: Option<(Id, Id)>,
+        memo: &mut Translations,
         progress: &dyn Progress,
     ) -> Result<CopiedSnapshot> {
         let start = start_writing(target)?;
-        // Tree ids from an earlier snapshot of this run are only valid if
-        // the target still has them (they are, unless a prune intervened).
-        trees.retain(|_, t| start.known.contains(t));
+        // Translations are only valid while the target still has their
+        // blobs (it does, unless a prune intervened).
+        memo.trees.retain(|_, t| start.known.contains(t));
+        let mut target_parent = None;
+        if let Some((source_tree, target_snapshot)) = parent {
+            let target_tree = target.load_snapshot(&target_snapshot)?.tree;
+            target_parent = Some(target_snapshot);
+            if !memo.trees.contains_key(&source_tree) {
+                // Learning is an optimisation: a damaged tree only means
+                // more is read from the source.
+                if let Err(e) = memo.learn(
+                    (self, source_index, source_tree),
+                    (target, &start.all, target_tree),
+                ) {
+                    tracing::warn!(error = %e, "cannot reuse the parent's copy; reading everything");
+                }
+            }
+        }
         let saver = Saver::start(
             target,
             start.known.clone(),
@@ -138,7 +169,7 @@ impl Repository {
             saver: saver.handle(),
             chunker: Chunker::new(&target.config.chunker, target.master.chunker_seed),
             window: Vec::new(),
-            trees,
+            memo,
             bytes_read: 0,
             progress,
         };
@@ -149,7 +180,7 @@ impl Repository {
         let root = root?;
         let stored = stored?;
         let copy = Snapshot {
-            parent: None,
+            parent: target_parent,
             original: Some(snapshot.original.unwrap_or(id)),
             tree: root,
             ..snapshot.clone()
@@ -177,7 +208,7 @@ struct TreeCopier<'a> {
     saver: SaverHandle,
     chunker: Chunker,
     window: Vec<u8>,
-    trees: &'a mut HashMap<Id, Id>,
+    memo: &'a mut Translations,
     bytes_read: u64,
     progress: &'a dyn Progress,
 }
@@ -185,7 +216,7 @@ struct TreeCopier<'a> {
 impl TreeCopier<'_> {
     /// Copy a source tree and everything below it; returns the target id.
     fn copy_tree(&mut self, id: Id) -> Result<Id> {
-        if let Some(done) = self.trees.get(&id) {
+        if let Some(done) = self.memo.trees.get(&id) {
             return Ok(*done);
         }
         let mut tree = self.source.read_tree(self.source_index, &id)?;
@@ -201,7 +232,7 @@ impl TreeCopier<'_> {
             }
         }
         let copied = self.saver.save(BlobType::Tree, serialize_tree(&tree)?)?;
-        self.trees.insert(id, copied);
+        self.memo.trees.insert(id, copied);
         Ok(copied)
     }
 
@@ -210,6 +241,19 @@ impl TreeCopier<'_> {
         if content.is_empty() {
             return Ok(Vec::new());
         }
+        let key = content_key(content);
+        if let Some(done) = self.memo.files.get(&key)
+            && done.iter().all(|id| self.saver.is_known(id))
+        {
+            return Ok(done.clone());
+        }
+        let copied = self.rechunk(content, size)?;
+        self.memo.files.insert(key, copied.clone());
+        Ok(copied)
+    }
+
+    /// Read a file's content from the source and cut it for the target.
+    fn rechunk(&mut self, content: &[Id], size: u64) -> Result<Vec<Id>> {
         if size <= self.chunker.min_size() as u64 {
             // Small files are one chunk whatever the chunker: no window.
             let mut data = Vec::with_capacity(size as usize);
@@ -249,6 +293,63 @@ impl TreeCopier<'_> {
     }
 }
 
+/// What a run has learnt about source → target ids: trees, and file
+/// contents (keyed by the hash of their source blob list).
+#[derive(Default)]
+struct Translations {
+    trees: HashMap<Id, Id>,
+    files: HashMap<Id, Vec<Id>>,
+}
+
+impl Translations {
+    /// Learn from an existing copy: a copy has the same structure as its
+    /// source, so walking both trees side by side pairs every directory
+    /// and file. Only tree blobs are read.
+    fn learn(
+        &mut self,
+        source: (&Repository, &Index, Id),
+        target: (&Repository, &Index, Id),
+    ) -> Result<()> {
+        let (s_repo, s_index, s_id) = source;
+        let (t_repo, t_index, t_id) = target;
+        if self.trees.contains_key(&s_id) {
+            return Ok(());
+        }
+        let s_tree = s_repo.read_tree(s_index, &s_id)?;
+        let t_tree = t_repo.read_tree(t_index, &t_id)?;
+        if s_tree.nodes.len() != t_tree.nodes.len() {
+            return Ok(()); // not a copy of this tree; learn nothing here
+        }
+        for (s, t) in s_tree.nodes.iter().zip(&t_tree.nodes) {
+            if s.name != t.name || s.node_type != t.node_type || s.size != t.size {
+                return Ok(());
+            }
+        }
+        for (s, t) in s_tree.nodes.iter().zip(&t_tree.nodes) {
+            match (s.subtree, t.subtree) {
+                (Some(s_sub), Some(t_sub)) => {
+                    self.learn((s_repo, s_index, s_sub), (t_repo, t_index, t_sub))?
+                }
+                _ if s.node_type == NodeType::File && !s.content.is_empty() => {
+                    self.files
+                        .insert(content_key(&s.content), t.content.clone());
+                }
+                _ => {}
+            }
+        }
+        self.trees.insert(s_id, t_id);
+        Ok(())
+    }
+}
+
+fn content_key(content: &[Id]) -> Id {
+    let mut hasher = blake3::Hasher::new();
+    for id in content {
+        hasher.update(&id.0);
+    }
+    Id(*hasher.finalize().as_bytes())
+}
+
 enum CopyFailure {
     Read(std::io::Error),
     Save(Error),
@@ -260,31 +361,44 @@ impl From<std::io::Error> for CopyFailure {
     }
 }
 
-/// The last source pack read, whole.
+/// The source packs read last, whole (most recently used first).
 #[derive(Default)]
 struct PackCache {
-    pack: Option<u32>,
-    bytes: Vec<u8>,
+    packs: Vec<(u32, Vec<u8>)>,
 }
 
+/// Packs kept in memory while copying (each up to the pack size).
+const CACHED_PACKS: usize = 4;
+
 impl PackCache {
-    /// Read and verify one blob, through the cached pack.
+    /// Read and verify one blob, through the cached packs.
     fn read_blob(&mut self, repo: &Repository, index: &Index, id: &Id) -> Result<Vec<u8>> {
         let loc = index.get(id).ok_or(Error::MissingBlob(*id))?;
-        if self.pack != Some(loc.pack) {
-            let pack = index.pack(loc.pack);
-            self.pack = None;
-            repo.backend.read_range_into(
-                &crate::repo::pack_path(&pack.id),
-                0,
-                pack.size,
-                &mut self.bytes,
-            )?;
-            self.pack = Some(loc.pack);
+        match self.packs.iter().position(|(p, _)| *p == loc.pack) {
+            Some(0) => {}
+            Some(i) => {
+                let hit = self.packs.remove(i);
+                self.packs.insert(0, hit);
+            }
+            None => {
+                let pack = index.pack(loc.pack);
+                let mut bytes = if self.packs.len() >= CACHED_PACKS {
+                    self.packs.pop().map(|(_, b)| b).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                repo.backend.read_range_into(
+                    &crate::repo::pack_path(&pack.id),
+                    0,
+                    pack.size,
+                    &mut bytes,
+                )?;
+                self.packs.insert(0, (loc.pack, bytes));
+            }
         }
         let start = loc.offset as usize;
-        let envelope = self
-            .bytes
+        let envelope = self.packs[0]
+            .1
             .get(start..start + loc.length as usize)
             .ok_or_else(|| {
                 Error::corrupt(format!("blob {}", id.short()), "lies beyond its pack")

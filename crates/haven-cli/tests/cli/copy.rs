@@ -80,6 +80,10 @@ fn copies_are_deduplicated_idempotent_verified_and_keep_their_locks() {
         snapshots[0]["bytes_read"].as_u64().expect("read") >= 3_500_000,
         "file content is read from the source and re-chunked"
     );
+    assert!(
+        snapshots[1]["bytes_read"].as_u64().expect("read") < 100_000,
+        "only what changed since the parent is read again: {report}"
+    );
 
     // Idempotent: nothing copied, nothing written the second time.
     let files = list_files(&target(&ws));
@@ -89,10 +93,26 @@ fn copies_are_deduplicated_idempotent_verified_and_keep_their_locks() {
     assert_eq!(again["bytes_added"], 0);
     assert_eq!(list_files(&target(&ws)), files);
 
+    // The next run reads only what changed since the copied parent.
+    std::fs::write(data.join("later.txt"), "another small change\n").expect("write");
+    ws.haven().arg("backup").arg(&data).assert().success();
+    let next = copy_json(&ws, &[]);
+    assert_eq!(next["copied"], 1, "{next}");
+    let fresh = next["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .find(|s| s["status"] == "copied")
+        .expect("the new snapshot");
+    assert!(
+        fresh["bytes_read"].as_u64().expect("read") < 100_000,
+        "{next}"
+    );
+
     // The copies restore exactly and keep the retention lock.
     let listed = json_of(&mut on_target(&ws), &["snapshots"]);
     let listed = listed.as_array().expect("list");
-    assert_eq!(listed.len(), 3, "the native backup and two copies");
+    assert_eq!(listed.len(), 4, "the native backup and three copies");
     assert_eq!(
         listed
             .iter()
