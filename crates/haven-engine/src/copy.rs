@@ -14,7 +14,9 @@ use std::io::Read;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::backup::{Saver, SaverHandle, serialize_tree, start_writing, thread_count};
+use crate::backup::{
+    ChunkFailure, Saver, SaverHandle, serialize_tree, start_writing, thread_count,
+};
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::format::{BlobType, NodeType, Snapshot, Tree};
@@ -278,15 +280,15 @@ impl TreeCopier<'_> {
                 progress.add_bytes(chunk.len() as u64);
                 let id = saver
                     .save(BlobType::Data, chunk.to_vec())
-                    .map_err(CopyFailure::Save)?;
+                    .map_err(ChunkFailure::Save)?;
                 ids.push(id);
-                Ok::<(), CopyFailure>(())
+                Ok::<(), ChunkFailure>(())
             });
         self.bytes_read += read;
         match result {
             Ok(()) => Ok(ids),
-            Err(CopyFailure::Save(e)) => Err(e),
-            Err(CopyFailure::Read(io)) => {
+            Err(ChunkFailure::Save(e)) => Err(e),
+            Err(ChunkFailure::Read(io)) => {
                 Err(reader.error.take().unwrap_or(Error::Stream(io.to_string())))
             }
         }
@@ -348,17 +350,6 @@ fn content_key(content: &[Id]) -> Id {
         hasher.update(&id.0);
     }
     Id(*hasher.finalize().as_bytes())
-}
-
-enum CopyFailure {
-    Read(std::io::Error),
-    Save(Error),
-}
-
-impl From<std::io::Error> for CopyFailure {
-    fn from(e: std::io::Error) -> Self {
-        CopyFailure::Read(e)
-    }
 }
 
 /// The source packs read last, whole (most recently used first).

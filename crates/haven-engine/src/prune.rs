@@ -42,7 +42,7 @@ use crate::format::{
 use crate::id::Id;
 use crate::index::{BlobLocation, Index};
 use crate::progress::Progress;
-use crate::repo::{INDEX_DIR, IndexFiles, Repository, pack_path};
+use crate::repo::{INDEX_DIR, IndexFiles, Repository, list_ids, pack_path};
 
 /// Directory of prune marks.
 pub const MARK_DIR: &str = "marks";
@@ -567,15 +567,13 @@ impl Repository {
     /// what is still unused), otherwise skipped.
     pub fn prune_marks(&self, repair: bool) -> Result<Vec<(Id, PruneMark)>> {
         let mut marks = Vec::new();
-        for path in self.backend.list(MARK_DIR)? {
-            let name = path.rsplit('/').next().unwrap_or_default();
-            let Ok(id) = name.parse::<Id>() else { continue };
+        for id in list_ids(&self.backend, MARK_DIR)? {
             match self.load_mark(&id) {
                 Ok(mark) => marks.push((id, mark)),
                 Err(e) if e.is_integrity() => {
                     tracing::warn!(mark = %id.short(), error = %e, "unreadable prune mark ignored");
                     if repair {
-                        self.backend.delete(&path)?;
+                        self.backend.delete(&format!("{MARK_DIR}/{id}"))?;
                     }
                 }
                 Err(Error::Storage { source, .. })
@@ -602,9 +600,7 @@ impl Repository {
     /// due, or nearly: the backup may have deduplicated against packs that
     /// mark condemns, and a sweep may delete them at any moment.
     pub fn check_prune_race(&self, seen: &HashSet<Id>, now: Timestamp) -> Result<()> {
-        for path in self.backend.list(MARK_DIR)? {
-            let name = path.rsplit('/').next().unwrap_or_default();
-            let Ok(id) = name.parse::<Id>() else { continue };
+        for id in list_ids(&self.backend, MARK_DIR)? {
             if seen.contains(&id) {
                 continue;
             }

@@ -539,7 +539,8 @@ pub(crate) fn parse_pack_header(aead: &AeadKey, envelope: &[u8]) -> Result<PackH
     serde_json::from_slice(&plain).map_err(|e| Error::corrupt("pack header", e.to_string()))
 }
 
-fn list_ids(backend: &Backend, dir: &str) -> Result<Vec<Id>> {
+/// Ids of the content-addressed files in `dir` (other names ignored).
+pub(crate) fn list_ids(backend: &Backend, dir: &str) -> Result<Vec<Id>> {
     let mut ids = Vec::new();
     for path in backend.list(dir)? {
         let name = path.rsplit('/').next().unwrap_or_default();

@@ -77,16 +77,7 @@ pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
             .collect::<Result<Vec<haven_engine::Id>, _>>()?;
         repo.remove_snapshots(&ids)?;
     }
-    let pruned = if args.prune {
-        Some(super::prune::prune(
-            global,
-            &repo,
-            &args.tuning,
-            args.dry_run,
-        )?)
-    } else {
-        None
-    };
+    let pruned = prune_after(global, &repo, args)?;
     if global.json {
         output::print_json(&ForgetView {
             dry_run: args.dry_run,
@@ -154,16 +145,7 @@ fn forget_named(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
     if !args.dry_run {
         repo.remove_snapshots(&ids)?;
     }
-    let pruned = if args.prune {
-        Some(super::prune::prune(
-            global,
-            &repo,
-            &args.tuning,
-            args.dry_run,
-        )?)
-    } else {
-        None
-    };
+    let pruned = prune_after(global, &repo, args)?;
     if global.json {
         output::print_json(&ForgetView {
             dry_run: args.dry_run,
@@ -185,4 +167,16 @@ fn forget_named(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// `--prune`: prune after removing snapshots.
+fn prune_after(
+    global: &GlobalArgs,
+    repo: &haven_engine::Repository,
+    args: &ForgetArgs,
+) -> Result<Option<PruneReport>> {
+    if !args.prune {
+        return Ok(None);
+    }
+    super::prune::prune(global, repo, &args.tuning, args.dry_run).map(Some)
 }

@@ -281,16 +281,16 @@ impl Repository {
             progress.add_bytes(chunk.len() as u64);
             let id = handle
                 .save(BlobType::Data, chunk.to_vec())
-                .map_err(StreamFailure::Save)?;
+                .map_err(ChunkFailure::Save)?;
             content.push(id);
             if handle.failed() {
-                return Err(StreamFailure::Save(Error::Interrupted));
+                return Err(ChunkFailure::Save(Error::Interrupted));
             }
             Ok(())
         });
         let read_error = streamed.err().map(|e| match e {
-            StreamFailure::Read(io) => Error::Stream(io.to_string()),
-            StreamFailure::Save(e) => e,
+            ChunkFailure::Read(io) => Error::Stream(io.to_string()),
+            ChunkFailure::Save(e) => e,
         });
         let now_ns = time.as_nanosecond() as i64;
         let node = Node {
@@ -435,15 +435,16 @@ fn first_cause<T, U>(produced: Result<T>, stored: Result<U>) -> Result<(T, U)> {
     }
 }
 
-/// Why a stream backup stopped reading.
-enum StreamFailure {
+/// Why chunking a byte source stopped: reading it failed, or storing a
+/// chunk did (stream backups, copies).
+pub(crate) enum ChunkFailure {
     Read(std::io::Error),
     Save(Error),
 }
 
-impl From<std::io::Error> for StreamFailure {
+impl From<std::io::Error> for ChunkFailure {
     fn from(e: std::io::Error) -> Self {
-        StreamFailure::Read(e)
+        ChunkFailure::Read(e)
     }
 }
 

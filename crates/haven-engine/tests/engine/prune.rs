@@ -66,23 +66,32 @@ fn wait_for_packs(repo: &Repository, n: usize) {
     }
 }
 
+/// A stream backup running in a thread, fed through the returned pipe.
+fn stream_in_flight(
+    repo: &Repository,
+) -> (
+    std::thread::JoinHandle<haven_engine::Result<haven_engine::BackupOutcome>>,
+    std::io::PipeWriter,
+) {
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    let repo = repo.clone();
+    let backup = std::thread::spawn(move || {
+        repo.backup_stream(
+            &mut reader,
+            "dump.sql",
+            &BackupOptions::default(),
+            &NoProgress,
+        )
+    });
+    (backup, writer)
+}
+
 #[test]
 fn data_of_a_backup_in_flight_survives_mark_and_sweep() {
     let work = tempfile::tempdir().expect("tempdir");
     let repo = new_repo(&work.path().join("repo"));
     let data = noise(3 << 20, 11);
-    let (mut reader, mut writer) = std::io::pipe().expect("pipe");
-    let backup = {
-        let repo = repo.clone();
-        std::thread::spawn(move || {
-            repo.backup_stream(
-                &mut reader,
-                "dump.sql",
-                &BackupOptions::default(),
-                &NoProgress,
-            )
-        })
-    };
+    let (backup, mut writer) = stream_in_flight(&repo);
     writer.write_all(&data[..2 << 20]).expect("feed");
     wait_for_packs(&repo, 2);
 
@@ -164,18 +173,7 @@ fn a_backup_outliving_the_grace_period_saves_no_snapshot() {
     let work = tempfile::tempdir().expect("tempdir");
     let repo = new_repo(&work.path().join("repo"));
     let data = noise(2 << 20, 5);
-    let (mut reader, mut writer) = std::io::pipe().expect("pipe");
-    let backup = {
-        let repo = repo.clone();
-        std::thread::spawn(move || {
-            repo.backup_stream(
-                &mut reader,
-                "dump.sql",
-                &BackupOptions::default(),
-                &NoProgress,
-            )
-        })
-    };
+    let (backup, mut writer) = stream_in_flight(&repo);
     writer.write_all(&data[..1 << 20]).expect("feed");
     wait_for_packs(&repo, 1);
     // A prune marked data two hours ago with a one-hour grace period, as
