@@ -68,6 +68,39 @@ pub enum Command {
     /// Legal holds: snapshots that must not be removed until the hold is lifted.
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// The continuity catalog: services, objectives, dependencies and
+    /// policies as TOML files.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `haven catalog …`
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Validate and analyse the catalog; report every problem at once
+    /// (exit 1 on errors, 0 with warnings only).
+    Check(CatalogDirArgs),
+}
+
+/// Where the catalog is.
+#[derive(Debug, Args)]
+pub struct CatalogDirArgs {
+    /// Catalog directory (default: --catalog, HAVEN_CATALOG, else ./catalog).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Catalog directory.
+    #[arg(long = "catalog", env = "HAVEN_CATALOG", value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+}
+
+impl CatalogDirArgs {
+    /// The directory to read.
+    pub fn resolve(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .or_else(|| self.catalog.clone())
+            .unwrap_or_else(|| PathBuf::from("catalog"))
+    }
 }
 
 /// `haven hold …`

@@ -4,4 +4,5 @@
 //! data and of `now`, so it is tested without a clock or a disk. This crate
 //! depends on nothing else of Haven's.
 
+pub mod catalog;
 pub mod retention;

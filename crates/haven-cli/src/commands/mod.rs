@@ -2,6 +2,7 @@
 //! here, once, on stderr (and as a JSON document on stdout with `--json`).
 
 mod backup;
+mod catalog;
 mod copy;
 mod forget;
 mod hold;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Prune(args) => prune::run(global, args),
         Command::Copy(args) => copy::run(global, args),
         Command::Hold(cmd) => hold::run(global, cmd),
+        Command::Catalog(cmd) => catalog::run(global, cmd),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 //! file system.
 
 mod basics;
+mod catalog;
 mod copy;
 mod corruption;
 mod faults;

@@ -1,0 +1,773 @@
+//! Reading catalog TOML into the model, collecting every problem.
+//!
+//! Each object is read with a `toml_span::de_helpers::TableHelper`, which
+//! records the keys asked for; whatever is left is an unknown key (a typo
+//! never passes silently). Problems are collected, not returned early, so
+//! one run reports all of them.
+
+use std::str::FromStr;
+
+use haven_model::catalog::analysis::closest;
+use haven_model::catalog::{
+    BackupSet, Catalog, Check, DataClass, Finding, Impact, IntegrityCheck, Located, Member, Origin,
+    Policy, Regulation, Repository, Retention, SecretRef, Service, StorageTier, Strategy, System,
+    Team, Vendor, Window, parse_duration,
+};
+use jiff::SignedDuration;
+use toml_span::de_helpers::TableHelper;
+use toml_span::value::{Value, ValueInner};
+use toml_span::{ErrorKind, Span, Spanned};
+
+/// The kinds of objects a catalog file may hold.
+pub const KINDS: &[&str] = &[
+    "service",
+    "system",
+    "policy",
+    "repository",
+    "team",
+    "vendor",
+    "regulation",
+];
+
+/// Tables reserved for later versions (maintenance windows, escalation,
+/// notification channels, drills, recovery plans): accepted, not read yet.
+pub const RESERVED: &[&str] = &["maintenance", "escalation", "channel", "drill", "plan"];
+
+/// Collects findings for one file.
+pub(crate) struct Reader<'a> {
+    pub file: usize,
+    pub findings: &'a mut Vec<Finding>,
+}
+
+impl Reader<'_> {
+    fn origin(&self, span: Span) -> Origin {
+        Origin {
+            file: self.file,
+            start: span.start,
+            end: span.end,
+        }
+    }
+
+    fn located<T>(&self, s: Spanned<T>) -> Located<T> {
+        Located::new(s.value, self.origin(s.span))
+    }
+
+    fn invalid(&mut self, span: Span, message: String, help: impl Into<String>) {
+        let at = self.origin(span);
+        self.findings
+            .push(Finding::error("HVN-E003", message, help).at(at));
+    }
+
+    /// Turn toml-span's errors into findings.
+    pub fn report(&mut self, errors: Vec<toml_span::Error>, what: &str) {
+        for e in errors {
+            let at = self.origin(e.span);
+            let finding = match e.kind {
+                ErrorKind::MissingField(key) => Finding::error(
+                    "HVN-E004",
+                    format!("{what}: missing key `{key}`"),
+                    format!("add `{key} = …` to this table (see docs/catalog.md)"),
+                ),
+                ErrorKind::UnexpectedKeys { keys, expected } => {
+                    for (key, span) in keys {
+                        let hint = closest(&key, expected.iter().map(String::as_str))
+                            .map(|c| format!("did you mean `{c}`? "))
+                            .unwrap_or_default();
+                        self.findings.push(
+                            Finding::error(
+                                "HVN-E002",
+                                format!("{what}: unknown key `{key}`"),
+                                format!("{hint}known keys: {}", expected.join(", ")),
+                            )
+                            .at(self.origin(span)),
+                        );
+                    }
+                    continue;
+                }
+                ErrorKind::Wanted { expected, found } => Finding::error(
+                    "HVN-E003",
+                    format!("{what}: expected {expected}, found {found}"),
+                    "see docs/catalog.md for the type of each key",
+                ),
+                other => Finding::error(
+                    "HVN-E003",
+                    format!("{what}: {other}"),
+                    "see docs/catalog.md for the type of each key",
+                ),
+            };
+            self.findings.push(finding.at(at));
+        }
+    }
+
+    /// Finish a table: unknown keys and accumulated errors become findings.
+    fn finish(&mut self, th: TableHelper<'_>, what: &str) {
+        if let Err(e) = th.finalize(None) {
+            self.report(e.errors, what);
+        }
+    }
+
+    fn table<'de>(&mut self, value: &mut Value<'de>, what: &str) -> Option<TableHelper<'de>> {
+        match TableHelper::new(value) {
+            Ok(th) => Some(th),
+            Err(e) => {
+                self.report(e.errors, what);
+                None
+            }
+        }
+    }
+
+    /// The elements of an array of tables (`[[kind]]`).
+    fn tables<'de>(&mut self, value: &mut Value<'de>, key: &str) -> Vec<Value<'de>> {
+        let span = value.span;
+        match value.take() {
+            ValueInner::Array(items) => items,
+            other => {
+                self.invalid(
+                    span,
+                    format!(
+                        "`{key}` must be an array of tables, found {}",
+                        other.type_str()
+                    ),
+                    format!("write each entry as a `[[{key}]]` table"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn duration(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        key: &'static str,
+    ) -> Option<Located<SignedDuration>> {
+        let text = th.optional_s::<String>(key)?;
+        match parse_duration(&text.value) {
+            Ok(d) => Some(Located::new(d, self.origin(text.span))),
+            Err(e) => {
+                self.invalid(
+                    text.span,
+                    format!("`{key}`: {e}"),
+                    "durations look like 15m, 4h, 2d, 1w or 1h 30m",
+                );
+                None
+            }
+        }
+    }
+
+    fn date(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        key: &'static str,
+    ) -> Option<Located<jiff::civil::Date>> {
+        let text = th.optional_s::<String>(key)?;
+        match text.value.parse() {
+            Ok(d) => Some(Located::new(d, self.origin(text.span))),
+            Err(_) => {
+                self.invalid(
+                    text.span,
+                    format!("`{key}`: {:?} is not a date", text.value),
+                    "write dates as \"YYYY-MM-DD\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn choice<T: FromStr>(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        key: &'static str,
+        allowed: &[&str],
+    ) -> Option<T> {
+        let text = th.optional_s::<String>(key)?;
+        match text.value.parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                let hint = closest(&text.value, allowed.iter().copied())
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
+                self.invalid(
+                    text.span,
+                    format!(
+                        "`{key}`: {:?} is not one of {}",
+                        text.value,
+                        allowed.join(", ")
+                    ),
+                    format!("{hint}use one of: {}", allowed.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
+    fn rating(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Option<u8> {
+        let v = th.optional_s::<i64>(key)?;
+        match u8::try_from(v.value) {
+            Ok(r) if (1..=5).contains(&r) => Some(r),
+            _ => {
+                self.invalid(
+                    v.span,
+                    format!("`{key}` must be a rating from 1 to 5, found {}", v.value),
+                    "1 = negligible … 5 = severe",
+                );
+                None
+            }
+        }
+    }
+
+    fn count(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Option<Located<u32>> {
+        let v = th.optional_s::<i64>(key)?;
+        match u32::try_from(v.value) {
+            Ok(n) => Some(Located::new(n, self.origin(v.span))),
+            Err(_) => {
+                self.invalid(
+                    v.span,
+                    format!("`{key}` must be a whole number ≥ 0, found {}", v.value),
+                    "e.g. 30",
+                );
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Vec<Located<String>> {
+        th.optional_s::<Vec<Spanned<String>>>(key)
+            .map(|list| list.value.into_iter().map(|s| self.located(s)).collect())
+            .unwrap_or_default()
+    }
+
+    fn plain_strings(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Vec<String> {
+        self.strings(th, key).into_iter().map(|s| s.value).collect()
+    }
+
+    fn id(&mut self, th: &mut TableHelper<'_>, what: &str) -> Option<Located<String>> {
+        let id = th.required_s::<String>("id").ok()?;
+        let valid = !id.value.is_empty()
+            && id.value.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+            });
+        if !valid {
+            self.invalid(
+                id.span,
+                format!("{what} id {:?} is not valid", id.value),
+                "ids use lowercase letters, digits, '-', '_' and '.'",
+            );
+        }
+        Some(self.located(id))
+    }
+
+    /// Read every `[[kind]]` entry of one file into `catalog`.
+    pub fn kind(&mut self, kind: &str, value: &mut Value<'_>, catalog: &mut Catalog) {
+        for mut entry in self.tables(value, kind) {
+            let Some(mut th) = self.table(&mut entry, kind) else {
+                continue;
+            };
+            let what = kind.to_string();
+            match kind {
+                "service" => {
+                    if let Some(s) = self.service(&mut th) {
+                        catalog.services.push(s);
+                    }
+                }
+                "system" => {
+                    if let Some(s) = self.system(&mut th) {
+                        catalog.systems.push(s);
+                    }
+                }
+                "policy" => {
+                    if let Some(p) = self.policy(&mut th) {
+                        catalog.policies.push(p);
+                    }
+                }
+                "repository" => {
+                    if let Some(r) = self.repository(&mut th) {
+                        catalog.repositories.push(r);
+                    }
+                }
+                "team" => {
+                    if let Some(t) = self.team(&mut th) {
+                        catalog.teams.push(t);
+                    }
+                }
+                "vendor" => {
+                    if let Some(v) = self.vendor(&mut th) {
+                        catalog.vendors.push(v);
+                    }
+                }
+                "regulation" => {
+                    if let Some(r) = self.regulation(&mut th) {
+                        catalog.regulations.push(r);
+                    }
+                }
+                _ => {}
+            }
+            self.finish(th, &what);
+        }
+    }
+
+    fn service(&mut self, th: &mut TableHelper<'_>) -> Option<Service> {
+        let id = self.id(th, "service");
+        let name = th.optional::<String>("name");
+        let description = th.optional::<String>("description");
+        let owner = th.optional_s::<String>("owner").map(|s| self.located(s));
+        let tier = th
+            .required_s::<i64>("tier")
+            .ok()
+            .and_then(|t| match u8::try_from(t.value) {
+                Ok(v) if (1..=4).contains(&v) => Some(Located::new(v, self.origin(t.span))),
+                _ => {
+                    self.invalid(
+                        t.span,
+                        format!("`tier` must be 1, 2, 3 or 4, found {}", t.value),
+                        "tier 1 is the most critical",
+                    );
+                    None
+                }
+            });
+        let business_functions = self.plain_strings(th, "business_functions");
+        let impact = match th.take("impact") {
+            Some((_, mut v)) => self.impact(&mut v),
+            None => Impact::default(),
+        };
+        let mtd = self.duration(th, "mtd");
+        let rto = self.duration(th, "rto");
+        let rpo = self.duration(th, "rpo");
+        let data_classification = self
+            .choice::<DataClassText>(th, "data_classification", DataClassText::ALLOWED)
+            .map(|d| d.0);
+        let regulations = self.strings(th, "regulations");
+        let strategy = self
+            .choice::<StrategyText>(th, "strategy", StrategyText::ALLOWED)
+            .map(|s| s.0);
+        let recovery_site = th.optional::<String>("recovery_site");
+        let depends_on = self.strings(th, "depends_on");
+        let review_interval = self.duration(th, "review_interval");
+        let last_reviewed = self.date(th, "last_reviewed");
+        let id = id?;
+        Some(Service {
+            name: name.unwrap_or_else(|| id.value.clone()),
+            id,
+            description,
+            owner,
+            tier: tier?,
+            business_functions,
+            impact,
+            mtd,
+            rto,
+            rpo,
+            data_classification,
+            regulations,
+            strategy,
+            recovery_site,
+            depends_on,
+            review_interval,
+            last_reviewed,
+        })
+    }
+
+    fn impact(&mut self, value: &mut Value<'_>) -> Impact {
+        let Some(mut th) = self.table(value, "service.impact") else {
+            return Impact::default();
+        };
+        let per_hour = th.optional_s::<f64>("per_hour").map(|v| v.value);
+        let impact = Impact {
+            per_hour,
+            currency: th.optional::<String>("currency"),
+            legal: self.rating(&mut th, "legal"),
+            reputational: self.rating(&mut th, "reputational"),
+            customer: self.rating(&mut th, "customer"),
+            operational: self.rating(&mut th, "operational"),
+        };
+        self.finish(th, "service.impact");
+        impact
+    }
+
+    fn system(&mut self, th: &mut TableHelper<'_>) -> Option<System> {
+        let id = self.id(th, "system");
+        let host = th.optional::<String>("host");
+        let kind = th
+            .required_s::<String>("kind")
+            .ok()
+            .map(|k| self.located(k));
+        let owner = th.optional_s::<String>("owner").map(|s| self.located(s));
+        let policy = th.optional_s::<String>("policy").map(|s| self.located(s));
+        let mut backup_sets = Vec::new();
+        if let Some((_, mut sets)) = th.take("backup_set") {
+            for mut set in self.tables(&mut sets, "system.backup_set") {
+                let span = set.span;
+                let Some(mut st) = self.table(&mut set, "system.backup_set") else {
+                    continue;
+                };
+                let name = st
+                    .optional::<String>("name")
+                    .unwrap_or_else(|| "default".into());
+                let paths = self.plain_strings(&mut st, "paths");
+                let excludes = self.plain_strings(&mut st, "excludes");
+                let command = st.optional::<String>("command");
+                if paths.is_empty() && command.is_none() {
+                    self.invalid(
+                        span,
+                        format!("backup set {name:?} has neither `paths` nor `command`"),
+                        "give the paths to back up, or a dump command such as `pg_dump -Fc erp`",
+                    );
+                }
+                backup_sets.push(BackupSet {
+                    name,
+                    paths,
+                    excludes,
+                    command,
+                    at: self.origin(span),
+                });
+                self.finish(st, "system.backup_set");
+            }
+        }
+        let mut checks = Vec::new();
+        if let Some((_, mut list)) = th.take("check") {
+            for mut item in self.tables(&mut list, "system.check") {
+                if let Some(mut ct) = self.table(&mut item, "system.check") {
+                    if let Some(check) = self.check(&mut ct) {
+                        checks.push(check);
+                    }
+                    self.finish(ct, "system.check");
+                }
+            }
+        }
+        Some(System {
+            id: id?,
+            host,
+            kind: kind?,
+            owner,
+            backup_sets,
+            policy,
+            checks,
+        })
+    }
+
+    fn check(&mut self, th: &mut TableHelper<'_>) -> Option<Check> {
+        let kind = th.required_s::<String>("type").ok()?;
+        match kind.value.as_str() {
+            "command" => Some(Check::Command {
+                run: th.required("run").ok()?,
+                expect_exit: th.optional("expect_exit").unwrap_or(0),
+                expect_output: th.optional("expect_output"),
+            }),
+            "sql" => Some(Check::Sql {
+                query: th.required("query").ok()?,
+                expect: th.required("expect").ok()?,
+            }),
+            "http" => Some(Check::Http {
+                url: th.required("url").ok()?,
+                expect_status: th.optional("expect_status").unwrap_or(200),
+            }),
+            "tcp" => Some(Check::Tcp {
+                address: th.required("address").ok()?,
+            }),
+            other => {
+                self.invalid(
+                    kind.span,
+                    format!("check type {other:?} is not one of command, sql, http, tcp"),
+                    "use type = \"command\", \"sql\", \"http\" or \"tcp\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn policy(&mut self, th: &mut TableHelper<'_>) -> Option<Policy> {
+        let id = self.id(th, "policy");
+        let schedule = th
+            .required_s::<String>("schedule")
+            .ok()
+            .map(|s| self.located(s));
+        let timezone = th.optional_s::<String>("timezone").map(|s| self.located(s));
+        if let Some(tz) = &timezone
+            && jiff::tz::TimeZone::get(&tz.value).is_err()
+        {
+            let span = Span::new(tz.at.start, tz.at.end);
+            self.invalid(
+                span,
+                format!("`timezone`: {:?} is not an IANA time zone", tz.value),
+                "e.g. \"Europe/Berlin\" or \"UTC\"",
+            );
+        }
+        let window = th
+            .optional_s::<String>("window")
+            .and_then(|w| match parse_window(&w.value) {
+                Ok(window) => Some(Located::new(window, self.origin(w.span))),
+                Err(e) => {
+                    self.invalid(
+                        w.span,
+                        format!("`window`: {e}"),
+                        "write the window as \"22:00-06:00\" (local time; may wrap past midnight)",
+                    );
+                    None
+                }
+            });
+        let stagger = self.duration(th, "stagger").map(|d| d.value);
+        let expected_duration = self.duration(th, "expected_duration").map(|d| d.value);
+        let max_duration = self.duration(th, "max_duration");
+        let retention = match th.take("retention") {
+            Some((_, mut v)) => self.retention(&mut v),
+            None => Retention::default(),
+        };
+        let repository = th
+            .required_s::<String>("repository")
+            .ok()
+            .map(|s| self.located(s));
+        let copies = self.strings(th, "copies");
+        let immutability_days = self.count(th, "immutability_days");
+        let integrity_check = match th.take("integrity_check") {
+            Some((_, mut v)) => self.integrity(&mut v),
+            None => None,
+        };
+        let pre_hook = th.optional::<String>("pre_hook");
+        let post_hook = th.optional::<String>("post_hook");
+        let priority = th.optional::<i64>("priority");
+        Some(Policy {
+            id: id?,
+            schedule: schedule?,
+            timezone: timezone.unwrap_or_else(|| Located::new("UTC".into(), Origin::default())),
+            window,
+            stagger,
+            expected_duration,
+            max_duration,
+            retention,
+            repository: repository?,
+            copies,
+            immutability_days,
+            integrity_check,
+            pre_hook,
+            post_hook,
+            priority,
+        })
+    }
+
+    fn retention(&mut self, value: &mut Value<'_>) -> Retention {
+        let span = value.span;
+        let Some(mut th) = self.table(value, "policy.retention") else {
+            return Retention::default();
+        };
+        let mut keep =
+            |th: &mut TableHelper<'_>, key: &'static str| self.count(th, key).map(|n| n.value);
+        let retention = Retention {
+            keep_last: keep(&mut th, "keep_last"),
+            keep_hourly: keep(&mut th, "keep_hourly"),
+            keep_daily: keep(&mut th, "keep_daily"),
+            keep_weekly: keep(&mut th, "keep_weekly"),
+            keep_monthly: keep(&mut th, "keep_monthly"),
+            keep_yearly: keep(&mut th, "keep_yearly"),
+            min_days: self.count(&mut th, "min_days"),
+            at: self.origin(span),
+        };
+        self.finish(th, "policy.retention");
+        retention
+    }
+
+    fn integrity(&mut self, value: &mut Value<'_>) -> Option<IntegrityCheck> {
+        let mut th = self.table(value, "policy.integrity_check")?;
+        let schedule = th
+            .required_s::<String>("schedule")
+            .ok()
+            .map(|s| self.located(s));
+        let percent = th.optional_s::<f64>("read_data_percent");
+        let read_data_percent = match percent {
+            Some(p) if (0.0..=100.0).contains(&p.value) => p.value,
+            Some(p) => {
+                self.invalid(
+                    p.span,
+                    format!(
+                        "`read_data_percent` must be between 0 and 100, found {}",
+                        p.value
+                    ),
+                    "e.g. 5.0",
+                );
+                0.0
+            }
+            None => 0.0,
+        };
+        self.finish(th, "policy.integrity_check");
+        Some(IntegrityCheck {
+            schedule: schedule?,
+            read_data_percent,
+        })
+    }
+
+    fn repository(&mut self, th: &mut TableHelper<'_>) -> Option<Repository> {
+        let id = self.id(th, "repository");
+        let url = th.required_s::<String>("url").ok().map(|s| self.located(s));
+        let jurisdiction = th
+            .optional_s::<String>("jurisdiction")
+            .map(|s| self.located(s));
+        let region = th.optional::<String>("region");
+        let storage_tier = self
+            .choice::<TierText>(th, "storage_tier", TierText::ALLOWED)
+            .map(|t| t.0);
+        let media = th.optional::<String>("media");
+        let capacity_bytes =
+            th.optional_s::<i64>("capacity_bytes")
+                .and_then(|c| match u64::try_from(c.value) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        self.invalid(
+                            c.span,
+                            "`capacity_bytes` must not be negative".into(),
+                            "e.g. 2_000_000_000_000",
+                        );
+                        None
+                    }
+                });
+        let password = th.optional_s::<String>("password").and_then(|p| {
+            let reference = if let Some(var) = p.value.strip_prefix("env:") {
+                Some(SecretRef::Env(var.to_string()))
+            } else {
+                p.value.strip_prefix("file:").map(|path| SecretRef::File(path.to_string()))
+            };
+            match reference {
+                Some(r) if !matches!(&r, SecretRef::Env(v) | SecretRef::File(v) if v.is_empty()) => {
+                    Some(Located::new(r, self.origin(p.span)))
+                }
+                _ => {
+                    let at = self.origin(p.span);
+                    self.findings.push(
+                        Finding::error(
+                            "HVN-E006",
+                            "`password` is written inline: a catalog must never hold a secret",
+                            "refer to it instead: password = \"env:HAVEN_REPO_PASSWORD\" or \"file:/etc/haven/repo.pw\"; and remove the secret from version control history",
+                        )
+                        .at(at),
+                    );
+                    None
+                }
+            }
+        });
+        Some(Repository {
+            id: id?,
+            url: url?,
+            jurisdiction,
+            region,
+            storage_tier,
+            media,
+            capacity_bytes,
+            password,
+        })
+    }
+
+    fn team(&mut self, th: &mut TableHelper<'_>) -> Option<Team> {
+        let id = self.id(th, "team");
+        let name = th.optional::<String>("name");
+        let mut members = Vec::new();
+        if let Some((_, mut list)) = th.take("member") {
+            for mut m in self.tables(&mut list, "team.member") {
+                if let Some(mut mt) = self.table(&mut m, "team.member") {
+                    let name = mt.required::<String>("name").ok();
+                    let member = Member {
+                        name: name.unwrap_or_default(),
+                        email: mt.optional("email"),
+                        phone: mt.optional("phone"),
+                        chat: mt.optional("chat"),
+                    };
+                    members.push(member);
+                    self.finish(mt, "team.member");
+                }
+            }
+        }
+        Some(Team {
+            id: id?,
+            name,
+            members,
+        })
+    }
+
+    fn vendor(&mut self, th: &mut TableHelper<'_>) -> Option<Vendor> {
+        let id = self.id(th, "vendor");
+        let name = th.optional::<String>("name");
+        let sla_response = self.duration(th, "sla_response").map(|d| d.value);
+        let sla_rto = self.duration(th, "sla_rto");
+        let contract_end = self.date(th, "contract_end");
+        let last_evidence = self.date(th, "last_evidence");
+        Some(Vendor {
+            id: id?,
+            name,
+            sla_response,
+            sla_rto,
+            contract_end,
+            last_evidence,
+        })
+    }
+
+    fn regulation(&mut self, th: &mut TableHelper<'_>) -> Option<Regulation> {
+        let id = self.id(th, "regulation");
+        let name = th.optional::<String>("name");
+        let min_retention_days = self.count(th, "min_retention_days").map(|n| n.value);
+        let max_retention_days = self.count(th, "max_retention_days").map(|n| n.value);
+        let min_immutability_days = self.count(th, "min_immutability_days").map(|n| n.value);
+        let allowed_jurisdictions = self.plain_strings(th, "allowed_jurisdictions");
+        Some(Regulation {
+            id: id?,
+            name,
+            min_retention_days,
+            max_retention_days,
+            min_immutability_days,
+            allowed_jurisdictions,
+        })
+    }
+}
+
+/// `22:00-06:00` → a window.
+fn parse_window(text: &str) -> Result<Window, String> {
+    let (start, end) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?} is not a window (start-end)"))?;
+    let time = |t: &str| {
+        t.trim()
+            .parse::<jiff::civil::Time>()
+            .map_err(|_| format!("{:?} is not a time of day (HH:MM)", t.trim()))
+    };
+    let window = Window {
+        start: time(start)?,
+        end: time(end)?,
+    };
+    if window.start == window.end {
+        return Err("the window is empty (start equals end)".into());
+    }
+    Ok(window)
+}
+
+macro_rules! text_enum {
+    ($name:ident, $target:ty, { $($text:literal => $value:expr),+ $(,)? }) => {
+        struct $name($target);
+        impl $name {
+            const ALLOWED: &'static [&'static str] = &[$($text),+];
+        }
+        impl FromStr for $name {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s {
+                    $($text => Ok($name($value)),)+
+                    _ => Err(()),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(DataClassText, DataClass, {
+    "public" => DataClass::Public,
+    "internal" => DataClass::Internal,
+    "confidential" => DataClass::Confidential,
+    "regulated" => DataClass::Regulated,
+});
+
+text_enum!(StrategyText, Strategy, {
+    "active-active" => Strategy::ActiveActive,
+    "active-passive" => Strategy::ActivePassive,
+    "warm-standby" => Strategy::WarmStandby,
+    "cold-standby" => Strategy::ColdStandby,
+    "backup-restore" => Strategy::BackupRestore,
+});
+
+text_enum!(TierText, StorageTier, {
+    "hot" => StorageTier::Hot,
+    "cold" => StorageTier::Cold,
+    "archive" => StorageTier::Archive,
+});

@@ -1,0 +1,78 @@
+//! `haven catalog check`: every problem at once, with file:line:col,
+//! code, severity and help; exit 1 on errors, 0 with warnings only.
+
+use std::path::PathBuf;
+
+use crate::helpers::{Workspace, parse_json};
+
+fn broken(code: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../examples/broken/{code}"))
+}
+
+#[test]
+fn check_reports_errors_with_positions_and_exits_1() {
+    let ws = Workspace::new();
+    let out = ws
+        .haven()
+        .args(["--json", "catalog", "check"])
+        .arg(broken("HVN-E012"))
+        .output()
+        .expect("run");
+    let report = parse_json(&out, 1);
+    assert_eq!(report["errors"], 3, "{report}");
+    let first = &report["findings"][0];
+    assert_eq!(first["code"], "HVN-E012");
+    assert_eq!(first["severity"], "error");
+    assert!(
+        first["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("catalog.toml")
+    );
+    assert_eq!(first["line"], 5);
+    assert_eq!(first["column"], 10);
+    assert_eq!(first["snippet"], "owner = \"web-team\"");
+    assert!(first["help"].as_str().expect("help").contains("[[team]]"));
+    assert_eq!(first["objects"][0]["kind"], "service");
+
+    // Human output: compiler-style, all findings, a summary line.
+    let out = ws
+        .haven()
+        .args(["catalog", "check", "--catalog"])
+        .arg(broken("HVN-E012"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("error[HVN-E012]").count(), 3, "{text}");
+    assert!(text.contains("catalog.toml:6:27"), "{text}");
+    assert!(text.contains("did you mean `identity`?"), "{text}");
+}
+
+#[test]
+fn warnings_only_exit_0_and_a_missing_catalog_is_explained() {
+    let ws = Workspace::new();
+    let out = ws
+        .haven()
+        .env("HAVEN_CATALOG", broken("HVN-W014"))
+        .args(["--json", "catalog", "check"])
+        .output()
+        .expect("run");
+    let report = parse_json(&out, 0);
+    assert_eq!(report["errors"], 0);
+    assert_eq!(report["warnings"], 2, "{report}");
+
+    let out = ws
+        .haven()
+        .current_dir(ws.path(""))
+        .env_remove("HAVEN_CATALOG")
+        .args(["catalog", "check"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read the catalog directory catalog"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,431 @@
+//! The continuity catalog: services, systems, policies, repositories,
+//! teams, vendors and regulations, as loaded from the TOML catalog
+//! (`haven-catalog`) and analysed here without I/O.
+//!
+//! Every object and every value a finding may point at carries an
+//! [`Origin`]: the file it came from and its byte range, which the loader
+//! turns into `file:line:col` and a snippet.
+
+pub mod analysis;
+pub mod duration;
+pub mod finding;
+
+use jiff::SignedDuration;
+use jiff::civil::Date;
+use serde::Serialize;
+
+pub use duration::parse_duration;
+pub use finding::{Finding, ObjectRef, Severity};
+
+/// Where something was written: a file of the catalog (by index) and a
+/// byte range in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// Index of the file in the loaded catalog.
+    pub file: usize,
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+/// A value and where it was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    #[serde(skip)]
+    pub at: Origin,
+}
+
+impl<T> Located<T> {
+    /// A value with its origin.
+    pub fn new(value: T, at: Origin) -> Self {
+        Located { value, at }
+    }
+}
+
+/// The whole catalog.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Catalog {
+    /// Business services.
+    pub services: Vec<Service>,
+    /// Technical systems (hosts, databases, SaaS, network…).
+    pub systems: Vec<System>,
+    /// Protection policies.
+    pub policies: Vec<Policy>,
+    /// Backup repositories.
+    pub repositories: Vec<Repository>,
+    /// Teams.
+    pub teams: Vec<Team>,
+    /// Vendors.
+    pub vendors: Vec<Vendor>,
+    /// Regulations.
+    pub regulations: Vec<Regulation>,
+}
+
+/// A business service.
+#[derive(Clone, Debug, Serialize)]
+pub struct Service {
+    /// Unique id (`erp`).
+    pub id: Located<String>,
+    /// Display name.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Owning team id.
+    pub owner: Option<Located<String>>,
+    /// Criticality tier, 1 (most critical) to 4.
+    pub tier: Located<u8>,
+    /// Business functions it supports.
+    pub business_functions: Vec<String>,
+    /// Impact of downtime.
+    pub impact: Impact,
+    /// Maximum tolerable downtime.
+    pub mtd: Option<Located<SignedDuration>>,
+    /// Recovery time objective.
+    pub rto: Option<Located<SignedDuration>>,
+    /// Recovery point objective.
+    pub rpo: Option<Located<SignedDuration>>,
+    /// Classification of its data.
+    pub data_classification: Option<DataClass>,
+    /// Regulations that apply (ids of `[[regulation]]`).
+    pub regulations: Vec<Located<String>>,
+    /// Continuity strategy.
+    pub strategy: Option<Strategy>,
+    /// Where it is recovered.
+    pub recovery_site: Option<String>,
+    /// Services, systems and vendors it needs.
+    pub depends_on: Vec<Located<String>>,
+    /// How often the entry must be reviewed.
+    pub review_interval: Option<Located<SignedDuration>>,
+    /// When it was last reviewed.
+    pub last_reviewed: Option<Located<Date>>,
+}
+
+/// The impact of a service's downtime.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Impact {
+    /// Financial impact per hour of downtime.
+    pub per_hour: Option<f64>,
+    /// Currency of `per_hour` (ISO 4217, e.g. `EUR`).
+    pub currency: Option<String>,
+    /// Legal/regulatory impact, 1 (negligible) to 5 (severe).
+    pub legal: Option<u8>,
+    /// Reputational impact, 1–5.
+    pub reputational: Option<u8>,
+    /// Customer impact, 1–5.
+    pub customer: Option<u8>,
+    /// Operational impact, 1–5.
+    pub operational: Option<u8>,
+}
+
+/// How sensitive a service's data is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataClass {
+    /// May be published.
+    Public,
+    /// Internal use.
+    Internal,
+    /// Confidential.
+    Confidential,
+    /// Under regulation (personal, financial, health data…).
+    Regulated,
+}
+
+/// How a service is kept available.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Two or more sites serve at once.
+    ActiveActive,
+    /// A standby site takes over.
+    ActivePassive,
+    /// A running but idle replica.
+    WarmStandby,
+    /// Infrastructure ready, started on demand.
+    ColdStandby,
+    /// Restored from backups.
+    BackupRestore,
+}
+
+/// A technical system.
+#[derive(Clone, Debug, Serialize)]
+pub struct System {
+    /// Unique id.
+    pub id: Located<String>,
+    /// Host name or address.
+    pub host: Option<String>,
+    /// Kind (`file-server`, `database-postgres`, `saas`, `dns`, …).
+    pub kind: Located<String>,
+    /// Owning team id.
+    pub owner: Option<Located<String>>,
+    /// What to back up.
+    pub backup_sets: Vec<BackupSet>,
+    /// Protection policy id.
+    pub policy: Option<Located<String>>,
+    /// Checks a drill runs after restoring.
+    pub checks: Vec<Check>,
+}
+
+impl System {
+    /// Kinds that hold data worth backing up unless said otherwise.
+    pub fn holds_data(&self) -> bool {
+        let kind = self.kind.value.as_str();
+        kind.starts_with("database") || matches!(kind, "file-server" | "vm" | "mail" | "identity")
+    }
+}
+
+/// One set of data of a system.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupSet {
+    /// Name within the system.
+    pub name: String,
+    /// Paths to back up.
+    pub paths: Vec<String>,
+    /// Glob patterns to leave out.
+    pub excludes: Vec<String>,
+    /// A dump command whose output is backed up (e.g. `pg_dump -Fc erp`).
+    pub command: Option<String>,
+    /// Where it was written.
+    #[serde(skip)]
+    pub at: Origin,
+}
+
+/// A verification a drill runs against a restored system.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Check {
+    /// Run a command; compare exit code and (optionally) output.
+    Command {
+        /// The command line.
+        run: String,
+        /// Expected exit code.
+        expect_exit: i64,
+        /// Text the output must contain.
+        expect_output: Option<String>,
+    },
+    /// Run a SQL query; compare its first value.
+    Sql {
+        /// The query.
+        query: String,
+        /// Expected result (as text).
+        expect: String,
+    },
+    /// Request a URL; compare the status.
+    Http {
+        /// The URL.
+        url: String,
+        /// Expected HTTP status.
+        expect_status: i64,
+    },
+    /// Open a TCP connection.
+    Tcp {
+        /// `host:port`.
+        address: String,
+    },
+}
+
+/// A protection policy.
+#[derive(Clone, Debug, Serialize)]
+pub struct Policy {
+    /// Unique id.
+    pub id: Located<String>,
+    /// Backup schedule (cron, 5 fields).
+    pub schedule: Located<String>,
+    /// IANA time zone of the schedule and window.
+    pub timezone: Located<String>,
+    /// Local time window in which jobs may start (`22:00`–`06:00`).
+    pub window: Option<Located<Window>>,
+    /// Random delay spread over starts.
+    pub stagger: Option<SignedDuration>,
+    /// Typical duration of a backup.
+    pub expected_duration: Option<SignedDuration>,
+    /// Longest acceptable duration of a backup.
+    pub max_duration: Option<Located<SignedDuration>>,
+    /// What to keep.
+    pub retention: Retention,
+    /// Primary repository id.
+    pub repository: Located<String>,
+    /// Repositories that receive copies.
+    pub copies: Vec<Located<String>>,
+    /// Days each snapshot is locked against deletion.
+    pub immutability_days: Option<Located<u32>>,
+    /// Integrity checks.
+    pub integrity_check: Option<IntegrityCheck>,
+    /// Command run before each backup.
+    pub pre_hook: Option<String>,
+    /// Command run after each backup.
+    pub post_hook: Option<String>,
+    /// Priority among jobs waiting to start (higher first).
+    pub priority: Option<i64>,
+}
+
+/// A daily time window (may wrap past midnight).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// Start, local time.
+    pub start: jiff::civil::Time,
+    /// End, local time (before `start`: the window wraps past midnight).
+    pub end: jiff::civil::Time,
+}
+
+/// Retention rules of a policy.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Retention {
+    /// Keep the N newest snapshots.
+    pub keep_last: Option<u32>,
+    /// Newest per hour, for N hours.
+    pub keep_hourly: Option<u32>,
+    /// Newest per day, for N days.
+    pub keep_daily: Option<u32>,
+    /// Newest per week, for N weeks.
+    pub keep_weekly: Option<u32>,
+    /// Newest per month, for N months.
+    pub keep_monthly: Option<u32>,
+    /// Newest per year, for N years.
+    pub keep_yearly: Option<u32>,
+    /// Nothing is removed before this many days.
+    pub min_days: Option<Located<u32>>,
+    /// Where the retention table was written.
+    #[serde(skip)]
+    pub at: Origin,
+}
+
+/// Scheduled integrity checks.
+#[derive(Clone, Debug, Serialize)]
+pub struct IntegrityCheck {
+    /// Cron schedule.
+    pub schedule: Located<String>,
+    /// Share of the data read each time, in percent.
+    pub read_data_percent: f64,
+}
+
+/// A backup repository.
+#[derive(Clone, Debug, Serialize)]
+pub struct Repository {
+    /// Unique id.
+    pub id: Located<String>,
+    /// Location (a path or `s3:…`).
+    pub url: Located<String>,
+    /// Legal jurisdiction of the storage (`EU`, `DE`, `US`, …).
+    pub jurisdiction: Option<Located<String>>,
+    /// Region or site.
+    pub region: Option<String>,
+    /// Storage tier.
+    pub storage_tier: Option<StorageTier>,
+    /// Media type (`disk`, `object`, `tape`, …).
+    pub media: Option<String>,
+    /// Capacity in bytes.
+    pub capacity_bytes: Option<u64>,
+    /// Where the password comes from (`env:VAR` or `file:PATH`).
+    pub password: Option<Located<SecretRef>>,
+}
+
+/// A secret by reference: never the secret itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", content = "name", rename_all = "lowercase")]
+pub enum SecretRef {
+    /// An environment variable.
+    Env(String),
+    /// A file (first line).
+    File(String),
+}
+
+/// Storage tier of a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageTier {
+    /// Immediate access.
+    Hot,
+    /// Slower, cheaper.
+    Cold,
+    /// Hours to retrieve.
+    Archive,
+}
+
+/// A team.
+#[derive(Clone, Debug, Serialize)]
+pub struct Team {
+    /// Unique id.
+    pub id: Located<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Members.
+    pub members: Vec<Member>,
+}
+
+/// A member of a team.
+#[derive(Clone, Debug, Serialize)]
+pub struct Member {
+    /// Full name.
+    pub name: String,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Chat handle.
+    pub chat: Option<String>,
+}
+
+/// A vendor.
+#[derive(Clone, Debug, Serialize)]
+pub struct Vendor {
+    /// Unique id.
+    pub id: Located<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Committed response time.
+    pub sla_response: Option<SignedDuration>,
+    /// Committed recovery time.
+    pub sla_rto: Option<Located<SignedDuration>>,
+    /// End of the contract.
+    pub contract_end: Option<Located<Date>>,
+    /// When continuity evidence (SOC 2, ISO 22301 certificate, test
+    /// report) was last received.
+    pub last_evidence: Option<Located<Date>>,
+}
+
+/// A regulation's rules.
+#[derive(Clone, Debug, Serialize)]
+pub struct Regulation {
+    /// Unique id (`gdpr`, `hgb-257`).
+    pub id: Located<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Backups must be kept at least this many days.
+    pub min_retention_days: Option<u32>,
+    /// Personal data must not be kept longer than this many days.
+    pub max_retention_days: Option<u32>,
+    /// Snapshots must be immutable at least this many days.
+    pub min_immutability_days: Option<u32>,
+    /// Jurisdictions where the data may be stored (empty: anywhere).
+    pub allowed_jurisdictions: Vec<String>,
+}
+
+impl Catalog {
+    /// The kind of object an id names, if any.
+    pub fn kind_of(&self, id: &str) -> Option<&'static str> {
+        if self.services.iter().any(|s| s.id.value == id) {
+            Some("service")
+        } else if self.systems.iter().any(|s| s.id.value == id) {
+            Some("system")
+        } else if self.vendors.iter().any(|s| s.id.value == id) {
+            Some("vendor")
+        } else {
+            None
+        }
+    }
+
+    /// A service by id.
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id.value == id)
+    }
+
+    /// A system by id.
+    pub fn system(&self, id: &str) -> Option<&System> {
+        self.systems.iter().find(|s| s.id.value == id)
+    }
+}
