@@ -256,10 +256,11 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError> 
 }
 
 /// Everything `haven catalog check` reports: load findings and analysis
-/// findings, errors first, then by file and position.
-pub fn check(loaded: &LoadedCatalog) -> Vec<Diagnostic> {
+/// findings, errors first, then by file and position. `now` starts the
+/// year over which schedules are evaluated.
+pub fn check(loaded: &LoadedCatalog, now: jiff::Timestamp) -> Vec<Diagnostic> {
     let mut findings = loaded.findings.clone();
-    findings.extend(analysis::analyse(&loaded.catalog));
+    findings.extend(analysis::analyse(&loaded.catalog, now));
     let mut diagnostics: Vec<Diagnostic> = findings
         .iter()
         .map(|f| Diagnostic::from_finding(f, &loaded.files))

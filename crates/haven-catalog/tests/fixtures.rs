@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// A fixed `now`: schedule analysis covers the year after it.
+const NOW: &str = "2026-01-01T00:00:00Z";
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
@@ -12,7 +15,7 @@ fn examples() -> PathBuf {
 /// repository root (stable snapshots).
 fn rendered(dir: &Path) -> (Vec<haven_catalog::Diagnostic>, String) {
     let loaded = haven_catalog::load_dir(dir).expect("load");
-    let diagnostics = haven_catalog::check(&loaded);
+    let diagnostics = haven_catalog::check(&loaded, NOW.parse().expect("now"));
     // Files are named below `examples()`, i.e. `<crate>/../../examples/…`.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let text = haven_catalog::render(&diagnostics).replace(&format!("{}/", root.display()), "");

@@ -21,7 +21,7 @@ pub fn run(global: &GlobalArgs, command: &CatalogCommand) -> Result<u8> {
         CatalogCommand::Check(args) => {
             let dir = args.resolve();
             let loaded = haven_catalog::load_dir(&dir)?;
-            let diagnostics = haven_catalog::check(&loaded);
+            let diagnostics = haven_catalog::check(&loaded, jiff::Timestamp::now());
             let errors = diagnostics
                 .iter()
                 .filter(|d| d.severity == Severity::Error)

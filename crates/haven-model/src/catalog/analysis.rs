@@ -7,13 +7,18 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::duration::format_duration;
-use super::{Catalog, Finding, Service};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
-/// Every analysis, in a stable order.
-pub fn analyse(catalog: &Catalog) -> Vec<Finding> {
+use super::duration::format_duration;
+use super::{Catalog, Finding, Service, schedule};
+
+/// Every analysis, in a stable order. `now` starts the year over which
+/// schedules are evaluated.
+pub fn analyse(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
     let mut findings = Vec::new();
     findings.extend(objectives(catalog));
+    findings.extend(schedules(catalog, now));
     findings.extend(references(catalog));
     findings.extend(cycles(catalog));
     findings.extend(inversions(catalog));
@@ -56,6 +61,94 @@ pub fn objectives(catalog: &Catalog) -> Vec<Finding> {
                         .at(s.id.at),
                     );
                 }
+            }
+        }
+    }
+    out
+}
+
+/// `HVN-E020`: a service's RPO cannot be met by the schedule of a system
+/// it depends on: the longest time between two allowed backup starts
+/// (cron × window × time zone, over a year, DST included) plus the
+/// policy's maximum duration exceeds the RPO.
+pub fn schedules(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
+    let mut gaps: HashMap<&str, Option<Option<SignedDuration>>> = HashMap::new();
+    let mut out = Vec::new();
+    for svc in &catalog.services {
+        let Some(rpo) = &svc.rpo else { continue };
+        for dep in &svc.depends_on {
+            let Some(system) = catalog.system(&dep.value) else {
+                continue;
+            };
+            let Some(policy) = system
+                .policy
+                .as_ref()
+                .and_then(|p| catalog.policies.iter().find(|x| x.id.value == p.value))
+            else {
+                continue;
+            };
+            // None: the schedule or zone is invalid (reported by the loader).
+            let gap = *gaps.entry(policy.id.value.as_str()).or_insert_with(|| {
+                let cron = schedule::parse_cron(&policy.schedule.value).ok()?;
+                let tz = TimeZone::get(&policy.timezone.value).ok()?;
+                Some(schedule::longest_gap(
+                    &cron,
+                    &tz,
+                    policy.window.as_ref().map(|w| w.value),
+                    now,
+                ))
+            });
+            let Some(gap) = gap else { continue };
+            let finish = policy
+                .max_duration
+                .as_ref()
+                .map(|d| d.value)
+                .or(policy.expected_duration)
+                .unwrap_or(SignedDuration::ZERO);
+            let window = policy
+                .window
+                .as_ref()
+                .map(|w| {
+                    format!(
+                        " within {}-{}",
+                        w.value.start.strftime("%H:%M"),
+                        w.value.end.strftime("%H:%M")
+                    )
+                })
+                .unwrap_or_default();
+            let problem = match gap {
+                None => Some(format!(
+                    "policy {} (\"{}\"{window}, {}) starts backups fewer than twice a year",
+                    policy.id.value, policy.schedule.value, policy.timezone.value
+                )),
+                Some(gap) if gap + finish > rpo.value => Some(format!(
+                    "backups of system {} (policy {}: \"{}\"{window}, {}) can be {} apart, plus up to {} to finish: {} of data at risk",
+                    system.id.value,
+                    policy.id.value,
+                    policy.schedule.value,
+                    policy.timezone.value,
+                    format_duration(gap),
+                    format_duration(finish),
+                    format_duration(gap + finish)
+                )),
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                out.push(
+                    Finding::error(
+                        "HVN-E020",
+                        format!(
+                            "service {}: RPO {} cannot be met: {problem}",
+                            svc.id.value,
+                            format_duration(rpo.value)
+                        ),
+                        "schedule backups more often (or widen the window), shorten max_duration, or relax the RPO",
+                    )
+                    .object("service", &svc.id.value)
+                    .object("system", &system.id.value)
+                    .object("policy", &policy.id.value)
+                    .at(rpo.at),
+                );
             }
         }
     }

@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod duration;
 pub mod finding;
+pub mod schedule;
 
 use jiff::SignedDuration;
 use jiff::civil::Date;

@@ -1,0 +1,236 @@
+//! When a policy's backups may start: cron × window × time zone.
+//!
+//! The cron expression is evaluated on the policy's local wall clock.
+//! A local time that does not exist (the hour skipped when clocks go
+//! forward) starts nothing; a local time that happens twice (clocks go
+//! back) starts once, at its first occurrence. Starts outside the
+//! policy's window are dropped (no job starts outside its window).
+
+use std::str::FromStr;
+
+use croner::Cron;
+use jiff::civil::{DateTime, Time};
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::{SignedDuration, Timestamp, ToSpan};
+
+use super::Window;
+
+/// Parse a cron expression (5 fields, or 6 with seconds).
+pub fn parse_cron(text: &str) -> Result<Cron, String> {
+    Cron::from_str(text).map_err(|e| format!("{text:?} is not a cron expression: {e}"))
+}
+
+/// Is `t` inside the window (which may wrap past midnight)?
+pub fn in_window(window: Option<Window>, t: Time) -> bool {
+    match window {
+        None => true,
+        Some(w) if w.start < w.end => w.start <= t && t < w.end,
+        Some(w) => t >= w.start || t < w.end,
+    }
+}
+
+/// Every allowed start in `[from, until)`.
+pub fn allowed_starts(
+    cron: &Cron,
+    tz: &TimeZone,
+    window: Option<Window>,
+    from: Timestamp,
+    until: Timestamp,
+) -> Vec<Timestamp> {
+    let mut starts = Vec::new();
+    // Civil times around the period (a day of slack for offsets).
+    let first = tz.to_datetime(from) - 1.day();
+    let last = tz.to_datetime(until) + 1.day();
+    for civil in cron.iter_after(first) {
+        if civil > last {
+            break;
+        }
+        if !in_window(window, civil.time()) {
+            continue;
+        }
+        let Some(at) = first_instant(tz, civil) else {
+            continue; // skipped by a clock change
+        };
+        if at >= from && at < until {
+            starts.push(at);
+        }
+    }
+    starts.sort();
+    starts.dedup();
+    starts
+}
+
+/// The first instant that shows `civil` on the wall clock, if any.
+fn first_instant(tz: &TimeZone, civil: DateTime) -> Option<Timestamp> {
+    let ambiguous = tz.to_ambiguous_zoned(civil);
+    match ambiguous.offset() {
+        AmbiguousOffset::Unambiguous { .. } | AmbiguousOffset::Fold { .. } => {
+            ambiguous.earlier().ok().map(|z| z.timestamp())
+        }
+        AmbiguousOffset::Gap { .. } => None,
+    }
+}
+
+/// The longest time between consecutive allowed starts during the year
+/// from `from` (DST changes included); the gap that crosses the end of
+/// that year counts too. `None` when the schedule starts fewer than two
+/// times in the year and the following month.
+pub fn longest_gap(
+    cron: &Cron,
+    tz: &TimeZone,
+    window: Option<Window>,
+    from: Timestamp,
+) -> Option<SignedDuration> {
+    let year_end = from + SignedDuration::from_hours(366 * 24);
+    let until = year_end + SignedDuration::from_hours(31 * 24);
+    let starts = allowed_starts(cron, tz, window, from, until);
+    let mut longest: Option<SignedDuration> = None;
+    for pair in starts.windows(2) {
+        if pair[0] >= year_end {
+            break;
+        }
+        let gap = pair[1].duration_since(pair[0]);
+        longest = Some(longest.map_or(gap, |l| l.max(gap)));
+    }
+    longest
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The reference: walk every minute of real time, and start whenever
+    /// the wall clock shows a matching time for the first time.
+    fn brute_force_gap(
+        cron: &Cron,
+        tz: &TimeZone,
+        window: Option<Window>,
+        from: Timestamp,
+    ) -> Option<SignedDuration> {
+        let year_end = from + SignedDuration::from_hours(366 * 24);
+        let until = year_end + SignedDuration::from_hours(31 * 24);
+        let mut seen: HashSet<DateTime> = HashSet::new();
+        let mut last: Option<Timestamp> = None;
+        let mut longest: Option<SignedDuration> = None;
+        let mut t = from;
+        while t < until {
+            let civil = tz.to_datetime(t);
+            if seen.insert(civil)
+                && in_window(window, civil.time())
+                && cron.is_time_matching(&civil).unwrap_or(false)
+            {
+                if let Some(prev) = last
+                    && prev < year_end
+                {
+                    let gap = t.duration_since(prev);
+                    longest = Some(longest.map_or(gap, |l| l.max(gap)));
+                }
+                last = Some(t);
+            }
+            t += SignedDuration::from_mins(1);
+        }
+        longest
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().expect("timestamp")
+    }
+
+    fn window(start: &str, end: &str) -> Option<Window> {
+        Some(Window {
+            start: start.parse().expect("time"),
+            end: end.parse().expect("time"),
+        })
+    }
+
+    #[test]
+    fn known_gaps() {
+        let berlin = TimeZone::get("Europe/Berlin").expect("tz");
+        let from = at("2026-01-01T00:00:00Z");
+        let daily = parse_cron("0 2 * * *").expect("cron");
+        // 02:00 does not exist on the day clocks go forward in Berlin
+        // (2026-03-29): that day starts nothing, so two starts are two
+        // days apart, less the hour the clocks skipped.
+        assert_eq!(
+            longest_gap(&daily, &berlin, None, from),
+            Some(SignedDuration::from_hours(47))
+        );
+        let daily_3 = parse_cron("0 3 * * *").expect("cron");
+        // 03:00 exists every day; the 23h and 25h days make gaps of 23h
+        // and 25h.
+        assert_eq!(
+            longest_gap(&daily_3, &berlin, None, from),
+            Some(SignedDuration::from_hours(25))
+        );
+        let hourly = parse_cron("0 * * * *").expect("cron");
+        // Hourly, but only inside 22:00-06:00: from 05:00 to 22:00.
+        assert_eq!(
+            longest_gap(&hourly, &TimeZone::UTC, window("22:00", "06:00"), from),
+            Some(SignedDuration::from_hours(17))
+        );
+        let weekdays = parse_cron("30 1 * * 1-5").expect("cron");
+        // Friday 01:30 to Monday 01:30.
+        assert_eq!(
+            longest_gap(&weekdays, &TimeZone::UTC, None, from),
+            Some(SignedDuration::from_hours(72))
+        );
+        // A window that excludes every start: never.
+        assert_eq!(
+            longest_gap(&daily_3, &TimeZone::UTC, window("10:00", "11:00"), from),
+            None
+        );
+    }
+
+    fn cron_strategy() -> impl Strategy<Value = String> {
+        let minute = prop_oneof![
+            (0u32..60).prop_map(|m| m.to_string()),
+            (2u32..31).prop_map(|k| format!("*/{k}")),
+        ];
+        let hour = prop_oneof![
+            (0u32..24).prop_map(|h| h.to_string()),
+            (0u32..24, 0u32..24).prop_map(|(a, b)| format!("{},{}", a.min(b), a.max(b) + 0)),
+            (1u32..8).prop_map(|k| format!("*/{k}")),
+            Just("1-3".to_string()),
+            Just("*".to_string()),
+        ];
+        let dow = prop_oneof![
+            Just("*".to_string()),
+            Just("1-5".to_string()),
+            Just("0,6".to_string()),
+            Just("3".to_string()),
+        ];
+        (minute, hour, dow).prop_map(|(m, h, d)| format!("{m} {h} * * {d}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// The gap computed from cron occurrences equals a brute-force walk
+        /// over every minute of a year, DST transitions included.
+        #[test]
+        fn longest_gap_matches_brute_force(
+            expr in cron_strategy(),
+            zone in prop::sample::select(vec!["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]),
+            win in prop::option::of((0u32..24, 0u32..24)),
+        ) {
+            let cron = parse_cron(&expr).expect("generated cron parses");
+            let tz = TimeZone::get(zone).expect("tz");
+            let window = win
+                .filter(|(a, b)| a != b)
+                .map(|(a, b)| Window {
+                    start: Time::new(a as i8, 0, 0, 0).expect("time"),
+                    end: Time::new(b as i8, 0, 0, 0).expect("time"),
+                });
+            let from = at("2026-01-01T00:00:00Z");
+            prop_assert_eq!(
+                longest_gap(&cron, &tz, window, from),
+                brute_force_gap(&cron, &tz, window, from),
+                "{} in {} window {:?}", expr, zone, window
+            );
+        }
+    }
+}
