@@ -192,7 +192,7 @@ mod tests {
         ];
         let hour = prop_oneof![
             (0u32..24).prop_map(|h| h.to_string()),
-            (0u32..24, 0u32..24).prop_map(|(a, b)| format!("{},{}", a.min(b), a.max(b) + 0)),
+            (0u32..24, 0u32..24).prop_map(|(a, b)| format!("{},{}", a.min(b), a.max(b))),
             (1u32..8).prop_map(|k| format!("*/{k}")),
             Just("1-3".to_string()),
             Just("*".to_string()),
