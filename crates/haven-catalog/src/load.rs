@@ -432,6 +432,7 @@ impl Reader<'_> {
                 }
             }
         }
+        let alternatives = self.strings(th, "alternatives");
         Some(System {
             id: id?,
             host,
@@ -440,6 +441,7 @@ impl Reader<'_> {
             backup_sets,
             policy,
             checks,
+            alternatives,
         })
     }
 
@@ -685,6 +687,7 @@ impl Reader<'_> {
         let sla_rto = self.duration(th, "sla_rto");
         let contract_end = self.date(th, "contract_end");
         let last_evidence = self.date(th, "last_evidence");
+        let alternatives = self.strings(th, "alternatives");
         Some(Vendor {
             id: id?,
             name,
@@ -692,6 +695,7 @@ impl Reader<'_> {
             sla_rto,
             contract_end,
             last_evidence,
+            alternatives,
         })
     }
 

@@ -23,7 +23,330 @@ pub fn analyse(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
     findings.extend(cycles(catalog));
     findings.extend(inversions(catalog));
     findings.extend(unprotected(catalog));
+    findings.extend(single_points(catalog));
+    findings.extend(compliance(catalog));
+    findings.extend(copies(catalog));
+    findings.extend(staleness(catalog, now));
     findings
+}
+
+/// The policies protecting a service's data: those of the systems it
+/// depends on, with the system id.
+fn policies_of<'a>(
+    catalog: &'a Catalog,
+    svc: &Service,
+) -> Vec<(&'a super::System, &'a super::Policy)> {
+    svc.depends_on
+        .iter()
+        .filter_map(|d| catalog.system(&d.value))
+        .filter_map(|sys| {
+            let policy = sys.policy.as_ref()?;
+            let p = catalog
+                .policies
+                .iter()
+                .find(|p| p.id.value == policy.value)?;
+            Some((sys, p))
+        })
+        .collect()
+}
+
+/// `HVN-W021`: a system or vendor that two or more tier-1 services need,
+/// with no alternative declared.
+pub fn single_points(catalog: &Catalog) -> Vec<Finding> {
+    let mut needed_by: HashMap<&str, Vec<&str>> = HashMap::new();
+    for svc in catalog.services.iter().filter(|s| s.tier.value == 1) {
+        for dep in &svc.depends_on {
+            needed_by
+                .entry(dep.value.as_str())
+                .or_default()
+                .push(svc.id.value.as_str());
+        }
+    }
+    let mut out = Vec::new();
+    let candidates = catalog
+        .systems
+        .iter()
+        .map(|s| ("system", &s.id, s.alternatives.is_empty()))
+        .chain(
+            catalog
+                .vendors
+                .iter()
+                .map(|v| ("vendor", &v.id, v.alternatives.is_empty())),
+        );
+    for (kind, id, alone) in candidates {
+        let Some(services) = needed_by.get(id.value.as_str()) else {
+            continue;
+        };
+        if services.len() >= 2 && alone {
+            let mut f = Finding::warning(
+                "HVN-W021",
+                format!(
+                    "single point of failure: {kind} {} is needed by {} tier-1 services ({}) and has no alternative",
+                    id.value,
+                    services.len(),
+                    services.join(", ")
+                ),
+                "add redundancy and declare it with `alternatives = [\"…\"]`, or accept the risk in the services' continuity plans",
+            )
+            .object(kind, &id.value)
+            .at(id.at);
+            for s in services {
+                f = f.object("service", *s);
+            }
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// How far back a policy's retention keeps snapshots, in days (the
+/// longest of its calendar rules and its minimum).
+pub fn retention_days(r: &super::Retention) -> u32 {
+    let rules = [
+        r.keep_daily,
+        r.keep_weekly.map(|n| n.saturating_mul(7)),
+        r.keep_monthly.map(|n| n.saturating_mul(30)),
+        r.keep_yearly.map(|n| n.saturating_mul(365)),
+        r.keep_hourly.map(|n| n / 24),
+        r.min_days.as_ref().map(|d| d.value),
+    ];
+    rules.into_iter().flatten().max().unwrap_or(0)
+}
+
+/// `HVN-E022` data stored where its regulations do not allow;
+/// `HVN-E023` retention shorter than a regulation's minimum;
+/// `HVN-E024` retention longer than a regulation's maximum (personal
+/// data); `HVN-E025` immutability shorter than a regulation requires.
+pub fn compliance(catalog: &Catalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for svc in &catalog.services {
+        let regulations: Vec<&super::Regulation> = svc
+            .regulations
+            .iter()
+            .filter_map(|r| catalog.regulations.iter().find(|x| x.id.value == r.value))
+            .collect();
+        if regulations.is_empty() {
+            continue;
+        }
+        for (sys, policy) in policies_of(catalog, svc) {
+            let base = |f: Finding| {
+                f.object("service", &svc.id.value)
+                    .object("system", &sys.id.value)
+                    .object("policy", &policy.id.value)
+            };
+            for reg in &regulations {
+                if !reg.allowed_jurisdictions.is_empty() {
+                    for repo_ref in std::iter::once(&policy.repository).chain(&policy.copies) {
+                        let Some(repo) = catalog
+                            .repositories
+                            .iter()
+                            .find(|r| r.id.value == repo_ref.value)
+                        else {
+                            continue;
+                        };
+                        let place = repo.jurisdiction.as_ref().map(|j| j.value.clone());
+                        if place
+                            .as_ref()
+                            .is_none_or(|j| !reg.allowed_jurisdictions.contains(j))
+                        {
+                            out.push(
+                                base(Finding::error(
+                                    "HVN-E022",
+                                    format!(
+                                        "service {}: {} allows data only in {}, but policy {} stores system {} in repository {} ({})",
+                                        svc.id.value,
+                                        reg.id.value,
+                                        reg.allowed_jurisdictions.join(", "),
+                                        policy.id.value,
+                                        sys.id.value,
+                                        repo.id.value,
+                                        place.as_deref().unwrap_or("jurisdiction not declared")
+                                    ),
+                                    "use a repository in an allowed jurisdiction (and declare `jurisdiction` on every repository)",
+                                ))
+                                .object("repository", &repo.id.value)
+                                .object("regulation", &reg.id.value)
+                                .at(repo_ref.at),
+                            );
+                        }
+                    }
+                }
+                let kept = retention_days(&policy.retention);
+                if let Some(min) = reg.min_retention_days
+                    && kept < min
+                {
+                    out.push(
+                        base(Finding::error(
+                            "HVN-E023",
+                            format!(
+                                "service {}: {} requires keeping backups {min} days, policy {} keeps {kept}",
+                                svc.id.value, reg.id.value, policy.id.value
+                            ),
+                            format!("raise the policy's retention (e.g. `min_days = {min}` or more keep_monthly/keep_yearly)"),
+                        ))
+                        .object("regulation", &reg.id.value)
+                        .at(policy.id.at),
+                    );
+                }
+                if let Some(max) = reg.max_retention_days
+                    && kept > max
+                {
+                    out.push(
+                        base(Finding::error(
+                            "HVN-E024",
+                            format!(
+                                "service {}: {} allows keeping personal data at most {max} days, policy {} keeps {kept}",
+                                svc.id.value, reg.id.value, policy.id.value
+                            ),
+                            "shorten the policy's retention for this data, or separate it from data that must be kept longer",
+                        ))
+                        .object("regulation", &reg.id.value)
+                        .at(policy.id.at),
+                    );
+                }
+                if let Some(min) = reg.min_immutability_days {
+                    let days = policy.immutability_days.as_ref().map_or(0, |d| d.value);
+                    if days < min {
+                        let at = policy
+                            .immutability_days
+                            .as_ref()
+                            .map_or(policy.id.at, |d| d.at);
+                        out.push(
+                            base(Finding::error(
+                                "HVN-E025",
+                                format!(
+                                    "service {}: {} requires backups immutable for {min} days, policy {} locks them for {days}",
+                                    svc.id.value, reg.id.value, policy.id.value
+                                ),
+                                format!("set `immutability_days = {min}` (or more) on the policy"),
+                            ))
+                            .object("regulation", &reg.id.value)
+                            .at(at),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `HVN-W026` (3-2-1): tier-1 data with fewer than two copies, or with
+/// all copies in one location on one kind of media.
+pub fn copies(catalog: &Catalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for svc in catalog.services.iter().filter(|s| s.tier.value == 1) {
+        for (sys, policy) in policies_of(catalog, svc) {
+            if !seen.insert((sys.id.value.as_str(), policy.id.value.as_str())) {
+                continue;
+            }
+            let repos: Vec<&super::Repository> = std::iter::once(&policy.repository)
+                .chain(&policy.copies)
+                .filter_map(|r| catalog.repositories.iter().find(|x| x.id.value == r.value))
+                .collect();
+            let problem = if policy.copies.is_empty() {
+                Some("one backup copy only (no `copies`)".to_string())
+            } else {
+                let sites: HashSet<Option<&str>> =
+                    repos.iter().map(|r| r.region.as_deref()).collect();
+                let media: HashSet<Option<&str>> =
+                    repos.iter().map(|r| r.media.as_deref()).collect();
+                (sites.len() < 2 && media.len() < 2)
+                    .then(|| "every copy is in the same region on the same media".to_string())
+            };
+            if let Some(problem) = problem {
+                out.push(
+                    Finding::warning(
+                        "HVN-W026",
+                        format!(
+                            "3-2-1: tier-1 service {} keeps system {} with policy {}: {problem}",
+                            svc.id.value, sys.id.value, policy.id.value
+                        ),
+                        "add `copies = [\"…\"]` with a repository in another region or on other media (ideally offline or immutable)",
+                    )
+                    .object("service", &svc.id.value)
+                    .object("system", &sys.id.value)
+                    .object("policy", &policy.id.value)
+                    .at(policy.repository.at),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `HVN-W027` a service not reviewed within its interval; `HVN-W028` a
+/// vendor whose continuity evidence is over a year old, or whose contract
+/// ends within 90 days.
+pub fn staleness(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
+    let today = now.to_zoned(TimeZone::UTC).date();
+    let mut out = Vec::new();
+    for svc in &catalog.services {
+        let Some(interval) = &svc.review_interval else {
+            continue;
+        };
+        let due = svc.last_reviewed.as_ref().and_then(|d| {
+            d.value
+                .to_zoned(TimeZone::UTC)
+                .ok()
+                .map(|z| z.timestamp() + interval.value)
+        });
+        if due.is_none_or(|due| due < now) {
+            let when = svc
+                .last_reviewed
+                .as_ref()
+                .map_or("never".to_string(), |d| format!("last on {}", d.value));
+            out.push(
+                Finding::warning(
+                    "HVN-W027",
+                    format!(
+                        "service {} is due for review (every {}; {when})",
+                        svc.id.value,
+                        format_duration(interval.value)
+                    ),
+                    "review the entry with its owner and update `last_reviewed`",
+                )
+                .object("service", &svc.id.value)
+                .at(svc.last_reviewed.as_ref().map_or(interval.at, |d| d.at)),
+            );
+        }
+    }
+    for v in &catalog.vendors {
+        let old = match &v.last_evidence {
+            None => Some("no continuity evidence on record".to_string()),
+            Some(d) if d.value < today.saturating_sub(jiff::Span::new().years(1)) => Some(format!(
+                "continuity evidence from {} is over a year old",
+                d.value
+            )),
+            Some(_) => None,
+        };
+        if let Some(old) = old {
+            out.push(
+                Finding::warning(
+                    "HVN-W028",
+                    format!("vendor {}: {old}", v.id.value),
+                    "ask the vendor for current evidence (SOC 2 report, ISO 22301 certificate, test results) and record `last_evidence`",
+                )
+                .object("vendor", &v.id.value)
+                .at(v.last_evidence.as_ref().map_or(v.id.at, |d| d.at)),
+            );
+        }
+        if let Some(end) = &v.contract_end
+            && end.value <= today.saturating_add(jiff::Span::new().days(90))
+        {
+            out.push(
+                Finding::warning(
+                    "HVN-W028",
+                    format!("vendor {}: the contract ends on {} (within 90 days)", v.id.value, end.value),
+                    "renew the contract or plan the exit: the services that depend on this vendor need a continuity path",
+                )
+                .object("vendor", &v.id.value)
+                .at(end.at),
+            );
+        }
+    }
+    out
 }
 
 /// `HVN-E010` RTO above MTD; `HVN-E011` tier 1–2 without RPO, RTO or MTD.

@@ -169,6 +169,9 @@ pub struct System {
     pub policy: Option<Located<String>>,
     /// Checks a drill runs after restoring.
     pub checks: Vec<Check>,
+    /// Systems that can take over when this one fails (not a single
+    /// point of failure when set).
+    pub alternatives: Vec<Located<String>>,
 }
 
 impl System {
@@ -387,6 +390,8 @@ pub struct Vendor {
     /// When continuity evidence (SOC 2, ISO 22301 certificate, test
     /// report) was last received.
     pub last_evidence: Option<Located<Date>>,
+    /// Vendors or systems that can take over from this one.
+    pub alternatives: Vec<Located<String>>,
 }
 
 /// A regulation's rules.
