@@ -72,6 +72,9 @@ pub enum Command {
     /// policies as TOML files.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Recovery planning from the catalog.
+    #[command(subcommand)]
+    Plan(PlanCommand),
 }
 
 /// `haven catalog …`
@@ -80,6 +83,31 @@ pub enum CatalogCommand {
     /// Validate and analyse the catalog; report every problem at once
     /// (exit 1 on errors, 0 with warnings only).
     Check(CatalogDirArgs),
+    /// Print the dependency graph.
+    Graph {
+        /// Where the catalog is.
+        #[command(flatten)]
+        dir: CatalogDirArgs,
+        /// `dot` (Graphviz) or `mermaid`.
+        #[arg(long, default_value = "dot", value_parser = ["dot", "mermaid"])]
+        format: String,
+    },
+}
+
+/// `haven plan …`
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// The recovery order as waves (foundations first, then by
+    /// dependencies; within a wave by tier, then impact), with the
+    /// critical path.
+    Order {
+        /// Services to recover (default: the whole catalog).
+        #[arg(value_name = "SERVICE")]
+        services: Vec<String>,
+        /// Catalog directory (default: HAVEN_CATALOG, else ./catalog).
+        #[arg(long = "catalog", env = "HAVEN_CATALOG", value_name = "DIR")]
+        catalog: Option<PathBuf>,
+    },
 }
 
 /// Where the catalog is.

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Copy(args) => copy::run(global, args),
         Command::Hold(cmd) => hold::run(global, cmd),
         Command::Catalog(cmd) => catalog::run(global, cmd),
+        Command::Plan(cmd) => catalog::plan(global, cmd),
     };
     match result {
         Ok(code) => code,

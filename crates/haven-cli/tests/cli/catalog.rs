@@ -82,3 +82,42 @@ fn warnings_only_exit_0_and_a_missing_catalog_is_explained() {
         "{stderr}"
     );
 }
+
+#[test]
+fn plan_order_and_graph_read_the_catalog() {
+    let ws = Workspace::new();
+    let dir = broken("HVN-W014");
+    let out = ws
+        .haven()
+        .args(["--json", "plan", "order", "shop", "--catalog"])
+        .arg(&dir)
+        .output()
+        .expect("run");
+    let order = parse_json(&out, 0);
+    let waves = order["waves"].as_array().expect("waves");
+    assert_eq!(waves.len(), 2, "{order}");
+    assert_eq!(waves[1][0]["id"], "shop");
+    assert_eq!(order["critical_path"], serde_json::json!(["erp", "shop"]));
+    assert_eq!(order["critical_path_time"], "9h");
+
+    let out = ws
+        .haven()
+        .args(["catalog", "graph", "--format", "dot"])
+        .arg(&dir)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph dependencies {"), "{dot}");
+    assert!(dot.contains("\"shop\" -> \"erp\";"), "{dot}");
+
+    // A catalog with errors is refused, pointing at `catalog check`.
+    let out = ws
+        .haven()
+        .args(["plan", "order", "--catalog"])
+        .arg(broken("HVN-E002"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("haven catalog check"));
+}

@@ -9,6 +9,8 @@
 pub mod analysis;
 pub mod duration;
 pub mod finding;
+pub mod graph;
+pub mod plan;
 pub mod schedule;
 
 use jiff::SignedDuration;
