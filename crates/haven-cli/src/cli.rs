@@ -75,6 +75,24 @@ pub enum Command {
     /// Recovery planning from the catalog.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// The business impact analysis: one row per service, highest impact
+    /// first.
+    Bia(BiaArgs),
+}
+
+/// `haven bia`
+#[derive(Debug, Args)]
+pub struct BiaArgs {
+    /// Where the catalog is.
+    #[command(flatten)]
+    pub dir: CatalogDirArgs,
+    /// Output format (`--json` implies json).
+    #[arg(long, default_value = "table", value_parser = ["table", "json", "csv", "markdown"])]
+    pub format: String,
+    /// Rank by financial impact per hour (`quantitative`) or by the 1–5
+    /// ratings (`qualitative`).
+    #[arg(long, default_value = "quantitative", value_parser = ["quantitative", "qualitative"])]
+    pub scoring: String,
 }
 
 /// `haven catalog …`

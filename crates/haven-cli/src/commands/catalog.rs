@@ -35,6 +35,109 @@ fn load_clean(dir: &std::path::Path) -> Result<haven_catalog::LoadedCatalog> {
     Ok(loaded)
 }
 
+/// `haven bia [DIR]`.
+pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
+    use haven_model::catalog::bia::{Scoring, bia};
+    let dir = args.dir.resolve();
+    let loaded = load_clean(&dir)?;
+    let findings = haven_model::catalog::analysis::analyse(&loaded.catalog, jiff::Timestamp::now());
+    let scoring = if args.scoring == "qualitative" {
+        Scoring::Qualitative
+    } else {
+        Scoring::Quantitative
+    };
+    let rows = bia(&loaded.catalog, &findings, scoring);
+    let format = if global.json {
+        "json"
+    } else {
+        args.format.as_str()
+    };
+    let impact = |r: &haven_model::catalog::bia::BiaRow| {
+        r.impact_per_hour
+            .map(|v| {
+                format!(
+                    "{v:.0}{}",
+                    r.currency
+                        .as_ref()
+                        .map(|c| format!(" {c}"))
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default()
+    };
+    let header = [
+        "service",
+        "tier",
+        "impact/h",
+        "score",
+        "MTD",
+        "RTO",
+        "RPO",
+        "strategy",
+        "depends on",
+        "findings",
+    ];
+    let cells = |r: &haven_model::catalog::bia::BiaRow| -> Vec<String> {
+        vec![
+            r.id.clone(),
+            r.tier.to_string(),
+            impact(r),
+            r.qualitative_score
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            r.mtd.clone().unwrap_or_default(),
+            r.rto.clone().unwrap_or_default(),
+            r.rpo.clone().unwrap_or_default(),
+            r.strategy.clone().unwrap_or_default(),
+            r.depends_on.join(" "),
+            r.findings.join(" "),
+        ]
+    };
+    match format {
+        "json" => output::print_json(&rows)?,
+        "csv" => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(header)?;
+            for r in &rows {
+                w.write_record(cells(r))?;
+            }
+            w.flush()?;
+        }
+        "markdown" => {
+            println!("| {} |", header.join(" | "));
+            println!("|{}", "---|".repeat(header.len()));
+            for r in &rows {
+                let escaped: Vec<String> = cells(r).iter().map(|c| c.replace('|', "\\|")).collect();
+                println!("| {} |", escaped.join(" | "));
+            }
+        }
+        _ => {
+            let table: Vec<Vec<String>> =
+                std::iter::once(header.iter().map(|h| h.to_string()).collect())
+                    .chain(rows.iter().map(cells))
+                    .collect();
+            let widths: Vec<usize> = (0..header.len())
+                .map(|i| {
+                    table
+                        .iter()
+                        .map(|row| row[i].chars().count())
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            for row in &table {
+                let line: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                println!("{}", line.join("  ").trim_end());
+            }
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
 /// `haven plan order [SERVICE...]`.
 pub fn plan(global: &GlobalArgs, command: &crate::cli::PlanCommand) -> Result<u8> {
     let crate::cli::PlanCommand::Order { services, catalog } = command;

@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Hold(cmd) => hold::run(global, cmd),
         Command::Catalog(cmd) => catalog::run(global, cmd),
         Command::Plan(cmd) => catalog::plan(global, cmd),
+        Command::Bia(args) => catalog::bia(global, args),
     };
     match result {
         Ok(code) => code,

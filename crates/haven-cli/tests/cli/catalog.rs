@@ -121,3 +121,86 @@ fn plan_order_and_graph_read_the_catalog() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("haven catalog check"));
 }
+
+#[test]
+fn bia_ranks_services_by_impact_in_every_format() {
+    let ws = Workspace::new();
+    let dir = ws.path("catalog");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("services.toml"),
+        r#"
+[[service]]
+id = "wiki"
+tier = 4
+[service.impact]
+per_hour = 100.0
+customer = 1
+
+[[service]]
+id = "shop"
+tier = 2
+rpo = "15m"
+rto = "1h"
+mtd = "4h"
+strategy = "active-passive"
+[service.impact]
+per_hour = 9000.0
+currency = "EUR"
+legal = 3
+customer = 5
+
+[[service]]
+id = "payroll"
+tier = 3
+[service.impact]
+legal = 5
+reputational = 5
+"#,
+    )
+    .expect("write");
+    let out = ws
+        .haven()
+        .args(["--json", "bia"])
+        .arg(&dir)
+        .output()
+        .expect("run");
+    let rows = parse_json(&out, 0);
+    let ids: Vec<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["shop", "wiki", "payroll"]);
+    assert_eq!(rows[0]["rto"], "1h");
+    assert_eq!(rows[0]["qualitative_score"], 75);
+    assert_eq!(rows[0]["strategy"], "active-passive");
+
+    let out = ws
+        .haven()
+        .args(["bia", "--scoring", "qualitative", "--format", "csv"])
+        .arg(&dir)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let csv = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("service,tier,impact/h,score"), "{csv}");
+    assert!(
+        lines[1].starts_with("payroll,3,"),
+        "qualitative ranks the 5/5 ratings first: {csv}"
+    );
+
+    let out = ws
+        .haven()
+        .args(["bia", "--format", "markdown"])
+        .arg(&dir)
+        .output()
+        .expect("run");
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("| shop | 2 | 9000 EUR | 75 | 4h | 1h | 15m | active-passive |"),
+        "{md}"
+    );
+}

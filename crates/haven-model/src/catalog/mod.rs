@@ -7,6 +7,7 @@
 //! turns into `file:line:col` and a snippet.
 
 pub mod analysis;
+pub mod bia;
 pub mod duration;
 pub mod finding;
 pub mod graph;
@@ -152,6 +153,19 @@ pub enum Strategy {
     ColdStandby,
     /// Restored from backups.
     BackupRestore,
+}
+
+impl Strategy {
+    /// The catalog spelling (`warm-standby`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::ActiveActive => "active-active",
+            Strategy::ActivePassive => "active-passive",
+            Strategy::WarmStandby => "warm-standby",
+            Strategy::ColdStandby => "cold-standby",
+            Strategy::BackupRestore => "backup-restore",
+        }
+    }
 }
 
 /// A technical system.
