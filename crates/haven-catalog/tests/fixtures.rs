@@ -78,3 +78,51 @@ fn every_code_the_analyses_can_emit_has_a_fixture() {
         );
     }
 }
+
+#[test]
+fn the_acme_example_passes_with_its_documented_warnings() {
+    let (diagnostics, text) = rendered(&examples().join("acme"));
+    let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["HVN-W014", "HVN-W021"], "{text}");
+    let loaded = haven_catalog::load_dir(&examples().join("acme")).expect("load");
+    let services = loaded.catalog.services.len();
+    assert!((15..=25).contains(&services), "{services} services");
+    let order = haven_model::catalog::plan::recovery_order(&loaded.catalog, &[]).expect("order");
+    assert_eq!(
+        order.waves.concat().len(),
+        services + loaded.catalog.systems.len() + loaded.catalog.vendors.len()
+    );
+}
+
+#[test]
+fn every_file_under_examples_is_part_of_a_loaded_catalog() {
+    // Every catalog directory (acme, each broken fixture) loads, and every
+    // .toml file in them is read.
+    let mut dirs = vec![examples().join("acme")];
+    for entry in std::fs::read_dir(examples().join("broken")).expect("broken") {
+        dirs.push(entry.expect("entry").path());
+    }
+    let mut read = 0;
+    for dir in &dirs {
+        let loaded = haven_catalog::load_dir(dir).expect("load");
+        read += loaded.files.len();
+    }
+    let on_disk = walk_toml(&examples());
+    assert_eq!(
+        read, on_disk,
+        "some .toml file under examples/ is not in a tested catalog"
+    );
+}
+
+fn walk_toml(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            n += walk_toml(&path);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            n += 1;
+        }
+    }
+    n
+}
