@@ -9,6 +9,7 @@
 
 pub mod diagnostic;
 pub mod load;
+pub mod schema;
 pub mod source;
 
 use std::collections::HashMap;

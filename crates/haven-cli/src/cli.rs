@@ -101,6 +101,9 @@ pub enum CatalogCommand {
     /// Validate and analyse the catalog; report every problem at once
     /// (exit 1 on errors, 0 with warnings only).
     Check(CatalogDirArgs),
+    /// Print a JSON Schema of the catalog format (for editor completion,
+    /// e.g. with taplo or Even Better TOML).
+    Schema,
     /// Print the dependency graph.
     Graph {
         /// Where the catalog is.

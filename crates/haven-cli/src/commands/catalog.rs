@@ -173,6 +173,10 @@ pub fn plan(global: &GlobalArgs, command: &crate::cli::PlanCommand) -> Result<u8
 
 pub fn run(global: &GlobalArgs, command: &CatalogCommand) -> Result<u8> {
     match command {
+        CatalogCommand::Schema => {
+            output::print_json(&haven_catalog::schema::schema())?;
+            Ok(exit::SUCCESS)
+        }
         CatalogCommand::Graph { dir, format } => {
             let loaded = load_clean(&dir.resolve())?;
             let text = match format.as_str() {

@@ -204,3 +204,22 @@ reputational = 5
         "{md}"
     );
 }
+
+#[test]
+fn schema_is_one_json_document() {
+    let ws = Workspace::new();
+    let out = ws
+        .haven()
+        .args(["catalog", "schema"])
+        .output()
+        .expect("run");
+    let schema = parse_json(&out, 0);
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(
+        schema["properties"]["service"]["items"]["additionalProperties"], false,
+        "unknown keys are errors in editors too"
+    );
+}

@@ -1,0 +1,243 @@
+//! A JSON Schema of the catalog format (TOML maps onto JSON one to one),
+//! for editor completion and validation (`haven catalog schema`).
+//!
+//! A test keeps it in step with the loader: for every table, the schema's
+//! properties are exactly the keys the loader knows.
+
+use serde_json::{Value, json};
+
+fn string(description: &str) -> Value {
+    json!({ "type": "string", "description": description })
+}
+
+fn duration(description: &str) -> Value {
+    json!({
+        "type": "string",
+        "description": format!("{description} (e.g. 15m, 4h, 2d, 1w, 1h 30m)"),
+        "pattern": "^\\s*[0-9]+\\s*[a-z]+(\\s*[0-9]+\\s*[a-z]+)*\\s*$"
+    })
+}
+
+fn date(description: &str) -> Value {
+    json!({ "type": "string", "format": "date", "description": description })
+}
+
+fn id(description: &str) -> Value {
+    json!({ "type": "string", "pattern": "^[a-z0-9._-]+$", "description": description })
+}
+
+fn ids(description: &str) -> Value {
+    json!({ "type": "array", "items": { "type": "string" }, "description": description })
+}
+
+fn count(description: &str) -> Value {
+    json!({ "type": "integer", "minimum": 0, "description": description })
+}
+
+fn rating(description: &str) -> Value {
+    json!({ "type": "integer", "minimum": 1, "maximum": 5, "description": description })
+}
+
+fn one_of(values: &[&str], description: &str) -> Value {
+    json!({ "type": "string", "enum": values, "description": description })
+}
+
+fn table(required: &[&str], properties: Value) -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": required,
+        "properties": properties
+    })
+}
+
+fn array_of(item: Value, description: &str) -> Value {
+    json!({ "type": "array", "items": item, "description": description })
+}
+
+/// The catalog format as a JSON Schema (draft 2020-12).
+pub fn schema() -> Value {
+    let impact = table(
+        &[],
+        json!({
+            "per_hour": { "type": "number", "minimum": 0, "description": "financial impact of an hour of downtime" },
+            "currency": string("currency of per_hour (ISO 4217)"),
+            "legal": rating("legal/regulatory impact"),
+            "reputational": rating("reputational impact"),
+            "customer": rating("customer impact"),
+            "operational": rating("operational impact")
+        }),
+    );
+    let service = table(
+        &["id", "tier"],
+        json!({
+            "id": id("unique among services, systems and vendors"),
+            "name": string("display name"),
+            "description": string("what the service is for"),
+            "owner": string("owning [[team]] id"),
+            "tier": { "type": "integer", "minimum": 1, "maximum": 4, "description": "1 is the most critical" },
+            "business_functions": ids("business functions it supports"),
+            "impact": impact,
+            "mtd": duration("maximum tolerable downtime"),
+            "rto": duration("recovery time objective"),
+            "rpo": duration("recovery point objective"),
+            "data_classification": one_of(&["public", "internal", "confidential", "regulated"], "classification of its data"),
+            "regulations": ids("[[regulation]] ids that apply"),
+            "strategy": one_of(&["active-active", "active-passive", "warm-standby", "cold-standby", "backup-restore"], "continuity strategy"),
+            "recovery_site": string("where it is recovered"),
+            "depends_on": ids("services, systems and vendors it needs"),
+            "review_interval": duration("how often the entry is reviewed"),
+            "last_reviewed": date("last review")
+        }),
+    );
+    let backup_set = table(
+        &[],
+        json!({
+            "name": string("name within the system"),
+            "paths": ids("paths to back up"),
+            "excludes": ids("glob patterns to leave out"),
+            "command": string("a dump command whose output is backed up (e.g. pg_dump -Fc erp)")
+        }),
+    );
+    let check = table(
+        &["type"],
+        json!({
+            "type": one_of(&["command", "sql", "http", "tcp"], "kind of check"),
+            "run": string("command: the command line"),
+            "expect_exit": { "type": "integer", "description": "command: expected exit code (default 0)" },
+            "expect_output": string("command: text the output must contain"),
+            "query": string("sql: the query"),
+            "expect": string("sql: expected first value"),
+            "url": string("http: the URL"),
+            "expect_status": { "type": "integer", "description": "http: expected status (default 200)" },
+            "address": string("tcp: host:port")
+        }),
+    );
+    let system = table(
+        &["id", "kind"],
+        json!({
+            "id": id("unique among services, systems and vendors"),
+            "host": string("host name or address"),
+            "kind": string("file-server, database-postgres, database-mysql, vm, saas, network, identity, dns, mail, …"),
+            "owner": string("owning [[team]] id"),
+            "policy": string("[[policy]] id"),
+            "backup_set": array_of(backup_set, "what to back up"),
+            "check": array_of(check, "verification checks drills run after restoring"),
+            "alternatives": ids("systems that can take over")
+        }),
+    );
+    let retention = table(
+        &[],
+        json!({
+            "keep_last": count("keep the N newest snapshots"),
+            "keep_hourly": count("newest per hour, for N hours"),
+            "keep_daily": count("newest per day, for N days"),
+            "keep_weekly": count("newest per week, for N weeks"),
+            "keep_monthly": count("newest per month, for N months"),
+            "keep_yearly": count("newest per year, for N years"),
+            "min_days": count("nothing removed before this age in days")
+        }),
+    );
+    let integrity = table(
+        &["schedule"],
+        json!({
+            "schedule": string("cron schedule of integrity checks"),
+            "read_data_percent": { "type": "number", "minimum": 0, "maximum": 100, "description": "share of data read each time" }
+        }),
+    );
+    let policy = table(
+        &["id", "schedule", "repository"],
+        json!({
+            "id": id("unique among policies"),
+            "schedule": string("cron: minute hour day-of-month month day-of-week"),
+            "timezone": string("IANA time zone (default UTC)"),
+            "window": { "type": "string", "pattern": "^\\s*[0-9]{1,2}:[0-9]{2}\\s*-\\s*[0-9]{1,2}:[0-9]{2}\\s*$", "description": "local start-end, e.g. 22:00-06:00" },
+            "stagger": duration("random spread of starts"),
+            "expected_duration": duration("typical backup duration"),
+            "max_duration": duration("longest acceptable backup duration"),
+            "retention": retention,
+            "repository": string("primary [[repository]] id"),
+            "copies": ids("repositories receiving copies"),
+            "immutability_days": count("days each snapshot is locked"),
+            "integrity_check": integrity,
+            "pre_hook": string("command run before each backup"),
+            "post_hook": string("command run after each backup"),
+            "priority": { "type": "integer", "description": "higher starts first" }
+        }),
+    );
+    let repository = table(
+        &["id", "url"],
+        json!({
+            "id": id("unique among repositories"),
+            "url": string("a path or s3:http(s)://host:port/bucket/prefix"),
+            "jurisdiction": string("legal jurisdiction of the storage (DE, EU, US, …)"),
+            "region": string("site or region"),
+            "storage_tier": one_of(&["hot", "cold", "archive"], "storage tier"),
+            "media": string("disk, object, tape, …"),
+            "capacity_bytes": count("capacity in bytes"),
+            "password": { "type": "string", "pattern": "^(env|file):.+$", "description": "env:VAR or file:PATH, never the secret itself" }
+        }),
+    );
+    let member = table(
+        &["name"],
+        json!({
+            "name": string("full name"),
+            "email": string("e-mail address"),
+            "phone": string("phone number"),
+            "chat": string("chat handle")
+        }),
+    );
+    let team = table(
+        &["id"],
+        json!({
+            "id": id("unique among teams"),
+            "name": string("display name"),
+            "member": array_of(member, "members")
+        }),
+    );
+    let vendor = table(
+        &["id"],
+        json!({
+            "id": id("unique among services, systems and vendors"),
+            "name": string("display name"),
+            "sla_response": duration("committed response time"),
+            "sla_rto": duration("committed recovery time"),
+            "contract_end": date("end of the contract"),
+            "last_evidence": date("last continuity evidence received"),
+            "alternatives": ids("vendors or systems that can take over")
+        }),
+    );
+    let regulation = table(
+        &["id"],
+        json!({
+            "id": id("unique among regulations"),
+            "name": string("display name"),
+            "min_retention_days": count("backups kept at least this long"),
+            "max_retention_days": count("personal data kept at most this long"),
+            "min_immutability_days": count("snapshots immutable at least this long"),
+            "allowed_jurisdictions": ids("where the data may be stored (empty: anywhere)")
+        }),
+    );
+    let reserved = json!({ "description": "reserved for a later version of Haven; ignored" });
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://haven.example/schemas/catalog.json",
+        "title": "Haven continuity catalog file",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "service": array_of(service, "business services"),
+            "system": array_of(system, "technical systems"),
+            "policy": array_of(policy, "protection policies"),
+            "repository": array_of(repository, "backup repositories"),
+            "team": array_of(team, "teams"),
+            "vendor": array_of(vendor, "vendors"),
+            "regulation": array_of(regulation, "regulations"),
+            "maintenance": reserved.clone(),
+            "escalation": reserved.clone(),
+            "channel": reserved.clone(),
+            "drill": reserved.clone(),
+            "plan": reserved
+        }
+    })
+}
