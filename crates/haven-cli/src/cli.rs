@@ -125,7 +125,8 @@ pub enum PlanCommand {
         /// Services to recover (default: the whole catalog).
         #[arg(value_name = "SERVICE")]
         services: Vec<String>,
-        /// Catalog directory (default: HAVEN_CATALOG, else ./catalog).
+        /// Catalog directory (default: HAVEN_CATALOG, else the data dir's
+        /// settings, else ./catalog).
         #[arg(long = "catalog", env = "HAVEN_CATALOG", value_name = "DIR")]
         catalog: Option<PathBuf>,
     },
@@ -134,7 +135,8 @@ pub enum PlanCommand {
 /// Where the catalog is.
 #[derive(Debug, Args)]
 pub struct CatalogDirArgs {
-    /// Catalog directory (default: --catalog, HAVEN_CATALOG, else ./catalog).
+    /// Catalog directory (default: --catalog, HAVEN_CATALOG, the data
+    /// dir's settings, else ./catalog).
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Catalog directory.
@@ -143,13 +145,25 @@ pub struct CatalogDirArgs {
 }
 
 impl CatalogDirArgs {
-    /// The directory to read.
-    pub fn resolve(&self) -> PathBuf {
-        self.dir
-            .clone()
-            .or_else(|| self.catalog.clone())
-            .unwrap_or_else(|| PathBuf::from("catalog"))
+    /// The directory to read: DIR, else --catalog / HAVEN_CATALOG, else
+    /// the catalog named in the data dir's settings, else ./catalog.
+    pub fn resolve(&self) -> anyhow::Result<PathBuf> {
+        match self.dir.clone().or_else(|| self.catalog.clone()) {
+            Some(dir) => Ok(dir),
+            None => default_catalog(),
+        }
     }
+}
+
+/// The catalog named in `<data dir>/haven.toml` (data dir from
+/// `HAVEN_DATA_DIR`, default `./haven-data`), else `./catalog`.
+pub fn default_catalog() -> anyhow::Result<PathBuf> {
+    let data_dir = std::env::var_os("HAVEN_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("haven-data"));
+    Ok(haven_catalog::catalog_from_settings(&data_dir)
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or_else(|| PathBuf::from("catalog")))
 }
 
 /// `haven hold …`

@@ -38,7 +38,7 @@ fn load_clean(dir: &std::path::Path) -> Result<haven_catalog::LoadedCatalog> {
 /// `haven bia [DIR]`.
 pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
     use haven_model::catalog::bia::{Scoring, bia};
-    let dir = args.dir.resolve();
+    let dir = args.dir.resolve()?;
     let loaded = load_clean(&dir)?;
     let findings = haven_model::catalog::analysis::analyse(&loaded.catalog, jiff::Timestamp::now());
     let scoring = if args.scoring == "qualitative" {
@@ -141,7 +141,10 @@ pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
 /// `haven plan order [SERVICE...]`.
 pub fn plan(global: &GlobalArgs, command: &crate::cli::PlanCommand) -> Result<u8> {
     let crate::cli::PlanCommand::Order { services, catalog } = command;
-    let dir = catalog.clone().unwrap_or_else(|| "catalog".into());
+    let dir = match catalog {
+        Some(dir) => dir.clone(),
+        None => crate::cli::default_catalog()?,
+    };
     let loaded = load_clean(&dir)?;
     let order = haven_model::catalog::plan::recovery_order(&loaded.catalog, services)
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -178,7 +181,7 @@ pub fn run(global: &GlobalArgs, command: &CatalogCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         CatalogCommand::Graph { dir, format } => {
-            let loaded = load_clean(&dir.resolve())?;
+            let loaded = load_clean(&dir.resolve()?)?;
             let text = match format.as_str() {
                 "mermaid" => haven_model::catalog::graph::mermaid(&loaded.catalog),
                 _ => haven_model::catalog::graph::dot(&loaded.catalog),
@@ -187,7 +190,7 @@ pub fn run(global: &GlobalArgs, command: &CatalogCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         CatalogCommand::Check(args) => {
-            let dir = args.resolve();
+            let dir = args.resolve()?;
             let loaded = haven_catalog::load_dir(&dir)?;
             let diagnostics = haven_catalog::check(&loaded, jiff::Timestamp::now());
             let errors = diagnostics

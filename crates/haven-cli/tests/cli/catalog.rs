@@ -223,3 +223,57 @@ fn schema_is_one_json_document() {
         "unknown keys are errors in editors too"
     );
 }
+
+#[test]
+fn the_default_catalog_comes_from_the_data_dir_settings() {
+    let ws = Workspace::new();
+    let data = ws.path("haven-data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::write(
+        data.join("haven.toml"),
+        format!(
+            "catalog = {:?}\nlisten = \"127.0.0.1:8080\"\n",
+            broken("HVN-W014").display().to_string()
+        ),
+    )
+    .expect("write");
+    // From the working directory's ./haven-data…
+    let out = ws
+        .haven()
+        .current_dir(ws.path(""))
+        .env_remove("HAVEN_CATALOG")
+        .env_remove("HAVEN_DATA_DIR")
+        .args(["--json", "catalog", "check"])
+        .output()
+        .expect("run");
+    let report = parse_json(&out, 0);
+    assert!(
+        report["catalog"]
+            .as_str()
+            .expect("dir")
+            .ends_with("HVN-W014"),
+        "{report}"
+    );
+    // …or from HAVEN_DATA_DIR; --catalog and HAVEN_CATALOG take precedence.
+    let out = ws
+        .haven()
+        .env_remove("HAVEN_CATALOG")
+        .env("HAVEN_DATA_DIR", &data)
+        .args(["plan", "order"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ws
+        .haven()
+        .env("HAVEN_DATA_DIR", &data)
+        .env("HAVEN_CATALOG", broken("HVN-E010"))
+        .args(["catalog", "check"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "HAVEN_CATALOG wins");
+}
