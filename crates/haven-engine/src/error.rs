@@ -159,6 +159,12 @@ impl Error {
         }
     }
 
+    /// True when a storage operation found no such file (e.g. deleted by a
+    /// prune since it was listed).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Storage { source, .. } if source.kind() == opendal::ErrorKind::NotFound)
+    }
+
     /// True when the error means stored data is damaged or missing (as
     /// opposed to a local I/O or usage problem).
     pub fn is_integrity(&self) -> bool {

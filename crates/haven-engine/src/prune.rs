@@ -566,23 +566,29 @@ impl Repository {
     /// (removing a mark only unmarks packs; a later prune marks again
     /// what is still unused), otherwise skipped.
     pub fn prune_marks(&self, repair: bool) -> Result<Vec<(Id, PruneMark)>> {
+        Ok(self.read_marks(repair)?.1)
+    }
+
+    /// The ids of every mark file present (readable or not), and the
+    /// readable marks, oldest first.
+    pub(crate) fn read_marks(&self, repair: bool) -> Result<(HashSet<Id>, Vec<(Id, PruneMark)>)> {
+        let ids = list_ids(&self.backend, MARK_DIR)?;
         let mut marks = Vec::new();
-        for id in list_ids(&self.backend, MARK_DIR)? {
-            match self.load_mark(&id) {
-                Ok(mark) => marks.push((id, mark)),
+        for id in &ids {
+            match self.load_mark(id) {
+                Ok(mark) => marks.push((*id, mark)),
                 Err(e) if e.is_integrity() => {
                     tracing::warn!(mark = %id.short(), error = %e, "unreadable prune mark ignored");
                     if repair {
                         self.backend.delete(&format!("{MARK_DIR}/{id}"))?;
                     }
                 }
-                Err(Error::Storage { source, .. })
-                    if source.kind() == opendal::ErrorKind::NotFound => {}
+                Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
         }
         marks.sort_by_key(|(_, m)| m.created);
-        Ok(marks)
+        Ok((ids.into_iter().collect(), marks))
     }
 
     fn load_mark(&self, id: &Id) -> Result<PruneMark> {
@@ -607,10 +613,14 @@ impl Repository {
             let mark = match self.load_mark(&id) {
                 Ok(mark) => mark,
                 // Swept meanwhile: then its packs may be gone already.
-                Err(Error::Storage { source, .. })
-                    if source.kind() == opendal::ErrorKind::NotFound =>
-                {
+                Err(e) if e.is_not_found() => {
                     return Err(Error::PruneRace { delete_after: now });
+                }
+                // No prune can sweep a mark it cannot read (it removes it
+                // instead), so an unreadable mark endangers nothing.
+                Err(e) if e.is_integrity() => {
+                    tracing::warn!(mark = %id.short(), error = %e, "unreadable prune mark ignored");
+                    continue;
                 }
                 Err(e) => return Err(e),
             };

@@ -422,11 +422,8 @@ impl Repository {
                         blobs: header.blobs,
                     }),
                     Err(e) if e.is_integrity() => report.unreadable_packs.push((id, e.to_string())),
-                    Err(Error::Storage { source, .. })
-                        if source.kind() == opendal::ErrorKind::NotFound =>
-                    {
-                        // Deleted by a prune since it was listed.
-                    }
+                    // Deleted by a prune since it was listed.
+                    Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -515,13 +512,12 @@ impl Repository {
                 u64::from(loc.offset),
                 u64::from(loc.length),
             )
-            .map_err(|e| match e {
-                Error::Storage { ref source, .. }
-                    if source.kind() == opendal::ErrorKind::NotFound =>
-                {
+            .map_err(|e| {
+                if e.is_not_found() {
                     Error::corrupt(format!("pack {}", pack.id.short()), "pack file is missing")
+                } else {
+                    e
                 }
-                other => other,
             })?;
         self.open_blob(id, &loc, &envelope)
     }

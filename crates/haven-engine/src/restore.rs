@@ -479,10 +479,7 @@ fn write_blob(file: &PlannedFile, data: &[u8], offset: u64) -> Result<Option<Fil
 }
 
 fn is_integrity_or_missing(e: &Error) -> bool {
-    match e {
-        Error::Storage { source, .. } => source.kind() == opendal::ErrorKind::NotFound,
-        other => other.is_integrity(),
-    }
+    e.is_not_found() || e.is_integrity()
 }
 
 fn planned(path: &Path, node: &Node) -> PlannedFile {

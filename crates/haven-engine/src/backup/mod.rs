@@ -128,12 +128,13 @@ pub(crate) struct WriteStart {
     pub(crate) known: Arc<Index>,
     /// Packs left by an interrupted backup, to list in this one's index.
     pub(crate) adopt: Vec<crate::format::IndexedPack>,
-    /// Prune marks present at the start (see `Repository::check_prune_race`).
+    /// Ids of the prune mark files present at the start, readable or not
+    /// (see `Repository::check_prune_race`).
     pub(crate) marks: HashSet<Id>,
 }
 
 pub(crate) fn start_writing(repo: &Repository) -> Result<WriteStart> {
-    let marks = repo.prune_marks(false)?;
+    let (mark_ids, marks) = repo.read_marks(false)?;
     let marked: HashSet<Id> = marks
         .iter()
         .flat_map(|(_, m)| m.packs.iter().map(|p| p.id))
@@ -161,7 +162,7 @@ pub(crate) fn start_writing(repo: &Repository) -> Result<WriteStart> {
         all,
         known,
         adopt,
-        marks: marks.into_iter().map(|(id, _)| id).collect(),
+        marks: mark_ids,
     })
 }
 

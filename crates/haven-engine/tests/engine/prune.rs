@@ -348,3 +348,34 @@ fn a_dry_run_changes_nothing() {
     assert_eq!(packs(), before);
     assert!(repo.prune_marks(false).expect("marks").is_empty());
 }
+
+#[test]
+fn an_unreadable_mark_stops_neither_backups_nor_prune() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = new_repo(&work.path().join("repo"));
+    let data = noise(1 << 20, 21);
+    let (backup, mut writer) = stream_in_flight(&repo);
+    writer.write_all(&data[..1 << 19]).expect("feed");
+    // A damaged mark appears while the backup runs (its name is the hash
+    // of its bytes, but they decrypt to nothing).
+    let garbage = b"not an encrypted prune mark".to_vec();
+    let name = format!("marks/{}", haven_engine::Id::of_file(&garbage));
+    repo.backend().write_new(&name, garbage).expect("write");
+    writer.write_all(&data[1 << 19..]).expect("feed");
+    drop(writer);
+    let outcome = backup
+        .join()
+        .expect("backup thread")
+        .expect("no prune can sweep a mark it cannot read: the backup saves its snapshot");
+    // The next backup starts with it present, too.
+    stream(&repo, &noise(300_000, 22));
+
+    // Prune removes it (it only unmarks) and carries on.
+    prune_at(&repo, Timestamp::now(), SignedDuration::ZERO);
+    assert!(!repo.backend().exists(&name).expect("exists"));
+    assert_checks_clean(&repo);
+    assert_eq!(
+        restored_stream(&repo, &outcome.snapshot_id, &work.path().join("out")),
+        data
+    );
+}

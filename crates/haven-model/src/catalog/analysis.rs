@@ -480,21 +480,30 @@ pub fn schedules(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
 
 /// `HVN-E012`: a reference to an object that does not exist.
 pub fn references(catalog: &Catalog) -> Vec<Finding> {
-    let ids = |v: &mut dyn Iterator<Item = &String>| -> HashSet<String> { v.cloned().collect() };
-    let teams = ids(&mut catalog.teams.iter().map(|t| &t.id.value));
-    let policies = ids(&mut catalog.policies.iter().map(|p| &p.id.value));
-    let repositories = ids(&mut catalog.repositories.iter().map(|r| &r.id.value));
-    let regulations = ids(&mut catalog.regulations.iter().map(|r| &r.id.value));
+    fn ids<'a>(ids: impl Iterator<Item = &'a super::Located<String>>) -> BTreeSet<&'a str> {
+        ids.map(|id| id.value.as_str()).collect()
+    }
+    // Dependencies name services, systems and vendors alike.
+    let deps = ids(catalog
+        .services
+        .iter()
+        .map(|s| &s.id)
+        .chain(catalog.systems.iter().map(|s| &s.id))
+        .chain(catalog.vendors.iter().map(|v| &v.id)));
+    let teams = ids(catalog.teams.iter().map(|t| &t.id));
+    let policies = ids(catalog.policies.iter().map(|p| &p.id));
+    let repositories = ids(catalog.repositories.iter().map(|r| &r.id));
+    let regulations = ids(catalog.regulations.iter().map(|r| &r.id));
+
     let mut out = Vec::new();
-    let mut unknown = |from: (&'static str, &str),
-                       what: &str,
-                       name: &super::Located<String>,
-                       known: &dyn Fn(&str) -> bool,
-                       candidates: Vec<&String>| {
-        if known(&name.value) {
+    let mut check = |from: (&'static str, &str),
+                     what: &str,
+                     name: &super::Located<String>,
+                     known: &BTreeSet<&str>| {
+        if known.contains(name.value.as_str()) {
             return;
         }
-        let hint = closest(&name.value, candidates.iter().map(|s| s.as_str()))
+        let hint = closest(&name.value, known.iter().copied())
             .map(|c| format!("did you mean `{c}`? "))
             .unwrap_or_default();
         out.push(
@@ -511,74 +520,31 @@ pub fn references(catalog: &Catalog) -> Vec<Finding> {
             .at(name.at),
         );
     };
-    let all_deps: Vec<&String> = catalog
-        .services
-        .iter()
-        .map(|s| &s.id.value)
-        .chain(catalog.systems.iter().map(|s| &s.id.value))
-        .chain(catalog.vendors.iter().map(|v| &v.id.value))
-        .collect();
     for s in &catalog.services {
         let from = ("service", s.id.value.as_str());
         for dep in &s.depends_on {
-            unknown(
-                from,
-                "service, system or vendor",
-                dep,
-                &|id| catalog.kind_of(id).is_some(),
-                all_deps.clone(),
-            );
+            check(from, "service, system or vendor", dep, &deps);
         }
         if let Some(owner) = &s.owner {
-            unknown(
-                from,
-                "team",
-                owner,
-                &|id| teams.contains(id),
-                teams.iter().collect(),
-            );
+            check(from, "team", owner, &teams);
         }
         for r in &s.regulations {
-            unknown(
-                from,
-                "regulation",
-                r,
-                &|id| regulations.contains(id),
-                regulations.iter().collect(),
-            );
+            check(from, "regulation", r, &regulations);
         }
     }
     for s in &catalog.systems {
         let from = ("system", s.id.value.as_str());
         if let Some(policy) = &s.policy {
-            unknown(
-                from,
-                "policy",
-                policy,
-                &|id| policies.contains(id),
-                policies.iter().collect(),
-            );
+            check(from, "policy", policy, &policies);
         }
         if let Some(owner) = &s.owner {
-            unknown(
-                from,
-                "team",
-                owner,
-                &|id| teams.contains(id),
-                teams.iter().collect(),
-            );
+            check(from, "team", owner, &teams);
         }
     }
     for p in &catalog.policies {
         let from = ("policy", p.id.value.as_str());
         for r in std::iter::once(&p.repository).chain(&p.copies) {
-            unknown(
-                from,
-                "repository",
-                r,
-                &|id| repositories.contains(id),
-                repositories.iter().collect(),
-            );
+            check(from, "repository", r, &repositories);
         }
     }
     out
