@@ -566,12 +566,11 @@ impl Repository {
     /// (removing a mark only unmarks packs; a later prune marks again
     /// what is still unused), otherwise skipped.
     pub fn prune_marks(&self, repair: bool) -> Result<Vec<(Id, PruneMark)>> {
-        Ok(self.read_marks(repair)?.1)
+        Ok(self.read_marks(repair)?.marks)
     }
 
-    /// The ids of every mark file present (readable or not), and the
-    /// readable marks, oldest first.
-    pub(crate) fn read_marks(&self, repair: bool) -> Result<(HashSet<Id>, Vec<(Id, PruneMark)>)> {
+    /// Every mark file present and the readable marks.
+    pub(crate) fn read_marks(&self, repair: bool) -> Result<MarkFiles> {
         let ids = list_ids(&self.backend, MARK_DIR)?;
         let mut marks = Vec::new();
         for id in &ids {
@@ -588,7 +587,10 @@ impl Repository {
             }
         }
         marks.sort_by_key(|(_, m)| m.created);
-        Ok((ids.into_iter().collect(), marks))
+        Ok(MarkFiles {
+            ids: ids.into_iter().collect(),
+            marks,
+        })
     }
 
     fn load_mark(&self, id: &Id) -> Result<PruneMark> {
@@ -682,6 +684,14 @@ impl Repository {
         let plain = self.aead.open(ObjectKind::PruneLock, &bytes, None)?;
         serde_json::from_slice(&plain).map_err(|e| Error::corrupt("prune lock", e.to_string()))
     }
+}
+
+/// The mark files of a repository at one moment.
+pub(crate) struct MarkFiles {
+    /// Ids of every mark file, readable or not.
+    pub ids: HashSet<Id>,
+    /// The readable marks, oldest first.
+    pub marks: Vec<(Id, PruneMark)>,
 }
 
 /// Removes the prune lock when prune ends (a killed prune leaves it; the

@@ -134,7 +134,10 @@ pub(crate) struct WriteStart {
 }
 
 pub(crate) fn start_writing(repo: &Repository) -> Result<WriteStart> {
-    let (mark_ids, marks) = repo.read_marks(false)?;
+    let crate::prune::MarkFiles {
+        ids: mark_ids,
+        marks,
+    } = repo.read_marks(false)?;
     let marked: HashSet<Id> = marks
         .iter()
         .flat_map(|(_, m)| m.packs.iter().map(|p| p.id))
