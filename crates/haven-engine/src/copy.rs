@@ -8,7 +8,7 @@
 //! copied snapshot records its `original`, which makes copying idempotent:
 //! a snapshot whose original the target holds is not copied again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use jiff::Timestamp;
@@ -71,6 +71,10 @@ impl Repository {
         let (source_index, _) = self.load_index(true)?;
         let mut results = Vec::new();
         let mut memo = Translations::default();
+        // For --verify: the target's index, and the tree pairs already
+        // compared in this run (snapshots share most of their trees).
+        let mut target_index: Option<Index> = None;
+        let mut verified: HashSet<(Id, Id)> = HashSet::new();
         // Original snapshot id → its copy (or itself) in the target.
         let mut in_target: HashMap<Id, Id> = HashMap::new();
         for (tid, s) in target.snapshots()? {
@@ -115,13 +119,22 @@ impl Repository {
             };
             if verify {
                 progress.set_message(&format!("verifying snapshot {}", result.target.short()));
-                let (target_index, _) = target.load_index(true)?;
+                // The target's index changes only when something was copied.
+                if result.status == CopyStatus::Copied {
+                    target_index = None;
+                }
+                let target_index: &Index = match &mut target_index {
+                    Some(index) => index,
+                    slot @ None => slot.insert(target.load_index(true)?.0),
+                };
                 let copy = target.load_snapshot(&result.target)?;
-                verify_tree(
-                    (self, &source_index, snapshot.tree),
-                    (target, &target_index, copy.tree),
-                    "/",
-                )?;
+                let mut verifier = Verifier {
+                    source: (self, &source_index),
+                    target: (target, target_index),
+                    caches: (PackCache::default(), PackCache::default()),
+                    verified: &mut verified,
+                };
+                verifier.tree(snapshot.tree, copy.tree, "/")?;
                 result.verified = true;
             }
             results.push(result);
@@ -454,62 +467,77 @@ impl Read for BlobReader<'_> {
     }
 }
 
-/// Compare two trees, recursively: same entries, metadata and file bytes.
-fn verify_tree(
-    source: (&Repository, &Index, Id),
-    target: (&Repository, &Index, Id),
-    path: &str,
-) -> Result<()> {
-    let (s_repo, s_index, s_id) = source;
-    let (t_repo, t_index, t_id) = target;
-    let s_tree: Tree = s_repo.read_tree(s_index, &s_id)?;
-    let t_tree: Tree = t_repo.read_tree(t_index, &t_id)?;
-    let mismatch = |detail: String| Error::corrupt(format!("copy of {path}"), detail);
-    if s_tree.nodes.len() != t_tree.nodes.len() {
-        return Err(mismatch(format!(
-            "{} entries in the source, {} in the copy",
-            s_tree.nodes.len(),
-            t_tree.nodes.len()
-        )));
-    }
-    for (s, t) in s_tree.nodes.iter().zip(&t_tree.nodes) {
-        let child = format!("{}/{}", path.trim_end_matches('/'), s.name.display());
-        let same_metadata = s.name == t.name
-            && s.node_type == t.node_type
-            && s.mode == t.mode
-            && s.uid == t.uid
-            && s.gid == t.gid
-            && s.mtime_ns == t.mtime_ns
-            && s.size == t.size
-            && s.sparse == t.sparse
-            && s.target == t.target;
-        if !same_metadata {
-            return Err(mismatch(format!("entry {child} differs")));
+/// Compares a copy with its source, entry by entry and byte by byte.
+struct Verifier<'a> {
+    source: (&'a Repository, &'a Index),
+    target: (&'a Repository, &'a Index),
+    /// Whole-pack reads, one cache per side.
+    caches: (PackCache, PackCache),
+    /// (source tree, target tree) pairs found equal in this run.
+    verified: &'a mut HashSet<(Id, Id)>,
+}
+
+impl Verifier<'_> {
+    /// Compare two trees, recursively: same entries, metadata and bytes.
+    fn tree(&mut self, s_id: Id, t_id: Id, path: &str) -> Result<()> {
+        if self.verified.contains(&(s_id, t_id)) {
+            return Ok(());
         }
-        match (s.subtree, t.subtree) {
-            (Some(s_sub), Some(t_sub)) => {
-                verify_tree((s_repo, s_index, s_sub), (t_repo, t_index, t_sub), &child)?
+        let s_tree: Tree = self.source.0.read_tree(self.source.1, &s_id)?;
+        let t_tree: Tree = self.target.0.read_tree(self.target.1, &t_id)?;
+        let mismatch = |detail: String| Error::corrupt(format!("copy of {path}"), detail);
+        if s_tree.nodes.len() != t_tree.nodes.len() {
+            return Err(mismatch(format!(
+                "{} entries in the source, {} in the copy",
+                s_tree.nodes.len(),
+                t_tree.nodes.len()
+            )));
+        }
+        for (s, t) in s_tree.nodes.iter().zip(&t_tree.nodes) {
+            let child = format!("{}/{}", path.trim_end_matches('/'), s.name.display());
+            let same_metadata = s.name == t.name
+                && s.node_type == t.node_type
+                && s.mode == t.mode
+                && s.uid == t.uid
+                && s.gid == t.gid
+                && s.mtime_ns == t.mtime_ns
+                && s.size == t.size
+                && s.sparse == t.sparse
+                && s.target == t.target;
+            if !same_metadata {
+                return Err(mismatch(format!("entry {child} differs")));
             }
-            (None, None) => {}
-            _ => return Err(mismatch(format!("directory {child} differs"))),
-        }
-        if s.node_type == NodeType::File {
-            let s_digest = content_digest(s_repo, s_index, &s.content)?;
-            let t_digest = content_digest(t_repo, t_index, &t.content)?;
-            if s_digest != t_digest {
-                return Err(mismatch(format!("the content of {child} differs")));
+            match (s.subtree, t.subtree) {
+                (Some(s_sub), Some(t_sub)) => self.tree(s_sub, t_sub, &child)?,
+                (None, None) => {}
+                _ => return Err(mismatch(format!("directory {child} differs"))),
+            }
+            if s.node_type == NodeType::File {
+                let (s_repo, s_index) = self.source;
+                let (t_repo, t_index) = self.target;
+                let s_digest = content_digest(&mut self.caches.0, s_repo, s_index, &s.content)?;
+                let t_digest = content_digest(&mut self.caches.1, t_repo, t_index, &t.content)?;
+                if s_digest != t_digest {
+                    return Err(mismatch(format!("the content of {child} differs")));
+                }
             }
         }
+        self.verified.insert((s_id, t_id));
+        Ok(())
     }
-    Ok(())
 }
 
 /// BLAKE3 and length of a file's content (every blob verified on the way).
-fn content_digest(repo: &Repository, index: &Index, content: &[Id]) -> Result<(blake3::Hash, u64)> {
+fn content_digest(
+    cache: &mut PackCache,
+    repo: &Repository,
+    index: &Index,
+    content: &[Id],
+) -> Result<(blake3::Hash, u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut len = 0u64;
     for id in content {
-        let data = repo.read_blob(index, id)?;
+        let data = cache.read_blob(repo, index, id)?;
         len += data.len() as u64;
         hasher.update(&data);
     }

@@ -234,23 +234,17 @@ pub struct ObjectLockOutcome {
 
 impl crate::repo::Repository {
     /// Give every object a locked snapshot needs an Object Lock retention
-    /// at least until the snapshot's lock. `Ok(None)` when the storage has
-    /// no Object Lock (local directories, buckets without it).
+    /// at least until the snapshot's lock. `None` when the snapshot has no
+    /// lock or the storage has no Object Lock (local directories, buckets
+    /// without it). Failures are reported in the outcome, not returned:
+    /// the snapshot is saved either way.
     pub fn apply_object_lock(
         &self,
         snapshot_id: &crate::id::Id,
         snapshot: &crate::format::Snapshot,
         mode: LockMode,
-    ) -> Result<Option<ObjectLockOutcome>> {
-        let Some(until) = snapshot.retention_lock_until else {
-            return Ok(None);
-        };
-        if !self.backend.object_lock_enabled()? {
-            tracing::info!(
-                "the bucket has no Object Lock: the retention lock is enforced by Haven only"
-            );
-            return Ok(None);
-        }
+    ) -> Option<ObjectLockOutcome> {
+        let until = snapshot.retention_lock_until?;
         let mut outcome = ObjectLockOutcome {
             mode,
             until,
@@ -258,6 +252,19 @@ impl crate::repo::Repository {
             extended: 0,
             error: None,
         };
+        match self.backend.object_lock_enabled() {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(
+                    "the bucket has no Object Lock: the retention lock is enforced by Haven only"
+                );
+                return None;
+            }
+            Err(e) => {
+                outcome.error = Some(e.to_string());
+                return Some(outcome);
+            }
+        }
         let result = (|| -> Result<()> {
             let (index, _) = self.load_index(true)?;
             let used = self.used_blobs(
@@ -290,6 +297,6 @@ impl crate::repo::Repository {
             tracing::warn!(error = %e, "Object Lock retention was not applied to every object");
             outcome.error = Some(e.to_string());
         }
-        Ok(Some(outcome))
+        Some(outcome)
     }
 }

@@ -220,15 +220,6 @@ impl Repository {
         let plan = plan_marks(&view, &already_marked, options.max_unused_percent);
         report.used_bytes = plan.used_bytes;
         report.unused_bytes = plan.unused_bytes;
-        report.mark.unused = plan.unused.iter().fold(Space::default(), |mut s, p| {
-            s.add(view.packs[p].size);
-            s
-        });
-        report.mark.repacked = plan.repack.iter().fold(Space::default(), |mut s, p| {
-            s.add(view.packs[p].size);
-            s
-        });
-        report.mark.blobs_repacked = plan.repack_blobs.values().map(|b| b.len() as u64).sum();
         let marked_packs: Vec<MarkedPack> = plan
             .unused
             .iter()
@@ -240,6 +231,13 @@ impl Repository {
                 reason,
             })
             .collect();
+        let (unused, repacked): (Vec<MarkedPack>, Vec<MarkedPack>) = marked_packs
+            .iter()
+            .cloned()
+            .partition(|p| p.reason == MarkReason::Unused);
+        report.mark.unused = pack_space(&unused);
+        report.mark.repacked = pack_space(&repacked);
+        report.mark.blobs_repacked = plan.repack_blobs.values().map(|b| b.len() as u64).sum();
         if !marked_packs.is_empty() {
             report.mark.delete_after = Some(options.now + options.grace);
         }

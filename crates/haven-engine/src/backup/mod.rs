@@ -376,19 +376,7 @@ impl Repository {
         // Written last: until this file exists, nothing of the backup is
         // visible, and its packs are merely unreferenced.
         let snapshot_id = self.save_snapshot(&snapshot)?;
-        // The snapshot is saved whatever happens here; a failure to set
-        // retention is reported in the outcome.
-        let object_lock =
-            match self.apply_object_lock(&snapshot_id, &snapshot, options.object_lock_mode) {
-                Ok(outcome) => outcome,
-                Err(e) => Some(crate::object_lock::ObjectLockOutcome {
-                    mode: options.object_lock_mode,
-                    until: snapshot.retention_lock_until.unwrap_or(time),
-                    objects: 0,
-                    extended: 0,
-                    error: Some(e.to_string()),
-                }),
-            };
+        let object_lock = self.apply_object_lock(&snapshot_id, &snapshot, options.object_lock_mode);
         Ok(BackupOutcome {
             snapshot_id,
             snapshot,
