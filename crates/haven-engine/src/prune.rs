@@ -242,37 +242,7 @@ impl Repository {
             report.mark.delete_after = Some(options.now + options.grace);
         }
         if options.dry_run {
-            let repack_estimate: u64 = plan
-                .repack_blobs
-                .values()
-                .flatten()
-                .map(|b| u64::from(b.length))
-                .sum();
-            report.mark.repack_bytes_written = repack_estimate;
-            let due_now = options.grace.is_zero();
-            let mut after = view.on_storage;
-            for (id, mark) in &marks {
-                let space = pack_space(&mark.packs);
-                if is_due(mark, options) {
-                    after.packs -= space.packs.min(after.packs);
-                    after.bytes -= space.bytes.min(after.bytes);
-                    report.swept.push(SweepSummary {
-                        mark: id.to_hex(),
-                        created: mark.created,
-                        deleted: space,
-                        kept: Space::default(),
-                    });
-                } else {
-                    report.pending.push(pending(id, mark));
-                }
-            }
-            if due_now {
-                let space = pack_space(&marked_packs);
-                after.packs -= space.packs.min(after.packs);
-                after.bytes -= space.bytes.min(after.bytes);
-            }
-            after.bytes += repack_estimate;
-            report.after = after;
+            estimate(&mut report, &view, &plan, &marks, &marked_packs, options);
             return Ok(report);
         }
 
@@ -302,12 +272,16 @@ impl Repository {
         let (due, not_due): (Vec<_>, Vec<_>) =
             marks.into_iter().partition(|(_, m)| is_due(m, options));
         report.pending = not_due.iter().map(|(id, m)| pending(id, m)).collect();
-        let reuse = (plan.repack.is_empty()).then_some(view);
-        progress.set_message("re-reading snapshots before deleting");
-        let view = self.view(reuse, progress)?;
-        let (swept, replaced) = self.sweep(&view, &due, progress)?;
-        report.swept = swept;
-        report.index_files_replaced = replaced;
+        // Nothing due and no index files left superseded by an interrupted
+        // sweep: there is nothing to delete, so no second look is needed.
+        if !due.is_empty() || !view.index_files.superseded.is_empty() {
+            let reuse = (plan.repack.is_empty()).then_some(view);
+            progress.set_message("re-reading snapshots before deleting");
+            let view = self.view(reuse, progress)?;
+            let (swept, replaced) = self.sweep(&view, &due, progress)?;
+            report.swept = swept;
+            report.index_files_replaced = replaced;
+        }
         report.after = self.pack_space()?;
         Ok(report)
     }
@@ -704,6 +678,50 @@ impl Drop for PruneLockGuard {
             tracing::warn!(error = %e, "could not remove the prune lock");
         }
     }
+}
+
+/// What a run would do, for `--dry-run`: marks due now count as deleted
+/// (the re-check that may keep some of their packs is not run), and with a
+/// zero grace period so do the packs this run would mark.
+fn estimate(
+    report: &mut PruneReport,
+    view: &RepoView,
+    plan: &MarkPlan,
+    marks: &[(Id, PruneMark)],
+    marked_packs: &[MarkedPack],
+    options: &PruneOptions,
+) {
+    let repack_estimate: u64 = plan
+        .repack_blobs
+        .values()
+        .flatten()
+        .map(|b| u64::from(b.length))
+        .sum();
+    report.mark.repack_bytes_written = repack_estimate;
+    let mut after = view.on_storage;
+    let mut remove = |space: Space| {
+        after.packs -= space.packs.min(after.packs);
+        after.bytes -= space.bytes.min(after.bytes);
+    };
+    for (id, mark) in marks {
+        if is_due(mark, options) {
+            let space = pack_space(&mark.packs);
+            remove(space);
+            report.swept.push(SweepSummary {
+                mark: id.to_hex(),
+                created: mark.created,
+                deleted: space,
+                kept: Space::default(),
+            });
+        } else {
+            report.pending.push(pending(id, mark));
+        }
+    }
+    if options.grace.is_zero() {
+        remove(pack_space(marked_packs));
+    }
+    after.bytes += repack_estimate;
+    report.after = after;
 }
 
 /// A mark is swept once the grace period it was made with has passed, or
