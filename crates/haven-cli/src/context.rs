@@ -72,24 +72,13 @@ fn resolve_password(
 /// The new password for `key add` / `key rotate`: `HAVEN_NEW_PASSWORD`,
 /// then `--new-password-file`, then a confirmed prompt on a terminal.
 pub fn new_password(file: Option<&std::path::Path>) -> Result<Vec<u8>> {
-    if let Ok(password) = std::env::var("HAVEN_NEW_PASSWORD") {
-        return Ok(password.into_bytes());
-    }
-    if let Some(path) = file {
-        return read_password_file(path, "new password file");
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!(UsageError(
-            "no new password given: set HAVEN_NEW_PASSWORD or pass --new-password-file".into()
-        ));
-    }
-    let first = rpassword::prompt_password("new password: ").context("cannot read the password")?;
-    let second =
-        rpassword::prompt_password("repeat new password: ").context("cannot read the password")?;
-    if first != second {
-        bail!("the passwords do not match");
-    }
-    Ok(first.into_bytes())
+    resolve_password(
+        "HAVEN_NEW_PASSWORD",
+        file,
+        "new password",
+        true,
+        "no new password given: set HAVEN_NEW_PASSWORD or pass --new-password-file",
+    )
 }
 
 /// The first line of a password file (`what` names it in errors).

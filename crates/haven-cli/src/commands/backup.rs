@@ -111,11 +111,8 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
         skipped: &outcome.skipped,
         object_lock: outcome.object_lock.as_ref(),
     };
-    let lock_failed = outcome
-        .object_lock
-        .as_ref()
-        .is_some_and(|l| l.error.is_some());
-    if let Some(error) = outcome.object_lock.as_ref().and_then(|l| l.error.as_ref()) {
+    let lock_error = outcome.object_lock.as_ref().and_then(|l| l.error.as_ref());
+    if let Some(error) = lock_error {
         eprintln!(
             "warning: the snapshot was saved and Haven keeps it until its lock ends, but Object Lock retention could not be set on every object: {error}"
         );
@@ -154,7 +151,7 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
     // A failed post-hook is a partial success: the data is safe, but what
     // the hook should have done (e.g. resume a database) needs attention.
     Ok(
-        if outcome.skipped.is_empty() && !post_failed && !lock_failed {
+        if outcome.skipped.is_empty() && !post_failed && lock_error.is_none() {
             exit::SUCCESS
         } else {
             exit::PARTIAL
