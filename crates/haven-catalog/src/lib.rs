@@ -108,11 +108,7 @@ pub fn load_sources(files: Vec<SourceFile>, mut findings: Vec<Finding>) -> Loade
         let mut root = match toml_span::parse(&file.text) {
             Ok(root) => root,
             Err(e) => {
-                let at = Origin {
-                    file: index,
-                    start: e.span.start,
-                    end: e.span.end,
-                };
+                let at = reader.origin(e.span);
                 let what = match &e.kind {
                     toml_span::ErrorKind::Wanted { expected, found } => {
                         format!("expected {expected}, found {found}")
@@ -144,11 +140,7 @@ pub fn load_sources(files: Vec<SourceFile>, mut findings: Vec<Finding>) -> Loade
                         format!("`{name}` is reserved for a later version of Haven and is ignored"),
                         "remove it, or keep it for when Haven reads it",
                     )
-                    .at(Origin {
-                        file: index,
-                        start: key.span.start,
-                        end: key.span.end,
-                    }),
+                    .at(reader.origin(key.span)),
                 );
             } else {
                 let hint = analysis::closest(name, load::KINDS.iter().copied())
@@ -163,11 +155,7 @@ pub fn load_sources(files: Vec<SourceFile>, mut findings: Vec<Finding>) -> Loade
                             load::KINDS.join("]], [["),
                         ),
                     )
-                    .at(Origin {
-                        file: index,
-                        start: key.span.start,
-                        end: key.span.end,
-                    }),
+                    .at(reader.origin(key.span)),
                 );
             }
         }

@@ -40,7 +40,7 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn origin(&self, span: Span) -> Origin {
+    pub(crate) fn origin(&self, span: Span) -> Origin {
         Origin {
             file: self.file,
             start: span.start,
