@@ -61,13 +61,22 @@ pub fn print_report(r: &PruneReport) {
     if m.unused.packs + m.repacked.packs == 0 {
         println!("nothing new to mark");
     } else {
+        let mut parts = Vec::new();
+        if m.unused.packs > 0 {
+            parts.push(format!("{} unused", space(&m.unused)));
+        }
+        if m.repacked.packs > 0 {
+            parts.push(format!(
+                "{} partly used ({} blobs repacked, {} written)",
+                space(&m.repacked),
+                m.blobs_repacked,
+                output::bytes(m.repack_bytes_written)
+            ));
+        }
         println!(
-            "{} {} unused and {} partly used ({} blobs repacked, {} written){}",
+            "{} {}{}",
             would("marked", "would mark"),
-            space(&m.unused),
-            space(&m.repacked),
-            m.blobs_repacked,
-            output::bytes(m.repack_bytes_written),
+            parts.join(" and "),
             m.delete_after
                 .map(|t| format!("; deletable after {}", t.strftime("%Y-%m-%d %H:%M:%S UTC")))
                 .unwrap_or_default()
