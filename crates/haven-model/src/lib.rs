@@ -5,4 +5,6 @@
 //! depends on nothing else of Haven's.
 
 pub mod catalog;
+pub mod compliance;
+pub mod jobs;
 pub mod retention;

@@ -60,6 +60,43 @@ pub fn allowed_starts(
     starts
 }
 
+/// The first allowed start strictly after `after`, looking up to 400 days
+/// ahead; `None` when the schedule never starts in that time.
+pub fn next_start(
+    cron: &Cron,
+    tz: &TimeZone,
+    window: Option<Window>,
+    after: Timestamp,
+) -> Option<Timestamp> {
+    // Widen the search step by step: most schedules start within a day,
+    // and a short range keeps the common case cheap.
+    let from = after + SignedDuration::from_secs(1);
+    let mut start = from;
+    for days in [1, 7, 31, 400] {
+        let until = from + SignedDuration::from_hours(24 * days);
+        if let Some(first) = allowed_starts(cron, tz, window, start, until).first() {
+            return Some(*first);
+        }
+        start = until;
+    }
+    None
+}
+
+/// A deterministic offset in `[0, stagger)` for one system, so systems
+/// that share a policy do not all start at the same second.
+pub fn stagger_offset(key: &str, stagger: Option<SignedDuration>) -> SignedDuration {
+    let Some(stagger) = stagger.filter(|s| s.as_secs() > 0) else {
+        return SignedDuration::ZERO;
+    };
+    // FNV-1a: stable across releases and platforms, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    SignedDuration::from_secs((hash % stagger.as_secs().unsigned_abs()) as i64)
+}
+
 /// The first instant that shows `civil` on the wall clock, if any.
 fn first_instant(tz: &TimeZone, civil: DateTime) -> Option<Timestamp> {
     let ambiguous = tz.to_ambiguous_zoned(civil);
@@ -182,6 +219,70 @@ mod tests {
         assert_eq!(
             longest_gap(&daily_3, &TimeZone::UTC, window("10:00", "11:00"), from),
             None
+        );
+    }
+
+    #[test]
+    fn next_start_skips_the_hour_clocks_jump_over_and_respects_windows() {
+        let berlin = TimeZone::get("Europe/Berlin").expect("tz");
+        let daily_2 = parse_cron("30 2 * * *").expect("cron");
+        // 2026-03-29 02:30 does not exist in Berlin: the next start after
+        // the 28th's is on the 30th.
+        let after = at("2026-03-28T01:30:00Z");
+        assert_eq!(
+            next_start(&daily_2, &berlin, None, after),
+            Some(at("2026-03-30T00:30:00Z"))
+        );
+        // Clocks go back on 2026-10-25: 02:30 happens twice, starts once.
+        let before = at("2026-10-24T00:30:00Z");
+        let first = next_start(&daily_2, &berlin, None, before).expect("start");
+        assert_eq!(first, at("2026-10-25T00:30:00Z"));
+        assert_eq!(
+            next_start(&daily_2, &berlin, None, first),
+            Some(at("2026-10-26T01:30:00Z"))
+        );
+        let hourly = parse_cron("0 * * * *").expect("cron");
+        assert_eq!(
+            next_start(
+                &hourly,
+                &TimeZone::UTC,
+                window("22:00", "06:00"),
+                at("2026-01-01T06:00:00Z")
+            ),
+            Some(at("2026-01-01T22:00:00Z"))
+        );
+        let never = parse_cron("0 3 * * *").expect("cron");
+        assert_eq!(
+            next_start(
+                &never,
+                &TimeZone::UTC,
+                window("10:00", "11:00"),
+                at("2026-01-01T00:00:00Z")
+            ),
+            None
+        );
+        // A yearly schedule is found months ahead.
+        let yearly = parse_cron("0 4 1 1 *").expect("cron");
+        assert_eq!(
+            next_start(&yearly, &TimeZone::UTC, None, at("2026-02-01T00:00:00Z")),
+            Some(at("2027-01-01T04:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn stagger_offsets_are_stable_and_bounded() {
+        let stagger = Some(SignedDuration::from_mins(20));
+        let a = stagger_offset("erp-db", stagger);
+        assert_eq!(a, stagger_offset("erp-db", stagger));
+        assert!(a < SignedDuration::from_mins(20) && a >= SignedDuration::ZERO);
+        assert_eq!(stagger_offset("erp-db", None), SignedDuration::ZERO);
+        let distinct: HashSet<SignedDuration> = (0..50)
+            .map(|i| stagger_offset(&format!("system-{i}"), stagger))
+            .collect();
+        assert!(
+            distinct.len() > 30,
+            "offsets spread out: {}",
+            distinct.len()
         );
     }
 

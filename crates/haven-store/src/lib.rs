@@ -1,0 +1,168 @@
+//! Haven's persistence: job evidence, per-backup-set state and the
+//! scheduler's marks, behind the [`Store`] interface.
+//!
+//! [`SqliteStore`] is the embedded implementation (one file in the data
+//! dir, WAL, versioned migrations). Every implementation must pass the
+//! conformance suite in `tests/conformance/`, which is written against
+//! the trait alone, so a PostgreSQL store can follow under the same
+//! tests. Only this crate knows SQL.
+
+use async_trait::async_trait;
+use haven_model::jobs::{Failure, Job, JobKind, JobStats, Outcome, SetState, Trigger};
+use jiff::Timestamp;
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A job of this task is already running.
+    #[error("a job of {task} is already running")]
+    AlreadyRunning {
+        /// The task.
+        task: String,
+    },
+    /// No job has this id.
+    #[error("no job {0}")]
+    NoSuchJob(i64),
+    /// The database URL is not one this build supports.
+    /// (Only the scheme is kept: a URL may carry a password.)
+    #[error(
+        "unsupported database URL scheme {0:?}: use sqlite://PATH (PostgreSQL is not supported yet)"
+    )]
+    UnsupportedUrl(String),
+    /// A stored value could not be read back (a newer Haven wrote it,
+    /// or the database was edited by hand).
+    #[error("the database holds a value this Haven cannot read: {0}")]
+    Corrupt(String),
+    /// Migrating the schema failed.
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A store result.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A job about to start (or being recorded as skipped).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    /// What it does.
+    pub kind: JobKind,
+    /// Its task: at most one running job per task.
+    pub task: String,
+    /// The system, for system jobs.
+    pub system: Option<String>,
+    /// The backup set, for backups.
+    pub backup_set: Option<String>,
+    /// The policy.
+    pub policy: Option<String>,
+    /// The repository.
+    pub repository: Option<String>,
+    /// Why it starts.
+    pub trigger: Trigger,
+    /// Which attempt (1 = first).
+    pub attempt: u32,
+    /// When it was due.
+    pub scheduled_at: Timestamp,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct JobEnd {
+    /// When.
+    pub ended_at: Option<Timestamp>,
+    /// The outcome (not `Running`).
+    pub outcome: Option<Outcome>,
+    /// What it achieved.
+    pub stats: JobStats,
+    /// The snapshot it saved.
+    pub snapshot_id: Option<String>,
+    /// Why it failed.
+    pub failure: Option<Failure>,
+    /// A one-line summary.
+    pub message: Option<String>,
+    /// The log excerpt (already bounded).
+    pub log: String,
+}
+
+/// Which jobs to list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobFilter {
+    /// Only this system's.
+    pub system: Option<String>,
+    /// Only this kind.
+    pub kind: Option<JobKind>,
+    /// Only these outcomes (empty: all).
+    pub outcomes: Vec<Outcome>,
+    /// Only jobs due at or after this time.
+    pub since: Option<Timestamp>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+impl Default for JobFilter {
+    fn default() -> Self {
+        JobFilter {
+            system: None,
+            kind: None,
+            outcomes: Vec::new(),
+            since: None,
+            limit: 100,
+        }
+    }
+}
+
+/// Haven's persistence interface.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Record a job as running from `started_at`; fails with
+    /// [`StoreError::AlreadyRunning`] when a job of its task runs.
+    async fn start_job(&self, job: &NewJob, started_at: Timestamp) -> Result<Job>;
+
+    /// Record a job that did not run.
+    async fn record_skipped(&self, job: &NewJob, at: Timestamp, message: &str) -> Result<Job>;
+
+    /// Record how a running job ended and, in the same transaction, the
+    /// new state of its backup set.
+    async fn finish_job(&self, id: i64, end: &JobEnd, state: Option<&SetState>) -> Result<Job>;
+
+    /// Mark every running job interrupted (at server start: they were
+    /// running when the last server died) and return them.
+    async fn interrupt_running(&self, now: Timestamp, message: &str) -> Result<Vec<Job>>;
+
+    /// One job.
+    async fn job(&self, id: i64) -> Result<Option<Job>>;
+
+    /// Jobs matching a filter, newest first.
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+
+    /// The state of every backup set known to the store.
+    async fn set_states(&self) -> Result<Vec<SetState>>;
+
+    /// Insert or replace a set's state.
+    async fn put_set_state(&self, state: &SetState) -> Result<()>;
+
+    /// The last slot each task was dispatched for.
+    async fn schedule_marks(&self) -> Result<Vec<(String, Timestamp)>>;
+
+    /// Remember that a task was dispatched for `slot`.
+    async fn set_schedule_mark(&self, task: &str, slot: Timestamp) -> Result<()>;
+
+    /// Insert many finished jobs at once (imports, benchmarks).
+    async fn import_jobs(&self, jobs: &[Job]) -> Result<()>;
+}
+
+/// Open the store a database URL names (`sqlite://PATH`).
+pub async fn open(url: &str) -> Result<Box<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(SqliteStore::open(url).await?))
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default();
+        Err(StoreError::UnsupportedUrl(scheme.into()))
+    }
+}

@@ -1,0 +1,439 @@
+//! The embedded store: one SQLite file in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use haven_model::jobs::{
+    Failure, FailureClass, Job, JobKind, JobStats, Layer, Outcome, SetState, Trigger,
+};
+use jiff::Timestamp;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use crate::{JobEnd, JobFilter, NewJob, Result, Store, StoreError};
+
+/// A store in one SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const JOB_COLUMNS: &str = "id, kind, task, system, backup_set, policy, repository, trigger, attempt, \
+    scheduled_at, started_at, ended_at, outcome, files_new, files_changed, files_unmodified, \
+    bytes_changed, bytes_total, bytes_added, snapshot_id, failure_class, failure_detail, \
+    failure_layer, message, log";
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `sqlite://PATH` and
+    /// bring its schema up to date.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL loses at most the last transactions on
+            // power loss, never consistency; FULL on every commit would
+            // cost an fsync per job record.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_ms(ms: i64) -> Result<Timestamp> {
+    Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(format!("time {ms}: {e}")))
+}
+
+fn opt_ms(ms: Option<i64>) -> Result<Option<Timestamp>> {
+    ms.map(from_ms).transpose()
+}
+
+fn parsed<T>(value: &str, what: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("{what} {value:?}")))
+}
+
+fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job> {
+    let class: Option<String> = row.try_get("failure_class")?;
+    let failure = match class {
+        Some(class) => Some(Failure {
+            class: parsed(&class, "failure class", FailureClass::parse)?,
+            detail: row
+                .try_get::<Option<String>, _>("failure_detail")?
+                .unwrap_or_default(),
+            layer: parsed(
+                &row.try_get::<Option<String>, _>("failure_layer")?
+                    .unwrap_or_default(),
+                "layer",
+                Layer::parse,
+            )?,
+        }),
+        None => None,
+    };
+    let count = |name: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(name)?.max(0) as u64) };
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: parsed(
+            &row.try_get::<String, _>("kind")?,
+            "job kind",
+            JobKind::parse,
+        )?,
+        task: row.try_get("task")?,
+        system: row.try_get("system")?,
+        backup_set: row.try_get("backup_set")?,
+        policy: row.try_get("policy")?,
+        repository: row.try_get("repository")?,
+        trigger: parsed(
+            &row.try_get::<String, _>("trigger")?,
+            "trigger",
+            Trigger::parse,
+        )?,
+        attempt: row
+            .try_get::<i64, _>("attempt")?
+            .clamp(0, i64::from(u32::MAX)) as u32,
+        scheduled_at: from_ms(row.try_get("scheduled_at")?)?,
+        started_at: opt_ms(row.try_get("started_at")?)?,
+        ended_at: opt_ms(row.try_get("ended_at")?)?,
+        outcome: parsed(
+            &row.try_get::<String, _>("outcome")?,
+            "outcome",
+            Outcome::parse,
+        )?,
+        stats: JobStats {
+            files_new: count("files_new")?,
+            files_changed: count("files_changed")?,
+            files_unmodified: count("files_unmodified")?,
+            bytes_changed: count("bytes_changed")?,
+            bytes_total: count("bytes_total")?,
+            bytes_added: count("bytes_added")?,
+        },
+        snapshot_id: row.try_get("snapshot_id")?,
+        failure,
+        message: row.try_get("message")?,
+        log: row.try_get("log")?,
+    })
+}
+
+fn state_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<SetState> {
+    let outcome: Option<String> = row.try_get("last_outcome")?;
+    let class: Option<String> = row.try_get("streak_class")?;
+    Ok(SetState {
+        system: row.try_get("system")?,
+        backup_set: row.try_get("backup_set")?,
+        first_seen: from_ms(row.try_get("first_seen")?)?,
+        last_good_at: opt_ms(row.try_get("last_good_at")?)?,
+        last_good_job: row.try_get("last_good_job")?,
+        last_snapshot: row.try_get("last_snapshot")?,
+        last_outcome: outcome
+            .map(|o| parsed(&o, "outcome", Outcome::parse))
+            .transpose()?,
+        failure_streak: row.try_get::<i64, _>("failure_streak")?.max(0) as u32,
+        streak_class: class
+            .map(|c| parsed(&c, "failure class", FailureClass::parse))
+            .transpose()?,
+        systemic: row.try_get("systemic")?,
+        config: row.try_get("config")?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+async fn insert_job(
+    conn: &mut sqlx::SqliteConnection,
+    job: &NewJob,
+    started_at: Option<Timestamp>,
+    outcome: Outcome,
+    ended_at: Option<Timestamp>,
+    message: Option<&str>,
+) -> Result<i64> {
+    let id = sqlx::query(
+        "INSERT INTO jobs (kind, task, system, backup_set, policy, repository, trigger, attempt, \
+         scheduled_at, started_at, ended_at, outcome, message) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(job.kind.as_str())
+    .bind(&job.task)
+    .bind(&job.system)
+    .bind(&job.backup_set)
+    .bind(&job.policy)
+    .bind(&job.repository)
+    .bind(job.trigger.as_str())
+    .bind(i64::from(job.attempt))
+    .bind(ms(job.scheduled_at))
+    .bind(started_at.map(ms))
+    .bind(ended_at.map(ms))
+    .bind(outcome.as_str())
+    .bind(message)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::AlreadyRunning {
+                task: job.task.clone(),
+            }
+        } else {
+            e.into()
+        }
+    })?
+    .try_get(0)?;
+    Ok(id)
+}
+
+async fn load_job(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Option<Job>> {
+    let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(job_from_row).transpose()
+}
+
+async fn upsert_state(conn: &mut sqlx::SqliteConnection, state: &SetState) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO set_states (system, backup_set, first_seen, last_good_at, last_good_job, \
+         last_snapshot, last_outcome, failure_streak, streak_class, systemic, config) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (system, backup_set) DO UPDATE SET first_seen = excluded.first_seen, \
+         last_good_at = excluded.last_good_at, last_good_job = excluded.last_good_job, \
+         last_snapshot = excluded.last_snapshot, last_outcome = excluded.last_outcome, \
+         failure_streak = excluded.failure_streak, streak_class = excluded.streak_class, \
+         systemic = excluded.systemic, config = excluded.config",
+    )
+    .bind(&state.system)
+    .bind(&state.backup_set)
+    .bind(ms(state.first_seen))
+    .bind(state.last_good_at.map(ms))
+    .bind(state.last_good_job)
+    .bind(&state.last_snapshot)
+    .bind(state.last_outcome.map(Outcome::as_str))
+    .bind(i64::from(state.failure_streak))
+    .bind(state.streak_class.map(FailureClass::as_str))
+    .bind(state.systemic)
+    .bind(&state.config)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn start_job(&self, job: &NewJob, started_at: Timestamp) -> Result<Job> {
+        let mut conn = self.pool.acquire().await?;
+        let id = insert_job(
+            &mut conn,
+            job,
+            Some(started_at),
+            Outcome::Running,
+            None,
+            None,
+        )
+        .await?;
+        load_job(&mut conn, id)
+            .await?
+            .ok_or(StoreError::NoSuchJob(id))
+    }
+
+    async fn record_skipped(&self, job: &NewJob, at: Timestamp, message: &str) -> Result<Job> {
+        let mut conn = self.pool.acquire().await?;
+        let id = insert_job(
+            &mut conn,
+            job,
+            None,
+            Outcome::Skipped,
+            Some(at),
+            Some(message),
+        )
+        .await?;
+        load_job(&mut conn, id)
+            .await?
+            .ok_or(StoreError::NoSuchJob(id))
+    }
+
+    async fn finish_job(&self, id: i64, end: &JobEnd, state: Option<&SetState>) -> Result<Job> {
+        let mut tx = self.pool.begin().await?;
+        let s = &end.stats;
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let done = sqlx::query(
+            "UPDATE jobs SET ended_at = ?, outcome = ?, files_new = ?, files_changed = ?, \
+             files_unmodified = ?, bytes_changed = ?, bytes_total = ?, bytes_added = ?, \
+             snapshot_id = ?, failure_class = ?, failure_detail = ?, failure_layer = ?, \
+             message = ?, log = ? WHERE id = ? AND outcome = 'running'",
+        )
+        .bind(end.ended_at.map(ms))
+        .bind(end.outcome.unwrap_or(Outcome::Failed).as_str())
+        .bind(as_i64(s.files_new))
+        .bind(as_i64(s.files_changed))
+        .bind(as_i64(s.files_unmodified))
+        .bind(as_i64(s.bytes_changed))
+        .bind(as_i64(s.bytes_total))
+        .bind(as_i64(s.bytes_added))
+        .bind(&end.snapshot_id)
+        .bind(end.failure.as_ref().map(|f| f.class.as_str()))
+        .bind(end.failure.as_ref().map(|f| f.detail.as_str()))
+        .bind(end.failure.as_ref().map(|f| f.layer.as_str()))
+        .bind(&end.message)
+        .bind(&end.log)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NoSuchJob(id));
+        }
+        if let Some(state) = state {
+            upsert_state(&mut tx, state).await?;
+        }
+        let job = load_job(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NoSuchJob(id))?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn interrupt_running(&self, now: Timestamp, message: &str) -> Result<Vec<Job>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE jobs SET outcome = 'interrupted', ended_at = ?, message = ? \
+             WHERE outcome = 'running' RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(ms(now))
+        .bind(message)
+        .fetch_all(&mut *tx)
+        .await?;
+        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        // The set's last outcome says what happened last.
+        for job in &jobs {
+            if let (Some(system), Some(set)) = (&job.system, &job.backup_set) {
+                sqlx::query(
+                    "UPDATE set_states SET last_outcome = 'interrupted' \
+                     WHERE system = ? AND backup_set = ?",
+                )
+                .bind(system)
+                .bind(set)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    async fn job(&self, id: i64) -> Result<Option<Job>> {
+        let mut conn = self.pool.acquire().await?;
+        load_job(&mut conn, id).await
+    }
+
+    async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        let mut query: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1"));
+        if let Some(system) = &filter.system {
+            query.push(" AND system = ").push_bind(system);
+        }
+        if let Some(kind) = filter.kind {
+            query.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if !filter.outcomes.is_empty() {
+            query.push(" AND outcome IN (");
+            let mut list = query.separated(", ");
+            for outcome in &filter.outcomes {
+                list.push_bind(outcome.as_str());
+            }
+            query.push(")");
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND scheduled_at >= ").push_bind(ms(since));
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn set_states(&self) -> Result<Vec<SetState>> {
+        let rows = sqlx::query("SELECT * FROM set_states ORDER BY system, backup_set")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(state_from_row).collect()
+    }
+
+    async fn put_set_state(&self, state: &SetState) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        upsert_state(&mut conn, state).await
+    }
+
+    async fn schedule_marks(&self) -> Result<Vec<(String, Timestamp)>> {
+        let rows = sqlx::query("SELECT task, slot FROM schedule_marks")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("task")?, from_ms(row.try_get("slot")?)?)))
+            .collect()
+    }
+
+    async fn set_schedule_mark(&self, task: &str, slot: Timestamp) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO schedule_marks (task, slot) VALUES (?, ?) \
+             ON CONFLICT (task) DO UPDATE SET slot = excluded.slot",
+        )
+        .bind(task)
+        .bind(ms(slot))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn import_jobs(&self, jobs: &[Job]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // SQLite allows 32766 bound values per statement.
+        for chunk in jobs.chunks(1000) {
+            let mut query: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+                "INSERT INTO jobs (kind, task, system, backup_set, policy, repository, trigger, \
+                 attempt, scheduled_at, started_at, ended_at, outcome, files_new, files_changed, \
+                 files_unmodified, bytes_changed, bytes_total, bytes_added, snapshot_id, \
+                 failure_class, failure_detail, failure_layer, message, log) ",
+            );
+            query.push_values(chunk, |mut b, job| {
+                let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                b.push_bind(job.kind.as_str())
+                    .push_bind(&job.task)
+                    .push_bind(&job.system)
+                    .push_bind(&job.backup_set)
+                    .push_bind(&job.policy)
+                    .push_bind(&job.repository)
+                    .push_bind(job.trigger.as_str())
+                    .push_bind(i64::from(job.attempt))
+                    .push_bind(ms(job.scheduled_at))
+                    .push_bind(job.started_at.map(ms))
+                    .push_bind(job.ended_at.map(ms))
+                    .push_bind(job.outcome.as_str())
+                    .push_bind(as_i64(job.stats.files_new))
+                    .push_bind(as_i64(job.stats.files_changed))
+                    .push_bind(as_i64(job.stats.files_unmodified))
+                    .push_bind(as_i64(job.stats.bytes_changed))
+                    .push_bind(as_i64(job.stats.bytes_total))
+                    .push_bind(as_i64(job.stats.bytes_added))
+                    .push_bind(&job.snapshot_id)
+                    .push_bind(job.failure.as_ref().map(|f| f.class.as_str()))
+                    .push_bind(job.failure.as_ref().map(|f| f.detail.clone()))
+                    .push_bind(job.failure.as_ref().map(|f| f.layer.as_str()))
+                    .push_bind(&job.message)
+                    .push_bind(&job.log);
+            });
+            query.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,425 @@
+//! The conformance suite every [`Store`] implementation must pass. It
+//! uses the trait alone; each backend's test file runs every check on a
+//! fresh, empty store.
+
+use haven_model::jobs::{
+    Failure, FailureClass, Job, JobKind, JobStats, Layer, Outcome, SetState, Trigger,
+};
+use haven_store::{JobEnd, JobFilter, NewJob, Store, StoreError};
+use jiff::{SignedDuration, Timestamp};
+
+/// Every check, by name, so a backend's test file runs them one by one.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::conformance_tests!($fresh;
+            jobs_round_trip_with_every_field,
+            one_running_job_per_task,
+            running_jobs_become_interrupted,
+            filters_select_and_order_jobs,
+            set_states_are_saved_with_the_job_that_changes_them,
+            schedule_marks_are_remembered,
+            finishing_an_unknown_or_ended_job_fails,
+            imported_jobs_are_queryable,
+        );
+    };
+    ($fresh:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $fresh.await;
+                conformance::$name(store.as_ref()).await;
+            }
+        )+
+    };
+}
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).expect("time")
+}
+
+fn backup(system: &str, set: &str) -> NewJob {
+    NewJob {
+        kind: JobKind::Backup,
+        task: format!("backup:{system}/{set}"),
+        system: Some(system.into()),
+        backup_set: Some(set.into()),
+        policy: Some("nightly".into()),
+        repository: Some("local".into()),
+        trigger: Trigger::Schedule,
+        attempt: 1,
+        scheduled_at: t(0),
+    }
+}
+
+fn failed(at: Timestamp, class: FailureClass) -> JobEnd {
+    JobEnd {
+        ended_at: Some(at),
+        outcome: Some(Outcome::Failed),
+        failure: Some(Failure {
+            class,
+            detail: "unreachable".into(),
+            layer: Layer::Network,
+        }),
+        message: Some("connection refused".into()),
+        log: "trying\nconnection refused\n".into(),
+        ..JobEnd::default()
+    }
+}
+
+fn succeeded(at: Timestamp, snapshot: &str) -> JobEnd {
+    JobEnd {
+        ended_at: Some(at),
+        outcome: Some(Outcome::Success),
+        stats: JobStats {
+            files_new: 3,
+            files_changed: 2,
+            files_unmodified: 10,
+            bytes_changed: 4096,
+            bytes_total: 1 << 40,
+            bytes_added: 1234,
+        },
+        snapshot_id: Some(snapshot.into()),
+        message: Some("snapshot saved".into()),
+        log: "ok\n".into(),
+        ..JobEnd::default()
+    }
+}
+
+pub async fn jobs_round_trip_with_every_field(store: &dyn Store) {
+    let new = backup("erp-db", "db");
+    let started = store.start_job(&new, t(5)).await.expect("start");
+    assert_eq!(started.outcome, Outcome::Running);
+    assert_eq!(started.started_at, Some(t(5)));
+    assert_eq!(started.start_delay(), Some(SignedDuration::from_secs(5)));
+    let end = succeeded(t(65), "abc123");
+    let done = store
+        .finish_job(started.id, &end, None)
+        .await
+        .expect("finish");
+    let expected = Job {
+        id: started.id,
+        kind: JobKind::Backup,
+        task: "backup:erp-db/db".into(),
+        system: Some("erp-db".into()),
+        backup_set: Some("db".into()),
+        policy: Some("nightly".into()),
+        repository: Some("local".into()),
+        trigger: Trigger::Schedule,
+        attempt: 1,
+        scheduled_at: t(0),
+        started_at: Some(t(5)),
+        ended_at: Some(t(65)),
+        outcome: Outcome::Success,
+        stats: end.stats.clone(),
+        snapshot_id: Some("abc123".into()),
+        failure: None,
+        message: Some("snapshot saved".into()),
+        log: "ok\n".into(),
+    };
+    assert_eq!(done, expected);
+    assert_eq!(store.job(started.id).await.expect("job"), Some(expected));
+    assert_eq!(done.duration(), Some(SignedDuration::from_secs(60)));
+    assert_eq!(store.job(started.id + 1000).await.expect("job"), None);
+
+    let second = store.start_job(&new, t(100)).await.expect("start");
+    let failed_job = store
+        .finish_job(second.id, &failed(t(110), FailureClass::Connectivity), None)
+        .await
+        .expect("finish");
+    assert_eq!(
+        failed_job.failure,
+        Some(Failure {
+            class: FailureClass::Connectivity,
+            detail: "unreachable".into(),
+            layer: Layer::Network,
+        })
+    );
+    let skipped = store
+        .record_skipped(&new, t(200), "could not start inside its window")
+        .await
+        .expect("skip");
+    assert_eq!(skipped.outcome, Outcome::Skipped);
+    assert_eq!(skipped.started_at, None);
+    assert_eq!(
+        skipped.message.as_deref(),
+        Some("could not start inside its window")
+    );
+}
+
+pub async fn one_running_job_per_task(store: &dyn Store) {
+    let new = backup("erp-db", "db");
+    let first = store.start_job(&new, t(1)).await.expect("start");
+    let again = store.start_job(&new, t(2)).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyRunning { ref task }) if task == "backup:erp-db/db"),
+        "{again:?}"
+    );
+    // Another task runs alongside.
+    store
+        .start_job(&backup("erp-db", "files"), t(2))
+        .await
+        .expect("other task");
+    // Skipped records do not count as running.
+    store
+        .record_skipped(&new, t(2), "busy")
+        .await
+        .expect("skip");
+    store
+        .finish_job(first.id, &succeeded(t(3), "s1"), None)
+        .await
+        .expect("finish");
+    store
+        .start_job(&new, t(4))
+        .await
+        .expect("start after the first ended");
+}
+
+pub async fn running_jobs_become_interrupted(store: &dyn Store) {
+    let state = SetState::new("erp-db", "db", t(0), "c1");
+    store.put_set_state(&state).await.expect("state");
+    let running = store
+        .start_job(&backup("erp-db", "db"), t(1))
+        .await
+        .expect("start");
+    let other = store
+        .start_job(&backup("mail", "maildirs"), t(1))
+        .await
+        .expect("start");
+    store
+        .finish_job(other.id, &succeeded(t(2), "s"), None)
+        .await
+        .expect("finish");
+    let interrupted = store
+        .interrupt_running(t(10), "the server stopped while this job ran")
+        .await
+        .expect("interrupt");
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0].id, running.id);
+    assert_eq!(interrupted[0].outcome, Outcome::Interrupted);
+    assert_eq!(interrupted[0].ended_at, Some(t(10)));
+    let stored = store.job(running.id).await.expect("job").expect("exists");
+    assert_eq!(stored.outcome, Outcome::Interrupted);
+    let states = store.set_states().await.expect("states");
+    assert_eq!(states[0].last_outcome, Some(Outcome::Interrupted));
+    assert!(
+        store
+            .interrupt_running(t(11), "again")
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    // The task can run again.
+    store
+        .start_job(&backup("erp-db", "db"), t(12))
+        .await
+        .expect("restart");
+}
+
+pub async fn filters_select_and_order_jobs(store: &dyn Store) {
+    let mut ids = Vec::new();
+    for (i, system) in ["a", "b", "a", "c", "a"].iter().enumerate() {
+        let mut new = backup(system, "set");
+        new.scheduled_at = t(i as i64 * 100);
+        let job = store
+            .start_job(&new, t(i as i64 * 100 + 1))
+            .await
+            .expect("start");
+        let end = if i % 2 == 0 {
+            succeeded(t(i as i64 * 100 + 50), "s")
+        } else {
+            failed(t(i as i64 * 100 + 50), FailureClass::Storage)
+        };
+        store.finish_job(job.id, &end, None).await.expect("finish");
+        ids.push(job.id);
+    }
+    let all = store.jobs(&JobFilter::default()).await.expect("jobs");
+    let all_ids: Vec<i64> = all.iter().map(|j| j.id).collect();
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(all_ids, newest_first);
+    let of_a = store
+        .jobs(&JobFilter {
+            system: Some("a".into()),
+            ..JobFilter::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(
+        of_a.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[4], ids[2], ids[0]]
+    );
+    let failed_jobs = store
+        .jobs(&JobFilter {
+            outcomes: vec![Outcome::Failed, Outcome::Interrupted],
+            ..JobFilter::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(
+        failed_jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[3], ids[1]]
+    );
+    let recent = store
+        .jobs(&JobFilter {
+            since: Some(t(200)),
+            limit: 2,
+            ..JobFilter::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(
+        recent.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[4], ids[3]]
+    );
+    let prunes = store
+        .jobs(&JobFilter {
+            kind: Some(JobKind::Prune),
+            ..JobFilter::default()
+        })
+        .await
+        .expect("jobs");
+    assert!(prunes.is_empty());
+}
+
+pub async fn set_states_are_saved_with_the_job_that_changes_them(store: &dyn Store) {
+    let state = SetState::new("erp-db", "db", t(0), "c1");
+    store.put_set_state(&state).await.expect("put");
+    assert_eq!(
+        store.set_states().await.expect("states"),
+        std::slice::from_ref(&state)
+    );
+    let job = store
+        .start_job(&backup("erp-db", "db"), t(1))
+        .await
+        .expect("start");
+    let mut finished = job.clone();
+    finished.outcome = Outcome::Failed;
+    finished.ended_at = Some(t(2));
+    finished.failure = Some(Failure {
+        class: FailureClass::Authentication,
+        detail: "wrong-password".into(),
+        layer: Layer::Identity,
+    });
+    let next = state.after(&finished, 1);
+    assert!(next.systemic);
+    store
+        .finish_job(
+            job.id,
+            &failed(t(2), FailureClass::Authentication),
+            Some(&next),
+        )
+        .await
+        .expect("finish");
+    assert_eq!(
+        store.set_states().await.expect("states"),
+        std::slice::from_ref(&next)
+    );
+    let good = store
+        .start_job(&backup("erp-db", "db"), t(3))
+        .await
+        .expect("start");
+    let mut done = good.clone();
+    done.outcome = Outcome::Success;
+    done.ended_at = Some(t(4));
+    done.snapshot_id = Some("s".into());
+    let healthy = next.after(&done, 1);
+    store
+        .finish_job(good.id, &succeeded(t(4), "s"), Some(&healthy))
+        .await
+        .expect("finish");
+    let states = store.set_states().await.expect("states");
+    assert_eq!(states, [healthy]);
+    assert_eq!(states[0].last_good_at, Some(t(4)));
+    assert_eq!(states[0].last_good_job, Some(good.id));
+    assert!(!states[0].systemic);
+}
+
+pub async fn schedule_marks_are_remembered(store: &dyn Store) {
+    assert!(store.schedule_marks().await.expect("marks").is_empty());
+    store
+        .set_schedule_mark("backup:a/set", t(10))
+        .await
+        .expect("mark");
+    store
+        .set_schedule_mark("prune:local", t(20))
+        .await
+        .expect("mark");
+    store
+        .set_schedule_mark("backup:a/set", t(30))
+        .await
+        .expect("mark");
+    let mut marks = store.schedule_marks().await.expect("marks");
+    marks.sort();
+    assert_eq!(
+        marks,
+        [
+            ("backup:a/set".to_string(), t(30)),
+            ("prune:local".to_string(), t(20))
+        ]
+    );
+}
+
+pub async fn finishing_an_unknown_or_ended_job_fails(store: &dyn Store) {
+    let missing = store.finish_job(4242, &succeeded(t(1), "s"), None).await;
+    assert!(
+        matches!(missing, Err(StoreError::NoSuchJob(4242))),
+        "{missing:?}"
+    );
+    let job = store
+        .start_job(&backup("a", "set"), t(1))
+        .await
+        .expect("start");
+    store
+        .finish_job(job.id, &succeeded(t(2), "s"), None)
+        .await
+        .expect("finish");
+    // A job ends once; a late second end (e.g. after an interruption was
+    // recorded) changes nothing.
+    let twice = store
+        .finish_job(job.id, &failed(t(3), FailureClass::Unknown), None)
+        .await;
+    assert!(matches!(twice, Err(StoreError::NoSuchJob(_))), "{twice:?}");
+    let stored = store.job(job.id).await.expect("job").expect("exists");
+    assert_eq!(stored.outcome, Outcome::Success);
+}
+
+pub async fn imported_jobs_are_queryable(store: &dyn Store) {
+    let template = Job {
+        id: 0,
+        kind: JobKind::Backup,
+        task: "backup:x/set".into(),
+        system: Some("x".into()),
+        backup_set: Some("set".into()),
+        policy: None,
+        repository: None,
+        trigger: Trigger::Schedule,
+        attempt: 1,
+        scheduled_at: t(0),
+        started_at: Some(t(0)),
+        ended_at: Some(t(1)),
+        outcome: Outcome::Success,
+        stats: JobStats::default(),
+        snapshot_id: None,
+        failure: None,
+        message: None,
+        log: String::new(),
+    };
+    let jobs: Vec<Job> = (0..2500)
+        .map(|i| Job {
+            scheduled_at: t(i),
+            system: Some(format!("sys-{}", i % 10)),
+            ..template.clone()
+        })
+        .collect();
+    store.import_jobs(&jobs).await.expect("import");
+    let of_sys3 = store
+        .jobs(&JobFilter {
+            system: Some("sys-3".into()),
+            limit: 1000,
+            ..JobFilter::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(of_sys3.len(), 250);
+}
