@@ -3,5 +3,14 @@
 //! snapshots (retention). Knows nothing of HTTP or SQL; the CLI and, later,
 //! the server call it.
 
+pub mod classify;
+pub mod clock;
 pub mod command;
+pub mod core;
 pub mod hooks;
+pub mod plan;
+pub mod runner;
+pub mod scheduler;
+pub mod server;
+pub mod settings;
+pub mod status;

@@ -1,0 +1,341 @@
+//! The server's core: the scheduler, the store and the clock together.
+//! Everything that decides and records happens here, one step at a time
+//! (`tick`, `finish`), so tests drive it with a manual clock and a
+//! scripted runner through weeks in milliseconds. `server.rs` adds real
+//! time, threads and signals around it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use haven_model::catalog::Catalog;
+use haven_model::compliance::{self, Compliance, RpoState};
+use haven_model::jobs::{Job, JobKind, Outcome, SetState};
+use haven_store::{JobEnd, Store, StoreError};
+use jiff::Timestamp;
+
+use crate::clock::Clock;
+use crate::plan::{Plan, PlanProblem, plan};
+use crate::runner::JobSpec;
+use crate::scheduler::{Limits, Scheduler};
+use crate::settings::Settings;
+
+/// The message interrupted jobs are recorded with.
+pub const INTERRUPTED: &str =
+    "the server stopped while this job ran (killed, crashed or shut down); it runs again";
+
+/// A change of a system's RPO state, for the log (and, later, alerts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The system.
+    pub system: String,
+    /// Before.
+    pub from: RpoState,
+    /// After.
+    pub to: RpoState,
+}
+
+/// What `haven run SYSTEM` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunNow {
+    /// Tasks queued.
+    pub queued: Vec<String>,
+    /// Tasks already running or waiting.
+    pub busy: Vec<String>,
+}
+
+/// The core.
+pub struct Core {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    catalog: Arc<Catalog>,
+    scheduler: Scheduler,
+    states: HashMap<(String, String), SetState>,
+    compliance: Compliance,
+    /// Jobs started and not yet finished: id → task.
+    running: HashMap<i64, String>,
+}
+
+impl Core {
+    /// Start: record jobs a dead server left running as interrupted and
+    /// queue them again, plan the catalog, register its backup sets.
+    pub async fn start(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        catalog: Arc<Catalog>,
+    ) -> Result<(Core, Vec<Job>, Vec<PlanProblem>), StoreError> {
+        let now = clock.now();
+        let interrupted = store.interrupt_running(now, INTERRUPTED).await?;
+        let marks: HashMap<String, Timestamp> = store.schedule_marks().await?.into_iter().collect();
+        let (plan, problems) = plan(&catalog, &settings);
+        let limits = Limits {
+            global: settings.max_jobs,
+            per_repository: settings.max_jobs_per_repository,
+        };
+        let (scheduler, new_marks) = Scheduler::new(plan, limits, settings.retry, &marks, now);
+        for (task, slot) in new_marks {
+            store.set_schedule_mark(&task, slot).await?;
+        }
+        let mut core = Core {
+            store,
+            clock,
+            settings,
+            catalog,
+            scheduler,
+            states: HashMap::new(),
+            compliance: Compliance::default(),
+            running: HashMap::new(),
+        };
+        core.register_sets().await?;
+        for job in &interrupted {
+            core.scheduler.recover(job, now);
+        }
+        core.evaluate();
+        Ok((core, interrupted, problems))
+    }
+
+    /// Keep a state row for every backup set of the plan; a changed
+    /// configuration lifts a systemic verdict.
+    async fn register_sets(&mut self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        self.states = self
+            .store
+            .set_states()
+            .await?
+            .into_iter()
+            .map(|s| ((s.system.clone(), s.backup_set.clone()), s))
+            .collect();
+        let backups: Vec<(String, String, String)> = self
+            .scheduler
+            .plan()
+            .tasks
+            .values()
+            .filter(|t| t.spec.record.kind == JobKind::Backup)
+            .filter_map(|t| {
+                Some((
+                    t.spec.record.system.clone()?,
+                    t.spec.record.backup_set.clone()?,
+                    t.config.clone(),
+                ))
+            })
+            .collect();
+        for (system, set, config) in backups {
+            let key = (system.clone(), set.clone());
+            let next = match self.states.get(&key) {
+                None => SetState::new(&system, &set, now, &config),
+                Some(state) if state.config != config => state.reconfigured(&config),
+                Some(_) => continue,
+            };
+            self.store.put_set_state(&next).await?;
+            self.states.insert(key, next);
+        }
+        Ok(())
+    }
+
+    /// Use a new catalog (reload). Running jobs finish as planned.
+    pub async fn reload(&mut self, catalog: Arc<Catalog>) -> Result<Vec<PlanProblem>, StoreError> {
+        let now = self.clock.now();
+        let marks: HashMap<String, Timestamp> =
+            self.store.schedule_marks().await?.into_iter().collect();
+        let (plan, problems) = plan(&catalog, &self.settings);
+        for (task, slot) in self.scheduler.replace_plan(plan, &marks, now) {
+            self.store.set_schedule_mark(&task, slot).await?;
+        }
+        self.catalog = catalog;
+        self.register_sets().await?;
+        self.evaluate();
+        Ok(problems)
+    }
+
+    /// Keep only one system's tasks (a foreground `haven run`).
+    pub async fn restrict_to_system(&mut self, system: &str) -> Result<(), StoreError> {
+        let mut plan = self.scheduler.plan().clone();
+        plan.tasks
+            .retain(|_, t| t.spec.record.system.as_deref() == Some(system));
+        let marks: HashMap<String, Timestamp> =
+            self.store.schedule_marks().await?.into_iter().collect();
+        for (task, slot) in self.scheduler.replace_plan(plan, &marks, self.clock.now()) {
+            self.store.set_schedule_mark(&task, slot).await?;
+        }
+        Ok(())
+    }
+
+    /// Decide what happens now: record skipped jobs and schedule marks,
+    /// start what may start (recorded as running) and return it.
+    pub async fn tick(&mut self) -> Result<Vec<(Job, JobSpec)>, StoreError> {
+        let now = self.clock.now();
+        let decisions = self.scheduler.tick(now);
+        for (task, slot) in &decisions.marks {
+            self.store.set_schedule_mark(task, *slot).await?;
+        }
+        for (record, message) in &decisions.skip {
+            self.store.record_skipped(record, now, message).await?;
+            tracing::warn!(task = %record.task, "skipped: {message}");
+        }
+        let mut started = Vec::new();
+        for spec in decisions.start {
+            match self.store.start_job(&spec.record, now).await {
+                Ok(job) => {
+                    tracing::info!(job = job.id, task = %job.task, trigger = job.trigger.as_str(), "job started");
+                    self.running.insert(job.id, job.task.clone());
+                    started.push((job, spec));
+                }
+                Err(StoreError::AlreadyRunning { task }) => {
+                    // Another process holds the task: never run it twice.
+                    tracing::warn!(%task, "not started: a job of this task is already running");
+self.scheduler.release(&task);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(started)
+    }
+
+    /// Record how a job ended, update its set's state in the same
+    /// transaction, queue follow-ups or a retry, and re-evaluate
+    /// compliance.
+    pub async fn finish(
+        &mut self,
+        id: i64,
+        mut end: JobEnd,
+    ) -> Result<(Job, Vec<Transition>), StoreError> {
+        let now = self.clock.now();
+        end.ended_at = Some(now);
+        let job = self.store.job(id).await?.ok_or(StoreError::NoSuchJob(id))?;
+        let mut done = job.clone();
+        done.ended_at = end.ended_at;
+        done.outcome = end.outcome.unwrap_or(Outcome::Failed);
+        done.snapshot_id.clone_from(&end.snapshot_id);
+        done.failure.clone_from(&end.failure);
+        let key = match (&job.kind, &job.system, &job.backup_set) {
+            (JobKind::Backup, Some(system), Some(set)) => Some((system.clone(), set.clone())),
+            _ => None,
+        };
+        let state = key.as_ref().and_then(|k| self.states.get(k)).map(|s| {
+            s.after(&done, self.settings.systemic_after)
+        });
+        let job = self.store.finish_job(id, &end, state.as_ref()).await?;
+        self.running.remove(&id);
+        let systemic = state.as_ref().is_some_and(|s| s.systemic);
+        if let (Some(key), Some(state)) = (key, state) {
+            self.states.insert(key, state);
+        }
+        tracing::info!(
+            job = job.id,
+            task = %job.task,
+            outcome = job.outcome.as_str(),
+            class = job.failure.as_ref().map(|f| f.class.as_str()).unwrap_or("-"),
+            systemic,
+            "job ended: {}",
+            job.message.as_deref().unwrap_or("")
+        );
+        self.scheduler
+            .finished(&job, systemic, now, rand::random::<f64>());
+        let transitions = self.evaluate();
+        Ok((job, transitions))
+    }
+
+    /// Queue every backup of a system now.
+    pub fn run_now(&mut self, system: &str) -> Option<RunNow> {
+        let now = self.clock.now();
+        let tasks: Vec<String> = self
+            .scheduler
+            .plan()
+            .backups_of(system)
+            .iter()
+            .map(|t| t.key.clone())
+            .collect();
+        if tasks.is_empty() {
+            return None;
+        }
+        let mut result = RunNow::default();
+        for task in tasks {
+            if self.scheduler.run_now(&task, now) {
+                result.queued.push(task);
+            } else {
+                result.busy.push(task);
+            }
+        }
+        Some(result)
+    }
+
+    /// Recompute compliance from the evidence; returns what changed.
+    pub fn evaluate(&mut self) -> Vec<Transition> {
+        let states: Vec<SetState> = self.states.values().cloned().collect();
+        let next = compliance::evaluate(
+            &self.catalog,
+            &states,
+            self.clock.now(),
+            self.settings.thresholds,
+        );
+        let before: HashMap<&str, RpoState> = self
+            .compliance
+            .systems
+            .iter()
+            .map(|s| (s.system.as_str(), s.state))
+            .collect();
+        let transitions: Vec<Transition> = next
+            .systems
+            .iter()
+            .filter_map(|s| {
+                let from = *before.get(s.system.as_str())?;
+                (from != s.state).then(|| Transition {
+                    system: s.system.clone(),
+                    from,
+                    to: s.state,
+                })
+            })
+            .collect();
+        for t in &transitions {
+            tracing::warn!(system = %t.system, "RPO state {} → {}", t.from.as_str(), t.to.as_str());
+        }
+        self.compliance = next;
+        transitions
+    }
+
+    /// The last evaluation.
+    pub fn compliance(&self) -> &Compliance {
+        &self.compliance
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        self.scheduler.plan()
+    }
+
+    /// The catalog in use.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The scheduler (tests and the API look at its queue).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// Jobs started and not finished.
+    pub fn running_jobs(&self) -> Vec<i64> {
+        self.running.keys().copied().collect()
+    }
+
+    /// The next scheduled run of a task.
+    pub fn next_run(&self, task: &str) -> Option<Timestamp> {
+        self.scheduler.next_run(task)
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}

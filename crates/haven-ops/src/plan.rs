@@ -1,0 +1,417 @@
+//! From the catalog to tasks: what the server schedules.
+//!
+//! - one backup task per backup set of a system with a policy
+//!   (`backup:SYSTEM/SET`), on the policy's schedule, time zone, window
+//!   and a per-set stagger offset;
+//! - after each good backup: retention (`forget:SYSTEM/SET@REPO`) and a
+//!   copy to each secondary repository (`copy:SYSTEM/SET>REPO`), which is
+//!   itself followed by retention there;
+//! - one integrity check per policy that asks for one (`check:POLICY`);
+//! - one prune per repository in use (`prune:REPO`), on the instance's
+//!   prune schedule (UTC).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use croner::Cron;
+use haven_model::catalog::schedule::{next_start, parse_cron, stagger_offset};
+use haven_model::catalog::{Catalog, Policy, Window};
+use haven_model::jobs::{JobKind, Trigger};
+use haven_model::retention::KeepPolicy;
+use haven_store::NewJob;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::runner::{JobSpec, RepoTarget, Work};
+use crate::settings::Settings;
+
+/// When a task runs by itself.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// The cron expression.
+    pub cron: Cron,
+    /// Its time zone.
+    pub tz: TimeZone,
+    /// Local hours in which the job may start.
+    pub window: Option<Window>,
+    /// This task's stagger offset after each scheduled time.
+    pub offset: SignedDuration,
+}
+
+impl Schedule {
+    /// The first scheduled time strictly after `after` (without offset).
+    pub fn next_slot(&self, after: Timestamp) -> Option<Timestamp> {
+        next_start(&self.cron, &self.tz, self.window, after)
+    }
+
+    /// Is `at` inside the window?
+    pub fn in_window(&self, at: Timestamp) -> bool {
+        haven_model::catalog::schedule::in_window(self.window, self.tz.to_datetime(at).time())
+    }
+
+    /// The window, for messages (`00:00-05:00 Europe/Berlin`).
+    pub fn describe_window(&self) -> String {
+        match self.window {
+            Some(w) => format!(
+                "{}-{} {}",
+                w.start.strftime("%H:%M"),
+                w.end.strftime("%H:%M"),
+                self.tz.iana_name().unwrap_or("UTC")
+            ),
+            None => "any time".into(),
+        }
+    }
+}
+
+/// One thing the server does, by itself or after another task.
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// Its key (also the store's task).
+    pub key: String,
+    /// The job it runs (trigger, attempt and due time filled in when
+    /// it is queued).
+    pub spec: JobSpec,
+    /// Its own schedule, if any.
+    pub schedule: Option<Schedule>,
+    /// Tasks queued after it ends well.
+    pub follow_ups: Vec<String>,
+    /// Higher runs first when jobs wait for capacity.
+    pub priority: i64,
+    /// A fingerprint of its configuration (a change lifts a systemic
+    /// verdict).
+    pub config: String,
+}
+
+/// Every task of a catalog, by key.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Tasks by key.
+    pub tasks: BTreeMap<String, Task>,
+}
+
+fn fingerprint(parts: &[&dyn erased::Json]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for part in parts {
+        hasher.update(part.json().as_bytes());
+        hasher.update(b"\0");
+    }
+    hasher.finalize().to_hex()[..16].to_string()
+}
+
+mod erased {
+    /// Anything that serialises, as JSON text (for fingerprints).
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}
+
+fn keep_policy(policy: &Policy) -> KeepPolicy {
+    let r = &policy.retention;
+    KeepPolicy {
+        last: r.keep_last.unwrap_or(0),
+        hourly: r.keep_hourly.unwrap_or(0),
+        daily: r.keep_daily.unwrap_or(0),
+        weekly: r.keep_weekly.unwrap_or(0),
+        monthly: r.keep_monthly.unwrap_or(0),
+        yearly: r.keep_yearly.unwrap_or(0),
+        // A legal minimum: nothing younger is removed.
+        within: r
+            .min_days
+            .as_ref()
+            .map(|d| SignedDuration::from_hours(24 * i64::from(d.value))),
+    }
+}
+
+fn record(kind: JobKind, task: &str) -> NewJob {
+    NewJob {
+        kind,
+        task: task.to_string(),
+        system: None,
+        backup_set: None,
+        policy: None,
+        repository: None,
+        trigger: Trigger::Schedule,
+        attempt: 1,
+        scheduled_at: Timestamp::UNIX_EPOCH,
+    }
+}
+
+/// A problem that keeps a task from being planned (the catalog check
+/// reports these as errors first; they can only appear here when a
+/// catalog with errors is planned anyway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanProblem(pub String);
+
+/// Plan every task of a catalog.
+pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) {
+    let mut plan = Plan::default();
+    let mut problems = Vec::new();
+    let repos: BTreeMap<&str, RepoTarget> = catalog
+        .repositories
+        .iter()
+        .map(|r| {
+            (
+                r.id.value.as_str(),
+                RepoTarget {
+                    id: r.id.value.clone(),
+                    url: r.url.value.clone(),
+                    password: r.password.as_ref().map(|p| p.value.clone()),
+                },
+            )
+        })
+        .collect();
+    let policies: BTreeMap<&str, &Policy> = catalog
+        .policies
+        .iter()
+        .map(|p| (p.id.value.as_str(), p))
+        .collect();
+    let mut used_repos: BTreeMap<String, RepoTarget> = BTreeMap::new();
+    let mut used_policies: BTreeMap<&str, &Policy> = BTreeMap::new();
+    for system in &catalog.systems {
+        let Some(policy_id) = &system.policy else { continue };
+        let sys = system.id.value.as_str();
+        let Some(policy) = policies.get(policy_id.value.as_str()) else {
+            problems.push(PlanProblem(format!(
+                "system {sys}: policy {} does not exist",
+                policy_id.value
+            )));
+            continue;
+        };
+        let Some(primary) = repos.get(policy.repository.value.as_str()) else {
+            problems.push(PlanProblem(format!(
+                "policy {}: repository {} does not exist",
+                policy.id.value, policy.repository.value
+            )));
+            continue;
+        };
+        let (cron, tz) = match (
+            parse_cron(&policy.schedule.value),
+            TimeZone::get(&policy.timezone.value),
+        ) {
+            (Ok(cron), Ok(tz)) => (cron, tz),
+            (Err(e), _) => {
+                problems.push(PlanProblem(format!("policy {}: {e}", policy.id.value)));
+                continue;
+            }
+            (_, Err(e)) => {
+                problems.push(PlanProblem(format!("policy {}: {e}", policy.id.value)));
+                continue;
+            }
+        };
+        used_policies.insert(&policy.id.value, policy);
+        used_repos.insert(primary.id.clone(), primary.clone());
+        let keep = keep_policy(policy);
+        let hook_timeout = policy
+            .max_duration
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |d| d.value.unsigned_abs());
+        for set in &system.backup_sets {
+            let base = format!("{sys}/{}", set.name);
+            let with = |mut r: NewJob, repo: &RepoTarget| {
+                r.system = Some(sys.to_string());
+                r.backup_set = Some(set.name.clone());
+                r.policy = Some(policy.id.value.clone());
+                r.repository = Some(repo.id.clone());
+                r
+            };
+            let mut follow_ups = Vec::new();
+            let config = fingerprint(&[set, *policy, &primary.url]);
+            if !keep.is_empty() {
+                let key = format!("forget:{base}@{}", primary.id);
+                plan.tasks.insert(
+                    key.clone(),
+                    Task {
+                        key: key.clone(),
+                        spec: JobSpec {
+                            record: with(record(JobKind::Forget, &key), primary),
+                            work: Work::Forget {
+                                keep: keep.clone(),
+                                repository: primary.clone(),
+                            },
+                        },
+                        schedule: None,
+                        follow_ups: Vec::new(),
+                        priority: policy.priority.unwrap_or(0),
+                        config: config.clone(),
+                    },
+                );
+                follow_ups.push(key);
+            }
+            for copy in &policy.copies {
+                let Some(target) = repos.get(copy.value.as_str()) else {
+                    problems.push(PlanProblem(format!(
+                        "policy {}: copy repository {} does not exist",
+                        policy.id.value, copy.value
+                    )));
+                    continue;
+                };
+                used_repos.insert(target.id.clone(), target.clone());
+                let key = format!("copy:{base}>{}", target.id);
+                let mut after_copy = Vec::new();
+                if !keep.is_empty() {
+                    let forget = format!("forget:{base}@{}", target.id);
+                    plan.tasks.insert(
+                        forget.clone(),
+                        Task {
+                            key: forget.clone(),
+                            spec: JobSpec {
+                                record: with(record(JobKind::Forget, &forget), target),
+                                work: Work::Forget {
+                                    keep: keep.clone(),
+                                    repository: target.clone(),
+                                },
+                            },
+                            schedule: None,
+                            follow_ups: Vec::new(),
+                            priority: policy.priority.unwrap_or(0),
+                            config: config.clone(),
+                        },
+                    );
+                    after_copy.push(forget);
+                }
+                plan.tasks.insert(
+                    key.clone(),
+                    Task {
+                        key: key.clone(),
+                        spec: JobSpec {
+                            record: with(record(JobKind::Copy, &key), primary),
+                            work: Work::Copy {
+                                from: primary.clone(),
+                                to: target.clone(),
+                            },
+                        },
+                        schedule: None,
+                        follow_ups: after_copy,
+                        priority: policy.priority.unwrap_or(0),
+                        config: config.clone(),
+                    },
+                );
+                follow_ups.push(key);
+            }
+            let key = format!("backup:{base}");
+            plan.tasks.insert(
+                key.clone(),
+                Task {
+                    key: key.clone(),
+                    spec: JobSpec {
+                        record: with(record(JobKind::Backup, &key), primary),
+                        work: Work::Backup {
+                            set: set.clone(),
+                            repository: primary.clone(),
+                            pre_hook: policy.pre_hook.clone(),
+                            post_hook: policy.post_hook.clone(),
+                            hook_timeout,
+                            immutability_days: policy.immutability_days.as_ref().map(|d| d.value),
+                        },
+                    },
+                    schedule: Some(Schedule {
+                        cron: cron.clone(),
+                        tz: tz.clone(),
+                        window: policy.window.as_ref().map(|w| w.value),
+                        offset: stagger_offset(&base, policy.stagger),
+                    }),
+                    follow_ups,
+                    priority: policy.priority.unwrap_or(0),
+                    config,
+                },
+            );
+        }
+    }
+    for policy in used_policies.values() {
+        let Some(check) = &policy.integrity_check else { continue };
+        let Some(repo) = repos.get(policy.repository.value.as_str()) else { continue };
+        let (Ok(cron), Ok(tz)) = (
+            parse_cron(&check.schedule.value),
+            TimeZone::get(&policy.timezone.value),
+        ) else {
+            problems.push(PlanProblem(format!(
+                "policy {}: integrity check schedule {:?} is not valid",
+                policy.id.value, check.schedule.value
+            )));
+            continue;
+        };
+        let key = format!("check:{}", policy.id.value);
+        let mut rec = record(JobKind::Check, &key);
+        rec.policy = Some(policy.id.value.clone());
+        rec.repository = Some(repo.id.clone());
+        plan.tasks.insert(
+            key.clone(),
+            Task {
+                key: key.clone(),
+                spec: JobSpec {
+                    record: rec,
+                    work: Work::Check {
+                        repository: repo.clone(),
+                        read_data_percent: check.read_data_percent,
+                    },
+                },
+                schedule: Some(Schedule {
+                    cron,
+                    tz,
+                    window: None,
+                    offset: SignedDuration::ZERO,
+                }),
+                follow_ups: Vec::new(),
+                priority: -10,
+                config: fingerprint(&[check, &repo.url]),
+            },
+        );
+    }
+    if let Ok(cron) = parse_cron(&settings.prune_schedule) {
+        for repo in used_repos.values() {
+            let key = format!("prune:{}", repo.id);
+            let mut rec = record(JobKind::Prune, &key);
+            rec.repository = Some(repo.id.clone());
+            plan.tasks.insert(
+                key.clone(),
+                Task {
+                    key: key.clone(),
+                    spec: JobSpec {
+                        record: rec,
+                        work: Work::Prune {
+                            repository: repo.clone(),
+                            grace: settings.prune_grace,
+                        },
+                    },
+                    schedule: Some(Schedule {
+                        cron: cron.clone(),
+                        tz: TimeZone::UTC,
+                        window: None,
+                        offset: stagger_offset(&key, Some(SignedDuration::from_mins(30))),
+                    }),
+                    follow_ups: Vec::new(),
+                    priority: -20,
+                    config: fingerprint(&[&repo.url]),
+                },
+            );
+        }
+    }
+    (plan, problems)
+}
+
+impl Plan {
+    /// The backup tasks of one system.
+    pub fn backups_of(&self, system: &str) -> Vec<&Task> {
+        self.tasks
+            .values()
+            .filter(|t| {
+                t.spec.record.kind == JobKind::Backup
+                    && t.spec.record.system.as_deref() == Some(system)
+            })
+            .collect()
+    }
+
+    /// The next time a task starts by schedule after `now` (with its
+    /// stagger offset).
+    pub fn next_run(&self, key: &str, now: Timestamp) -> Option<Timestamp> {
+        let schedule = self.tasks.get(key)?.schedule.as_ref()?;
+        schedule
+            .next_slot(now - schedule.offset)
+            .map(|slot| slot + schedule.offset)
+    }
+}

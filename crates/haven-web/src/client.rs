@@ -1,0 +1,112 @@
+//! The API client the CLI uses when a server runs on the data dir.
+
+use haven_model::jobs::Job;
+use haven_ops::core::RunNow;
+use haven_ops::status::StatusReport;
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, JobsQuery};
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No server answered.
+    #[error("cannot reach the Haven server at {address}: {source}")]
+    Unreachable {
+        /// Where it was expected.
+        address: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server said no.
+    #[error("the server answered {status}: {message}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Its error message.
+        message: String,
+    },
+    /// The answer was not what this client understands.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+}
+
+/// A client for one server.
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the server at `address` (`127.0.0.1:8080`).
+    pub fn new(address: &str, token: String) -> Self {
+        Client {
+            base: format!("http://{address}"),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                address: self.base.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ApiError>(&body)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+            return Err(ClientError::Refused {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// `GET /api/v1/status`.
+    pub async fn status(&self) -> Result<StatusReport, ClientError> {
+        self.send(self.http.get(format!("{}/api/v1/status", self.base)))
+            .await
+    }
+
+    /// `GET /api/v1/jobs`.
+    pub async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, ClientError> {
+        self.send(
+            self.http
+                .get(format!("{}/api/v1/jobs", self.base))
+                .query(query),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/jobs/ID`.
+    pub async fn job(&self, id: i64) -> Result<Job, ClientError> {
+        self.send(self.http.get(format!("{}/api/v1/jobs/{id}", self.base)))
+            .await
+    }
+
+    /// `POST /api/v1/systems/SYSTEM/run`.
+    pub async fn run(&self, system: &str) -> Result<RunNow, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/v1/systems/{system}/run", self.base)),
+        )
+        .await
+    }
+}
