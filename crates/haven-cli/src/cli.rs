@@ -33,6 +33,15 @@ pub struct GlobalArgs {
     /// Read the repository password from this file (first line).
     #[arg(long, env = "HAVEN_PASSWORD_FILE", global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// The data dir of a Haven instance (settings, database, API token).
+    #[arg(
+        long,
+        env = "HAVEN_DATA_DIR",
+        global = true,
+        value_name = "DIR",
+        default_value = "haven-data"
+    )]
+    pub data_dir: PathBuf,
     /// Print exactly one JSON document on stdout (logs go to stderr).
     #[arg(long, global = true)]
     pub json: bool,
@@ -78,6 +87,122 @@ pub enum Command {
     /// The business impact analysis: one row per service, highest impact
     /// first.
     Bia(BiaArgs),
+    /// Run the continuity server: schedules backups, retention, copies
+    /// and checks by policy, records every job, computes RPO compliance,
+    /// serves the API.
+    Server(ServerArgs),
+    /// RPO compliance per service and system, worst first, with the next
+    /// scheduled run.
+    Status(StatusArgs),
+    /// Job history, newest first.
+    Jobs(JobsArgs),
+    /// One job.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Back up a system now (through the running server, or in the
+    /// foreground when none runs).
+    Run(RunArgs),
+    /// A demo instance from examples/acme: sample data, a local repository,
+    /// the server in the foreground with its first backups at once.
+    Demo(DemoArgs),
+}
+
+/// Settings a flag or `HAVEN_*` variable overrides (over `haven.toml`).
+#[derive(Debug, Args)]
+pub struct InstanceArgs {
+    /// Catalog directory (default: `catalog` in haven.toml, else
+    /// DATA_DIR/catalog).
+    #[arg(long, env = "HAVEN_CATALOG", value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+    /// Database URL (default: `database` in haven.toml, else
+    /// sqlite://DATA_DIR/haven.db).
+    #[arg(long, env = "HAVEN_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// `haven server`
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Address of the HTTP API (default: `listen` in haven.toml, else
+    /// 127.0.0.1:8080).
+    #[arg(long, env = "HAVEN_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// `haven status`
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Only services and systems in this state.
+    #[arg(long, value_parser = ["quarantined", "violated", "at-risk", "ok", "n/a"])]
+    pub state: Option<String>,
+    /// Exit 1 when any service or system is in this state (for
+    /// deployment pipelines).
+    #[arg(long, value_name = "STATE", value_parser = ["quarantined", "violated", "at-risk"])]
+    pub fail_on: Option<String>,
+}
+
+/// `haven jobs`
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Only this system's jobs.
+    #[arg(long, value_name = "SYSTEM")]
+    pub system: Option<String>,
+    /// Only failed and interrupted jobs.
+    #[arg(long)]
+    pub failed: bool,
+    /// Only jobs due in this recent period (`24h`, `7d`) or since this
+    /// time (RFC 3339).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+/// `haven job …`
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Everything recorded about one job, with its log excerpt.
+    Show {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The job's number.
+        id: i64,
+    },
+}
+
+/// `haven run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// The system to back up.
+    pub system: String,
+}
+
+/// `haven demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address of the HTTP API.
+    #[arg(long, env = "HAVEN_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The example catalog to start from.
+    #[arg(long, value_name = "DIR", default_value = "examples/acme")]
+    pub from: PathBuf,
+    /// Set up the data dir and exit, without starting the server.
+    #[arg(long)]
+    pub no_server: bool,
 }
 
 /// `haven bia`
@@ -147,21 +272,17 @@ pub struct CatalogDirArgs {
 impl CatalogDirArgs {
     /// The directory to read: DIR, else --catalog / HAVEN_CATALOG, else
     /// the catalog named in the data dir's settings, else ./catalog.
-    pub fn resolve(&self) -> anyhow::Result<PathBuf> {
+    pub fn resolve(&self, global: &GlobalArgs) -> anyhow::Result<PathBuf> {
         match self.dir.clone().or_else(|| self.catalog.clone()) {
             Some(dir) => Ok(dir),
-            None => default_catalog(),
+            None => default_catalog(global),
         }
     }
 }
 
-/// The catalog named in `<data dir>/haven.toml` (data dir from
-/// `HAVEN_DATA_DIR`, default `./haven-data`), else `./catalog`.
-pub fn default_catalog() -> anyhow::Result<PathBuf> {
-    let data_dir = std::env::var_os("HAVEN_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("haven-data"));
-    Ok(haven_catalog::catalog_from_settings(&data_dir)
+/// The catalog named in `<data dir>/haven.toml`, else `./catalog`.
+pub fn default_catalog(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    Ok(haven_catalog::catalog_from_settings(&global.data_dir)
         .map_err(anyhow::Error::msg)?
         .unwrap_or_else(|| PathBuf::from("catalog")))
 }

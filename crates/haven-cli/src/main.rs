@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod context;
 mod exit;
+mod instance;
 mod output;
 
 use clap::Parser;
@@ -24,7 +25,8 @@ fn main() -> std::process::ExitCode {
             });
         }
     };
-    output::init_logging(&cli.global);
+    let server = matches!(cli.command, cli::Command::Server(_) | cli::Command::Demo(_));
+    output::init_logging(&cli.global, server);
     let code = commands::run(cli);
     std::process::ExitCode::from(code)
 }

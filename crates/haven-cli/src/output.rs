@@ -9,12 +9,15 @@ use serde::Serialize;
 
 use crate::cli::GlobalArgs;
 
-/// Logs go to stderr; `RUST_LOG` overrides the level from -v/-q.
-pub fn init_logging(global: &GlobalArgs) {
+/// Logs go to stderr; `RUST_LOG` overrides the level from -v/-q. A
+/// server logs what it does (info, with times); other commands only
+/// warnings.
+pub fn init_logging(global: &GlobalArgs, server: bool) {
     let level = if global.quiet {
         "error"
     } else {
         match global.verbose {
+            0 if server => "info",
             0 => "warn",
             1 => "info",
             2 => "debug",
@@ -22,14 +25,19 @@ pub fn init_logging(global: &GlobalArgs) {
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("haven={level},haven_engine={level}"))
+        tracing_subscriber::EnvFilter::new(format!(
+            "haven={level},haven_engine={level},haven_ops={level},haven_web={level},haven_store={level}"
+        ))
     });
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    let _ = if server {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
 /// Print one JSON document on stdout.

@@ -74,9 +74,15 @@ fn typed(cause: &(dyn std::error::Error + 'static), hook: bool) -> Option<Failur
         ));
     }
     if let Some(e) = cause.downcast_ref::<CommandError>() {
-        let missing = if hook { "hook-missing" } else { "command-missing" };
+        let missing = if hook {
+            "hook-missing"
+        } else {
+            "command-missing"
+        };
         return match e {
-            CommandError::Spawn { .. } => Some(failure(ConfigurationDrift, missing, Layer::Compute)),
+            CommandError::Spawn { .. } => {
+                Some(failure(ConfigurationDrift, missing, Layer::Compute))
+            }
             // 126: found but not executable; 127: not found (sh -c).
             CommandError::Failed { status, .. } if matches!(status.code(), Some(126 | 127)) => {
                 Some(failure(ConfigurationDrift, missing, Layer::Compute))
@@ -364,7 +370,10 @@ mod tests {
         })
         .context("post-hook failed");
         let got = classify(&error);
-        assert_eq!((got.class, got.detail.as_str()), (ConfigurationDrift, "hook-missing"));
+        assert_eq!(
+            (got.class, got.detail.as_str()),
+            (ConfigurationDrift, "hook-missing")
+        );
         let plain = anyhow::Error::new(CommandError::Spawn {
             command: "pg_dump".into(),
             source: io::Error::new(ErrorKind::NotFound, "not found"),

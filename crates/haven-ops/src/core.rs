@@ -184,7 +184,7 @@ impl Core {
                 Err(StoreError::AlreadyRunning { task }) => {
                     // Another process holds the task: never run it twice.
                     tracing::warn!(%task, "not started: a job of this task is already running");
-self.scheduler.release(&task);
+                    self.scheduler.release(&task);
                 }
                 Err(e) => return Err(e),
             }
@@ -212,9 +212,10 @@ self.scheduler.release(&task);
             (JobKind::Backup, Some(system), Some(set)) => Some((system.clone(), set.clone())),
             _ => None,
         };
-        let state = key.as_ref().and_then(|k| self.states.get(k)).map(|s| {
-            s.after(&done, self.settings.systemic_after)
-        });
+        let state = key
+            .as_ref()
+            .and_then(|k| self.states.get(k))
+            .map(|s| s.after(&done, self.settings.systemic_after));
         let job = self.store.finish_job(id, &end, state.as_ref()).await?;
         self.running.remove(&id);
         let systemic = state.as_ref().is_some_and(|s| s.systemic);

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod clock;
 pub mod command;
 pub mod core;
+pub mod demo;
 pub mod hooks;
 pub mod plan;
 pub mod runner;

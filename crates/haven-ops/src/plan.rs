@@ -173,7 +173,9 @@ pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) 
     let mut used_repos: BTreeMap<String, RepoTarget> = BTreeMap::new();
     let mut used_policies: BTreeMap<&str, &Policy> = BTreeMap::new();
     for system in &catalog.systems {
-        let Some(policy_id) = &system.policy else { continue };
+        let Some(policy_id) = &system.policy else {
+            continue;
+        };
         let sys = system.id.value.as_str();
         let Some(policy) = policies.get(policy_id.value.as_str()) else {
             problems.push(PlanProblem(format!(
@@ -323,8 +325,12 @@ pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) 
         }
     }
     for policy in used_policies.values() {
-        let Some(check) = &policy.integrity_check else { continue };
-        let Some(repo) = repos.get(policy.repository.value.as_str()) else { continue };
+        let Some(check) = &policy.integrity_check else {
+            continue;
+        };
+        let Some(repo) = repos.get(policy.repository.value.as_str()) else {
+            continue;
+        };
         let (Ok(cron), Ok(tz)) = (
             parse_cron(&check.schedule.value),
             TimeZone::get(&policy.timezone.value),

@@ -229,9 +229,8 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
     let _ = writeln!(log, "opening repository {}", repository.id);
     // Open first: a wrong password must not quiesce a database for nothing.
     let repo = open_repository(repository)?;
-    let lock_until = immutability_days.map(|days| {
-        Timestamp::now() + SignedDuration::from_hours(24 * i64::from(days))
-    });
+    let lock_until = immutability_days
+        .map(|days| Timestamp::now() + SignedDuration::from_hours(24 * i64::from(days)));
     let options = BackupOptions {
         tags: set_tags(system, &set.name),
         hostname: Some(system.to_string()),
@@ -283,7 +282,10 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
         let _ = writeln!(log, "skipped {}: {}", entry.path.display(), entry.error);
     }
     if !outcome.skipped.is_empty() {
-        problems.push(format!("{} entries could not be read", outcome.skipped.len()));
+        problems.push(format!(
+            "{} entries could not be read",
+            outcome.skipped.len()
+        ));
     }
     if let Some(e) = post_error {
         let _ = writeln!(log, "post-hook failed: {e}");
@@ -407,7 +409,13 @@ fn copy(
         if c.status == haven_engine::CopyStatus::Copied {
             new += 1;
         }
-        let _ = writeln!(log, "{:?} {} → {}", c.status, c.source.short(), c.target.short());
+        let _ = writeln!(
+            log,
+            "{:?} {} → {}",
+            c.status,
+            c.source.short(),
+            c.target.short()
+        );
         latest = Some(c.target.to_hex());
     }
     Ok(Done {

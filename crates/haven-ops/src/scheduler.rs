@@ -106,7 +106,9 @@ impl Scheduler {
         let mut new_marks = Vec::new();
         let mut next_slot = HashMap::new();
         for (key, task) in &plan.tasks {
-            let Some(schedule) = &task.schedule else { continue };
+            let Some(schedule) = &task.schedule else {
+                continue;
+            };
             let since = match marks.get(key) {
                 Some(mark) => *mark,
                 None => {
@@ -196,8 +198,7 @@ impl Scheduler {
             })
             .collect();
         for (key, first) in due {
-            let Some(schedule) = self.plan.tasks.get(&key).and_then(|t| t.schedule.clone())
-            else {
+            let Some(schedule) = self.plan.tasks.get(&key).and_then(|t| t.schedule.clone()) else {
                 continue;
             };
             // Every time missed up to now collapses into the latest one.

@@ -85,7 +85,9 @@ pub fn catalog_fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if entry.file_name().to_string_lossy().starts_with('.') {
@@ -111,8 +113,10 @@ pub struct DataDirLock {
 
 /// Take the data dir's lock, or say who has it.
 pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, ServerError> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(io(format!("cannot create the data dir {}", data_dir.display())))?;
+    std::fs::create_dir_all(data_dir).map_err(io(format!(
+        "cannot create the data dir {}",
+        data_dir.display()
+    )))?;
     let path = data_dir.join("server.lock");
     let file = File::options()
         .create(true)

@@ -95,7 +95,12 @@ impl Settings {
             Ok(text) => toml::from_str(&text)
                 .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => SettingsFile::default(),
-            Err(e) => return Err(SettingsError(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(SettingsError(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
         };
         let at = |key: &str, problem: String| {
             SettingsError(format!("{}: `{key}`: {problem}", path.display()))
@@ -307,8 +312,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let cases = [
             ("listn = \"x\"\n", "unknown field `listn`"),
-            ("listen = \"localhost\"\n", "`listen`: \"localhost\" is not an address"),
-            ("retry_delay = \"soon\"\n", "`retry_delay`: \"soon\" is not a duration"),
+            (
+                "listen = \"localhost\"\n",
+                "`listen`: \"localhost\" is not an address",
+            ),
+            (
+                "retry_delay = \"soon\"\n",
+                "`retry_delay`: \"soon\" is not a duration",
+            ),
             ("prune_schedule = \"every day\"\n", "`prune_schedule`"),
             ("at_risk_share = 1.2\n", "must be below 1"),
             ("max_jobs = 0\n", "`max_jobs`: must be at least 1"),

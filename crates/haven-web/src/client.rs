@@ -43,6 +43,9 @@ pub struct Client {
 impl Client {
     /// A client for the server at `address` (`127.0.0.1:8080`).
     pub fn new(address: &str, token: String) -> Self {
+        // reqwest is built without a default TLS provider (Haven's one
+        // provider is aws-lc-rs); first install wins, repeating is safe.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         Client {
             base: format!("http://{address}"),
             token,

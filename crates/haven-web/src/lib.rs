@@ -144,7 +144,9 @@ async fn run(
         Some(result) => (StatusCode::ACCEPTED, axum::Json(result)).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
-            format!("system {system:?} has no backups in the catalog (no policy or no backup sets)"),
+            format!(
+                "system {system:?} has no backups in the catalog (no policy or no backup sets)"
+            ),
         ),
     }
 }

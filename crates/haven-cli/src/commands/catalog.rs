@@ -38,7 +38,7 @@ fn load_clean(dir: &std::path::Path) -> Result<haven_catalog::LoadedCatalog> {
 /// `haven bia [DIR]`.
 pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
     use haven_model::catalog::bia::{Scoring, bia};
-    let dir = args.dir.resolve()?;
+    let dir = args.dir.resolve(global)?;
     let loaded = load_clean(&dir)?;
     let findings = haven_model::catalog::analysis::analyse(&loaded.catalog, jiff::Timestamp::now());
     let scoring = if args.scoring == "qualitative" {
@@ -143,7 +143,7 @@ pub fn plan(global: &GlobalArgs, command: &crate::cli::PlanCommand) -> Result<u8
     let crate::cli::PlanCommand::Order { services, catalog } = command;
     let dir = match catalog {
         Some(dir) => dir.clone(),
-        None => crate::cli::default_catalog()?,
+        None => crate::cli::default_catalog(global)?,
     };
     let loaded = load_clean(&dir)?;
     let order = haven_model::catalog::plan::recovery_order(&loaded.catalog, services)
@@ -181,7 +181,7 @@ pub fn run(global: &GlobalArgs, command: &CatalogCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         CatalogCommand::Graph { dir, format } => {
-            let loaded = load_clean(&dir.resolve()?)?;
+            let loaded = load_clean(&dir.resolve(global)?)?;
             let text = match format.as_str() {
                 "mermaid" => haven_model::catalog::graph::mermaid(&loaded.catalog),
                 _ => haven_model::catalog::graph::dot(&loaded.catalog),
@@ -190,7 +190,7 @@ pub fn run(global: &GlobalArgs, command: &CatalogCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         CatalogCommand::Check(args) => {
-            let dir = args.resolve()?;
+            let dir = args.resolve(global)?;
             let loaded = haven_catalog::load_dir(&dir)?;
             let diagnostics = haven_catalog::check(&loaded, jiff::Timestamp::now());
             let errors = diagnostics

@@ -4,15 +4,20 @@
 mod backup;
 mod catalog;
 mod copy;
+mod demo;
 mod forget;
 mod hold;
+mod jobs;
 mod prune;
 mod repo_check;
 mod repo_init;
 mod repo_key;
 mod repo_stats;
 mod restore;
+mod run;
+mod server;
 mod snapshots;
+mod status;
 
 use serde::Serialize;
 
@@ -38,6 +43,12 @@ pub fn run(cli: Cli) -> u8 {
         Command::Catalog(cmd) => catalog::run(global, cmd),
         Command::Plan(cmd) => catalog::plan(global, cmd),
         Command::Bia(args) => catalog::bia(global, args),
+        Command::Server(args) => server::run(global, args),
+        Command::Status(args) => status::run(global, args),
+        Command::Jobs(args) => jobs::list(global, args),
+        Command::Job(cmd) => jobs::show(global, cmd),
+        Command::Run(args) => run::run(global, args),
+        Command::Demo(args) => demo::run(global, args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,83 @@
+//! `haven demo`: a data dir from an example catalog, then the server in
+//! the foreground with the first backups queued at once.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use haven_ops::settings::{Overrides, Settings};
+
+use crate::cli::{DemoArgs, GlobalArgs};
+use crate::commands::{server, status};
+use crate::exit;
+
+pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
+    let demo = haven_ops::demo::prepare(&global.data_dir, &args.from)?;
+    let data_dir = demo.data_dir.display().to_string();
+    eprintln!(
+        "{} demo data dir {data_dir}; databases: {}",
+        if demo.reused {
+            "reusing the"
+        } else {
+            "created the"
+        },
+        demo.databases
+    );
+    if args.no_server {
+        if let Some(pg) = &demo.postgres {
+            pg.stop();
+        }
+        return Ok(exit::SUCCESS);
+    }
+    let settings = Settings::load(
+        &demo.data_dir,
+        &Overrides {
+            listen: args.listen.clone(),
+            ..Overrides::default()
+        },
+    )?;
+    let catalog = crate::instance::catalog(&settings)?;
+    let systems: Vec<String> = catalog
+        .systems
+        .iter()
+        .filter(|s| s.policy.is_some() && !s.backup_sets.is_empty())
+        .map(|s| s.id.value.clone())
+        .collect();
+    let result = server::serve(settings, move |handle, address| {
+        tokio::spawn(async move {
+            for system in &systems {
+                handle.run_now(system).await;
+            }
+            // Show the status once every system has a first result (or
+            // after ten minutes, whatever it is then).
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+            let mut interval = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                interval.tick().await;
+                let Ok(report) = handle.status().await else {
+                    continue;
+                };
+                let done = report.systems.iter().all(|s| s.last_outcome.is_some());
+                if done || tokio::time::Instant::now() > deadline {
+                    println!();
+                    status::print_table(&report);
+                    println!();
+                    println!(
+                        "The server keeps running (Ctrl-C stops it). Meanwhile, in another shell:"
+                    );
+                    println!("  haven status --data-dir {data_dir}");
+                    println!("  haven status --data-dir {data_dir} --state quarantined --json");
+                    println!("  haven jobs --data-dir {data_dir} --failed");
+                    println!("  haven run --data-dir {data_dir} erp-db");
+                    println!(
+                        "  curl -H \"Authorization: Bearer $(cat {data_dir}/api-token)\" http://{address}/api/v1/status"
+                    );
+                    break;
+                }
+            }
+        });
+    });
+    if let Some(pg) = &demo.postgres {
+        pg.stop();
+    }
+    result
+}
