@@ -14,4 +14,5 @@ mod keys;
 mod kill;
 mod prune;
 mod s3;
+mod server;
 mod streams;

@@ -1,0 +1,472 @@
+//! `haven server` and the commands that talk to it: a real server process
+//! on loopback with a real repository and SQLite database, killed with
+//! SIGKILL mid-job, reloaded with SIGHUP, stopped with SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{PASSWORD, Workspace, parse_json};
+
+/// Wait until `ready` holds (checked every 50 ms), or fail after 60 s.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Instance {
+    ws: Workspace,
+    data: PathBuf,
+}
+
+impl Instance {
+    /// A data dir whose catalog has a file system and a "database" whose
+    /// dump command blocks until the file `go` exists.
+    fn new() -> Self {
+        let ws = Workspace::new();
+        ws.init();
+        let data = ws.path("data-dir");
+        std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+        std::fs::create_dir_all(ws.path("files")).expect("mkdir");
+        std::fs::write(ws.path("files/a.txt"), "some important data\n").expect("write");
+        std::fs::write(data.join("haven.toml"), "listen = \"127.0.0.1:0\"\n").expect("write");
+        let instance = Instance { ws, data };
+        instance.write_catalog("files");
+        instance
+    }
+
+    fn write_catalog(&self, files_dir: &str) {
+        let catalog = format!(
+            r#"
+[[service]]
+id = "orders"
+tier = 1
+rpo = "2d"
+rto = "1d"
+mtd = "3d"
+depends_on = ["orders-db", "file-share"]
+
+[[system]]
+id = "file-share"
+kind = "file-server"
+policy = "daily"
+
+[[system.backup_set]]
+paths = ["{files}"]
+
+[[system]]
+id = "orders-db"
+kind = "database-postgres"
+policy = "daily"
+
+[[system.backup_set]]
+name = "dump"
+command = "while [ ! -e {go} ]; do sleep 0.05; done; echo orders-data"
+
+[[policy]]
+id = "daily"
+schedule = "0 3 * * *"
+timezone = "UTC"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "{repo}"
+password = "env:HAVEN_PASSWORD"
+"#,
+            files = self.ws.path(files_dir).display(),
+            go = self.ws.path("go").display(),
+            repo = self.ws.repo().display(),
+        );
+        std::fs::write(self.data.join("catalog/catalog.toml"), catalog).expect("write");
+    }
+
+    fn haven(&self) -> assert_cmd::Command {
+        let mut cmd = self.ws.haven();
+        cmd.arg("--data-dir").arg(&self.data);
+        cmd
+    }
+
+    fn json(&self, args: &[&str], code: i32) -> Value {
+        let out = self.haven().arg("--json").args(args).output().expect("run");
+        parse_json(&out, code)
+    }
+
+    fn start_server(&self, log: &str) -> Child {
+        let _ = std::fs::remove_file(self.data.join("server.addr"));
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("haven"))
+            .arg("server")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .env("HAVEN_PASSWORD", PASSWORD)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.ws.path(log)).expect("log"))
+            .spawn()
+            .expect("start the server");
+        let log_path = self.ws.path(log);
+        wait_for("the server's address file", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the server exited with {status}:\n{}", log_of(&log_path));
+            }
+            self.data.join("server.addr").exists()
+        });
+        child
+    }
+
+    fn jobs(&self) -> Vec<Value> {
+        self.json(&["jobs", "--limit", "1000"], 0)
+            .as_array()
+            .expect("array")
+            .clone()
+    }
+
+    fn job_where(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        self.jobs().into_iter().find(|j| pred(j))
+    }
+}
+
+fn is(job: &Value, task: &str, outcome: &str) -> bool {
+    job["task"] == task && job["outcome"] == outcome
+}
+
+fn signal(child: &Child, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, signal).expect("signal");
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn the_server_runs_jobs_records_evidence_and_serves_status_jobs_and_run() {
+    let inst = Instance::new();
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    let mut server = inst.start_server("server.log");
+    // A second server on the same data dir is refused.
+    let second = inst.haven().arg("server").output().expect("run");
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains("another Haven server is using the data dir"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    // Never backed up yet: measured from when the server first saw it.
+    let status = inst.json(&["status"], 0);
+    assert_eq!(status["source"], "server");
+    let queued = inst.json(&["run", "file-share"], 0);
+    assert_eq!(queued["queued"][0], "backup:file-share/default");
+    let queued = inst.json(&["run", "orders-db"], 0);
+    assert_eq!(queued["queued"][0], "backup:orders-db/dump");
+    wait_for("both backups", || {
+        inst.job_where(|j| is(j, "backup:file-share/default", "success"))
+            .is_some()
+            && inst
+                .job_where(|j| is(j, "backup:orders-db/dump", "success"))
+                .is_some()
+    });
+    let job = inst
+        .job_where(|j| is(j, "backup:file-share/default", "success"))
+        .expect("job");
+    assert_eq!(job["trigger"], "manual");
+    assert_eq!(job["system"], "file-share");
+    assert_eq!(job["policy"], "daily");
+    assert_eq!(job["stats"]["files_new"], 1);
+    assert!(job["stats"]["bytes_added"].as_u64().expect("bytes") > 0);
+    let snapshot = job["snapshot_id"].as_str().expect("snapshot").to_string();
+    // The evidence matches the repository.
+    let snapshots = inst.ws.json(&["snapshots"], 0);
+    assert!(
+        snapshots
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|s| s["id"] == snapshot.as_str()),
+        "{snapshots}"
+    );
+    let shown = inst.json(&["job", "show", &job["id"].to_string()], 0);
+    assert_eq!(shown, job);
+    let status = inst.json(&["status"], 0);
+    let service = &status["services"][0];
+    assert_eq!(service["service"], "orders");
+    assert_eq!(service["state"], "ok");
+    assert!(
+        service["next_run"]
+            .as_str()
+            .expect("next run")
+            .ends_with("Z")
+    );
+    inst.haven()
+        .args(["status", "--fail-on", "violated"])
+        .assert()
+        .code(0);
+    // Unknown system: explained, exit 1.
+    let out = inst.haven().args(["run", "nope"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no backups in the catalog"));
+    // The API refuses requests without the token.
+    let address = std::fs::read_to_string(inst.data.join("server.addr")).expect("addr");
+    let answer = http_get(address.trim(), "/api/v1/status", None);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let token = std::fs::read_to_string(inst.data.join("api-token")).expect("token");
+    let answer = http_get(address.trim(), "/api/v1/status", Some(token.trim()));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A broken catalog is refused on reload; the server keeps the old one.
+    std::fs::write(inst.data.join("catalog/broken.toml"), "[[system]\n").expect("write");
+    signal(&server, rustix::process::Signal::HUP);
+    wait_for("the reload to be refused", || {
+        log_of(&inst.ws.path("server.log")).contains("keeping the previous catalog")
+    });
+    assert_eq!(
+        inst.json(&["run", "file-share"], 0)["queued"][0],
+        "backup:file-share/default"
+    );
+    // Fixed again: picked up from the file change, no signal needed.
+    std::fs::remove_file(inst.data.join("catalog/broken.toml")).expect("rm");
+    wait_for("the reload", || {
+        log_of(&inst.ws.path("server.log")).contains("catalog reloaded")
+    });
+    signal(&server, rustix::process::Signal::TERM);
+    let status = server.wait().expect("wait");
+    assert!(
+        status.success(),
+        "{status:?}\n{}",
+        log_of(&inst.ws.path("server.log"))
+    );
+    assert!(!inst.data.join("server.addr").exists());
+    // Without a server, the same commands read the data dir.
+    let status = inst.json(&["status"], 0);
+    assert_eq!(status["source"], "data-dir");
+    assert_eq!(status["services"][0]["state"], "ok");
+    let jobs = inst.jobs();
+    assert_eq!(
+        jobs.len(),
+        3,
+        "two manual runs of file-share, one of orders-db: {jobs:?}"
+    );
+}
+
+fn http_get(address: &str, path: &str, token: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+#[test]
+fn sigkill_mid_job_records_it_interrupted_runs_it_again_and_loses_no_record() {
+    let inst = Instance::new();
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    let mut server = inst.start_server("first.log");
+    inst.json(&["run", "orders-db"], 0);
+    wait_for("the first backup", || {
+        inst.job_where(|j| is(j, "backup:orders-db/dump", "success"))
+            .is_some()
+    });
+    // The next dump blocks until `go` exists again.
+    std::fs::remove_file(inst.ws.path("go")).expect("rm");
+    inst.json(&["run", "orders-db"], 0);
+    wait_for("the second backup to run", || {
+        inst.job_where(|j| is(j, "backup:orders-db/dump", "running"))
+            .is_some()
+    });
+    let before = inst.jobs();
+    let running = inst
+        .job_where(|j| is(j, "backup:orders-db/dump", "running"))
+        .expect("running");
+    signal(&server, rustix::process::Signal::KILL);
+    server.wait().expect("wait");
+    // The data dir is free again; the record still says running.
+    let on_disk = inst.json(&["job", "show", &running["id"].to_string()], 0);
+    assert_eq!(on_disk["outcome"], "running");
+    let mut server = inst.start_server("second.log");
+    let died = inst.json(&["job", "show", &running["id"].to_string()], 0);
+    assert_eq!(died["outcome"], "interrupted");
+    assert!(
+        died["message"]
+            .as_str()
+            .expect("message")
+            .contains("the server stopped")
+    );
+    wait_for("the job to run again", || {
+        inst.job_where(|j| is(j, "backup:orders-db/dump", "running") && j["trigger"] == "recovery")
+            .is_some()
+    });
+    // Exactly one job of the task runs.
+    let running_now: Vec<Value> = inst
+        .jobs()
+        .into_iter()
+        .filter(|j| j["task"] == "backup:orders-db/dump" && j["outcome"] == "running")
+        .collect();
+    assert_eq!(running_now.len(), 1, "{running_now:?}");
+    assert_eq!(running_now[0]["attempt"], 2);
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    wait_for("the recovery to succeed", || {
+        inst.job_where(|j| is(j, "backup:orders-db/dump", "success") && j["trigger"] == "recovery")
+            .is_some()
+    });
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(server.wait().expect("wait").success());
+    // Every record from before the kill is still there, unchanged but
+    // for the interrupted one.
+    let after = inst.jobs();
+    for job in &before {
+        let now = after
+            .iter()
+            .find(|j| j["id"] == job["id"])
+            .unwrap_or_else(|| panic!("job {} lost", job["id"]));
+        if job["id"] != running["id"] {
+            assert_eq!(now, job);
+        }
+    }
+    // The repository is consistent and has both snapshots.
+    inst.ws.haven().args(["repo", "check"]).assert().success();
+    let snapshots = inst.ws.json(&["snapshots"], 0);
+    assert_eq!(snapshots.as_array().expect("array").len(), 2);
+}
+
+#[test]
+fn without_a_server_run_works_in_the_foreground_and_fail_on_gates_pipelines() {
+    let inst = Instance::new();
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    // Before any backup: no evidence yet for either system.
+    let jobs = inst.json(&["run", "file-share"], 0);
+    let outcomes: Vec<(&str, &str)> = jobs
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|j| {
+            (
+                j["task"].as_str().unwrap_or(""),
+                j["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes, [("backup:file-share/default", "success")]);
+    let status = inst.json(&["status"], 0);
+    assert_eq!(status["source"], "data-dir");
+    let systems: Vec<(&str, &str)> = status["systems"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| {
+            (
+                s["system"].as_str().unwrap_or(""),
+                s["state"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(systems, [("file-share", "ok"), ("orders-db", "ok")]);
+    // A failing backup (the paths vanished): exit 1, classified.
+    inst.write_catalog("gone");
+    let out = inst
+        .haven()
+        .arg("--json")
+        .args(["run", "file-share"])
+        .output()
+        .expect("run");
+    let jobs = parse_json(&out, 1);
+    assert_eq!(jobs[0]["outcome"], "failed");
+    assert_eq!(jobs[0]["failure"]["class"], "configuration-drift");
+    assert_eq!(jobs[0]["failure"]["detail"], "path-missing");
+    let failed = inst.json(&["jobs", "--failed"], 0);
+    assert_eq!(failed.as_array().expect("array").len(), 1);
+    let since = inst.json(&["jobs", "--since", "1h", "--system", "file-share"], 0);
+    assert_eq!(since.as_array().expect("array").len(), 2);
+    // Pipelines: only states at or worse than the limit fail.
+    inst.haven()
+        .args(["status", "--fail-on", "quarantined"])
+        .assert()
+        .code(0);
+    let quarantined = inst.json(&["status", "--state", "quarantined"], 0);
+    assert_eq!(quarantined["systems"], serde_json::json!([]));
+    // Bad input is explained.
+    let out = inst
+        .haven()
+        .args(["jobs", "--since", "yesterday-ish"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+    let out = inst
+        .haven()
+        .args(["status", "--data-dir", "/nonexistent/haven"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Haven data dir"));
+    std::fs::write(inst.data.join("haven.toml"), "listen = \"nowhere\"\n").expect("write");
+    let out = inst.haven().args(["status"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("haven.toml") && err.contains("`listen`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_system_never_backed_up_past_its_rpo_is_quarantined_and_fails_the_pipeline() {
+    let inst = Instance::new();
+    // A failing run registers both sets; then pretend Haven first saw
+    // them 4 days ago (RPO 2d: 150 % is 3d).
+    inst.write_catalog("gone");
+    inst.haven().args(["run", "file-share"]).assert().code(1);
+    let db = inst.data.join("haven.db");
+    let four_days_ago = jiff::Timestamp::now().as_millisecond() - 4 * 86_400_000;
+    rewrite_first_seen(&db, four_days_ago);
+    let out = inst
+        .haven()
+        .arg("--json")
+        .args([
+            "status",
+            "--state",
+            "quarantined",
+            "--fail-on",
+            "quarantined",
+        ])
+        .output()
+        .expect("run");
+    let status = parse_json(&out, 1);
+    let systems: Vec<&str> = status["systems"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["system"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(systems, ["file-share", "orders-db"]);
+    assert_eq!(status["systems"][0]["never_backed_up"], true);
+    assert_eq!(status["services"][0]["state"], "quarantined");
+}
+
+/// Move every set's "first seen" back in time (as if the server had been
+/// protecting them for a while).
+fn rewrite_first_seen(db: &Path, ms: i64) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect({db:?}); c.execute('UPDATE set_states SET first_seen = {ms}'); c.commit()",
+            db = db.display().to_string()
+        ))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
