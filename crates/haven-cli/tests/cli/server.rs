@@ -470,3 +470,70 @@ fn rewrite_first_seen(db: &Path, ms: i64) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
+    let ws = Workspace::new();
+    let data = ws.path("demo");
+    let acme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/acme");
+    let stdout = ws.path("demo.out");
+    let log = ws.path("demo.log");
+    let mut demo = Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--from"])
+        .arg(&acme)
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("HAVEN_PASSWORD")
+        .env_remove("HAVEN_REPO")
+        .stdout(std::fs::File::create(&stdout).expect("out"))
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start the demo");
+    wait_for("the demo's first backups", || {
+        if let Ok(Some(status)) = demo.try_wait() {
+            panic!("the demo exited with {status}:\n{}", log_of(&log));
+        }
+        log_of(&stdout).contains("The server keeps running")
+    });
+    let printed = log_of(&stdout);
+    assert!(printed.contains("SERVICE") && printed.contains("haven status --data-dir"), "{printed}");
+    // Every backed-up system has a good first backup, through the API.
+    let mut cmd = assert_cmd::Command::cargo_bin("haven").expect("haven");
+    let out = cmd
+        .args(["--json", "status", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("status");
+    let status = parse_json(&out, 0);
+    assert_eq!(status["source"], "server");
+    let systems = status["systems"].as_array().expect("array");
+    assert_eq!(systems.len(), 14, "{status}");
+    for system in systems {
+        assert_eq!(system["last_outcome"], "success", "{system}");
+        assert_ne!(system["state"], "quarantined", "{system}");
+    }
+    // The database systems dump a real PostgreSQL cluster where the
+    // binaries are installed (they are on the CI machines).
+    let catalog = std::fs::read_to_string(data.join("catalog/systems.toml")).expect("catalog");
+    if Path::new("/usr/lib/postgresql").exists() {
+        assert!(catalog.contains("pg_dump -h"), "{catalog}");
+        assert!(log_of(&log).contains("PostgreSQL cluster in"), "{}", log_of(&log));
+    }
+    signal(&demo, rustix::process::Signal::TERM);
+    assert!(demo.wait().expect("wait").success(), "{}", log_of(&log));
+    assert!(!data.join("postgres/data/postmaster.pid").exists(), "PostgreSQL stopped");
+    // Again: the same data dir is reused, nothing regenerated.
+    let before = std::fs::read_to_string(data.join("secrets/repository.pw")).expect("pw");
+    let mut cmd = assert_cmd::Command::cargo_bin("haven").expect("haven");
+    let out = cmd
+        .args(["demo", "--no-server", "--from"])
+        .arg(&acme)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("demo again");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reusing the demo data dir"));
+    let after = std::fs::read_to_string(data.join("secrets/repository.pw")).expect("pw");
+    assert_eq!(before, after);
+}
