@@ -44,6 +44,17 @@ impl Schedule {
         next_start(&self.cron, &self.tz, self.window, after)
     }
 
+    /// Every scheduled time in `[from, until)` (without offset).
+    pub fn slots(&self, from: Timestamp, until: Timestamp) -> Vec<Timestamp> {
+        haven_model::catalog::schedule::allowed_starts(
+            &self.cron,
+            &self.tz,
+            self.window,
+            from,
+            until,
+        )
+    }
+
     /// Is `at` inside the window?
     pub fn in_window(&self, at: Timestamp) -> bool {
         haven_model::catalog::schedule::in_window(self.window, self.tz.to_datetime(at).time())

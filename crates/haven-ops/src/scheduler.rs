@@ -14,7 +14,7 @@
 //! - transient failures are retried with backoff until the attempts are
 //!   used up or the failure is systemic.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use haven_model::jobs::{Job, Outcome, RetryPolicy, Trigger};
 use haven_store::NewJob;
@@ -66,6 +66,8 @@ pub struct Scheduler {
     next_slot: HashMap<String, Timestamp>,
     /// Jobs waiting to start.
     queue: Vec<Queued>,
+    /// Their tasks.
+    queued_tasks: HashSet<String>,
     /// Running jobs: task → repository.
     running: HashMap<String, String>,
 }
@@ -87,6 +89,7 @@ impl Scheduler {
             retry,
             next_slot: HashMap::new(),
             queue: Vec::new(),
+            queued_tasks: HashSet::new(),
             running: HashMap::new(),
         };
         let new_marks = scheduler.replace_plan(plan, marks, now);
@@ -121,6 +124,7 @@ impl Scheduler {
             }
         }
         self.queue.retain(|q| plan.tasks.contains_key(&q.task));
+        self.queued_tasks = self.queue.iter().map(|q| q.task.clone()).collect();
         self.next_slot = next_slot;
         self.plan = plan;
         new_marks
@@ -148,7 +152,7 @@ impl Scheduler {
     }
 
     fn is_busy(&self, task: &str) -> bool {
-        self.running.contains_key(task) || self.queue.iter().any(|q| q.task == task)
+        self.running.contains_key(task) || self.queued_tasks.contains(task)
     }
 
     fn enqueue(&mut self, task: &str, trigger: Trigger, attempt: u32, due: Timestamp) -> bool {
@@ -159,6 +163,7 @@ impl Scheduler {
         spec.record.trigger = trigger;
         spec.record.attempt = attempt;
         spec.record.scheduled_at = due;
+        self.queued_tasks.insert(task.to_string());
         self.queue.push(Queued {
             task: task.to_string(),
             spec,
@@ -197,25 +202,36 @@ impl Scheduler {
                 (*slot + offset <= now).then(|| (key.clone(), *slot))
             })
             .collect();
+        // Tasks of one policy share their times: compute them once per
+        // schedule, offset and first due time.
+        type Times = (Timestamp, u32, Option<Timestamp>);
+        let mut shared: HashMap<(String, SignedDuration, Timestamp), Times> = HashMap::new();
         for (key, first) in due {
-            let Some(schedule) = self.plan.tasks.get(&key).and_then(|t| t.schedule.clone()) else {
+            let Some(task) = self.plan.tasks.get(&key) else {
                 continue;
             };
+            let Some(schedule) = task.schedule.clone() else {
+                continue;
+            };
+            let identity = format!(
+                "{}:{}",
+                task.spec.record.kind.as_str(),
+                task.spec.record.policy.as_deref().unwrap_or(&key)
+            );
             // Every time missed up to now collapses into the latest one.
-            let mut slot = first;
-            let mut missed = 0u32;
-            while let Some(next) = schedule.next_slot(slot) {
-                if next + schedule.offset > now {
-                    break;
-                }
-                slot = next;
-                missed += 1;
-            }
-            if let Some(next) = schedule.next_slot(slot) {
-                self.next_slot.insert(key.clone(), next);
-            } else {
-                self.next_slot.remove(&key);
-            }
+            let (slot, missed, next) = *shared
+                .entry((identity, schedule.offset, first))
+                .or_insert_with(|| {
+                    let until = now - schedule.offset + SignedDuration::from_secs(1);
+                    let times = schedule.slots(first, until);
+                    let slot = times.last().copied().unwrap_or(first);
+                    let missed = times.len().saturating_sub(1) as u32;
+                    (slot, missed, schedule.next_slot(slot))
+                });
+            match next {
+                Some(next) => self.next_slot.insert(key.clone(), next),
+                None => self.next_slot.remove(&key),
+            };
             decisions.marks.push((key.clone(), slot));
             let due_at = slot + schedule.offset;
             // Late by more than a minute: the server was not running.
@@ -268,6 +284,7 @@ impl Scheduler {
                     "could not start inside its window ({}); waits for the next scheduled time",
                     schedule.describe_window()
                 );
+                self.queued_tasks.remove(&queued.task);
                 decisions.skip.push((queued.spec.record.clone(), message));
                 continue;
             }
@@ -281,6 +298,7 @@ impl Scheduler {
                 continue;
             }
             *per_repo.entry(repo.clone()).or_default() += 1;
+            self.queued_tasks.remove(&queued.task);
             self.running.insert(queued.task.clone(), repo);
             decisions.start.push(queued.spec);
         }

@@ -4,8 +4,10 @@
 
 use haven_model::catalog::Catalog;
 use haven_model::compliance::{self, RpoState, ServiceCompliance, SystemCompliance};
-use haven_model::jobs::{Outcome, SetState};
-use jiff::Timestamp;
+use std::collections::HashMap;
+
+use haven_model::jobs::{JobKind, Outcome, SetState};
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
@@ -71,21 +73,45 @@ pub fn report(
     source: &str,
 ) -> StatusReport {
     let compliance = compliance::evaluate(catalog, states, now, settings.thresholds);
-    let next_of_system = |system: &str| {
-        plan.backups_of(system)
-            .iter()
-            .filter_map(|t| plan.next_run(&t.key, now))
-            .min()
-    };
+    // The next backup of each system. Tasks of one policy with one
+    // stagger offset share their next time: computed once.
+    let mut shared: HashMap<(&str, SignedDuration), Option<Timestamp>> = HashMap::new();
+    let mut next_by_system: HashMap<&str, Timestamp> = HashMap::new();
+    for task in plan.tasks.values() {
+        let (Some(system), Some(schedule)) = (&task.spec.record.system, &task.schedule) else {
+            continue;
+        };
+        if task.spec.record.kind != JobKind::Backup {
+            continue;
+        }
+        let policy = task.spec.record.policy.as_deref().unwrap_or(&task.key);
+        let next = *shared.entry((policy, schedule.offset)).or_insert_with(|| {
+            schedule
+                .next_slot(now - schedule.offset)
+                .map(|slot| slot + schedule.offset)
+        });
+        if let Some(next) = next {
+            let entry = next_by_system.entry(system).or_insert(next);
+            *entry = (*entry).min(next);
+        }
+    }
+    let next_of_system = |system: &str| next_by_system.get(system).copied();
+    // A system's last outcome: a failure of any set shows first.
+    let mut last_by_system: HashMap<&str, Outcome> = HashMap::new();
+    for state in states {
+        let Some(outcome) = state.last_outcome else {
+            continue;
+        };
+        let entry = last_by_system.entry(&state.system).or_insert(outcome);
+        if matches!(outcome, Outcome::Failed | Outcome::Interrupted) {
+            *entry = outcome;
+        }
+    }
     let systems: Vec<SystemStatus> = compliance
         .systems
         .into_iter()
         .map(|c| {
-            let last_outcome = states
-                .iter()
-                .filter(|s| s.system == c.system)
-                .filter_map(|s| s.last_outcome)
-                .min_by_key(|o| !matches!(o, Outcome::Failed | Outcome::Interrupted));
+            let last_outcome = last_by_system.get(c.system.as_str()).copied();
             let next_run = next_of_system(&c.system);
             SystemStatus {
                 compliance: c,

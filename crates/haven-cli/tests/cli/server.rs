@@ -496,7 +496,10 @@ fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
         log_of(&stdout).contains("The server keeps running")
     });
     let printed = log_of(&stdout);
-    assert!(printed.contains("SERVICE") && printed.contains("haven status --data-dir"), "{printed}");
+    assert!(
+        printed.contains("SERVICE") && printed.contains("haven status --data-dir"),
+        "{printed}"
+    );
     // Every backed-up system has a good first backup, through the API.
     let mut cmd = assert_cmd::Command::cargo_bin("haven").expect("haven");
     let out = cmd
@@ -517,11 +520,18 @@ fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
     let catalog = std::fs::read_to_string(data.join("catalog/systems.toml")).expect("catalog");
     if Path::new("/usr/lib/postgresql").exists() {
         assert!(catalog.contains("pg_dump -h"), "{catalog}");
-        assert!(log_of(&log).contains("PostgreSQL cluster in"), "{}", log_of(&log));
+        assert!(
+            log_of(&log).contains("PostgreSQL cluster in"),
+            "{}",
+            log_of(&log)
+        );
     }
     signal(&demo, rustix::process::Signal::TERM);
     assert!(demo.wait().expect("wait").success(), "{}", log_of(&log));
-    assert!(!data.join("postgres/data/postmaster.pid").exists(), "PostgreSQL stopped");
+    assert!(
+        !data.join("postgres/data/postmaster.pid").exists(),
+        "PostgreSQL stopped"
+    );
     // Again: the same data dir is reused, nothing regenerated.
     let before = std::fs::read_to_string(data.join("secrets/repository.pw")).expect("pw");
     let mut cmd = assert_cmd::Command::cargo_bin("haven").expect("haven");
@@ -532,7 +542,11 @@ fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
         .arg(&data)
         .output()
         .expect("demo again");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("reusing the demo data dir"));
     let after = std::fs::read_to_string(data.join("secrets/repository.pw")).expect("pw");
     assert_eq!(before, after);
