@@ -59,16 +59,18 @@ fn catalog_text() -> String {
             "[[repository]]\nid = \"r{r}\"\nurl = \"/srv/haven/r{r}\"\npassword = \"env:HAVEN_PASSWORD\"\n\n"
         );
     }
+    // Ten systems per service, all on one policy, with an RPO that
+    // policy can meet.
     for s in 0..SYSTEMS {
         let _ = write!(
             text,
             "[[system]]\nid = \"sys-{s}\"\nkind = \"file-server\"\npolicy = \"p{}\"\n\n[[system.backup_set]]\npaths = [\"/srv/data/{s}\"]\n\n",
-            s % 3
+            (s / 10) % 3
         );
     }
     for v in 0..SYSTEMS / 10 {
         let deps: Vec<String> = (0..10).map(|k| format!("\"sys-{}\"", v * 10 + k)).collect();
-        let rpo = ["1h", "2d", "3d"][v % 3];
+        let rpo = ["1h", "2h", "2d"][v % 3];
         let _ = write!(
             text,
             "[[service]]\nid = \"svc-{v}\"\ntier = {}\nrpo = \"{rpo}\"\nrto = \"1d\"\nmtd = \"3d\"\ndepends_on = [{}]\n\n",
@@ -93,6 +95,11 @@ async fn main() {
     let now = Timestamp::now();
     let loaded = haven_catalog::load_dir(&settings.catalog).expect("load");
     assert!(loaded.findings.is_empty(), "{:?}", loaded.findings.first());
+    let errors = haven_catalog::check(&loaded, now)
+        .into_iter()
+        .filter(|d| d.severity == haven_model::catalog::Severity::Error)
+        .count();
+    assert_eq!(errors, 0, "the benchmark catalog must be valid");
     let catalog = Arc::new(loaded.catalog);
 
     // 1,000,000 job records over the last 100 days, 10,000 set states.
@@ -125,7 +132,7 @@ async fn main() {
                 task: format!("backup:{system}/default"),
                 system: Some(system.clone()),
                 backup_set: Some("default".into()),
-                policy: Some(format!("p{}", s % 3)),
+                policy: Some(format!("p{}", (s / 10) % 3)),
                 repository: Some(format!("r{}", s % 2)),
                 trigger: Trigger::Schedule,
                 attempt: 1,
