@@ -21,6 +21,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     || die "could not install ${missing[*]}"
 fi
 command -v setpriv >/dev/null || die "setpriv is still missing"
+
+# The demo test runs a throwaway PostgreSQL cluster (Debian's server
+# binaries; the demo uses them when present) and must find it.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "installing: postgresql" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+    || die "could not install postgresql"
+fi
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || die "PostgreSQL's initdb is still missing"
+export HAVEN_TEST_REQUIRE_POSTGRES=1
+command -v python3 >/dev/null || die "python3 is missing (the server tests edit a test database with it)"
 command -v cargo >/dev/null || die "cargo is missing (install Rust 1.95 or newer)"
 
 # The S3 tests run against a real S3-protocol server on loopback: moto,
