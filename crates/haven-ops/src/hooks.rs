@@ -65,3 +65,44 @@ impl Hooks {
         run_with_timeout("post-hook", cmd, &env, self.timeout()).map(|_| ())
     }
 }
+
+/// A backup that ran between its hooks: its result, and the post-hook's
+/// failure if the backup itself succeeded (the data is safe, but what
+/// the hook should have done, e.g. resume a database, needs attention).
+pub struct AroundHooks<T> {
+    /// The backup's result.
+    pub value: T,
+    /// The post-hook failed after a successful backup.
+    pub post_error: Option<CommandError>,
+}
+
+impl Hooks {
+    /// Run the pre-hook, then `backup` (unless the pre-hook failed), then
+    /// always the post-hook with the outcome. `snapshot` names the
+    /// snapshot a successful backup saved, for `HAVEN_SNAPSHOT_ID`.
+    pub fn around<T>(
+        &self,
+        backup: impl FnOnce() -> anyhow::Result<T>,
+        snapshot: impl Fn(&T) -> String,
+    ) -> anyhow::Result<AroundHooks<T>> {
+        let outcome = self
+            .run_pre()
+            .map_err(|e| anyhow::Error::new(e).context("pre-hook failed; nothing was backed up"))
+            .and_then(|()| backup());
+        let (status, id) = match &outcome {
+            Ok(value) => (BackupStatus::Success, Some(snapshot(value))),
+            Err(_) => (BackupStatus::Failed, None),
+        };
+        let post = self.run_post(status, id.as_deref());
+        match (outcome, post) {
+            (Err(e), Err(post_error)) => {
+                Err(e.context(format!("and the post-hook failed too: {post_error}")))
+            }
+            (Err(e), Ok(())) => Err(e),
+            (Ok(value), post) => Ok(AroundHooks {
+                value,
+                post_error: post.err(),
+            }),
+        }
+    }
+}

@@ -234,26 +234,34 @@ pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) 
             };
             let mut follow_ups = Vec::new();
             let config = fingerprint(&[set, *policy, &primary.url]);
-            if !keep.is_empty() {
-                let key = format!("forget:{base}@{}", primary.id);
-                plan.tasks.insert(
-                    key.clone(),
-                    Task {
-                        key: key.clone(),
-                        spec: JobSpec {
-                            record: with(record(JobKind::Forget, &key), primary),
-                            work: Work::Forget {
-                                keep: keep.clone(),
-                                repository: primary.clone(),
-                            },
+            // Retention in one repository, after a backup or a copy.
+            let mut forget_in = |repo: &RepoTarget| {
+                let key = format!("forget:{base}@{}", repo.id);
+                let task = Task {
+                    key: key.clone(),
+                    spec: JobSpec {
+                        record: with(record(JobKind::Forget, &key), repo),
+                        work: Work::Forget {
+                            keep: keep.clone(),
+                            repository: repo.clone(),
                         },
-                        schedule: None,
-                        follow_ups: Vec::new(),
-                        priority: policy.priority.unwrap_or(0),
-                        config: config.clone(),
                     },
-                );
-                follow_ups.push(key);
+                    schedule: None,
+                    follow_ups: Vec::new(),
+                    priority: policy.priority.unwrap_or(0),
+                    config: config.clone(),
+                };
+                plan.tasks.insert(key.clone(), task);
+                key
+            };
+            let mut forgets = Vec::new();
+            if !keep.is_empty() {
+                follow_ups.push(forget_in(primary));
+                for copy in &policy.copies {
+                    if let Some(target) = repos.get(copy.value.as_str()) {
+                        forgets.push((target.id.clone(), forget_in(target)));
+                    }
+                }
             }
             for copy in &policy.copies {
                 let Some(target) = repos.get(copy.value.as_str()) else {
@@ -265,28 +273,11 @@ pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) 
                 };
                 used_repos.insert(target.id.clone(), target.clone());
                 let key = format!("copy:{base}>{}", target.id);
-                let mut after_copy = Vec::new();
-                if !keep.is_empty() {
-                    let forget = format!("forget:{base}@{}", target.id);
-                    plan.tasks.insert(
-                        forget.clone(),
-                        Task {
-                            key: forget.clone(),
-                            spec: JobSpec {
-                                record: with(record(JobKind::Forget, &forget), target),
-                                work: Work::Forget {
-                                    keep: keep.clone(),
-                                    repository: target.clone(),
-                                },
-                            },
-                            schedule: None,
-                            follow_ups: Vec::new(),
-                            priority: policy.priority.unwrap_or(0),
-                            config: config.clone(),
-                        },
-                    );
-                    after_copy.push(forget);
-                }
+                let after_copy: Vec<String> = forgets
+                    .iter()
+                    .filter(|(repo, _)| *repo == target.id)
+                    .map(|(_, key)| key.clone())
+                    .collect();
                 plan.tasks.insert(
                     key.clone(),
                     Task {

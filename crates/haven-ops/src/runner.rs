@@ -20,7 +20,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::classify::classify;
 use crate::command::CommandStream;
-use crate::hooks::{BackupStatus, Hooks};
+use crate::hooks::Hooks;
 
 /// A repository as a job needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,35 +247,29 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
     if let Some(hook) = pre_hook {
         let _ = writeln!(log, "pre-hook: {hook}");
     }
-    let outcome = hooks
-        .run_pre()
-        .map_err(|e| anyhow::Error::new(e).context("pre-hook failed; nothing was backed up"))
-        .and_then(|()| match &set.command {
+    match &set.command {
+        Some(command) => {
+            let _ = writeln!(log, "backing up the output of `{command}`");
+        }
+        None => {
+            let _ = writeln!(log, "backing up {}", set.paths.join(" "));
+        }
+    }
+    let around = hooks.around(
+        || match &set.command {
             Some(command) => {
-                let _ = writeln!(log, "backing up the output of `{command}`");
                 let mut stream = CommandStream::spawn(command)?;
                 let name = format!("{}.dump", set.name);
                 Ok(repo.backup_stream(&mut stream, &name, &options, &NoProgress)?)
             }
             None => {
-                let _ = writeln!(log, "backing up {}", set.paths.join(" "));
                 let paths: Vec<std::path::PathBuf> = set.paths.iter().map(Into::into).collect();
                 Ok(repo.backup(&paths, &options, &NoProgress)?)
             }
-        });
-    let (status, id) = match &outcome {
-        Ok(o) => (BackupStatus::Success, Some(o.snapshot_id.to_hex())),
-        Err(_) => (BackupStatus::Failed, None),
-    };
-    let post = hooks.run_post(status, id.as_deref());
-    let outcome = match (outcome, post) {
-        (Err(e), Err(post_error)) => {
-            return Err(e.context(format!("and the post-hook failed too: {post_error}")));
-        }
-        (Err(e), Ok(())) => return Err(e),
-        (Ok(o), post) => (o, post.err()),
-    };
-    let (outcome, post_error) = outcome;
+        },
+        |o| o.snapshot_id.to_hex(),
+    )?;
+    let (outcome, post_error) = (around.value, around.post_error);
     let s = outcome.summary();
     let mut problems = Vec::new();
     for entry in &outcome.skipped {
@@ -334,17 +328,14 @@ fn set_snapshots(
         .collect())
 }
 
-fn forget(
-    spec: &JobSpec,
-    keep: &KeepPolicy,
-    repository: &RepoTarget,
-    log: &mut String,
-) -> anyhow::Result<Done> {
-    let repo = open_repository(repository)?;
-    let snapshots = set_snapshots(&repo, spec)?;
+/// What retention needs to know of snapshots, protection included.
+pub fn snapshot_refs(
+    repo: &Repository,
+    snapshots: &[(Id, haven_engine::Snapshot)],
+    now: Timestamp,
+) -> anyhow::Result<Vec<SnapshotRef>> {
     let holds = repo.holds()?;
-    let now = Timestamp::now();
-    let refs: Vec<SnapshotRef> = snapshots
+    Ok(snapshots
         .iter()
         .map(|(id, s)| SnapshotRef {
             id: id.to_hex(),
@@ -354,7 +345,19 @@ fn forget(
             tags: s.tags.clone(),
             protected_by: repo.protection(id, s, &holds, now),
         })
-        .collect();
+        .collect())
+}
+
+fn forget(
+    spec: &JobSpec,
+    keep: &KeepPolicy,
+    repository: &RepoTarget,
+    log: &mut String,
+) -> anyhow::Result<Done> {
+    let repo = open_repository(repository)?;
+    let snapshots = set_snapshots(&repo, spec)?;
+    let now = Timestamp::now();
+    let refs = snapshot_refs(&repo, &snapshots, now)?;
     let one_group = GroupBy {
         host: false,
         paths: false,

@@ -1,10 +1,10 @@
 //! `haven backup`: back up paths, or a command's output, into a new
 //! snapshot, with optional pre/post hooks.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use haven_engine::{BackupOptions, ParentChoice, SkippedEntry};
 use haven_ops::command::CommandStream;
-use haven_ops::hooks::{BackupStatus, Hooks};
+use haven_ops::hooks::Hooks;
 use serde::Serialize;
 
 use crate::cli::{BackupArgs, GlobalArgs};
@@ -56,10 +56,8 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
         post: args.post_hook.clone(),
         timeout: Some(args.hook_timeout),
     };
-    let outcome = hooks
-        .run_pre()
-        .context("pre-hook failed; nothing was backed up")
-        .and_then(|()| {
+    let around = hooks.around(
+        || {
             let bar = output::Bar::bytes(global, "backing up");
             let outcome = match &args.stdin_from {
                 Some(command) => CommandStream::spawn(command)
@@ -71,25 +69,17 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
             };
             bar.finish();
             outcome
-        });
-    // The post-hook always runs (e.g. to resume a quiesced database).
-    let (status, id) = match &outcome {
-        Ok(o) => (BackupStatus::Success, Some(o.snapshot_id.to_hex())),
-        Err(_) => (BackupStatus::Failed, None),
-    };
-    let post = hooks.run_post(status, id.as_deref());
-    let outcome = match (outcome, post) {
-        (Err(e), Err(post_error)) => {
-            return Err(e.context(format!("and the post-hook failed too: {post_error}")));
-        }
-        (Err(e), Ok(())) => return Err(e),
-        (Ok(o), Err(post_error)) => {
+        },
+        |o| o.snapshot_id.to_hex(),
+    )?;
+    let outcome = around.value;
+    let post_failed = match &around.post_error {
+        Some(post_error) => {
             eprintln!("warning: the snapshot was saved, but the post-hook failed: {post_error}");
-            (o, true)
+            true
         }
-        (Ok(o), Ok(())) => (o, false),
+        None => false,
     };
-    let (outcome, post_failed) = outcome;
     let s = outcome.summary();
     let snap = &outcome.snapshot;
     let view = BackupView {

@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 use haven_engine::PruneReport;
-use haven_model::retention::{self, GroupDecision, KeepPolicy, SnapshotRef};
+use haven_model::retention::{self, GroupDecision, KeepPolicy};
 use serde::Serialize;
 
 use crate::cli::{ForgetArgs, GlobalArgs};
@@ -41,19 +41,8 @@ pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
     }
     let repo = context::open(global)?;
     let snapshots = repo.snapshots()?;
-    let holds = repo.holds()?;
     let now = jiff::Timestamp::now();
-    let refs: Vec<SnapshotRef> = snapshots
-        .iter()
-        .map(|(id, s)| SnapshotRef {
-            id: id.to_hex(),
-            time: s.time,
-            host: s.hostname.clone(),
-            paths: s.paths.clone(),
-            tags: s.tags.clone(),
-            protected_by: repo.protection(id, s, &holds, now),
-        })
-        .collect();
+    let refs = haven_ops::runner::snapshot_refs(&repo, &snapshots, now)?;
     let groups = retention::apply(
         &policy,
         &refs,
