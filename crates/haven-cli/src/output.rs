@@ -32,6 +32,7 @@ pub fn init_logging(global: &GlobalArgs, server: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if server {
         builder.try_init()

@@ -44,7 +44,7 @@ pub fn serve(
     let _lock = lock_data_dir(&settings.data_dir)?;
     let catalog = instance::catalog(&settings)?;
     let rt = instance::runtime()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let store: Arc<dyn haven_store::Store> = Arc::from(
             haven_store::open(&settings.database)
                 .await
@@ -118,7 +118,11 @@ pub fn serve(
             .context("the API failed")?;
         result?;
         Ok(exit::SUCCESS)
-    })
+    });
+    // Jobs still running after the shutdown timeout are recorded as
+    // interrupted; do not wait for their threads.
+    rt.shutdown_background();
+    result
 }
 
 /// A database URL without its password, for the banner.

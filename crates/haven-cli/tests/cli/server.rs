@@ -19,6 +19,16 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// Wait for a process to exit, or fail after 60 s.
+fn exited(child: &mut Child) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_for("the process to exit", || {
+        status = child.try_wait().expect("wait");
+        status.is_some()
+    });
+    status.expect("exited")
+}
+
 struct Instance {
     ws: Workspace,
     data: PathBuf,
@@ -234,7 +244,7 @@ fn the_server_runs_jobs_records_evidence_and_serves_status_jobs_and_run() {
         log_of(&inst.ws.path("server.log")).contains("catalog reloaded")
     });
     signal(&server, rustix::process::Signal::TERM);
-    let status = server.wait().expect("wait");
+    let status = exited(&mut server);
     assert!(
         status.success(),
         "{status:?}\n{}",
@@ -289,7 +299,7 @@ fn sigkill_mid_job_records_it_interrupted_runs_it_again_and_loses_no_record() {
         .job_where(|j| is(j, "backup:orders-db/dump", "running"))
         .expect("running");
     signal(&server, rustix::process::Signal::KILL);
-    server.wait().expect("wait");
+    exited(&mut server);
     // The data dir is free again; the record still says running.
     let on_disk = inst.json(&["job", "show", &running["id"].to_string()], 0);
     assert_eq!(on_disk["outcome"], "running");
@@ -320,7 +330,7 @@ fn sigkill_mid_job_records_it_interrupted_runs_it_again_and_loses_no_record() {
             .is_some()
     });
     signal(&server, rustix::process::Signal::TERM);
-    assert!(server.wait().expect("wait").success());
+    assert!(exited(&mut server).success());
     // Every record from before the kill is still there, unchanged but
     // for the interrupted one.
     let after = inst.jobs();
@@ -530,7 +540,7 @@ fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
         );
     }
     signal(&demo, rustix::process::Signal::TERM);
-    assert!(demo.wait().expect("wait").success(), "{}", log_of(&log));
+    assert!(exited(&mut demo).success(), "{}", log_of(&log));
     assert!(
         !data.join("postgres/data/postmaster.pid").exists(),
         "PostgreSQL stopped"
@@ -553,4 +563,58 @@ fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("reusing the demo data dir"));
     let after = std::fs::read_to_string(data.join("secrets/repository.pw")).expect("pw");
     assert_eq!(before, after);
+}
+
+#[test]
+fn sigterm_lets_a_running_job_finish_within_the_shutdown_timeout_and_interrupts_it_after() {
+    let inst = Instance::new();
+    // Phase 1: the job can finish in time.
+    let mut server = inst.start_server("first.log");
+    inst.json(&["run", "orders-db"], 0);
+    wait_for("the backup to run", || {
+        inst.job_where(|j| is(j, "backup:orders-db/dump", "running"))
+            .is_some()
+    });
+    signal(&server, rustix::process::Signal::TERM);
+    wait_for("the server to wait for its job", || {
+        log_of(&inst.ws.path("first.log")).contains("shutting down: waiting")
+    });
+    assert!(
+        server.try_wait().expect("wait").is_none(),
+        "the server waits"
+    );
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    assert!(exited(&mut server).success());
+    let done = inst
+        .job_where(|j| j["task"] == "backup:orders-db/dump")
+        .expect("job");
+    assert_eq!(done["outcome"], "success", "{done}");
+    // Phase 2: a job that does not finish within the timeout is recorded
+    // as interrupted.
+    std::fs::remove_file(inst.ws.path("go")).expect("rm");
+    std::fs::write(
+        inst.data.join("haven.toml"),
+        "listen = \"127.0.0.1:0\"\nshutdown_timeout = \"1s\"\n",
+    )
+    .expect("settings");
+    let mut server = inst.start_server("second.log");
+    inst.json(&["run", "orders-db"], 0);
+    wait_for("the backup to run", || {
+        inst.job_where(|j| is(j, "backup:orders-db/dump", "running"))
+            .is_some()
+    });
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(exited(&mut server).success());
+    let cut = inst
+        .job_where(|j| j["task"] == "backup:orders-db/dump")
+        .expect("job");
+    assert_eq!(cut["outcome"], "interrupted", "{cut}");
+    assert!(
+        cut["message"]
+            .as_str()
+            .expect("message")
+            .contains("shut down")
+    );
+    // Let the orphaned dump command end.
+    std::fs::write(inst.ws.path("go"), "").expect("go");
 }
