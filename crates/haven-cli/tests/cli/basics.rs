@@ -269,3 +269,20 @@ fn usage_errors_exit_2_and_json_errors_are_one_document() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no snapshot matches"));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly_like_sigpipe() {
+    // `haven catalog schema | head -0`: the reader is gone before the
+    // first write.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        .args(["catalog", "schema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(141));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
