@@ -244,34 +244,6 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError> 
     Ok(())
 }
 
-/// The catalog directory named by a data dir's settings (`catalog = "…"`
-/// in `<data dir>/haven.toml`, relative to the data dir), if any.
-/// Other settings in that file belong to the server and are not read here.
-pub fn catalog_from_settings(data_dir: &Path) -> Result<Option<PathBuf>, String> {
-    let file = data_dir.join("haven.toml");
-    let text = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
-    };
-    let mut root = toml_span::parse(&text)
-        .map_err(|e| format!("{}: TOML syntax error: {}", file.display(), e.kind))?;
-    let ValueInner::Table(mut table) = root.take() else {
-        return Ok(None);
-    };
-    let Some(mut value) = table.remove("catalog") else {
-        return Ok(None);
-    };
-    match value.take() {
-        ValueInner::String(dir) => Ok(Some(data_dir.join(dir.as_ref()))),
-        other => Err(format!(
-            "{}: `catalog` must be a string (a directory), found {}",
-            file.display(),
-            other.type_str()
-        )),
-    }
-}
-
 /// Everything `haven catalog check` reports: load findings and analysis
 /// findings, errors first, then by file and position. `now` starts the
 /// year over which schedules are evaluated.

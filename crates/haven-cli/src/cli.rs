@@ -282,8 +282,7 @@ impl CatalogDirArgs {
 
 /// The catalog named in `<data dir>/haven.toml`, else `./catalog`.
 pub fn default_catalog(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
-    Ok(haven_catalog::catalog_from_settings(&global.data_dir)
-        .map_err(anyhow::Error::msg)?
+    Ok(haven_ops::settings::configured_catalog(&global.data_dir)?
         .unwrap_or_else(|| PathBuf::from("catalog")))
 }
 

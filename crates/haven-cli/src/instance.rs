@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use haven_ops::server::{data_dir_in_use, load_catalog};
-use haven_ops::settings::{Overrides, Settings, read_token, server_address_file};
+use haven_ops::settings::{Overrides, Settings, read_token, server_address_file, token_file};
 use haven_store::Store;
 use haven_web::client::Client;
 
@@ -75,7 +75,7 @@ pub async fn connect(settings: &Settings) -> Result<Access> {
         let token = read_token(&settings.data_dir).with_context(|| {
             format!(
                 "cannot read the API token in {}",
-                settings.data_dir.join("api-token").display()
+                token_file(&settings.data_dir).display()
             )
         })?;
         return Ok(Access::Server(Client::new(&address, token)));

@@ -61,8 +61,7 @@ fn typed(cause: &(dyn std::error::Error + 'static), hook: bool) -> Option<Failur
                 Some(failure(DataIntegrity, "corrupt", Layer::Storage))
             }
             EngineError::Storage { source, .. } => Some(storage(source)),
-            // The I/O error itself is further down the chain.
-            EngineError::Io { .. } => None,
+            // For `Io`, the I/O error itself is further down the chain.
             _ => None,
         };
     }

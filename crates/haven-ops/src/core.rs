@@ -52,8 +52,8 @@ pub struct Core {
     scheduler: Scheduler,
     states: HashMap<(String, String), SetState>,
     compliance: Compliance,
-    /// Jobs started and not yet finished: id → task.
-    running: HashMap<i64, String>,
+    /// Jobs started and not yet finished, as recorded at their start.
+    running: HashMap<i64, Job>,
 }
 
 impl Core {
@@ -178,7 +178,7 @@ impl Core {
             match self.store.start_job(&spec.record, now).await {
                 Ok(job) => {
                     tracing::info!(job = job.id, task = %job.task, trigger = job.trigger.as_str(), "job started");
-                    self.running.insert(job.id, job.task.clone());
+                    self.running.insert(job.id, job.clone());
                     started.push((job, spec));
                 }
                 Err(StoreError::AlreadyRunning { task }) => {
@@ -202,7 +202,8 @@ impl Core {
     ) -> Result<(Job, Vec<Transition>), StoreError> {
         let now = self.clock.now();
         end.ended_at = Some(now);
-        let job = self.store.job(id).await?.ok_or(StoreError::NoSuchJob(id))?;
+        // Known from its start: no need to read it back.
+        let job = self.running.remove(&id).ok_or(StoreError::NoSuchJob(id))?;
         let mut done = job.clone();
         done.ended_at = end.ended_at;
         done.outcome = end.outcome.unwrap_or(Outcome::Failed);
@@ -217,7 +218,6 @@ impl Core {
             .and_then(|k| self.states.get(k))
             .map(|s| s.after(&done, self.settings.systemic_after));
         let job = self.store.finish_job(id, &end, state.as_ref()).await?;
-        self.running.remove(&id);
         let systemic = state.as_ref().is_some_and(|s| s.systemic);
         if let (Some(key), Some(state)) = (key, state) {
             self.states.insert(key, state);
@@ -310,33 +310,13 @@ impl Core {
         &self.catalog
     }
 
-    /// The scheduler (tests and the API look at its queue).
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.scheduler
-    }
-
     /// Jobs started and not finished.
     pub fn running_jobs(&self) -> Vec<i64> {
         self.running.keys().copied().collect()
     }
 
-    /// The next scheduled run of a task.
-    pub fn next_run(&self, task: &str) -> Option<Timestamp> {
-        self.scheduler.next_run(task)
-    }
-
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-
-    /// The clock.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 }

@@ -254,12 +254,13 @@ pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) 
                 plan.tasks.insert(key.clone(), task);
                 key
             };
-            let mut forgets = Vec::new();
+            // Retention task per copy target, by repository id.
+            let mut forgets: BTreeMap<String, String> = BTreeMap::new();
             if !keep.is_empty() {
                 follow_ups.push(forget_in(primary));
                 for copy in &policy.copies {
                     if let Some(target) = repos.get(copy.value.as_str()) {
-                        forgets.push((target.id.clone(), forget_in(target)));
+                        forgets.insert(target.id.clone(), forget_in(target));
                     }
                 }
             }
@@ -273,11 +274,8 @@ pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) 
                 };
                 used_repos.insert(target.id.clone(), target.clone());
                 let key = format!("copy:{base}>{}", target.id);
-                let after_copy: Vec<String> = forgets
-                    .iter()
-                    .filter(|(repo, _)| *repo == target.id)
-                    .map(|(_, key)| key.clone())
-                    .collect();
+                let after_copy: Vec<String> =
+                    forgets.get(&target.id).cloned().into_iter().collect();
                 plan.tasks.insert(
                     key.clone(),
                     Task {
@@ -412,14 +410,5 @@ impl Plan {
                     && t.spec.record.system.as_deref() == Some(system)
             })
             .collect()
-    }
-
-    /// The next time a task starts by schedule after `now` (with its
-    /// stagger offset).
-    pub fn next_run(&self, key: &str, now: Timestamp) -> Option<Timestamp> {
-        let schedule = self.tasks.get(key)?.schedule.as_ref()?;
-        schedule
-            .next_slot(now - schedule.offset)
-            .map(|slot| slot + schedule.offset)
     }
 }

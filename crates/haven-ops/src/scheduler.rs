@@ -135,22 +135,6 @@ impl Scheduler {
         &self.plan
     }
 
-    /// Jobs waiting to start.
-    pub fn queued(&self) -> &[Queued] {
-        &self.queue
-    }
-
-    /// Tasks with a running job.
-    pub fn running(&self) -> impl Iterator<Item = &str> {
-        self.running.keys().map(String::as_str)
-    }
-
-    /// The next time a scheduled task starts (with its offset).
-    pub fn next_run(&self, task: &str) -> Option<Timestamp> {
-        let offset = self.plan.tasks.get(task)?.schedule.as_ref()?.offset;
-        self.next_slot.get(task).map(|slot| *slot + offset)
-    }
-
     fn is_busy(&self, task: &str) -> bool {
         self.running.contains_key(task) || self.queued_tasks.contains(task)
     }

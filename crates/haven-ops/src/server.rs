@@ -198,11 +198,6 @@ impl Handle {
             .ok()?;
         rx.await.ok().flatten()
     }
-
-    /// The settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
 }
 
 /// Start jobs on blocking threads; each reports its end on `done`.

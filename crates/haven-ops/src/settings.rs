@@ -90,18 +90,7 @@ impl Settings {
     /// Read `<data_dir>/haven.toml` (missing is fine: defaults) and apply
     /// the overrides.
     pub fn load(data_dir: &Path, overrides: &Overrides) -> Result<Settings, SettingsError> {
-        let path = data_dir.join(SETTINGS_FILE);
-        let file: SettingsFile = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SettingsFile::default(),
-            Err(e) => {
-                return Err(SettingsError(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )));
-            }
-        };
+        let (path, file) = read_file(data_dir)?;
         let at = |key: &str, problem: String| {
             SettingsError(format!("{}: `{key}`: {problem}", path.display()))
         };
@@ -202,8 +191,39 @@ impl Settings {
 
     /// The file holding the API token.
     pub fn token_file(&self) -> PathBuf {
-        self.data_dir.join("api-token")
+        token_file(&self.data_dir)
     }
+}
+
+/// `haven.toml` of a data dir, parsed (defaults when there is none).
+fn read_file(data_dir: &Path) -> Result<(PathBuf, SettingsFile), SettingsError> {
+    let path = data_dir.join(SETTINGS_FILE);
+    let file = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            toml::from_str(&text).map_err(|e| SettingsError(format!("{}: {e}", path.display())))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SettingsFile::default(),
+        Err(e) => {
+            return Err(SettingsError(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    Ok((path, file))
+}
+
+/// The catalog directory `haven.toml` names (relative to the data dir),
+/// if it names one. The catalog commands fall back to `./catalog`
+/// without it; the server to `<data dir>/catalog`.
+pub fn configured_catalog(data_dir: &Path) -> Result<Option<PathBuf>, SettingsError> {
+    let (_, file) = read_file(data_dir)?;
+    Ok(file.catalog.map(|dir| data_dir.join(dir)))
+}
+
+/// The file holding a data dir's API token.
+pub fn token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("api-token")
 }
 
 /// The API token of a data dir, created (random, readable by the owner
@@ -211,7 +231,7 @@ impl Settings {
 pub fn ensure_token(data_dir: &Path) -> std::io::Result<String> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let path = data_dir.join("api-token");
+    let path = token_file(data_dir);
     if let Ok(token) = read_token(data_dir) {
         return Ok(token);
     }
@@ -234,7 +254,7 @@ fn hex_token() -> String {
 
 /// Read a data dir's API token.
 pub fn read_token(data_dir: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(data_dir.join("api-token"))?;
+    let text = std::fs::read_to_string(token_file(data_dir))?;
     let token = text.trim().to_string();
     if token.is_empty() {
         return Err(std::io::Error::new(

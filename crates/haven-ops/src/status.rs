@@ -55,12 +55,6 @@ impl StatusReport {
         self.systems.retain(|s| s.compliance.state == state);
         self
     }
-
-    /// Does any service or system have `state`?
-    pub fn any(&self, state: RpoState) -> bool {
-        self.services.iter().any(|s| s.compliance.state == state)
-            || self.systems.iter().any(|s| s.compliance.state == state)
-    }
 }
 
 /// Compute the report.
