@@ -170,6 +170,18 @@ impl Sim {
             .collect()
     }
 
+    /// The status report as of the simulated now.
+    async fn report(&self) -> status::StatusReport {
+        status::report(
+            self.core.catalog(),
+            self.core.plan(),
+            &self.store.set_states().await.expect("states"),
+            self.core.settings(),
+            self.clock.now(),
+            "test",
+        )
+    }
+
     async fn all_jobs(&self) -> Vec<Job> {
         let mut jobs = self
             .store
@@ -496,14 +508,7 @@ async fn transient_failures_retry_with_backoff_until_systemic_and_a_new_configur
         .collect();
     assert_eq!(shape.len(), 4, "{shape:?}");
     assert_eq!(shape[3], (Trigger::Schedule, 1));
-    let report = status::report(
-        sim.core.catalog(),
-        sim.core.plan(),
-        &sim.store.set_states().await.expect("states"),
-        sim.core.settings(),
-        clock.now(),
-        "test",
-    );
+    let report = sim.report().await;
     assert!(report.systems[0].compliance.systemic);
     // A new configuration (another path) gets automatic retries again.
     let changed = text.replace("/srv/sys", "/srv/sys-new");
@@ -595,14 +600,7 @@ depends_on = ["wiki-vm"]
             (RpoState::Quarantined, mins(361)),
         ]
     );
-    let report = status::report(
-        sim.core.catalog(),
-        sim.core.plan(),
-        &sim.store.set_states().await.expect("states"),
-        sim.core.settings(),
-        clock.now(),
-        "test",
-    );
+    let report = sim.report().await;
     let services: Vec<(&str, RpoState)> = report
         .services
         .iter()
