@@ -625,7 +625,10 @@ async fn follow_ups_and_manual_runs_never_run_a_task_twice_at_once() {
         "{}{REPO}\n[[repository]]\nid = \"second\"\nurl = \"/srv/haven/second\"\npassword = \"env:X\"\n",
         one_system("sys", "p", "0 3 * * *", "UTC", None)
     )
-    .replace("repository = \"main\"\n", "repository = \"main\"\ncopies = [\"second\"]\n\n[policy.retention]\nkeep_last = 3\n");
+    .replace(
+        "repository = \"main\"\n",
+        "repository = \"main\"\ncopies = [\"second\"]\n\n[policy.retention]\nkeep_last = 3\n\n[policy.integrity_check]\nschedule = \"0 5 * * *\"\nread_data_percent = 5.0\n",
+    );
     let start = at("2026-09-01T00:00:00Z");
     let clock = ManualClock::new(start);
     let runner = Scripted::default();
@@ -651,12 +654,14 @@ async fn follow_ups_and_manual_runs_never_run_a_task_twice_at_once() {
     let again = sim.core.run_now("sys").expect("has backups");
     assert_eq!(again.busy, ["backup:sys/default"]);
     assert!(sim.core.run_now("nonexistent").is_none());
-    sim.run_until(start + SignedDuration::from_hours(5)).await;
+    sim.run_until(start + SignedDuration::from_hours(5) + SignedDuration::from_mins(1))
+        .await;
     let all = sim.all_jobs().await;
     let tasks: Vec<(&str, Trigger)> = all.iter().map(|j| (j.task.as_str(), j.trigger)).collect();
     // After each backup: the copy and retention of the primary (at once,
     // by name), then retention where the copy went. Each repository is
-    // pruned once a day (04:00 UTC plus a stagger).
+    // pruned once a day (04:00 UTC plus a stagger); the policy's
+    // integrity check runs on its own schedule (05:00).
     assert_eq!(
         tasks,
         [
@@ -670,8 +675,12 @@ async fn follow_ups_and_manual_runs_never_run_a_task_twice_at_once() {
             ("forget:sys/default@second", Trigger::FollowUp),
             ("prune:main", Trigger::Schedule),
             ("prune:second", Trigger::Schedule),
+            ("check:p", Trigger::Schedule),
         ]
     );
+    let check = all.last().expect("check");
+    assert_eq!(check.started_at, Some(at("2026-09-01T05:00:00Z")));
+    assert_eq!(check.repository.as_deref(), Some("main"));
     // No two jobs of one task overlap.
     for a in &all {
         for b in &all {
