@@ -4,8 +4,11 @@
 //! data and of `now`, so it is tested without a clock or a disk. This crate
 //! depends on nothing else of Haven's.
 
+pub mod alerts;
 pub mod anomaly;
 pub mod catalog;
 pub mod compliance;
+pub mod escalation;
 pub mod jobs;
+pub mod maintenance;
 pub mod retention;

@@ -13,6 +13,7 @@ pub mod finding;
 pub mod graph;
 pub mod plan;
 pub mod schedule;
+pub mod watch;
 
 use jiff::SignedDuration;
 use jiff::civil::Date;
@@ -67,6 +68,14 @@ pub struct Catalog {
     pub vendors: Vec<Vendor>,
     /// Regulations.
     pub regulations: Vec<Regulation>,
+    /// Notification channels.
+    pub channels: Vec<watch::Channel>,
+    /// Business-hours calendars.
+    pub calendars: Vec<watch::Calendar>,
+    /// Escalation policies, in the order they are tried.
+    pub escalations: Vec<watch::Escalation>,
+    /// Maintenance windows.
+    pub maintenance: Vec<watch::Maintenance>,
 }
 
 /// A business service.
