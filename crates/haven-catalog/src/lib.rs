@@ -223,6 +223,38 @@ fn duplicates(catalog: &Catalog) -> Vec<Finding> {
             .map(|r| ("regulation", &r.id))
             .collect(),
     );
+    check(
+        "channels",
+        catalog
+            .channels
+            .iter()
+            .map(|c| ("channel", &c.id))
+            .collect(),
+    );
+    check(
+        "calendars",
+        catalog
+            .calendars
+            .iter()
+            .map(|c| ("calendar", &c.id))
+            .collect(),
+    );
+    check(
+        "escalations",
+        catalog
+            .escalations
+            .iter()
+            .map(|e| ("escalation", &e.id))
+            .collect(),
+    );
+    check(
+        "maintenance windows",
+        catalog
+            .maintenance
+            .iter()
+            .map(|m| ("maintenance", &m.id))
+            .collect(),
+    );
     out
 }
 

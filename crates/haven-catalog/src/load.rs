@@ -18,6 +18,8 @@ use toml_span::de_helpers::TableHelper;
 use toml_span::value::{Value, ValueInner};
 use toml_span::{ErrorKind, Span, Spanned};
 
+mod watch;
+
 /// The kinds of objects a catalog file may hold.
 pub const KINDS: &[&str] = &[
     "service",
@@ -27,11 +29,15 @@ pub const KINDS: &[&str] = &[
     "team",
     "vendor",
     "regulation",
+    "channel",
+    "calendar",
+    "escalation",
+    "maintenance",
 ];
 
-/// Tables reserved for later versions (maintenance windows, escalation,
-/// notification channels, drills, recovery plans): accepted, not read yet.
-pub const RESERVED: &[&str] = &["maintenance", "escalation", "channel", "drill", "plan"];
+/// Tables reserved for later versions (drills, recovery plans): accepted,
+/// not read yet.
+pub const RESERVED: &[&str] = &["drill", "plan"];
 
 /// Collects findings for one file.
 pub(crate) struct Reader<'a> {
@@ -48,11 +54,11 @@ impl Reader<'_> {
         }
     }
 
-    fn located<T>(&self, s: Spanned<T>) -> Located<T> {
+    pub(crate) fn located<T>(&self, s: Spanned<T>) -> Located<T> {
         Located::new(s.value, self.origin(s.span))
     }
 
-    fn invalid(&mut self, span: Span, message: String, help: impl Into<String>) {
+    pub(crate) fn invalid(&mut self, span: Span, message: String, help: impl Into<String>) {
         let at = self.origin(span);
         self.findings
             .push(Finding::error("HVN-E003", message, help).at(at));
@@ -100,13 +106,17 @@ impl Reader<'_> {
     }
 
     /// Finish a table: unknown keys and accumulated errors become findings.
-    fn finish(&mut self, th: TableHelper<'_>, what: &str) {
+    pub(crate) fn finish(&mut self, th: TableHelper<'_>, what: &str) {
         if let Err(e) = th.finalize(None) {
             self.report(e.errors, what);
         }
     }
 
-    fn table<'de>(&mut self, value: &mut Value<'de>, what: &str) -> Option<TableHelper<'de>> {
+    pub(crate) fn table<'de>(
+        &mut self,
+        value: &mut Value<'de>,
+        what: &str,
+    ) -> Option<TableHelper<'de>> {
         match TableHelper::new(value) {
             Ok(th) => Some(th),
             Err(e) => {
@@ -117,7 +127,7 @@ impl Reader<'_> {
     }
 
     /// The elements of an array of tables (`[[kind]]`).
-    fn tables<'de>(&mut self, value: &mut Value<'de>, key: &str) -> Vec<Value<'de>> {
+    pub(crate) fn tables<'de>(&mut self, value: &mut Value<'de>, key: &str) -> Vec<Value<'de>> {
         let span = value.span;
         match value.take() {
             ValueInner::Array(items) => items,
@@ -135,7 +145,7 @@ impl Reader<'_> {
         }
     }
 
-    fn duration(
+    pub(crate) fn duration(
         &mut self,
         th: &mut TableHelper<'_>,
         key: &'static str,
@@ -173,7 +183,7 @@ impl Reader<'_> {
         }
     }
 
-    fn choice<T: FromStr>(
+    pub(crate) fn choice<T: FromStr>(
         &mut self,
         th: &mut TableHelper<'_>,
         key: &'static str,
@@ -215,7 +225,11 @@ impl Reader<'_> {
         }
     }
 
-    fn count(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Option<Located<u32>> {
+    pub(crate) fn count(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        key: &'static str,
+    ) -> Option<Located<u32>> {
         let v = th.optional_s::<i64>(key)?;
         match u32::try_from(v.value) {
             Ok(n) => Some(Located::new(n, self.origin(v.span))),
@@ -230,17 +244,25 @@ impl Reader<'_> {
         }
     }
 
-    fn strings(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Vec<Located<String>> {
+    pub(crate) fn strings(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        key: &'static str,
+    ) -> Vec<Located<String>> {
         th.optional_s::<Vec<Spanned<String>>>(key)
             .map(|list| list.value.into_iter().map(|s| self.located(s)).collect())
             .unwrap_or_default()
     }
 
-    fn plain_strings(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Vec<String> {
+    pub(crate) fn plain_strings(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        key: &'static str,
+    ) -> Vec<String> {
         self.strings(th, key).into_iter().map(|s| s.value).collect()
     }
 
-    fn id(&mut self, th: &mut TableHelper<'_>, what: &str) -> Option<Located<String>> {
+    pub(crate) fn id(&mut self, th: &mut TableHelper<'_>, what: &str) -> Option<Located<String>> {
         let id = th.required_s::<String>("id").ok()?;
         let valid = !id.value.is_empty()
             && id.value.chars().all(|c| {
@@ -297,6 +319,26 @@ impl Reader<'_> {
                 "regulation" => {
                     if let Some(r) = self.regulation(&mut th) {
                         catalog.regulations.push(r);
+                    }
+                }
+                "channel" => {
+                    if let Some(c) = self.channel(&mut th) {
+                        catalog.channels.push(c);
+                    }
+                }
+                "calendar" => {
+                    if let Some(c) = self.calendar(&mut th) {
+                        catalog.calendars.push(c);
+                    }
+                }
+                "escalation" => {
+                    if let Some(e) = self.escalation(&mut th) {
+                        catalog.escalations.push(e);
+                    }
+                }
+                "maintenance" => {
+                    if let Some(m) = self.maintenance(&mut th) {
+                        catalog.maintenance.push(m);
                     }
                 }
                 _ => {}
@@ -618,30 +660,7 @@ impl Reader<'_> {
                         None
                     }
                 });
-        let password = th.optional_s::<String>("password").and_then(|p| {
-            let reference = if let Some(var) = p.value.strip_prefix("env:") {
-                Some(SecretRef::Env(var.to_string()))
-            } else {
-                p.value.strip_prefix("file:").map(|path| SecretRef::File(path.to_string()))
-            };
-            match reference {
-                Some(r) if !matches!(&r, SecretRef::Env(v) | SecretRef::File(v) if v.is_empty()) => {
-                    Some(Located::new(r, self.origin(p.span)))
-                }
-                _ => {
-                    let at = self.origin(p.span);
-                    self.findings.push(
-                        Finding::error(
-                            "HVN-E006",
-                            "`password` is written inline: a catalog must never hold a secret",
-                            "refer to it instead: password = \"env:HAVEN_REPO_PASSWORD\" or \"file:/etc/haven/repo.pw\"; and remove the secret from version control history",
-                        )
-                        .at(at),
-                    );
-                    None
-                }
-            }
-        });
+        let password = self.secret(th, "password");
         Some(Repository {
             id: id?,
             url: url?,
@@ -652,6 +671,31 @@ impl Reader<'_> {
             capacity_bytes,
             password,
         })
+    }
+
+    /// A secret by reference (`env:VAR` or `file:PATH`); a secret written
+    /// inline is an error (`HVN-E006`) and is dropped.
+    pub(crate) fn secret(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        key: &'static str,
+    ) -> Option<Located<SecretRef>> {
+        let p = th.optional_s::<String>(key)?;
+        match secret_ref(&p.value) {
+            Some(r) => Some(Located::new(r, self.origin(p.span))),
+            None => {
+                let at = self.origin(p.span);
+                self.findings.push(
+                    Finding::error(
+                        "HVN-E006",
+                        format!("`{key}` is written inline: a catalog must never hold a secret"),
+                        format!("refer to it instead: {key} = \"env:HAVEN_SECRET\" or \"file:/etc/haven/secret\"; and remove the secret from version control history"),
+                    )
+                    .at(at),
+                );
+                None
+            }
+        }
     }
 
     fn team(&mut self, th: &mut TableHelper<'_>) -> Option<Team> {
@@ -717,8 +761,21 @@ impl Reader<'_> {
     }
 }
 
+/// `env:VAR` / `file:PATH` → a reference; anything else is not one.
+pub(crate) fn secret_ref(text: &str) -> Option<SecretRef> {
+    let reference = if let Some(var) = text.strip_prefix("env:") {
+        SecretRef::Env(var.to_string())
+    } else {
+        SecretRef::File(text.strip_prefix("file:")?.to_string())
+    };
+    match &reference {
+        SecretRef::Env(v) | SecretRef::File(v) if v.is_empty() => None,
+        _ => Some(reference),
+    }
+}
+
 /// `22:00-06:00` → a window.
-fn parse_window(text: &str) -> Result<Window, String> {
+pub(crate) fn parse_window(text: &str) -> Result<Window, String> {
     let (start, end) = text
         .split_once('-')
         .ok_or_else(|| format!("{text:?} is not a window (start-end)"))?;

@@ -218,6 +218,73 @@ pub fn schema() -> Value {
             "allowed_jurisdictions": ids("where the data may be stored (empty: anywhere)")
         }),
     );
+    let secret = |d: &str| json!({ "type": "string", "pattern": "^(env|file):.+$", "description": format!("{d} (by reference: env:VAR or file:PATH)") });
+    let channel = table(
+        &["id", "type"],
+        json!({
+            "id": id("unique among channels"),
+            "type": one_of(&["email", "webhook", "slack", "teams", "command"], "how it delivers"),
+            "smtp": string("email: host:port of the mail server"),
+            "security": one_of(&["starttls", "tls", "none"], "email: transport security (default starttls)"),
+            "username": string("email: login name"),
+            "password": secret("email: the login's password"),
+            "from": string("email: sender address"),
+            "to": ids("email: recipients"),
+            "ca_file": string("email: PEM file of extra CA certificates to trust"),
+            "url": string("webhook, slack, teams: where to POST (may be env:VAR or file:PATH)"),
+            "secret": secret("webhook: HMAC-SHA256 signing key"),
+            "run": string("command: the command line (message on stdin and in HAVEN_* variables)"),
+            "retries": count("retries before failing over (default 2)"),
+            "retry_delay": duration("delay before the first retry, doubling (default 30s)"),
+            "timeout": duration("longest time of one attempt (default 30s)"),
+            "subject": string("minijinja template of the subject"),
+            "body": string("minijinja template of the body")
+        }),
+    );
+    let calendar = table(
+        &["id", "hours"],
+        json!({
+            "id": id("unique among calendars"),
+            "timezone": string("IANA time zone (default UTC)"),
+            "days": { "type": "array", "items": { "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] }, "description": "working days (default mon-fri)" },
+            "hours": string("working hours, local time (\"08:00-18:00\")"),
+            "holidays": { "type": "array", "items": { "type": "string", "format": "date" }, "description": "days off" }
+        }),
+    );
+    let step = table(
+        &["channels"],
+        json!({
+            "channels": ids("channels in failover order"),
+            "wait": duration("time after a notification before the next (default 15m)"),
+            "repeat": count("how many more times the step repeats before the next step")
+        }),
+    );
+    let escalation = table(
+        &["id"],
+        json!({
+            "id": id("unique among escalation policies"),
+            "severities": { "type": "array", "items": { "enum": ["info", "warning", "major", "critical"] }, "description": "severities it applies to (empty: all)" },
+            "tiers": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": 4 }, "description": "service tiers it applies to (empty: all)" },
+            "hours": one_of(&["any", "business", "off-hours"], "time of day it applies to"),
+            "calendar": string("business-hours calendar id"),
+            "step": array_of(step, "the steps, in order")
+        }),
+    );
+    let maintenance = table(
+        &["id"],
+        json!({
+            "id": id("unique among maintenance windows"),
+            "reason": string("why"),
+            "services": ids("services covered (and their systems)"),
+            "systems": ids("systems covered"),
+            "repositories": ids("repositories covered"),
+            "start": string("one-off: start (\"2026-12-05 22:00\" in timezone, or RFC 3339)"),
+            "end": string("one-off: end"),
+            "schedule": string("recurring: cron expression (local time)"),
+            "duration": duration("recurring: length of each occurrence"),
+            "timezone": string("IANA time zone (default UTC)")
+        }),
+    );
     let reserved = json!({ "description": "reserved for a later version of Haven; ignored" });
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -233,9 +300,10 @@ pub fn schema() -> Value {
             "team": array_of(team, "teams"),
             "vendor": array_of(vendor, "vendors"),
             "regulation": array_of(regulation, "regulations"),
-            "maintenance": reserved.clone(),
-            "escalation": reserved.clone(),
-            "channel": reserved.clone(),
+            "channel": array_of(channel, "notification channels"),
+            "calendar": array_of(calendar, "business-hours calendars"),
+            "escalation": array_of(escalation, "escalation policies, tried in order"),
+            "maintenance": array_of(maintenance, "maintenance windows"),
             "drill": reserved.clone(),
             "plan": reserved
         }

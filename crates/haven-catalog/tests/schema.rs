@@ -79,6 +79,27 @@ fn every_table_of_the_schema_has_exactly_the_loaders_keys() {
         ),
         (vec!["team"], "[[team]]\nid = \"t\"\nzzz = 1".into()),
         (
+            vec!["channel"],
+            "[[channel]]\nid = \"c\"\ntype = \"command\"\nrun = \"true\"\nzzz = 1".into(),
+        ),
+        (
+            vec!["calendar"],
+            "[[calendar]]\nid = \"c\"\nhours = \"08:00-18:00\"\nzzz = 1".into(),
+        ),
+        (
+            vec!["escalation"],
+            "[[escalation]]\nid = \"e\"\nzzz = 1\n[[escalation.step]]\nchannels = [\"c\"]".into(),
+        ),
+        (
+            vec!["escalation", "step"],
+            "[[escalation]]\nid = \"e\"\n[[escalation.step]]\nchannels = [\"c\"]\nzzz = 1".into(),
+        ),
+        (
+            vec!["maintenance"],
+            "[[maintenance]]\nid = \"m\"\nschedule = \"0 1 * * 0\"\nduration = \"1h\"\nzzz = 1"
+                .into(),
+        ),
+        (
             vec!["team", "member"],
             "[[team]]\nid = \"t\"\n[[team.member]]\nname = \"n\"\nzzz = 1".into(),
         ),

@@ -494,6 +494,10 @@ pub fn references(catalog: &Catalog) -> Vec<Finding> {
     let policies = ids(catalog.policies.iter().map(|p| &p.id));
     let repositories = ids(catalog.repositories.iter().map(|r| &r.id));
     let regulations = ids(catalog.regulations.iter().map(|r| &r.id));
+    let channels = ids(catalog.channels.iter().map(|c| &c.id));
+    let calendars = ids(catalog.calendars.iter().map(|c| &c.id));
+    let services = ids(catalog.services.iter().map(|s| &s.id));
+    let systems = ids(catalog.systems.iter().map(|s| &s.id));
 
     let mut out = Vec::new();
     let mut check = |from: (&'static str, &str),
@@ -545,6 +549,29 @@ pub fn references(catalog: &Catalog) -> Vec<Finding> {
         let from = ("policy", p.id.value.as_str());
         for r in std::iter::once(&p.repository).chain(&p.copies) {
             check(from, "repository", r, &repositories);
+        }
+    }
+    for e in &catalog.escalations {
+        let from = ("escalation", e.id.value.as_str());
+        if let Some(calendar) = &e.calendar {
+            check(from, "calendar", calendar, &calendars);
+        }
+        for channel in e.steps.iter().flat_map(|s| &s.channels) {
+            check(from, "channel", channel, &channels);
+        }
+    }
+    for m in &catalog.maintenance {
+        let from = ("maintenance", m.id.value.as_str());
+        // Scope entries are plain strings: point at the window's id.
+        let named = |v: &String| super::Located::new(v.clone(), m.id.at);
+        for s in &m.scope.services {
+            check(from, "service", &named(s), &services);
+        }
+        for s in &m.scope.systems {
+            check(from, "system", &named(s), &systems);
+        }
+        for r in &m.scope.repositories {
+            check(from, "repository", &named(r), &repositories);
         }
     }
     out

@@ -1,0 +1,463 @@
+//! Reading the watch tables: `[[channel]]`, `[[calendar]]`,
+//! `[[escalation]]` and `[[maintenance]]`.
+
+use haven_model::alerts::Severity;
+use haven_model::catalog::analysis::closest;
+use haven_model::catalog::schedule::parse_cron;
+use haven_model::catalog::watch::{
+    Calendar, Channel, ChannelKind, Escalation, Hours, Maintenance, MaintenanceTime, MaybeSecret,
+    Scope, SmtpSecurity, Step,
+};
+use haven_model::catalog::{Located, SecretRef};
+use jiff::civil::{DateTime, Weekday};
+use jiff::{SignedDuration, Timestamp};
+use toml_span::Spanned;
+use toml_span::de_helpers::TableHelper;
+
+use super::{Reader, parse_window, secret_ref};
+
+/// Keys that only some channel types read.
+const TYPE_KEYS: &[(&str, &[&str])] = &[
+    (
+        "email",
+        &[
+            "smtp", "security", "username", "password", "from", "to", "ca_file",
+        ],
+    ),
+    ("webhook", &["url", "secret"]),
+    ("slack", &["url"]),
+    ("teams", &["url"]),
+    ("command", &["run"]),
+];
+
+const CHANNEL_TYPES: &[&str] = &["email", "webhook", "slack", "teams", "command"];
+
+impl Reader<'_> {
+    fn one_of<'s>(
+        &mut self,
+        text: &Spanned<String>,
+        key: &str,
+        allowed: &[&'s str],
+    ) -> Option<&'s str> {
+        if let Some(found) = allowed.iter().find(|a| **a == text.value) {
+            return Some(found);
+        }
+        let hint = closest(&text.value, allowed.iter().copied())
+            .map(|c| format!("did you mean `{c}`? "))
+            .unwrap_or_default();
+        self.invalid(
+            text.span,
+            format!(
+                "`{key}`: {:?} is not one of {}",
+                text.value,
+                allowed.join(", ")
+            ),
+            format!("{hint}use one of: {}", allowed.join(", ")),
+        );
+        None
+    }
+
+    fn timezone(&mut self, th: &mut TableHelper<'_>) -> Located<String> {
+        match th.optional_s::<String>("timezone") {
+            Some(tz) => {
+                if jiff::tz::TimeZone::get(&tz.value).is_err() {
+                    self.invalid(
+                        tz.span,
+                        format!("`timezone`: {:?} is not an IANA time zone", tz.value),
+                        "e.g. \"Europe/Berlin\" or \"UTC\"",
+                    );
+                }
+                self.located(tz)
+            }
+            None => Located::new("UTC".into(), Default::default()),
+        }
+    }
+
+    pub(super) fn channel(&mut self, th: &mut TableHelper<'_>) -> Option<Channel> {
+        let id = self.id(th, "channel");
+        let kind_text = th.required_s::<String>("type").ok();
+        let kind = kind_text
+            .as_ref()
+            .and_then(|k| self.one_of(k, "type", CHANNEL_TYPES));
+        // Every key is read, so unknown keys are reported with the full
+        // list; keys of another type are reported below.
+        let mut given: Vec<(&'static str, toml_span::Span)> = Vec::new();
+        let text = |th: &mut TableHelper<'_>, key: &'static str, given: &mut Vec<_>| {
+            let v = th.optional_s::<String>(key);
+            if let Some(v) = &v {
+                given.push((key, v.span));
+            }
+            v
+        };
+        let smtp = text(th, "smtp", &mut given);
+        let security = text(th, "security", &mut given);
+        let username = text(th, "username", &mut given);
+        let password_text = text(th, "password", &mut given);
+        let from = text(th, "from", &mut given);
+        let to = th.optional_s::<Vec<String>>("to");
+        if let Some(t) = &to {
+            given.push(("to", t.span));
+        }
+        let ca_file = text(th, "ca_file", &mut given);
+        let url = text(th, "url", &mut given);
+        let secret_text = text(th, "secret", &mut given);
+        let run = text(th, "run", &mut given);
+        let retries = self.count(th, "retries").map_or(2, |n| n.value);
+        let retry_delay = self
+            .duration(th, "retry_delay")
+            .map_or(SignedDuration::from_secs(30), |d| d.value);
+        let timeout = self
+            .duration(th, "timeout")
+            .map_or(SignedDuration::from_secs(30), |d| d.value);
+        let subject = th.optional::<String>("subject");
+        let body = th.optional::<String>("body");
+        let kind = kind?;
+        let own = TYPE_KEYS
+            .iter()
+            .find(|(t, _)| *t == kind)
+            .map_or(&[][..], |(_, keys)| *keys);
+        for (key, span) in &given {
+            if !own.contains(key) {
+                self.findings.push(
+                    haven_model::catalog::Finding::error(
+                        "HVN-E002",
+                        format!("channel: `{key}` does not apply to a channel of type {kind}"),
+                        format!("a {kind} channel reads: {}", own.join(", ")),
+                    )
+                    .at(self.origin(*span)),
+                );
+            }
+        }
+        let span = kind_text.as_ref().map(|k| k.span).unwrap_or_default();
+        let need = |this: &mut Self, v: Option<Spanned<String>>, key: &str| -> Option<String> {
+            if v.is_none() {
+                this.findings.push(
+                    haven_model::catalog::Finding::error(
+                        "HVN-E004",
+                        format!("channel: a {kind} channel needs `{key}`"),
+                        format!("add `{key} = …` to this channel (see docs/alerts.md)"),
+                    )
+                    .at(this.origin(span)),
+                );
+            }
+            v.map(|v| v.value)
+        };
+        let url_of = |this: &mut Self, url: Option<Spanned<String>>| -> Option<MaybeSecret> {
+            let url = need(this, url, "url")?;
+            Some(match secret_ref(&url) {
+                Some(r) => MaybeSecret::Secret(r),
+                None => MaybeSecret::Plain(url),
+            })
+        };
+        let secret_of = |this: &mut Self, v: Option<Spanned<String>>, key: &str| {
+            let v = v?;
+            let r = secret_ref(&v.value);
+            if r.is_none() {
+                this.findings.push(
+                    haven_model::catalog::Finding::error(
+                        "HVN-E006",
+                        format!("`{key}` is written inline: a catalog must never hold a secret"),
+                        format!("refer to it instead: {key} = \"env:HAVEN_SECRET\" or \"file:/etc/haven/secret\"; and remove the secret from version control history"),
+                    )
+                    .at(this.origin(v.span)),
+                );
+            }
+            r
+        };
+        let kind = match kind {
+            "email" => {
+                let security = match &security {
+                    Some(s) => match self.one_of(s, "security", &["starttls", "tls", "none"]) {
+                        Some("tls") => SmtpSecurity::Tls,
+                        Some("none") => SmtpSecurity::None,
+                        _ => SmtpSecurity::Starttls,
+                    },
+                    None => SmtpSecurity::Starttls,
+                };
+                let password: Option<SecretRef> = secret_of(self, password_text, "password");
+                let to = match to {
+                    Some(t) if !t.value.is_empty() => t.value,
+                    _ => {
+                        need(self, None, "to");
+                        Vec::new()
+                    }
+                };
+                ChannelKind::Email {
+                    smtp: need(self, smtp, "smtp")?,
+                    security,
+                    username: username.map(|u| u.value),
+                    password,
+                    from: need(self, from, "from")?,
+                    to,
+                    ca_file: ca_file.map(|c| c.value),
+                }
+            }
+            "webhook" => ChannelKind::Webhook {
+                url: url_of(self, url)?,
+                secret: secret_of(self, secret_text, "secret"),
+            },
+            "slack" => ChannelKind::Slack {
+                url: url_of(self, url)?,
+            },
+            "teams" => ChannelKind::Teams {
+                url: url_of(self, url)?,
+            },
+            _ => ChannelKind::Command {
+                run: need(self, run, "run")?,
+            },
+        };
+        Some(Channel {
+            id: id?,
+            kind,
+            retries,
+            retry_delay,
+            timeout,
+            subject,
+            body,
+        })
+    }
+
+    pub(super) fn calendar(&mut self, th: &mut TableHelper<'_>) -> Option<Calendar> {
+        let id = self.id(th, "calendar");
+        let timezone = self.timezone(th);
+        let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let days = match th.optional_s::<Vec<Spanned<String>>>("days") {
+            Some(list) => list
+                .value
+                .iter()
+                .filter_map(|d| match self.one_of(d, "days", &names)? {
+                    "mon" => Some(Weekday::Monday),
+                    "tue" => Some(Weekday::Tuesday),
+                    "wed" => Some(Weekday::Wednesday),
+                    "thu" => Some(Weekday::Thursday),
+                    "fri" => Some(Weekday::Friday),
+                    "sat" => Some(Weekday::Saturday),
+                    _ => Some(Weekday::Sunday),
+                })
+                .collect(),
+            None => vec![
+                Weekday::Monday,
+                Weekday::Tuesday,
+                Weekday::Wednesday,
+                Weekday::Thursday,
+                Weekday::Friday,
+            ],
+        };
+        let hours =
+            th.required_s::<String>("hours")
+                .ok()
+                .and_then(|h| match parse_window(&h.value) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        self.invalid(
+                            h.span,
+                            format!("`hours`: {e}"),
+                            "write working hours as \"08:00-18:00\" (local time)",
+                        );
+                        None
+                    }
+                });
+        let mut holidays = Vec::new();
+        for day in th
+            .optional_s::<Vec<Spanned<String>>>("holidays")
+            .map(|l| l.value)
+            .unwrap_or_default()
+        {
+            match day.value.parse() {
+                Ok(d) => holidays.push(d),
+                Err(_) => self.invalid(
+                    day.span,
+                    format!("`holidays`: {:?} is not a date", day.value),
+                    "write dates as \"YYYY-MM-DD\"",
+                ),
+            }
+        }
+        Some(Calendar {
+            id: id?,
+            timezone,
+            days,
+            hours: hours?,
+            holidays,
+        })
+    }
+
+    pub(super) fn escalation(&mut self, th: &mut TableHelper<'_>) -> Option<Escalation> {
+        let id = self.id(th, "escalation");
+        let severity_names: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+        let severities = th
+            .optional_s::<Vec<Spanned<String>>>("severities")
+            .map(|l| l.value)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| {
+                self.one_of(s, "severities", &severity_names)
+                    .and_then(Severity::parse)
+            })
+            .collect();
+        let mut tiers = Vec::new();
+        for t in th
+            .optional_s::<Vec<Spanned<i64>>>("tiers")
+            .map(|l| l.value)
+            .unwrap_or_default()
+        {
+            match u8::try_from(t.value) {
+                Ok(v) if (1..=4).contains(&v) => tiers.push(v),
+                _ => self.invalid(
+                    t.span,
+                    format!("`tiers`: {} is not a tier (1 to 4)", t.value),
+                    "e.g. tiers = [1, 2]",
+                ),
+            }
+        }
+        let hours_text = th.optional_s::<String>("hours");
+        let hours = match &hours_text {
+            Some(h) => match self.one_of(h, "hours", &["any", "business", "off-hours"]) {
+                Some("business") => Hours::Business,
+                Some("off-hours") => Hours::OffHours,
+                _ => Hours::Any,
+            },
+            None => Hours::Any,
+        };
+        let calendar = th.optional_s::<String>("calendar").map(|c| self.located(c));
+        if hours != Hours::Any
+            && calendar.is_none()
+            && let Some(h) = &hours_text
+        {
+            self.invalid(
+                h.span,
+                format!("`hours = \"{}\"` needs a business-hours calendar", h.value),
+                "add `calendar = \"office\"` naming a [[calendar]]",
+            );
+        }
+        let mut steps = Vec::new();
+        if let Some((_, mut list)) = th.take("step") {
+            for mut item in self.tables(&mut list, "escalation.step") {
+                let Some(mut st) = self.table(&mut item, "escalation.step") else {
+                    continue;
+                };
+                let channels = self.strings(&mut st, "channels");
+                let wait = self
+                    .duration(&mut st, "wait")
+                    .map_or(SignedDuration::from_mins(15), |d| d.value);
+                let repeat = self.count(&mut st, "repeat").map_or(0, |n| n.value);
+                if channels.is_empty() {
+                    self.invalid(
+                        item.span,
+                        "escalation step without channels".into(),
+                        "add `channels = [\"ops-mail\"]` (tried in order: the first that accepts the message gets it)",
+                    );
+                }
+                steps.push(Step {
+                    channels,
+                    wait,
+                    repeat,
+                });
+                self.finish(st, "escalation.step");
+            }
+        }
+        let id = id?;
+        if steps.is_empty() {
+            self.invalid(
+                toml_span::Span::new(id.at.start, id.at.end),
+                format!("escalation {} has no steps", id.value),
+                "add at least one [[escalation.step]] with `channels`",
+            );
+        }
+        Some(Escalation {
+            id,
+            severities,
+            tiers,
+            hours,
+            calendar,
+            steps,
+        })
+    }
+
+    pub(super) fn maintenance(&mut self, th: &mut TableHelper<'_>) -> Option<Maintenance> {
+        let id = self.id(th, "maintenance");
+        let reason = th.optional::<String>("reason");
+        let scope = Scope {
+            services: self.plain_strings(th, "services"),
+            systems: self.plain_strings(th, "systems"),
+            repositories: self.plain_strings(th, "repositories"),
+        };
+        let start = th.optional_s::<String>("start");
+        let end = th.optional_s::<String>("end");
+        let schedule = th.optional_s::<String>("schedule");
+        let duration = self.duration(th, "duration");
+        let timezone = self.timezone(th);
+        let id = id?;
+        let at = toml_span::Span::new(id.at.start, id.at.end);
+        let when = match (start, end, schedule) {
+            (Some(start), Some(end), None) => {
+                let start = self.instant(&start, &timezone.value)?;
+                let end_at = self.instant(&end, &timezone.value)?;
+                if end_at <= start {
+                    self.invalid(
+                        end.span,
+                        "`end` is not after `start`".into(),
+                        "a maintenance window ends after it starts",
+                    );
+                    return None;
+                }
+                MaintenanceTime::Once { start, end: end_at }
+            }
+            (None, None, Some(schedule)) => {
+                if let Err(e) = parse_cron(&schedule.value) {
+                    self.invalid(
+                        schedule.span,
+                        format!("`schedule`: {e}"),
+                        "e.g. \"0 1 * * 0\" (Sundays at 01:00)",
+                    );
+                    return None;
+                }
+                let Some(duration) = duration.filter(|d| d.value.is_positive()) else {
+                    self.invalid(
+                        schedule.span,
+                        "a recurring maintenance window needs a positive `duration`".into(),
+                        "e.g. duration = \"4h\"",
+                    );
+                    return None;
+                };
+                MaintenanceTime::Recurring {
+                    schedule: schedule.value,
+                    duration: duration.value,
+                    timezone: timezone.value,
+                }
+            }
+            _ => {
+                self.invalid(
+                    at,
+                    format!("maintenance {}: give either `start` and `end`, or `schedule` and `duration`", id.value),
+                    "one-off: start = \"2026-12-05 22:00\", end = \"2026-12-06 02:00\"; recurring: schedule = \"0 1 * * 0\", duration = \"4h\"",
+                );
+                return None;
+            }
+        };
+        Some(Maintenance {
+            id,
+            reason,
+            scope,
+            when,
+        })
+    }
+
+    /// An RFC 3339 instant, or a local date and time in `timezone`.
+    fn instant(&mut self, text: &Spanned<String>, timezone: &str) -> Option<Timestamp> {
+        if let Ok(t) = text.value.parse::<Timestamp>() {
+            return Some(t);
+        }
+        let civil = text.value.replacen(' ', "T", 1).parse::<DateTime>();
+        match civil.ok().and_then(|c| c.in_tz(timezone).ok()) {
+            Some(z) => Some(z.timestamp()),
+            None => {
+                self.invalid(
+                    text.span,
+                    format!("{:?} is not a date and time", text.value),
+                    "write \"2026-12-05 22:00\" (in `timezone`) or \"2026-12-05T21:00:00Z\"",
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The watch tables: channels, calendars, escalation policies and
+//! maintenance windows load from the example catalog, and every mistake
+//! is reported where it was made.
+
+use std::path::Path;
+
+use haven_catalog::{SourceFile, check, load_dir, load_sources};
+use haven_model::alerts::Severity;
+use haven_model::catalog::SecretRef;
+use haven_model::catalog::watch::{ChannelKind, Hours, MaintenanceTime, MaybeSecret};
+
+#[test]
+fn the_example_catalog_declares_channels_escalation_and_maintenance() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/acme");
+    let loaded = load_dir(&dir).expect("acme loads");
+    let errors: Vec<_> = check(&loaded, jiff::Timestamp::now())
+        .into_iter()
+        .filter(|d| d.code.starts_with("HVN-E"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let c = &loaded.catalog;
+    let types: Vec<&str> = c.channels.iter().map(|ch| ch.kind.type_name()).collect();
+    assert_eq!(types, ["email", "slack", "teams", "webhook", "command"]);
+    let slack = &c.channels[1];
+    assert!(matches!(
+        &slack.kind,
+        ChannelKind::Slack { url: MaybeSecret::Secret(SecretRef::Env(v)) } if v == "ACME_SLACK_WEBHOOK"
+    ));
+    assert_eq!(c.channels[4].retries, 1);
+    assert_eq!(c.calendars[0].holidays.len(), 5);
+    let first = &c.escalations[0];
+    assert_eq!(first.severities, [Severity::Critical]);
+    assert_eq!(first.tiers, [1]);
+    assert_eq!(first.steps.len(), 2);
+    assert_eq!(first.steps[0].repeat, 2);
+    assert_eq!(c.escalations[2].hours, Hours::OffHours);
+    assert!(matches!(
+        c.maintenance[0].when,
+        MaintenanceTime::Recurring { .. }
+    ));
+    let MaintenanceTime::Once { start, end } = c.maintenance[1].when else {
+        panic!("a one-off window")
+    };
+    assert_eq!(start.to_string(), "2026-12-27T19:00:00Z");
+    assert_eq!(end.duration_since(start).as_hours(), 8);
+}
+
+fn findings(toml: &str) -> Vec<(String, String, usize)> {
+    let loaded = load_sources(
+        vec![SourceFile::new("w.toml".into(), toml.into())],
+        Vec::new(),
+    );
+    check(&loaded, jiff::Timestamp::now())
+        .into_iter()
+        .map(|d| (d.code.to_string(), d.message.clone(), d.line.unwrap_or(0)))
+        .collect()
+}
+
+#[test]
+fn mistakes_in_watch_tables_are_reported_with_their_place() {
+    let toml = r#"[[channel]]
+id = "mail"
+type = "email"
+smtp = "127.0.0.1:25"
+from = "haven@example.org"
+to = ["ops@example.org"]
+url = "https://example.org"
+password = "hunter2"
+
+[[channel]]
+id = "hook"
+type = "webhok"
+
+[[channel]]
+id = "chat"
+type = "slack"
+
+[[calendar]]
+id = "office"
+days = ["mon", "fri", "sunday"]
+hours = "08:00-18:00"
+holidays = ["24.12.2026"]
+
+[[escalation]]
+id = "night"
+hours = "off-hours"
+
+[[escalation.step]]
+channels = ["mail", "pager"]
+wait = "soon"
+
+[[maintenance]]
+id = "patching"
+services = ["nowhere"]
+schedule = "0 2 * * 0"
+"#;
+    let found = findings(toml);
+    let has = |code: &str, text: &str, line: usize| {
+        assert!(
+            found
+                .iter()
+                .any(|(c, m, l)| c == code && m.contains(text) && *l == line),
+            "no {code} {text:?} at line {line} in {found:#?}"
+        );
+    };
+    has(
+        "HVN-E002",
+        "`url` does not apply to a channel of type email",
+        7,
+    );
+    has("HVN-E006", "`password` is written inline", 8);
+    has("HVN-E003", "\"webhok\" is not one of email, webhook", 12);
+    has("HVN-E004", "a slack channel needs `url`", 16);
+    has("HVN-E003", "\"sunday\" is not one of mon", 20);
+    has("HVN-E003", "\"24.12.2026\" is not a date", 22);
+    has("HVN-E003", "needs a business-hours calendar", 26);
+    has("HVN-E012", "unknown channel `pager`", 29);
+    has("HVN-E003", "`wait`", 30);
+    has("HVN-E003", "needs a positive `duration`", 35);
+    // The secret itself is never echoed.
+    assert!(found.iter().all(|(_, m, _)| !m.contains("hunter2")));
+}
+
+#[test]
+fn scope_references_and_duplicate_ids_are_checked() {
+    let toml = r#"[[maintenance]]
+id = "w"
+systems = ["ghost"]
+start = "2026-12-05 22:00"
+end = "2026-12-05 21:00"
+
+[[channel]]
+id = "x"
+type = "command"
+run = "true"
+
+[[channel]]
+id = "x"
+type = "command"
+run = "false"
+
+[[maintenance]]
+id = "v"
+systems = ["ghost"]
+start = "2026-12-05T22:00:00Z"
+end = "2026-12-06T02:00:00Z"
+"#;
+    let found = findings(toml);
+    let codes: Vec<(&str, usize)> = found.iter().map(|(c, _, l)| (c.as_str(), *l)).collect();
+    assert!(codes.contains(&("HVN-E003", 5)), "{found:#?}"); // end before start
+    assert!(codes.contains(&("HVN-E005", 13)), "{found:#?}");
+    assert!(codes.contains(&("HVN-E012", 18)), "{found:#?}");
+}
