@@ -34,6 +34,14 @@ pub struct RepoStats {
 }
 
 impl Repository {
+    /// Bytes of the indexed pack files: the storage the repository's data
+    /// uses (read from the index alone, so cheap enough to measure after
+    /// every job: the capacity evidence).
+    pub fn pack_bytes(&self) -> Result<u64> {
+        let (index, _) = self.load_index(false)?;
+        Ok(index.packs().iter().map(|p| p.size).sum())
+    }
+
     /// Compute statistics.
     pub fn stats(&self) -> Result<RepoStats> {
         let (index, load) = self.load_index(true)?;

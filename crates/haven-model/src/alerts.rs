@@ -367,6 +367,29 @@ impl Alert {
     }
 }
 
+/// One attempt to deliver a notification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The attempt's number.
+    pub id: i64,
+    /// The alert (`None` for `haven notify test`).
+    pub alert_id: Option<i64>,
+    /// The channel id.
+    pub channel: String,
+    /// Its type (`email`, `webhook`, …).
+    pub channel_type: String,
+    /// The escalation step it belongs to.
+    pub step: Option<usize>,
+    /// 1 for the first try on this channel, 2 for the first retry, …
+    pub attempt: u32,
+    /// When it ended.
+    pub at: Timestamp,
+    /// Did the channel accept the message?
+    pub ok: bool,
+    /// Why not (never holds a secret).
+    pub error: Option<String>,
+}
+
 /// What observing did to the alerts.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {

@@ -272,6 +272,10 @@ pub struct JobStats {
     pub bytes_total: u64,
     /// Bytes added to the repository (after dedup and compression).
     pub bytes_added: u64,
+    /// How many bytes the repository held after the job (backups,
+    /// copies and prunes measure it): the capacity evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_bytes: Option<u64>,
 }
 
 /// Everything recorded about one job.

@@ -23,6 +23,30 @@ pub struct Occurrence {
     pub end: Timestamp,
 }
 
+/// A maintenance window recorded at run time: added with `haven
+/// maintenance add`, or a catalog window's occurrence ended early with
+/// `haven maintenance end` (`window` names it; `start` is the
+/// occurrence's start, `end` when it was ended).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The record's number (`m<id>` in the CLI).
+    pub id: i64,
+    /// The catalog window it ends early, if any.
+    pub window: Option<String>,
+    /// What it covers.
+    pub scope: Scope,
+    /// Start.
+    pub start: Timestamp,
+    /// End (moved to the time it was ended early).
+    pub end: Timestamp,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who added or ended it.
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
 impl MaintenanceTime {
     /// The occurrence that contains `at`, if any. A recurring window
     /// that started before `at` and has not ended yet contains it.

@@ -147,6 +147,7 @@ async fn main() {
                     bytes_changed: 1 << 20,
                     bytes_total: 1 << 30,
                     bytes_added: 1 << 18,
+                    repository_bytes: Some(1 << 40),
                 },
                 snapshot_id: outcome.is_good().then(|| format!("{s:08x}{j:056x}")),
                 failure: None,

@@ -289,6 +289,7 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
         problems.push(format!("Object Lock was not applied everywhere: {error}"));
     }
     let short = outcome.snapshot_id.short();
+    let repository_bytes = measure(&repo, log);
     Ok(Done {
         outcome: if problems.is_empty() {
             Outcome::Success
@@ -302,6 +303,7 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
             bytes_changed: s.bytes_read,
             bytes_total: s.bytes_total,
             bytes_added: s.bytes_added,
+            repository_bytes,
         },
         snapshot_id: Some(outcome.snapshot_id.to_hex()),
         message: if problems.is_empty() {
@@ -310,6 +312,18 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
             format!("snapshot {short} saved, but {}", problems.join("; "))
         },
     })
+}
+
+/// How many bytes the repository holds now (capacity evidence); a
+/// failure to measure is logged, never a reason to fail the job.
+fn measure(repo: &Repository, log: &mut String) -> Option<u64> {
+    match repo.pack_bytes() {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            let _ = writeln!(log, "could not measure the repository's size: {e}");
+            None
+        }
+    }
 }
 
 /// The snapshots of the job's set, by tag.
@@ -425,6 +439,7 @@ fn copy(
         outcome: Outcome::Success,
         stats: JobStats {
             bytes_added: added,
+            repository_bytes: measure(&target, log),
             ..JobStats::default()
         },
         snapshot_id: latest,
@@ -450,7 +465,10 @@ fn prune(repository: &RepoTarget, grace: SignedDuration, log: &mut String) -> an
     let _ = writeln!(log, "{text}");
     Ok(Done {
         outcome: Outcome::Success,
-        stats: JobStats::default(),
+        stats: JobStats {
+            repository_bytes: Some(report.after.bytes),
+            ..JobStats::default()
+        },
         snapshot_id: None,
         message: format!(
             "space before {} bytes, after {} bytes; {} packs marked, {} marks swept, {} pending",

@@ -8,7 +8,9 @@
 //! tests. Only this crate knows SQL.
 
 use async_trait::async_trait;
+use haven_model::alerts::{Alert, Delivery};
 use haven_model::jobs::{Failure, Job, JobKind, JobStats, Outcome, SetState, Trigger};
+use haven_model::maintenance::Recorded;
 use jiff::Timestamp;
 
 mod sqlite;
@@ -27,6 +29,12 @@ pub enum StoreError {
     /// No job has this id.
     #[error("no job {0}")]
     NoSuchJob(i64),
+    /// No alert has this id.
+    #[error("no alert {0}")]
+    NoSuchAlert(i64),
+    /// An active alert already stands for this condition.
+    #[error("an active alert already stands for {0}")]
+    AlertExists(String),
     /// The database URL is not one this build supports.
     /// (Only the scheme is kept: a URL may carry a password.)
     #[error(
@@ -117,6 +125,27 @@ impl Default for JobFilter {
     }
 }
 
+/// Which alerts to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// Only open and acknowledged ones.
+    pub active: bool,
+    /// Only this service's.
+    pub service: Option<String>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+impl Default for AlertFilter {
+    fn default() -> Self {
+        AlertFilter {
+            active: false,
+            service: None,
+            limit: 100,
+        }
+    }
+}
+
 /// Haven's persistence interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -155,6 +184,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// Insert many finished jobs at once (imports, benchmarks).
     async fn import_jobs(&self, jobs: &[Job]) -> Result<()>;
+
+    /// For each task of `kind`, its newest job with one of `outcomes`.
+    async fn latest_jobs(&self, kind: JobKind, outcomes: &[Outcome]) -> Result<Vec<Job>>;
+
+    /// How full a repository was, measured at the end of its jobs since
+    /// `since`, oldest first.
+    async fn capacity_samples(
+        &self,
+        repository: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64)>>;
+
+    /// Record a new alert (its id is assigned); fails with
+    /// [`StoreError::AlertExists`] when an active alert has its key.
+    async fn insert_alert(&self, alert: &Alert) -> Result<Alert>;
+
+    /// Save an alert's new state.
+    async fn update_alert(&self, alert: &Alert) -> Result<()>;
+
+    /// One alert.
+    async fn alert(&self, id: i64) -> Result<Option<Alert>>;
+
+    /// Alerts matching a filter, newest first.
+    async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>>;
+
+    /// Record a delivery attempt (its id is assigned).
+    async fn record_delivery(&self, delivery: &Delivery) -> Result<Delivery>;
+
+    /// The delivery attempts of an alert (or of tests, for `None`),
+    /// oldest first.
+    async fn deliveries(&self, alert_id: Option<i64>) -> Result<Vec<Delivery>>;
+
+    /// Record a maintenance window (its id is assigned).
+    async fn add_maintenance(&self, window: &Recorded) -> Result<Recorded>;
+
+    /// Move a recorded window's end (ending it early).
+    async fn end_maintenance(&self, id: i64, end: Timestamp) -> Result<()>;
+
+    /// Every recorded window that ends after `since`.
+    async fn maintenance(&self, since: Timestamp) -> Result<Vec<Recorded>>;
 }
 
 /// Open the store a database URL names (`sqlite://PATH`).

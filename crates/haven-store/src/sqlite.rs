@@ -11,7 +11,11 @@ use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use crate::{JobEnd, JobFilter, NewJob, Result, Store, StoreError};
+use haven_model::alerts::{Alert, AlertState, Delivery, Rule, Severity, Subject};
+use haven_model::catalog::watch::Scope;
+use haven_model::maintenance::Recorded;
+
+use crate::{AlertFilter, JobEnd, JobFilter, NewJob, Result, Store, StoreError};
 
 /// A store in one SQLite file.
 #[derive(Clone, Debug)]
@@ -24,7 +28,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 const JOB_COLUMNS: &str = "id, kind, task, system, backup_set, policy, repository, trigger, attempt, \
     scheduled_at, started_at, ended_at, outcome, files_new, files_changed, files_unmodified, \
     bytes_changed, bytes_total, bytes_added, snapshot_id, failure_class, failure_detail, \
-    failure_layer, message, log";
+    failure_layer, message, log, repository_bytes";
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `sqlite://PATH` and
@@ -117,6 +121,9 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job> {
             bytes_changed: count("bytes_changed")?,
             bytes_total: count("bytes_total")?,
             bytes_added: count("bytes_added")?,
+            repository_bytes: row
+                .try_get::<Option<i64>, _>("repository_bytes")?
+                .map(|b| b.max(0) as u64),
         },
         snapshot_id: row.try_get("snapshot_id")?,
         failure,
@@ -269,7 +276,7 @@ impl Store for SqliteStore {
             "UPDATE jobs SET ended_at = ?, outcome = ?, files_new = ?, files_changed = ?, \
              files_unmodified = ?, bytes_changed = ?, bytes_total = ?, bytes_added = ?, \
              snapshot_id = ?, failure_class = ?, failure_detail = ?, failure_layer = ?, \
-             message = ?, log = ? WHERE id = ? AND outcome = 'running'",
+             message = ?, log = ?, repository_bytes = ? WHERE id = ? AND outcome = 'running'",
         )
         .bind(end.ended_at.map(ms))
         .bind(end.outcome.unwrap_or(Outcome::Failed).as_str())
@@ -285,6 +292,7 @@ impl Store for SqliteStore {
         .bind(end.failure.as_ref().map(|f| f.layer.as_str()))
         .bind(&end.message)
         .bind(&end.log)
+        .bind(s.repository_bytes.map(as_i64))
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -402,7 +410,7 @@ impl Store for SqliteStore {
                 "INSERT INTO jobs (kind, task, system, backup_set, policy, repository, trigger, \
                  attempt, scheduled_at, started_at, ended_at, outcome, files_new, files_changed, \
                  files_unmodified, bytes_changed, bytes_total, bytes_added, snapshot_id, \
-                 failure_class, failure_detail, failure_layer, message, log) ",
+                 failure_class, failure_detail, failure_layer, message, log, repository_bytes) ",
             );
             query.push_values(chunk, |mut b, job| {
                 let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -429,11 +437,382 @@ impl Store for SqliteStore {
                     .push_bind(job.failure.as_ref().map(|f| f.detail.clone()))
                     .push_bind(job.failure.as_ref().map(|f| f.layer.as_str()))
                     .push_bind(&job.message)
-                    .push_bind(&job.log);
+                    .push_bind(&job.log)
+                    .push_bind(job.stats.repository_bytes.map(as_i64));
             });
             query.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn latest_jobs(&self, kind: JobKind, outcomes: &[Outcome]) -> Result<Vec<Job>> {
+        self.latest_jobs_impl(kind, outcomes).await
+    }
+
+    async fn capacity_samples(
+        &self,
+        repository: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64)>> {
+        self.capacity_samples_impl(repository, since).await
+    }
+
+    async fn insert_alert(&self, alert: &Alert) -> Result<Alert> {
+        self.insert_alert_impl(alert).await
+    }
+
+    async fn update_alert(&self, alert: &Alert) -> Result<()> {
+        self.update_alert_impl(alert).await
+    }
+
+    async fn alert(&self, id: i64) -> Result<Option<Alert>> {
+        self.load_alert(id).await
+    }
+
+    async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>> {
+        self.alerts_impl(filter).await
+    }
+
+    async fn record_delivery(&self, delivery: &Delivery) -> Result<Delivery> {
+        self.record_delivery_impl(delivery).await
+    }
+
+    async fn deliveries(&self, alert_id: Option<i64>) -> Result<Vec<Delivery>> {
+        self.deliveries_impl(alert_id).await
+    }
+
+    async fn add_maintenance(&self, window: &Recorded) -> Result<Recorded> {
+        self.add_maintenance_impl(window).await
+    }
+
+    async fn end_maintenance(&self, id: i64, end: Timestamp) -> Result<()> {
+        self.end_maintenance_impl(id, end).await
+    }
+
+    async fn maintenance(&self, since: Timestamp) -> Result<Vec<Recorded>> {
+        self.maintenance_impl(since).await
+    }
+}
+
+const ALERT_COLUMNS: &str = "id, key, rule, severity, service, tier, system, backup_set, \
+    repository, summary, facts, state, condition_since, first_seen, last_seen, occurrences, \
+    evidence, suppressed_by, notified_at, escalation, acknowledged_at, acknowledged_by, \
+    resolved_at, resolved_by, resolution";
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn alert_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Alert> {
+    let escalation: Option<String> = row.try_get("escalation")?;
+    Ok(Alert {
+        id: row.try_get("id")?,
+        key: row.try_get("key")?,
+        rule: parsed(&row.try_get::<String, _>("rule")?, "rule", Rule::parse)?,
+        severity: parsed(
+            &row.try_get::<String, _>("severity")?,
+            "severity",
+            Severity::parse,
+        )?,
+        subject: Subject {
+            service: row.try_get("service")?,
+            tier: row
+                .try_get::<Option<i64>, _>("tier")?
+                .map(|t| t.clamp(0, 255) as u8),
+            system: row.try_get("system")?,
+            backup_set: row.try_get("backup_set")?,
+            repository: row.try_get("repository")?,
+        },
+        summary: row.try_get("summary")?,
+        facts: from_json(&row.try_get::<String, _>("facts")?, "alert facts")?,
+        state: parsed(
+            &row.try_get::<String, _>("state")?,
+            "alert state",
+            AlertState::parse,
+        )?,
+        condition_since: from_ms(row.try_get("condition_since")?)?,
+        first_seen: from_ms(row.try_get("first_seen")?)?,
+        last_seen: from_ms(row.try_get("last_seen")?)?,
+        occurrences: row
+            .try_get::<i64, _>("occurrences")?
+            .clamp(0, i64::from(u32::MAX)) as u32,
+        evidence: row.try_get("evidence")?,
+        suppressed_by: row.try_get("suppressed_by")?,
+        notified_at: opt_ms(row.try_get("notified_at")?)?,
+        escalation: escalation
+            .map(|e| from_json(&e, "alert escalation"))
+            .transpose()?,
+        acknowledged_at: opt_ms(row.try_get("acknowledged_at")?)?,
+        acknowledged_by: row.try_get("acknowledged_by")?,
+        resolved_at: opt_ms(row.try_get("resolved_at")?)?,
+        resolved_by: row.try_get("resolved_by")?,
+        resolution: row.try_get("resolution")?,
+    })
+}
+
+fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery> {
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        alert_id: row.try_get("alert_id")?,
+        channel: row.try_get("channel")?,
+        channel_type: row.try_get("channel_type")?,
+        step: row
+            .try_get::<Option<i64>, _>("step")?
+            .map(|s| s.max(0) as usize),
+        attempt: row
+            .try_get::<i64, _>("attempt")?
+            .clamp(0, i64::from(u32::MAX)) as u32,
+        at: from_ms(row.try_get("at")?)?,
+        ok: row.try_get("ok")?,
+        error: row.try_get("error")?,
+    })
+}
+
+fn recorded_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Recorded> {
+    Ok(Recorded {
+        id: row.try_get("id")?,
+        window: row.try_get("window")?,
+        scope: Scope {
+            services: from_json(
+                &row.try_get::<String, _>("services")?,
+                "maintenance services",
+            )?,
+            systems: from_json(&row.try_get::<String, _>("systems")?, "maintenance systems")?,
+            repositories: from_json(
+                &row.try_get::<String, _>("repositories")?,
+                "maintenance repositories",
+            )?,
+        },
+        start: from_ms(row.try_get("starts_at")?)?,
+        end: from_ms(row.try_get("ends_at")?)?,
+        reason: row.try_get("reason")?,
+        created_by: row.try_get("created_by")?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+    })
+}
+
+/// Bind every column of an alert but the id, in `ALERT_COLUMNS` order.
+fn bind_alert<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    alert: &'q Alert,
+    facts: String,
+    escalation: Option<String>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    query
+        .bind(&alert.key)
+        .bind(alert.rule.id())
+        .bind(alert.severity.as_str())
+        .bind(&alert.subject.service)
+        .bind(alert.subject.tier.map(i64::from))
+        .bind(&alert.subject.system)
+        .bind(&alert.subject.backup_set)
+        .bind(&alert.subject.repository)
+        .bind(&alert.summary)
+        .bind(facts)
+        .bind(alert.state.as_str())
+        .bind(ms(alert.condition_since))
+        .bind(ms(alert.first_seen))
+        .bind(ms(alert.last_seen))
+        .bind(i64::from(alert.occurrences))
+        .bind(&alert.evidence)
+        .bind(&alert.suppressed_by)
+        .bind(alert.notified_at.map(ms))
+        .bind(escalation)
+        .bind(alert.acknowledged_at.map(ms))
+        .bind(&alert.acknowledged_by)
+        .bind(alert.resolved_at.map(ms))
+        .bind(&alert.resolved_by)
+        .bind(&alert.resolution)
+}
+
+impl SqliteStore {
+    async fn load_alert(&self, id: i64) -> Result<Option<Alert>> {
+        let row = sqlx::query(&format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(alert_from_row).transpose()
+    }
+
+    pub(crate) async fn latest_jobs_impl(
+        &self,
+        kind: JobKind,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<Job>> {
+        let mut query: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id IN (SELECT MAX(id) FROM jobs WHERE kind = "
+        ));
+        query.push_bind(kind.as_str());
+        if !outcomes.is_empty() {
+            query.push(" AND outcome IN (");
+            let mut list = query.separated(", ");
+            for outcome in outcomes {
+                list.push_bind(outcome.as_str());
+            }
+            query.push(")");
+        }
+        query.push(" GROUP BY task) ORDER BY task");
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    pub(crate) async fn capacity_samples_impl(
+        &self,
+        repository: &str,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64)>> {
+        let rows = sqlx::query(
+            "SELECT ended_at, repository_bytes FROM jobs WHERE repository = ? \
+             AND repository_bytes IS NOT NULL AND ended_at >= ? ORDER BY ended_at",
+        )
+        .bind(repository)
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    from_ms(row.try_get("ended_at")?)?,
+                    row.try_get::<i64, _>("repository_bytes")?.max(0) as u64,
+                ))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn insert_alert_impl(&self, alert: &Alert) -> Result<Alert> {
+        let facts = json_text(&alert.facts)?;
+        let escalation = alert.escalation.as_ref().map(json_text).transpose()?;
+        let placeholders = vec!["?"; 24].join(", ");
+        let columns = ALERT_COLUMNS.trim_start_matches("id, ");
+        let sql = format!("INSERT INTO alerts ({columns}) VALUES ({placeholders}) RETURNING id");
+        let query = sqlx::query(&sql);
+        let id: i64 = bind_alert(query, alert, facts, escalation)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::AlertExists(alert.key.clone())
+                } else {
+                    e.into()
+                }
+            })?
+            .try_get(0)?;
+        self.load_alert(id)
+            .await?
+            .ok_or(StoreError::NoSuchAlert(id))
+    }
+
+    pub(crate) async fn update_alert_impl(&self, alert: &Alert) -> Result<()> {
+        let facts = json_text(&alert.facts)?;
+        let escalation = alert.escalation.as_ref().map(json_text).transpose()?;
+        let assignments = ALERT_COLUMNS
+            .trim_start_matches("id, ")
+            .split(", ")
+            .map(|c| format!("{} = ?", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("UPDATE alerts SET {assignments} WHERE id = ?");
+        let query = sqlx::query(&sql);
+        let done = bind_alert(query, alert, facts, escalation)
+            .bind(alert.id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::AlertExists(alert.key.clone())
+                } else {
+                    e.into()
+                }
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NoSuchAlert(alert.id));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn alerts_impl(&self, filter: &AlertFilter) -> Result<Vec<Alert>> {
+        let mut query: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new(format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1"));
+        if filter.active {
+            query.push(" AND state != 'resolved'");
+        }
+        if let Some(service) = &filter.service {
+            query.push(" AND service = ").push_bind(service);
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(alert_from_row).collect()
+    }
+
+    pub(crate) async fn record_delivery_impl(&self, d: &Delivery) -> Result<Delivery> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO deliveries (alert_id, channel, channel_type, step, attempt, at, ok, error) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(d.alert_id)
+        .bind(&d.channel)
+        .bind(&d.channel_type)
+        .bind(d.step.map(|s| s as i64))
+        .bind(i64::from(d.attempt))
+        .bind(ms(d.at))
+        .bind(d.ok)
+        .bind(&d.error)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(Delivery { id, ..d.clone() })
+    }
+
+    pub(crate) async fn deliveries_impl(&self, alert_id: Option<i64>) -> Result<Vec<Delivery>> {
+        let rows = sqlx::query("SELECT * FROM deliveries WHERE alert_id IS ? ORDER BY id")
+            .bind(alert_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    pub(crate) async fn add_maintenance_impl(&self, w: &Recorded) -> Result<Recorded> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO maintenance (window, services, systems, repositories, starts_at, ends_at, \
+             reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&w.window)
+        .bind(json_text(&w.scope.services)?)
+        .bind(json_text(&w.scope.systems)?)
+        .bind(json_text(&w.scope.repositories)?)
+        .bind(ms(w.start))
+        .bind(ms(w.end))
+        .bind(&w.reason)
+        .bind(&w.created_by)
+        .bind(ms(w.created_at))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(Recorded { id, ..w.clone() })
+    }
+
+    pub(crate) async fn end_maintenance_impl(&self, id: i64, end: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE maintenance SET ends_at = MIN(ends_at, ?) WHERE id = ?")
+            .bind(ms(end))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn maintenance_impl(&self, since: Timestamp) -> Result<Vec<Recorded>> {
+        let rows =
+            sqlx::query("SELECT * FROM maintenance WHERE ends_at > ? ORDER BY starts_at, id")
+                .bind(ms(since))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(recorded_from_row).collect()
     }
 }

@@ -2,10 +2,15 @@
 //! uses the trait alone; each backend's test file runs every check on a
 //! fresh, empty store.
 
+use haven_model::alerts::{
+    self, AlertState, Condition, Delivery, EscalationProgress, Rule, Severity, Subject,
+};
+use haven_model::catalog::watch::Scope;
 use haven_model::jobs::{
     Failure, FailureClass, Job, JobKind, JobStats, Layer, Outcome, SetState, Trigger,
 };
-use haven_store::{JobEnd, JobFilter, NewJob, Store, StoreError};
+use haven_model::maintenance::Recorded;
+use haven_store::{AlertFilter, JobEnd, JobFilter, NewJob, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
 /// Every check, by name, so a backend's test file runs them one by one.
@@ -21,6 +26,9 @@ macro_rules! conformance_tests {
             schedule_marks_are_remembered,
             finishing_an_unknown_or_ended_job_fails,
             imported_jobs_are_queryable,
+            alerts_round_trip_and_one_is_active_per_condition,
+            deliveries_and_maintenance_are_recorded,
+            latest_jobs_and_capacity_samples_come_from_job_evidence,
         );
     };
     ($fresh:expr; $($name:ident),+ $(,)?) => {
@@ -78,6 +86,7 @@ fn succeeded(at: Timestamp, snapshot: &str) -> JobEnd {
             bytes_changed: 4096,
             bytes_total: 1 << 40,
             bytes_added: 1234,
+            repository_bytes: Some(5 << 30),
         },
         snapshot_id: Some(snapshot.into()),
         message: Some("snapshot saved".into()),
@@ -422,4 +431,229 @@ pub async fn imported_jobs_are_queryable(store: &dyn Store) {
         .await
         .expect("jobs");
     assert_eq!(of_sys3.len(), 250);
+}
+
+fn condition(key: &str, service: &str) -> Condition {
+    Condition {
+        key: key.into(),
+        rule: Rule::JobFailed,
+        severity: Severity::Critical,
+        subject: Subject {
+            service: Some(service.into()),
+            tier: Some(1),
+            system: Some("erp-db".into()),
+            backup_set: Some("db".into()),
+            repository: None,
+        },
+        summary: "backup of erp-db/db failed: connection refused".into(),
+        facts: [("class".to_string(), "connectivity".to_string())].into(),
+        since: t(10),
+        evidence: Some("17".into()),
+    }
+}
+
+pub async fn alerts_round_trip_and_one_is_active_per_condition(store: &dyn Store) {
+    let raised = alerts::raise(0, condition("job-failed:erp-db/db", "erp"), t(20));
+    let stored = store.insert_alert(&raised).await.expect("insert");
+    assert!(stored.id > 0);
+    assert_eq!(
+        alerts::Alert {
+            id: 0,
+            ..stored.clone()
+        },
+        raised
+    );
+    // A second active alert of the same condition is refused.
+    let again = store.insert_alert(&raised).await;
+    assert!(
+        matches!(again, Err(StoreError::AlertExists(_))),
+        "{again:?}"
+    );
+
+    let mut acked = stored.acknowledged(t(30), "ana");
+    acked.escalation = Some(EscalationProgress {
+        policy: "tier1".into(),
+        step: 1,
+        round: 2,
+        next_at: None,
+    });
+    acked.notified_at = Some(t(21));
+    acked.suppressed_by = Some("patching".into());
+    store.update_alert(&acked).await.expect("update");
+    assert_eq!(
+        store.alert(stored.id).await.expect("read"),
+        Some(acked.clone())
+    );
+
+    let resolved = acked.resolved(t(90), alerts::AUTO, "backup 18 succeeded");
+    store.update_alert(&resolved).await.expect("resolve");
+    // Resolved: the condition may raise a new alert.
+    let second = store
+        .insert_alert(&alerts::raise(
+            0,
+            condition("job-failed:erp-db/db", "erp"),
+            t(100),
+        ))
+        .await
+        .expect("a new alert after resolution");
+    store
+        .insert_alert(&alerts::raise(0, condition("copy-lag:x", "crm"), t(101)))
+        .await
+        .expect("another condition");
+
+    let active = store
+        .alerts(&AlertFilter {
+            active: true,
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("active");
+    assert_eq!(active.len(), 2);
+    assert_eq!(active[1].id, second.id, "newest first");
+    assert!(active.iter().all(|a| a.state == AlertState::Open));
+    let erp = store
+        .alerts(&AlertFilter {
+            service: Some("erp".into()),
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("by service");
+    assert_eq!(erp.len(), 2);
+    assert_eq!(erp[1].state, AlertState::Resolved);
+    assert!(matches!(
+        store
+            .update_alert(&alerts::Alert {
+                id: 999_999,
+                ..resolved
+            })
+            .await,
+        Err(StoreError::NoSuchAlert(999_999))
+    ));
+}
+
+pub async fn deliveries_and_maintenance_are_recorded(store: &dyn Store) {
+    let alert = store
+        .insert_alert(&alerts::raise(0, condition("k", "erp"), t(0)))
+        .await
+        .expect("alert");
+    let attempt = |n: u32, ok: bool| Delivery {
+        id: 0,
+        alert_id: Some(alert.id),
+        channel: if ok { "mail" } else { "sms" }.into(),
+        channel_type: if ok { "email" } else { "command" }.into(),
+        step: Some(0),
+        attempt: n,
+        at: t(i64::from(n)),
+        ok,
+        error: (!ok).then(|| "connection refused".into()),
+    };
+    for d in [attempt(1, false), attempt(2, false), attempt(1, true)] {
+        store.record_delivery(&d).await.expect("delivery");
+    }
+    let test = Delivery {
+        alert_id: None,
+        ..attempt(1, true)
+    };
+    store.record_delivery(&test).await.expect("test delivery");
+    let recorded = store.deliveries(Some(alert.id)).await.expect("deliveries");
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[0].error.as_deref(), Some("connection refused"));
+    assert!(recorded[2].ok);
+    assert_eq!(store.deliveries(None).await.expect("tests").len(), 1);
+
+    let window = Recorded {
+        id: 0,
+        window: None,
+        scope: Scope {
+            services: vec!["erp".into()],
+            systems: vec![],
+            repositories: vec!["offsite".into()],
+        },
+        start: t(100),
+        end: t(200),
+        reason: Some("SAN firmware".into()),
+        created_by: "ana".into(),
+        created_at: t(50),
+    };
+    let added = store.add_maintenance(&window).await.expect("add");
+    assert_eq!(
+        Recorded {
+            id: 0,
+            ..added.clone()
+        },
+        window
+    );
+    assert_eq!(
+        store.maintenance(t(0)).await.expect("list"),
+        vec![added.clone()]
+    );
+    store.end_maintenance(added.id, t(150)).await.expect("end");
+    // Ending never extends a window.
+    store
+        .end_maintenance(added.id, t(500))
+        .await
+        .expect("end again");
+    let listed = store.maintenance(t(0)).await.expect("list");
+    assert_eq!(listed[0].end, t(150));
+    assert!(store.maintenance(t(150)).await.expect("list").is_empty());
+}
+
+pub async fn latest_jobs_and_capacity_samples_come_from_job_evidence(store: &dyn Store) {
+    for (set, at, ok) in [
+        ("a", 10, true),
+        ("a", 20, false),
+        ("b", 30, true),
+        ("a", 40, true),
+    ] {
+        let mut new = backup("erp-db", set);
+        new.scheduled_at = t(at);
+        let job = store.start_job(&new, t(at)).await.expect("start");
+        let mut end = if ok {
+            succeeded(t(at + 5), "snap")
+        } else {
+            failed(t(at + 5), FailureClass::Storage)
+        };
+        end.stats.repository_bytes = ok.then_some(1000 + at as u64);
+        store.finish_job(job.id, &end, None).await.expect("finish");
+    }
+    let latest = store
+        .latest_jobs(JobKind::Backup, &[Outcome::Success])
+        .await
+        .expect("latest");
+    let seen: Vec<(&str, Option<Timestamp>)> = latest
+        .iter()
+        .map(|j| (j.task.as_str(), j.ended_at))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("backup:erp-db/a", Some(t(45))),
+            ("backup:erp-db/b", Some(t(35)))
+        ]
+    );
+    let any = store
+        .latest_jobs(JobKind::Backup, &[])
+        .await
+        .expect("latest of any outcome");
+    assert_eq!(any.len(), 2);
+    assert!(
+        store
+            .latest_jobs(JobKind::Copy, &[])
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
+    let samples = store
+        .capacity_samples("local", t(20))
+        .await
+        .expect("samples");
+    assert_eq!(samples, vec![(t(35), 1030), (t(45), 1040)]);
+    assert!(
+        store
+            .capacity_samples("other", t(0))
+            .await
+            .expect("none")
+            .is_empty()
+    );
 }
