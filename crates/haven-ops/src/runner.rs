@@ -136,17 +136,25 @@ pub fn resolve_password(repo: &RepoTarget) -> Result<Vec<u8>, SecretError> {
             "no password reference: set `password = \"env:VAR\"` or `\"file:PATH\"` in the catalog"
                 .into(),
         )),
-        Some(SecretRef::Env(var)) => std::env::var(var)
-            .map(String::into_bytes)
-            .map_err(|_| err(format!("environment variable {var} is not set"))),
-        Some(SecretRef::File(path)) => {
+        Some(reference) => read_secret(reference).map(String::into_bytes).map_err(err),
+    }
+}
+
+/// Read a secret a catalog refers to: an environment variable, or the
+/// first line of a file. The error names where it looked, never a value.
+pub fn read_secret(reference: &SecretRef) -> Result<String, String> {
+    match reference {
+        SecretRef::Env(var) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+        }
+        SecretRef::File(path) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| err(format!("cannot read password file {path}: {e}")))?;
+                .map_err(|e| format!("cannot read secret file {path}: {e}"))?;
             let line = text.lines().next().unwrap_or_default();
             if line.is_empty() {
-                return Err(err(format!("password file {path} is empty")));
+                return Err(format!("secret file {path} is empty"));
             }
-            Ok(line.as_bytes().to_vec())
+            Ok(line.to_string())
         }
     }
 }

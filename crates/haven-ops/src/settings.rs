@@ -36,6 +36,114 @@ struct SettingsFile {
     prune_schedule: Option<String>,
     prune_grace: Option<String>,
     evaluate_every: Option<String>,
+    alerts: Option<AlertsFile>,
+    export: Option<ExportFile>,
+}
+
+/// `[alerts]` of `haven.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsFile {
+    baseline_runs: Option<u32>,
+    baseline_min_runs: Option<u32>,
+    duration_mads: Option<f64>,
+    volume_mads: Option<f64>,
+    start_delay: Option<String>,
+    capacity_share: Option<f64>,
+    capacity_horizon: Option<String>,
+    capacity_history: Option<String>,
+}
+
+/// `[export]` of `haven.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportFile {
+    file: Option<String>,
+    syslog: Option<String>,
+    syslog_app_name: Option<String>,
+}
+
+/// How the watch rules judge evidence (`[alerts]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertSettings {
+    /// Successful runs a baseline is computed from (the newest N).
+    pub baseline_runs: usize,
+    /// Fewer runs than this: no baseline yet, no anomaly alerts.
+    pub baseline_min_runs: usize,
+    /// How many MADs from the median a duration must be to be anomalous.
+    pub duration_mads: f64,
+    /// How many MADs from the median the changed bytes must be.
+    pub volume_mads: f64,
+    /// Start delay (scheduled → actual start) that raises an alert.
+    pub start_delay: SignedDuration,
+    /// Share of a repository's capacity that raises a capacity alert.
+    pub capacity_share: f64,
+    /// Forecasts reaching that share within this time raise an alert.
+    pub capacity_horizon: SignedDuration,
+    /// History a capacity forecast is fitted over.
+    pub capacity_history: SignedDuration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            baseline_runs: 20,
+            baseline_min_runs: 5,
+            duration_mads: 4.0,
+            volume_mads: 6.0,
+            start_delay: SignedDuration::from_mins(30),
+            capacity_share: 0.8,
+            capacity_horizon: SignedDuration::from_hours(14 * 24),
+            capacity_history: SignedDuration::from_hours(30 * 24),
+        }
+    }
+}
+
+/// Where events go for a SIEM (`[export]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportSettings {
+    /// A JSON-lines file (appended to).
+    pub file: Option<PathBuf>,
+    /// A syslog receiver.
+    pub syslog: Option<SyslogTarget>,
+    /// APP-NAME of syslog messages.
+    pub app_name: String,
+}
+
+/// A syslog receiver (RFC 5424).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyslogTarget {
+    /// TCP (octet-counted frames, RFC 6587) or UDP (one datagram each).
+    pub tcp: bool,
+    /// `host:port`.
+    pub address: String,
+}
+
+impl SyslogTarget {
+    /// `udp://host:port` or `tcp://host:port`.
+    pub fn parse(text: &str) -> Result<SyslogTarget, String> {
+        let (tcp, rest) = if let Some(rest) = text.strip_prefix("tcp://") {
+            (true, rest)
+        } else if let Some(rest) = text.strip_prefix("udp://") {
+            (false, rest)
+        } else {
+            return Err(format!(
+                "{text:?} is not a syslog address (use udp://HOST:PORT or tcp://HOST:PORT)"
+            ));
+        };
+        if rest
+            .rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            return Err(format!(
+                "{text:?}: give a host and a port, e.g. udp://127.0.0.1:514"
+            ));
+        }
+        Ok(SyslogTarget {
+            tcp,
+            address: rest.to_string(),
+        })
+    }
 }
 
 /// Values given on the command line or in the environment; they win over
@@ -79,6 +187,10 @@ pub struct Settings {
     pub prune_grace: SignedDuration,
     /// How often compliance is re-evaluated besides at every job end.
     pub evaluate_every: SignedDuration,
+    /// How the watch rules judge evidence.
+    pub alerts: AlertSettings,
+    /// Event export for a SIEM.
+    pub export: ExportSettings,
 }
 
 /// A settings problem, with the file and what to do.
@@ -155,7 +267,77 @@ impl Settings {
             Some(0) => Err(at(key, "must be at least 1".into())),
             Some(v) => Ok(v as usize),
         };
+        let a = file.alerts.as_ref();
+        let d = AlertSettings::default();
+        let sub = |key: &str| format!("alerts.{key}");
+        let count = |key: &str, v: Option<u32>, default: usize| match v {
+            None => Ok(default),
+            Some(0) => Err(at(&sub(key), "must be at least 1".into())),
+            Some(v) => Ok(v as usize),
+        };
+        let alerts = AlertSettings {
+            baseline_runs: count(
+                "baseline_runs",
+                a.and_then(|a| a.baseline_runs),
+                d.baseline_runs,
+            )?,
+            baseline_min_runs: count(
+                "baseline_min_runs",
+                a.and_then(|a| a.baseline_min_runs),
+                d.baseline_min_runs,
+            )?,
+            duration_mads: share(
+                &sub("duration_mads"),
+                a.and_then(|a| a.duration_mads),
+                d.duration_mads,
+            )?,
+            volume_mads: share(
+                &sub("volume_mads"),
+                a.and_then(|a| a.volume_mads),
+                d.volume_mads,
+            )?,
+            start_delay: duration(
+                &sub("start_delay"),
+                &a.and_then(|a| a.start_delay.clone()),
+                d.start_delay,
+            )?,
+            capacity_share: share(
+                &sub("capacity_share"),
+                a.and_then(|a| a.capacity_share),
+                d.capacity_share,
+            )?,
+            capacity_horizon: duration(
+                &sub("capacity_horizon"),
+                &a.and_then(|a| a.capacity_horizon.clone()),
+                d.capacity_horizon,
+            )?,
+            capacity_history: duration(
+                &sub("capacity_history"),
+                &a.and_then(|a| a.capacity_history.clone()),
+                d.capacity_history,
+            )?,
+        };
+        if alerts.capacity_share > 1.0 {
+            return Err(at(
+                "alerts.capacity_share",
+                "must be at most 1 (a share of the capacity)".into(),
+            ));
+        }
+        let e = file.export.as_ref();
+        let export = ExportSettings {
+            file: e.and_then(|e| e.file.as_ref()).map(|f| data_dir.join(f)),
+            syslog: e
+                .and_then(|e| e.syslog.as_deref())
+                .map(SyslogTarget::parse)
+                .transpose()
+                .map_err(|problem| at("export.syslog", problem))?,
+            app_name: e
+                .and_then(|e| e.syslog_app_name.clone())
+                .unwrap_or_else(|| "haven".into()),
+        };
         Ok(Settings {
+            alerts,
+            export,
             data_dir: data_dir.to_path_buf(),
             catalog,
             database,

@@ -1,0 +1,359 @@
+//! Event export for a SIEM: every event (jobs, alerts, notifications,
+//! people's actions) as one JSON object per line, with ECS-style field
+//! names and RFC 3339 UTC timestamps, appended to a file and/or sent to a
+//! syslog receiver (RFC 5424 over UDP, or over TCP with octet counting,
+//! RFC 6587). The schema is documented in `docs/events.md` and stable.
+//!
+//! Writing happens on a thread of its own so a slow or unreachable
+//! receiver never holds up the scheduler; [`Exporter::close`] drains it.
+
+use std::io::Write as _;
+use std::net::{TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use crate::settings::{ExportSettings, SyslogTarget};
+
+/// The ECS version the field names follow.
+pub const ECS_VERSION: &str = "8.11.0";
+
+/// RFC 5424 facility of Haven's messages: local0.
+const FACILITY: u8 = 16;
+
+/// How an event turned out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It worked.
+    Success,
+    /// It failed.
+    Failure,
+    /// Neither applies.
+    Unknown,
+}
+
+/// One event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The whole document.
+    pub doc: Value,
+    /// RFC 5424 severity (0 emergency … 7 debug).
+    pub syslog_severity: u8,
+}
+
+impl Event {
+    /// A new event: `action` (`job-finished`, `alert-opened`, …) of
+    /// `kind` (`event` or `alert`) in `category` at `at`.
+    pub fn new(action: &str, kind: &str, category: &str, at: Timestamp) -> Event {
+        let doc = json!({
+            "@timestamp": at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "ecs": { "version": ECS_VERSION },
+            "event": {
+                "kind": kind,
+                "category": [category],
+                "action": action,
+                "outcome": "unknown",
+                "dataset": "haven.events",
+                "module": "haven",
+            },
+            "observer": { "product": "haven", "vendor": "Haven", "version": env!("CARGO_PKG_VERSION") },
+            "log": { "level": "info" },
+        });
+        Event {
+            doc,
+            syslog_severity: 6,
+        }
+    }
+
+    fn set(&mut self, path: &[&str], value: Value) {
+        let mut node = &mut self.doc;
+        for (i, key) in path.iter().enumerate() {
+            if i + 1 == path.len() {
+                if let Value::Object(map) = node {
+                    map.insert((*key).to_string(), value);
+                }
+                return;
+            }
+            let Value::Object(map) = node else { return };
+            node = map
+                .entry((*key).to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+    }
+
+    /// The human-readable message.
+    pub fn message(mut self, text: impl Into<String>) -> Event {
+        self.set(&["message"], Value::String(text.into()));
+        self
+    }
+
+    /// `event.outcome`.
+    pub fn outcome(mut self, outcome: Outcome) -> Event {
+        let text = match outcome {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Unknown => "unknown",
+        };
+        self.set(&["event", "outcome"], json!(text));
+        self
+    }
+
+    /// `log.level` and the syslog severity: `info`, `notice`,
+    /// `warning`, `error` or `critical`.
+    pub fn level(mut self, level: &str) -> Event {
+        self.syslog_severity = match level {
+            "critical" => 2,
+            "error" => 3,
+            "warning" => 4,
+            "notice" => 5,
+            _ => 6,
+        };
+        self.set(&["log", "level"], json!(level));
+        self
+    }
+
+    /// `event.severity` (0–100, ECS: higher is worse).
+    pub fn severity(mut self, score: u8) -> Event {
+        self.set(&["event", "severity"], json!(score));
+        self
+    }
+
+    /// `user.name`: who did it (people's actions).
+    pub fn user(mut self, name: &str) -> Event {
+        self.set(&["user", "name"], json!(name));
+        self
+    }
+
+    /// `rule.id` and `rule.name` (alerts).
+    pub fn rule(mut self, id: &str, name: &str) -> Event {
+        self.set(&["rule", "id"], json!(id));
+        self.set(&["rule", "name"], json!(name));
+        self
+    }
+
+    /// A Haven-specific field under `haven.` (`haven.job`, `haven.alert`,
+    /// `haven.system`, …).
+    pub fn haven(mut self, key: &str, value: Value) -> Event {
+        if !value.is_null() {
+            self.set(&["haven", key], value);
+        }
+        self
+    }
+
+    /// The action (`event.action`).
+    pub fn action(&self) -> &str {
+        self.doc["event"]["action"].as_str().unwrap_or("event")
+    }
+
+    /// The document as one line of JSON.
+    pub fn line(&self) -> String {
+        self.doc.to_string()
+    }
+
+    /// The event as an RFC 5424 syslog message (no framing).
+    pub fn syslog(&self, hostname: &str, app_name: &str) -> String {
+        let pri = FACILITY * 8 + self.syslog_severity;
+        let timestamp = self.doc["@timestamp"].as_str().unwrap_or("-");
+        let msgid: String = self
+            .action()
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(32)
+            .collect();
+        format!(
+            "<{pri}>1 {timestamp} {} {} {} {} - {}",
+            printable(hostname, 255),
+            printable(app_name, 48),
+            std::process::id(),
+            if msgid.is_empty() { "-" } else { &msgid },
+            self.line()
+        )
+    }
+}
+
+/// An RFC 5424 header field: printable ASCII, bounded, `-` when empty.
+fn printable(text: &str, max: usize) -> String {
+    let s: String = text
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(max)
+        .collect();
+    if s.is_empty() { "-".into() } else { s }
+}
+
+enum Command {
+    Event(Box<Event>),
+    Close,
+}
+
+/// Sends events to the configured sinks from a background thread.
+pub struct Exporter {
+    sender: Option<crossbeam_channel::Sender<Command>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Exporter {
+    /// An exporter for `settings`; one that drops everything when
+    /// nothing is configured.
+    pub fn start(settings: &ExportSettings) -> Exporter {
+        if settings.file.is_none() && settings.syslog.is_none() {
+            return Exporter {
+                sender: None,
+                thread: None,
+            };
+        }
+        let (sender, receiver) = crossbeam_channel::unbounded::<Command>();
+        let mut sinks = Sinks {
+            file: settings.file.clone(),
+            syslog: settings.syslog.clone(),
+            app_name: settings.app_name.clone(),
+            hostname: rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            tcp: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("haven-export".into())
+            .spawn(move || {
+                while let Ok(Command::Event(event)) = receiver.recv() {
+                    sinks.write(&event);
+                }
+            })
+            .ok();
+        Exporter {
+            sender: Some(sender),
+            thread,
+        }
+    }
+
+    /// An exporter that drops everything (tests, commands without one).
+    pub fn none() -> Exporter {
+        Exporter {
+            sender: None,
+            thread: None,
+        }
+    }
+
+    /// Queue an event.
+    pub fn emit(&self, event: Event) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(Command::Event(Box::new(event)));
+        }
+    }
+
+    /// Write everything queued, then stop.
+    pub fn close(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.send(Command::Close);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct Sinks {
+    file: Option<PathBuf>,
+    syslog: Option<SyslogTarget>,
+    app_name: String,
+    hostname: String,
+    tcp: Option<TcpStream>,
+}
+
+impl Sinks {
+    fn write(&mut self, event: &Event) {
+        if let Some(path) = &self.file {
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| writeln!(f, "{}", event.line()));
+            if let Err(e) = written {
+                tracing::warn!("cannot append the event to {}: {e}", path.display());
+            }
+        }
+        if let Some(target) = self.syslog.clone() {
+            let message = event.syslog(&self.hostname, &self.app_name);
+            let sent = if target.tcp {
+                self.send_tcp(&target.address, &message)
+            } else {
+                UdpSocket::bind(if target.address.starts_with('[') {
+                    "[::]:0"
+                } else {
+                    "0.0.0.0:0"
+                })
+                .and_then(|s| s.send_to(message.as_bytes(), &target.address))
+                .map(|_| ())
+            };
+            if let Err(e) = sent {
+                tracing::warn!("cannot send the event to syslog {}: {e}", target.address);
+            }
+        }
+    }
+
+    /// One octet-counted frame (RFC 6587); reconnects once when the
+    /// connection broke.
+    fn send_tcp(&mut self, address: &str, message: &str) -> std::io::Result<()> {
+        let frame = format!("{} {message}", message.len());
+        for _ in 0..2 {
+            if self.tcp.is_none() {
+                let addr = std::net::ToSocketAddrs::to_socket_addrs(address)?
+                    .next()
+                    .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+                let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+                stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+                self.tcp = Some(stream);
+            }
+            let Some(stream) = self.tcp.as_mut() else {
+                continue;
+            };
+            match stream.write_all(frame.as_bytes()) {
+                Ok(()) => return Ok(()),
+                Err(_) => self.tcp = None,
+            }
+        }
+        Err(std::io::Error::other("the connection broke twice"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_ecs_documents_and_rfc5424_messages() {
+        let at: Timestamp = "2026-11-22T06:30:00.5Z".parse().expect("time");
+        let event = Event::new("alert-opened", "alert", "process", at)
+            .message("backup of erp-db/db failed")
+            .outcome(Outcome::Failure)
+            .level("critical")
+            .rule("job-failed", "job failed")
+            .haven("alert", json!({ "id": 7 }))
+            .haven("nothing", Value::Null);
+        let doc: Value = serde_json::from_str(&event.line()).expect("one JSON line");
+        assert_eq!(doc["@timestamp"], "2026-11-22T06:30:00.500Z");
+        assert_eq!(doc["event"]["action"], "alert-opened");
+        assert_eq!(doc["event"]["kind"], "alert");
+        assert_eq!(doc["event"]["outcome"], "failure");
+        assert_eq!(doc["rule"]["id"], "job-failed");
+        assert_eq!(doc["haven"]["alert"]["id"], 7);
+        assert!(doc["haven"].get("nothing").is_none());
+        assert!(!event.line().contains('\n'));
+        let line = event.syslog("backup host", "haven");
+        // local0 (16) × 8 + critical (2) = 130; spaces leave the hostname.
+        assert!(
+            line.starts_with("<130>1 2026-11-22T06:30:00.500Z backuphost haven "),
+            "{line}"
+        );
+        assert!(line.contains(" alert-opened - {"), "{line}");
+    }
+}
