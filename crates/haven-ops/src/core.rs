@@ -14,10 +14,13 @@ use haven_store::{JobEnd, Store, StoreError};
 use jiff::Timestamp;
 
 use crate::clock::Clock;
+use crate::export::{self, Event, Exporter};
+use crate::notify::Notification;
 use crate::plan::{Plan, PlanProblem, plan};
 use crate::runner::JobSpec;
 use crate::scheduler::{Limits, Scheduler};
 use crate::settings::Settings;
+use crate::watch::{Watch, WatchError};
 
 /// The message interrupted jobs are recorded with.
 pub const INTERRUPTED: &str =
@@ -54,6 +57,53 @@ pub struct Core {
     compliance: Compliance,
     /// Jobs started and not yet finished, as recorded at their start.
     running: HashMap<i64, Job>,
+    watch: Watch,
+    exporter: Arc<Exporter>,
+    /// Notifications decided and not yet handed to the notifier.
+    outbox: Vec<Notification>,
+}
+
+/// The export event of a job.
+pub fn job_event(action: &str, job: &Job, at: Timestamp) -> Event {
+    let (outcome, level) = match job.outcome {
+        Outcome::Success => (export::Outcome::Success, "info"),
+        Outcome::Partial => (export::Outcome::Failure, "warning"),
+        Outcome::Failed => (export::Outcome::Failure, "error"),
+        Outcome::Interrupted | Outcome::Skipped => (export::Outcome::Failure, "warning"),
+        Outcome::Running => (export::Outcome::Unknown, "info"),
+    };
+    Event::new(action, "event", "process", at)
+        .outcome(outcome)
+        .level(level)
+        .message(format!(
+            "job {} {} {}: {}",
+            job.id,
+            job.task,
+            job.outcome.as_str(),
+            job.message.as_deref().unwrap_or("")
+        ))
+        .haven(
+            "job",
+            serde_json::json!({
+                "id": job.id,
+                "kind": job.kind.as_str(),
+                "task": job.task,
+                "trigger": job.trigger.as_str(),
+                "attempt": job.attempt,
+                "outcome": job.outcome.as_str(),
+                "scheduled_at": job.scheduled_at.to_string(),
+                "started_at": job.started_at.map(|t| t.to_string()),
+                "ended_at": job.ended_at.map(|t| t.to_string()),
+                "duration_ms": job.duration().map(|d| d.as_millis()),
+                "snapshot_id": job.snapshot_id,
+                "bytes_changed": job.stats.bytes_changed,
+                "bytes_added": job.stats.bytes_added,
+                "failure": job.failure,
+            }),
+        )
+        .haven("system", serde_json::json!(job.system))
+        .haven("backup_set", serde_json::json!(job.backup_set))
+        .haven("repository", serde_json::json!(job.repository))
 }
 
 impl Core {
@@ -77,7 +127,23 @@ impl Core {
         for (task, slot) in new_marks {
             store.set_schedule_mark(&task, slot).await?;
         }
+        let exporter = Arc::new(Exporter::start(&settings.export));
+        for job in &interrupted {
+            exporter.emit(job_event("job-interrupted", job, now));
+        }
+        let watch = Watch::start(
+            Arc::clone(&store),
+            Arc::clone(&catalog),
+            settings.alerts.clone(),
+            settings.thresholds,
+            Arc::clone(&exporter),
+            now,
+        )
+        .await?;
         let mut core = Core {
+            watch,
+            exporter,
+            outbox: Vec::new(),
             store,
             clock,
             settings,
@@ -92,6 +158,9 @@ impl Core {
             core.scheduler.recover(job, now);
         }
         core.evaluate();
+        core.watch_level().await?;
+        let capacity = core.watch.evaluate_capacity(now).await?;
+        core.outbox.extend(capacity);
         Ok((core, interrupted, problems))
     }
 
@@ -142,9 +211,11 @@ impl Core {
         for (task, slot) in self.scheduler.replace_plan(plan, &marks, now) {
             self.store.set_schedule_mark(&task, slot).await?;
         }
+        self.watch.reload(Arc::clone(&catalog));
         self.catalog = catalog;
         self.register_sets().await?;
         self.evaluate();
+        self.watch_level().await?;
         Ok(problems)
     }
 
@@ -170,14 +241,16 @@ impl Core {
             self.store.set_schedule_mark(task, *slot).await?;
         }
         for (record, message) in &decisions.skip {
-            self.store.record_skipped(record, now, message).await?;
+            let job = self.store.record_skipped(record, now, message).await?;
             tracing::warn!(task = %record.task, "skipped: {message}");
+            self.exporter.emit(job_event("job-skipped", &job, now));
         }
         let mut started = Vec::new();
         for spec in decisions.start {
             match self.store.start_job(&spec.record, now).await {
                 Ok(job) => {
                     tracing::info!(job = job.id, task = %job.task, trigger = job.trigger.as_str(), "job started");
+                    self.exporter.emit(job_event("job-started", &job, now));
                     self.running.insert(job.id, job.clone());
                     started.push((job, spec));
                 }
@@ -189,6 +262,8 @@ impl Core {
                 Err(e) => return Err(e),
             }
         }
+        let due = self.watch.tick(now).await?;
+        self.outbox.extend(due);
         Ok(started)
     }
 
@@ -219,6 +294,7 @@ impl Core {
             .map(|s| s.after(&done, self.settings.systemic_after));
         let job = self.store.finish_job(id, &end, state.as_ref()).await?;
         let systemic = state.as_ref().is_some_and(|s| s.systemic);
+        let key_state = key.clone();
         if let (Some(key), Some(state)) = (key, state) {
             self.states.insert(key, state);
         }
@@ -233,8 +309,59 @@ impl Core {
         );
         self.scheduler
             .finished(&job, systemic, now, rand::random::<f64>());
+        self.exporter.emit(job_event("job-finished", &job, now));
+        let state = key_state.and_then(|k| self.states.get(&k).cloned());
+        let notices = self.watch.job_finished(&job, state.as_ref(), now).await?;
+        self.outbox.extend(notices);
         let transitions = self.evaluate();
+        self.watch_level().await?;
         Ok((job, transitions))
+    }
+
+    /// Apply the level alert rules (RPO states, copy lag) to the last
+    /// evaluation.
+    pub async fn watch_level(&mut self) -> Result<(), StoreError> {
+        let states: Vec<SetState> = self.states.values().cloned().collect();
+        let now = self.clock.now();
+        let notices = self.watch.evaluate(&self.compliance, &states, now).await?;
+        self.outbox.extend(notices);
+        Ok(())
+    }
+
+    /// Notifications decided since the last call.
+    pub fn take_notifications(&mut self) -> Vec<Notification> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Acknowledge an alert (escalation stops).
+    pub async fn acknowledge(
+        &mut self,
+        id: i64,
+        by: &str,
+    ) -> Result<haven_model::alerts::Alert, WatchError> {
+        let now = self.clock.now();
+        self.watch.acknowledge(id, by, now).await
+    }
+
+    /// Resolve an alert.
+    pub async fn resolve(
+        &mut self,
+        id: i64,
+        by: &str,
+        reason: &str,
+    ) -> Result<haven_model::alerts::Alert, WatchError> {
+        let now = self.clock.now();
+        self.watch.resolve(id, by, reason, now).await
+    }
+
+    /// The watch (alerts, maintenance).
+    pub fn watch(&mut self) -> &mut Watch {
+        &mut self.watch
+    }
+
+    /// The event exporter.
+    pub fn exporter(&self) -> &Arc<Exporter> {
+        &self.exporter
     }
 
     /// Queue every backup of a system now.

@@ -17,3 +17,4 @@ pub mod scheduler;
 pub mod server;
 pub mod settings;
 pub mod status;
+pub mod watch;

@@ -512,7 +512,7 @@ pub struct Notification {
 }
 
 /// What happened to a notification.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Report {
     /// The channel that accepted it, if any.
     pub delivered_by: Option<String>,

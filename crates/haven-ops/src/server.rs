@@ -12,17 +12,25 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use haven_model::alerts::{Alert, Delivery};
 use haven_model::catalog::Catalog;
+use haven_model::catalog::watch::Scope;
 use haven_model::jobs::Job;
-use haven_store::{JobEnd, JobFilter, Store, StoreError};
+use haven_model::maintenance::Recorded;
+use haven_store::{AlertFilter, JobEnd, JobFilter, Store, StoreError};
+use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::core::{Core, RunNow};
+use crate::export::Exporter;
+use crate::notify::{Notification, Notifier, Report, Templates};
 use crate::plan::Plan;
 use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::status::{self, StatusReport};
+use crate::watch::WatchError;
+use crate::watch::windows::{self, WindowError, WindowView};
 
 /// Why the server (or a foreground run) cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -146,12 +154,79 @@ pub fn data_dir_in_use(data_dir: &Path) -> bool {
 }
 
 enum Command {
-    RunNow(String, oneshot::Sender<Option<RunNow>>),
+    RunNow(String, String, oneshot::Sender<Option<RunNow>>),
+    Acknowledge(i64, String, oneshot::Sender<Result<Alert, WatchError>>),
+    Resolve(
+        i64,
+        String,
+        String,
+        oneshot::Sender<Result<Alert, WatchError>>,
+    ),
+    AddWindow(
+        Box<NewWindow>,
+        oneshot::Sender<Result<Recorded, WindowError>>,
+    ),
+    EndWindow(
+        String,
+        String,
+        oneshot::Sender<Result<Recorded, WindowError>>,
+    ),
+}
+
+/// A maintenance window to add.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct NewWindow {
+    /// What it covers.
+    pub scope: Scope,
+    /// Start.
+    pub start: Timestamp,
+    /// End.
+    pub end: Timestamp,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who adds it.
+    pub by: String,
 }
 
 struct View {
     catalog: Arc<Catalog>,
     plan: Plan,
+}
+
+/// An alert with its delivery attempts.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct AlertDetail {
+    /// The alert.
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// Every delivery attempt, oldest first.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Send notifications on tasks of their own (retries wait in real time).
+fn dispatch(notifier: &Arc<Notifier>, notifications: Vec<Notification>) {
+    for n in notifications {
+        let notifier = Arc::clone(notifier);
+        tokio::spawn(async move {
+            notifier.send(&n).await;
+        });
+    }
+}
+
+fn notifier_for(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    catalog: &Catalog,
+    templates: &Templates,
+    exporter: &Arc<Exporter>,
+) -> Arc<Notifier> {
+    Arc::new(Notifier::new(
+        Arc::clone(store),
+        Arc::clone(clock),
+        catalog.channels.clone(),
+        templates.clone(),
+        Arc::clone(exporter),
+    ))
 }
 
 /// What the API may ask of a running server.
@@ -162,6 +237,8 @@ pub struct Handle {
     settings: Settings,
     view: Arc<RwLock<View>>,
     commands: mpsc::Sender<Command>,
+    templates: Templates,
+    exporter: Arc<Exporter>,
 }
 
 impl Handle {
@@ -190,14 +267,115 @@ impl Handle {
     }
 
     /// Queue a system's backups now; `None` when it has none.
-    pub async fn run_now(&self, system: &str) -> Option<RunNow> {
+    pub async fn run_now(&self, system: &str, by: &str) -> Option<RunNow> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::RunNow(system.to_string(), tx))
+            .send(Command::RunNow(system.to_string(), by.to_string(), tx))
             .await
             .ok()?;
         rx.await.ok().flatten()
     }
+
+    /// Alerts.
+    pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
+        self.store.alerts(filter).await
+    }
+
+    /// One alert with its deliveries.
+    pub async fn alert(&self, id: i64) -> Result<Option<AlertDetail>, StoreError> {
+        alert_detail(self.store.as_ref(), id).await
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Acknowledge an alert; `None` when the server is stopping.
+    pub async fn acknowledge(&self, id: i64, by: &str) -> Option<Result<Alert, WatchError>> {
+        self.ask(|tx| Command::Acknowledge(id, by.into(), tx)).await
+    }
+
+    /// Resolve an alert.
+    pub async fn resolve(
+        &self,
+        id: i64,
+        by: &str,
+        reason: &str,
+    ) -> Option<Result<Alert, WatchError>> {
+        self.ask(|tx| Command::Resolve(id, by.into(), reason.into(), tx))
+            .await
+    }
+
+    /// Maintenance windows.
+    pub async fn windows(&self) -> Result<Vec<WindowView>, StoreError> {
+        let now = self.clock.now();
+        let recorded = self.store.maintenance(now).await?;
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        Ok(windows::list(&view.catalog, &recorded, now))
+    }
+
+    /// Add a maintenance window.
+    pub async fn add_window(&self, window: NewWindow) -> Option<Result<Recorded, WindowError>> {
+        self.ask(|tx| Command::AddWindow(Box::new(window), tx))
+            .await
+    }
+
+    /// End a maintenance window now.
+    pub async fn end_window(&self, id: &str, by: &str) -> Option<Result<Recorded, WindowError>> {
+        self.ask(|tx| Command::EndWindow(id.into(), by.into(), tx))
+            .await
+    }
+
+    /// Send a test message through one channel and report the delivery.
+    pub async fn notify_test(&self, channel: &str) -> Option<Report> {
+        let catalog = {
+            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(&view.catalog)
+        };
+        notify_test(
+            &self.store,
+            &self.clock,
+            &catalog,
+            &self.templates,
+            &self.exporter,
+            channel,
+        )
+        .await
+    }
+}
+
+/// An alert with its deliveries, from the store.
+pub async fn alert_detail(store: &dyn Store, id: i64) -> Result<Option<AlertDetail>, StoreError> {
+    let Some(alert) = store.alert(id).await? else {
+        return Ok(None);
+    };
+    let deliveries = store.deliveries(Some(id)).await?;
+    Ok(Some(AlertDetail { alert, deliveries }))
+}
+
+/// Send a test message through a channel (`haven notify test`); `None`
+/// when the catalog has no such channel.
+pub async fn notify_test(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    catalog: &Catalog,
+    templates: &Templates,
+    exporter: &Arc<Exporter>,
+    channel: &str,
+) -> Option<Report> {
+    catalog.channels.iter().find(|c| c.id.value == channel)?;
+    let notifier = notifier_for(store, clock, catalog, templates, exporter);
+    Some(
+        notifier
+            .send(&Notification {
+                alert: None,
+                step: None,
+                channels: vec![channel.to_string()],
+            })
+            .await,
+    )
 }
 
 /// Start jobs on blocking threads; each reports its end on `done`.
@@ -244,6 +422,12 @@ pub async fn run(
     for problem in problems {
         tracing::warn!("not scheduled: {}", problem.0);
     }
+    let templates = Templates::load(&settings.data_dir).map_err(|e| ServerError::Io {
+        context: "notification templates".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let exporter = Arc::clone(core.exporter());
+    let mut notifier = notifier_for(&store, &clock, core.catalog(), &templates, &exporter);
     let (commands, mut command_rx) = mpsc::channel(64);
     let view = Arc::new(RwLock::new(View {
         catalog: Arc::clone(core.catalog()),
@@ -255,6 +439,8 @@ pub async fn run(
         settings: settings.clone(),
         view: Arc::clone(&view),
         commands,
+        templates: templates.clone(),
+        exporter: Arc::clone(&exporter),
     });
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -275,14 +461,44 @@ pub async fn run(
                 if clock.now().duration_since(last_evaluation) >= settings.evaluate_every {
                     last_evaluation = clock.now();
                     core.evaluate();
+                    core.watch_level().await?;
+                    core.watch().refresh_maintenance(clock.now()).await?;
                 }
             }
             Some((id, end)) = done_rx.recv() => {
                 core.finish(id, end).await?;
             }
             Some(command) = command_rx.recv() => match command {
-                Command::RunNow(system, reply) => {
-                    let _ = reply.send(core.run_now(&system));
+                Command::RunNow(system, by, reply) => {
+                    let result = core.run_now(&system);
+                    if let Some(run) = &result {
+                        exporter.emit(
+                            crate::export::Event::new("run-requested", "event", "process", clock.now())
+                                .user(&by)
+                                .message(format!("{by} asked to back up {system} now"))
+                                .haven("system", serde_json::json!(system))
+                                .haven("run", serde_json::json!(run)),
+                        );
+                    }
+                    let _ = reply.send(result);
+                }
+                Command::Acknowledge(id, by, reply) => {
+                    let _ = reply.send(core.acknowledge(id, &by).await);
+                }
+                Command::Resolve(id, by, reason, reply) => {
+                    let _ = reply.send(core.resolve(id, &by, &reason).await);
+                }
+                Command::AddWindow(w, reply) => {
+                    let catalog = Arc::clone(core.catalog());
+                    let result = windows::add(store.as_ref(), &exporter, &catalog, w.scope, w.start, w.end, w.reason, &w.by, clock.now()).await;
+                    core.watch().refresh_maintenance(clock.now()).await?;
+                    let _ = reply.send(result);
+                }
+                Command::EndWindow(id, by, reply) => {
+                    let catalog = Arc::clone(core.catalog());
+                    let result = windows::end(store.as_ref(), &exporter, &catalog, &id, &by, clock.now()).await;
+                    core.watch().refresh_maintenance(clock.now()).await?;
+                    let _ = reply.send(result);
                 }
             },
             _ = hangup.recv() => {
@@ -298,6 +514,7 @@ pub async fn run(
                     for problem in core.reload(catalog).await? {
                         tracing::warn!("not scheduled: {}", problem.0);
                     }
+                    notifier = notifier_for(&store, &clock, core.catalog(), &templates, &exporter);
                     let mut view = view.write().unwrap_or_else(|e| e.into_inner());
                     view.catalog = Arc::clone(core.catalog());
                     view.plan = core.plan().clone();
@@ -308,6 +525,7 @@ pub async fn run(
         }
         let started = core.tick().await?;
         spawn_jobs(started, &runner, &done_tx);
+        dispatch(&notifier, core.take_notifications());
     }
     let running = core.running_jobs().len();
     if running > 0 {

@@ -1,11 +1,16 @@
 //! The API client the CLI uses when a server runs on the data dir.
 
+use haven_model::alerts::Alert;
 use haven_model::jobs::Job;
+use haven_model::maintenance::Recorded;
 use haven_ops::core::RunNow;
+use haven_ops::notify::Report;
+use haven_ops::server::{AlertDetail, NewWindow};
 use haven_ops::status::StatusReport;
+use haven_ops::watch::windows::WindowView;
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, JobsQuery};
+use crate::{AlertsQuery, ApiError, JobsQuery, ResolveBody, USER_HEADER};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +42,7 @@ pub enum ClientError {
 pub struct Client {
     base: String,
     token: String,
+    user: String,
     http: reqwest::Client,
 }
 
@@ -49,8 +55,15 @@ impl Client {
         Client {
             base: format!("http://{address}"),
             token,
+            user: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Who acts (recorded with acknowledgements and other actions).
+    pub fn acting_as(mut self, user: &str) -> Self {
+        self.user = user.to_string();
+        self
     }
 
     async fn send<T: DeserializeOwned>(
@@ -59,6 +72,7 @@ impl Client {
     ) -> Result<T, ClientError> {
         let response = request
             .bearer_auth(&self.token)
+            .header(USER_HEADER, &self.user)
             .send()
             .await
             .map_err(|source| ClientError::Unreachable {
@@ -109,6 +123,77 @@ impl Client {
         self.send(
             self.http
                 .post(format!("{}/api/v1/systems/{system}/run", self.base)),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/alerts`.
+    pub async fn alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, ClientError> {
+        self.send(
+            self.http
+                .get(format!("{}/api/v1/alerts", self.base))
+                .query(query),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/alerts/ID`.
+    pub async fn alert(&self, id: i64) -> Result<AlertDetail, ClientError> {
+        self.send(self.http.get(format!("{}/api/v1/alerts/{id}", self.base)))
+            .await
+    }
+
+    /// `POST /api/v1/alerts/ID/ack`.
+    pub async fn acknowledge(&self, id: i64) -> Result<Alert, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/v1/alerts/{id}/ack", self.base)),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/alerts/ID/resolve`.
+    pub async fn resolve(&self, id: i64, reason: Option<&str>) -> Result<Alert, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/v1/alerts/{id}/resolve", self.base))
+                .json(&ResolveBody {
+                    reason: reason.map(String::from),
+                }),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/maintenance`.
+    pub async fn windows(&self) -> Result<Vec<WindowView>, ClientError> {
+        self.send(self.http.get(format!("{}/api/v1/maintenance", self.base)))
+            .await
+    }
+
+    /// `POST /api/v1/maintenance`.
+    pub async fn add_window(&self, window: &NewWindow) -> Result<Recorded, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/v1/maintenance", self.base))
+                .json(window),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/maintenance/ID/end`.
+    pub async fn end_window(&self, id: &str) -> Result<Recorded, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/v1/maintenance/{id}/end", self.base)),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/channels/ID/test`.
+    pub async fn notify_test(&self, channel: &str) -> Result<Report, ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/v1/channels/{channel}/test", self.base)),
         )
         .await
     }

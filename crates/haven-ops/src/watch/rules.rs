@@ -1,0 +1,658 @@
+//! The alert rules: from evidence (a finished job and its history, the
+//! compliance evaluation, copy jobs, capacity samples) to what holds and
+//! what cleared. Pure functions; `Watch` feeds them and applies the
+//! lifecycle.
+//!
+//! Dedup keys (stable, `docs/alerts.md`): `job-failed:TASK`,
+//! `job-partial:TASK`, `systemic-failure:SYSTEM/SET`,
+//! `duration-over-max:TASK`, `duration-anomaly:TASK`,
+//! `volume-anomaly:TASK`, `start-delay:TASK`,
+//! `integrity-check-failed:REPOSITORY`, `rpo-at-risk:SYSTEM` (and
+//! `-violated`, `-quarantined`), `copy-lag:SYSTEM/SET>REPOSITORY`,
+//! `capacity-used:REPOSITORY`, `capacity-forecast:REPOSITORY`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use haven_model::alerts::{Condition, Observation, Rule, Subject, severity};
+use haven_model::anomaly::{Baseline, Deviation, Trend};
+use haven_model::catalog::Catalog;
+use haven_model::catalog::duration::format_duration;
+use haven_model::compliance::{Compliance, RpoState};
+use haven_model::jobs::{FailureClass, Job, JobKind, Outcome, SetState, Trigger};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::settings::AlertSettings;
+
+/// The most critical service depending on each system: alerts about a
+/// system are grouped under it and take its tier.
+#[derive(Clone, Debug, Default)]
+pub struct Subjects {
+    by_system: HashMap<String, (String, u8)>,
+    rpo: HashMap<String, SignedDuration>,
+}
+
+impl Subjects {
+    /// Index a catalog.
+    pub fn of(catalog: &Catalog) -> Subjects {
+        let mut by_system: HashMap<String, (String, u8)> = HashMap::new();
+        let mut rpo: HashMap<String, SignedDuration> = HashMap::new();
+        for service in &catalog.services {
+            let tier = service.tier.value;
+            for dep in &service.depends_on {
+                let entry = by_system
+                    .entry(dep.value.clone())
+                    .or_insert((service.id.value.clone(), tier));
+                if tier < entry.1 {
+                    *entry = (service.id.value.clone(), tier);
+                }
+                if let Some(r) = &service.rpo {
+                    let e = rpo.entry(dep.value.clone()).or_insert(r.value);
+                    *e = (*e).min(r.value);
+                }
+            }
+        }
+        Subjects { by_system, rpo }
+    }
+
+    /// The subject of something about a system (or a repository).
+    pub fn subject(
+        &self,
+        system: Option<&str>,
+        set: Option<&str>,
+        repository: Option<&str>,
+    ) -> Subject {
+        let service = system.and_then(|s| self.by_system.get(s));
+        Subject {
+            service: service.map(|(s, _)| s.clone()),
+            tier: service.map(|(_, t)| *t),
+            system: system.map(String::from),
+            backup_set: set.map(String::from),
+            repository: repository.map(String::from),
+        }
+    }
+
+    /// The strictest RPO of the services that need a system.
+    pub fn rpo(&self, system: &str) -> Option<SignedDuration> {
+        self.rpo.get(system).copied()
+    }
+}
+
+fn facts(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
+fn what(job: &Job) -> String {
+    match (&job.system, &job.backup_set, &job.repository) {
+        (Some(system), Some(set), _) if job.kind == JobKind::Backup => {
+            format!("backup of {system}/{set}")
+        }
+        (Some(system), _, Some(repo)) => format!("{} of {system} ({repo})", job.kind.as_str()),
+        (_, _, Some(repo)) => format!("{} of repository {repo}", job.kind.as_str()),
+        _ => job.task.clone(),
+    }
+}
+
+fn human_bytes(bytes: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} {}", units[unit])
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
+/// What a finished job says. `history` holds earlier successful jobs of
+/// the same task, newest first (the baseline); `state` is the set's state
+/// after the job (backups).
+pub fn after_job(
+    subjects: &Subjects,
+    catalog: &Catalog,
+    settings: &AlertSettings,
+    job: &Job,
+    state: Option<&SetState>,
+    history: &[Job],
+) -> Observation {
+    let mut obs = Observation::default();
+    let Some(ended) = job.ended_at else {
+        return obs;
+    };
+    let subject = subjects.subject(
+        job.system.as_deref(),
+        job.backup_set.as_deref(),
+        job.repository.as_deref(),
+    );
+    let task = &job.task;
+    let class = job.failure.as_ref().map(|f| f.class);
+    let evidence = Some(job.id.to_string());
+    let condition = |rule: Rule,
+                     key: String,
+                     summary: String,
+                     f: BTreeMap<String, String>,
+                     since: Timestamp| Condition {
+        key,
+        rule,
+        severity: severity(rule, subject.tier, class),
+        subject: subject.clone(),
+        summary,
+        facts: f,
+        since,
+        evidence: evidence.clone(),
+    };
+    let job_facts = |extra: &[(&str, String)]| {
+        let mut f = facts(&[
+            ("job", job.id.to_string()),
+            ("outcome", job.outcome.as_str().into()),
+            ("attempt", job.attempt.to_string()),
+        ]);
+        if let Some(failure) = &job.failure {
+            f.insert("class".into(), failure.class.as_str().into());
+            f.insert("detail".into(), failure.detail.clone());
+            f.insert("layer".into(), failure.layer.as_str().into());
+        }
+        if let Some(message) = &job.message {
+            f.insert("message".into(), message.clone());
+        }
+        f.extend(facts(extra));
+        f
+    };
+    let failed_key = format!("job-failed:{task}");
+    let partial_key = format!("job-partial:{task}");
+    let integrity_key = job
+        .repository
+        .as_ref()
+        .map(|r| format!("integrity-check-failed:{r}"));
+    let is_integrity = job.kind == JobKind::Check && class == Some(FailureClass::DataIntegrity);
+    match job.outcome {
+        Outcome::Failed if is_integrity => {
+            if let Some(key) = &integrity_key {
+                obs.holding.push(condition(
+                    Rule::IntegrityCheckFailed,
+                    key.clone(),
+                    format!(
+                        "integrity check of repository {} failed: {}",
+                        job.repository.as_deref().unwrap_or("?"),
+                        job.message.as_deref().unwrap_or("problems found")
+                    ),
+                    job_facts(&[]),
+                    ended,
+                ));
+            }
+            obs.cleared
+                .push((failed_key, "superseded by integrity-check-failed".into()));
+        }
+        Outcome::Failed => {
+            obs.holding.push(condition(
+                Rule::JobFailed,
+                failed_key,
+                format!(
+                    "{} failed: {}",
+                    what(job),
+                    job.message.as_deref().unwrap_or("no message")
+                ),
+                job_facts(&[]),
+                ended,
+            ));
+            obs.cleared
+                .push((partial_key, format!("job {} failed instead", job.id)));
+        }
+        Outcome::Partial => {
+            obs.holding.push(condition(
+                Rule::JobPartial,
+                partial_key,
+                format!(
+                    "{} was incomplete: {}",
+                    what(job),
+                    job.message.as_deref().unwrap_or("no message")
+                ),
+                job_facts(&[]),
+                ended,
+            ));
+            obs.cleared
+                .push((failed_key, format!("job {} left a restore point", job.id)));
+        }
+        Outcome::Success => {
+            let reason = format!("job {} succeeded", job.id);
+            obs.cleared.push((failed_key, reason.clone()));
+            obs.cleared.push((partial_key, reason.clone()));
+            if job.kind == JobKind::Check
+                && let Some(key) = integrity_key
+            {
+                obs.cleared.push((key, reason));
+            }
+        }
+        Outcome::Running | Outcome::Interrupted | Outcome::Skipped => {}
+    }
+
+    if let (Some(state), Some(system), Some(set)) = (state, &job.system, &job.backup_set) {
+        let key = format!("systemic-failure:{system}/{set}");
+        if state.systemic {
+            let class_text = state.streak_class.map_or("unknown", |c| c.as_str());
+            obs.holding.push(condition(
+                Rule::SystemicFailure,
+                key,
+                format!(
+                    "backups of {system}/{set} failed {} times in a row ({class_text}): automatic retries stopped",
+                    state.failure_streak
+                ),
+                job_facts(&[("streak", state.failure_streak.to_string())]),
+                ended,
+            ));
+        } else {
+            obs.cleared.push((key, "the failure streak ended".into()));
+        }
+    }
+
+    // Start delay: only for runs that had a due time to keep.
+    if matches!(job.trigger, Trigger::Schedule | Trigger::CatchUp)
+        && let Some(delay) = job.start_delay()
+    {
+        let key = format!("start-delay:{task}");
+        if delay > settings.start_delay {
+            obs.holding.push(condition(
+                Rule::StartDelay,
+                key,
+                format!(
+                    "{} started {} late (due {})",
+                    what(job),
+                    format_duration(delay),
+                    job.scheduled_at
+                ),
+                job_facts(&[
+                    ("scheduled_at", job.scheduled_at.to_string()),
+                    ("delay", format_duration(delay)),
+                    ("threshold", format_duration(settings.start_delay)),
+                ]),
+                job.started_at.unwrap_or(ended),
+            ));
+        } else {
+            obs.cleared
+                .push((key, format!("job {} started on time", job.id)));
+        }
+    }
+
+    if job.kind == JobKind::Backup && job.outcome.is_good() {
+        let Some(duration) = job.duration() else {
+            return obs;
+        };
+        // Longer than the policy allows.
+        let max = job
+            .policy
+            .as_ref()
+            .and_then(|p| catalog.policies.iter().find(|x| &x.id.value == p))
+            .and_then(|p| p.max_duration.as_ref().map(|m| m.value));
+        let key = format!("duration-over-max:{task}");
+        match max {
+            Some(max) if duration > max => obs.holding.push(condition(
+                Rule::DurationOverMax,
+                key,
+                format!(
+                    "{} took {}, longer than the policy's maximum {}",
+                    what(job),
+                    format_duration(duration),
+                    format_duration(max)
+                ),
+                job_facts(&[
+                    ("duration", format_duration(duration)),
+                    ("max_duration", format_duration(max)),
+                ]),
+                ended,
+            )),
+            _ => obs
+                .cleared
+                .push((key, format!("job {} finished within the maximum", job.id))),
+        }
+        let runs: Vec<&Job> = history
+            .iter()
+            .filter(|j| j.id != job.id && j.outcome == Outcome::Success)
+            .take(settings.baseline_runs)
+            .collect();
+        // Duration against the system's own history.
+        let seconds: Vec<f64> = runs
+            .iter()
+            .filter_map(|j| j.duration())
+            .map(|d| d.as_secs_f64())
+            .collect();
+        let key = format!("duration-anomaly:{task}");
+        if let Some(base) = Baseline::of(&seconds, settings.baseline_min_runs) {
+            let value = duration.as_secs_f64();
+            let floor = (base.median * 0.25).max(60.0);
+            match base.judge(value, settings.duration_mads, floor) {
+                Deviation::Normal => obs
+                    .cleared
+                    .push((key, format!("job {} took a normal time", job.id))),
+                deviation => {
+                    let (word, hint) = if deviation == Deviation::Above {
+                        ("longer", "slow storage or network, or much more data")
+                    } else {
+                        ("shorter", "a source that shrank or was skipped")
+                    };
+                    let median = SignedDuration::from_secs_f64(base.median);
+                    obs.holding.push(condition(
+                        Rule::DurationAnomaly,
+                        key,
+                        format!(
+                            "{} took {} — far {word} than its usual {} ({hint})",
+                            what(job),
+                            format_duration(duration),
+                            format_duration(median)
+                        ),
+                        job_facts(&[
+                            ("duration", format_duration(duration)),
+                            ("baseline_median", format_duration(median)),
+                            ("baseline_mad_seconds", format!("{:.0}", base.mad)),
+                            ("baseline_runs", base.samples.to_string()),
+                            (
+                                "deviation",
+                                if deviation == Deviation::Above {
+                                    "above"
+                                } else {
+                                    "below"
+                                }
+                                .into(),
+                            ),
+                        ]),
+                        ended,
+                    ));
+                }
+            }
+        }
+        // Volume of changed data against the history.
+        let changed: Vec<f64> = runs.iter().map(|j| j.stats.bytes_changed as f64).collect();
+        let key = format!("volume-anomaly:{task}");
+        if let Some(base) = Baseline::of(&changed, settings.baseline_min_runs) {
+            let value = job.stats.bytes_changed as f64;
+            let floor = (base.median * 0.5).max(1024.0 * 1024.0);
+            match base.judge(value, settings.volume_mads, floor) {
+                Deviation::Normal => obs
+                    .cleared
+                    .push((key, format!("job {} changed a normal volume", job.id))),
+                deviation => {
+                    let hint = if deviation == Deviation::Above {
+                        "a burst of changed data: check for mass encryption (ransomware) or a bulk load"
+                    } else {
+                        "far less data than usual: check for a vanished source or changed excludes"
+                    };
+                    obs.holding.push(condition(
+                        Rule::VolumeAnomaly,
+                        key,
+                        format!(
+                            "{} changed {} — usually {} ({hint})",
+                            what(job),
+                            human_bytes(value),
+                            human_bytes(base.median)
+                        ),
+                        job_facts(&[
+                            ("bytes_changed", job.stats.bytes_changed.to_string()),
+                            ("baseline_median_bytes", format!("{:.0}", base.median)),
+                            ("baseline_mad_bytes", format!("{:.0}", base.mad)),
+                            ("baseline_runs", base.samples.to_string()),
+                            (
+                                "deviation",
+                                if deviation == Deviation::Above {
+                                    "above"
+                                } else {
+                                    "below"
+                                }
+                                .into(),
+                            ),
+                        ]),
+                        ended,
+                    ));
+                }
+            }
+        }
+    }
+    obs
+}
+
+/// RPO states worse than ok, per system (swept: every system each time).
+pub fn rpo(
+    subjects: &Subjects,
+    compliance: &Compliance,
+    now: Timestamp,
+    at_risk: f64,
+    quarantine: f64,
+) -> Observation {
+    let mut obs = Observation {
+        swept: vec![Rule::RpoAtRisk, Rule::RpoViolated, Rule::RpoQuarantined],
+        ..Default::default()
+    };
+    for system in &compliance.systems {
+        let (rule, share) = match system.state {
+            RpoState::AtRisk => (Rule::RpoAtRisk, at_risk),
+            RpoState::Violated => (Rule::RpoViolated, 1.0),
+            RpoState::Quarantined => (Rule::RpoQuarantined, quarantine),
+            RpoState::Ok | RpoState::NotApplicable => continue,
+        };
+        let (Some(rpo), Some(age)) = (system.rpo, system.age) else {
+            continue;
+        };
+        // The condition began when the age crossed the threshold.
+        let since = now - age + SignedDuration::from_secs_f64(rpo.as_secs_f64() * share);
+        let mut subject = subjects.subject(Some(&system.system), None, None);
+        if let Some(from) = &system.rpo_from {
+            subject.service = Some(from.clone());
+        }
+        let last = system
+            .last_good_at
+            .map_or("never backed up".to_string(), |t| {
+                format!("last good backup {t}")
+            });
+        obs.holding.push(Condition {
+            key: format!("{}:{}", rule.id(), system.system),
+            rule,
+            severity: severity(rule, subject.tier, None),
+            subject,
+            summary: format!(
+                "{}: RPO {} — data {} old ({}){}",
+                system.system,
+                system.state.as_str(),
+                format_duration(age),
+                last,
+                if system.systemic {
+                    "; failures are systemic"
+                } else {
+                    ""
+                }
+            ),
+            facts: facts(&[
+                ("rpo", format_duration(rpo)),
+                ("age", format_duration(age)),
+                ("state", system.state.as_str().into()),
+                (
+                    "last_good_at",
+                    system.last_good_at.map_or("-".into(), |t| t.to_string()),
+                ),
+            ]),
+            since: since.min(now),
+            evidence: None,
+        });
+    }
+    obs
+}
+
+/// Copy lag: per backup set and copy target, how far the secondary is
+/// behind the primary. The secondary holds what the primary had when the
+/// last successful copy started.
+pub fn copy_lag(
+    subjects: &Subjects,
+    catalog: &Catalog,
+    states: &[SetState],
+    copies: &HashMap<String, Timestamp>,
+    now: Timestamp,
+) -> Observation {
+    let mut obs = Observation {
+        swept: vec![Rule::CopyLag],
+        ..Default::default()
+    };
+    for state in states {
+        let Some(system) = catalog.system(&state.system) else {
+            continue;
+        };
+        let Some(policy) = system
+            .policy
+            .as_ref()
+            .and_then(|p| catalog.policies.iter().find(|x| x.id.value == p.value))
+        else {
+            continue;
+        };
+        let Some(rpo) = subjects.rpo(&state.system) else {
+            continue;
+        };
+        let Some(primary) = state.last_good_at else {
+            continue; // nothing to copy yet
+        };
+        for target in &policy.copies {
+            let task = format!(
+                "copy:{}/{}>{}",
+                state.system, state.backup_set, target.value
+            );
+            let copied = copies.get(&task).copied();
+            let lag = match copied {
+                Some(at) if at >= primary => SignedDuration::ZERO,
+                Some(at) => primary.duration_since(at),
+                // Never copied: everything since Haven protects the set.
+                None => now.duration_since(state.first_seen),
+            };
+            if lag <= rpo {
+                continue;
+            }
+            let subject = subjects.subject(
+                Some(&state.system),
+                Some(&state.backup_set),
+                Some(&target.value),
+            );
+            obs.holding.push(Condition {
+                key: format!(
+                    "copy-lag:{}/{}>{}",
+                    state.system, state.backup_set, target.value
+                ),
+                rule: Rule::CopyLag,
+                severity: severity(Rule::CopyLag, subject.tier, None),
+                subject,
+                summary: format!(
+                    "copy of {}/{} in {} is {} behind the primary (RPO {})",
+                    state.system,
+                    state.backup_set,
+                    target.value,
+                    format_duration(lag),
+                    format_duration(rpo)
+                ),
+                facts: facts(&[
+                    ("lag", format_duration(lag)),
+                    ("rpo", format_duration(rpo)),
+                    ("primary_last_good_at", primary.to_string()),
+                    (
+                        "last_copy_started_at",
+                        copied.map_or("never".into(), |t| t.to_string()),
+                    ),
+                ]),
+                since: copied.map_or(state.first_seen, |c| c + rpo).min(now),
+                evidence: None,
+            });
+        }
+    }
+    obs
+}
+
+/// Capacity of one repository from its samples (oldest first).
+pub fn capacity(
+    subjects: &Subjects,
+    catalog: &Catalog,
+    settings: &AlertSettings,
+    repository: &str,
+    samples: &[(Timestamp, u64)],
+) -> Observation {
+    let mut obs = Observation::default();
+    let used_key = format!("capacity-used:{repository}");
+    let forecast_key = format!("capacity-forecast:{repository}");
+    let capacity = catalog
+        .repositories
+        .iter()
+        .find(|r| r.id.value == repository)
+        .and_then(|r| r.capacity_bytes);
+    let (Some(capacity), Some((at, used))) = (capacity, samples.last().copied()) else {
+        return obs;
+    };
+    let threshold = capacity as f64 * settings.capacity_share;
+    let percent = |b: f64| format!("{:.1} %", 100.0 * b / capacity as f64);
+    let subject = subjects.subject(None, None, Some(repository));
+    let share_text = format!("{:.0} %", settings.capacity_share * 100.0);
+    if used as f64 >= threshold {
+        obs.holding.push(Condition {
+            key: used_key,
+            rule: Rule::CapacityUsed,
+            severity: severity(Rule::CapacityUsed, None, None),
+            subject: subject.clone(),
+            summary: format!(
+                "repository {repository} is {} full ({} of {}), at or above {share_text}",
+                percent(used as f64),
+                human_bytes(used as f64),
+                human_bytes(capacity as f64)
+            ),
+            facts: facts(&[
+                ("used_bytes", used.to_string()),
+                ("capacity_bytes", capacity.to_string()),
+                ("used", percent(used as f64)),
+                ("threshold", share_text.clone()),
+            ]),
+            since: at,
+            evidence: Some(at.as_millisecond().to_string()),
+        });
+        obs.cleared
+            .push((forecast_key, "the threshold is reached".into()));
+        return obs;
+    }
+    obs.cleared
+        .push((used_key, format!("usage fell to {}", percent(used as f64))));
+    let horizon_end = at + settings.capacity_horizon;
+    let window_start = at - settings.capacity_history;
+    let recent: Vec<(Timestamp, u64)> = samples
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t >= window_start)
+        .collect();
+    let forecast = Trend::fit(&recent).and_then(|t| Some((t, t.reaches(threshold)?)));
+    match forecast {
+        Some((trend, eta)) if eta <= horizon_end => {
+            let left = eta.duration_since(at).max(SignedDuration::ZERO);
+            obs.holding.push(Condition {
+                key: forecast_key,
+                rule: Rule::CapacityForecast,
+                severity: severity(Rule::CapacityForecast, None, None),
+                subject,
+                summary: format!(
+                    "repository {repository} is forecast to reach {share_text} of its capacity on {} (in {}; growing {}/day, now {})",
+                    eta.strftime("%Y-%m-%d"),
+                    format_duration(left),
+                    human_bytes(trend.bytes_per_day),
+                    percent(used as f64)
+                ),
+                facts: facts(&[
+                    ("forecast_at", eta.to_string()),
+                    ("days_left", format!("{:.1}", left.as_secs_f64() / 86_400.0)),
+                    ("growth_bytes_per_day", format!("{:.0}", trend.bytes_per_day)),
+                    ("used_bytes", used.to_string()),
+                    ("capacity_bytes", capacity.to_string()),
+                    ("samples", recent.len().to_string()),
+                ]),
+                since: at,
+                evidence: Some(eta.strftime("%Y-%m-%d").to_string()),
+            });
+        }
+        _ => obs.cleared.push((
+            forecast_key,
+            "no longer forecast to fill within the horizon".into(),
+        )),
+    }
+    obs
+}
