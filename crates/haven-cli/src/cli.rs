@@ -105,6 +105,146 @@ pub enum Command {
     /// A demo instance from examples/acme: sample data, a local repository,
     /// the server in the foreground with its first backups at once.
     Demo(DemoArgs),
+    /// Alerts, newest first (grouped by service in the table).
+    Alerts(AlertsArgs),
+    /// One alert: show, acknowledge or resolve it.
+    #[command(subcommand)]
+    Alert(AlertCommand),
+    /// Maintenance windows: alerts inside them are recorded, not notified.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+    /// Notification channels.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+/// `haven alerts`
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Only open and acknowledged alerts.
+    #[arg(long)]
+    pub open: bool,
+    /// Only this service's alerts.
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+/// `haven alert …`
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Everything about one alert, with its delivery attempts.
+    Show {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The alert's number.
+        id: i64,
+    },
+    /// Take an alert: its escalation stops.
+    Ack {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The alert's number.
+        id: i64,
+        /// Who takes it (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Resolve an alert by hand (one whose condition clears resolves itself).
+    Resolve {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The alert's number.
+        id: i64,
+        /// Why it is resolved.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Who resolves it (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+}
+
+/// `haven maintenance …`
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// The catalog's windows and those added here, active first.
+    List {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+    },
+    /// Add a one-off window now or later.
+    Add(MaintenanceAddArgs),
+    /// End a window now (one added here, `mN`, or the current occurrence
+    /// of a catalog window).
+    End {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The window's id (`m3`, or a catalog id).
+        id: String,
+        /// Who ends it (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+}
+
+/// `haven maintenance add`
+#[derive(Debug, Args)]
+pub struct MaintenanceAddArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Services covered (with the systems they depend on); repeatable.
+    #[arg(long = "service", value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Systems covered; repeatable.
+    #[arg(long = "system", value_name = "SYSTEM")]
+    pub systems: Vec<String>,
+    /// Repositories covered; repeatable.
+    #[arg(long = "repository", value_name = "REPOSITORY")]
+    pub repositories: Vec<String>,
+    /// Cover everything (no --service/--system/--repository).
+    #[arg(long)]
+    pub all: bool,
+    /// Start (RFC 3339, or `now`; default now).
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// How long (`2h`, `1d`).
+    #[arg(long = "for", value_name = "DURATION", conflicts_with = "end")]
+    pub duration: Option<String>,
+    /// End (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// Why.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Who adds it (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+/// `haven notify …`
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message through a channel and report the delivery
+    /// (exit 1 when no attempt succeeded).
+    Test {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The channel's id.
+        channel: String,
+    },
 }
 
 /// Settings a flag or `HAVEN_*` variable overrides (over `haven.toml`).

@@ -99,6 +99,7 @@ pub fn prepare(data_dir: &Path, example: &Path) -> anyhow::Result<Demo> {
             Some("systems.toml") => {
                 rewrite_systems(&text, &data_dir, postgres.as_ref(), &mut readme)?
             }
+            Some("watch.toml") => rewrite_channels(&text, &data_dir)?,
             _ => text,
         };
         std::fs::write(data_dir.join("catalog").join(name), text)?;
@@ -122,7 +123,7 @@ pub fn prepare(data_dir: &Path, example: &Path) -> anyhow::Result<Demo> {
     }
     std::fs::write(
         data_dir.join("haven.toml"),
-        "# Settings of this Haven instance (docs/server.md).\ncatalog = \"catalog\"\n# Demo: prune soon after marking (no backups run for long here).\nprune_grace = \"1h\"\n",
+        "# Settings of this Haven instance (docs/server.md).\ncatalog = \"catalog\"\n# Demo: prune soon after marking (no backups run for long here).\nprune_grace = \"1h\"\n\n# Every event as a JSON line, for a SIEM (docs/events.md).\n[export]\nfile = \"events.jsonl\"\n",
     )?;
     std::fs::write(data_dir.join("README.md"), readme)?;
     let databases = match &postgres {
@@ -176,6 +177,39 @@ fn rewrite_repositories(text: &str, data_dir: &Path, password: &Path) -> anyhow:
     }
     Ok(format!(
         "# Rewritten by `haven demo`: every repository is a local directory.\n{doc}"
+    ))
+}
+
+/// The demo never reaches outside the machine: every channel becomes a
+/// command that appends the message to `notifications.log`.
+fn rewrite_channels(text: &str, data_dir: &Path) -> anyhow::Result<String> {
+    let mut doc: DocumentMut = text.parse()?;
+    let log = data_dir.join("notifications.log");
+    if let Some(channels) = doc
+        .get_mut("channel")
+        .and_then(Item::as_array_of_tables_mut)
+    {
+        for channel in channels.iter_mut() {
+            let id = channel
+                .get("id")
+                .and_then(|i| i.as_str())
+                .unwrap_or("channel")
+                .to_string();
+            let keys: Vec<String> = channel.iter().map(|(k, _)| k.to_string()).collect();
+            for key in keys {
+                if key != "id" {
+                    channel.remove(&key);
+                }
+            }
+            channel["type"] = value("command");
+            channel["run"] = value(format!(
+                "{{ echo \"== {id}: $HAVEN_SUBJECT\"; cat; echo; }} >> '{}'",
+                log.display()
+            ));
+        }
+    }
+    Ok(format!(
+        "# Rewritten by `haven demo`: every channel writes to notifications.log.\n{doc}"
     ))
 }
 

@@ -52,10 +52,10 @@ Seen:       {{ occurrences }} time{% if occurrences != 1 %}s{% endif %}, last {{
 Held back by maintenance window {{ suppressed_by }}; notified at its end.{% endif %}
 {% for key, value in facts|items %}
 {{ key }}: {{ value }}{% endfor %}
-
+{% if not test %}
 Acknowledge: haven alert ack {{ id }}
 Resolve:     haven alert resolve {{ id }}
-";
+{% endif %}";
 
 /// What templates see of an alert.
 #[derive(Clone, Debug, Serialize)]
@@ -494,9 +494,14 @@ async fn run_command(
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let last = stderr.lines().last().unwrap_or("").trim();
+    let said = if last.is_empty() {
+        String::new()
+    } else {
+        format!(": {last}")
+    };
     Err(DeliveryError(match output.status.code() {
-        Some(code) => format!("the command exited with {code}: {last}"),
-        None => format!("the command was killed: {last}"),
+        Some(code) => format!("the command exited with {code}{said}"),
+        None => format!("the command was killed{said}"),
     }))
 }
 
@@ -697,6 +702,6 @@ mod tests {
         );
         assert!(m.body.contains("(TEST MESSAGE)"), "{}", m.body);
         assert!(m.body.contains("note: if you read this, the channel works"));
-        assert!(m.body.contains("haven alert ack 0"));
+        assert!(!m.body.contains("haven alert ack"), "{}", m.body);
     }
 }

@@ -565,7 +565,8 @@ pub async fn run_foreground(
     catalog: Arc<Catalog>,
     system: &str,
 ) -> Result<Option<Vec<Job>>, ServerError> {
-    let (mut core, _, _) = Core::start(settings, store, clock, catalog).await?;
+    let (mut core, _, _) =
+        Core::start(settings, Arc::clone(&store), Arc::clone(&clock), catalog).await?;
     // Only this system's work: the scheduled jobs of others wait for the
     // server.
     core.restrict_to_system(system).await?;
@@ -588,6 +589,20 @@ pub async fn run_foreground(
                 })?;
             let (job, _) = core.finish(job.id, end).await?;
             ran.push(job);
+        }
+    }
+    // Alerts the run raised are notified before the command ends (their
+    // later escalation steps need the server).
+    let notifications = core.take_notifications();
+    if !notifications.is_empty() {
+        let templates =
+            Templates::load(&core.settings().data_dir).map_err(|e| ServerError::Io {
+                context: "notification templates".into(),
+                source: std::io::Error::other(e),
+            })?;
+        let notifier = notifier_for(&store, &clock, core.catalog(), &templates, core.exporter());
+        for n in &notifications {
+            notifier.send(n).await;
         }
     }
     Ok(Some(ran))

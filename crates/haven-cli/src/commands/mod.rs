@@ -1,6 +1,7 @@
 //! One module per command. Each returns its exit code; errors are reported
 //! here, once, on stderr (and as a JSON document on stdout with `--json`).
 
+mod alerts;
 mod backup;
 mod catalog;
 mod copy;
@@ -8,6 +9,7 @@ mod demo;
 mod forget;
 mod hold;
 mod jobs;
+mod maintenance;
 mod prune;
 mod repo_check;
 mod repo_init;
@@ -49,6 +51,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Job(cmd) => jobs::show(global, cmd),
         Command::Run(args) => run::run(global, args),
         Command::Demo(args) => demo::run(global, args),
+        Command::Alerts(args) => alerts::list(global, args),
+        Command::Alert(cmd) => alerts::alert(global, cmd),
+        Command::Maintenance(cmd) => maintenance::run(global, cmd),
+        Command::Notify(cmd) => alerts::notify(global, cmd),
     };
     match result {
         Ok(code) => code,
