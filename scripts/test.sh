@@ -44,6 +44,14 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
 fi
 export HAVEN_TEST_MOTO_SERVER="$VENV/bin/moto_server"
 [ -x "$HAVEN_TEST_MOTO_SERVER" ] || die "moto_server is missing from $VENV"
+# The mail tests run a real SMTP server (aiosmtpd, with STARTTLS and
+# authentication) on loopback; it makes its certificates with
+# `cryptography` (a moto dependency, asked for explicitly all the same).
+if ! "$VENV/bin/python" -c "import aiosmtpd, cryptography" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet aiosmtpd cryptography || die "cannot install aiosmtpd from PyPI"
+fi
+"$VENV/bin/python" -c "import aiosmtpd, cryptography" || die "aiosmtpd is missing from $VENV"
+export HAVEN_TEST_PYTHON="$VENV/bin/python"
 
 # A persistent target dir makes repeated runs fast; correctness never
 # depends on it (cargo rebuilds whatever changed).

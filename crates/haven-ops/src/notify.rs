@@ -292,8 +292,26 @@ pub fn webhook_payload(message: &Message, context: &MessageContext, now: Timesta
     })
 }
 
-/// Deliver once through a channel.
+/// Deliver once through a channel, within its `timeout` (a receiver
+/// that stops answering must not hold the notification up).
 pub async fn deliver(
+    channel: &Channel,
+    message: &Message,
+    context: &MessageContext,
+    now: Timestamp,
+) -> Result<(), DeliveryError> {
+    let timeout = channel.timeout.unsigned_abs();
+    tokio::time::timeout(timeout, deliver_once(channel, message, context, now))
+        .await
+        .unwrap_or_else(|_| {
+            Err(DeliveryError(format!(
+                "no answer within {} (the channel's timeout)",
+                haven_model::catalog::duration::format_duration(channel.timeout)
+            )))
+        })
+}
+
+async fn deliver_once(
     channel: &Channel,
     message: &Message,
     context: &MessageContext,
