@@ -89,6 +89,16 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<UsageError>().is_some() {
         return exit::USAGE;
     }
+    // What the server refuses as a bad request is a usage error here too,
+    // so both ways of reaching an instance exit alike.
+    if let Some(haven_web::client::ClientError::Refused { status, .. }) = error.downcast_ref()
+        && matches!(status, 400 | 404 | 422)
+    {
+        return exit::USAGE;
+    }
+    if let Some(haven_ops::watch::WatchError::NoSuchAlert(_)) = error.downcast_ref() {
+        return exit::USAGE;
+    }
     match error.downcast_ref::<haven_engine::Error>() {
         Some(
             haven_engine::Error::InvalidArgument(_) | haven_engine::Error::InvalidLocation { .. },

@@ -618,3 +618,221 @@ fn sigterm_lets_a_running_job_finish_within_the_shutdown_timeout_and_interrupts_
     // Let the orphaned dump command end.
     std::fs::write(inst.ws.path("go"), "").expect("go");
 }
+
+#[test]
+fn alerts_are_raised_notified_with_failover_acknowledged_and_held_by_maintenance() {
+    let inst = Instance::new();
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    // The file share's path does not exist: its backups fail.
+    inst.write_catalog("missing");
+    let notified = inst.ws.path("notified.txt");
+    std::fs::write(
+        inst.data.join("catalog/watch.toml"),
+        format!(
+            r#"
+[[channel]]
+id = "broken"
+type = "command"
+run = "echo gateway down >&2; exit 3"
+retries = 1
+retry_delay = "1s"
+
+[[channel]]
+id = "log"
+type = "command"
+run = "cat >> {notified}"
+
+[[escalation]]
+id = "everything"
+
+[[escalation.step]]
+channels = ["broken", "log"]
+wait = "1h"
+"#,
+            notified = notified.display()
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        inst.data.join("haven.toml"),
+        "listen = \"127.0.0.1:0\"\n[export]\nfile = \"events.jsonl\"\n",
+    )
+    .expect("write");
+    let mut server = inst.start_server("server.log");
+
+    inst.haven().args(["run", "file-share"]).assert().success();
+    let open_alert = |rule: &str| {
+        inst.json(&["alerts", "--open"], 0)
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|a| a["rule"] == rule)
+            .cloned()
+    };
+    let mut alert = None;
+    wait_for("a job-failed alert", || {
+        alert = open_alert("job-failed");
+        alert.is_some()
+    });
+    let alert = alert.expect("alert");
+    let id = alert["id"].as_i64().expect("id").to_string();
+    assert_eq!(
+        alert["severity"], "critical",
+        "major, raised for the tier-1 service"
+    );
+    assert_eq!(alert["subject"]["service"], "orders");
+    assert_eq!(alert["facts"]["class"], "configuration-drift");
+    // The first channel fails twice (one retry), the second takes it.
+    wait_for("the notification", || {
+        std::fs::read_to_string(&notified).is_ok_and(|t| t.contains("file-share"))
+    });
+    let mut detail = Value::Null;
+    wait_for("three recorded attempts", || {
+        detail = inst.json(&["alert", "show", &id], 0);
+        detail["deliveries"]
+            .as_array()
+            .is_some_and(|d| d.len() == 3)
+    });
+    let attempts: Vec<(String, bool)> = detail["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| {
+            (
+                d["channel"].as_str().unwrap_or("").to_string(),
+                d["ok"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            ("broken".into(), false),
+            ("broken".into(), false),
+            ("log".into(), true)
+        ]
+    );
+    assert_eq!(
+        detail["deliveries"][0]["error"],
+        "the command exited with 3: gateway down"
+    );
+    let text = inst.haven().args(["alerts"]).output().expect("alerts");
+    let table = String::from_utf8_lossy(&text.stdout);
+    assert!(table.contains("service orders (tier 1)"), "{table}");
+    assert!(table.contains("MTTD"), "{table}");
+
+    // Acknowledged through the API, by a named person.
+    let acked = inst.json(&["alert", "ack", &id, "--by", "ana"], 0);
+    assert_eq!(acked["state"], "acknowledged");
+    assert_eq!(acked["acknowledged_by"], "ana");
+    let resolved = inst.json(&["alert", "resolve", &id, "--reason", "path restored"], 0);
+    assert_eq!(resolved["state"], "resolved");
+    let again = inst.json(&["alert", "resolve", &id], 1);
+    inst.json(&["alert", "ack", "999"], 2);
+    assert!(
+        again["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already resolved")
+    );
+
+    // A maintenance window holds the next alert back…
+    let window = inst.json(
+        &[
+            "maintenance",
+            "add",
+            "--system",
+            "file-share",
+            "--for",
+            "1h",
+            "--reason",
+            "disk swap",
+        ],
+        0,
+    );
+    assert_eq!(window["id"], 1);
+    let list = inst.json(&["maintenance", "list"], 0);
+    assert_eq!(list[0]["id"], "m1");
+    assert_eq!(list[0]["active"], true);
+    let bad = inst.json(
+        &["maintenance", "add", "--system", "nowhere", "--for", "1h"],
+        2,
+    );
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("system nowhere")
+    );
+    let mails_before = std::fs::read_to_string(&notified).expect("notified");
+    inst.haven().args(["run", "file-share"]).assert().success();
+    let mut held = None;
+    wait_for("a held alert", || {
+        held = open_alert("job-failed");
+        held.is_some()
+    });
+    let held = held.expect("held");
+    assert_eq!(held["suppressed_by"], "m1");
+    assert!(held["notified_at"].is_null());
+    assert_eq!(
+        std::fs::read_to_string(&notified).expect("notified"),
+        mails_before
+    );
+    // … and notifies it when the window ends early.
+    inst.json(&["maintenance", "end", "m1"], 0);
+    wait_for("the held alert to be notified", || {
+        std::fs::read_to_string(&notified).is_ok_and(|t| t.len() > mails_before.len())
+    });
+
+    // Test messages report their delivery in the exit code.
+    inst.haven()
+        .args(["notify", "test", "log"])
+        .assert()
+        .success();
+    inst.haven()
+        .args(["notify", "test", "broken"])
+        .assert()
+        .code(1);
+    inst.haven()
+        .args(["notify", "test", "nope"])
+        .assert()
+        .code(2);
+
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(exited(&mut server).success());
+    // Every event went to the SIEM file, ECS-shaped, people's actions with
+    // their names.
+    let events: Vec<Value> = std::fs::read_to_string(inst.data.join("events.jsonl"))
+        .expect("events")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"]["action"].as_str().unwrap_or(""))
+        .collect();
+    for action in [
+        "job-started",
+        "job-finished",
+        "run-requested",
+        "alert-opened",
+        "notification-failed",
+        "notification-delivered",
+        "alert-acknowledged",
+        "alert-resolved",
+        "maintenance-added",
+        "maintenance-ended",
+        "alert-unsuppressed",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    let ack = events
+        .iter()
+        .find(|e| e["event"]["action"] == "alert-acknowledged")
+        .expect("ack event");
+    assert_eq!(ack["user"]["name"], "ana");
+    assert!(ack["@timestamp"].as_str().expect("time").ends_with('Z'));
+}
