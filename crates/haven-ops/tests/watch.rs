@@ -458,3 +458,99 @@ async fn capacity_is_forecast_from_a_month_of_growth_then_reached() {
     );
     assert!(f.summary.contains("2026-11-16"), "{}", f.summary);
 }
+
+#[tokio::test]
+async fn the_escalation_policy_follows_business_hours_over_a_simulated_week() {
+    let calendar = r#"
+[[calendar]]
+id = "office"
+timezone = "Europe/Berlin"
+days = ["mon", "tue", "wed", "thu", "fri"]
+hours = "08:00-18:00"
+holidays = ["2026-11-25"]
+
+[[escalation]]
+id = "office-hours"
+hours = "business"
+calendar = "office"
+
+[[escalation.step]]
+channels = ["mail"]
+wait = "1h"
+
+[[escalation]]
+id = "after-hours"
+hours = "off-hours"
+calendar = "office"
+
+[[escalation.step]]
+channels = ["sms"]
+wait = "1h"
+"#;
+    // Only the two calendar policies: drop the tier-1 policy of WATCH.
+    let base = WATCH.split("[[escalation]]").next().unwrap_or_default();
+    let dir = tempfile::tempdir().expect("dir");
+    let text = format!(
+        "{base}{calendar}{REPO}{}",
+        one_system("erp-db", "p", "0 3,12 * * *", "Europe/Berlin", None)
+    );
+    let mut sim = Sim::start(
+        dir.path(),
+        settings(dir.path(), "retry_attempts = 1\nsystemic_after = 1000\n"),
+        catalog(&text),
+        ManualClock::new(at("2026-11-23T00:00:00Z")), // a Monday
+        Scripted::default(),
+    )
+    .await;
+    sim.runner
+        .set("erp-db", Script::fail(FailureClass::Storage));
+    let week_end = at("2026-11-30T00:00:00Z");
+    let mut seen = 0;
+    while sim.clock.now() < week_end {
+        let until = sim.clock.now() + SignedDuration::from_hours(1);
+        sim.run_until(until).await;
+        // Someone resolves each failure alert after its first page, so the
+        // next failure raises (and routes) a new one.
+        for (_, n) in &sim.notified[seen..] {
+            if let Some(alert) = &n.alert
+                && alert.rule == Rule::JobFailed
+            {
+                sim.core
+                    .resolve(alert.id, "ana", "looked at it")
+                    .await
+                    .expect("resolve");
+            }
+        }
+        seen = sim.notified.len();
+    }
+    let routed: Vec<String> = sim
+        .notified
+        .iter()
+        .filter(|(_, n)| n.alert.as_ref().is_some_and(|a| a.rule == Rule::JobFailed))
+        .map(|(t, n)| {
+            let local = t.to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").expect("tz"));
+            format!("{} {}", local.strftime("%a %H:%M"), n.channels.join(","))
+        })
+        .collect();
+    // Nights go to SMS; noon on working days to mail, except the holiday
+    // (Wednesday) and the weekend.
+    assert_eq!(
+        routed,
+        vec![
+            "Mon 03:01 sms",
+            "Mon 12:01 mail",
+            "Tue 03:01 sms",
+            "Tue 12:01 mail",
+            "Wed 03:01 sms",
+            "Wed 12:01 sms",
+            "Thu 03:01 sms",
+            "Thu 12:01 mail",
+            "Fri 03:01 sms",
+            "Fri 12:01 mail",
+            "Sat 03:01 sms",
+            "Sat 12:01 sms",
+            "Sun 03:01 sms",
+            "Sun 12:01 sms",
+        ]
+    );
+}

@@ -252,9 +252,7 @@ pub fn notify(global: &GlobalArgs, command: &NotifyCommand) -> Result<u8> {
         })
     })?;
     let Some(report) = report else {
-        bail!(crate::context::UsageError(format!(
-            "no channel {channel:?} in the catalog (see `haven catalog check`)"
-        )));
+        bail!("no channel {channel:?} in the catalog (see `haven catalog check`)");
     };
     if global.json {
         output::print_json(&report)?;

@@ -89,14 +89,12 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
     if error.downcast_ref::<UsageError>().is_some() {
         return exit::USAGE;
     }
-    // What the server refuses as a bad request is a usage error here too,
-    // so both ways of reaching an instance exit alike.
+    // What the server refuses as invalid input is a usage error here too,
+    // so both ways of reaching an instance exit alike. (Something that
+    // does not exist, 404, is a failure: exit 1, as on the data dir.)
     if let Some(haven_web::client::ClientError::Refused { status, .. }) = error.downcast_ref()
-        && matches!(status, 400 | 404 | 422)
+        && matches!(status, 400 | 422)
     {
-        return exit::USAGE;
-    }
-    if let Some(haven_ops::watch::WatchError::NoSuchAlert(_)) = error.downcast_ref() {
         return exit::USAGE;
     }
     match error.downcast_ref::<haven_engine::Error>() {
