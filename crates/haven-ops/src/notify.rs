@@ -706,6 +706,48 @@ mod tests {
     }
 
     #[test]
+    fn channel_templates_override_the_defaults_and_a_data_dir_overrides_both() {
+        use haven_model::catalog::{Located, Origin};
+        let mut channel = Channel {
+            id: Located::new("sms".into(), Origin::default()),
+            kind: ChannelKind::Command { run: "true".into() },
+            retries: 0,
+            retry_delay: jiff::SignedDuration::ZERO,
+            timeout: jiff::SignedDuration::from_secs(1),
+            subject: Some("{{ severity }}: {{ summary }}\nsecond line".into()),
+            body: Some("{{ rule }} #{{ id }}".into()),
+        };
+        let context = MessageContext::test("sms", Timestamp::UNIX_EPOCH);
+        let m = Templates::default()
+            .render(Some(&channel), &context)
+            .expect("renders");
+        // Subjects are one line whatever the template does.
+        assert_eq!(
+            m.subject,
+            "info: Haven test message through channel sms second line"
+        );
+        assert_eq!(m.body, "notify-test #0");
+        channel.body = Some("{{ broken".into());
+        let e = Templates::default()
+            .render(Some(&channel), &context)
+            .expect_err("a syntax error");
+        assert!(e.contains("template body"), "{e}");
+
+        let dir = std::env::temp_dir().join(format!("haven-templates-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("templates")).expect("dir");
+        std::fs::write(dir.join("templates/subject.j2"), "HAVEN {{ rule }}").expect("write");
+        let loaded = Templates::load(&dir).expect("loads");
+        let m = loaded.render(None, &context).expect("renders");
+        assert_eq!(m.subject, "HAVEN notify-test");
+        std::fs::write(dir.join("templates/subject.j2"), "{% if %}").expect("write");
+        assert!(
+            Templates::load(&dir).is_err(),
+            "checked at load, not at 3 a.m."
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn default_templates_render_alerts_and_tests() {
         let t = Templates::default();
         let m = t

@@ -554,3 +554,66 @@ wait = "1h"
         ]
     );
 }
+
+#[tokio::test]
+async fn late_starts_partial_backups_and_failed_integrity_checks_raise_their_alerts() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Two systems due at 02:00, one job at a time, 45 minutes each: the
+    // second starts 45 minutes late. The repository is checked at 05:00.
+    let second = one_system("crm-db", "q", "0 2 * * *", "UTC", None).replace(
+        "repository = \"main\"",
+        "repository = \"main\"\n\n[policy.integrity_check]\nschedule = \"0 5 * * *\"\nread_data_percent = 5.0",
+    );
+    let text = format!(
+        "{WATCH}{REPO}{}{second}",
+        one_system("erp-db", "p", "0 2 * * *", "UTC", None)
+    );
+    let mut sim = Sim::start(
+        dir.path(),
+        settings(dir.path(), "max_jobs = 1\nretry_attempts = 1\n"),
+        catalog(&text),
+        ManualClock::new(at("2026-11-23T01:00:00Z")),
+        Scripted::default(),
+    )
+    .await;
+    let slow = Script::ok().taking(SignedDuration::from_mins(45));
+    sim.runner.set("erp-db", slow.clone());
+    sim.runner.set(
+        "crm-db",
+        Script {
+            outcome: Outcome::Partial,
+            ..slow
+        },
+    );
+    sim.runner
+        .set_kind(JobKind::Check, Script::fail(FailureClass::DataIntegrity));
+    sim.run_until(at("2026-11-23T05:30:00Z")).await;
+    let all = not_rpo(&sim).await;
+    let found: Vec<(Rule, String, Severity)> = all
+        .iter()
+        .map(|a| (a.rule, a.key.clone(), a.severity))
+        .collect();
+    let has = |rule: Rule| found.iter().find(|(r, _, _)| *r == rule).cloned();
+    let (_, key, _) = has(Rule::StartDelay).expect("a start-delay alert");
+    let late = all
+        .iter()
+        .find(|a| a.rule == Rule::StartDelay)
+        .expect("late");
+    assert_eq!(
+        late.facts.get("delay").map(String::as_str),
+        Some("45m"),
+        "{key}"
+    );
+    let (_, key, severity) = has(Rule::JobPartial).expect("a job-partial alert");
+    assert_eq!(key, "job-partial:backup:crm-db/default");
+    assert_eq!(
+        severity,
+        Severity::Warning,
+        "crm-db serves no service: base severity"
+    );
+    let (_, key, severity) = has(Rule::IntegrityCheckFailed).expect("an integrity alert");
+    assert_eq!(key, "integrity-check-failed:main");
+    assert_eq!(severity, Severity::Critical);
+    // A damaged repository is not also reported as a plain failed job.
+    assert!(has(Rule::JobFailed).is_none(), "{found:?}");
+}
