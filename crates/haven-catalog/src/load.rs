@@ -193,21 +193,26 @@ impl Reader<'_> {
         match text.value.parse() {
             Ok(v) => Some(v),
             Err(_) => {
-                let hint = closest(&text.value, allowed.iter().copied())
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
-                self.invalid(
-                    text.span,
-                    format!(
-                        "`{key}`: {:?} is not one of {}",
-                        text.value,
-                        allowed.join(", ")
-                    ),
-                    format!("{hint}use one of: {}", allowed.join(", ")),
-                );
+                self.not_one_of(&text, key, allowed);
                 None
             }
         }
+    }
+
+    /// Report a value that is not one of `allowed`, with "did you mean".
+    pub(crate) fn not_one_of(&mut self, text: &Spanned<String>, key: &str, allowed: &[&str]) {
+        let hint = closest(&text.value, allowed.iter().copied())
+            .map(|c| format!("did you mean `{c}`? "))
+            .unwrap_or_default();
+        self.invalid(
+            text.span,
+            format!(
+                "`{key}`: {:?} is not one of {}",
+                text.value,
+                allowed.join(", ")
+            ),
+            format!("{hint}use one of: {}", allowed.join(", ")),
+        );
     }
 
     fn rating(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Option<u8> {

@@ -77,6 +77,17 @@ pub enum Deviation {
     Above,
 }
 
+impl Deviation {
+    /// `below`, `normal` or `above`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deviation::Below => "below",
+            Deviation::Normal => "normal",
+            Deviation::Above => "above",
+        }
+    }
+}
+
 /// A least-squares line through (time, bytes) points.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trend {

@@ -47,6 +47,11 @@ pub struct Recorded {
     pub created_at: Timestamp,
 }
 
+/// A recurring window's schedule and zone (the loader has checked both).
+fn recurrence(schedule: &str, timezone: &str) -> Option<(croner::Cron, TimeZone)> {
+    Some((parse_cron(schedule).ok()?, TimeZone::get(timezone).ok()?))
+}
+
 impl MaintenanceTime {
     /// The occurrence that contains `at`, if any. A recurring window
     /// that started before `at` and has not ended yet contains it.
@@ -63,8 +68,7 @@ impl MaintenanceTime {
                 duration,
                 timezone,
             } => {
-                let cron = parse_cron(schedule).ok()?;
-                let tz = TimeZone::get(timezone).ok()?;
+                let (cron, tz) = recurrence(schedule, timezone)?;
                 let from = at - *duration + SignedDuration::from_secs(1);
                 let starts =
                     allowed_starts(&cron, &tz, None, from, at + SignedDuration::from_secs(1));
@@ -90,8 +94,7 @@ impl MaintenanceTime {
                 duration,
                 timezone,
             } => {
-                let cron = parse_cron(schedule).ok()?;
-                let tz = TimeZone::get(timezone).ok()?;
+                let (cron, tz) = recurrence(schedule, timezone)?;
                 let start = crate::catalog::schedule::next_start(&cron, &tz, None, at)?;
                 Some(Occurrence {
                     start,

@@ -500,6 +500,15 @@ const ALERT_COLUMNS: &str = "id, key, rule, severity, service, tier, system, bac
     evidence, suppressed_by, notified_at, escalation, acknowledged_at, acknowledged_by, \
     resolved_at, resolved_by, resolution";
 
+/// A second active alert of a key is refused by the unique index.
+fn alert_error(e: sqlx::Error, alert: &Alert) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::AlertExists(alert.key.clone())
+    } else {
+        e.into()
+    }
+}
+
 fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
 }
@@ -694,13 +703,7 @@ impl SqliteStore {
         let id: i64 = bind_alert(query, alert, facts, escalation)
             .fetch_one(&self.pool)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::AlertExists(alert.key.clone())
-                } else {
-                    e.into()
-                }
-            })?
+            .map_err(|e| alert_error(e, alert))?
             .try_get(0)?;
         self.load_alert(id)
             .await?
@@ -722,13 +725,7 @@ impl SqliteStore {
             .bind(alert.id)
             .execute(&self.pool)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::AlertExists(alert.key.clone())
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| alert_error(e, alert))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NoSuchAlert(alert.id));
         }

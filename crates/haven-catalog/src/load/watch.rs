@@ -2,7 +2,6 @@
 //! `[[escalation]]` and `[[maintenance]]`.
 
 use haven_model::alerts::Severity;
-use haven_model::catalog::analysis::closest;
 use haven_model::catalog::schedule::parse_cron;
 use haven_model::catalog::watch::{
     Calendar, Channel, ChannelKind, Escalation, Hours, Maintenance, MaintenanceTime, MaybeSecret,
@@ -42,18 +41,7 @@ impl Reader<'_> {
         if let Some(found) = allowed.iter().find(|a| **a == text.value) {
             return Some(found);
         }
-        let hint = closest(&text.value, allowed.iter().copied())
-            .map(|c| format!("did you mean `{c}`? "))
-            .unwrap_or_default();
-        self.invalid(
-            text.span,
-            format!(
-                "`{key}`: {:?} is not one of {}",
-                text.value,
-                allowed.join(", ")
-            ),
-            format!("{hint}use one of: {}", allowed.join(", ")),
-        );
+        self.not_one_of(text, key, allowed);
         None
     }
 

@@ -350,15 +350,7 @@ pub fn after_job(
                             ("baseline_median", format_duration(median)),
                             ("baseline_mad_seconds", format!("{:.0}", base.mad)),
                             ("baseline_runs", base.samples.to_string()),
-                            (
-                                "deviation",
-                                if deviation == Deviation::Above {
-                                    "above"
-                                } else {
-                                    "below"
-                                }
-                                .into(),
-                            ),
+                            ("deviation", deviation.as_str().into()),
                         ]),
                         ended,
                     ));
@@ -395,15 +387,7 @@ pub fn after_job(
                             ("baseline_median_bytes", format!("{:.0}", base.median)),
                             ("baseline_mad_bytes", format!("{:.0}", base.mad)),
                             ("baseline_runs", base.samples.to_string()),
-                            (
-                                "deviation",
-                                if deviation == Deviation::Above {
-                                    "above"
-                                } else {
-                                    "below"
-                                }
-                                .into(),
-                            ),
+                            ("deviation", deviation.as_str().into()),
                         ]),
                         ended,
                     ));
