@@ -422,10 +422,9 @@ pub fn rpo(
         };
         // The condition began when the age crossed the threshold.
         let since = now - age + SignedDuration::from_secs_f64(rpo.as_secs_f64() * share);
-        let mut subject = subjects.subject(Some(&system.system), None, None);
-        if let Some(from) = &system.rpo_from {
-            subject.service = Some(from.clone());
-        }
+        // Grouped and ranked like every alert about the system (its most
+        // critical service); the service the RPO comes from is a fact.
+        let subject = subjects.subject(Some(&system.system), None, None);
         let last = system
             .last_good_at
             .map_or("never backed up".to_string(), |t| {
@@ -450,6 +449,7 @@ pub fn rpo(
             ),
             facts: facts(&[
                 ("rpo", format_duration(rpo)),
+                ("rpo_from", system.rpo_from.clone().unwrap_or_default()),
                 ("age", format_duration(age)),
                 ("state", system.state.as_str().into()),
                 (
