@@ -237,13 +237,15 @@ fn url_of(url: &MaybeSecret) -> Result<String, DeliveryError> {
     }
 }
 
+/// POST JSON to a URL (resolved from its reference only now).
 async fn post(
-    client: &reqwest::Client,
-    url: &str,
+    url: &MaybeSecret,
+    timeout: Duration,
     body: Vec<u8>,
     headers: &[(&str, String)],
 ) -> Result<(), DeliveryError> {
-    let mut request = client
+    let url = url_of(url)?;
+    let mut request = http_client(timeout)?
         .post(url)
         .header("content-type", "application/json")
         .body(body);
@@ -342,7 +344,6 @@ async fn deliver_once(
             .await
         }
         ChannelKind::Webhook { url, secret } => {
-            let url = url_of(url)?;
             let body = serde_json::to_vec(&webhook_payload(message, context, now))
                 .map_err(|e| DeliveryError(format!("cannot encode the payload: {e}")))?;
             let mut headers = Vec::new();
@@ -352,21 +353,13 @@ async fn deliver_once(
                 headers.push((TIMESTAMP_HEADER, ts.to_string()));
                 headers.push((SIGNATURE_HEADER, sign(key.as_bytes(), ts, &body)));
             }
-            post(&http_client(timeout)?, &url, body, &headers).await
+            post(url, timeout, body, &headers).await
         }
         ChannelKind::Slack { url } => {
-            let url = url_of(url)?;
             let body = json!({ "text": format!("*{}*\n{}", message.subject, message.body) });
-            post(
-                &http_client(timeout)?,
-                &url,
-                body.to_string().into_bytes(),
-                &[],
-            )
-            .await
+            post(url, timeout, body.to_string().into_bytes(), &[]).await
         }
         ChannelKind::Teams { url } => {
-            let url = url_of(url)?;
             let card = json!({
                 "type": "message",
                 "attachments": [{
@@ -382,13 +375,7 @@ async fn deliver_once(
                     }
                 }]
             });
-            post(
-                &http_client(timeout)?,
-                &url,
-                card.to_string().into_bytes(),
-                &[],
-            )
-            .await
+            post(url, timeout, card.to_string().into_bytes(), &[]).await
         }
         ChannelKind::Command { run } => run_command(run, message, context, timeout).await,
     }

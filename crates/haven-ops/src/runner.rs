@@ -297,7 +297,6 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
         problems.push(format!("Object Lock was not applied everywhere: {error}"));
     }
     let short = outcome.snapshot_id.short();
-    let repository_bytes = measure(&repo, log);
     Ok(Done {
         outcome: if problems.is_empty() {
             Outcome::Success
@@ -311,7 +310,7 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
             bytes_changed: s.bytes_read,
             bytes_total: s.bytes_total,
             bytes_added: s.bytes_added,
-            repository_bytes,
+            repository_bytes: Some(outcome.repository_bytes),
         },
         snapshot_id: Some(outcome.snapshot_id.to_hex()),
         message: if problems.is_empty() {
@@ -322,7 +321,7 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
     })
 }
 
-/// How many bytes the repository holds now (capacity evidence); a
+/// How many bytes a copy's target holds now (capacity evidence); a
 /// failure to measure is logged, never a reason to fail the job.
 fn measure(repo: &Repository, log: &mut String) -> Option<u64> {
     match repo.pack_bytes() {

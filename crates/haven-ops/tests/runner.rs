@@ -91,6 +91,12 @@ fn every_job_kind_runs_on_real_repositories() {
         let end = runner.run(&backup(&data, &primary, None));
         assert_eq!(end.outcome, Some(Outcome::Success), "{:?}", end.message);
         assert_eq!(end.stats.files_new, 1);
+        // The repository's size, known from the backup without a second
+        // index read: exactly the pack files on disk.
+        assert_eq!(
+            end.stats.repository_bytes,
+            Some(pack_bytes(&dir.path().join("primary")))
+        );
         assert!(end.snapshot_id.is_some());
         assert!(end.log.contains("backing up"), "{}", end.log);
     }
@@ -115,6 +121,10 @@ fn every_job_kind_runs_on_real_repositories() {
     assert_eq!(
         copy.message.as_deref(),
         Some("copied 4 snapshots to second (0 already there)")
+    );
+    assert_eq!(
+        copy.stats.repository_bytes,
+        Some(pack_bytes(&dir.path().join("second")))
     );
 
     let keep_two = KeepPolicy {
@@ -141,6 +151,7 @@ fn every_job_kind_runs_on_real_repositories() {
         },
     ));
     assert_eq!(prune.outcome, Some(Outcome::Success), "{:?}", prune.message);
+    assert!(prune.stats.repository_bytes.is_some());
 
     let check = runner.run(&spec(
         JobKind::Check,
@@ -184,7 +195,9 @@ fn every_job_kind_runs_on_real_repositories() {
 }
 
 /// The first file below `dir` (a pack).
-fn walkdir(dir: &std::path::Path) -> std::path::PathBuf {
+/// Every file under `dir`.
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
@@ -192,9 +205,24 @@ fn walkdir(dir: &std::path::Path) -> std::path::PathBuf {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                return path;
+                out.push(path);
             }
         }
     }
-    panic!("no pack under {}", dir.display())
+    out
+}
+
+fn walkdir(dir: &std::path::Path) -> std::path::PathBuf {
+    files(dir)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no pack under {}", dir.display()))
+}
+
+/// Bytes of the pack files on disk: what `repository_bytes` measures.
+fn pack_bytes(repo: &std::path::Path) -> u64 {
+    files(&repo.join("data"))
+        .iter()
+        .map(|f| std::fs::metadata(f).expect("size").len())
+        .sum()
 }

@@ -174,13 +174,7 @@ async fn a_job_that_cannot_start_inside_its_window_waits_for_the_next_one() {
     let runner = Scripted::default();
     // alpha takes 90 minutes; with one job at a time, beta cannot start
     // before its window closes.
-    runner.set(
-        "alpha",
-        Script {
-            takes: SignedDuration::from_mins(90),
-            ..Script::ok()
-        },
-    );
+    runner.set("alpha", Script::ok().taking(SignedDuration::from_mins(90)));
     let mut sim = Sim::start(
         dir.path(),
         settings(dir.path(), "max_jobs = 1\n"),
@@ -407,13 +401,7 @@ async fn follow_ups_and_manual_runs_never_run_a_task_twice_at_once() {
     let start = at("2026-09-01T00:00:00Z");
     let clock = ManualClock::new(start);
     let runner = Scripted::default();
-    runner.set(
-        "sys",
-        Script {
-            takes: SignedDuration::from_mins(30),
-            ..Script::ok()
-        },
-    );
+    runner.set("sys", Script::ok().taking(SignedDuration::from_mins(30)));
     let mut sim = Sim::start(
         dir.path(),
         settings(dir.path(), ""),

@@ -89,21 +89,11 @@ async fn start(
     schedule: &str,
     settings_text: &str,
 ) -> (Sim, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("dir");
     let text = format!(
         "{WATCH}{REPO}{}{extra_catalog}",
         one_system("erp-db", "p", schedule, "UTC", None)
     );
-    let clock = ManualClock::new(at("2026-11-23T00:30:00Z"));
-    let sim = Sim::start(
-        dir.path(),
-        settings(dir.path(), settings_text),
-        catalog(&text),
-        clock,
-        Scripted::default(),
-    )
-    .await;
-    (sim, dir)
+    Sim::in_temp(&text, settings_text, at("2026-11-23T00:30:00Z")).await
 }
 
 #[tokio::test]
@@ -236,6 +226,10 @@ end = "2026-11-23T05:00:00Z"
             .all(|a| a.suppressed_by.as_deref() == Some("erp-upgrade") && a.notified_at.is_none())
     );
     assert_eq!(held[2].condition_since, at("2026-11-23T03:42:00Z"));
+    // Evaluated every minute, recorded every five: raised at 03:43 (the
+    // first minute past the threshold), refreshed at 03:48, 03:53, 03:58.
+    assert_eq!(held[2].first_seen, at("2026-11-23T03:43:00Z"));
+    assert_eq!(held[2].last_seen, at("2026-11-23T03:58:00Z"));
     assert!(
         sim.notified.is_empty(),
         "nothing is notified inside the window"
@@ -357,20 +351,13 @@ id = "offsite"
 url = "/srv/haven/offsite"
 password = "env:HAVEN_PASSWORD"
 "#;
-    let dir = tempfile::tempdir().expect("dir");
     let system = one_system("erp-db", "p", "0 * * * *", "UTC", None).replace(
         "repository = \"main\"",
         "repository = \"main\"\ncopies = [\"offsite\"]",
     );
     let text = format!("{WATCH}{REPO}{offsite}{system}");
-    let mut sim = Sim::start(
-        dir.path(),
-        settings(dir.path(), "retry_attempts = 1\n"),
-        catalog(&text),
-        ManualClock::new(at("2026-11-23T00:30:00Z")),
-        Scripted::default(),
-    )
-    .await;
+    let (mut sim, _dir) =
+        Sim::in_temp(&text, "retry_attempts = 1\n", at("2026-11-23T00:30:00Z")).await;
     sim.run_until(at("2026-11-23T02:00:00Z")).await;
     assert!(alerts(&sim).await.is_empty(), "copies keep up");
     // The offsite link breaks: copies fail from 02:00 on.
@@ -406,17 +393,14 @@ async fn capacity_is_forecast_from_a_month_of_growth_then_reached() {
         "password = \"env:HAVEN_PASSWORD\"",
         "password = \"env:HAVEN_PASSWORD\"\ncapacity_bytes = 1_000_000_000_000",
     );
-    let dir = tempfile::tempdir().expect("dir");
     let text = format!(
         "{WATCH}{repo_with_capacity}{}",
         one_system("erp-db", "p", "0 2 * * *", "UTC", None)
     );
-    let mut sim = Sim::start(
-        dir.path(),
-        settings(dir.path(), "[alerts]\ncapacity_horizon = \"7d\"\n"),
-        catalog(&text),
-        ManualClock::new(at("2026-11-01T00:30:00Z")),
-        Scripted::default(),
+    let (mut sim, _dir) = Sim::in_temp(
+        &text,
+        "[alerts]\ncapacity_horizon = \"7d\"\n",
+        at("2026-11-01T00:30:00Z"),
     )
     .await;
     // 500 GB on 1 November, 20 GB more every night: 80 % (800 GB) on the
@@ -489,19 +473,13 @@ wait = "1h"
 "#;
     // Only the two calendar policies: drop the tier-1 policy of WATCH.
     let base = WATCH.split("[[escalation]]").next().unwrap_or_default();
-    let dir = tempfile::tempdir().expect("dir");
     let text = format!(
         "{base}{calendar}{REPO}{}",
         one_system("erp-db", "p", "0 3,12 * * *", "Europe/Berlin", None)
     );
-    let mut sim = Sim::start(
-        dir.path(),
-        settings(dir.path(), "retry_attempts = 1\nsystemic_after = 1000\n"),
-        catalog(&text),
-        ManualClock::new(at("2026-11-23T00:00:00Z")), // a Monday
-        Scripted::default(),
-    )
-    .await;
+    let monday = at("2026-11-23T00:00:00Z");
+    let settings_text = "retry_attempts = 1\nsystemic_after = 1000\n";
+    let (mut sim, _dir) = Sim::in_temp(&text, settings_text, monday).await;
     sim.runner
         .set("erp-db", Script::fail(FailureClass::Storage));
     let week_end = at("2026-11-30T00:00:00Z");
@@ -557,7 +535,6 @@ wait = "1h"
 
 #[tokio::test]
 async fn late_starts_partial_backups_and_failed_integrity_checks_raise_their_alerts() {
-    let dir = tempfile::tempdir().expect("dir");
     // Two systems due at 02:00, one job at a time, 45 minutes each: the
     // second starts 45 minutes late. The repository is checked at 05:00.
     let second = one_system("crm-db", "q", "0 2 * * *", "UTC", None).replace(
@@ -568,12 +545,10 @@ async fn late_starts_partial_backups_and_failed_integrity_checks_raise_their_ale
         "{WATCH}{REPO}{}{second}",
         one_system("erp-db", "p", "0 2 * * *", "UTC", None)
     );
-    let mut sim = Sim::start(
-        dir.path(),
-        settings(dir.path(), "max_jobs = 1\nretry_attempts = 1\n"),
-        catalog(&text),
-        ManualClock::new(at("2026-11-23T01:00:00Z")),
-        Scripted::default(),
+    let (mut sim, _dir) = Sim::in_temp(
+        &text,
+        "max_jobs = 1\nretry_attempts = 1\n",
+        at("2026-11-23T01:00:00Z"),
     )
     .await;
     let slow = Script::ok().taking(SignedDuration::from_mins(45));

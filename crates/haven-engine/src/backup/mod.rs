@@ -90,6 +90,11 @@ pub struct BackupOutcome {
     /// Object Lock retention applied for a locked snapshot (None when
     /// there is no lock or the storage has no Object Lock).
     pub object_lock: Option<crate::object_lock::ObjectLockOutcome>,
+    /// Bytes of the repository's pack files after the backup: those the
+    /// index listed at its start plus those it wrote (packs written by
+    /// concurrent writers meanwhile are not counted). Capacity evidence
+    /// without reading the index a second time.
+    pub repository_bytes: u64,
 }
 
 impl BackupOutcome {
@@ -238,7 +243,7 @@ impl Repository {
             errors: skipped.len() as u64,
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        self.finish_snapshot(
+        let mut outcome = self.finish_snapshot(
             &start.marks,
             time,
             root,
@@ -248,7 +253,10 @@ impl Repository {
             parent.map(|p| p.0),
             summary,
             skipped,
-        )
+        )?;
+        outcome.repository_bytes =
+            start.all.packs().iter().map(|p| p.size).sum::<u64>() + outcome.summary().bytes_added;
+        Ok(outcome)
     }
 
     /// Back up a byte stream (e.g. a database dump) as one file `name`.
@@ -332,7 +340,7 @@ impl Repository {
             duration_ms: started.elapsed().as_millis() as u64,
             ..SnapshotSummary::default()
         };
-        self.finish_snapshot(
+        let mut outcome = self.finish_snapshot(
             &start.marks,
             time,
             root,
@@ -342,7 +350,10 @@ impl Repository {
             None,
             summary,
             Vec::new(),
-        )
+        )?;
+        outcome.repository_bytes =
+            start.all.packs().iter().map(|p| p.size).sum::<u64>() + outcome.summary().bytes_added;
+        Ok(outcome)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -382,6 +393,7 @@ impl Repository {
             snapshot,
             skipped,
             object_lock,
+            repository_bytes: 0, // set by the caller, which knows the index
         })
     }
 

@@ -39,14 +39,7 @@ fn policies_of<'a>(
     svc.depends_on
         .iter()
         .filter_map(|d| catalog.system(&d.value))
-        .filter_map(|sys| {
-            let policy = sys.policy.as_ref()?;
-            let p = catalog
-                .policies
-                .iter()
-                .find(|p| p.id.value == policy.value)?;
-            Some((sys, p))
-        })
+        .filter_map(|sys| Some((sys, catalog.policy_of(sys)?)))
         .collect()
 }
 
@@ -243,7 +236,7 @@ pub fn copies(catalog: &Catalog) -> Vec<Finding> {
             }
             let repos: Vec<&super::Repository> = std::iter::once(&policy.repository)
                 .chain(&policy.copies)
-                .filter_map(|r| catalog.repositories.iter().find(|x| x.id.value == r.value))
+                .filter_map(|r| catalog.repository(&r.value))
                 .collect();
             let problem = if policy.copies.is_empty() {
                 Some("one backup copy only (no `copies`)".to_string())
@@ -403,11 +396,7 @@ pub fn schedules(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
             let Some(system) = catalog.system(&dep.value) else {
                 continue;
             };
-            let Some(policy) = system
-                .policy
-                .as_ref()
-                .and_then(|p| catalog.policies.iter().find(|x| x.id.value == p.value))
-            else {
+            let Some(policy) = catalog.policy_of(system) else {
                 continue;
             };
             // None: the schedule or zone is invalid (reported by the loader).

@@ -459,4 +459,19 @@ impl Catalog {
     pub fn system(&self, id: &str) -> Option<&System> {
         self.systems.iter().find(|s| s.id.value == id)
     }
+
+    /// A policy by id.
+    pub fn policy(&self, id: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.id.value == id)
+    }
+
+    /// The policy protecting a system, if it has one that exists.
+    pub fn policy_of(&self, system: &System) -> Option<&Policy> {
+        self.policy(&system.policy.as_ref()?.value)
+    }
+
+    /// A repository by id.
+    pub fn repository(&self, id: &str) -> Option<&Repository> {
+        self.repositories.iter().find(|r| r.id.value == id)
+    }
 }

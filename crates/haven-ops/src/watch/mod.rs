@@ -30,6 +30,10 @@ use crate::notify::Notification;
 use crate::settings::AlertSettings;
 use rules::Subjects;
 
+/// How often an alert whose condition is seen again without new evidence
+/// has its `last_seen`, summary and facts refreshed in the store.
+pub const REFRESH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
 /// Why an alert action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -384,14 +388,19 @@ impl Watch {
                     let Some(current) = self.active.get(&id) else {
                         continue;
                     };
+                    // Level conditions (RPO age, copy lag) are seen at every
+                    // evaluation; their record is refreshed only now and
+                    // then, not written each minute for every open alert.
+                    let stale = now.duration_since(current.last_seen) >= REFRESH_EVERY;
+                    if !(new_evidence || condition.severity > current.severity || stale) {
+                        continue;
+                    }
                     let next = current.seen(&condition, new_evidence, now);
                     if new_evidence {
                         self.exporter
                             .emit(alert_event("alert-recurred", &next, now, None));
                     }
-                    if next != *current {
-                        self.save(&next).await?;
-                    }
+                    self.save(&next).await?;
                 }
                 Change::Clear { id, reason } => {
                     let Some(current) = self.active.get(&id) else {

@@ -287,7 +287,7 @@ pub fn after_job(
         let max = job
             .policy
             .as_ref()
-            .and_then(|p| catalog.policies.iter().find(|x| &x.id.value == p))
+            .and_then(|p| catalog.policy(p))
             .and_then(|p| p.max_duration.as_ref().map(|m| m.value));
         let key = format!("duration-over-max:{task}");
         match max {
@@ -482,11 +482,7 @@ pub fn copy_lag(
         let Some(system) = catalog.system(&state.system) else {
             continue;
         };
-        let Some(policy) = system
-            .policy
-            .as_ref()
-            .and_then(|p| catalog.policies.iter().find(|x| x.id.value == p.value))
-        else {
+        let Some(policy) = catalog.policy_of(system) else {
             continue;
         };
         let Some(rpo) = subjects.rpo(&state.system) else {
@@ -560,9 +556,7 @@ pub fn capacity(
     let used_key = format!("capacity-used:{repository}");
     let forecast_key = format!("capacity-forecast:{repository}");
     let capacity = catalog
-        .repositories
-        .iter()
-        .find(|r| r.id.value == repository)
+        .repository(repository)
         .and_then(|r| r.capacity_bytes);
     let (Some(capacity), Some((at, used))) = (capacity, samples.last().copied()) else {
         return obs;

@@ -135,7 +135,7 @@ pub async fn add(
             scope
                 .repositories
                 .iter()
-                .filter(|r| !catalog.repositories.iter().any(|x| &x.id.value == *r))
+                .filter(|r| catalog.repository(r).is_none())
                 .map(|r| format!("repository {r}")),
         )
         .collect();

@@ -181,6 +181,25 @@ impl Sim {
         }
     }
 
+    /// A simulator over a fresh temporary data dir, from the catalog's and
+    /// haven.toml's text and the simulated start.
+    pub async fn in_temp(
+        catalog_text: &str,
+        settings_text: &str,
+        start: Timestamp,
+    ) -> (Sim, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("dir");
+        let sim = Sim::start(
+            dir.path(),
+            settings(dir.path(), settings_text),
+            catalog(catalog_text),
+            ManualClock::new(start),
+            Scripted::default(),
+        )
+        .await;
+        (sim, dir)
+    }
+
     /// Advance minute by minute until `until`.
     pub async fn run_until(&mut self, until: Timestamp) {
         while self.clock.now() < until {
