@@ -173,16 +173,6 @@ impl Severity {
             Severity::Critical => Severity::Major,
         }
     }
-
-    /// Syslog severity (RFC 5424): critical 2, major 3, warning 4, info 6.
-    pub fn syslog(self) -> u8 {
-        match self {
-            Severity::Critical => 2,
-            Severity::Major => 3,
-            Severity::Warning => 4,
-            Severity::Info => 6,
-        }
-    }
 }
 
 /// The severity of an alert of `rule` for a service of `tier` (1 most

@@ -462,7 +462,6 @@ pub async fn run(
                     last_evaluation = clock.now();
                     core.evaluate();
                     core.watch_level().await?;
-                    core.watch().refresh_maintenance(clock.now()).await?;
                 }
             }
             Some((id, end)) = done_rx.recv() => {

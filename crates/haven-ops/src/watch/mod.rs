@@ -166,11 +166,6 @@ impl Watch {
         self.catalog = catalog;
     }
 
-    /// Open and acknowledged alerts.
-    pub fn active(&self) -> impl Iterator<Item = &Alert> {
-        self.active.values()
-    }
-
     /// Re-read the maintenance windows recorded at run time.
     pub async fn refresh_maintenance(&mut self, now: Timestamp) -> Result<(), StoreError> {
         self.recorded = self.store.maintenance(now).await?;
