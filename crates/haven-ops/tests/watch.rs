@@ -265,6 +265,26 @@ end = "2026-11-23T05:00:00Z"
             "05:00 rpo-violated"
         ]
     );
+
+    // Past 150 % of the RPO (06:30): quarantined, critical; the violated
+    // alert gives way to it.
+    sim.run_until(at("2026-11-23T06:35:00Z")).await;
+    let all = alerts(&sim).await;
+    let rpo: Vec<(Rule, AlertState, Severity)> = all
+        .iter()
+        .filter(|a| a.key.starts_with("rpo-"))
+        .map(|a| (a.rule, a.state, a.severity))
+        .collect();
+    assert_eq!(
+        rpo,
+        vec![
+            (Rule::RpoAtRisk, AlertState::Resolved, Severity::Major),
+            (Rule::RpoViolated, AlertState::Resolved, Severity::Critical),
+            (Rule::RpoQuarantined, AlertState::Open, Severity::Critical),
+        ]
+    );
+    let quarantined = all.last().expect("quarantined");
+    assert_eq!(quarantined.condition_since, at("2026-11-23T06:30:00Z"));
 }
 
 #[tokio::test]
