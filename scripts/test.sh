@@ -57,6 +57,24 @@ export HAVEN_TEST_PYTHON="$VENV/bin/python"
 # depends on it (cargo rebuilds whatever changed).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/haven/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Incremental state only helps edit-compile loops and doubles the cache.
+export CARGO_INCREMENTAL=0
+
+# A build and the tests' repositories need room; a full disk midway fails
+# with confusing errors. Old artifacts pile up in the cached target dir
+# (every dependency version ever built), so when space is short the cache
+# is dropped first, and the run stops here if that is still not enough.
+need_gib=8
+free_gib() { df -Pk "$1" | awk 'NR == 2 { print int($4 / 1048576) }'; }
+mkdir -p "$CARGO_TARGET_DIR"
+if [ "$(free_gib "$CARGO_TARGET_DIR")" -lt "$need_gib" ]; then
+  echo "less than $need_gib GiB free: removing the cached build dir $CARGO_TARGET_DIR" >&2
+  rm -rf "$CARGO_TARGET_DIR" && mkdir -p "$CARGO_TARGET_DIR"
+fi
+have=$(free_gib "$CARGO_TARGET_DIR")
+[ "$have" -ge "$need_gib" ] || die "only $have GiB free for $CARGO_TARGET_DIR; the build and tests need $need_gib GiB (free space or set CARGO_TARGET_DIR to a larger disk)"
+tmp_have=$(free_gib "${TMPDIR:-/tmp}")
+[ "$tmp_have" -ge 2 ] || die "only $tmp_have GiB free in ${TMPDIR:-/tmp}; the tests write repositories there and need 2 GiB"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
