@@ -686,7 +686,7 @@ impl Reader<'_> {
         key: &'static str,
     ) -> Option<Located<SecretRef>> {
         let p = th.optional_s::<String>(key)?;
-        match secret_ref(&p.value) {
+        match SecretRef::parse(&p.value) {
             Some(r) => Some(Located::new(r, self.origin(p.span))),
             None => {
                 let at = self.origin(p.span);
@@ -763,19 +763,6 @@ impl Reader<'_> {
             min_immutability_days,
             allowed_jurisdictions,
         })
-    }
-}
-
-/// `env:VAR` / `file:PATH` → a reference; anything else is not one.
-pub(crate) fn secret_ref(text: &str) -> Option<SecretRef> {
-    let reference = if let Some(var) = text.strip_prefix("env:") {
-        SecretRef::Env(var.to_string())
-    } else {
-        SecretRef::File(text.strip_prefix("file:")?.to_string())
-    };
-    match &reference {
-        SecretRef::Env(v) | SecretRef::File(v) if v.is_empty() => None,
-        _ => Some(reference),
     }
 }
 

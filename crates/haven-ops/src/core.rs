@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use haven_model::alerts::AlertState;
 use haven_model::catalog::Catalog;
 use haven_model::compliance::{self, Compliance, RpoState};
 use haven_model::jobs::{Job, JobKind, Outcome, SetState};
@@ -15,6 +16,7 @@ use jiff::Timestamp;
 
 use crate::clock::Clock;
 use crate::export::{self, Event, Exporter};
+use crate::heartbeat::Pulse;
 use crate::notify::Notification;
 use crate::plan::{Plan, PlanProblem, plan};
 use crate::runner::JobSpec;
@@ -445,5 +447,34 @@ impl Core {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// What the heartbeat reports: alerts, compliance and jobs now.
+    pub fn pulse(&self, now: Timestamp) -> Pulse {
+        let active: Vec<_> = self.watch.active_alerts().collect();
+        let open = active.iter().any(|a| a.state == AlertState::Open);
+        Pulse {
+            version: 1,
+            sent_at: now.to_string(),
+            host: export::hostname(),
+            haven_version: env!("CARGO_PKG_VERSION"),
+            status: if open { "alerting" } else { "ok" },
+            active_alerts: active.len(),
+            highest_severity: active
+                .iter()
+                .map(|a| a.severity)
+                .max()
+                .map(|s| s.as_str().to_string()),
+            worst_compliance: self
+                .compliance
+                .services
+                .iter()
+                .map(|s| s.state)
+                .min()
+                .unwrap_or(RpoState::Ok)
+                .as_str()
+                .to_string(),
+            running_jobs: self.running.len(),
+        }
     }
 }

@@ -23,6 +23,14 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// RFC 5424 facility of Haven's messages: local0.
 const FACILITY: u8 = 16;
 
+/// This machine's host name.
+pub fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// How an event turned out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -209,10 +217,7 @@ impl Exporter {
             file: settings.file.clone(),
             syslog: settings.syslog.clone(),
             app_name: settings.app_name.clone(),
-            hostname: rustix::system::uname()
-                .nodename()
-                .to_string_lossy()
-                .into_owned(),
+            hostname: hostname(),
             tcp: None,
         };
         let thread = std::thread::Builder::new()

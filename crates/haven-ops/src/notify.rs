@@ -238,7 +238,7 @@ fn url_of(url: &MaybeSecret) -> Result<String, DeliveryError> {
 }
 
 /// POST JSON to a URL (resolved from its reference only now).
-async fn post(
+pub(crate) async fn post(
     url: &MaybeSecret,
     timeout: Duration,
     body: Vec<u8>,

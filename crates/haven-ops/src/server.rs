@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::Clock;
 use crate::core::{Core, RunNow};
 use crate::export::Exporter;
+use crate::heartbeat::Heartbeat;
 use crate::notify::{Notification, Notifier, Report, Templates};
 use crate::plan::Plan;
 use crate::runner::Runner;
@@ -448,6 +449,7 @@ pub async fn run(
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(io("cannot listen for SIGHUP"))?;
     let mut last_evaluation = clock.now();
+    let mut heartbeat = settings.heartbeat.clone().map(Heartbeat::new);
     tokio::pin!(shutdown);
     loop {
         let mut reload = false;
@@ -462,6 +464,11 @@ pub async fn run(
                     last_evaluation = clock.now();
                     core.evaluate();
                     core.watch_level().await?;
+                }
+                if let Some(beat) = &mut heartbeat
+                    && beat.due(clock.now())
+                {
+                    beat.beat(core.pulse(clock.now()), &clock, &exporter);
                 }
             }
             Some((id, end)) = done_rx.recv() => {

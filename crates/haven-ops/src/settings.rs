@@ -7,12 +7,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use haven_model::catalog::parse_duration;
 use haven_model::catalog::schedule::parse_cron;
+use haven_model::catalog::watch::MaybeSecret;
+use haven_model::catalog::{SecretRef, parse_duration};
 use haven_model::compliance::Thresholds;
 use haven_model::jobs::RetryPolicy;
 use jiff::SignedDuration;
 use serde::Deserialize;
+
+use crate::heartbeat::HeartbeatSettings;
 
 /// The file inside the data dir.
 pub const SETTINGS_FILE: &str = "haven.toml";
@@ -38,6 +41,7 @@ struct SettingsFile {
     evaluate_every: Option<String>,
     alerts: Option<AlertsFile>,
     export: Option<ExportFile>,
+    heartbeat: Option<HeartbeatFile>,
 }
 
 /// `[alerts]` of `haven.toml`.
@@ -61,6 +65,15 @@ struct ExportFile {
     file: Option<String>,
     syslog: Option<String>,
     syslog_app_name: Option<String>,
+}
+
+/// `[heartbeat]` of `haven.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatFile {
+    url: Option<String>,
+    every: Option<String>,
+    timeout: Option<String>,
 }
 
 /// How the watch rules judge evidence (`[alerts]`).
@@ -191,6 +204,8 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Event export for a SIEM.
     pub export: ExportSettings,
+    /// The dead man's switch: an outside monitor called regularly.
+    pub heartbeat: Option<HeartbeatSettings>,
 }
 
 /// A settings problem, with the file and what to do.
@@ -335,9 +350,52 @@ impl Settings {
                 .and_then(|e| e.syslog_app_name.clone())
                 .unwrap_or_else(|| "haven".into()),
         };
+        let heartbeat = match &file.heartbeat {
+            None => None,
+            Some(h) => {
+                let text = h.url.as_deref().ok_or_else(|| {
+                    at(
+                        "heartbeat.url",
+                        "is missing: give the monitor's URL, e.g. url = \"env:HAVEN_HEARTBEAT_URL\""
+                            .into(),
+                    )
+                })?;
+                let url = match SecretRef::parse(text) {
+                    Some(reference) => MaybeSecret::Secret(reference),
+                    // Not echoed: a push URL carries its token.
+                    None if text.starts_with("http://") || text.starts_with("https://") => {
+                        MaybeSecret::Plain(text.to_string())
+                    }
+                    None => {
+                        return Err(at(
+                            "heartbeat.url",
+                            "is not an http:// or https:// URL, nor env:VAR or file:PATH".into(),
+                        ));
+                    }
+                };
+                let every = duration("heartbeat.every", &h.every, SignedDuration::from_mins(1))?;
+                let timeout = duration(
+                    "heartbeat.timeout",
+                    &h.timeout,
+                    SignedDuration::from_secs(10),
+                )?;
+                if every < SignedDuration::from_secs(1) || timeout < SignedDuration::from_secs(1) {
+                    return Err(at(
+                        "heartbeat.every",
+                        "`every` and `timeout` must be at least 1s".into(),
+                    ));
+                }
+                Some(HeartbeatSettings {
+                    url,
+                    every,
+                    timeout: timeout.unsigned_abs(),
+                })
+            }
+        };
         Ok(Settings {
             alerts,
             export,
+            heartbeat,
             data_dir: data_dir.to_path_buf(),
             catalog,
             database,
@@ -526,6 +584,18 @@ mod tests {
             ("at_risk_share = 1.2\n", "must be below 1"),
             ("max_jobs = 0\n", "`max_jobs`: must be at least 1"),
             ("max_jobs = \"four\"\n", "invalid type"),
+            (
+                "[heartbeat]\nevery = \"1m\"\n",
+                "`heartbeat.url`: is missing",
+            ),
+            (
+                "[heartbeat]\nurl = \"hc-ping.example/token-123\"\n",
+                "`heartbeat.url`: is not an http:// or https:// URL",
+            ),
+            (
+                "[heartbeat]\nurl = \"env:HB\"\nevery = \"0s\"\n",
+                "must be at least 1s",
+            ),
         ];
         for (text, expected) in cases {
             write(dir.path(), text);
@@ -534,6 +604,27 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "{text}: {err}");
             assert!(err.contains("haven.toml"), "{err}");
+            assert!(!err.contains("token-123"), "a URL is never echoed: {err}");
         }
+    }
+
+    #[test]
+    fn the_heartbeat_url_may_be_a_reference_and_has_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            "[heartbeat]\nurl = \"file:/etc/haven/heartbeat\"\n",
+        );
+        let settings = Settings::load(dir.path(), &Overrides::default()).expect("load");
+        let heartbeat = settings.heartbeat.expect("heartbeat");
+        assert!(matches!(
+            heartbeat.url,
+            MaybeSecret::Secret(SecretRef::File(ref p)) if p == "/etc/haven/heartbeat"
+        ));
+        assert_eq!(heartbeat.every, SignedDuration::from_mins(1));
+        assert_eq!(heartbeat.timeout, Duration::from_secs(10));
+        write(dir.path(), "");
+        let settings = Settings::load(dir.path(), &Overrides::default()).expect("load");
+        assert!(settings.heartbeat.is_none());
     }
 }

@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use toml_span::Spanned;
 use toml_span::de_helpers::TableHelper;
 
-use super::{Reader, parse_window, secret_ref};
+use super::{Reader, parse_window};
 
 /// Keys that only some channel types read.
 const TYPE_KEYS: &[(&str, &[&str])] = &[
@@ -132,14 +132,14 @@ impl Reader<'_> {
         };
         let url_of = |this: &mut Self, url: Option<Spanned<String>>| -> Option<MaybeSecret> {
             let url = need(this, url, "url")?;
-            Some(match secret_ref(&url) {
+            Some(match SecretRef::parse(&url) {
                 Some(r) => MaybeSecret::Secret(r),
                 None => MaybeSecret::Plain(url),
             })
         };
         let secret_of = |this: &mut Self, v: Option<Spanned<String>>, key: &str| {
             let v = v?;
-            let r = secret_ref(&v.value);
+            let r = SecretRef::parse(&v.value);
             if r.is_none() {
                 this.findings.push(
                     haven_model::catalog::Finding::error(

@@ -836,3 +836,115 @@ wait = "1h"
     assert_eq!(ack["user"]["name"], "ana");
     assert!(ack["@timestamp"].as_str().expect("time").ends_with('Z'));
 }
+
+/// A heartbeat monitor on loopback: it answers 503 to the first
+/// `fail_first` calls, then 200, and hands each call's path and body over.
+fn heartbeat_monitor(fail_first: usize) -> (u16, std::sync::mpsc::Receiver<(String, Value)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            reader.read_line(&mut request).expect("request line");
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("header");
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().expect("length");
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("body");
+            let status = if n < fail_first {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if tx.send((request.trim().to_string(), body)).is_err() {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn the_server_calls_its_heartbeat_monitor_and_records_when_it_cannot() {
+    let inst = Instance::new();
+    let (port, calls) = heartbeat_monitor(1);
+    // The push URL carries a token: kept in a file, never echoed.
+    let url_file = inst.ws.path("heartbeat-url");
+    std::fs::write(
+        &url_file,
+        format!("http://127.0.0.1:{port}/ping/secret-token-42\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        inst.data.join("haven.toml"),
+        format!(
+            "listen = \"127.0.0.1:0\"\n[export]\nfile = \"events.jsonl\"\n\
+             [heartbeat]\nurl = \"file:{}\"\nevery = \"1s\"\n",
+            url_file.display()
+        ),
+    )
+    .expect("write");
+    let mut server = inst.start_server("server.log");
+
+    let wait = Duration::from_secs(60);
+    let (first, _) = calls.recv_timeout(wait).expect("a first heartbeat");
+    assert_eq!(first, "POST /ping/secret-token-42 HTTP/1.1");
+    let (_, pulse) = calls.recv_timeout(wait).expect("a second heartbeat");
+    assert_eq!(pulse["version"], 1);
+    assert_eq!(pulse["haven_version"], env!("CARGO_PKG_VERSION"));
+    assert!(pulse["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(pulse["status"], "ok");
+    assert_eq!(pulse["active_alerts"], 0);
+    assert_eq!(pulse["running_jobs"], 0);
+    assert!(
+        ["ok", "at-risk", "violated", "quarantined"]
+            .contains(&pulse["worst_compliance"].as_str().unwrap_or("")),
+        "{pulse}"
+    );
+
+    // The monitor refused the first call and took the next: one failure
+    // and one recovery are on record, not one event per call.
+    let events = inst.data.join("events.jsonl");
+    let actions = || -> Vec<String> {
+        std::fs::read_to_string(&events)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|e| e["event"]["action"].as_str().map(str::to_string))
+            .filter(|a| a.starts_with("heartbeat-"))
+            .collect()
+    };
+    wait_for("the heartbeat's recovery on record", || {
+        actions().contains(&"heartbeat-restored".to_string())
+    });
+    calls.recv_timeout(wait).expect("a third heartbeat");
+    assert_eq!(actions(), vec!["heartbeat-failed", "heartbeat-restored"]);
+    let failed = std::fs::read_to_string(&events).expect("events");
+    assert!(failed.contains("HTTP 503"), "{failed}");
+
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(exited(&mut server).success());
+    let log = log_of(&inst.ws.path("server.log"));
+    assert!(log.contains("heartbeat failed"), "{log}");
+    assert!(!log.contains("secret-token-42"), "{log}");
+    assert!(!failed.contains("secret-token-42"), "{failed}");
+}

@@ -363,6 +363,22 @@ pub enum SecretRef {
     File(String),
 }
 
+impl SecretRef {
+    /// `env:VAR` / `file:PATH` → a reference; anything else (a literal,
+    /// or a prefix with nothing after it) is not one.
+    pub fn parse(text: &str) -> Option<SecretRef> {
+        let reference = if let Some(var) = text.strip_prefix("env:") {
+            SecretRef::Env(var.to_string())
+        } else {
+            SecretRef::File(text.strip_prefix("file:")?.to_string())
+        };
+        match &reference {
+            SecretRef::Env(v) | SecretRef::File(v) if v.is_empty() => None,
+            _ => Some(reference),
+        }
+    }
+}
+
 /// Storage tier of a repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -299,6 +299,11 @@ impl Watch {
             .map(|r| format!("m{}", r.id))
     }
 
+    /// Open and acknowledged alerts.
+    pub fn active_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.active.values()
+    }
+
     /// Start escalating an alert: the policy that applies now, its first
     /// page, and the progress recorded on the alert.
     fn escalate(&self, alert: &mut Alert, now: Timestamp) -> Option<Notification> {
