@@ -1,21 +1,22 @@
 //! Event export for a SIEM: every event (jobs, alerts, notifications,
 //! people's actions) as one JSON object per line, with ECS-style field
 //! names and RFC 3339 UTC timestamps, appended to a file and/or sent to a
-//! syslog receiver (RFC 5424 over UDP, or over TCP with octet counting,
-//! RFC 6587). The schema is documented in `docs/events.md` and stable.
+//! syslog receiver (RFC 5424 over UDP, over TCP with octet counting,
+//! RFC 6587, or over TLS, RFC 5425). The schema is documented in `docs/events.md` and stable.
 //!
 //! Writing happens on a thread of its own so a slow or unreachable
 //! receiver never holds up the scheduler; [`Exporter::close`] drains it.
 
 use std::io::Write as _;
 use std::net::{TcpStream, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::settings::{ExportSettings, SyslogTarget};
+use crate::settings::{ExportSettings, SyslogTarget, SyslogTransport};
 
 /// The ECS version the field names follow.
 pub const ECS_VERSION: &str = "8.11.0";
@@ -218,13 +219,20 @@ impl Exporter {
             syslog: settings.syslog.clone(),
             app_name: settings.app_name.clone(),
             hostname: hostname(),
-            tcp: None,
+            tls: match settings.syslog.as_ref().map(|t| t.transport) {
+                Some(SyslogTransport::Tls) => Some(tls_config(settings.ca_file.as_deref())),
+                _ => None,
+            },
+            connection: None,
         };
         let thread = std::thread::Builder::new()
             .name("haven-export".into())
             .spawn(move || {
                 while let Ok(Command::Event(event)) = receiver.recv() {
                     sinks.write(&event);
+                }
+                if let Some(connection) = &mut sinks.connection {
+                    connection.close();
                 }
             })
             .ok();
@@ -266,12 +274,68 @@ impl Drop for Exporter {
     }
 }
 
+/// The TLS client configuration for `tls://` syslog: the system's roots
+/// plus the configured CA file (a SIEM often has a private CA).
+fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    let (_, _) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{} holds no PEM certificate", path.display()));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A stream connection to a syslog receiver.
+enum Connection {
+    Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Connection {
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Connection::Tcp(s) => s.write_all(bytes),
+            // Flushing completes the handshake and surfaces its errors
+            // (an untrusted certificate) here, not on some later write.
+            Connection::Tls(s) => s.write_all(bytes).and_then(|()| s.flush()),
+        }
+    }
+
+    /// End politely: TLS says close_notify so the receiver knows nothing
+    /// was cut off.
+    fn close(&mut self) {
+        if let Connection::Tls(s) = self {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+    }
+}
+
 struct Sinks {
     file: Option<PathBuf>,
     syslog: Option<SyslogTarget>,
     app_name: String,
     hostname: String,
-    tcp: Option<TcpStream>,
+    tls: Option<Result<Arc<rustls::ClientConfig>, String>>,
+    connection: Option<Connection>,
 }
 
 impl Sinks {
@@ -288,16 +352,15 @@ impl Sinks {
         }
         if let Some(target) = self.syslog.clone() {
             let message = event.syslog(&self.hostname, &self.app_name);
-            let sent = if target.tcp {
-                self.send_tcp(&target.address, &message)
-            } else {
-                UdpSocket::bind(if target.address.starts_with('[') {
+            let sent = match target.transport {
+                SyslogTransport::Udp => UdpSocket::bind(if target.address.starts_with('[') {
                     "[::]:0"
                 } else {
                     "0.0.0.0:0"
                 })
                 .and_then(|s| s.send_to(message.as_bytes(), &target.address))
-                .map(|_| ())
+                .map(|_| ()),
+                SyslogTransport::Tcp | SyslogTransport::Tls => self.send_framed(&target, &message),
             };
             if let Err(e) = sent {
                 tracing::warn!("cannot send the event to syslog {}: {e}", target.address);
@@ -305,28 +368,47 @@ impl Sinks {
         }
     }
 
-    /// One octet-counted frame (RFC 6587); reconnects once when the
-    /// connection broke.
-    fn send_tcp(&mut self, address: &str, message: &str) -> std::io::Result<()> {
+    fn connect(&self, target: &SyslogTarget) -> std::io::Result<Connection> {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&target.address)?
+            .next()
+            .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        // The TLS handshake reads too.
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let Some(tls) = &self.tls else {
+            return Ok(Connection::Tcp(stream));
+        };
+        let config = tls.clone().map_err(std::io::Error::other)?;
+        let name = rustls::pki_types::ServerName::try_from(target.host().to_string())
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", target.host())))?;
+        let client = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+        Ok(Connection::Tls(Box::new(rustls::StreamOwned::new(
+            client, stream,
+        ))))
+    }
+
+    /// One octet-counted frame (RFC 6587 over TCP, RFC 5425 over TLS);
+    /// a broken connection is reopened once.
+    fn send_framed(&mut self, target: &SyslogTarget, message: &str) -> std::io::Result<()> {
         let frame = format!("{} {message}", message.len());
+        let mut last = None;
         for _ in 0..2 {
-            if self.tcp.is_none() {
-                let addr = std::net::ToSocketAddrs::to_socket_addrs(address)?
-                    .next()
-                    .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
-                let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-                stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-                self.tcp = Some(stream);
+            if self.connection.is_none() {
+                self.connection = Some(self.connect(target)?);
             }
-            let Some(stream) = self.tcp.as_mut() else {
+            let Some(connection) = self.connection.as_mut() else {
                 continue;
             };
-            match stream.write_all(frame.as_bytes()) {
+            match connection.send(frame.as_bytes()) {
                 Ok(()) => return Ok(()),
-                Err(_) => self.tcp = None,
+                Err(e) => {
+                    self.connection = None;
+                    last = Some(e);
+                }
             }
         }
-        Err(std::io::Error::other("the connection broke twice"))
+        Err(last.unwrap_or_else(|| std::io::Error::other("the connection broke twice")))
     }
 }
 

@@ -65,6 +65,7 @@ struct ExportFile {
     file: Option<String>,
     syslog: Option<String>,
     syslog_app_name: Option<String>,
+    syslog_ca_file: Option<String>,
 }
 
 /// `[heartbeat]` of `haven.toml`.
@@ -121,27 +122,44 @@ pub struct ExportSettings {
     pub syslog: Option<SyslogTarget>,
     /// APP-NAME of syslog messages.
     pub app_name: String,
+    /// Extra CA certificates (PEM) to trust for `tls://`, besides the
+    /// system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A syslog receiver (RFC 5424).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyslogTarget {
-    /// TCP (octet-counted frames, RFC 6587) or UDP (one datagram each).
-    pub tcp: bool,
+    /// How messages travel.
+    pub transport: SyslogTransport,
     /// `host:port`.
     pub address: String,
 }
 
+/// How syslog messages travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyslogTransport {
+    /// One datagram each (RFC 5426).
+    Udp,
+    /// Octet-counted frames over TCP (RFC 6587).
+    Tcp,
+    /// Octet-counted frames over TLS (RFC 5425); the receiver's
+    /// certificate is verified.
+    Tls,
+}
+
 impl SyslogTarget {
-    /// `udp://host:port` or `tcp://host:port`.
+    /// `udp://host:port`, `tcp://host:port` or `tls://host:port`.
     pub fn parse(text: &str) -> Result<SyslogTarget, String> {
-        let (tcp, rest) = if let Some(rest) = text.strip_prefix("tcp://") {
-            (true, rest)
+        let (transport, rest) = if let Some(rest) = text.strip_prefix("tcp://") {
+            (SyslogTransport::Tcp, rest)
         } else if let Some(rest) = text.strip_prefix("udp://") {
-            (false, rest)
+            (SyslogTransport::Udp, rest)
+        } else if let Some(rest) = text.strip_prefix("tls://") {
+            (SyslogTransport::Tls, rest)
         } else {
             return Err(format!(
-                "{text:?} is not a syslog address (use udp://HOST:PORT or tcp://HOST:PORT)"
+                "{text:?} is not a syslog address (use udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT)"
             ));
         };
         if rest
@@ -149,13 +167,22 @@ impl SyslogTarget {
             .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
         {
             return Err(format!(
-                "{text:?}: give a host and a port, e.g. udp://127.0.0.1:514"
+                "{text:?}: give a host and a port, e.g. udp://127.0.0.1:514 or tls://siem.example.com:6514"
             ));
         }
         Ok(SyslogTarget {
-            tcp,
+            transport,
             address: rest.to_string(),
         })
+    }
+
+    /// The host part (for TLS server name checks), without IPv6 brackets.
+    pub fn host(&self) -> &str {
+        let host = self
+            .address
+            .rsplit_once(':')
+            .map_or(self.address.as_str(), |(h, _)| h);
+        host.trim_start_matches('[').trim_end_matches(']')
     }
 }
 
@@ -349,7 +376,24 @@ impl Settings {
             app_name: e
                 .and_then(|e| e.syslog_app_name.clone())
                 .unwrap_or_else(|| "haven".into()),
+            ca_file: e
+                .and_then(|e| e.syslog_ca_file.as_ref())
+                .map(|f| data_dir.join(f)),
         };
+        if let Some(ca_file) = &export.ca_file {
+            if export.syslog.as_ref().map(|t| t.transport) != Some(SyslogTransport::Tls) {
+                return Err(at(
+                    "export.syslog_ca_file",
+                    "only applies to a tls:// syslog address".into(),
+                ));
+            }
+            if !ca_file.is_file() {
+                return Err(at(
+                    "export.syslog_ca_file",
+                    format!("{} is not a readable file", ca_file.display()),
+                ));
+            }
+        }
         let heartbeat = match &file.heartbeat {
             None => None,
             Some(h) => {
@@ -591,6 +635,18 @@ mod tests {
             (
                 "[heartbeat]\nurl = \"hc-ping.example/token-123\"\n",
                 "`heartbeat.url`: is not an http:// or https:// URL",
+            ),
+            (
+                "[export]\nsyslog = \"ssl://siem:6514\"\n",
+                "`export.syslog`: \"ssl://siem:6514\" is not a syslog address",
+            ),
+            (
+                "[export]\nsyslog = \"tcp://siem:514\"\nsyslog_ca_file = \"ca.pem\"\n",
+                "only applies to a tls:// syslog address",
+            ),
+            (
+                "[export]\nsyslog = \"tls://siem:6514\"\nsyslog_ca_file = \"ca.pem\"\n",
+                "ca.pem is not a readable file",
             ),
             (
                 "[heartbeat]\nurl = \"env:HB\"\nevery = \"0s\"\n",

@@ -2,7 +2,7 @@
 //! server (aiosmtpd) that requires STARTTLS and authentication and
 //! parses the mail; an HTTP listener that verifies webhook signatures and
 //! takes Slack and Teams payloads; failover from a channel that refuses
-//! connections; syslog receivers over UDP and TCP.
+//! connections; syslog receivers over UDP, TCP and TLS.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, UdpSocket};
@@ -53,18 +53,20 @@ fn python() -> String {
     std::env::var("HAVEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-struct SmtpServer {
+/// A test server written in Python (tests/support/): its first line is
+/// JSON with `port` and `certificate`, then one JSON line per thing seen.
+struct PythonServer {
     child: Child,
     lines: BufReader<ChildStdout>,
     port: u16,
     certificate: String,
 }
 
-impl SmtpServer {
-    fn start(dir: &std::path::Path) -> SmtpServer {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+impl PythonServer {
+    fn start(name: &str, dir: &std::path::Path) -> PythonServer {
+        let script = format!("{}/tests/support/{name}", env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new(python())
-            .arg(script)
+            .arg(&script)
             .arg(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -76,11 +78,11 @@ impl SmtpServer {
         let mut first = String::new();
         lines
             .read_line(&mut first)
-            .expect("the SMTP server's first line");
+            .expect("the test server's first line");
         let ready: Value = serde_json::from_str(&first).unwrap_or_else(|e| {
-            panic!("the SMTP test server did not start ({e}): {first:?}; is aiosmtpd installed for {}?", python())
+            panic!("{name} did not start ({e}): {first:?}; are aiosmtpd and cryptography installed for {}?", python())
         });
-        SmtpServer {
+        PythonServer {
             child,
             lines,
             port: u16::try_from(ready["port"].as_u64().expect("port")).expect("port"),
@@ -88,16 +90,17 @@ impl SmtpServer {
         }
     }
 
-    /// The next mail it received (blocks until it arrives or the server
-    /// ends).
-    fn next_mail(&mut self) -> Value {
+    /// The next thing it saw (blocks until it comes or the server ends).
+    fn next(&mut self) -> Value {
         let mut line = String::new();
-        self.lines.read_line(&mut line).expect("a received mail");
-        serde_json::from_str(&line).expect("mail JSON")
+        self.lines
+            .read_line(&mut line)
+            .expect("a line from the test server");
+        serde_json::from_str(&line).expect("JSON from the test server")
     }
 }
 
-impl Drop for SmtpServer {
+impl Drop for PythonServer {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.kill();
@@ -105,7 +108,7 @@ impl Drop for SmtpServer {
     }
 }
 
-fn email(server: &SmtpServer, password_file: &std::path::Path, trust: bool) -> Channel {
+fn email(server: &PythonServer, password_file: &std::path::Path, trust: bool) -> Channel {
     channel(
         "ops-mail",
         ChannelKind::Email {
@@ -123,7 +126,7 @@ fn email(server: &SmtpServer, password_file: &std::path::Path, trust: bool) -> C
 #[tokio::test]
 async fn mail_goes_over_starttls_with_authentication_and_is_parsed_by_a_real_server() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut server = SmtpServer::start(dir.path());
+    let mut server = PythonServer::start("smtp_server.py", dir.path());
     let password = dir.path().join("smtp.pw");
     std::fs::write(&password, "s3cret\n").expect("password");
     let (message, context) = message();
@@ -136,7 +139,7 @@ async fn mail_goes_over_starttls_with_authentication_and_is_parsed_by_a_real_ser
     )
     .await
     .expect("delivered");
-    let mail = server.next_mail();
+    let mail = server.next();
     assert_eq!(mail["subject"], message.subject.as_str());
     assert!(
         mail["body"]
@@ -400,6 +403,7 @@ fn events_reach_syslog_over_udp_and_tcp() {
         file: None,
         syslog: Some(target),
         app_name: "haven-test".into(),
+        ca_file: None,
     };
     let mut exporter = Exporter::start(&settings(
         SyslogTarget::parse(&format!("udp://{}", udp.local_addr().expect("addr"))).expect("target"),
@@ -422,8 +426,13 @@ fn events_reach_syslog_over_udp_and_tcp() {
         .expect("timeout");
     let mut all = String::new();
     stream.read_to_string(&mut all).expect("frames");
-    // Octet counting (RFC 6587): `LEN SP MSG`, twice.
-    let mut rest = all.as_str();
+    assert_eq!(octet_counted_frames(&all), 2);
+}
+
+/// Check each octet-counted frame (RFC 6587 / RFC 5425: `LEN SP MSG`);
+/// returns how many there were.
+fn octet_counted_frames(all: &str) -> usize {
+    let mut rest = all;
     let mut frames = 0;
     while !rest.is_empty() {
         let (len, tail) = rest.split_once(' ').expect("a length");
@@ -432,7 +441,46 @@ fn events_reach_syslog_over_udp_and_tcp() {
         rest = &tail[len..];
         frames += 1;
     }
-    assert_eq!(frames, 2);
+    frames
+}
+
+#[test]
+fn events_reach_syslog_over_tls_only_when_the_receiver_is_trusted() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut receiver = PythonServer::start("syslog_tls_server.py", dir.path());
+    let target =
+        SyslogTarget::parse(&format!("tls://127.0.0.1:{}", receiver.port)).expect("target");
+    let settings = |ca_file: Option<std::path::PathBuf>| ExportSettings {
+        file: None,
+        syslog: Some(target.clone()),
+        app_name: "haven-test".into(),
+        ca_file,
+    };
+
+    // A receiver signed by an unknown CA is refused: nothing is sent in
+    // clear text instead (two attempts, both refused at the handshake).
+    let mut exporter = Exporter::start(&settings(None));
+    exporter.emit(syslog_event());
+    exporter.close();
+    for _ in 0..2 {
+        let refused = receiver.next();
+        assert!(
+            refused["handshake_error"].is_string(),
+            "the handshake must fail: {refused}"
+        );
+    }
+
+    // Trusting the receiver's CA: two frames over one connection, ended
+    // with close_notify (the receiver reads to a clean end).
+    let mut exporter = Exporter::start(&settings(Some(receiver.certificate.clone().into())));
+    exporter.emit(syslog_event());
+    exporter.emit(syslog_event());
+    exporter.close();
+    let got = receiver.next();
+    let all = got["received"]
+        .as_str()
+        .unwrap_or_else(|| panic!("frames over TLS: {got}"));
+    assert_eq!(octet_counted_frames(all), 2);
 }
 
 #[test]
@@ -443,6 +491,7 @@ fn events_append_to_a_json_lines_file() {
         file: Some(file.clone()),
         syslog: None,
         app_name: "haven".into(),
+        ca_file: None,
     });
     exporter.emit(syslog_event());
     exporter.emit(syslog_event().user("ana"));

@@ -5,10 +5,7 @@ Creates a throwaway CA and a certificate for 127.0.0.1 signed by it. Prints one
 JSON line with its port and certificate, then one JSON line per received
 mail, parsed with Python's email package. Exits when stdin closes.
 """
-import datetime
-import ipaddress
 import json
-import os
 import socket
 import ssl
 import sys
@@ -17,56 +14,8 @@ from email.policy import default
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-
-def certificate(directory):
-    """A throwaway CA and a server certificate for 127.0.0.1 signed by it;
-    returns (CA path, server chain path, server key path)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def build(subject, issuer, public_key, signing_key, ca):
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-        return builder.sign(signing_key, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "haven-test-ca")])
-    ca = build(ca_name, ca_name, ca_key.public_key(), ca_key, True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    leaf = build(name, ca_name, key.public_key(), ca_key, False)
-    paths = [os.path.join(directory, n) for n in ("smtp-ca.pem", "smtp-chain.pem", "smtp-key.pem")]
-    with open(paths[0], "wb") as f:
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(paths[1], "wb") as f:
-        f.write(leaf.public_bytes(serialization.Encoding.PEM))
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(paths[2], "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return paths
+from certs import certificate
 
 
 class Handler:
@@ -99,7 +48,7 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 
 def main():
-    ca_path, chain_path, key_path = certificate(sys.argv[1])
+    ca_path, chain_path, key_path = certificate(sys.argv[1], "smtp")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(chain_path, key_path)
     probe = socket.socket()
