@@ -380,6 +380,29 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
+/// A notification on its way: kept from the moment it is queued until a
+/// channel took it or every channel failed, so that a server stopped in
+/// the middle (during a retry's backoff, say) resumes it where it stood.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingNotification {
+    /// Assigned when queued.
+    pub id: i64,
+    /// The alert.
+    pub alert_id: i64,
+    /// The escalation step.
+    pub step: Option<usize>,
+    /// Channels in failover order.
+    pub channels: Vec<String>,
+    /// The channel (index into `channels`) to try next.
+    pub channel: usize,
+    /// Its next attempt (1 = first try).
+    pub attempt: u32,
+    /// Not before then (a retry's backoff).
+    pub not_before: Timestamp,
+    /// When it was queued.
+    pub queued_at: Timestamp,
+}
+
 /// What observing did to the alerts.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use haven_model::alerts::{Alert, Delivery};
+use haven_model::alerts::{Alert, AlertState, Delivery, PendingNotification};
 use haven_model::catalog::watch::{Channel, ChannelKind, MaybeSecret, SmtpSecurity};
 use haven_store::Store;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -557,9 +557,83 @@ impl Notifier {
         }
     }
 
-    /// Send: each channel in turn, each with its retries, until one
-    /// accepts the message.
+    /// Deliver once, without a queue (`haven notify test`): every
+    /// channel in order, each with its retries, until one accepts.
     pub async fn send(&self, notification: &Notification) -> Report {
+        self.deliver_from(notification, None).await
+    }
+
+    /// Queue an alert's notification in the store, then deliver it; the
+    /// queued row follows the delivery (which channel, which attempt, the
+    /// backoff) and goes when a channel took it or every one failed. A
+    /// notification without an alert is just sent.
+    pub async fn send_queued(&self, notification: &Notification) -> Report {
+        let Some(alert) = &notification.alert else {
+            return self.send(notification).await;
+        };
+        let now = self.clock.now();
+        let pending = PendingNotification {
+            id: 0,
+            alert_id: alert.id,
+            step: notification.step,
+            channels: notification.channels.clone(),
+            channel: 0,
+            attempt: 1,
+            not_before: now,
+            queued_at: now,
+        };
+        match self.store.queue_notification(&pending).await {
+            Ok(queued) => self.deliver_from(notification, Some(queued)).await,
+            Err(e) => {
+                tracing::error!("cannot queue a notification (sending it anyway): {e}");
+                self.send(notification).await
+            }
+        }
+    }
+
+    /// Resume a notification queued before the server stopped, where it
+    /// stood. One whose alert was acknowledged or resolved meanwhile is
+    /// dropped: somebody has it already.
+    pub async fn resume(&self, pending: PendingNotification) -> Option<Report> {
+        let alert = match self.store.alert(pending.alert_id).await {
+            Ok(alert) => alert,
+            Err(e) => {
+                tracing::error!(
+                    alert = pending.alert_id,
+                    "cannot resume a notification: {e}"
+                );
+                return None;
+            }
+        };
+        let Some(alert) = alert.filter(|a| a.state == AlertState::Open) else {
+            tracing::info!(
+                alert = pending.alert_id,
+                "queued notification dropped: its alert is no longer open"
+            );
+            self.finish(pending.id).await;
+            return None;
+        };
+        tracing::info!(
+            alert = alert.id,
+            channel = pending.channels.get(pending.channel).map(String::as_str),
+            attempt = pending.attempt,
+            "resuming a notification queued before the restart"
+        );
+        let notification = Notification {
+            alert: Some(alert),
+            step: pending.step,
+            channels: pending.channels.clone(),
+        };
+        Some(self.deliver_from(&notification, Some(pending)).await)
+    }
+
+    /// The delivery itself, from where `queued` stands (the start without
+    /// one), saving its progress to the queue before every wait.
+    async fn deliver_from(
+        &self,
+        notification: &Notification,
+        mut queued: Option<PendingNotification>,
+    ) -> Report {
         let context = match &notification.alert {
             Some(alert) => MessageContext::of(alert),
             None => MessageContext::test(
@@ -571,7 +645,12 @@ impl Notifier {
             delivered_by: None,
             attempts: Vec::new(),
         };
-        for id in &notification.channels {
+        let (first_channel, first_attempt, not_before) =
+            queued.as_ref().map_or((0, 1, None), |q| {
+                (q.channel, q.attempt.max(1), Some(q.not_before))
+            });
+        for (index, id) in notification.channels.iter().enumerate().skip(first_channel) {
+            let resumed = index == first_channel;
             let Some(channel) = self.channels.iter().find(|c| &c.id.value == id) else {
                 let attempt = self
                     .record(
@@ -586,8 +665,20 @@ impl Notifier {
                 continue;
             };
             let message = self.templates.render(Some(channel), &context);
-            let mut delay = channel.retry_delay.unsigned_abs();
-            for attempt in 1..=channel.retries + 1 {
+            let start = if resumed { first_attempt } else { 1 };
+            // The backoff doubles per retry; a resumed retry waits what was
+            // left of its backoff.
+            let mut delay = channel
+                .retry_delay
+                .unsigned_abs()
+                .saturating_mul(1 << (start - 1).min(16));
+            if resumed && let Some(at) = not_before {
+                let left = at.duration_since(self.clock.now());
+                if left.is_positive() {
+                    tokio::time::sleep(left.unsigned_abs()).await;
+                }
+            }
+            for attempt in start..=channel.retries + 1 {
                 let result = match &message {
                     Ok(message) => deliver(channel, message, &context, self.clock.now()).await,
                     Err(e) => Err(DeliveryError(e.clone())),
@@ -599,21 +690,58 @@ impl Notifier {
                 report.attempts.push(recorded);
                 if ok {
                     report.delivered_by = Some(id.clone());
+                    if let Some(q) = &queued {
+                        self.finish(q.id).await;
+                    }
                     return report;
                 }
                 if attempt <= channel.retries {
+                    let backoff = SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX);
+                    self.progress(&mut queued, index, attempt + 1, self.clock.now() + backoff)
+                        .await;
                     tokio::time::sleep(delay).await;
                     delay = delay.saturating_mul(2);
                 }
             }
             tracing::warn!(channel = %id, "channel failed; failing over to the next channel of the step");
+            self.progress(&mut queued, index + 1, 1, self.clock.now())
+                .await;
         }
         tracing::error!(
             alert = notification.alert.as_ref().map(|a| a.id),
             "no channel accepted the notification ({} tried)",
             notification.channels.join(", ")
         );
+        if let Some(q) = &queued {
+            self.finish(q.id).await;
+        }
         report
+    }
+
+    /// Save where a queued delivery stands (a failure to save is logged:
+    /// the delivery goes on, only its resumption would be lost).
+    async fn progress(
+        &self,
+        queued: &mut Option<PendingNotification>,
+        channel: usize,
+        attempt: u32,
+        not_before: Timestamp,
+    ) {
+        let Some(q) = queued else {
+            return;
+        };
+        q.channel = channel;
+        q.attempt = attempt;
+        q.not_before = not_before;
+        if let Err(e) = self.store.update_notification(q).await {
+            tracing::error!("cannot save a notification's progress: {e}");
+        }
+    }
+
+    async fn finish(&self, id: i64) {
+        if let Err(e) = self.store.finish_notification(id).await {
+            tracing::error!("cannot mark a queued notification done: {e}");
+        }
     }
 
     async fn record(

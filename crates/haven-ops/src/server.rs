@@ -209,7 +209,7 @@ fn dispatch(notifier: &Arc<Notifier>, notifications: Vec<Notification>) {
     for n in notifications {
         let notifier = Arc::clone(notifier);
         tokio::spawn(async move {
-            notifier.send(&n).await;
+            notifier.send_queued(&n).await;
         });
     }
 }
@@ -429,6 +429,14 @@ pub async fn run(
     })?;
     let exporter = Arc::clone(core.exporter());
     let mut notifier = notifier_for(&store, &clock, core.catalog(), &templates, &exporter);
+    // Notifications the last run left on their way (stopped during a
+    // retry's backoff, or killed) go on where they stood.
+    for pending in store.queued_notifications().await? {
+        let notifier = Arc::clone(&notifier);
+        tokio::spawn(async move {
+            notifier.resume(pending).await;
+        });
+    }
     let (commands, mut command_rx) = mpsc::channel(64);
     let view = Arc::new(RwLock::new(View {
         catalog: Arc::clone(core.catalog()),
@@ -608,7 +616,7 @@ pub async fn run_foreground(
             })?;
         let notifier = notifier_for(&store, &clock, core.catalog(), &templates, core.exporter());
         for n in &notifications {
-            notifier.send(n).await;
+            notifier.send_queued(n).await;
         }
     }
     Ok(Some(ran))

@@ -8,7 +8,7 @@
 //! tests. Only this crate knows SQL.
 
 use async_trait::async_trait;
-use haven_model::alerts::{Alert, Delivery};
+use haven_model::alerts::{Alert, Delivery, PendingNotification};
 use haven_model::jobs::{Failure, Job, JobKind, JobStats, Outcome, SetState, Trigger};
 use haven_model::maintenance::Recorded;
 use jiff::Timestamp;
@@ -215,6 +215,21 @@ pub trait Store: Send + Sync + 'static {
     /// The delivery attempts of an alert (or of tests, for `None`),
     /// oldest first.
     async fn deliveries(&self, alert_id: Option<i64>) -> Result<Vec<Delivery>>;
+
+    /// Queue a notification (its id is assigned).
+    async fn queue_notification(
+        &self,
+        pending: &PendingNotification,
+    ) -> Result<PendingNotification>;
+
+    /// Save where a queued notification stands.
+    async fn update_notification(&self, pending: &PendingNotification) -> Result<()>;
+
+    /// A queued notification is done (delivered, or every channel failed).
+    async fn finish_notification(&self, id: i64) -> Result<()>;
+
+    /// Queued notifications not yet done, oldest first.
+    async fn queued_notifications(&self) -> Result<Vec<PendingNotification>>;
 
     /// Record a maintenance window (its id is assigned).
     async fn add_maintenance(&self, window: &Recorded) -> Result<Recorded>;

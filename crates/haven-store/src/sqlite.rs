@@ -11,7 +11,9 @@ use jiff::Timestamp;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use haven_model::alerts::{Alert, AlertState, Delivery, Rule, Severity, Subject};
+use haven_model::alerts::{
+    Alert, AlertState, Delivery, PendingNotification, Rule, Severity, Subject,
+};
 use haven_model::catalog::watch::Scope;
 use haven_model::maintenance::Recorded;
 
@@ -480,6 +482,73 @@ impl Store for SqliteStore {
 
     async fn deliveries(&self, alert_id: Option<i64>) -> Result<Vec<Delivery>> {
         self.deliveries_impl(alert_id).await
+    }
+
+    async fn queue_notification(
+        &self,
+        pending: &PendingNotification,
+    ) -> Result<PendingNotification> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO outbox (alert_id, step, channels, channel, attempt, not_before, queued_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(pending.alert_id)
+        .bind(pending.step.map(|s| s as i64))
+        .bind(json_text(&pending.channels)?)
+        .bind(pending.channel as i64)
+        .bind(i64::from(pending.attempt))
+        .bind(ms(pending.not_before))
+        .bind(ms(pending.queued_at))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(PendingNotification {
+            id,
+            ..pending.clone()
+        })
+    }
+
+    async fn update_notification(&self, pending: &PendingNotification) -> Result<()> {
+        sqlx::query("UPDATE outbox SET channel = ?, attempt = ?, not_before = ? WHERE id = ?")
+            .bind(pending.channel as i64)
+            .bind(i64::from(pending.attempt))
+            .bind(ms(pending.not_before))
+            .bind(pending.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_notification(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM outbox WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn queued_notifications(&self) -> Result<Vec<PendingNotification>> {
+        let rows = sqlx::query("SELECT * FROM outbox ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingNotification {
+                    id: row.try_get("id")?,
+                    alert_id: row.try_get("alert_id")?,
+                    step: row
+                        .try_get::<Option<i64>, _>("step")?
+                        .map(|s| s.max(0) as usize),
+                    channels: from_json(row.try_get("channels")?, "outbox.channels")?,
+                    channel: row.try_get::<i64, _>("channel")?.max(0) as usize,
+                    attempt: row
+                        .try_get::<i64, _>("attempt")?
+                        .clamp(1, i64::from(u32::MAX)) as u32,
+                    not_before: from_ms(row.try_get("not_before")?)?,
+                    queued_at: from_ms(row.try_get("queued_at")?)?,
+                })
+            })
+            .collect()
     }
 
     async fn add_maintenance(&self, window: &Recorded) -> Result<Recorded> {

@@ -837,6 +837,103 @@ wait = "1h"
     assert!(ack["@timestamp"].as_str().expect("time").ends_with('Z'));
 }
 
+#[test]
+fn a_notification_killed_during_a_retry_backoff_is_resumed_after_the_restart() {
+    let inst = Instance::new();
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    inst.write_catalog("missing");
+    let notified = inst.ws.path("notified.txt");
+    std::fs::write(
+        inst.data.join("catalog/watch.toml"),
+        format!(
+            r#"
+[[channel]]
+id = "broken"
+type = "command"
+run = "exit 3"
+retries = 1
+retry_delay = "5s"
+
+[[channel]]
+id = "log"
+type = "command"
+run = "cat >> {notified}"
+
+[[escalation]]
+id = "everything"
+
+[[escalation.step]]
+channels = ["broken", "log"]
+wait = "1h"
+"#,
+            notified = notified.display()
+        ),
+    )
+    .expect("write");
+    let mut server = inst.start_server("server.log");
+    inst.haven().args(["run", "file-share"]).assert().success();
+    let attempts = |inst: &Instance| -> Vec<(String, u64, bool)> {
+        let alerts = inst.json(&["alerts", "--open"], 0);
+        let Some(id) = alerts
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["rule"] == "job-failed"))
+            .and_then(|a| a["id"].as_i64())
+        else {
+            return Vec::new();
+        };
+        inst.json(&["alert", "show", &id.to_string()], 0)["deliveries"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|d| {
+                        (
+                            d["channel"].as_str().unwrap_or("").to_string(),
+                            d["attempt"].as_u64().unwrap_or(0),
+                            d["ok"] == true,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // The first channel failed once: its retry waits 5 s. The server is
+    // killed in that wait; nothing else has been tried.
+    wait_for("the first failed attempt", || !attempts(&inst).is_empty());
+    signal(&server, rustix::process::Signal::KILL);
+    exited(&mut server);
+    assert_eq!(
+        attempts(&inst),
+        vec![("broken".into(), 1, false)],
+        "killed during the backoff"
+    );
+    assert!(!notified.exists());
+
+    // After the restart the delivery goes on where it stood: the retry,
+    // then the next channel (the escalation's next page is an hour away).
+    let mut server = inst.start_server("server-2.log");
+    wait_for("the resumed notification", || {
+        std::fs::read_to_string(&notified).is_ok_and(|t| t.contains("file-share"))
+    });
+    wait_for("the delivery on record", || {
+        attempts(&inst).last().is_some_and(|a| a.2)
+    });
+    assert_eq!(
+        attempts(&inst),
+        vec![
+            ("broken".into(), 1, false),
+            ("broken".into(), 2, false),
+            ("log".into(), 1, true)
+        ]
+    );
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(exited(&mut server).success());
+    let log = log_of(&inst.ws.path("server-2.log"));
+    assert!(
+        log.contains("resuming a notification queued before the restart"),
+        "{log}"
+    );
+}
+
 /// A heartbeat monitor on loopback: it answers 503 to the first
 /// `fail_first` calls, then 200, and hands each call's path and body over.
 fn heartbeat_monitor(fail_first: usize) -> (u16, std::sync::mpsc::Receiver<(String, Value)>) {

@@ -3,7 +3,8 @@
 //! fresh, empty store.
 
 use haven_model::alerts::{
-    self, AlertState, Condition, Delivery, EscalationProgress, Rule, Severity, Subject,
+    self, AlertState, Condition, Delivery, EscalationProgress, PendingNotification, Rule, Severity,
+    Subject,
 };
 use haven_model::catalog::watch::Scope;
 use haven_model::jobs::{
@@ -29,6 +30,7 @@ macro_rules! conformance_tests {
             alerts_round_trip_and_one_is_active_per_condition,
             deliveries_and_maintenance_are_recorded,
             latest_jobs_and_capacity_samples_come_from_job_evidence,
+            queued_notifications_keep_their_progress_until_done,
         );
     };
     ($fresh:expr; $($name:ident),+ $(,)?) => {
@@ -655,5 +657,52 @@ pub async fn latest_jobs_and_capacity_samples_come_from_job_evidence(store: &dyn
             .await
             .expect("none")
             .is_empty()
+    );
+}
+
+pub async fn queued_notifications_keep_their_progress_until_done(store: &dyn Store) {
+    let alert = store
+        .insert_alert(&alerts::raise(0, condition("k", "erp"), t(0)))
+        .await
+        .expect("alert");
+    let pending = |channels: &[&str]| PendingNotification {
+        id: 0,
+        alert_id: alert.id,
+        step: Some(1),
+        channels: channels.iter().map(|c| (*c).to_string()).collect(),
+        channel: 0,
+        attempt: 1,
+        not_before: t(0),
+        queued_at: t(0),
+    };
+    let first = store
+        .queue_notification(&pending(&["sms", "mail"]))
+        .await
+        .expect("queue");
+    let second = store
+        .queue_notification(&pending(&["mail"]))
+        .await
+        .expect("queue");
+    assert!(second.id > first.id);
+    // The first channel failed once; its retry waits until t(90).
+    let moved = PendingNotification {
+        attempt: 2,
+        not_before: t(90),
+        ..first.clone()
+    };
+    store.update_notification(&moved).await.expect("update");
+    assert_eq!(
+        store.queued_notifications().await.expect("queued"),
+        vec![moved.clone(), second.clone()],
+        "oldest first, with their progress"
+    );
+    store.finish_notification(first.id).await.expect("finish");
+    store
+        .finish_notification(first.id)
+        .await
+        .expect("finishing twice is harmless");
+    assert_eq!(
+        store.queued_notifications().await.expect("queued"),
+        vec![second]
     );
 }
