@@ -96,6 +96,36 @@ password = "env:HAVEN_PASSWORD"
         std::fs::write(self.data.join("catalog/catalog.toml"), catalog).expect("write");
     }
 
+    /// Channels and one escalation step: `broken` (a gateway that is down,
+    /// one retry after `retry_delay`) fails over to `log`, which appends
+    /// each message to `notified`.
+    fn write_watch(&self, retry_delay: &str, notified: &Path) {
+        let watch = format!(
+            r#"
+[[channel]]
+id = "broken"
+type = "command"
+run = "echo gateway down >&2; exit 3"
+retries = 1
+retry_delay = "{retry_delay}"
+
+[[channel]]
+id = "log"
+type = "command"
+run = "cat >> {notified}"
+
+[[escalation]]
+id = "everything"
+
+[[escalation.step]]
+channels = ["broken", "log"]
+wait = "1h"
+"#,
+            notified = notified.display()
+        );
+        std::fs::write(self.data.join("catalog/watch.toml"), watch).expect("write");
+    }
+
     fn haven(&self) -> assert_cmd::Command {
         let mut cmd = self.ws.haven();
         cmd.arg("--data-dir").arg(&self.data);
@@ -626,33 +656,7 @@ fn alerts_are_raised_notified_with_failover_acknowledged_and_held_by_maintenance
     // The file share's path does not exist: its backups fail.
     inst.write_catalog("missing");
     let notified = inst.ws.path("notified.txt");
-    std::fs::write(
-        inst.data.join("catalog/watch.toml"),
-        format!(
-            r#"
-[[channel]]
-id = "broken"
-type = "command"
-run = "echo gateway down >&2; exit 3"
-retries = 1
-retry_delay = "1s"
-
-[[channel]]
-id = "log"
-type = "command"
-run = "cat >> {notified}"
-
-[[escalation]]
-id = "everything"
-
-[[escalation.step]]
-channels = ["broken", "log"]
-wait = "1h"
-"#,
-            notified = notified.display()
-        ),
-    )
-    .expect("write");
+    inst.write_watch("1s", &notified);
     std::fs::write(
         inst.data.join("haven.toml"),
         "listen = \"127.0.0.1:0\"\n[export]\nfile = \"events.jsonl\"\n",
@@ -843,33 +847,7 @@ fn a_notification_killed_during_a_retry_backoff_is_resumed_after_the_restart() {
     std::fs::write(inst.ws.path("go"), "").expect("go");
     inst.write_catalog("missing");
     let notified = inst.ws.path("notified.txt");
-    std::fs::write(
-        inst.data.join("catalog/watch.toml"),
-        format!(
-            r#"
-[[channel]]
-id = "broken"
-type = "command"
-run = "exit 3"
-retries = 1
-retry_delay = "5s"
-
-[[channel]]
-id = "log"
-type = "command"
-run = "cat >> {notified}"
-
-[[escalation]]
-id = "everything"
-
-[[escalation.step]]
-channels = ["broken", "log"]
-wait = "1h"
-"#,
-            notified = notified.display()
-        ),
-    )
-    .expect("write");
+    inst.write_watch("5s", &notified);
     let mut server = inst.start_server("server.log");
     inst.haven().args(["run", "file-share"]).assert().success();
     let attempts = |inst: &Instance| -> Vec<(String, u64, bool)> {
