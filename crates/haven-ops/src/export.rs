@@ -220,7 +220,14 @@ impl Exporter {
             app_name: settings.app_name.clone(),
             hostname: hostname(),
             tls: match settings.syslog.as_ref().map(|t| t.transport) {
-                Some(SyslogTransport::Tls) => Some(tls_config(settings.ca_file.as_deref())),
+                Some(SyslogTransport::Tls) => {
+                    let config = tls_config(settings.ca_file.as_deref());
+                    if let Err(e) = &config {
+                        // Said once here; each event's warning repeats it.
+                        tracing::error!("syslog over TLS cannot start: {e}");
+                    }
+                    Some(config)
+                }
                 _ => None,
             },
             connection: None,
@@ -280,7 +287,7 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Strin
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
-    let (_, _) = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     if let Some(path) = ca_file {
         let certs = CertificateDer::pem_file_iter(path)
             .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())

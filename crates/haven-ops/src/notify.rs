@@ -594,7 +594,7 @@ impl Notifier {
     /// Resume a notification queued before the server stopped, where it
     /// stood. One whose alert was acknowledged or resolved meanwhile is
     /// dropped: somebody has it already.
-    pub async fn resume(&self, pending: PendingNotification) -> Option<Report> {
+    pub async fn resume(&self, pending: PendingNotification) {
         let alert = match self.store.alert(pending.alert_id).await {
             Ok(alert) => alert,
             Err(e) => {
@@ -602,7 +602,7 @@ impl Notifier {
                     alert = pending.alert_id,
                     "cannot resume a notification: {e}"
                 );
-                return None;
+                return;
             }
         };
         let Some(alert) = alert.filter(|a| a.state == AlertState::Open) else {
@@ -611,7 +611,7 @@ impl Notifier {
                 "queued notification dropped: its alert is no longer open"
             );
             self.finish(pending.id).await;
-            return None;
+            return;
         };
         tracing::info!(
             alert = alert.id,
@@ -624,7 +624,7 @@ impl Notifier {
             step: pending.step,
             channels: pending.channels.clone(),
         };
-        Some(self.deliver_from(&notification, Some(pending)).await)
+        self.deliver_from(&notification, Some(pending)).await;
     }
 
     /// The delivery itself, from where `queued` stands (the start without
