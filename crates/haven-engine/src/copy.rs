@@ -19,7 +19,7 @@ use crate::backup::{
 };
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
-use crate::format::{BlobType, NodeType, Snapshot, Tree};
+use crate::format::{BlobType, NodeType, Snapshot, Tree, rules};
 use crate::id::Id;
 use crate::index::Index;
 use crate::progress::Progress;
@@ -188,7 +188,7 @@ impl Repository {
             bytes_read: 0,
             progress,
         };
-        let root = copier.copy_tree(snapshot.tree);
+        let root = copier.copy_tree(snapshot.tree, 0);
         let bytes_read = copier.bytes_read;
         drop(copier);
         let stored = saver.finish();
@@ -230,20 +230,44 @@ struct TreeCopier<'a> {
 
 impl TreeCopier<'_> {
     /// Copy a source tree and everything below it; returns the target id.
-    fn copy_tree(&mut self, id: Id) -> Result<Id> {
+    /// A copy is made only of what the format allows: a damaged entry
+    /// stops the copy of its snapshot, naming it.
+    fn copy_tree(&mut self, id: Id, depth: usize) -> Result<Id> {
         if let Some(done) = self.memo.trees.get(&id) {
             return Ok(*done);
         }
+        let damaged = |detail: String| Error::corrupt(format!("tree {}", id.short()), detail);
+        if depth > rules::MAX_DEPTH {
+            return Err(damaged(format!(
+                "directories nest deeper than {} levels",
+                rules::MAX_DEPTH
+            )));
+        }
         let mut tree = self.source.read_tree(self.source_index, &id)?;
         for node in &mut tree.nodes {
+            if let Some(defect) = rules::node_defect(node) {
+                return Err(damaged(format!("entry {:?} is {defect}", node.name)));
+            }
             match node.node_type {
                 NodeType::Dir => {
                     if let Some(sub) = node.subtree {
-                        node.subtree = Some(self.copy_tree(sub)?);
+                        node.subtree = Some(self.copy_tree(sub, depth + 1)?);
                     }
                 }
-                NodeType::File => node.content = self.copy_content(&node.content, node.size)?,
-                NodeType::Symlink => {}
+                NodeType::File => {
+                    let index = self.source_index;
+                    rules::content_defect(node, |id| {
+                        index.get(id).map(|l| (l.blob_type, l.raw_length))
+                    })
+                    .map_err(|defect| match defect {
+                        rules::ContentDefect::Missing(blob) => Error::MissingBlob(blob),
+                        rules::ContentDefect::Invalid(why) => {
+                            damaged(format!("file {:?}: {why}", node.name))
+                        }
+                    })?;
+                    node.content = self.copy_content(&node.content, node.size)?;
+                }
+                NodeType::Symlink | NodeType::Unknown => {}
             }
         }
         let copied = self.saver.save(BlobType::Tree, serialize_tree(&tree)?)?;

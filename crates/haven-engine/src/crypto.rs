@@ -37,9 +37,34 @@ pub enum ObjectKind {
     PruneMark,
     /// The prune lock.
     PruneLock,
+    /// The record a prune's sweep leaves of the packs it deletes.
+    SweepRecord,
 }
 
 impl ObjectKind {
+    /// The largest plaintext an envelope of this kind may hold: decoding
+    /// stops there, so a crafted envelope (a zstd bomb) never makes a
+    /// reader allocate more (`docs/format.md`, "Limits").
+    pub fn max_plaintext(self) -> usize {
+        const KIB: usize = 1 << 10;
+        const MIB: usize = 1 << 20;
+        match self {
+            ObjectKind::Config | ObjectKind::PruneLock => 64 * KIB,
+            ObjectKind::Key => 4 * KIB,
+            ObjectKind::Hold => MIB,
+            ObjectKind::Snapshot => 64 * MIB,
+            ObjectKind::PackHeader => crate::format::rules::MAX_PACK_HEADER as usize,
+            ObjectKind::Blob => crate::format::rules::MAX_TREE_BLOB as usize,
+            ObjectKind::Index | ObjectKind::PruneMark | ObjectKind::SweepRecord => 256 * MIB,
+        }
+    }
+
+    /// The largest stored envelope of this kind: a writer stores a payload
+    /// raw when compression does not make it smaller.
+    pub fn max_envelope(self) -> u64 {
+        (self.max_plaintext() + 1 + ENVELOPE_OVERHEAD) as u64
+    }
+
     fn aad(self) -> &'static [u8] {
         match self {
             ObjectKind::Config => b"haven:config",
@@ -51,6 +76,7 @@ impl ObjectKind {
             ObjectKind::Hold => b"haven:hold",
             ObjectKind::PruneMark => b"haven:prune-mark",
             ObjectKind::PruneLock => b"haven:prune-lock",
+            ObjectKind::SweepRecord => b"haven:prune-sweep",
         }
     }
 }
@@ -104,7 +130,9 @@ impl AeadKey {
     }
 
     /// Decrypt an envelope and decode its payload. `size_hint` is the expected
-    /// plaintext length when known (it speeds up decompression).
+    /// plaintext length when known (it speeds up decompression); decoding
+    /// never produces more than it, nor more than the kind's
+    /// [`ObjectKind::max_plaintext`].
     pub fn open(
         &self,
         kind: ObjectKind,
@@ -147,30 +175,54 @@ impl AeadKey {
     }
 }
 
-fn decode_payload(
+/// Expected plaintexts up to this size are decompressed in one call into a
+/// buffer of exactly that size (the hot path: data blobs); larger or
+/// unknown ones stream into a buffer that grows with what is really there.
+const ONE_CALL_LIMIT: usize = crate::format::rules::MAX_DATA_BLOB as usize;
+
+/// Decode a payload (mode byte + body) into at most `limit` bytes. Only
+/// the mode bytes below exist; others are rejected, as is a body that
+/// decompresses beyond the limit.
+pub(crate) fn decode_payload(
     kind: ObjectKind,
     plain: &[u8],
     size_hint: Option<usize>,
 ) -> Result<std::borrow::Cow<'_, [u8]>> {
+    let corrupt = |detail: String| Error::corrupt(format!("{kind:?}"), detail);
+    let limit = size_hint.map_or(kind.max_plaintext(), |n| n.min(kind.max_plaintext()));
     let (&mode, body) = plain
         .split_first()
-        .ok_or_else(|| Error::corrupt(format!("{kind:?}"), "empty payload"))?;
-    match mode {
-        MODE_RAW => Ok(std::borrow::Cow::Borrowed(body)),
+        .ok_or_else(|| corrupt("empty payload".into()))?;
+    let decoded = match mode {
+        MODE_RAW => std::borrow::Cow::Borrowed(body),
+        MODE_ZSTD if size_hint.is_some() && limit <= ONE_CALL_LIMIT => std::borrow::Cow::Owned(
+            zstd::bulk::decompress(body, limit).map_err(|e| corrupt(format!("zstd: {e}")))?,
+        ),
         MODE_ZSTD => {
-            let result = match size_hint {
-                Some(n) => zstd::bulk::decompress(body, n),
-                None => zstd::decode_all(body),
-            };
-            result
-                .map(std::borrow::Cow::Owned)
-                .map_err(|e| Error::corrupt(format!("{kind:?}"), format!("zstd: {e}")))
+            use std::io::Read as _;
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(body)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            // The decoder's window is allocated as the frame asks: no frame
+            // may ask for more than the plaintext it can legally hold.
+            let window_log = limit.max(1 << 10).next_power_of_two().trailing_zeros();
+            decoder
+                .window_log_max(window_log)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let mut out = Vec::new();
+            decoder
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            std::borrow::Cow::Owned(out)
         }
-        other => Err(Error::corrupt(
-            format!("{kind:?}"),
-            format!("unknown payload mode {other}"),
-        )),
+        other => return Err(corrupt(format!("unknown payload mode {other}"))),
+    };
+    if decoded.len() > limit {
+        return Err(corrupt(format!(
+            "the payload decodes to more than {limit} bytes, the limit for this object"
+        )));
     }
+    Ok(decoded)
 }
 
 /// Compresses and seals objects; holds a reusable zstd context, so keep one

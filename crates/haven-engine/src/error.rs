@@ -62,6 +62,21 @@ pub enum Error {
         #[source]
         source: opendal::Error,
     },
+    /// Reading or writing a local repository directory failed.
+    #[error("storage error on {path}: {source}")]
+    LocalStorage {
+        /// Path inside the repository.
+        path: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file that must be created fresh exists already.
+    #[error("{path} exists already")]
+    AlreadyExists {
+        /// Path inside the repository.
+        path: String,
+    },
     /// A local file-system operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -162,7 +177,22 @@ impl Error {
     /// True when a storage operation found no such file (e.g. deleted by a
     /// prune since it was listed).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::Storage { source, .. } if source.kind() == opendal::ErrorKind::NotFound)
+        match self {
+            Error::Storage { source, .. } => source.kind() == opendal::ErrorKind::NotFound,
+            Error::LocalStorage { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
+
+    /// True when the storage is full (a local disk or a quota).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::LocalStorage { source, .. } | Error::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ),
+            _ => false,
+        }
     }
 
     /// True when the error means stored data is damaged or missing (as

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::crypto::KdfParams;
 use crate::error::{Error, Result};
-use crate::format::{KeyFile, KeyKind};
+use crate::format::KeyKind;
 use crate::id::Id;
 use crate::repo::{KEY_DIR, Repository};
 
@@ -41,8 +41,7 @@ impl Repository {
         for path in self.backend.list(KEY_DIR)? {
             let name = path.rsplit('/').next().unwrap_or_default();
             let Ok(id) = name.parse::<Id>() else { continue };
-            let file: KeyFile = serde_json::from_slice(&self.backend.read(&path)?)
-                .map_err(|e| Error::corrupt(path.clone(), e.to_string()))?;
+            let file = crate::repo::read_key_file(&self.backend, &path)?;
             keys.push(KeyInfo {
                 id: id.to_hex(),
                 short_id: id.short(),
@@ -113,8 +112,7 @@ impl Repository {
         let added = self.add_key(new_password, kdf)?;
         // Read the new key back from storage and open it with the password.
         let path = format!("{KEY_DIR}/{added}");
-        let file: KeyFile = serde_json::from_slice(&self.backend.read(&path)?)
-            .map_err(|e| Error::corrupt(path.clone(), e.to_string()))?;
+        let file = crate::repo::read_key_file(&self.backend, &path)?;
         let kek = file.kdf_params.derive(new_password, &file.salt)?;
         let opens = kek
             .open(crate::crypto::ObjectKind::Key, &file.master_key, None)

@@ -45,7 +45,7 @@ impl Repository {
         for path in self.backend.list(HOLD_DIR)? {
             let name = path.rsplit('/').next().unwrap_or_default();
             let Ok(id) = name.parse::<Id>() else { continue };
-            let bytes = self.read_verified(HOLD_DIR, &id)?;
+            let bytes = self.read_verified(HOLD_DIR, &id, ObjectKind::Hold)?;
             let plain = self.aead.open(ObjectKind::Hold, &bytes, None)?;
             let hold: Hold = serde_json::from_slice(&plain)
                 .map_err(|e| Error::corrupt(format!("hold {}", id.short()), e.to_string()))?;

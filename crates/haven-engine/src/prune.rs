@@ -566,7 +566,7 @@ impl Repository {
     }
 
     fn load_mark(&self, id: &Id) -> Result<PruneMark> {
-        let bytes = self.read_verified(MARK_DIR, id)?;
+        let bytes = self.read_verified(MARK_DIR, id, ObjectKind::PruneMark)?;
         let plain = self
             .aead
             .open(ObjectKind::PruneMark, &bytes, None)
@@ -624,8 +624,7 @@ impl Repository {
                 Ok(()) => {
                     return Ok(PruneLockGuard { repo: self.clone() });
                 }
-                Err(Error::Storage { source, .. })
-                    if source.kind() == opendal::ErrorKind::ConditionNotMatch => {}
+                Err(Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e),
             }
             let holder = self.read_prune_lock();
@@ -652,7 +651,9 @@ impl Repository {
     }
 
     fn read_prune_lock(&self) -> Result<PruneLock> {
-        let bytes = self.backend.read(PRUNE_LOCK)?;
+        let bytes = self
+            .backend
+            .read_at_most(PRUNE_LOCK, ObjectKind::PruneLock.max_envelope())?;
         let plain = self.aead.open(ObjectKind::PruneLock, &bytes, None)?;
         serde_json::from_slice(&plain).map_err(|e| Error::corrupt("prune lock", e.to_string()))
     }

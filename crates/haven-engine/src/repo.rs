@@ -9,8 +9,8 @@ use crate::backend::{Backend, Location};
 use crate::crypto::{AeadKey, KdfParams, MasterKey, ObjectKind, random_bytes};
 use crate::error::{Error, Result};
 use crate::format::{
-    ChunkerParams, ConfigFile, FORMAT_VERSION, IndexFile, IndexedPack, KeyFile, KeyKind,
-    PackHeader, RepoConfig, Snapshot, Tree,
+    BlobType, ChunkerParams, ConfigFile, FORMAT_VERSION, IndexFile, IndexedPack, KeyFile, KeyKind,
+    PackHeader, RepoConfig, Snapshot, Tree, rules,
 };
 use crate::id::Id;
 use crate::index::{BlobLocation, Index};
@@ -65,6 +65,16 @@ pub struct Repository {
     pub(crate) config: RepoConfig,
     /// The key file this handle was opened with.
     pub(crate) key_id: Id,
+}
+
+/// The snapshot files of a repository, as read by
+/// [`Repository::snapshot_list`].
+#[derive(Debug, Default)]
+pub struct SnapshotList {
+    /// Readable snapshots, oldest first.
+    pub snapshots: Vec<(Id, Snapshot)>,
+    /// Snapshot files that cannot be read, with the reason.
+    pub unreadable: Vec<(Id, String)>,
 }
 
 /// The index files in force, as loaded by [`Repository::load_index_files`].
@@ -166,7 +176,8 @@ impl Repository {
         if !backend.exists(CONFIG_FILE)? {
             return Err(not_found("there is no `config` file (not initialised?)"));
         }
-        let wrapper: ConfigFile = serde_json::from_slice(&backend.read(CONFIG_FILE)?)
+        let config_bytes = backend.read_at_most(CONFIG_FILE, MAX_PLAIN_FILE)?;
+        let wrapper: ConfigFile = serde_json::from_slice(&config_bytes)
             .map_err(|e| Error::corrupt("config", e.to_string()))?;
         if wrapper.format != "haven-repository" {
             return Err(not_found(
@@ -184,6 +195,7 @@ impl Repository {
         let config: RepoConfig =
             serde_json::from_slice(&aead.open(ObjectKind::Config, &wrapper.encrypted, None)?)
                 .map_err(|e| Error::corrupt("config", e.to_string()))?;
+        rules::check_config(&config).map_err(|e| Error::corrupt("config", e))?;
         validate_chunker(&config.chunker)?;
         Ok(Repository {
             backend,
@@ -204,12 +216,12 @@ impl Repository {
             });
         }
         for path in keys {
-            let Ok(bytes) = backend.read(&path) else {
-                continue;
-            };
-            let Ok(key_file) = serde_json::from_slice::<KeyFile>(&bytes) else {
-                tracing::warn!(path = %path, "skipping unreadable key file");
-                continue;
+            let key_file = match read_key_file(backend, &path) {
+                Ok(key_file) => key_file,
+                Err(e) => {
+                    tracing::warn!(path = %path, error = %e, "skipping unreadable key file");
+                    continue;
+                }
             };
             let kek = key_file.kdf_params.derive(password, &key_file.salt)?;
             if let Ok(plain) = kek.open(ObjectKind::Key, &key_file.master_key, None) {
@@ -266,10 +278,12 @@ impl Repository {
         &self.master
     }
 
-    /// Read a whole repository file and check that its bytes hash to its name.
-    pub(crate) fn read_verified(&self, dir: &str, id: &Id) -> Result<Vec<u8>> {
+    /// Read a whole repository file of `kind` and check that its bytes
+    /// hash to its name. A file larger than any object of its kind may be
+    /// is damaged, and is not read.
+    pub(crate) fn read_verified(&self, dir: &str, id: &Id, kind: ObjectKind) -> Result<Vec<u8>> {
         let path = format!("{dir}/{id}");
-        let bytes = self.backend.read(&path)?;
+        let bytes = self.backend.read_at_most(&path, kind.max_envelope())?;
         if Id::of_file(&bytes) != *id {
             return Err(Error::corrupt(
                 path,
@@ -284,28 +298,51 @@ impl Repository {
         list_ids(&self.backend, SNAPSHOT_DIR)
     }
 
-    /// Read and decrypt one snapshot.
+    /// Read and decrypt one snapshot, checked against the format.
     pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
-        let bytes = self.read_verified(SNAPSHOT_DIR, id)?;
+        let damaged = |detail: String| Error::corrupt(format!("snapshot {}", id.short()), detail);
+        let bytes = self.read_verified(SNAPSHOT_DIR, id, ObjectKind::Snapshot)?;
         let plain = self
             .aead
             .open(ObjectKind::Snapshot, &bytes, None)
-            .map_err(|e| Error::corrupt(format!("snapshot {}", id.short()), e.to_string()))?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| Error::corrupt(format!("snapshot {}", id.short()), e.to_string()))
+            .map_err(|e| damaged(e.to_string()))?;
+        let snapshot: Snapshot =
+            serde_json::from_slice(&plain).map_err(|e| damaged(e.to_string()))?;
+        rules::check_snapshot(&snapshot).map_err(damaged)?;
+        Ok(snapshot)
     }
 
-    /// All snapshots, oldest first. Damaged snapshot files are errors.
-    pub fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
-        let mut all = Vec::new();
+    /// Every snapshot file: the readable ones, oldest first, and those
+    /// that cannot be read, with why. One damaged file never hides the
+    /// others.
+    pub fn snapshot_list(&self) -> Result<SnapshotList> {
+        let mut list = SnapshotList::default();
         for id in self.snapshot_ids()? {
-            all.push((id, self.load_snapshot(&id)?));
+            match self.load_snapshot(&id) {
+                Ok(snapshot) => list.snapshots.push((id, snapshot)),
+                Err(e) if e.is_integrity() => list.unreadable.push((id, e.to_string())),
+                // Removed by a forget since it was listed.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
         }
-        all.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        Ok(all)
+        list.snapshots
+            .sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(list)
     }
 
-    /// Resolve `latest` or an id prefix to a snapshot.
+    /// The readable snapshots, oldest first. Unreadable snapshot files are
+    /// logged as warnings and left out (`repo check` reports them).
+    pub fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        let list = self.snapshot_list()?;
+        for (id, error) in &list.unreadable {
+            tracing::warn!(snapshot = %id.short(), %error, "skipping an unreadable snapshot file (run `haven repo check`)");
+        }
+        Ok(list.snapshots)
+    }
+
+    /// Resolve `latest` or an id prefix to a snapshot. `latest` is the
+    /// newest readable snapshot.
     pub fn find_snapshot(&self, selector: &str) -> Result<(Id, Snapshot)> {
         if selector == "latest" {
             return self
@@ -355,12 +392,14 @@ impl Repository {
         Ok(id)
     }
 
-    /// Load one index file.
+    /// Load one index file, checked against the format.
     pub fn load_index_file(&self, id: &Id) -> Result<IndexFile> {
-        let bytes = self.read_verified(INDEX_DIR, id)?;
+        let damaged = |detail: String| Error::corrupt(format!("index {}", id.short()), detail);
+        let bytes = self.read_verified(INDEX_DIR, id, ObjectKind::Index)?;
         let plain = self.aead.open(ObjectKind::Index, &bytes, None)?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| Error::corrupt(format!("index {}", id.short()), e.to_string()))
+        let file: IndexFile = serde_json::from_slice(&plain).map_err(|e| damaged(e.to_string()))?;
+        rules::check_index_file(&file).map_err(damaged)?;
+        Ok(file)
     }
 
     /// Load every index file. With `scan_unindexed`, packs that no index
@@ -460,15 +499,18 @@ impl Repository {
         if size < 4 {
             return Err(Error::corrupt(what(), "too small to hold a header"));
         }
+        if size > rules::MAX_PACK_SIZE {
+            return Err(Error::corrupt(
+                what(),
+                format!("{size} bytes is larger than a pack may be (4 GiB)"),
+            ));
+        }
         let tail = self.backend.read_range(&path, size - 4, 4)?;
         let header_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-        if header_len + 4 > size {
-            return Err(Error::corrupt(what(), "header length exceeds the pack"));
-        }
-        let envelope = self
-            .backend
-            .read_range(&path, size - 4 - header_len, header_len)?;
-        parse_pack_header(&self.aead, &envelope).map_err(|e| Error::corrupt(what(), e.to_string()))
+        let data_end = pack_data_end(size, header_len).map_err(|e| Error::corrupt(what(), e))?;
+        let envelope = self.backend.read_range(&path, data_end, header_len)?;
+        parse_pack_header(&self.aead, &envelope, data_end)
+            .map_err(|e| Error::corrupt(what(), e.to_string()))
     }
 
     /// Decrypt a blob envelope and check that it hashes to `id`.
@@ -522,17 +564,55 @@ impl Repository {
         self.open_blob(id, &loc, &envelope)
     }
 
-    /// Read and parse a tree blob.
+    /// Read and parse a tree blob, checked against the format (names
+    /// single components, strictly increasing).
     pub fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
+        if index.get(id).is_some_and(|l| l.blob_type != BlobType::Tree) {
+            return Err(Error::corrupt(
+                format!("tree {}", id.short()),
+                "the blob is stored as file data, not as a tree",
+            ));
+        }
         let bytes = self.read_blob(index, id)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::corrupt(format!("tree {}", id.short()), e.to_string()))
+        rules::decode_tree(&bytes).map_err(|e| Error::corrupt(format!("tree {}", id.short()), e))
     }
 }
 
-pub(crate) fn parse_pack_header(aead: &AeadKey, envelope: &[u8]) -> Result<PackHeader> {
+/// Where a pack's blobs end (its header starts), from its size and the
+/// header length stored in its last four bytes.
+pub(crate) fn pack_data_end(size: u64, header_len: u64) -> std::result::Result<u64, String> {
+    if header_len > rules::MAX_PACK_HEADER {
+        return Err(format!(
+            "its header claims {header_len} bytes, more than a header may hold"
+        ));
+    }
+    size.checked_sub(4 + header_len)
+        .ok_or_else(|| format!("its header claims {header_len} bytes, more than the pack holds"))
+}
+
+/// Decrypt and check a pack header whose envelope starts at `data_end`.
+pub(crate) fn parse_pack_header(
+    aead: &AeadKey,
+    envelope: &[u8],
+    data_end: u64,
+) -> Result<PackHeader> {
     let plain = aead.open(ObjectKind::PackHeader, envelope, None)?;
-    serde_json::from_slice(&plain).map_err(|e| Error::corrupt("pack header", e.to_string()))
+    let header: PackHeader =
+        serde_json::from_slice(&plain).map_err(|e| Error::corrupt("pack header", e.to_string()))?;
+    rules::check_pack_header(&header, data_end).map_err(|e| Error::corrupt("pack header", e))?;
+    Ok(header)
+}
+
+/// Largest plaintext JSON file (config wrapper, key file) a reader reads.
+const MAX_PLAIN_FILE: u64 = 64 << 10;
+
+/// Read and check a key file (plaintext JSON).
+pub(crate) fn read_key_file(backend: &Backend, path: &str) -> Result<KeyFile> {
+    let bytes = backend.read_at_most(path, MAX_PLAIN_FILE)?;
+    let key: KeyFile = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
+    rules::check_key_file(&key).map_err(|e| Error::corrupt(path.to_string(), e))?;
+    Ok(key)
 }
 
 /// Ids of the content-addressed files in `dir` (other names ignored).

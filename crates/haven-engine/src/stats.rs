@@ -63,7 +63,7 @@ impl Repository {
         }
         for (_, snapshot) in self.snapshots()? {
             stats.snapshots += 1;
-            stats.snapshot_bytes += snapshot.summary.map(|s| s.bytes_total).unwrap_or(0);
+            stats.snapshot_bytes += snapshot.summary.bytes_total;
         }
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         stats.dedup_ratio = ratio(stats.snapshot_bytes, stats.unique_bytes);

@@ -20,13 +20,18 @@ struct SnapshotView<'a> {
     tree: String,
     parent: Option<String>,
     retention_lock_until: Option<String>,
-    summary: Option<&'a SnapshotSummary>,
+    summary: &'a SnapshotSummary,
 }
 
 pub fn run(global: &GlobalArgs, args: &SnapshotsArgs) -> Result<u8> {
     let repo = context::open(global)?;
-    let snapshots: Vec<(haven_engine::Id, Snapshot)> = repo
-        .snapshots()?
+    let list = repo.snapshot_list()?;
+    // One damaged file hides nothing else: it is named, the rest listed.
+    for (id, error) in &list.unreadable {
+        eprintln!("warning: snapshot file {id} cannot be read ({error}); run `haven repo check`");
+    }
+    let snapshots: Vec<(haven_engine::Id, Snapshot)> = list
+        .snapshots
         .into_iter()
         .filter(|(_, s)| args.host.as_deref().is_none_or(|h| s.hostname == h))
         .filter(|(_, s)| args.tags.iter().all(|t| s.tags.contains(t)))
@@ -44,7 +49,7 @@ pub fn run(global: &GlobalArgs, args: &SnapshotsArgs) -> Result<u8> {
             tree: s.tree.to_hex(),
             parent: s.parent.map(|p| p.to_hex()),
             retention_lock_until: s.retention_lock_until.map(|t| t.to_string()),
-            summary: s.summary.as_ref(),
+            summary: &s.summary,
         })
         .collect();
     if global.json {
@@ -61,11 +66,7 @@ pub fn run(global: &GlobalArgs, args: &SnapshotsArgs) -> Result<u8> {
     );
     for (v, (_, s)) in views.iter().zip(&snapshots) {
         let time = s.time.strftime("%Y-%m-%d %H:%M:%S").to_string();
-        let size = s
-            .summary
-            .as_ref()
-            .map(|x| output::bytes(x.bytes_total))
-            .unwrap_or_default();
+        let size = output::bytes(s.summary.bytes_total);
         println!(
             "{:<8}  {:<20}  {:<16}  {:>10}  {:<12}  {}",
             v.short_id,

@@ -100,11 +100,7 @@ pub struct BackupOutcome {
 impl BackupOutcome {
     /// The statistics recorded with the snapshot.
     pub fn summary(&self) -> &SnapshotSummary {
-        #[allow(clippy::expect_used)]
-        self.snapshot
-            .summary
-            .as_ref()
-            .expect("backup always records a summary")
+        &self.snapshot.summary
     }
 }
 
@@ -379,7 +375,7 @@ impl Repository {
             tags: options.tags.clone(),
             parent,
             program: format!("haven {}", env!("CARGO_PKG_VERSION")),
-            summary: Some(summary),
+            summary,
             retention_lock_until: options.lock_until,
             original: None,
         };

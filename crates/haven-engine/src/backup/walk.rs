@@ -451,7 +451,9 @@ fn read_file(ctx: &WalkContext<'_>, job: &FileJob, window: &mut Vec<u8>) -> File
         // Small files are read whole: one allocation, exactly one chunk.
         let mut data = Vec::with_capacity(job.size as usize + 1);
         file.read_to_end(&mut data).map_err(describe)?;
-        if data.len() <= ctx.chunker.min_size() {
+        if data.is_empty() {
+            // An empty file lists no content (docs/format.md).
+        } else if data.len() <= ctx.chunker.min_size() {
             take(data, &mut content)?;
         } else {
             // The file grew since it was listed.

@@ -2,6 +2,11 @@
 //!
 //! Readers ignore fields they do not know, so later versions can add fields
 //! without breaking older readers; incompatible changes bump [`FORMAT_VERSION`].
+//! Every object read from a repository is untrusted: [`rules`] holds the
+//! format's limits and the checks applied to each object after decoding
+//! and before anything is done with it.
+
+pub mod rules;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -187,9 +192,9 @@ pub struct Snapshot {
     pub parent: Option<Id>,
     /// Version of the program that wrote it.
     pub program: String,
-    /// Backup statistics.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<SnapshotSummary>,
+    /// Backup statistics; the totals (files, dirs, bytes) are what the
+    /// snapshot's trees hold, which bounds the work of reading them.
+    pub summary: SnapshotSummary,
     /// Retention lock: no command removes the snapshot (or data it needs)
     /// before this time. Part of the write-once snapshot object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -309,8 +314,7 @@ pub struct Tree {
 }
 
 /// Kinds of tree entries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeType {
     /// Regular file.
     File,
@@ -318,6 +322,45 @@ pub enum NodeType {
     Dir,
     /// Symbolic link.
     Symlink,
+    /// A type this version does not know. It makes that one entry damaged
+    /// (readers skip and report it), never its whole directory; it is
+    /// never written.
+    Unknown,
+}
+
+impl NodeType {
+    /// The name used in trees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeType::File => "file",
+            NodeType::Dir => "dir",
+            NodeType::Symlink => "symlink",
+            NodeType::Unknown => "unknown",
+        }
+    }
+}
+
+impl Serialize for NodeType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            NodeType::Unknown => Err(serde::ser::Error::custom(
+                "an entry of unknown type cannot be written",
+            )),
+            known => s.serialize_str(known.as_str()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(match name.as_ref() {
+            "file" => NodeType::File,
+            "dir" => NodeType::Dir,
+            "symlink" => NodeType::Symlink,
+            _ => NodeType::Unknown,
+        })
+    }
 }
 
 /// One entry of a tree.
@@ -407,13 +450,20 @@ impl Serialize for NameBytes {
 }
 
 impl<'de> Deserialize<'de> for NameBytes {
+    /// One spelling per name: bytes that are valid UTF-8 must be a JSON
+    /// string; the base64 form is only for the others.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match NameRepr::deserialize(d)? {
             NameRepr::Utf8(text) => Ok(NameBytes(text.into_bytes())),
-            NameRepr::Raw { base64 } => STANDARD
-                .decode(base64)
-                .map(NameBytes)
-                .map_err(serde::de::Error::custom),
+            NameRepr::Raw { base64 } => {
+                let bytes = STANDARD.decode(base64).map_err(serde::de::Error::custom)?;
+                if std::str::from_utf8(&bytes).is_ok() {
+                    return Err(serde::de::Error::custom(
+                        "a name that is valid UTF-8 must be written as a JSON string, not as base64",
+                    ));
+                }
+                Ok(NameBytes(bytes))
+            }
         }
     }
 }
@@ -437,6 +487,24 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&NameBytes(vec![0xff])).expect("ser"),
             r#"{"base64":"/w=="}"#
+        );
+    }
+
+    #[test]
+    fn a_utf8_name_spelt_as_base64_is_rejected() {
+        let err = serde_json::from_str::<NameBytes>(r#"{"base64":"YQ=="}"#)
+            .expect_err("\"a\" must be a JSON string");
+        assert!(err.to_string().contains("JSON string"), "{err}");
+    }
+
+    #[test]
+    fn unknown_node_types_parse_and_are_never_written() {
+        let t: NodeType = serde_json::from_str(r#""fifo""#).expect("parses");
+        assert_eq!(t, NodeType::Unknown);
+        assert!(serde_json::to_string(&NodeType::Unknown).is_err());
+        assert_eq!(
+            serde_json::to_string(&NodeType::Dir).expect("ser"),
+            r#""dir""#
         );
     }
 }

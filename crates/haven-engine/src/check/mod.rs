@@ -9,18 +9,19 @@
 //! it affects.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
+mod trees;
+
 use crate::error::{Error, Result};
-use crate::format::{NodeType, Tree};
 use crate::id::Id;
 use crate::index::Index;
 use crate::progress::Progress;
 use crate::repo::{Repository, pack_path};
+use trees::TreeWalker;
 
 /// How much stored data to read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -38,7 +39,8 @@ pub enum ReadData {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct CheckProblem {
     /// Stable kind: `damaged-index`, `damaged-snapshot`, `missing-pack`,
-    /// `damaged-pack`, `damaged-blob`, `missing-blob`, `damaged-tree`.
+    /// `damaged-pack`, `damaged-blob`, `missing-blob`, `damaged-tree`,
+    /// `damaged-entry`, `summary-mismatch`, `exposed-file`.
     pub kind: String,
     /// The object ("pack 1a2b3c4d", "snapshot …").
     pub object: String,
@@ -156,27 +158,51 @@ impl Repository {
         }
         report.snapshots = snapshots.len();
 
-        let mut walker = TreeWalker {
-            repo: self,
-            index: &index,
-            bad_blobs: &bad_blobs,
-            missing_packs: &missing_packs,
-            memo: HashMap::new(),
-            reported_blobs: HashSet::new(),
-            problems: Vec::new(),
-        };
+        let mut walker = TreeWalker::new(self, &index, &bad_blobs, &missing_packs);
         for (id, snap) in &snapshots {
-            for (path, problem) in walker.damage(&snap.tree, PathBuf::from("/")) {
+            for (path, problem) in walker.snapshot(id, snap) {
                 report.damaged.push(DamagedPath {
                     snapshot: id.to_hex(),
-                    path: path.to_string_lossy().into_owned(),
+                    path,
                     problem,
                 });
             }
         }
-        report.trees = walker.memo.len();
+        report.trees = walker.trees();
         report.problems.append(&mut walker.problems);
+        self.check_private_files(&mut report)?;
         Ok(report)
+    }
+
+    /// A local repository's key files (the master key, wrapped by a
+    /// password: an offline guessing target) and its directory must be
+    /// private to their owner.
+    fn check_private_files(&self, report: &mut CheckReport) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(root) = self.backend.local_root() else {
+            return Ok(());
+        };
+        let mut exposed = |path: std::path::PathBuf, private: u32| -> Result<()> {
+            let meta =
+                std::fs::symlink_metadata(&path).map_err(|e| Error::io("inspect", &path, e))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                report.problem(
+                    "exposed-file",
+                    path.display().to_string(),
+                    format!(
+                        "mode {mode:o} lets other users read it; run `chmod {private:o} {}`",
+                        path.display()
+                    ),
+                );
+            }
+            Ok(())
+        };
+        exposed(root.to_path_buf(), 0o700)?;
+        for path in self.backend.list(crate::repo::KEY_DIR)? {
+            exposed(root.join(path), 0o600)?;
+        }
+        Ok(())
     }
 
     /// Read whole packs and verify them; returns damaged blob ids.
@@ -297,25 +323,24 @@ impl Repository {
         if Id::of_file(bytes) != info.id {
             problem("content does not match its name (BLAKE3 mismatch)".into());
         }
-        let header = (bytes.len() >= 4)
-            .then(|| {
-                let n = bytes.len();
-                let len =
-                    u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]])
-                        as usize;
-                (len + 4 <= n)
-                    .then(|| crate::repo::parse_pack_header(&self.aead, &bytes[n - 4 - len..n - 4]))
-            })
-            .flatten();
+        let header = match bytes.len().checked_sub(4) {
+            None => Err("too small to hold a header".to_string()),
+            Some(n) => {
+                let len = u32::from_le_bytes([bytes[n], bytes[n + 1], bytes[n + 2], bytes[n + 3]]);
+                crate::repo::pack_data_end(bytes.len() as u64, u64::from(len)).and_then(|end| {
+                    crate::repo::parse_pack_header(&self.aead, &bytes[end as usize..n], end)
+                        .map_err(|e| e.to_string())
+                })
+            }
+        };
         match header {
-            Some(Ok(h)) => {
+            Ok(h) => {
                 let listed: HashSet<Id> = h.blobs.iter().map(|b| b.id).collect();
                 if blobs.iter().any(|(id, _)| !listed.contains(id)) {
                     problem("header does not list every indexed blob".into());
                 }
             }
-            Some(Err(e)) => problem(format!("header: {e}")),
-            None => problem("header length is invalid".into()),
+            Err(e) => problem(format!("header: {e}")),
         }
         for (id, loc) in blobs {
             let start = loc.offset as usize;
@@ -359,106 +384,4 @@ struct ReadTally {
     bad_blobs: HashMap<Id, String>,
     packs: usize,
     bytes: u64,
-}
-
-struct TreeWalker<'a> {
-    repo: &'a Repository,
-    index: &'a Index,
-    bad_blobs: &'a HashMap<Id, String>,
-    missing_packs: &'a HashSet<Id>,
-    /// Damaged paths (relative) per tree, so shared subtrees are read once.
-    memo: HashMap<Id, Vec<(PathBuf, String)>>,
-    reported_blobs: HashSet<Id>,
-    problems: Vec<CheckProblem>,
-}
-
-impl TreeWalker<'_> {
-    /// Damaged paths under tree `id`, prefixed with `base`.
-    fn damage(&mut self, id: &Id, base: PathBuf) -> Vec<(PathBuf, String)> {
-        let relative = self.tree_damage(id);
-        relative
-            .into_iter()
-            .map(|(p, problem)| {
-                (
-                    if p.as_os_str().is_empty() {
-                        base.clone()
-                    } else {
-                        base.join(p)
-                    },
-                    problem,
-                )
-            })
-            .collect()
-    }
-
-    fn tree_damage(&mut self, id: &Id) -> Vec<(PathBuf, String)> {
-        if let Some(known) = self.memo.get(id) {
-            return known.clone();
-        }
-        let mut found = Vec::new();
-        match self.read_tree(id) {
-            Err(problem) => found.push((PathBuf::new(), problem)),
-            Ok(tree) => {
-                for node in &tree.nodes {
-                    let name = PathBuf::from(node.name.as_os_str());
-                    match node.node_type {
-                        NodeType::Dir => match &node.subtree {
-                            Some(sub) => {
-                                for (p, problem) in self.tree_damage(sub) {
-                                    found.push((name.join(p), problem));
-                                }
-                            }
-                            None => found.push((name, "directory without a subtree".into())),
-                        },
-                        NodeType::File => {
-                            if let Some(problem) =
-                                node.content.iter().find_map(|b| self.blob_problem(b))
-                            {
-                                found.push((name, problem));
-                            }
-                        }
-                        NodeType::Symlink => {}
-                    }
-                }
-            }
-        }
-        self.memo.insert(*id, found.clone());
-        found
-    }
-
-    fn read_tree(&mut self, id: &Id) -> std::result::Result<Tree, String> {
-        if let Some(problem) = self.blob_problem(id) {
-            return Err(format!("directory listing lost: {problem}"));
-        }
-        self.repo.read_tree(self.index, id).map_err(|e| {
-            if self.reported_blobs.insert(*id) {
-                self.problems.push(CheckProblem {
-                    kind: "damaged-tree".into(),
-                    object: format!("tree {id}"),
-                    detail: e.to_string(),
-                });
-            }
-            format!("directory listing lost: {e}")
-        })
-    }
-
-    fn blob_problem(&mut self, id: &Id) -> Option<String> {
-        if let Some(problem) = self.bad_blobs.get(id) {
-            return Some(format!("damaged data: {problem}"));
-        }
-        let Some(loc) = self.index.get(id) else {
-            if self.reported_blobs.insert(*id) {
-                self.problems.push(CheckProblem {
-                    kind: "missing-blob".into(),
-                    object: format!("blob {id}"),
-                    detail: "referenced by a snapshot but in no index or pack".into(),
-                });
-            }
-            return Some(format!("blob {} is missing", id.short()));
-        };
-        let pack = self.index.pack(loc.pack).id;
-        self.missing_packs
-            .contains(&pack)
-            .then(|| format!("pack {} holding its data is missing", pack.short()))
-    }
 }
