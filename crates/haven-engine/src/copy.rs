@@ -68,6 +68,17 @@ impl Repository {
                 "source and target are the same repository".into(),
             ));
         }
+        // Copying and verifying recurse once per directory level.
+        crate::deep::on_deep_stack(|| self.copy_all(target, snapshots, verify, progress))
+    }
+
+    fn copy_all(
+        &self,
+        target: &Repository,
+        snapshots: &[Id],
+        verify: bool,
+        progress: &dyn Progress,
+    ) -> Result<Vec<CopiedSnapshot>> {
         let (source_index, _) = self.load_index(true)?;
         let mut results = Vec::new();
         let mut memo = Translations::default();
@@ -256,15 +267,14 @@ impl TreeCopier<'_> {
                 }
                 NodeType::File => {
                     let index = self.source_index;
-                    rules::content_defect(node, |id| {
-                        index.get(id).map(|l| (l.blob_type, l.raw_length))
-                    })
-                    .map_err(|defect| match defect {
-                        rules::ContentDefect::Missing(blob) => Error::MissingBlob(blob),
-                        rules::ContentDefect::Invalid(why) => {
-                            damaged(format!("file {:?}: {why}", node.name))
-                        }
-                    })?;
+                    rules::content_defect(node, |id| index.get(id).map(|l| l.raw_length)).map_err(
+                        |defect| match defect {
+                            rules::ContentDefect::Missing(blob) => Error::MissingBlob(blob),
+                            rules::ContentDefect::Invalid(why) => {
+                                damaged(format!("file {:?}: {why}", node.name))
+                            }
+                        },
+                    )?;
                     node.content = self.copy_content(&node.content, node.size)?;
                 }
                 NodeType::Symlink | NodeType::Unknown => {}

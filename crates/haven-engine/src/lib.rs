@@ -24,6 +24,7 @@ pub mod check;
 pub mod chunker;
 pub mod copy;
 pub mod crypto;
+mod deep;
 pub mod error;
 pub mod format;
 pub mod host;
@@ -37,6 +38,8 @@ pub mod prune;
 pub mod repo;
 pub mod restore;
 pub mod stats;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use backend::Location;
 pub use backup::{BackupOptions, BackupOutcome, ParentChoice, SkippedEntry};

@@ -9,7 +9,7 @@ use crate::backend::{Backend, Location};
 use crate::crypto::{AeadKey, KdfParams, MasterKey, ObjectKind, random_bytes};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobType, ChunkerParams, ConfigFile, FORMAT_VERSION, IndexFile, IndexedPack, KeyFile, KeyKind,
+    ChunkerParams, ConfigFile, FORMAT_VERSION, IndexFile, IndexedPack, KeyFile, KeyKind,
     PackHeader, RepoConfig, Snapshot, Tree, rules,
 };
 use crate::id::Id;
@@ -567,12 +567,6 @@ impl Repository {
     /// Read and parse a tree blob, checked against the format (names
     /// single components, strictly increasing).
     pub fn read_tree(&self, index: &Index, id: &Id) -> Result<Tree> {
-        if index.get(id).is_some_and(|l| l.blob_type != BlobType::Tree) {
-            return Err(Error::corrupt(
-                format!("tree {}", id.short()),
-                "the blob is stored as file data, not as a tree",
-            ));
-        }
         let bytes = self.read_blob(index, id)?;
         rules::decode_tree(&bytes).map_err(|e| Error::corrupt(format!("tree {}", id.short()), e))
     }

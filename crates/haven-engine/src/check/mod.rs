@@ -158,18 +158,23 @@ impl Repository {
         }
         report.snapshots = snapshots.len();
 
-        let mut walker = TreeWalker::new(self, &index, &bad_blobs, &missing_packs);
-        for (id, snap) in &snapshots {
-            for (path, problem) in walker.snapshot(id, snap) {
-                report.damaged.push(DamagedPath {
-                    snapshot: id.to_hex(),
-                    path,
-                    problem,
-                });
+        let (trees, mut problems, damaged) = crate::deep::on_deep_stack(|| {
+            let mut walker = TreeWalker::new(self, &index, &bad_blobs, &missing_packs);
+            let mut damaged = Vec::new();
+            for (id, snap) in &snapshots {
+                for (path, problem) in walker.snapshot(id, snap) {
+                    damaged.push(DamagedPath {
+                        snapshot: id.to_hex(),
+                        path,
+                        problem,
+                    });
+                }
             }
-        }
-        report.trees = walker.trees();
-        report.problems.append(&mut walker.problems);
+            Ok((walker.trees(), walker.problems, damaged))
+        })?;
+        report.trees = trees;
+        report.problems.append(&mut problems);
+        report.damaged.extend(damaged);
         self.check_private_files(&mut report)?;
         Ok(report)
     }

@@ -192,9 +192,7 @@ impl<'a> TreeWalker<'a> {
             return None; // reported as a damaged entry
         }
         let index = self.index;
-        match rules::content_defect(node, |id| {
-            index.get(id).map(|l| (l.blob_type, l.raw_length))
-        }) {
+        match rules::content_defect(node, |id| index.get(id).map(|l| l.raw_length)) {
             Ok(()) => node.content.iter().find_map(|b| self.blob_problem(b)),
             Err(ContentDefect::Missing(blob)) => self.blob_problem(&blob),
             Err(ContentDefect::Invalid(defect)) => {

@@ -96,15 +96,17 @@ impl Repository {
             &snapshot.tree,
             options.subpath.as_deref(),
         )?;
-        let mut planner = Planner::new(
-            self,
-            &index,
-            (*snapshot_id, &snapshot),
-            includes.as_ref(),
-            target,
-        );
-        planner.tree(&root, None, &snapshot_path, false, 0)?;
-        let mut plan = planner.plan;
+        let mut plan = crate::deep::on_deep_stack(|| {
+            let mut planner = Planner::new(
+                self,
+                &index,
+                (*snapshot_id, &snapshot),
+                includes.as_ref(),
+                target,
+            );
+            planner.tree(&root, None, &snapshot_path, false, 0)?;
+            Ok(planner.plan)
+        })?;
 
         let target_dir = Target::open(target).map_err(|e| Error::io("open", target, e))?;
         let mut outcome = RestoreOutcome {

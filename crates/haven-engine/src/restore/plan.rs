@@ -254,9 +254,7 @@ impl<'a> Planner<'a> {
             return Err(self.overflow("bytes of file content", self.declared.bytes));
         }
         let index = self.index;
-        let checked = rules::content_defect(node, |id| {
-            index.get(id).map(|l| (l.blob_type, l.raw_length))
-        });
+        let checked = rules::content_defect(node, |id| index.get(id).map(|l| l.raw_length));
         match checked {
             Ok(()) => {}
             Err(ContentDefect::Missing(blob)) => {

@@ -1,6 +1,7 @@
 //! Engine integration tests: real repositories on disk, real files.
 
 mod concurrent;
+mod crafted;
 mod helpers;
 mod incremental;
 mod keys;
