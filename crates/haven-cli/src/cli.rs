@@ -666,14 +666,19 @@ pub struct PruneTuning {
     #[arg(long, value_name = "PCT", default_value = "5", value_parser = parse_percent_or_zero)]
     pub max_unused: f64,
     /// Time between marking data unused and deleting it. Must be longer
-    /// than the longest backup; `0s` deletes at once and is only safe when
-    /// no backup is running.
+    /// than the longest backup the repository has seen plus 10 minutes
+    /// (shorter is refused unless --i-know-backups-are-stopped).
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_span)]
     pub grace: jiff::SignedDuration,
     /// Remove a prune lock that another host (or a reused process id)
     /// holds. Only when no prune is running.
     #[arg(long)]
     pub break_lock: bool,
+    /// No backup, copy or server writes to the repository now: allows a
+    /// --grace shorter than the longest backup (`0s` deletes at once), and
+    /// on a full disk deletes unused data before writing anything.
+    #[arg(long)]
+    pub i_know_backups_are_stopped: bool,
 }
 
 /// `haven snapshots`

@@ -11,7 +11,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
-use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::backup::{
@@ -211,8 +210,7 @@ impl Repository {
             tree: root,
             ..snapshot.clone()
         };
-        target.check_prune_race(&start.marks, Timestamp::now())?;
-        let target_id = target.save_snapshot(&copy)?;
+        let target_id = target.commit_snapshot(&start.watch, &stored.relied_on, &copy, progress)?;
         Ok(CopiedSnapshot {
             source: id,
             target: target_id,

@@ -141,6 +141,29 @@ pub enum Error {
         /// When the marked data may be deleted.
         delete_after: jiff::Timestamp,
     },
+    /// A prune deleted (or is deleting) data the writer relies on while it
+    /// ran.
+    #[error(
+        "a prune deleted {packs} packs of data this backup relies on while it ran, so no snapshot was saved. Run the backup again (it stores that data anew), and give prune a --grace longer than your longest backup"
+    )]
+    PruneSwept {
+        /// How many of the packs it relies on are condemned or gone.
+        packs: usize,
+    },
+    /// Prune was asked for a grace period shorter than a backup may run.
+    #[error(
+        "--grace {grace} is shorter than the longest backup this repository has seen ({longest}, snapshot {snapshot}) plus a {margin} margin: a backup running now could lose data it relies on. Give a longer --grace, or, when no backup can be running, pass --i-know-backups-are-stopped"
+    )]
+    GraceTooShort {
+        /// The grace period asked for.
+        grace: String,
+        /// The longest backup's duration.
+        longest: String,
+        /// The snapshot it made.
+        snapshot: String,
+        /// The margin added.
+        margin: String,
+    },
     /// Another prune holds the repository's prune lock.
     #[error(
         "another prune is running: the prune lock is held by {holder}. If no prune is running there, run `haven prune --break-lock`"

@@ -50,7 +50,7 @@ pub use error::{Error, Result};
 pub use format::{Snapshot, SnapshotSummary};
 pub use id::Id;
 pub use keys::KeyInfo;
-pub use progress::{NoProgress, Progress};
+pub use progress::{NoProgress, Progress, WritePhase};
 pub use prune::{PruneOptions, PruneReport};
 pub use repo::{InitOptions, Repository};
 pub use restore::{RestoreOptions, RestoreOutcome};

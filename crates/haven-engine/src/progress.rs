@@ -11,6 +11,24 @@ pub trait Progress: Send + Sync {
     fn add_items(&self, _items: u64) {}
     /// What is being worked on.
     fn set_message(&self, _message: &str) {}
+    /// A writer (backup, copy) reached one of its phases. Called on the
+    /// writer's thread, which waits for the call to return: tests pause a
+    /// writer there to run a prune at each point.
+    fn phase(&self, _phase: WritePhase) {}
+}
+
+/// The phases of a writer that matter to a prune running alongside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WritePhase {
+    /// It has read the index and prune's marks and records; nothing stored.
+    Started,
+    /// Its data and index files are stored; no snapshot yet.
+    DataStored,
+    /// It found no prune endangering its data, and is about to save its
+    /// snapshot.
+    Checked,
+    /// Its snapshot is saved; the last look at prune's records follows.
+    SnapshotSaved,
 }
 
 /// Progress that is not shown.

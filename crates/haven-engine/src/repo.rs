@@ -87,6 +87,23 @@ pub struct IndexFiles {
     pub superseded: Vec<Id>,
     /// Damaged files and unindexed packs.
     pub report: IndexLoadReport,
+    /// Packs on storage (listed only when unindexed packs were looked for).
+    pub present: Option<HashSet<Id>>,
+}
+
+impl IndexFiles {
+    /// Packs the index files list that storage does not hold (deleted by
+    /// a prune after a writer indexed them): nothing may rely on them.
+    pub fn absent_packs(&self) -> HashSet<Id> {
+        let Some(present) = &self.present else {
+            return HashSet::new();
+        };
+        self.files
+            .iter()
+            .flat_map(|(_, f)| f.packs.iter().map(|p| p.id))
+            .filter(|id| !present.contains(id))
+            .collect()
+    }
 }
 
 impl IndexFiles {
@@ -383,6 +400,41 @@ impl Repository {
         self.save_file(INDEX_DIR, ObjectKind::Index, &json)
     }
 
+    /// Save `packs` as index files of moderate size (a reader's limit is
+    /// far above them). The last file written supersedes `supersedes`, so
+    /// until it exists the old files are still in force.
+    pub(crate) fn save_index_files(
+        &self,
+        packs: Vec<IndexedPack>,
+        supersedes: Vec<Id>,
+    ) -> Result<()> {
+        let mut files: Vec<IndexFile> = Vec::new();
+        let mut blobs = 0;
+        for pack in packs {
+            if files.is_empty() || blobs + pack.blobs.len() > BLOBS_PER_INDEX_FILE {
+                files.push(IndexFile {
+                    version: FORMAT_VERSION,
+                    ..IndexFile::default()
+                });
+                blobs = 0;
+            }
+            blobs += pack.blobs.len();
+            if let Some(file) = files.last_mut() {
+                file.packs.push(pack);
+            }
+        }
+        let mut last = files.pop().unwrap_or(IndexFile {
+            version: FORMAT_VERSION,
+            ..IndexFile::default()
+        });
+        for file in &files {
+            self.save_index(file)?;
+        }
+        last.supersedes = supersedes;
+        self.save_index(&last)?;
+        Ok(())
+    }
+
     pub(crate) fn save_file(&self, dir: &str, kind: ObjectKind, plain: &[u8]) -> Result<Id> {
         let mut sealer =
             crate::crypto::Sealer::new(self.aead.clone(), self.config.compression_level)?;
@@ -445,12 +497,15 @@ impl Repository {
             .into_iter()
             .partition(|(id, _)| superseded.contains(id));
         let superseded: Vec<Id> = replaced.into_iter().map(|(id, _)| id).collect();
+        let mut present = None;
         if scan_unindexed {
             let indexed: HashSet<Id> = files
                 .iter()
                 .flat_map(|(_, f)| f.packs.iter().map(|p| p.id))
                 .collect();
-            for (id, size) in self.list_packs()? {
+            let on_storage = self.list_packs()?;
+            present = Some(on_storage.iter().map(|(id, _)| *id).collect());
+            for (id, size) in on_storage {
                 if indexed.contains(&id) {
                     continue;
                 }
@@ -477,6 +532,7 @@ impl Repository {
             files,
             superseded,
             report,
+            present,
         })
     }
 
@@ -596,6 +652,9 @@ pub(crate) fn parse_pack_header(
     rules::check_pack_header(&header, data_end).map_err(|e| Error::corrupt("pack header", e))?;
     Ok(header)
 }
+
+/// Blobs per index file written by prune and repair (about 16 MiB of JSON).
+const BLOBS_PER_INDEX_FILE: usize = 100_000;
 
 /// Largest plaintext JSON file (config wrapper, key file) a reader reads.
 const MAX_PLAIN_FILE: u64 = 64 << 10;

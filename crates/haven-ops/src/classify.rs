@@ -54,8 +54,11 @@ fn typed(cause: &(dyn std::error::Error + 'static), hook: bool) -> Option<Failur
                 Layer::Storage,
             )),
             EngineError::PruneLocked { .. } => Some(failure(Contention, "lock", Layer::Storage)),
-            EngineError::PruneRace { .. } => {
+            EngineError::PruneRace { .. } | EngineError::PruneSwept { .. } => {
                 Some(failure(Contention, "prune-race", Layer::Storage))
+            }
+            EngineError::GraceTooShort { .. } => {
+                Some(failure(ConfigurationDrift, "prune-grace", Layer::Storage))
             }
             EngineError::Corrupt { .. } | EngineError::MissingBlob(_) => {
                 Some(failure(DataIntegrity, "corrupt", Layer::Storage))

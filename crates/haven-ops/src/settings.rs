@@ -293,6 +293,23 @@ impl Settings {
                 ),
             ));
         }
+        // The server's backups run while it prunes: the grace period must
+        // outlast a backup (the engine refuses one shorter than the longest
+        // it has seen), and never be below the margin backups check with.
+        let prune_grace = duration(
+            "prune_grace",
+            &file.prune_grace,
+            SignedDuration::from_hours(24),
+        )?;
+        let margin = haven_engine::prune::PRUNE_RACE_MARGIN;
+        if prune_grace < margin {
+            return Err(at(
+                "prune_grace",
+                format!(
+                    "{prune_grace:#} is shorter than {margin:#}: backups run while the server prunes, so the grace period must outlast the longest of them (e.g. \"24h\")"
+                ),
+            ));
+        }
         let defaults = RetryPolicy::default();
         let retry = RetryPolicy {
             attempts: file.retry_attempts.unwrap_or(defaults.attempts).max(1),
@@ -460,11 +477,7 @@ impl Settings {
             )?
             .unsigned_abs(),
             prune_schedule,
-            prune_grace: duration(
-                "prune_grace",
-                &file.prune_grace,
-                SignedDuration::from_hours(24),
-            )?,
+            prune_grace,
             evaluate_every: duration(
                 "evaluate_every",
                 &file.evaluate_every,

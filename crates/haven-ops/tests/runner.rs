@@ -147,7 +147,7 @@ fn every_job_kind_runs_on_real_repositories() {
         JobKind::Prune,
         Work::Prune {
             repository: primary.clone(),
-            grace: SignedDuration::ZERO,
+            grace: SignedDuration::from_hours(1),
         },
     ));
     assert_eq!(prune.outcome, Some(Outcome::Success), "{:?}", prune.message);

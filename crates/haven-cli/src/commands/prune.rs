@@ -31,12 +31,8 @@ pub fn prune(
         max_unused_percent: tuning.max_unused,
         dry_run,
         break_lock: tuning.break_lock,
+        backups_stopped: tuning.i_know_backups_are_stopped,
     };
-    if options.grace.is_zero() && !dry_run {
-        tracing::warn!(
-            "--grace 0s: unused data is deleted at once; a backup running now could lose data it relies on"
-        );
-    }
     let bar = output::Bar::bytes(global, "pruning");
     let report = repo.prune(&options, &bar);
     bar.finish();

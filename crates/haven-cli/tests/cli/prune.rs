@@ -116,7 +116,10 @@ fn forget_then_prune_reclaims_space_in_two_phases() {
     assert_check_clean(&ws, false);
 
     // A prune with a zero grace period sweeps the earlier mark at once.
-    let report = ws.json(&["prune", "--grace", "0s"], 0);
+    let report = ws.json(
+        &["prune", "--grace", "0s", "--i-know-backups-are-stopped"],
+        0,
+    );
     assert_eq!(
         report["swept"].as_array().expect("swept").len(),
         1,
@@ -161,8 +164,16 @@ fn prune_with_a_wrong_password_or_bad_options_deletes_nothing() {
     let files = list_files(&ws.repo());
 
     for args in [
-        vec!["prune", "--grace", "0s"],
-        vec!["forget", "--keep-last", "1", "--prune", "--grace", "0s"],
+        vec!["prune", "--grace", "0s", "--i-know-backups-are-stopped"],
+        vec![
+            "forget",
+            "--keep-last",
+            "1",
+            "--prune",
+            "--grace",
+            "0s",
+            "--i-know-backups-are-stopped",
+        ],
     ] {
         let out = ws
             .haven()
@@ -196,7 +207,14 @@ fn spawn_prune(ws: &Workspace, extra: &[&str]) -> Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
         .env("HAVEN_REPO", ws.repo())
         .env("HAVEN_PASSWORD", crate::helpers::PASSWORD)
-        .args(["prune", "--grace", "0s", "--max-unused", "0"])
+        .args([
+            "prune",
+            "--grace",
+            "0s",
+            "--i-know-backups-are-stopped",
+            "--max-unused",
+            "0",
+        ])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -273,7 +291,14 @@ fn sigkill_at_random_points_of_prune_loses_no_snapshot_data() {
         .success();
     let started = Instant::now();
     ws.haven_for(&reference)
-        .args(["prune", "--grace", "0s", "--max-unused", "0"])
+        .args([
+            "prune",
+            "--grace",
+            "0s",
+            "--i-know-backups-are-stopped",
+            "--max-unused",
+            "0",
+        ])
         .assert()
         .success();
     let full = started.elapsed();
@@ -305,7 +330,17 @@ fn sigkill_at_random_points_of_prune_loses_no_snapshot_data() {
 
     // An uninterrupted prune finishes the job (taking over the lock a
     // killed one left) and the repository is smaller than the history.
-    ws.json(&["prune", "--grace", "0s", "--max-unused", "0"], 0);
+    ws.json(
+        &[
+            "prune",
+            "--grace",
+            "0s",
+            "--i-know-backups-are-stopped",
+            "--max-unused",
+            "0",
+        ],
+        0,
+    );
     assert_check_clean(&ws, true);
     assert_restores(&ws, &data, &expected);
     let report = ws.json(&["prune", "--dry-run", "--max-unused", "0"], 0);

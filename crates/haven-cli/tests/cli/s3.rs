@@ -313,7 +313,15 @@ fn copy_and_prune_work_on_s3() {
             .expect("run");
         parse_json(&out, 0)
     };
-    let report = offsite(&["forget", "--keep-last", "1", "--prune", "--grace", "0s"]);
+    let report = offsite(&[
+        "forget",
+        "--keep-last",
+        "1",
+        "--prune",
+        "--grace",
+        "0s",
+        "--i-know-backups-are-stopped",
+    ]);
     let prune = &report["prune"];
     assert!(
         prune["after"]["bytes"].as_u64() < prune["before"]["bytes"].as_u64(),

@@ -32,7 +32,7 @@ use crate::format::{
 };
 use crate::id::Id;
 use crate::index::Index;
-use crate::progress::Progress;
+use crate::progress::{Progress, WritePhase};
 use crate::repo::Repository;
 
 /// How to choose the parent snapshot used to skip unchanged files.
@@ -129,26 +129,33 @@ pub(crate) struct WriteStart {
     pub(crate) known: Arc<Index>,
     /// Packs left by an interrupted backup, to list in this one's index.
     pub(crate) adopt: Vec<crate::format::IndexedPack>,
-    /// Ids of the prune mark files present at the start, readable or not
-    /// (see `Repository::check_prune_race`).
-    pub(crate) marks: HashSet<Id>,
+    /// The prune marks and sweep records present at the start (see
+    /// `prune::race`).
+    pub(crate) watch: crate::prune::PruneWatch,
 }
 
 pub(crate) fn start_writing(repo: &Repository) -> Result<WriteStart> {
+    // Temporary files of writers that are gone (a full disk's cause,
+    // often) are removed before anything is written.
+    repo.backend.clean_stale_tmp()?;
     let crate::prune::MarkFiles {
         ids: mark_ids,
         marks,
     } = repo.read_marks(false)?;
-    let marked: HashSet<Id> = marks
+    let watch = repo.watch_prunes(mark_ids)?;
+    let files = repo.load_index_files(true)?;
+    // New data never relies on packs a prune condemned or deleted.
+    let mut excluded: HashSet<Id> = marks
         .iter()
         .flat_map(|(_, m)| m.packs.iter().map(|p| p.id))
         .collect();
-    let files = repo.load_index_files(true)?;
+    let marked = excluded.clone();
+    excluded.extend(files.absent_packs());
     let all = Arc::new(files.to_index(&HashSet::new()));
-    let known = if marked.is_empty() {
+    let known = if excluded.is_empty() {
         all.clone()
     } else {
-        Arc::new(files.to_index(&marked))
+        Arc::new(files.to_index(&excluded))
     };
     let adopt: Vec<_> = files
         .report
@@ -166,7 +173,7 @@ pub(crate) fn start_writing(repo: &Repository) -> Result<WriteStart> {
         all,
         known,
         adopt,
-        marks: mark_ids,
+        watch,
     })
 }
 
@@ -192,6 +199,7 @@ impl Repository {
             .collect();
 
         let start = start_writing(self)?;
+        progress.phase(WritePhase::Started);
         let parent = self.choose_parent(&options.parent, &hostname, &display_paths)?;
         let parent_tree = match &parent {
             Some((_, snap)) => Some(self.read_tree(&start.all, &snap.tree)?),
@@ -224,6 +232,7 @@ impl Repository {
         });
         let saver_result = saver.finish();
         let ((root, skipped), stored) = first_cause(walk_result, saver_result)?;
+        progress.phase(WritePhase::DataStored);
 
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let summary = SnapshotSummary {
@@ -240,7 +249,7 @@ impl Repository {
             duration_ms: started.elapsed().as_millis() as u64,
         };
         let mut outcome = self.finish_snapshot(
-            &start.marks,
+            (&start.watch, &stored.relied_on),
             time,
             root,
             display_paths,
@@ -249,6 +258,7 @@ impl Repository {
             parent.map(|p| p.0),
             summary,
             skipped,
+            progress,
         )?;
         outcome.repository_bytes =
             start.all.packs().iter().map(|p| p.size).sum::<u64>() + outcome.summary().bytes_added;
@@ -275,6 +285,7 @@ impl Repository {
             .clone()
             .unwrap_or_else(crate::host::hostname);
         let start = start_writing(self)?;
+        progress.phase(WritePhase::Started);
         let level = options
             .compression_level
             .unwrap_or(self.config.compression_level);
@@ -326,6 +337,7 @@ impl Repository {
             None => root,
         };
         let (root, stored) = first_cause(streamed, stored)?;
+        progress.phase(WritePhase::DataStored);
         let summary = SnapshotSummary {
             files_new: 1,
             bytes_read: size,
@@ -337,7 +349,7 @@ impl Repository {
             ..SnapshotSummary::default()
         };
         let mut outcome = self.finish_snapshot(
-            &start.marks,
+            (&start.watch, &stored.relied_on),
             time,
             root,
             vec![name.to_string()],
@@ -346,6 +358,7 @@ impl Repository {
             None,
             summary,
             Vec::new(),
+            progress,
         )?;
         outcome.repository_bytes =
             start.all.packs().iter().map(|p| p.size).sum::<u64>() + outcome.summary().bytes_added;
@@ -355,7 +368,7 @@ impl Repository {
     #[allow(clippy::too_many_arguments)]
     fn finish_snapshot(
         &self,
-        marks_at_start: &HashSet<Id>,
+        (watch, relied_on): (&crate::prune::PruneWatch, &[Id]),
         time: Timestamp,
         tree: Id,
         paths: Vec<String>,
@@ -364,6 +377,7 @@ impl Repository {
         parent: Option<Id>,
         summary: SnapshotSummary,
         skipped: Vec<SkippedEntry>,
+        progress: &dyn Progress,
     ) -> Result<BackupOutcome> {
         let snapshot = Snapshot {
             version: FORMAT_VERSION,
@@ -379,10 +393,10 @@ impl Repository {
             retention_lock_until: options.lock_until,
             original: None,
         };
-        self.check_prune_race(marks_at_start, Timestamp::now())?;
         // Written last: until this file exists, nothing of the backup is
-        // visible, and its packs are merely unreferenced.
-        let snapshot_id = self.save_snapshot(&snapshot)?;
+        // visible, and its packs are merely unreferenced. Not written when
+        // a prune may have deleted data it relies on meanwhile.
+        let snapshot_id = self.commit_snapshot(watch, relied_on, &snapshot, progress)?;
         let object_lock = self.apply_object_lock(&snapshot_id, &snapshot, options.object_lock_mode);
         Ok(BackupOutcome {
             snapshot_id,

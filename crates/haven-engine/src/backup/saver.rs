@@ -59,6 +59,12 @@ pub struct SaverStats {
 struct Shared {
     repo: Repository,
     known: Arc<Index>,
+    /// Which of `known`'s packs new data refers to (one bit per pack):
+    /// before its snapshot is saved, a backup checks that no prune has
+    /// deleted any of them meanwhile.
+    referenced: Vec<AtomicU64>,
+    /// Packs this saver wrote.
+    written: Mutex<Vec<Id>>,
     claimed: Mutex<HashSet<Id>>,
     pending_index: Mutex<PendingIndex>,
     failure: Mutex<Option<Error>>,
@@ -67,6 +73,19 @@ struct Shared {
 }
 
 impl Shared {
+    /// Is `id` in the repository's index at start? If so, new data may
+    /// refer to it, and its pack is recorded as relied on.
+    fn refer(&self, id: &Id) -> bool {
+        let Some(loc) = self.known.get(id) else {
+            return false;
+        };
+        let (word, bit) = (loc.pack as usize / 64, loc.pack % 64);
+        if let Some(bits) = self.referenced.get(word) {
+            bits.fetch_or(1 << bit, Ordering::Relaxed);
+        }
+        true
+    }
+
     fn fail(&self, error: Error) {
         let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
@@ -98,7 +117,7 @@ impl SaverHandle {
     /// repository had it at the start (outside packs marked by a prune)
     /// or this saver stored it.
     pub fn is_known(&self, id: &Id) -> bool {
-        self.shared.known.contains(id)
+        self.shared.refer(id)
             || self
                 .shared
                 .claimed
@@ -110,7 +129,7 @@ impl SaverHandle {
     /// Claim `id` for storing: true when neither the repository nor this
     /// saver has it yet (the caller must then `store` it).
     pub fn claim(&self, id: Id) -> bool {
-        if self.shared.known.contains(&id) {
+        if self.shared.refer(&id) {
             return false;
         }
         self.shared
@@ -163,9 +182,14 @@ impl Saver {
         for pack in adopt {
             pending.push(pack);
         }
+        let referenced = (0..known.packs().len().div_ceil(64))
+            .map(|_| AtomicU64::new(0))
+            .collect();
         let shared = Arc::new(Shared {
             repo: repo.clone(),
             known,
+            referenced,
+            written: Mutex::new(Vec::new()),
             claimed: Mutex::new(HashSet::new()),
             pending_index: Mutex::new(pending),
             failure: Mutex::new(None),
@@ -230,17 +254,32 @@ impl Saver {
             return Err(error);
         }
         flush_index(&shared, true)?;
+        let mut relied_on: Vec<Id> = shared
+            .written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (word, bits) in shared.referenced.iter().enumerate() {
+            let bits = bits.load(Ordering::Relaxed);
+            for bit in (0..64).filter(|b| bits & (1 << b) != 0) {
+                relied_on.push(shared.known.pack((word * 64 + bit) as u32).id);
+            }
+        }
         Ok(Arc::new(SaverStatsSnapshot {
             bytes_added: shared.stats.bytes_added.load(Ordering::Relaxed),
             data_blobs: shared.stats.data_blobs.load(Ordering::Relaxed),
             tree_blobs: shared.stats.tree_blobs.load(Ordering::Relaxed),
+            relied_on,
         }))
     }
 }
 
 /// Final counters of a saver.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SaverStatsSnapshot {
+    /// Every pack the stored data needs: those written, and those of the
+    /// repository's earlier data it refers to instead of storing again.
+    pub relied_on: Vec<Id>,
     /// Bytes written (packs + index files).
     pub bytes_added: u64,
     /// New data blobs.
@@ -361,6 +400,11 @@ fn upload_loop(rx: Receiver<FinishedPack>, shared: &Shared) {
             shared.fail(e);
             continue;
         }
+        shared
+            .written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pack.id);
         shared.stats.bytes_added.fetch_add(size, Ordering::Relaxed);
         shared.stats.data_blobs.fetch_add(data, Ordering::Relaxed);
         shared.stats.tree_blobs.fetch_add(trees, Ordering::Relaxed);

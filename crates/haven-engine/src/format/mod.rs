@@ -266,6 +266,23 @@ pub enum MarkReason {
     Repacked,
 }
 
+/// A sweep record (`sweeps/<id>`): written by a prune before it re-reads
+/// the snapshots to delete the packs of due marks, so that writers that
+/// ran meanwhile see which packs may be gone (see `prune::race`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SweepRecord {
+    /// Record format version.
+    pub version: u32,
+    /// When the sweep began.
+    pub created: Timestamp,
+    /// The marks being swept.
+    pub marks: Vec<Id>,
+    /// Every pack the sweep may delete.
+    pub packs: Vec<Id>,
+    /// Host that ran the prune.
+    pub hostname: String,
+}
+
 /// The prune lock (`prune.lock`): one prune at a time per repository.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PruneLock {

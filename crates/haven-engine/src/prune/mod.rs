@@ -32,17 +32,26 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+mod lock;
+mod plan;
+pub mod race;
+
 use crate::backup::Saver;
 use crate::crypto::ObjectKind;
 use crate::error::{Error, Result};
 use crate::format::{
-    FORMAT_VERSION, IndexFile, IndexedPack, MarkReason, MarkedPack, PackedBlob, PruneLock,
-    PruneMark, Snapshot,
+    FORMAT_VERSION, IndexFile, IndexedPack, MarkReason, MarkedPack, PruneMark, Snapshot,
 };
 use crate::id::Id;
 use crate::index::{BlobLocation, Index};
 use crate::progress::Progress;
-use crate::repo::{INDEX_DIR, IndexFiles, Repository, list_ids, pack_path};
+use crate::repo::{INDEX_DIR, IndexFiles, Repository, pack_path};
+use lock::PruneLockGuard;
+use plan::{
+    MarkPlan, check_grace, estimate, is_due, marked_packs, pack_space, pending, plan_marks,
+    still_needed,
+};
+pub(crate) use race::{MarkFiles, PruneWatch};
 
 /// Directory of prune marks.
 pub const MARK_DIR: &str = "marks";
@@ -72,6 +81,10 @@ pub struct PruneOptions {
     /// Remove a prune lock left behind, even one this host cannot prove
     /// stale.
     pub break_lock: bool,
+    /// No backup can be running (the caller knows): a grace period shorter
+    /// than the longest backup is allowed, and on a full disk unused
+    /// packs are deleted before anything is written.
+    pub backups_stopped: bool,
 }
 
 impl Default for PruneOptions {
@@ -82,6 +95,7 @@ impl Default for PruneOptions {
             max_unused_percent: 5.0,
             dry_run: false,
             break_lock: false,
+            backups_stopped: false,
         }
     }
 }
@@ -168,6 +182,10 @@ pub struct PruneReport {
     pub pending: Vec<PendingMark>,
     /// Index files replaced (listing deleted packs, or superseded earlier).
     pub index_files_replaced: u64,
+    /// Bytes of temporary files left by writers that are gone, removed.
+    pub tmp_bytes_freed: u64,
+    /// Sweep records past their retention, removed.
+    pub sweep_records_expired: u64,
 }
 
 /// Everything prune needs to know about the repository at one moment.
@@ -177,9 +195,13 @@ struct RepoView {
     packs: HashMap<Id, IndexedPack>,
     /// Pack ids in index order (first-listed location wins for a blob).
     order: Vec<Id>,
+    /// Packs that index files list but storage no longer holds.
+    absent: HashSet<Id>,
     snapshot_ids: BTreeSet<Id>,
     /// Blobs (data and trees) that some snapshot needs.
     used: HashSet<Id>,
+    /// The longest backup recorded, and the snapshot it made.
+    longest_backup: Option<(SignedDuration, Id)>,
     on_storage: Space,
 }
 
@@ -197,20 +219,27 @@ impl Repository {
                 "the grace period must not be negative".into(),
             ));
         }
-        let _lock = if options.dry_run {
-            None
-        } else {
-            Some(self.take_prune_lock(options.break_lock)?)
-        };
         let mut report = PruneReport {
             dry_run: options.dry_run,
             ..PruneReport::default()
+        };
+        let _lock = if options.dry_run {
+            None
+        } else {
+            // Writers that are gone (killed, or stopped by a full disk)
+            // may have left temporary files: they go first, which also
+            // makes room for the lock on a full disk.
+            report.tmp_bytes_freed = self.backend.clean_stale_tmp()?;
+            Some(self.lock_for_prune(options, progress)?)
         };
         let mut marks = self.prune_marks(!options.dry_run)?;
         progress.set_message("reading snapshots");
         let view = self.view(None, progress)?;
         report.before = view.on_storage;
         report.snapshots = view.snapshot_ids.len();
+        if !options.dry_run {
+            check_grace(&view, options)?;
+        }
 
         // Phase 1: mark.
         let already_marked: HashSet<Id> = marks
@@ -220,17 +249,7 @@ impl Repository {
         let plan = plan_marks(&view, &already_marked, options.max_unused_percent);
         report.used_bytes = plan.used_bytes;
         report.unused_bytes = plan.unused_bytes;
-        let marked_packs: Vec<MarkedPack> = plan
-            .unused
-            .iter()
-            .map(|id| (id, MarkReason::Unused))
-            .chain(plan.repack.iter().map(|id| (id, MarkReason::Repacked)))
-            .map(|(id, reason)| MarkedPack {
-                id: *id,
-                size: view.packs[id].size,
-                reason,
-            })
-            .collect();
+        let marked_packs = marked_packs(&view, &plan);
         let (unused, repacked): (Vec<MarkedPack>, Vec<MarkedPack>) = marked_packs
             .iter()
             .cloned()
@@ -253,17 +272,7 @@ impl Repository {
             report.mark.repack_bytes_written = written;
         }
         if !marked_packs.is_empty() {
-            let mark = PruneMark {
-                version: FORMAT_VERSION,
-                created: options.now,
-                delete_after: options.now + options.grace,
-                packs: marked_packs,
-                hostname: crate::host::hostname(),
-                username: crate::host::username(),
-            };
-            let json = serde_json::to_vec(&mark)
-                .map_err(|e| Error::InvalidArgument(format!("serialisation failed: {e}")))?;
-            let id = self.save_file(MARK_DIR, ObjectKind::PruneMark, &json)?;
+            let (id, mark) = self.save_mark(marked_packs, options)?;
             report.mark.mark = Some(id.to_hex());
             marks.push((id, mark));
         }
@@ -272,9 +281,20 @@ impl Repository {
         let (due, not_due): (Vec<_>, Vec<_>) =
             marks.into_iter().partition(|(_, m)| is_due(m, options));
         report.pending = not_due.iter().map(|(id, m)| pending(id, m)).collect();
-        // Nothing due and no index files left superseded by an interrupted
-        // sweep: there is nothing to delete, so no second look is needed.
-        if !due.is_empty() || !view.index_files.superseded.is_empty() {
+        // Nothing due, no index files left superseded by an interrupted
+        // sweep and none listing packs that are gone: nothing to delete
+        // or rewrite, so no second look is needed.
+        if !due.is_empty() || !view.index_files.superseded.is_empty() || !view.absent.is_empty() {
+            if !due.is_empty() {
+                // Before the second look: a backup that saves its snapshot
+                // after this record exists sees it (see `race`).
+                let condemned = due
+                    .iter()
+                    .flat_map(|(_, m)| m.packs.iter().map(|p| p.id))
+                    .collect();
+                let marks = due.iter().map(|(id, _)| *id).collect();
+                self.save_sweep_record(marks, condemned, options.now)?;
+            }
             let reuse = (plan.repack.is_empty()).then_some(view);
             progress.set_message("re-reading snapshots before deleting");
             let view = self.view(reuse, progress)?;
@@ -282,11 +302,60 @@ impl Repository {
             report.swept = swept;
             report.index_files_replaced = replaced;
         }
+        report.sweep_records_expired = self.expire_sweep_records(options.now)?;
         report.after = self.pack_space()?;
         Ok(report)
     }
 
-    /// Delete the packs of `due` marks that no snapshot needs now.
+    /// Take the prune lock. On a disk too full to write even the lock,
+    /// when no backup can be running (the caller says so) and the grace
+    /// period is zero, unused packs are deleted first: nobody can write
+    /// to a full disk, so no other prune is half-way through anything.
+    fn lock_for_prune(
+        &self,
+        options: &PruneOptions,
+        progress: &dyn Progress,
+    ) -> Result<PruneLockGuard> {
+        match self.take_prune_lock(options.break_lock) {
+            Err(e)
+                if e.is_storage_full()
+                    && options.backups_stopped
+                    && options.grace.is_zero()
+                    && !self.backend.exists(PRUNE_LOCK)? =>
+            {
+                tracing::warn!(
+                    "the repository's disk is full: deleting unused packs before anything is written"
+                );
+                let view = self.view(None, progress)?;
+                let plan = plan_marks(&view, &HashSet::new(), 100.0);
+                for id in &plan.unused {
+                    self.backend.delete(&pack_path(id))?;
+                }
+                // Index entries of the deleted packs are rewritten by the
+                // sweep that follows (they list packs that are gone).
+                self.take_prune_lock(options.break_lock)
+            }
+            other => other,
+        }
+    }
+
+    fn save_mark(&self, packs: Vec<MarkedPack>, options: &PruneOptions) -> Result<(Id, PruneMark)> {
+        let mark = PruneMark {
+            version: FORMAT_VERSION,
+            created: options.now,
+            delete_after: options.now + options.grace,
+            packs,
+            hostname: crate::host::hostname(),
+            username: crate::host::username(),
+        };
+        let json = serde_json::to_vec(&mark)
+            .map_err(|e| Error::InvalidArgument(format!("serialisation failed: {e}")))?;
+        let id = self.save_file(MARK_DIR, ObjectKind::PruneMark, &json)?;
+        Ok((id, mark))
+    }
+
+    /// Delete the packs of `due` marks that no snapshot needs now, and
+    /// drop index entries of packs that are gone.
     fn sweep(
         &self,
         view: &RepoView,
@@ -297,40 +366,71 @@ impl Repository {
             .iter()
             .flat_map(|(_, m)| m.packs.iter().map(|p| p.id))
             .collect();
-        // A blob some snapshot needs must survive somewhere: outside the
-        // condemned packs, or else in a condemned pack that is then kept.
-        let mut available: HashSet<Id> = view
-            .packs
-            .values()
-            .filter(|p| !condemned.contains(&p.id))
-            .flat_map(|p| p.blobs.iter().map(|b| b.id))
-            .collect();
-        let mut kept: HashSet<Id> = HashSet::new();
-        for pack_id in view.order.iter().filter(|id| condemned.contains(id)) {
-            let pack = &view.packs[pack_id];
-            if pack
-                .blobs
-                .iter()
-                .any(|b| view.used.contains(&b.id) && !available.contains(&b.id))
-            {
-                tracing::info!(pack = %pack_id.short(), "a marked pack is needed again; kept");
-                kept.insert(*pack_id);
-                available.extend(pack.blobs.iter().map(|b| b.id));
-            }
-        }
+        let kept = still_needed(view, &condemned);
         let doomed: HashSet<Id> = condemned.difference(&kept).copied().collect();
+        let gone: HashSet<Id> = doomed.union(&view.absent).copied().collect();
 
-        // New index first: one file listing what the affected files listed
-        // minus the doomed packs, superseding them. Files superseded by an
-        // earlier, interrupted sweep are deleted too.
+        // New index first, then delete: a prune killed in between leaves
+        // both index files (the old one superseded), never entries for
+        // deleted packs. On a full disk the order is turned around (the
+        // index cannot be written before space is freed).
+        let rewrite = self.rewrite_index(&view.index_files.files, &gone);
         let mut replaced: Vec<Id> = view.index_files.superseded.clone();
+        let rewritten = match rewrite {
+            Err(e) if e.is_storage_full() => {
+                tracing::warn!(
+                    "the repository's disk is full: deleting packs before writing the index"
+                );
+                self.delete_packs(&doomed, progress)?;
+                self.rewrite_index(&view.index_files.files, &gone)?
+            }
+            other => {
+                let rewritten = other?;
+                self.delete_packs(&doomed, progress)?;
+                rewritten
+            }
+        };
+        replaced.extend(rewritten);
+        for id in &replaced {
+            self.backend.delete(&format!("{INDEX_DIR}/{id}"))?;
+        }
+        // A writer may have indexed a doomed pack since the second look
+        // (its snapshot is then refused): its entries go as well.
+        let late = self.load_index_files(false)?;
+        let known: HashSet<Id> = view.index_files.files.iter().map(|(id, _)| *id).collect();
+        let late: Vec<(Id, IndexFile)> = late
+            .files
+            .into_iter()
+            .filter(|(id, _)| !known.contains(id))
+            .collect();
+        let late_rewritten = self.rewrite_index(&late, &doomed)?;
+        for id in &late_rewritten {
+            self.backend.delete(&format!("{INDEX_DIR}/{id}"))?;
+        }
+        let summaries = self.finish_marks(view, due, &kept)?;
+        Ok((summaries, (replaced.len() + late_rewritten.len()) as u64))
+    }
+
+    fn delete_packs(&self, doomed: &HashSet<Id>, progress: &dyn Progress) -> Result<()> {
+        progress.set_message("deleting packs");
+        for id in doomed {
+            self.backend.delete(&pack_path(id))?;
+            progress.add_items(1);
+        }
+        Ok(())
+    }
+
+    /// Write index files listing what `files` list minus the packs in
+    /// `gone`, superseding those of `files` that list any of them. Returns
+    /// the superseded files (to delete once the packs are gone).
+    fn rewrite_index(&self, files: &[(Id, IndexFile)], gone: &HashSet<Id>) -> Result<Vec<Id>> {
         let mut remaining: Vec<IndexedPack> = Vec::new();
         let mut seen = HashSet::new();
         let mut rewritten = Vec::new();
-        for (file_id, file) in &view.index_files.files {
-            if file.packs.iter().any(|p| doomed.contains(&p.id)) {
+        for (file_id, file) in files {
+            if file.packs.iter().any(|p| gone.contains(&p.id)) {
                 rewritten.push(*file_id);
-                for pack in file.packs.iter().filter(|p| !doomed.contains(&p.id)) {
+                for pack in file.packs.iter().filter(|p| !gone.contains(&p.id)) {
                     if seen.insert(pack.id) {
                         remaining.push(pack.clone());
                     }
@@ -338,21 +438,19 @@ impl Repository {
             }
         }
         if !rewritten.is_empty() {
-            self.save_index(&IndexFile {
-                version: FORMAT_VERSION,
-                packs: remaining,
-                supersedes: rewritten.clone(),
-            })?;
-            replaced.extend(rewritten);
+            self.save_index_files(remaining, rewritten.clone())?;
         }
-        progress.set_message("deleting packs");
-        for id in &doomed {
-            self.backend.delete(&pack_path(id))?;
-            progress.add_items(1);
-        }
-        for id in &replaced {
-            self.backend.delete(&format!("{INDEX_DIR}/{id}"))?;
-        }
+        Ok(rewritten)
+    }
+
+    /// Report each swept mark and delete it (last: a prune killed before
+    /// this sweeps the mark again).
+    fn finish_marks(
+        &self,
+        view: &RepoView,
+        due: &[(Id, PruneMark)],
+        kept: &HashSet<Id>,
+    ) -> Result<Vec<SweepSummary>> {
         let mut summaries = Vec::new();
         for (id, mark) in due {
             let mut summary = SweepSummary {
@@ -368,11 +466,10 @@ impl Repository {
                     summary.deleted.add(pack.size);
                 }
             }
-            // Last: a prune killed before this sweeps the mark again.
             self.backend.delete(&format!("{MARK_DIR}/{id}"))?;
             summaries.push(summary);
         }
-        Ok((summaries, replaced.len() as u64))
+        Ok(summaries)
     }
 
     /// Copy the needed blobs of the packs to repack into new packs (with
@@ -456,13 +553,16 @@ impl Repository {
         let on_disk: HashMap<Id, u64> = self.list_packs()?.into_iter().collect();
         let mut packs = HashMap::new();
         let mut order = Vec::new();
+        let mut absent = HashSet::new();
         let listed = index_files
             .files
             .iter()
             .flat_map(|(_, f)| f.packs.iter())
             .chain(index_files.report.unindexed_packs.iter());
         for pack in listed {
-            if on_disk.contains_key(&pack.id) && !packs.contains_key(&pack.id) {
+            if !on_disk.contains_key(&pack.id) {
+                absent.insert(pack.id);
+            } else if !packs.contains_key(&pack.id) {
                 order.push(pack.id);
                 packs.insert(pack.id, pack.clone());
             }
@@ -472,8 +572,8 @@ impl Repository {
             on_storage.add(*size);
         }
         let snapshot_ids: BTreeSet<Id> = self.snapshot_ids()?.into_iter().collect();
-        let used = match previous {
-            Some(p) if p.snapshot_ids == snapshot_ids => p.used,
+        let (used, longest_backup) = match previous {
+            Some(p) if p.snapshot_ids == snapshot_ids => (p.used, p.longest_backup),
             _ => {
                 let mut index = Index::default();
                 for id in &order {
@@ -484,15 +584,26 @@ impl Repository {
                 for id in &snapshot_ids {
                     snapshots.push((*id, self.load_snapshot(id)?));
                 }
-                self.used_blobs(&index, &snapshots, progress)?
+                let longest = snapshots
+                    .iter()
+                    .max_by_key(|(_, s)| s.summary.duration_ms)
+                    .map(|(id, s)| {
+                        (
+                            SignedDuration::from_millis(s.summary.duration_ms as i64),
+                            *id,
+                        )
+                    });
+                (self.used_blobs(&index, &snapshots, progress)?, longest)
             }
         };
         Ok(RepoView {
             index_files,
             packs,
             order,
+            absent,
             snapshot_ids,
             used,
+            longest_backup,
             on_storage,
         })
     }
@@ -533,294 +644,4 @@ impl Repository {
         }
         Ok(used)
     }
-
-    /// All prune marks. An unreadable mark is removed when `repair` is set
-    /// (removing a mark only unmarks packs; a later prune marks again
-    /// what is still unused), otherwise skipped.
-    pub fn prune_marks(&self, repair: bool) -> Result<Vec<(Id, PruneMark)>> {
-        Ok(self.read_marks(repair)?.marks)
-    }
-
-    /// Every mark file present and the readable marks.
-    pub(crate) fn read_marks(&self, repair: bool) -> Result<MarkFiles> {
-        let ids = list_ids(&self.backend, MARK_DIR)?;
-        let mut marks = Vec::new();
-        for id in &ids {
-            match self.load_mark(id) {
-                Ok(mark) => marks.push((*id, mark)),
-                Err(e) if e.is_integrity() => {
-                    tracing::warn!(mark = %id.short(), error = %e, "unreadable prune mark ignored");
-                    if repair {
-                        self.backend.delete(&format!("{MARK_DIR}/{id}"))?;
-                    }
-                }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        marks.sort_by_key(|(_, m)| m.created);
-        Ok(MarkFiles {
-            ids: ids.into_iter().collect(),
-            marks,
-        })
-    }
-
-    fn load_mark(&self, id: &Id) -> Result<PruneMark> {
-        let bytes = self.read_verified(MARK_DIR, id, ObjectKind::PruneMark)?;
-        let plain = self
-            .aead
-            .open(ObjectKind::PruneMark, &bytes, None)
-            .map_err(|e| Error::corrupt(format!("prune mark {}", id.short()), e.to_string()))?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| Error::corrupt(format!("prune mark {}", id.short()), e.to_string()))
-    }
-
-    /// Called by a backup just before it saves its snapshot: fails when a
-    /// prune mark that was not there when the backup started (`seen`) is
-    /// due, or nearly: the backup may have deduplicated against packs that
-    /// mark condemns, and a sweep may delete them at any moment.
-    pub fn check_prune_race(&self, seen: &HashSet<Id>, now: Timestamp) -> Result<()> {
-        for id in list_ids(&self.backend, MARK_DIR)? {
-            if seen.contains(&id) {
-                continue;
-            }
-            let mark = match self.load_mark(&id) {
-                Ok(mark) => mark,
-                // Swept meanwhile: then its packs may be gone already.
-                Err(e) if e.is_not_found() => {
-                    return Err(Error::PruneRace { delete_after: now });
-                }
-                // No prune can sweep a mark it cannot read (it removes it
-                // instead), so an unreadable mark endangers nothing.
-                Err(e) if e.is_integrity() => {
-                    tracing::warn!(mark = %id.short(), error = %e, "unreadable prune mark ignored");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if now + PRUNE_RACE_MARGIN >= mark.delete_after {
-                return Err(Error::PruneRace {
-                    delete_after: mark.delete_after,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Take the prune lock. A lock left by a prune of this host whose
-    /// process is gone is taken over; any other needs `break_lock`.
-    fn take_prune_lock(&self, break_lock: bool) -> Result<PruneLockGuard> {
-        let lock = PruneLock {
-            version: FORMAT_VERSION,
-            created: Timestamp::now(),
-            hostname: crate::host::hostname(),
-            pid: std::process::id(),
-        };
-        let json = serde_json::to_vec(&lock)
-            .map_err(|e| Error::InvalidArgument(format!("serialisation failed: {e}")))?;
-        for _ in 0..2 {
-            let sealed = self.aead.seal_raw(ObjectKind::PruneLock, &json);
-            match self.backend.create_exclusive(PRUNE_LOCK, sealed) {
-                Ok(()) => {
-                    return Ok(PruneLockGuard { repo: self.clone() });
-                }
-                Err(Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            let holder = self.read_prune_lock();
-            let stale = match &holder {
-                Ok(h) => h.hostname == lock.hostname && !crate::host::process_alive(h.pid),
-                Err(_) => false,
-            };
-            if !(stale || break_lock) {
-                return Err(match holder {
-                    Ok(h) => Error::PruneLocked {
-                        holder: format!("{} (pid {}) since {}", h.hostname, h.pid, h.created),
-                    },
-                    Err(e) => Error::PruneLocked {
-                        holder: format!("an unreadable lock ({e})"),
-                    },
-                });
-            }
-            tracing::warn!("removing a prune lock left by a process that is gone");
-            self.backend.delete(PRUNE_LOCK)?;
-        }
-        Err(Error::PruneLocked {
-            holder: "another prune that took the lock meanwhile".into(),
-        })
-    }
-
-    fn read_prune_lock(&self) -> Result<PruneLock> {
-        let bytes = self
-            .backend
-            .read_at_most(PRUNE_LOCK, ObjectKind::PruneLock.max_envelope())?;
-        let plain = self.aead.open(ObjectKind::PruneLock, &bytes, None)?;
-        serde_json::from_slice(&plain).map_err(|e| Error::corrupt("prune lock", e.to_string()))
-    }
-}
-
-/// The mark files of a repository at one moment.
-pub(crate) struct MarkFiles {
-    /// Ids of every mark file, readable or not.
-    pub ids: HashSet<Id>,
-    /// The readable marks, oldest first.
-    pub marks: Vec<(Id, PruneMark)>,
-}
-
-/// Removes the prune lock when prune ends (a killed prune leaves it; the
-/// next prune on the same host sees the process is gone and takes over).
-struct PruneLockGuard {
-    repo: Repository,
-}
-
-impl Drop for PruneLockGuard {
-    fn drop(&mut self) {
-        if let Err(e) = self.repo.backend.delete(PRUNE_LOCK) {
-            tracing::warn!(error = %e, "could not remove the prune lock");
-        }
-    }
-}
-
-/// What a run would do, for `--dry-run`: marks due now count as deleted
-/// (the re-check that may keep some of their packs is not run), and with a
-/// zero grace period so do the packs this run would mark.
-fn estimate(
-    report: &mut PruneReport,
-    view: &RepoView,
-    plan: &MarkPlan,
-    marks: &[(Id, PruneMark)],
-    marked_packs: &[MarkedPack],
-    options: &PruneOptions,
-) {
-    let repack_estimate: u64 = plan
-        .repack_blobs
-        .values()
-        .flatten()
-        .map(|b| u64::from(b.length))
-        .sum();
-    report.mark.repack_bytes_written = repack_estimate;
-    let mut after = view.on_storage;
-    let mut remove = |space: Space| {
-        after.packs -= space.packs.min(after.packs);
-        after.bytes -= space.bytes.min(after.bytes);
-    };
-    for (id, mark) in marks {
-        if is_due(mark, options) {
-            let space = pack_space(&mark.packs);
-            remove(space);
-            report.swept.push(SweepSummary {
-                mark: id.to_hex(),
-                created: mark.created,
-                deleted: space,
-                kept: Space::default(),
-            });
-        } else {
-            report.pending.push(pending(id, mark));
-        }
-    }
-    if options.grace.is_zero() {
-        remove(pack_space(marked_packs));
-    }
-    after.bytes += repack_estimate;
-    report.after = after;
-}
-
-/// A mark is swept once the grace period it was made with has passed, or
-/// the grace period of this run, if shorter (`--grace 0s` after an
-/// ordinary prune deletes what that prune marked).
-fn is_due(mark: &PruneMark, options: &PruneOptions) -> bool {
-    mark.delete_after <= options.now || mark.created + options.grace <= options.now
-}
-
-fn pending(id: &Id, mark: &PruneMark) -> PendingMark {
-    PendingMark {
-        mark: id.to_hex(),
-        created: mark.created,
-        delete_after: mark.delete_after,
-        packs: pack_space(&mark.packs),
-    }
-}
-
-fn pack_space(packs: &[MarkedPack]) -> Space {
-    packs.iter().fold(Space::default(), |mut s, p| {
-        s.add(p.size);
-        s
-    })
-}
-
-/// What the mark phase decided.
-#[derive(Debug, Default)]
-struct MarkPlan {
-    /// Packs no snapshot needs.
-    unused: Vec<Id>,
-    /// Partly used packs to repack, most wasteful first.
-    repack: Vec<Id>,
-    /// The needed blobs to copy out of each repacked pack.
-    repack_blobs: HashMap<Id, Vec<PackedBlob>>,
-    used_bytes: u64,
-    unused_bytes: u64,
-}
-
-/// Decide which packs to mark: pure, over a view of the repository.
-///
-/// Each needed blob is attributed to one pack holding it (the first in
-/// index order that is not already marked); other copies count as unused.
-/// Packs with nothing attributed are unused. Partly used packs are
-/// repacked, most wasteful first, until the unused bytes left in them are
-/// at most `max_unused_percent` of the used bytes.
-fn plan_marks(view: &RepoView, already_marked: &HashSet<Id>, max_unused_percent: f64) -> MarkPlan {
-    let live: Vec<&IndexedPack> = view
-        .order
-        .iter()
-        .filter(|id| !already_marked.contains(id))
-        .map(|id| &view.packs[id])
-        .collect();
-    let mut owner: HashMap<Id, Id> = HashMap::new();
-    for pack in &live {
-        for blob in &pack.blobs {
-            if view.used.contains(&blob.id) {
-                owner.entry(blob.id).or_insert(pack.id);
-            }
-        }
-    }
-    let mut plan = MarkPlan::default();
-    let mut partly: Vec<(Id, u64, u64)> = Vec::new(); // (pack, used, unused)
-    for pack in &live {
-        let (mut used, mut unused) = (0u64, 0u64);
-        for blob in &pack.blobs {
-            if owner.get(&blob.id) == Some(&pack.id) {
-                used += u64::from(blob.length);
-            } else {
-                unused += u64::from(blob.length);
-            }
-        }
-        plan.used_bytes += used;
-        plan.unused_bytes += unused;
-        if used == 0 {
-            plan.unused.push(pack.id);
-        } else if unused > 0 {
-            partly.push((pack.id, used, unused));
-        }
-    }
-    let allowed = (plan.used_bytes as f64 * max_unused_percent / 100.0) as u64;
-    let mut remaining: u64 = partly.iter().map(|(_, _, unused)| unused).sum();
-    partly.sort_by(|a, b| {
-        let ratio = |(_, used, unused): &(Id, u64, u64)| *unused as f64 / (*used + *unused) as f64;
-        ratio(b).total_cmp(&ratio(a)).then(a.0.cmp(&b.0))
-    });
-    for (pack_id, _, unused) in partly {
-        if remaining <= allowed {
-            break;
-        }
-        remaining -= unused;
-        let blobs = view.packs[&pack_id]
-            .blobs
-            .iter()
-            .filter(|b| owner.get(&b.id) == Some(&pack_id))
-            .cloned()
-            .collect();
-        plan.repack_blobs.insert(pack_id, blobs);
-        plan.repack.push(pack_id);
-    }
-    plan
 }
