@@ -464,6 +464,9 @@ pub enum RepoCommand {
     Check(CheckArgs),
     /// Show space used, deduplication and compression.
     Stats,
+    /// Rebuild the index from the packs present and name the snapshots
+    /// whose data is gone, so that new backups store it again.
+    Repair(RepairArgs),
     /// Manage the passwords (keys) that open the repository.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -505,6 +508,14 @@ pub struct InitArgs {
     /// Target pack file size in MiB.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(4..=256))]
     pub pack_size_mib: u64,
+}
+
+/// `haven repo repair`
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Remove the snapshots whose data is gone (never locked or held ones).
+    #[arg(long)]
+    pub forget_damaged: bool,
 }
 
 /// `haven repo check`

@@ -133,6 +133,10 @@ pub struct IndexLoadReport {
     pub unindexed_packs: Vec<IndexedPack>,
     /// Unindexed packs whose header could not be read.
     pub unreadable_packs: Vec<(Id, String)>,
+    /// Packs index files list that storage no longer holds (when storage
+    /// was listed). Their blobs are not in the index: nothing is read
+    /// from, or deduplicated against, a pack that is gone.
+    pub absent_packs: Vec<IndexedPack>,
 }
 
 impl Repository {
@@ -469,9 +473,22 @@ impl Repository {
         exclude: &HashSet<Id>,
     ) -> Result<(Index, IndexLoadReport)> {
         let files = self.load_index_files(scan_unindexed)?;
-        let index = files.to_index(exclude);
+        let absent = files.absent_packs();
+        let index = if absent.is_empty() {
+            files.to_index(exclude)
+        } else {
+            files.to_index(&exclude.union(&absent).copied().collect())
+        };
         let mut report = files.report;
         report.unindexed_packs.retain(|p| !exclude.contains(&p.id));
+        let mut seen = HashSet::new();
+        report.absent_packs = files
+            .files
+            .iter()
+            .flat_map(|(_, f)| f.packs.iter())
+            .filter(|p| absent.contains(&p.id) && seen.insert(p.id))
+            .cloned()
+            .collect();
         Ok((index, report))
     }
 

@@ -14,6 +14,7 @@ mod prune;
 mod repo_check;
 mod repo_init;
 mod repo_key;
+mod repo_repair;
 mod repo_stats;
 mod restore;
 mod run;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Repo(RepoCommand::Init(args)) => repo_init::run(global, args),
         Command::Repo(RepoCommand::Check(args)) => repo_check::run(global, args),
         Command::Repo(RepoCommand::Stats) => repo_stats::run(global),
+        Command::Repo(RepoCommand::Repair(args)) => repo_repair::run(global, args),
         Command::Repo(RepoCommand::Key(cmd)) => repo_key::run(global, cmd),
         Command::Backup(args) => backup::run(global, args),
         Command::Snapshots(args) => snapshots::run(global, args),

@@ -31,6 +31,12 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8> {
                 output::bytes(report.bytes_read)
             );
         }
+        if report.stale_index_entries > 0 {
+            println!(
+                "note: index files list {} packs that are gone and that no snapshot needs (left by an interrupted prune; the next prune or `haven repo repair` drops them)",
+                report.stale_index_entries
+            );
+        }
         if report.unindexed_packs > 0 {
             println!(
                 "note: {} packs are not in any index (left by interrupted backups; their data is reused by later backups)",

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-mod trees;
+pub(crate) mod trees;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -76,6 +76,9 @@ pub struct CheckReport {
     pub bytes_read: u64,
     /// Packs no index lists (left by interrupted backups; reclaimable).
     pub unindexed_packs: usize,
+    /// Packs index files list that are gone and that no snapshot needs
+    /// (left by an interrupted prune; the next prune drops them).
+    pub stale_index_entries: usize,
     /// Problems found.
     pub problems: Vec<CheckProblem>,
     /// Snapshot paths affected by the problems.
@@ -116,27 +119,25 @@ impl Repository {
         report.packs = index.packs().len();
         report.blobs = index.blob_count();
 
-        // Every indexed pack must exist with its indexed size.
+        // Every indexed pack must have its indexed size. (Packs that are
+        // gone are not in the index; the walk finds what needed them.)
         let on_disk: HashMap<Id, u64> = self.list_packs()?.into_iter().collect();
-        let mut missing_packs = HashSet::new();
         for pack in index.packs() {
             match on_disk.get(&pack.id) {
-                None => {
-                    report.problem(
-                        "missing-pack",
-                        format!("pack {}", pack.id),
-                        "pack file is missing".into(),
-                    );
-                    missing_packs.insert(pack.id);
-                }
                 Some(&size) if size != pack.size => report.problem(
                     "damaged-pack",
                     format!("pack {}", pack.id),
                     format!("size is {size} bytes, index says {}", pack.size),
                 ),
-                Some(_) => {}
+                _ => {}
             }
         }
+        let gone: HashMap<Id, Id> = load
+            .absent_packs
+            .iter()
+            .flat_map(|p| p.blobs.iter().map(move |b| (b.id, p.id)))
+            .collect();
+        let missing_packs: HashSet<Id> = load.absent_packs.iter().map(|p| p.id).collect();
 
         let bad_blobs =
             self.read_packs(&index, read_data, &missing_packs, progress, &mut report)?;
@@ -158,8 +159,8 @@ impl Repository {
         }
         report.snapshots = snapshots.len();
 
-        let (trees, mut problems, damaged) = crate::deep::on_deep_stack(|| {
-            let mut walker = TreeWalker::new(self, &index, &bad_blobs, &missing_packs);
+        let (trees, mut problems, damaged, needed_gone) = crate::deep::on_deep_stack(|| {
+            let mut walker = TreeWalker::new(self, &index, &bad_blobs, &gone);
             let mut damaged = Vec::new();
             for (id, snap) in &snapshots {
                 for (path, problem) in walker.snapshot(id, snap) {
@@ -170,9 +171,22 @@ impl Repository {
                     });
                 }
             }
-            Ok((walker.trees(), walker.problems, damaged))
+            Ok((walker.trees(), walker.problems, damaged, walker.needed_gone))
         })?;
         report.trees = trees;
+        // A pack that is gone is damage when a snapshot needed it; else
+        // only its index entries are left over (prune or repair drop them).
+        for pack in &load.absent_packs {
+            if needed_gone.contains(&pack.id) {
+                report.problem(
+                    "missing-pack",
+                    format!("pack {}", pack.id),
+                    "pack file is missing".into(),
+                );
+            } else {
+                report.stale_index_entries += 1;
+            }
+        }
         report.problems.append(&mut problems);
         report.damaged.extend(damaged);
         self.check_private_files(&mut report)?;

@@ -55,12 +55,15 @@ impl TreeFacts {
 }
 
 /// Walks trees once each and remembers what it found.
-pub(super) struct TreeWalker<'a> {
+pub(crate) struct TreeWalker<'a> {
     pub repo: &'a Repository,
     pub index: &'a Index,
     /// Blobs found damaged by reading packs.
     pub bad_blobs: &'a HashMap<Id, String>,
-    pub missing_packs: &'a HashSet<Id>,
+    /// Blobs of packs that index files list but storage lost: blob → pack.
+    pub gone: &'a HashMap<Id, Id>,
+    /// The packs of `gone` some snapshot needs.
+    pub needed_gone: HashSet<Id>,
     memo: HashMap<Id, Rc<TreeFacts>>,
     reported: HashSet<Id>,
     pub problems: Vec<CheckProblem>,
@@ -71,13 +74,14 @@ impl<'a> TreeWalker<'a> {
         repo: &'a Repository,
         index: &'a Index,
         bad_blobs: &'a HashMap<Id, String>,
-        missing_packs: &'a HashSet<Id>,
+        gone: &'a HashMap<Id, Id>,
     ) -> Self {
         TreeWalker {
             repo,
             index,
             bad_blobs,
-            missing_packs,
+            gone,
+            needed_gone: HashSet::new(),
             memo: HashMap::new(),
             reported: HashSet::new(),
             problems: Vec::new(),
@@ -243,7 +247,14 @@ impl<'a> TreeWalker<'a> {
         if let Some(problem) = self.bad_blobs.get(id) {
             return Some(format!("damaged data: {problem}"));
         }
-        let Some(loc) = self.index.get(id) else {
+        if self.index.get(id).is_some() {
+            return None;
+        }
+        if let Some(pack) = self.gone.get(id) {
+            self.needed_gone.insert(*pack);
+            return Some(format!("pack {} holding its data is missing", pack.short()));
+        }
+        {
             if self.reported.insert(*id) {
                 self.problems.push(CheckProblem {
                     kind: "missing-blob".into(),
@@ -251,12 +262,8 @@ impl<'a> TreeWalker<'a> {
                     detail: "referenced by a snapshot but in no index or pack".into(),
                 });
             }
-            return Some(format!("blob {} is missing", id.short()));
-        };
-        let pack = self.index.pack(loc.pack).id;
-        self.missing_packs
-            .contains(&pack)
-            .then(|| format!("pack {} holding its data is missing", pack.short()))
+            Some(format!("blob {} is missing", id.short()))
+        }
     }
 }
 

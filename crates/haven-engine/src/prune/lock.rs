@@ -12,7 +12,7 @@ use crate::repo::Repository;
 impl Repository {
     /// Take the prune lock. A lock left by a prune of this host whose
     /// process is gone is taken over; any other needs `break_lock`.
-    pub(super) fn take_prune_lock(&self, break_lock: bool) -> Result<PruneLockGuard> {
+    pub(crate) fn take_prune_lock(&self, break_lock: bool) -> Result<PruneLockGuard> {
         let lock = PruneLock {
             version: FORMAT_VERSION,
             created: Timestamp::now(),
@@ -64,7 +64,7 @@ impl Repository {
 
 /// Removes the prune lock when prune ends (a killed prune leaves it; the
 /// next prune on the same host sees the process is gone and takes over).
-pub(super) struct PruneLockGuard {
+pub(crate) struct PruneLockGuard {
     repo: Repository,
 }
 

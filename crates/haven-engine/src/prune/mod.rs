@@ -562,9 +562,9 @@ impl Repository {
         for pack in listed {
             if !on_disk.contains_key(&pack.id) {
                 absent.insert(pack.id);
-            } else if !packs.contains_key(&pack.id) {
+            } else if let std::collections::hash_map::Entry::Vacant(slot) = packs.entry(pack.id) {
                 order.push(pack.id);
-                packs.insert(pack.id, pack.clone());
+                slot.insert(pack.clone());
             }
         }
         let mut on_storage = Space::default();

@@ -6,5 +6,7 @@ mod helpers;
 mod incremental;
 mod keys;
 mod prune;
+mod race;
+mod repair;
 mod roundtrip;
 mod stream;
