@@ -153,6 +153,32 @@ fn restore_onto_a_full_file_system_names_the_file_and_fails_cleanly() {
         "the error names the file: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // What could not be completed is gone: no partial file, under its own
+    // name or a `.partial` one; what is there is whole.
+    let restored = crate::helpers::restored(&small.0, &data);
+    for entry in walkdir::WalkDir::new(&small.0) {
+        let entry = entry.expect("walk");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.ends_with(".partial"),
+            "{} was left behind",
+            entry.path().display()
+        );
+        if entry.file_type().is_file() {
+            let source = data.join(
+                entry
+                    .path()
+                    .strip_prefix(&restored)
+                    .expect("under the target"),
+            );
+            assert_eq!(
+                std::fs::read(entry.path()).expect("read"),
+                std::fs::read(source).expect("read source"),
+                "{} is incomplete",
+                entry.path().display()
+            );
+        }
+    }
 }
 
 /// Regression: a storage failure mid-backup was reported as "interrupted"
@@ -197,6 +223,181 @@ fn a_full_repository_disk_reports_the_storage_error_and_stays_consistent() {
     assert_eq!(parse_json(&out, 0).as_array().expect("array").len(), 0);
     ws.haven_for(&repo)
         .args(["repo", "check"])
+        .assert()
+        .success();
+}
+
+/// Every file of the repository, with its mode bits.
+fn modes(root: &std::path::Path) -> Vec<(std::path::PathBuf, bool, u32)> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .map(|e| {
+            let meta = e.metadata().expect("stat");
+            (
+                e.path().to_path_buf(),
+                meta.is_dir(),
+                meta.permissions().mode() & 0o7777,
+            )
+        })
+        .collect()
+}
+
+/// Regression: a local repository's `config` and `keys/` (the
+/// password-wrapped master key: an offline guessing target) followed the
+/// umask (0644/0755).
+#[test]
+fn repository_files_are_private_whatever_the_umask() {
+    let ws = Workspace::new();
+    let data = ws.path("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::write(data.join("f"), noise(300_000, 7)).expect("write");
+    let haven = assert_cmd::cargo::cargo_bin("haven");
+    for args in [
+        vec!["repo", "init"],
+        vec!["backup", data.to_str().expect("utf-8")],
+    ] {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg("umask 000; exec \"$@\"")
+            .arg("sh")
+            .arg(&haven)
+            .args(&args)
+            .env("HAVEN_REPO", ws.repo())
+            .env("HAVEN_PASSWORD", crate::helpers::PASSWORD)
+            .status()
+            .expect("run haven under umask 000");
+        assert!(status.success(), "{args:?}");
+    }
+    let all = modes(&ws.repo());
+    assert!(all.len() > 8, "{all:?}");
+    for (path, is_dir, mode) in &all {
+        let expected = if *is_dir { 0o700 } else { 0o600 };
+        assert_eq!(*mode, expected, "{} is {mode:o}", path.display());
+    }
+
+    // A key file made readable by hand is reported, with the fix.
+    let key = std::fs::read_dir(ws.repo().join("keys"))
+        .expect("keys")
+        .next()
+        .expect("a key file")
+        .expect("entry")
+        .path();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = ws.haven().args(["repo", "check"]).output().expect("check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("chmod 600 {}", key.display())),
+        "{stdout}"
+    );
+}
+
+/// This machine's host name as Haven names its writers' staging
+/// directories (`tmp/<host>-<pid>`).
+fn staging_name(pid: u32) -> String {
+    let host: String = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{host}-{pid}")
+}
+
+/// Regression: a backup stopped by a full disk (or killed) left partial
+/// files under `tmp/`, and prune then failed writing its lock: the space
+/// could never be reclaimed through Haven.
+#[test]
+fn a_full_repository_disk_is_reclaimed_by_prune() {
+    assert!(
+        is_root(),
+        "this test mounts a 12 MiB tmpfs and must run as root (CI does)"
+    );
+    let ws = Workspace::new();
+    let small_data = ws.path("small");
+    std::fs::create_dir(&small_data).expect("mkdir");
+    std::fs::write(small_data.join("f"), noise(200_000, 1)).expect("write");
+    let big_data = ws.path("big");
+    std::fs::create_dir(&big_data).expect("mkdir");
+    for i in 0..4 {
+        std::fs::write(big_data.join(format!("f{i}")), noise(4_000_000, 10 + i)).expect("write");
+    }
+    let disk = SmallFs::mount(ws.path("disk"), "12m");
+    let repo = disk.0.join("repo");
+    ws.haven_for(&repo)
+        .args(["repo", "init", "--pack-size-mib", "4"])
+        .assert()
+        .success();
+    ws.haven_for(&repo)
+        .arg("backup")
+        .arg(&small_data)
+        .assert()
+        .success();
+
+    // Fails for want of space: the packs it wrote stay, unreferenced.
+    let out = ws
+        .haven_for(&repo)
+        .arg("backup")
+        .arg(&big_data)
+        .output()
+        .expect("backup");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And a writer killed mid-file left its staging directory: whatever
+    // space is left, it fills.
+    let dead = std::process::Command::new("true").spawn().expect("spawn");
+    let dead_pid = dead.id();
+    let mut dead = dead;
+    dead.wait().expect("reap");
+    let leftover = repo.join("tmp").join(staging_name(dead_pid));
+    std::fs::create_dir_all(&leftover).expect("mkdir");
+    let mut junk = std::fs::File::create(leftover.join("0")).expect("create");
+    let chunk = noise(64 << 10, 3);
+    while std::io::Write::write_all(&mut junk, &chunk).is_ok() {}
+    drop(junk);
+
+    let out = ws
+        .haven_for(&repo)
+        .args([
+            "--json",
+            "prune",
+            "--grace",
+            "0s",
+            "--i-know-backups-are-stopped",
+        ])
+        .output()
+        .expect("prune");
+    let report = parse_json(&out, 0);
+    assert!(
+        report["tmp_bytes_freed"].as_u64().expect("freed") > 0,
+        "{report}"
+    );
+    assert!(
+        report["after"]["bytes"].as_u64() < report["before"]["bytes"].as_u64(),
+        "{report}"
+    );
+    assert!(!leftover.exists());
+
+    // Room again: a backup succeeds, and everything checks clean.
+    std::fs::write(small_data.join("g"), noise(100_000, 2)).expect("write");
+    ws.haven_for(&repo)
+        .arg("backup")
+        .arg(&small_data)
+        .assert()
+        .success();
+    ws.haven_for(&repo)
+        .args(["repo", "check", "--read-data"])
         .assert()
         .success();
 }

@@ -1,5 +1,7 @@
 //! A backup killed with SIGKILL at random points leaves a repository that
-//! checks clean; the next backup succeeds and reuses what was stored.
+//! checks clean; the next backup succeeds and reuses what was stored. A
+//! restore killed at random points leaves nothing readable that should
+//! not be.
 
 use std::process::Stdio;
 use std::time::Instant;
@@ -144,4 +146,97 @@ fn sigkill_at_random_points_loses_nothing_and_is_reused() {
         crate::helpers::read_tree(&data),
         crate::helpers::read_tree(&crate::helpers::restored(&target, &data))
     );
+}
+
+/// Regression: files were created 0644 and directories 0755, their real
+/// modes applied only at the end, so a restore killed (or failing) midway
+/// left a 0600 private key world-readable in a 0755 directory.
+#[test]
+fn a_restore_killed_at_random_points_exposes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    let data = ws.path("data");
+    let secrets = data.join("secrets");
+    std::fs::create_dir_all(&secrets).expect("mkdir");
+    for i in 0..6u64 {
+        let key = secrets.join(format!("id_{i}"));
+        std::fs::write(&key, noise(2_000_000, 500 + i)).expect("write");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let total = dataset(&data.join("public"));
+    assert!(total > 10 << 20);
+    ws.init();
+    ws.haven().arg("backup").arg(&data).assert().success();
+    let source_mode = |rel: &std::path::Path| {
+        std::fs::symlink_metadata(data.join(rel))
+            .expect("source entry")
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+
+    let reference = ws.path("reference");
+    let started = Instant::now();
+    ws.haven()
+        .args(["restore", "latest", "--target"])
+        .arg(&reference)
+        .assert()
+        .success();
+    let full = started.elapsed();
+
+    let seed: u64 = rand::rng().random();
+    eprintln!("kill schedule seed: {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut partial_seen, mut complete_seen) = (0, 0);
+    for round in 0..6 {
+        let target = ws.path(&format!("target{round}"));
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+            .env("HAVEN_REPO", ws.repo())
+            .env("HAVEN_PASSWORD", crate::helpers::PASSWORD)
+            .args(["restore", "latest", "--target"])
+            .arg(&target)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn restore");
+        std::thread::sleep(full.mul_f64(rng.random_range(0.05..0.95)));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        if !target.exists() {
+            continue; // killed before it created anything
+        }
+
+        let root = crate::helpers::restored(&target, &data);
+        for entry in walkdir::WalkDir::new(&target).min_depth(1) {
+            let entry = entry.expect("walk");
+            let path = entry.path();
+            let mode = entry.metadata().expect("stat").permissions().mode() & 0o7777;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().is_dir() {
+                // Private until its recorded mode is applied, at the end.
+                let final_mode = path.strip_prefix(&root).map(source_mode).ok();
+                assert!(
+                    mode == 0o700 || Some(mode) == final_mode,
+                    "{} is {mode:o}",
+                    path.display()
+                );
+            } else if name.ends_with(".partial") {
+                partial_seen += 1;
+                assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+            } else {
+                // Under its real name only once complete, with its mode.
+                complete_seen += 1;
+                let rel = path.strip_prefix(&root).expect("under the restored root");
+                assert_eq!(mode, source_mode(rel), "{}", path.display());
+                assert_eq!(
+                    std::fs::read(path).expect("read"),
+                    std::fs::read(data.join(rel)).expect("read source"),
+                    "{} is under its real name but incomplete",
+                    path.display()
+                );
+            }
+        }
+    }
+    eprintln!("{partial_seen} partial and {complete_seen} complete files inspected");
 }

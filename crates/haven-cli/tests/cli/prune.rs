@@ -226,9 +226,18 @@ fn spawn_prune(ws: &Workspace, extra: &[&str]) -> Child {
 fn a_running_prune_holds_the_lock_and_a_dead_one_does_not() {
     let ws = Workspace::new();
     ws.init();
+    // Enough garbage that the first prune holds its lock while it repacks
+    // and deletes (tens of MB), long enough to be seen and frozen.
     let data = ws.path("data");
-    write_generation(&data, 0);
-    backup(&ws, &data);
+    let mut generations = Vec::new();
+    for g in 0..6 {
+        write_generation(&data, g);
+        std::fs::write(data.join("big"), noise(12 << 20, 1000 + g)).expect("write");
+        generations.push(backup(&ws, &data));
+    }
+    for id in &generations[..5] {
+        ws.haven().args(["forget", id]).assert().success();
+    }
 
     let mut first = spawn_prune(&ws, &[]);
     let lock = ws.repo().join("prune.lock");
@@ -349,4 +358,164 @@ fn sigkill_at_random_points_of_prune_loses_no_snapshot_data() {
         pack_bytes(&ws.repo()) < start_bytes * 2,
         "space was reclaimed"
     );
+}
+
+/// What happened to the backups racing prunes.
+#[derive(Debug, Default)]
+struct RaceTally {
+    rounds: u32,
+    backups_saved: u32,
+    backups_refused: u32,
+    backups_killed: u32,
+    prunes_killed: u32,
+    packs_swept: u64,
+}
+
+/// Backups run beside prunes that mark and sweep at once (`--grace 0s`
+/// with `--i-know-backups-are-stopped`: the operator's mistake), either
+/// killed at a random point. Every backup that reports success restores;
+/// the others leave no snapshot; the repository checks clean throughout.
+#[test]
+fn backups_racing_sweeping_prunes_and_random_kills_never_report_an_unrestorable_snapshot() {
+    let ws = Workspace::new();
+    ws.init();
+    let data = ws.path("data");
+    let mut expected: BTreeMap<String, BTreeMap<PathBuf, Vec<u8>>> = BTreeMap::new();
+    let mut order = Vec::new();
+    write_generation(&data, 0);
+    std::fs::write(data.join("big"), noise(8 << 20, 7000)).expect("write");
+    let started = Instant::now();
+    let id = backup(&ws, &data);
+    let backup_time = started.elapsed();
+    expected.insert(id.clone(), read_tree(&data));
+    order.push(id);
+
+    let seed: u64 = rand::rng().random();
+    eprintln!("race schedule seed: {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut tally = RaceTally::default();
+    for round in 1..=12u64 {
+        tally.rounds += 1;
+        // New data, and garbage for the prune: the oldest snapshot goes.
+        write_generation(&data, round);
+        if round % 3 == 0 {
+            std::fs::write(data.join("big"), noise(8 << 20, 7000 + round)).expect("write");
+        }
+        if order.len() > 1 {
+            let oldest = order.remove(0);
+            ws.haven().args(["forget", &oldest]).assert().success();
+            expected.remove(&oldest);
+        }
+        let tree = read_tree(&data);
+        let backup_child = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+            .env("HAVEN_REPO", ws.repo())
+            .env("HAVEN_PASSWORD", crate::helpers::PASSWORD)
+            .args(["--json", "backup"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn backup");
+        std::thread::sleep(backup_time.mul_f64(rng.random_range(0.0..0.6)));
+        let mut prune = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+            .env("HAVEN_REPO", ws.repo())
+            .env("HAVEN_PASSWORD", crate::helpers::PASSWORD)
+            .args([
+                "--json",
+                "prune",
+                "--grace",
+                "0s",
+                "--i-know-backups-are-stopped",
+            ])
+            .args(["--max-unused", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn prune");
+        let (kill_backup, kill_prune) = (rng.random_bool(0.25), rng.random_bool(0.25));
+        let mut backup_child = backup_child;
+        if kill_backup || kill_prune {
+            std::thread::sleep(backup_time.mul_f64(rng.random_range(0.05..1.0)));
+            if kill_backup {
+                let _ = backup_child.kill();
+            }
+            if kill_prune {
+                let _ = prune.kill();
+            }
+        }
+        let backup_out = backup_child.wait_with_output().expect("backup");
+        let prune_out = prune.wait_with_output().expect("prune");
+        // Killed, not finished before the signal came.
+        tally.prunes_killed += u32::from(prune_out.status.code().is_none());
+        if prune_out.status.success()
+            && let Ok(report) = serde_json::from_slice::<serde_json::Value>(&prune_out.stdout)
+        {
+            let deleted: u64 = report["swept"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|m| m["deleted"]["packs"].as_u64())
+                        .sum()
+                })
+                .unwrap_or(0);
+            tally.packs_swept += deleted;
+        }
+        let stderr = String::from_utf8_lossy(&backup_out.stderr);
+        match backup_out.status.code() {
+            Some(0) => {
+                let report: serde_json::Value =
+                    serde_json::from_slice(&backup_out.stdout).expect("backup report");
+                let id = report["snapshot_id"].as_str().expect("id").to_string();
+                expected.insert(id.clone(), tree);
+                order.push(id);
+                tally.backups_saved += 1;
+            }
+            Some(1) => {
+                assert!(
+                    stderr.contains("prune deleted") || stderr.contains("prune marked"),
+                    "a backup failed for another reason: {stderr}"
+                );
+                tally.backups_refused += 1;
+            }
+            _ => {
+                assert!(kill_backup, "the backup died: {stderr}");
+                tally.backups_killed += 1;
+            }
+        }
+        // No snapshot without its data, no index entry for a lost pack.
+        assert_check_clean(&ws, false);
+        assert_eq!(
+            snapshot_ids(&ws),
+            expected.keys().cloned().collect::<Vec<_>>(),
+            "round {round}: exactly the successful backups' snapshots exist"
+        );
+    }
+    eprintln!("{tally:?}");
+    assert!(tally.backups_saved > 0, "{tally:?}");
+
+    ws.json(
+        &[
+            "prune",
+            "--grace",
+            "0s",
+            "--i-know-backups-are-stopped",
+            "--max-unused",
+            "0",
+        ],
+        0,
+    );
+    assert_check_clean(&ws, true);
+    assert_restores(&ws, &data, &expected);
+}
+
+fn snapshot_ids(ws: &Workspace) -> Vec<String> {
+    let list = ws.json(&["snapshots"], 0);
+    let mut ids: Vec<String> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect();
+    ids.sort();
+    ids
 }
