@@ -183,7 +183,7 @@ const ONE_CALL_LIMIT: usize = crate::format::rules::MAX_DATA_BLOB as usize;
 /// Decode a payload (mode byte + body) into at most `limit` bytes. Only
 /// the mode bytes below exist; others are rejected, as is a body that
 /// decompresses beyond the limit.
-pub(crate) fn decode_payload(
+pub fn decode_payload(
     kind: ObjectKind,
     plain: &[u8],
     size_hint: Option<usize>,

@@ -47,8 +47,8 @@ impl Repository {
             let Ok(id) = name.parse::<Id>() else { continue };
             let bytes = self.read_verified(HOLD_DIR, &id, ObjectKind::Hold)?;
             let plain = self.aead.open(ObjectKind::Hold, &bytes, None)?;
-            let hold: Hold = serde_json::from_slice(&plain)
-                .map_err(|e| Error::corrupt(format!("hold {}", id.short()), e.to_string()))?;
+            let hold = crate::format::rules::decode_hold(&plain)
+                .map_err(|e| Error::corrupt(format!("hold {}", id.short()), e))?;
             holds.push((id, hold));
         }
         holds.sort_by_key(|(_, hold)| hold.created);

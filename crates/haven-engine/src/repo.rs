@@ -198,8 +198,8 @@ impl Repository {
             return Err(not_found("there is no `config` file (not initialised?)"));
         }
         let config_bytes = backend.read_at_most(CONFIG_FILE, MAX_PLAIN_FILE)?;
-        let wrapper: ConfigFile = serde_json::from_slice(&config_bytes)
-            .map_err(|e| Error::corrupt("config", e.to_string()))?;
+        let wrapper =
+            rules::decode_config_file(&config_bytes).map_err(|e| Error::corrupt("config", e))?;
         if wrapper.format != "haven-repository" {
             return Err(not_found(
                 "the `config` file is not a Haven repository config",
@@ -213,10 +213,9 @@ impl Repository {
         }
         let (master, key_id) = Self::unlock(&backend, password)?;
         let aead = master.aead();
-        let config: RepoConfig =
-            serde_json::from_slice(&aead.open(ObjectKind::Config, &wrapper.encrypted, None)?)
-                .map_err(|e| Error::corrupt("config", e.to_string()))?;
-        rules::check_config(&config).map_err(|e| Error::corrupt("config", e))?;
+        let config =
+            rules::decode_repo_config(&aead.open(ObjectKind::Config, &wrapper.encrypted, None)?)
+                .map_err(|e| Error::corrupt("config", e))?;
         validate_chunker(&config.chunker)?;
         Ok(Repository {
             backend,
@@ -327,10 +326,7 @@ impl Repository {
             .aead
             .open(ObjectKind::Snapshot, &bytes, None)
             .map_err(|e| damaged(e.to_string()))?;
-        let snapshot: Snapshot =
-            serde_json::from_slice(&plain).map_err(|e| damaged(e.to_string()))?;
-        rules::check_snapshot(&snapshot).map_err(damaged)?;
-        Ok(snapshot)
+        rules::decode_snapshot(&plain).map_err(damaged)
     }
 
     /// Every snapshot file: the readable ones, oldest first, and those
@@ -453,9 +449,7 @@ impl Repository {
         let damaged = |detail: String| Error::corrupt(format!("index {}", id.short()), detail);
         let bytes = self.read_verified(INDEX_DIR, id, ObjectKind::Index)?;
         let plain = self.aead.open(ObjectKind::Index, &bytes, None)?;
-        let file: IndexFile = serde_json::from_slice(&plain).map_err(|e| damaged(e.to_string()))?;
-        rules::check_index_file(&file).map_err(damaged)?;
-        Ok(file)
+        rules::decode_index_file(&plain).map_err(damaged)
     }
 
     /// Load every index file. With `scan_unindexed`, packs that no index
@@ -647,7 +641,7 @@ impl Repository {
 
 /// Where a pack's blobs end (its header starts), from its size and the
 /// header length stored in its last four bytes.
-pub(crate) fn pack_data_end(size: u64, header_len: u64) -> std::result::Result<u64, String> {
+pub fn pack_data_end(size: u64, header_len: u64) -> std::result::Result<u64, String> {
     if header_len > rules::MAX_PACK_HEADER {
         return Err(format!(
             "its header claims {header_len} bytes, more than a header may hold"
@@ -658,16 +652,9 @@ pub(crate) fn pack_data_end(size: u64, header_len: u64) -> std::result::Result<u
 }
 
 /// Decrypt and check a pack header whose envelope starts at `data_end`.
-pub(crate) fn parse_pack_header(
-    aead: &AeadKey,
-    envelope: &[u8],
-    data_end: u64,
-) -> Result<PackHeader> {
+pub fn parse_pack_header(aead: &AeadKey, envelope: &[u8], data_end: u64) -> Result<PackHeader> {
     let plain = aead.open(ObjectKind::PackHeader, envelope, None)?;
-    let header: PackHeader =
-        serde_json::from_slice(&plain).map_err(|e| Error::corrupt("pack header", e.to_string()))?;
-    rules::check_pack_header(&header, data_end).map_err(|e| Error::corrupt("pack header", e))?;
-    Ok(header)
+    rules::decode_pack_header(&plain, data_end).map_err(|e| Error::corrupt("pack header", e))
 }
 
 /// Blobs per index file written by prune and repair (about 16 MiB of JSON).
@@ -679,10 +666,7 @@ const MAX_PLAIN_FILE: u64 = 64 << 10;
 /// Read and check a key file (plaintext JSON).
 pub(crate) fn read_key_file(backend: &Backend, path: &str) -> Result<KeyFile> {
     let bytes = backend.read_at_most(path, MAX_PLAIN_FILE)?;
-    let key: KeyFile = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
-    rules::check_key_file(&key).map_err(|e| Error::corrupt(path.to_string(), e))?;
-    Ok(key)
+    rules::decode_key_file(&bytes).map_err(|e| Error::corrupt(path.to_string(), e))
 }
 
 /// Ids of the content-addressed files in `dir` (other names ignored).

@@ -10,8 +10,8 @@
 
 use crate::crypto::{ENVELOPE_OVERHEAD, KdfParams};
 use crate::format::{
-    BlobType, FORMAT_VERSION, IndexFile, KeyFile, Node, NodeType, PackHeader, PackedBlob,
-    RepoConfig, Snapshot, Tree,
+    BlobType, ConfigFile, FORMAT_VERSION, Hold, IndexFile, KeyFile, Node, NodeType, PackHeader,
+    PackedBlob, PruneLock, PruneMark, RepoConfig, Snapshot, SweepRecord, Tree,
 };
 use crate::id::Id;
 
@@ -41,9 +41,91 @@ pub const MIN_ENVELOPE: usize = ENVELOPE_OVERHEAD + 1;
 
 /// Parse a tree blob's plaintext and check its names (see [`check_tree`]).
 pub fn decode_tree(plain: &[u8]) -> Result<Tree, String> {
-    let tree: Tree = serde_json::from_slice(plain).map_err(|e| e.to_string())?;
+    let tree: Tree = parse(plain)?;
     check_tree(&tree)?;
     Ok(tree)
+}
+
+/// Parse and check a snapshot's plaintext.
+pub fn decode_snapshot(plain: &[u8]) -> Result<Snapshot, String> {
+    let snapshot: Snapshot = parse(plain)?;
+    check_snapshot(&snapshot)?;
+    Ok(snapshot)
+}
+
+/// Parse and check an index file's plaintext.
+pub fn decode_index_file(plain: &[u8]) -> Result<IndexFile, String> {
+    let file: IndexFile = parse(plain)?;
+    check_index_file(&file)?;
+    Ok(file)
+}
+
+/// Parse and check a pack header's plaintext; its envelope starts at
+/// `data_end` in the pack.
+pub fn decode_pack_header(plain: &[u8], data_end: u64) -> Result<PackHeader, String> {
+    let header: PackHeader = parse(plain)?;
+    check_pack_header(&header, data_end)?;
+    Ok(header)
+}
+
+/// Parse and check a key file (plaintext JSON).
+pub fn decode_key_file(bytes: &[u8]) -> Result<KeyFile, String> {
+    let key: KeyFile = parse(bytes)?;
+    check_key_file(&key)?;
+    Ok(key)
+}
+
+/// Parse the `config` file's plaintext wrapper. Its `format` and
+/// `version` are for the caller to judge (a newer version is not damage).
+pub fn decode_config_file(bytes: &[u8]) -> Result<ConfigFile, String> {
+    parse(bytes)
+}
+
+/// Parse and check the decrypted repository settings.
+pub fn decode_repo_config(plain: &[u8]) -> Result<RepoConfig, String> {
+    let config: RepoConfig = parse(plain)?;
+    check_config(&config)?;
+    Ok(config)
+}
+
+/// Parse and check a legal hold.
+pub fn decode_hold(plain: &[u8]) -> Result<Hold, String> {
+    let hold: Hold = parse(plain)?;
+    version_is_known("legal hold", hold.version)?;
+    Ok(hold)
+}
+
+/// Parse and check a prune mark.
+pub fn decode_mark(plain: &[u8]) -> Result<PruneMark, String> {
+    let mark: PruneMark = parse(plain)?;
+    version_is_known("prune mark", mark.version)?;
+    Ok(mark)
+}
+
+/// Parse and check a sweep record.
+pub fn decode_sweep_record(plain: &[u8]) -> Result<SweepRecord, String> {
+    let record: SweepRecord = parse(plain)?;
+    version_is_known("sweep record", record.version)?;
+    Ok(record)
+}
+
+/// Parse and check the prune lock.
+pub fn decode_prune_lock(plain: &[u8]) -> Result<PruneLock, String> {
+    let lock: PruneLock = parse(plain)?;
+    version_is_known("prune lock", lock.version)?;
+    Ok(lock)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+fn version_is_known(what: &str, version: u32) -> Result<(), String> {
+    if version == FORMAT_VERSION {
+        Ok(())
+    } else {
+        Err(newer_version(what, version))
+    }
 }
 
 /// A directory listing is usable only as a whole: every name must be a

@@ -58,7 +58,7 @@ impl Repository {
             .backend
             .read_at_most(PRUNE_LOCK, ObjectKind::PruneLock.max_envelope())?;
         let plain = self.aead.open(ObjectKind::PruneLock, &bytes, None)?;
-        serde_json::from_slice(&plain).map_err(|e| Error::corrupt("prune lock", e.to_string()))
+        crate::format::rules::decode_prune_lock(&plain).map_err(|e| Error::corrupt("prune lock", e))
     }
 }
 

@@ -84,8 +84,8 @@ impl Repository {
             .aead
             .open(ObjectKind::PruneMark, &bytes, None)
             .map_err(|e| Error::corrupt(format!("prune mark {}", id.short()), e.to_string()))?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| Error::corrupt(format!("prune mark {}", id.short()), e.to_string()))
+        crate::format::rules::decode_mark(&plain)
+            .map_err(|e| Error::corrupt(format!("prune mark {}", id.short()), e))
     }
 
     /// The sweep records present.
@@ -100,7 +100,7 @@ impl Repository {
             .aead
             .open(ObjectKind::SweepRecord, &bytes, None)
             .map_err(|e| damaged(e.to_string()))?;
-        serde_json::from_slice(&plain).map_err(|e| damaged(e.to_string()))
+        crate::format::rules::decode_sweep_record(&plain).map_err(damaged)
     }
 
     /// Record that a sweep may delete `packs` (written before it re-reads

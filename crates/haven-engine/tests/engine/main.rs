@@ -1,7 +1,9 @@
 //! Engine integration tests: real repositories on disk, real files.
 
+mod alloc;
 mod concurrent;
 mod crafted;
+mod decoders;
 mod helpers;
 mod incremental;
 mod keys;
