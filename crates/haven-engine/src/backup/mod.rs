@@ -273,9 +273,9 @@ impl Repository {
         options: &BackupOptions,
         progress: &dyn Progress,
     ) -> Result<BackupOutcome> {
-        if name.is_empty() || name.contains('/') {
+        if let Err(why) = crate::format::rules::check_name(name.as_bytes()) {
             return Err(Error::InvalidArgument(format!(
-                "stream name {name:?} must be a non-empty file name without `/`"
+                "stream name {name:?} {why}: give a file name (one path component)"
             )));
         }
         let started = Instant::now();
@@ -462,8 +462,19 @@ impl From<std::io::Error> for ChunkFailure {
     }
 }
 
+/// A tree's JSON, refused when readers would refuse it (too large).
 pub(crate) fn serialize_tree(tree: &Tree) -> Result<Vec<u8>> {
-    serde_json::to_vec(tree).map_err(|e| Error::InvalidArgument(format!("tree serialisation: {e}")))
+    let bytes = serde_json::to_vec(tree)
+        .map_err(|e| Error::InvalidArgument(format!("tree serialisation: {e}")))?;
+    if bytes.len() > crate::format::rules::MAX_TREE_BLOB as usize {
+        return Err(Error::InvalidArgument(format!(
+            "a directory of {} entries needs a {}-byte listing, more than the format allows ({} bytes); back up its subdirectories separately or exclude part of it",
+            tree.nodes.len(),
+            bytes.len(),
+            crate::format::rules::MAX_TREE_BLOB
+        )));
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn path_of(base: &Path, name: &[u8]) -> PathBuf {

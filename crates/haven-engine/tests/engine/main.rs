@@ -4,6 +4,7 @@ mod alloc;
 mod concurrent;
 mod crafted;
 mod decoders;
+mod format_rules;
 mod helpers;
 mod incremental;
 mod keys;
