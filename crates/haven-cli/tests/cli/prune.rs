@@ -10,6 +10,17 @@ use rand::{Rng, SeedableRng};
 
 use crate::helpers::{Workspace, list_files, noise, parse_json, read_tree, restored};
 
+/// A prune that marks and deletes at once, repacking every partly used
+/// pack (told that no backup runs).
+const SWEEP_NOW: &[&str] = &[
+    "prune",
+    "--grace",
+    "0s",
+    "--i-know-backups-are-stopped",
+    "--max-unused",
+    "0",
+];
+
 /// Write generation `g` of a data set: most files stay, some change, so
 /// packs mix blobs of kept and forgotten snapshots.
 fn write_generation(root: &Path, g: u64) {
@@ -207,14 +218,7 @@ fn spawn_prune(ws: &Workspace, extra: &[&str]) -> Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
         .env("HAVEN_REPO", ws.repo())
         .env("HAVEN_PASSWORD", crate::helpers::PASSWORD)
-        .args([
-            "prune",
-            "--grace",
-            "0s",
-            "--i-know-backups-are-stopped",
-            "--max-unused",
-            "0",
-        ])
+        .args(SWEEP_NOW)
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -299,17 +303,7 @@ fn sigkill_at_random_points_of_prune_loses_no_snapshot_data() {
         .assert()
         .success();
     let started = Instant::now();
-    ws.haven_for(&reference)
-        .args([
-            "prune",
-            "--grace",
-            "0s",
-            "--i-know-backups-are-stopped",
-            "--max-unused",
-            "0",
-        ])
-        .assert()
-        .success();
+    ws.haven_for(&reference).args(SWEEP_NOW).assert().success();
     let full = started.elapsed();
 
     let seed: u64 = rand::rng().random();
@@ -339,17 +333,7 @@ fn sigkill_at_random_points_of_prune_loses_no_snapshot_data() {
 
     // An uninterrupted prune finishes the job (taking over the lock a
     // killed one left) and the repository is smaller than the history.
-    ws.json(
-        &[
-            "prune",
-            "--grace",
-            "0s",
-            "--i-know-backups-are-stopped",
-            "--max-unused",
-            "0",
-        ],
-        0,
-    );
+    ws.json(SWEEP_NOW, 0);
     assert_check_clean(&ws, true);
     assert_restores(&ws, &data, &expected);
     let report = ws.json(&["prune", "--dry-run", "--max-unused", "0"], 0);
@@ -420,14 +404,8 @@ fn backups_racing_sweeping_prunes_and_random_kills_never_report_an_unrestorable_
         let mut prune = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
             .env("HAVEN_REPO", ws.repo())
             .env("HAVEN_PASSWORD", crate::helpers::PASSWORD)
-            .args([
-                "--json",
-                "prune",
-                "--grace",
-                "0s",
-                "--i-know-backups-are-stopped",
-            ])
-            .args(["--max-unused", "0"])
+            .arg("--json")
+            .args(SWEEP_NOW)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -493,17 +471,7 @@ fn backups_racing_sweeping_prunes_and_random_kills_never_report_an_unrestorable_
     eprintln!("{tally:?}");
     assert!(tally.backups_saved > 0, "{tally:?}");
 
-    ws.json(
-        &[
-            "prune",
-            "--grace",
-            "0s",
-            "--i-know-backups-are-stopped",
-            "--max-unused",
-            "0",
-        ],
-        0,
-    );
+    ws.json(SWEEP_NOW, 0);
     assert_check_clean(&ws, true);
     assert_restores(&ws, &data, &expected);
 }

@@ -83,7 +83,9 @@ impl LocalStore {
     }
 
     /// Append `length` bytes at `offset` to `buf` (fewer at the end of the
-    /// file; the caller checks).
+    /// file; the caller checks). The buffer grows a step at a time, so a
+    /// length claimed by an untrusted index entry is never allocated
+    /// beyond what the file holds.
     pub(super) fn read_into(
         &self,
         path: &str,
@@ -91,19 +93,20 @@ impl LocalStore {
         length: u64,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        const STEP: u64 = 16 << 20;
         let file = File::open(self.path(path)).map_err(|e| storage_error(path, e))?;
-        let mut chunk = vec![0u8; (length.min(1 << 20)) as usize];
         let mut done = 0u64;
         while done < length {
-            let want = (length - done).min(chunk.len() as u64) as usize;
-            let n = match file.read_at(&mut chunk[..want], offset + done) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(storage_error(path, e)),
-            };
-            buf.extend_from_slice(&chunk[..n]);
-            done += n as u64;
+            let want = (length - done).min(STEP) as usize;
+            let at = buf.len();
+            buf.resize(at + want, 0);
+            let got = read_full_at(&file, &mut buf[at..], offset + done)
+                .map_err(|e| storage_error(path, e))?;
+            buf.truncate(at + got);
+            done += got as u64;
+            if got < want {
+                break; // the end of the file
+            }
         }
         Ok(())
     }
@@ -254,6 +257,20 @@ impl Drop for LocalStore {
             }
         }
     }
+}
+
+/// Fill `buf` from `offset`, stopping early only at the end of the file.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// `<host>-<pid>`, the host made safe as a file name.

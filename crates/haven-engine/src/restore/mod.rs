@@ -239,6 +239,20 @@ fn finish_entries(
     progress: &dyn Progress,
 ) {
     let mut cache = DirCache::new(target);
+    finish_files(&mut cache, target_path, plan, outcome, progress);
+    make_links(&mut cache, target_path, plan, outcome);
+    apply_dir_metadata(target, target_path, plan, outcome);
+}
+
+/// Empty files get their metadata and name; failed files are removed and
+/// listed; the others are counted.
+fn finish_files(
+    cache: &mut DirCache<'_>,
+    target_path: &Path,
+    plan: &Plan,
+    outcome: &mut RestoreOutcome,
+    progress: &dyn Progress,
+) {
     for file in &plan.files {
         let path = || plan.target_path(target_path, file.dir, &file.name);
         if file.node.content.is_empty()
@@ -248,7 +262,7 @@ fn finish_entries(
                 .unwrap_or_else(|p| p.into_inner())
                 .is_none()
         {
-            if let Err(e) = write::finish_file(&mut cache, plan, file, None) {
+            if let Err(e) = write::finish_file(cache, plan, file, None) {
                 write::fail(file, format!("cannot finish the file: {e}"));
             } else {
                 progress.add_items(1);
@@ -274,6 +288,15 @@ fn finish_entries(
             }
         }
     }
+}
+
+/// Symlinks, once every file is complete: no write can pass through one.
+fn make_links(
+    cache: &mut DirCache<'_>,
+    target_path: &Path,
+    plan: &Plan,
+    outcome: &mut RestoreOutcome,
+) {
     for link in &plan.links {
         let made = cache
             .get(link.dir, plan.relative(link.dir))
@@ -286,6 +309,15 @@ fn finish_entries(
             }),
         }
     }
+}
+
+/// Directory owners, modes and times, deepest first.
+fn apply_dir_metadata(
+    target: &Target,
+    target_path: &Path,
+    plan: &Plan,
+    outcome: &mut RestoreOutcome,
+) {
     for dir in plan.dirs.iter().rev() {
         let applied = target
             .open_dir(&dir.relative)
