@@ -158,8 +158,9 @@ if phase lifecycle; then
       repo="$WORK/prune-$tool"
       rm -rf "$repo" && cp -a "$WORK/life-$tool" "$repo"
       case $tool in
-        # --grace 0s: mark and delete in one run, as restic's prune does.
-        haven) measure haven forget-prune "$HAVEN" --repo "$repo" forget --keep-last 5 --prune --grace 0s ;;
+        # --grace 0s: mark and delete in one run, as restic's prune does
+        # (no backup runs meanwhile).
+        haven) measure haven forget-prune "$HAVEN" --repo "$repo" forget --keep-last 5 --prune --grace 0s --i-know-backups-are-stopped ;;
         restic) measure restic forget-prune restic --repo "$repo" forget --keep-last 5 --prune ;;
       esac
       du -sb "$repo/data" | cut -f1 > "$WORK/life-after-$tool"
@@ -293,7 +294,8 @@ lines += ["", "MB/s is dataset size / wall time for every step (for re-backups i
           "Lifecycle: each tool's repository holds 10 snapshots, each taken after",
           "changing 1 % of the files. `forget-prune` keeps the last 5 and prunes a",
           "fresh copy of that repository per repetition; haven runs with",
-          "`--grace 0s` (mark and delete in one run, as restic's prune does) and",
+          "`--grace 0s --i-know-backups-are-stopped` (mark and delete in one run,",
+          "as restic's prune does) and",
           "both tolerate 5 % unused space (restic: of the repository, haven: of",
           "the used space). `copy` copies all 10 snapshots to a new repository.",
           "haven re-chunks with the target's secret chunker: it reads each",

@@ -138,11 +138,8 @@ pub(crate) fn start_writing(repo: &Repository) -> Result<WriteStart> {
     // Temporary files of writers that are gone (a full disk's cause,
     // often) are removed before anything is written.
     repo.backend.clean_stale_tmp()?;
-    let crate::prune::MarkFiles {
-        ids: mark_ids,
-        marks,
-    } = repo.read_marks(false)?;
-    let watch = repo.watch_prunes(mark_ids)?;
+    // Sweep records, then marks, then the index: see `PruneWatch`.
+    let (watch, marks) = repo.watch_prunes()?;
     let files = repo.load_index_files(true)?;
     // New data never relies on packs a prune condemned or deleted.
     let mut excluded: HashSet<Id> = marks

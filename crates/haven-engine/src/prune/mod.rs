@@ -51,7 +51,7 @@ use plan::{
     MarkPlan, check_grace, estimate, is_due, marked_packs, pack_space, pending, plan_marks,
     still_needed,
 };
-pub(crate) use race::{MarkFiles, PruneWatch};
+pub(crate) use race::PruneWatch;
 
 /// Directory of prune marks.
 pub const MARK_DIR: &str = "marks";

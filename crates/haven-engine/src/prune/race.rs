@@ -37,7 +37,11 @@ pub const SWEEP_DIR: &str = "sweeps";
 /// presence check.
 pub const SWEEP_RECORD_RETENTION: SignedDuration = SignedDuration::from_hours(30 * 24);
 
-/// What a writer saw of prune's work when it started.
+/// What a writer saw of prune's work when it started. Sweep records are
+/// listed before marks, and both before the index is read: a record the
+/// writer takes for old was written before it read the marks, so the
+/// marks that record sweeps were among those whose packs it excludes (a
+/// sweep writes its record after its marks exist, and deletes them last).
 #[derive(Debug, Default)]
 pub(crate) struct PruneWatch {
     /// Mark files present (readable or not).
@@ -143,12 +147,12 @@ impl Repository {
         Ok(removed)
     }
 
-    /// What a writer records of prune's work when it starts.
-    pub(crate) fn watch_prunes(&self, marks: HashSet<Id>) -> Result<PruneWatch> {
-        Ok(PruneWatch {
-            marks,
-            sweeps: self.sweep_record_ids()?,
-        })
+    /// What a writer records of prune's work when it starts, and the
+    /// readable marks (whose packs it must not rely on).
+    pub(crate) fn watch_prunes(&self) -> Result<(PruneWatch, Vec<(Id, PruneMark)>)> {
+        let sweeps = self.sweep_record_ids()?;
+        let MarkFiles { ids, marks } = self.read_marks(false)?;
+        Ok((PruneWatch { marks: ids, sweeps }, marks))
     }
 
     /// Save a writer's snapshot, unless a prune may have deleted data it

@@ -116,7 +116,7 @@ impl Repository {
         create_entries(&target_dir, target, &mut plan, &mut outcome.failed);
         progress.set_total(plan.files.iter().map(|f| f.node.size).sum());
 
-        if let Err(e) = write::write_files(self, &index, &target_dir, target, &plan, progress) {
+        if let Err(e) = write::write_files(self, &index, &target_dir, &plan, progress) {
             // Stopped by a storage error: nothing partial stays behind.
             let mut cache = DirCache::new(&target_dir);
             for file in &plan.files {
@@ -171,8 +171,9 @@ impl Repository {
     }
 }
 
-/// Create every directory and an empty private file for every file. An
-/// entry that cannot be created fails, with everything below it.
+/// Create every directory, and an empty private file for every file of
+/// several chunks (a file of at most one is created when it is written).
+/// An entry that cannot be created fails, with everything below it.
 fn create_entries(
     target: &Target,
     target_path: &Path,
@@ -181,9 +182,10 @@ fn create_entries(
 ) {
     let mut cache = DirCache::new(target);
     let mut dir_ok = vec![true; plan.dirs.len()];
+    // Directories this restore created: nothing can be in the way in them.
+    let mut fresh = vec![false; plan.dirs.len()];
     for position in 0..plan.dirs.len() {
         let dir = &plan.dirs[position];
-        let path = || plan.target_path(target_path, dir.parent, &dir.name);
         if dir.parent.is_some_and(|p| !dir_ok[p]) {
             dir_ok[position] = false;
             continue;
@@ -191,12 +193,15 @@ fn create_entries(
         let created = cache
             .get(dir.parent, plan.relative(dir.parent))
             .and_then(|parent| target::make_dir(parent, &dir.name));
-        if let Err(e) = created {
-            dir_ok[position] = false;
-            failed.push(FailedFile {
-                path: path(),
-                error: format!("cannot create the directory: {e}"),
-            });
+        match created {
+            Ok(new) => fresh[position] = new,
+            Err(e) => {
+                dir_ok[position] = false;
+                failed.push(FailedFile {
+                    path: plan.target_path(target_path, dir.parent, &dir.name),
+                    error: format!("cannot create the directory: {e}"),
+                });
+            }
         }
     }
     for file in &mut plan.files {
@@ -205,15 +210,26 @@ fn create_entries(
             *failed = Some("its directory could not be created".into());
             continue;
         }
+        let in_fresh_dir = file.dir.map_or(target.created(), |d| fresh[d]);
+        let whole = file.node.content.len() <= 1;
+        if in_fresh_dir && whole {
+            continue;
+        }
         let relative = file
             .dir
             .map_or(&[][..], |d| plan.dirs[d].relative.as_slice());
         let created = cache.get(file.dir, relative).and_then(|parent| {
-            target::clear_for_leaf(parent, &file.name)?;
-            target::create_file(parent, &partial_name(&file.name))
+            if !in_fresh_dir {
+                target::clear_for_leaf(parent, &file.name)?;
+            }
+            if whole {
+                return Ok(None);
+            }
+            target::create_file(parent, &partial_name(&file.name)).map(|(name, _)| Some(name))
         });
         match created {
-            Ok(name) => file.partial = name,
+            Ok(Some(name)) => file.partial = name,
+            Ok(None) => {}
             Err(e) => *failed = Some(format!("cannot create the file: {e}")),
         }
     }
@@ -262,10 +278,12 @@ fn finish_files(
                 .unwrap_or_else(|p| p.into_inner())
                 .is_none()
         {
-            if let Err(e) = write::finish_file(cache, plan, file, None) {
-                write::fail(file, format!("cannot finish the file: {e}"));
-            } else {
-                progress.add_items(1);
+            let made = cache
+                .get(file.dir, plan.relative(file.dir))
+                .and_then(|dir| write::write_whole(dir, file, &[]));
+            match made {
+                Ok(()) => progress.add_items(1),
+                Err(e) => write::fail(file, format!("cannot create the file: {e}")),
             }
         }
         let failure = file.failed.lock().unwrap_or_else(|p| p.into_inner()).take();

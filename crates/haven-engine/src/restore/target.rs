@@ -32,6 +32,7 @@ pub(super) struct Target {
     /// Cleared when the kernel refuses `openat2` (before Linux 5.6, or
     /// under a seccomp filter); lookups then go one component at a time.
     openat2: AtomicBool,
+    created: bool,
 }
 
 impl Target {
@@ -39,7 +40,8 @@ impl Target {
     /// user. The user's own path may pass through symlinks; nothing below
     /// it may.
     pub(super) fn open(path: &Path) -> io::Result<Self> {
-        if std::fs::symlink_metadata(path).is_err() {
+        let created = std::fs::symlink_metadata(path).is_err();
+        if created {
             use std::os::unix::fs::DirBuilderExt as _;
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -50,7 +52,13 @@ impl Target {
         Ok(Target {
             root,
             openat2: AtomicBool::new(true),
+            created,
         })
+    }
+
+    /// Did this restore create the target (so nothing is in the way in it)?
+    pub(super) fn created(&self) -> bool {
+        self.created
     }
 
     /// The target directory itself.
@@ -87,26 +95,27 @@ fn dir_flags() -> OFlags {
 
 /// Create directory `name` in `parent` (private), or reuse a directory
 /// already there. Anything else in the way (a file, a symlink) is removed,
-/// never followed.
-pub(super) fn make_dir(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+/// never followed. Returns whether the directory is new (then nothing of
+/// this restore can be in the way in it).
+pub(super) fn make_dir(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<bool> {
     match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(PRIVATE_DIR)) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         Err(rustix::io::Errno::EXIST) => {
             if kind_of(parent, name)? == Some(FileType::Directory) {
-                return Ok(());
+                return Ok(false);
             }
             remove(parent, name)?;
-            rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(PRIVATE_DIR))
-                .map_err(io::Error::from)
+            rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(PRIVATE_DIR))?;
+            Ok(true)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// Create a new, private, empty file: `name`, or, when something not of
-/// this restore already has that name, `name.1`, `name.2`… Returns the
-/// name used. Nothing that is there is removed.
-pub(super) fn create_file(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<u8>> {
+/// Create a new, private, empty file, open for writing: `name`, or, when
+/// something not of this restore already has that name, `name.1`,
+/// `name.2`… Returns the name used. Nothing that is there is removed.
+pub(super) fn create_file(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<(Vec<u8>, File)> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let mut candidate = name.to_vec();
     for attempt in 1..=100u32 {
@@ -116,7 +125,7 @@ pub(super) fn create_file(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec
             flags,
             Mode::from_raw_mode(PRIVATE_FILE),
         ) {
-            Ok(_) => return Ok(candidate),
+            Ok(fd) => return Ok((candidate, File::from(fd))),
             Err(rustix::io::Errno::EXIST) => {
                 candidate = name.to_vec();
                 candidate.extend_from_slice(format!(".{attempt}").as_bytes());

@@ -3,9 +3,8 @@
 //! last chunk.
 
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,7 +24,6 @@ pub(super) fn write_files(
     repo: &Repository,
     index: &Index,
     target: &Target,
-    target_path: &Path,
     plan: &Plan,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -51,7 +49,6 @@ pub(super) fn write_files(
                     repo,
                     index,
                     plan,
-                    target_path,
                     progress,
                     dirs: DirCache::new(target),
                     // One pack-sized buffer per worker, reused for every pack.
@@ -83,7 +80,6 @@ struct Worker<'a> {
     repo: &'a Repository,
     index: &'a Index,
     plan: &'a Plan,
-    target_path: &'a Path,
     progress: &'a dyn Progress,
     dirs: DirCache<'a>,
     buffer: Vec<u8>,
@@ -169,27 +165,36 @@ impl Worker<'_> {
         if is_failed(file) {
             return;
         }
-        let written = self
-            .dirs
-            .get(file.dir, self.plan.relative(file.dir))
-            .and_then(|dir| write_blob(dir, file, data, offset));
+        let dir = self.dirs.get(file.dir, self.plan.relative(file.dir));
+        if file.node.content.len() == 1 {
+            // Its only chunk: created, written and finished in one go.
+            match dir.and_then(|dir| write_whole(dir, file, data)) {
+                Ok(()) => {
+                    self.progress.add_bytes(data.len() as u64);
+                    self.progress.add_items(1);
+                }
+                Err(e) => fail(file, format!("cannot write: {e}")),
+            }
+            return;
+        }
+        let written = dir.and_then(|dir| {
+            let handle = target::open_file(dir, &file.partial)?;
+            write_data(&handle, file, data, offset)?;
+            Ok(handle)
+        });
         let handle = match written {
             Ok(handle) => handle,
             Err(e) => return fail(file, format!("cannot write: {e}")),
         };
         self.progress.add_bytes(data.len() as u64);
         if file.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            match finish_file(&mut self.dirs, self.plan, file, handle) {
+            let finished = self
+                .dirs
+                .get(file.dir, self.plan.relative(file.dir))
+                .and_then(|dir| finish_file(dir, file, handle, &file.partial));
+            match finished {
                 Ok(()) => self.progress.add_items(1),
-                Err(e) => fail(
-                    file,
-                    format!(
-                        "cannot finish {}: {e}",
-                        self.plan
-                            .target_path(self.target_path, file.dir, &file.name)
-                            .display()
-                    ),
-                ),
+                Err(e) => fail(file, format!("cannot finish the file: {e}")),
             }
         }
     }
@@ -210,29 +215,37 @@ fn is_failed(file: &PlannedFile) -> bool {
         .is_some()
 }
 
-/// Write `data` at `offset` of the file's partial copy. For sparse files,
-/// aligned all-zero blocks are skipped so they stay holes. Returns the
-/// open file if anything was written.
-fn write_blob(
-    dir: std::os::fd::BorrowedFd<'_>,
+/// Create a file of at most one chunk under a private name, write it and
+/// finish it (one open instead of two). Nothing stays behind on failure.
+pub(super) fn write_whole(
+    dir: BorrowedFd<'_>,
     file: &PlannedFile,
     data: &[u8],
-    offset: u64,
-) -> std::io::Result<Option<File>> {
-    let mut handle: Option<File> = None;
-    let mut write = |bytes: &[u8], at: u64| -> std::io::Result<()> {
-        let f = match &handle {
-            Some(f) => f,
-            None => handle.insert(target::open_file(dir, &file.partial)?),
-        };
-        f.write_all_at(bytes, at)?;
+) -> std::io::Result<()> {
+    let (partial, handle) = target::create_file(dir, &super::partial_name(&file.name))?;
+    let done =
+        write_data(&handle, file, data, 0).and_then(|()| finish_file(dir, file, handle, &partial));
+    if done.is_err() {
+        let _ = target::unlink(dir, &partial);
+    }
+    done
+}
+
+/// Write `data` at `offset` of an open file. For sparse files, aligned
+/// all-zero blocks are skipped so they stay holes.
+fn write_data(handle: &File, file: &PlannedFile, data: &[u8], offset: u64) -> std::io::Result<()> {
+    let write = |bytes: &[u8], at: u64| -> std::io::Result<()> {
+        handle.write_all_at(bytes, at)?;
         file.written_end
             .fetch_max(at + bytes.len() as u64, Ordering::Relaxed);
         Ok(())
     };
     if !file.node.sparse {
-        write(data, offset)?;
-        return Ok(handle);
+        return if data.is_empty() {
+            Ok(())
+        } else {
+            write(data, offset)
+        };
     }
     // Split at file-offset-aligned block boundaries; write runs of non-zero blocks.
     let mut pos = 0usize;
@@ -254,30 +267,25 @@ fn write_blob(
     if let Some(start) = run_start {
         write(&data[start..], offset + start as u64)?;
     }
-    Ok(handle)
+    Ok(())
 }
 
 /// Size (trailing holes included), owner, mode and times of a complete
 /// file, set on the open file; then it takes its real name.
-pub(super) fn finish_file(
-    dirs: &mut DirCache<'_>,
-    plan: &Plan,
+fn finish_file(
+    dir: BorrowedFd<'_>,
     file: &PlannedFile,
-    handle: Option<File>,
+    handle: File,
+    partial: &[u8],
 ) -> std::io::Result<()> {
-    let dir = dirs.get(file.dir, plan.relative(file.dir))?;
-    let f = match handle {
-        Some(f) => f,
-        None => target::open_file(dir, &file.partial)?,
-    };
     // The chunks add up to the size (checked when planning); only the
     // holes of a sparse file's end are not written.
     if file.written_end.load(Ordering::Relaxed) < file.node.size {
-        f.set_len(file.node.size)?;
+        handle.set_len(file.node.size)?;
     }
-    target::apply_metadata(f.as_fd(), &file.node)?;
-    drop(f);
-    target::rename(dir, &file.partial, &file.name)
+    target::apply_metadata(handle.as_fd(), &file.node)?;
+    drop(handle);
+    target::rename(dir, partial, &file.name)
 }
 
 fn is_integrity_or_missing(e: &Error) -> bool {
