@@ -164,6 +164,17 @@ pub enum Error {
         /// The margin added.
         margin: String,
     },
+    /// A local repository's key files or directory are readable by other
+    /// users (the check found nothing else wrong).
+    #[error(
+        "other users can read {} of the repository's private files (key files hold the password-wrapped master key): {}",
+        fixes.len(),
+        fixes.join("; ")
+    )]
+    ExposedFiles {
+        /// The command that fixes each, e.g. `chmod 600 /srv/repo/keys/…`.
+        fixes: Vec<String>,
+    },
     /// Another prune holds the repository's prune lock.
     #[error(
         "another prune is running: the prune lock is held by {holder}. If no prune is running there, run `haven prune --break-lock`"

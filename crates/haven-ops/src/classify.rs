@@ -60,6 +60,9 @@ fn typed(cause: &(dyn std::error::Error + 'static), hook: bool) -> Option<Failur
             EngineError::GraceTooShort { .. } => {
                 Some(failure(ConfigurationDrift, "prune-grace", Layer::Storage))
             }
+            EngineError::ExposedFiles { .. } => {
+                Some(failure(ConfigurationDrift, "exposed-keys", Layer::Identity))
+            }
             EngineError::Corrupt { .. } | EngineError::MissingBlob(_) => {
                 Some(failure(DataIntegrity, "corrupt", Layer::Storage))
             }
@@ -264,6 +267,21 @@ mod tests {
                 DataIntegrity,
                 "corrupt",
                 Layer::Storage,
+            ),
+            (
+                EngineError::PruneSwept { packs: 2 }.into(),
+                Contention,
+                "prune-race",
+                Layer::Storage,
+            ),
+            (
+                EngineError::ExposedFiles {
+                    fixes: vec!["chmod 600 /r/keys/k".into()],
+                }
+                .into(),
+                ConfigurationDrift,
+                "exposed-keys",
+                Layer::Identity,
             ),
             (
                 io_err(ErrorKind::StorageFull, "No space left on device"),

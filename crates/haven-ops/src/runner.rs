@@ -501,6 +501,15 @@ fn check(repository: &RepoTarget, percent: f64, log: &mut String) -> anyhow::Res
             snapshot_id: None,
             message: format!("no problems found (read {percent}% of the data)"),
         })
+    } else if report.only_exposed() {
+        // Sound data, but key files other users can read: a configuration
+        // problem, not damage.
+        let fixes = report
+            .problems
+            .iter()
+            .filter_map(|p| p.detail.split('`').nth(1).map(str::to_string))
+            .collect();
+        Err(haven_engine::Error::ExposedFiles { fixes }.into())
     } else {
         Err(haven_engine::Error::Corrupt {
             what: format!("repository {}", repository.id),

@@ -35,6 +35,9 @@ pub enum ReadData {
     Subset(f64),
 }
 
+/// The problem kind of a private file other users can read.
+pub const EXPOSED: &str = "exposed-file";
+
 /// One problem found.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct CheckProblem {
@@ -89,6 +92,12 @@ impl CheckReport {
     /// True when nothing is wrong.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// True when the only problems are private files other users can read
+    /// (the data itself is sound).
+    pub fn only_exposed(&self) -> bool {
+        !self.problems.is_empty() && self.problems.iter().all(|p| p.kind == EXPOSED)
     }
 
     fn problem(&mut self, kind: &str, object: String, detail: String) {
@@ -207,7 +216,7 @@ impl Repository {
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
                 report.problem(
-                    "exposed-file",
+                    EXPOSED,
                     path.display().to_string(),
                     format!(
                         "mode {mode:o} lets other users read it; run `chmod {private:o} {}`",
