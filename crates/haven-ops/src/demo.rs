@@ -68,15 +68,16 @@ pub fn prepare(data_dir: &Path, example: &Path) -> anyhow::Result<Demo> {
             example.display()
         );
     }
+    crate::private::private_dir(&data_dir)?;
     std::fs::create_dir_all(data_dir.join("catalog"))?;
-    std::fs::create_dir_all(data_dir.join("secrets"))?;
+    crate::private::private_dir(&data_dir.join("secrets"))?;
     // The repository password: random, in a file only the owner reads.
     let password_file = data_dir.join("secrets/repository.pw");
     let password: String = {
         let bytes: [u8; 24] = rand::random();
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     };
-    write_private(&password_file, &format!("{password}\n"))?;
+    crate::private::write_private(&password_file, format!("{password}\n").as_bytes())?;
     let postgres = match Postgres::create(&data_dir) {
         Ok(pg) => Some(pg),
         Err(e) => {
@@ -144,18 +145,6 @@ pub fn prepare(data_dir: &Path, example: &Path) -> anyhow::Result<Demo> {
         databases,
         postgres,
     })
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())
 }
 
 fn rewrite_repositories(text: &str, data_dir: &Path, password: &Path) -> anyhow::Result<String> {
@@ -349,10 +338,21 @@ fn find_postgres_bin() -> Option<PathBuf> {
     candidates.pop()
 }
 
+/// Where the demo's PostgreSQL cluster lives: beside the data dir, not in
+/// it. The data dir is private to its owner (0700), and the cluster runs
+/// as another user when the demo runs as root (PostgreSQL refuses root).
+pub fn cluster_dir(data_dir: &Path) -> PathBuf {
+    let name = data_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "haven-demo".into());
+    data_dir.with_file_name(format!("{name}.postgres"))
+}
+
 impl Postgres {
     fn create(data_dir: &Path) -> anyhow::Result<Postgres> {
         let bin = find_postgres_bin().ok_or_else(|| anyhow::anyhow!("initdb not found"))?;
-        let root = data_dir.join("postgres");
+        let root = cluster_dir(data_dir);
         let data = root.join("data");
         let socket_dir = root.join("socket");
         std::fs::create_dir_all(&socket_dir)?;
@@ -520,7 +520,7 @@ fn chown_tree(path: &Path, uid: u32) -> std::io::Result<()> {
 }
 
 fn start_existing_postgres(data_dir: &Path) -> anyhow::Result<Option<Postgres>> {
-    let root = data_dir.join("postgres");
+    let root = cluster_dir(data_dir);
     let Ok(port) = std::fs::read_to_string(root.join("port")) else {
         return Ok(None);
     };

@@ -348,10 +348,7 @@ struct Sinks {
 impl Sinks {
     fn write(&mut self, event: &Event) {
         if let Some(path) = &self.file {
-            let written = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
+            let written = crate::private::append_private(path)
                 .and_then(|mut f| writeln!(f, "{}", event.line()));
             if let Err(e) = written {
                 tracing::warn!("cannot append the event to {}: {e}", path.display());

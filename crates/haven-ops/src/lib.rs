@@ -13,6 +13,7 @@ pub mod heartbeat;
 pub mod hooks;
 pub mod notify;
 pub mod plan;
+pub mod private;
 pub mod runner;
 pub mod scheduler;
 pub mod server;

@@ -122,16 +122,12 @@ pub struct DataDirLock {
 
 /// Take the data dir's lock, or say who has it.
 pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, ServerError> {
-    std::fs::create_dir_all(data_dir).map_err(io(format!(
-        "cannot create the data dir {}",
+    crate::private::private_dir(data_dir).map_err(io(format!(
+        "cannot create the data dir {} (private)",
         data_dir.display()
     )))?;
     let path = data_dir.join("server.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    let file = crate::private::append_private(&path)
         .map_err(io(format!("cannot open {}", path.display())))?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(DataDirLock { _file: file }),

@@ -526,21 +526,17 @@ pub fn token_file(data_dir: &Path) -> PathBuf {
 /// The API token of a data dir, created (random, readable by the owner
 /// only) when there is none yet.
 pub fn ensure_token(data_dir: &Path) -> std::io::Result<String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let path = token_file(data_dir);
     if let Ok(token) = read_token(data_dir) {
         return Ok(token);
     }
+    if path.exists() {
+        // A token file that exists but cannot be used is not replaced
+        // silently (it may be exposed, or a client may rely on it).
+        read_token(data_dir)?;
+    }
     let token = hex_token();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&path)?;
-    writeln!(file, "{token}")?;
-    file.sync_all()?;
+    crate::private::write_private(&path, format!("{token}\n").as_bytes())?;
     Ok(token)
 }
 
@@ -549,9 +545,12 @@ fn hex_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Read a data dir's API token.
+/// Read a data dir's API token. One other users could read is refused,
+/// with the `chmod` that fixes it.
 pub fn read_token(data_dir: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(token_file(data_dir))?;
+    let path = token_file(data_dir);
+    crate::private::refuse_exposed(&path)?;
+    let text = std::fs::read_to_string(&path)?;
     let token = text.trim().to_string();
     if token.is_empty() {
         return Err(std::io::Error::new(

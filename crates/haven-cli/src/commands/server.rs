@@ -66,7 +66,7 @@ pub fn serve(
             })?;
         let address = listener.local_addr()?;
         let address_file = server_address_file(&settings.data_dir);
-        std::fs::write(&address_file, format!("{address}\n"))
+        haven_ops::private::write_private(&address_file, format!("{address}\n").as_bytes())
             .with_context(|| format!("cannot write {}", address_file.display()))?;
         eprintln!(
             "haven server: data dir {}, catalog {} ({} services, {} systems), database {}",

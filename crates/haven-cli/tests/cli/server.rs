@@ -138,8 +138,17 @@ wait = "1h"
     }
 
     fn start_server(&self, log: &str) -> Child {
+        self.start_server_with_umask(log, "022")
+    }
+
+    /// The server started from a shell with `umask` set.
+    fn start_server_with_umask(&self, log: &str, umask: &str) -> Child {
         let _ = std::fs::remove_file(self.data.join("server.addr"));
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask}; exec \"$@\""))
+            .arg("sh")
+            .arg(assert_cmd::cargo::cargo_bin("haven"))
             .arg("server")
             .arg("--data-dir")
             .arg(&self.data)
@@ -571,10 +580,13 @@ fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
     }
     signal(&demo, rustix::process::Signal::TERM);
     assert!(exited(&mut demo).success(), "{}", log_of(&log));
-    assert!(
-        !data.join("postgres/data/postmaster.pid").exists(),
-        "PostgreSQL stopped"
-    );
+    let cluster = haven_ops::demo::cluster_dir(&data);
+    if cluster.exists() {
+        assert!(
+            !cluster.join("data/postmaster.pid").exists(),
+            "PostgreSQL stopped"
+        );
+    }
     // Again: the same data dir is reused, nothing regenerated.
     let before = std::fs::read_to_string(data.join("secrets/repository.pw")).expect("pw");
     let mut cmd = assert_cmd::Command::cargo_bin("haven").expect("haven");
@@ -1023,4 +1035,83 @@ fn the_server_calls_its_heartbeat_monitor_and_records_when_it_cannot() {
     assert!(log.contains("heartbeat failed"), "{log}");
     assert!(!log.contains("secret-token-42"), "{log}");
     assert!(!failed.contains("secret-token-42"), "{failed}");
+}
+
+/// Every file of the data dir with its mode.
+fn modes_of(dir: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = vec![(
+        dir.to_path_buf(),
+        std::fs::metadata(dir).expect("stat").permissions().mode() & 0o777,
+    )];
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+            out.push((path, mode));
+        }
+    }
+    out
+}
+
+/// Regression: the data dir, `haven.db` (and `-wal`, `-shm`), the events
+/// file and `server.addr` followed the umask (0644/0755), though they hold
+/// job logs and alert text; an exposed API token was used as it was.
+#[test]
+fn the_instance_keeps_its_files_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let inst = Instance::new();
+    std::fs::write(
+        inst.data.join("haven.toml"),
+        "listen = \"127.0.0.1:0\"\n[export]\nfile = \"events.jsonl\"\n",
+    )
+    .expect("write");
+    // As a packager might leave it: readable by everyone.
+    std::fs::set_permissions(&inst.data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    let mut server = inst.start_server_with_umask("server.log", "000");
+    inst.json(&["run", "file-share"], 0);
+    wait_for("the backup", || {
+        inst.job_where(|j| is(j, "backup:file-share/default", "success"))
+            .is_some()
+    });
+    let files = modes_of(&inst.data);
+    let names: Vec<String> = files
+        .iter()
+        .map(|(p, _)| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "haven.db",
+        "haven.db-wal",
+        "haven.db-shm",
+        "events.jsonl",
+        "server.addr",
+        "api-token",
+        "server.lock",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing: {names:?}"
+        );
+    }
+    for (path, mode) in &files {
+        let private = if path == &inst.data { 0o700 } else { 0o600 };
+        // Files the test itself wrote (catalog, settings) are its own.
+        if path.ends_with("haven.toml") {
+            continue;
+        }
+        assert_eq!(*mode, private, "{} is {mode:o}", path.display());
+    }
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(exited(&mut server).success());
+
+    // A token other users could read is refused, by the client and the
+    // server alike, with the fix.
+    let token = inst.data.join("api-token");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let fix = format!("chmod 600 {}", token.display());
+    let out = inst.haven().arg("server").output().expect("server");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&fix), "{stderr}");
 }
