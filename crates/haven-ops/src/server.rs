@@ -180,8 +180,11 @@ pub struct NewWindow {
     /// End.
     pub end: Timestamp,
     /// Why.
+    #[serde(default)]
     pub reason: Option<String>,
-    /// Who adds it.
+    /// Who adds it (set by the server from who is authenticated; a body
+    /// need not carry it).
+    #[serde(default)]
     pub by: String,
 }
 

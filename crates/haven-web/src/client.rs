@@ -37,6 +37,14 @@ pub enum ClientError {
     Protocol(String),
 }
 
+/// How long connecting to the server may take.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a request may take (a channel test waits for its deliveries,
+/// retries included, and has longer: [`NOTIFY_TEST_TIMEOUT`]).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a channel test may take.
+pub const NOTIFY_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A client for one server.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -52,12 +60,35 @@ impl Client {
         // reqwest is built without a default TLS provider (Haven's one
         // provider is aws-lc-rs); first install wins, repeating is safe.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        // A server that does not answer must not hang the command.
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .unwrap_or_default();
         Client {
             base: format!("http://{address}"),
             token,
             user: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
-            http: reqwest::Client::new(),
+            http,
         }
+    }
+
+    /// The URL of an API path, each segment percent-encoded (a system
+    /// or channel id is data, never path syntax).
+    fn url(&self, segments: &[&str]) -> String {
+        let mut url = format!("{}/api/v1", self.base);
+        for segment in segments {
+            url.push('/');
+            for byte in segment.bytes() {
+                if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                    url.push(byte as char);
+                } else {
+                    url.push_str(&format!("%{byte:02X}"));
+                }
+            }
+        }
+        url
     }
 
     /// Who acts (recorded with acknowledgements and other actions).
@@ -98,48 +129,36 @@ impl Client {
 
     /// `GET /api/v1/status`.
     pub async fn status(&self) -> Result<StatusReport, ClientError> {
-        self.send(self.http.get(format!("{}/api/v1/status", self.base)))
-            .await
+        self.send(self.http.get(self.url(&["status"]))).await
     }
 
     /// `GET /api/v1/jobs`.
     pub async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, ClientError> {
-        self.send(
-            self.http
-                .get(format!("{}/api/v1/jobs", self.base))
-                .query(query),
-        )
-        .await
+        self.send(self.http.get(self.url(&["jobs"])).query(query))
+            .await
     }
 
     /// `GET /api/v1/jobs/ID`.
     pub async fn job(&self, id: i64) -> Result<Job, ClientError> {
-        self.send(self.http.get(format!("{}/api/v1/jobs/{id}", self.base)))
+        self.send(self.http.get(self.url(&["jobs", &id.to_string()])))
             .await
     }
 
     /// `POST /api/v1/systems/SYSTEM/run`.
     pub async fn run(&self, system: &str) -> Result<RunNow, ClientError> {
-        self.send(
-            self.http
-                .post(format!("{}/api/v1/systems/{system}/run", self.base)),
-        )
-        .await
+        self.send(self.http.post(self.url(&["systems", system, "run"])))
+            .await
     }
 
     /// `GET /api/v1/alerts`.
     pub async fn alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, ClientError> {
-        self.send(
-            self.http
-                .get(format!("{}/api/v1/alerts", self.base))
-                .query(query),
-        )
-        .await
+        self.send(self.http.get(self.url(&["alerts"])).query(query))
+            .await
     }
 
     /// `GET /api/v1/alerts/ID`.
     pub async fn alert(&self, id: i64) -> Result<AlertDetail, ClientError> {
-        self.send(self.http.get(format!("{}/api/v1/alerts/{id}", self.base)))
+        self.send(self.http.get(self.url(&["alerts", &id.to_string()])))
             .await
     }
 
@@ -147,7 +166,7 @@ impl Client {
     pub async fn acknowledge(&self, id: i64) -> Result<Alert, ClientError> {
         self.send(
             self.http
-                .post(format!("{}/api/v1/alerts/{id}/ack", self.base)),
+                .post(self.url(&["alerts", &id.to_string(), "ack"])),
         )
         .await
     }
@@ -156,7 +175,7 @@ impl Client {
     pub async fn resolve(&self, id: i64, reason: Option<&str>) -> Result<Alert, ClientError> {
         self.send(
             self.http
-                .post(format!("{}/api/v1/alerts/{id}/resolve", self.base))
+                .post(self.url(&["alerts", &id.to_string(), "resolve"]))
                 .json(&ResolveBody {
                     reason: reason.map(String::from),
                 }),
@@ -166,34 +185,27 @@ impl Client {
 
     /// `GET /api/v1/maintenance`.
     pub async fn windows(&self) -> Result<Vec<WindowView>, ClientError> {
-        self.send(self.http.get(format!("{}/api/v1/maintenance", self.base)))
-            .await
+        self.send(self.http.get(self.url(&["maintenance"]))).await
     }
 
     /// `POST /api/v1/maintenance`.
     pub async fn add_window(&self, window: &NewWindow) -> Result<Recorded, ClientError> {
-        self.send(
-            self.http
-                .post(format!("{}/api/v1/maintenance", self.base))
-                .json(window),
-        )
-        .await
+        self.send(self.http.post(self.url(&["maintenance"])).json(window))
+            .await
     }
 
     /// `POST /api/v1/maintenance/ID/end`.
     pub async fn end_window(&self, id: &str) -> Result<Recorded, ClientError> {
-        self.send(
-            self.http
-                .post(format!("{}/api/v1/maintenance/{id}/end", self.base)),
-        )
-        .await
+        self.send(self.http.post(self.url(&["maintenance", id, "end"])))
+            .await
     }
 
     /// `POST /api/v1/channels/ID/test`.
     pub async fn notify_test(&self, channel: &str) -> Result<Report, ClientError> {
         self.send(
             self.http
-                .post(format!("{}/api/v1/channels/{channel}/test", self.base)),
+                .post(self.url(&["channels", channel, "test"]))
+                .timeout(NOTIFY_TEST_TIMEOUT),
         )
         .await
     }

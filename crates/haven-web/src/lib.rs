@@ -2,14 +2,20 @@
 //!
 //! The API serves a running server's [`Handle`] on loopback by default.
 //! Every route but `/healthz` needs `Authorization: Bearer TOKEN`, the
-//! token in the data dir's `api-token` file. Routes and documents are
-//! listed in `docs/server.md`.
+//! token in the data dir's `api-token` file, checked before anything of
+//! the request is read. Every error is one JSON shape with a stable code
+//! ([`error`]). Routes, documents and codes are listed in
+//! `docs/server.md`.
 
 pub mod client;
+pub mod error;
+mod extract;
+mod serve;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use haven_model::jobs::Outcome;
@@ -19,30 +25,20 @@ use haven_ops::watch::windows::WindowError;
 use haven_store::{AlertFilter, JobFilter};
 use serde::{Deserialize, Serialize};
 
-/// An API error body.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ApiError {
-    /// What went wrong.
-    pub error: String,
-}
+use error::error;
+pub use error::{ApiError, ErrorCode};
+use extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
+pub use serve::{IDLE_TIMEOUT, serve};
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(ApiError {
-            error: message.into(),
-        }),
-    )
-        .into_response()
-}
+/// The largest request body the API reads.
+pub const BODY_LIMIT: usize = 1 << 20;
 
 #[derive(Clone)]
 struct AppState {
     handle: Handle,
-    token: String,
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+fn authorized(token: &str, headers: &HeaderMap) -> bool {
     let Some(given) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -50,37 +46,63 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), state.token.as_bytes())
-        .is_ok()
+    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), token.as_bytes()).is_ok()
 }
 
-macro_rules! require_token {
-    ($state:expr, $headers:expr) => {
-        if !authorized(&$state, &$headers) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong token: send `Authorization: Bearer` with the token in the data dir's api-token file",
-            );
-        }
-    };
+/// The token is checked before the route's extractors run: a request
+/// without it is refused before its path, query or body is looked at.
+async fn require_token(State(token): State<String>, request: Request, next: Next) -> Response {
+    if !authorized(&token, request.headers()) {
+        return error(
+            ErrorCode::Unauthorized,
+            "missing or wrong token: send `Authorization: Bearer` with the token in the data dir's api-token file",
+        );
+    }
+    next.run(request).await
+}
+
+async fn no_route(request: Request) -> Response {
+    error(
+        ErrorCode::NoRoute,
+        format!("no route {} (see docs/server.md)", request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    error(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
 }
 
 /// The API router for a running server.
 pub fn router(handle: Handle, token: String) -> Router {
+    let api = Router::new()
+        .route("/status", get(status))
+        .route("/jobs", get(jobs))
+        .route("/jobs/{id}", get(job))
+        .route("/systems/{system}/run", post(run))
+        .route("/alerts", get(alerts))
+        .route("/alerts/{id}", get(alert))
+        .route("/alerts/{id}/ack", post(acknowledge))
+        .route("/alerts/{id}/resolve", post(resolve))
+        .route("/maintenance", get(windows).post(add_window))
+        .route("/maintenance/{id}/end", post(end_window))
+        .route("/channels/{id}/test", post(notify_test))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(AppState { handle })
+        .layer(axum::middleware::from_fn_with_state(token, require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/jobs", get(jobs))
-        .route("/api/v1/jobs/{id}", get(job))
-        .route("/api/v1/systems/{system}/run", post(run))
-        .route("/api/v1/alerts", get(alerts))
-        .route("/api/v1/alerts/{id}", get(alert))
-        .route("/api/v1/alerts/{id}/ack", post(acknowledge))
-        .route("/api/v1/alerts/{id}/resolve", post(resolve))
-        .route("/api/v1/maintenance", get(windows).post(add_window))
-        .route("/api/v1/maintenance/{id}/end", post(end_window))
-        .route("/api/v1/channels/{id}/test", post(notify_test))
-        .with_state(AppState { handle, token })
+        .nest("/api/v1", api)
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// The header naming who acts (`haven alert ack` sends the local user).
@@ -129,125 +151,106 @@ pub struct ResolveBody {
 
 fn watch_error(e: WatchError) -> Response {
     match e {
-        WatchError::NoSuchAlert(_) => error(StatusCode::NOT_FOUND, e.to_string()),
-        WatchError::AlreadyResolved(_) => error(StatusCode::CONFLICT, e.to_string()),
-        WatchError::Store(_) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        WatchError::NoSuchAlert(_) => error(ErrorCode::NoSuchAlert, e.to_string()),
+        WatchError::AlreadyResolved(_) => error(ErrorCode::AlreadyResolved, e.to_string()),
+        WatchError::Store(_) => error(ErrorCode::StoreUnavailable, e.to_string()),
     }
 }
 
 fn window_error(e: WindowError) -> Response {
     match e {
-        WindowError::Invalid(_) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        WindowError::Store(_) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        WindowError::Invalid(_) => error(ErrorCode::InvalidWindow, e.to_string()),
+        WindowError::Store(_) => error(ErrorCode::StoreUnavailable, e.to_string()),
     }
 }
 
-async fn alerts(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<AlertsQuery>,
-) -> Response {
-    require_token!(state, headers);
+async fn alerts(State(state): State<AppState>, ApiQuery(query): ApiQuery<AlertsQuery>) -> Response {
     match state.handle.alerts(&query.filter()).await {
         Ok(list) => axum::Json(list).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
     }
 }
 
-async fn alert(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    require_token!(state, headers);
+async fn alert(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
     match state.handle.alert(id).await {
         Ok(Some(detail)) => axum::Json(detail).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no alert {id}")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(None) => error(ErrorCode::NoSuchAlert, format!("no alert {id}")),
+        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
     }
 }
 
 async fn acknowledge(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Response {
-    require_token!(state, headers);
     match state.handle.acknowledge(id, &user(&headers)).await {
         Some(Ok(alert)) => axum::Json(alert).into_response(),
         Some(Err(e)) => watch_error(e),
-        None => error(StatusCode::SERVICE_UNAVAILABLE, STOPPING),
+        None => error(ErrorCode::Stopping, STOPPING),
     }
 }
 
 async fn resolve(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
-    body: Option<axum::Json<ResolveBody>>,
+    ApiPath(id): ApiPath<i64>,
+    OptionalJson(body): OptionalJson<ResolveBody>,
 ) -> Response {
-    require_token!(state, headers);
-    let reason = body
-        .and_then(|b| b.0.reason)
-        .unwrap_or_else(|| "resolved by hand".into());
+    let reason = body.reason.unwrap_or_else(|| "resolved by hand".into());
     match state.handle.resolve(id, &user(&headers), &reason).await {
         Some(Ok(alert)) => axum::Json(alert).into_response(),
         Some(Err(e)) => watch_error(e),
-        None => error(StatusCode::SERVICE_UNAVAILABLE, STOPPING),
+        None => error(ErrorCode::Stopping, STOPPING),
     }
 }
 
-async fn windows(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    require_token!(state, headers);
+async fn windows(State(state): State<AppState>) -> Response {
     match state.handle.windows().await {
         Ok(list) => axum::Json(list).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
     }
 }
 
 async fn add_window(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Json(mut window): axum::Json<NewWindow>,
+    ApiJson(mut window): ApiJson<NewWindow>,
 ) -> Response {
-    require_token!(state, headers);
     window.by = user(&headers);
     match state.handle.add_window(window).await {
         Some(Ok(recorded)) => (StatusCode::CREATED, axum::Json(recorded)).into_response(),
         Some(Err(e)) => window_error(e),
-        None => error(StatusCode::SERVICE_UNAVAILABLE, STOPPING),
+        None => error(ErrorCode::Stopping, STOPPING),
     }
 }
 
 async fn end_window(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Response {
-    require_token!(state, headers);
     match state.handle.end_window(&id, &user(&headers)).await {
         Some(Ok(recorded)) => axum::Json(recorded).into_response(),
         Some(Err(e)) => window_error(e),
-        None => error(StatusCode::SERVICE_UNAVAILABLE, STOPPING),
+        None => error(ErrorCode::Stopping, STOPPING),
     }
 }
 
-async fn notify_test(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    require_token!(state, headers);
+async fn notify_test(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
     match state.handle.notify_test(&id).await {
         Some(report) => axum::Json(report).into_response(),
         None => error(
-            StatusCode::NOT_FOUND,
+            ErrorCode::NoSuchChannel,
             format!("no channel {id:?} in the catalog"),
         ),
     }
 }
 
-async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    require_token!(state, headers);
+async fn status(State(state): State<AppState>) -> Response {
     match state.handle.status().await {
         Ok(report) => axum::Json(report).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
     }
 }
 
@@ -282,52 +285,33 @@ impl JobsQuery {
     }
 }
 
-async fn jobs(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<JobsQuery>,
-) -> Response {
-    require_token!(state, headers);
+async fn jobs(State(state): State<AppState>, ApiQuery(query): ApiQuery<JobsQuery>) -> Response {
     match state.handle.jobs(&query.filter()).await {
         Ok(jobs) => axum::Json(jobs).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
     }
 }
 
-async fn job(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    require_token!(state, headers);
+async fn job(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
     match state.handle.job(id).await {
         Ok(Some(job)) => axum::Json(job).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {id}")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(None) => error(ErrorCode::NoSuchJob, format!("no job {id}")),
+        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
     }
 }
 
 async fn run(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(system): Path<String>,
+    ApiPath(system): ApiPath<String>,
 ) -> Response {
-    require_token!(state, headers);
     match state.handle.run_now(&system, &user(&headers)).await {
         Some(result) => (StatusCode::ACCEPTED, axum::Json(result)).into_response(),
         None => error(
-            StatusCode::NOT_FOUND,
+            ErrorCode::NoSuchSystem,
             format!(
                 "system {system:?} has no backups in the catalog (no policy or no backup sets)"
             ),
         ),
     }
-}
-
-/// Serve the API on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    handle: Handle,
-    token: String,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(handle, token))
-        .with_graceful_shutdown(shutdown)
-        .await
 }

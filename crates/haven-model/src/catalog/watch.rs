@@ -182,6 +182,7 @@ pub struct Maintenance {
 
 /// What a maintenance window covers (all empty: everything).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Scope {
     /// Services (and the systems they depend on).
     pub services: Vec<String>,
