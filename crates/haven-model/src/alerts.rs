@@ -320,12 +320,18 @@ pub struct Alert {
     pub escalation: Option<EscalationProgress>,
     /// When it was acknowledged.
     pub acknowledged_at: Option<Timestamp>,
-    /// By whom.
+    /// By whom: the authenticated identity.
     pub acknowledged_by: Option<String>,
+    /// The name the person declared, unverified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_declared: Option<String>,
     /// When it was resolved.
     pub resolved_at: Option<Timestamp>,
     /// By whom (`haven` when the condition cleared by itself).
     pub resolved_by: Option<String>,
+    /// The name the person declared, unverified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_declared: Option<String>,
     /// Why.
     pub resolution: Option<String>,
 }
@@ -510,8 +516,10 @@ pub fn raise(id: i64, condition: Condition, now: Timestamp) -> Alert {
         escalation: None,
         acknowledged_at: None,
         acknowledged_by: None,
+        acknowledged_declared: None,
         resolved_at: None,
         resolved_by: None,
+        resolved_declared: None,
         resolution: None,
     }
 }
@@ -533,11 +541,12 @@ impl Alert {
     }
 
     /// The alert resolved at `now` by `by`.
-    pub fn resolved(&self, now: Timestamp, by: &str, reason: &str) -> Alert {
+    pub fn resolved(&self, now: Timestamp, by: &crate::actor::Actor, reason: &str) -> Alert {
         let mut next = self.clone();
         next.state = AlertState::Resolved;
         next.resolved_at = Some(now);
-        next.resolved_by = Some(by.into());
+        next.resolved_by = Some(by.who.clone());
+        next.resolved_declared.clone_from(&by.declared);
         next.resolution = Some(reason.into());
         if let Some(e) = &mut next.escalation {
             e.next_at = None;
@@ -546,11 +555,12 @@ impl Alert {
     }
 
     /// The alert acknowledged at `now` by `by`: escalation stops.
-    pub fn acknowledged(&self, now: Timestamp, by: &str) -> Alert {
+    pub fn acknowledged(&self, now: Timestamp, by: &crate::actor::Actor) -> Alert {
         let mut next = self.clone();
         next.state = AlertState::Acknowledged;
         next.acknowledged_at = Some(now);
-        next.acknowledged_by = Some(by.into());
+        next.acknowledged_by = Some(by.who.clone());
+        next.acknowledged_declared.clone_from(&by.declared);
         if let Some(e) = &mut next.escalation {
             e.next_at = None;
         }
@@ -709,7 +719,11 @@ mod tests {
                 reason: "backup 10 succeeded".into()
             }]
         );
-        let alert = alert.resolved(at(120), AUTO, "backup 10 succeeded");
+        let alert = alert.resolved(
+            at(120),
+            &crate::actor::Actor::haven(),
+            "backup 10 succeeded",
+        );
         assert_eq!(
             alert.time_to_resolve(),
             Some(SignedDuration::from_mins(120))
@@ -752,11 +766,15 @@ mod tests {
             round: 0,
             next_at: Some(at(25)),
         });
-        let acked = alert.acknowledged(at(16), "ana");
+        let acked = alert.acknowledged(at(16), &crate::actor::Actor::new("api-token", Some("ana")));
         assert_eq!(acked.state, AlertState::Acknowledged);
         assert_eq!(acked.escalation.as_ref().and_then(|e| e.next_at), None);
         assert!(acked.is_active());
-        let done = acked.resolved(at(70), "ana", "fixed the mount");
+        let done = acked.resolved(
+            at(70),
+            &crate::actor::Actor::new("api-token", Some("ana")),
+            "fixed the mount",
+        );
         let other = raise(2, condition("k2", Rule::CopyLag, None), at(30));
         let times = mean_times(&[done, other]);
         // detect: 10 and 30 min → 20; acknowledge: 6 min; resolve: 70 min.

@@ -41,8 +41,11 @@ pub struct Recorded {
     pub end: Timestamp,
     /// Why.
     pub reason: Option<String>,
-    /// Who added or ended it.
+    /// Who added or ended it: the authenticated identity.
     pub created_by: String,
+    /// The name the person declared, unverified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_by: Option<String>,
     /// When.
     pub created_at: Timestamp,
 }

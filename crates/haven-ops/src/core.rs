@@ -339,7 +339,7 @@ impl Core {
     pub async fn acknowledge(
         &mut self,
         id: i64,
-        by: &str,
+        by: &haven_model::actor::Actor,
     ) -> Result<haven_model::alerts::Alert, WatchError> {
         let now = self.clock.now();
         self.watch.acknowledge(id, by, now).await
@@ -349,7 +349,7 @@ impl Core {
     pub async fn resolve(
         &mut self,
         id: i64,
-        by: &str,
+        by: &haven_model::actor::Actor,
         reason: &str,
     ) -> Result<haven_model::alerts::Alert, WatchError> {
         let now = self.clock.now();

@@ -135,6 +135,16 @@ impl Event {
         self
     }
 
+    /// Who acted: `user.name` is the authenticated identity; a name the
+    /// person declared goes to `haven.declared_user`, never to `user`.
+    pub fn actor(self, actor: &haven_model::actor::Actor) -> Event {
+        let event = self.user(&actor.who);
+        match &actor.declared {
+            Some(name) => event.haven("declared_user", json!(name)),
+            None => event,
+        }
+    }
+
     /// `rule.id` and `rule.name` (alerts).
     pub fn rule(mut self, id: &str, name: &str) -> Event {
         self.set(&["rule", "id"], json!(id));

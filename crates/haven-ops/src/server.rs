@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use haven_model::actor::Actor;
 use haven_model::alerts::{Alert, Delivery};
 use haven_model::catalog::Catalog;
 use haven_model::catalog::watch::Scope;
@@ -151,21 +152,22 @@ pub fn data_dir_in_use(data_dir: &Path) -> bool {
 }
 
 enum Command {
-    RunNow(String, String, oneshot::Sender<Option<RunNow>>),
-    Acknowledge(i64, String, oneshot::Sender<Result<Alert, WatchError>>),
+    RunNow(String, Actor, oneshot::Sender<Option<RunNow>>),
+    Acknowledge(i64, Actor, oneshot::Sender<Result<Alert, WatchError>>),
     Resolve(
         i64,
-        String,
+        Actor,
         String,
         oneshot::Sender<Result<Alert, WatchError>>,
     ),
     AddWindow(
         Box<NewWindow>,
+        Actor,
         oneshot::Sender<Result<Recorded, WindowError>>,
     ),
     EndWindow(
         String,
-        String,
+        Actor,
         oneshot::Sender<Result<Recorded, WindowError>>,
     ),
 }
@@ -182,10 +184,6 @@ pub struct NewWindow {
     /// Why.
     #[serde(default)]
     pub reason: Option<String>,
-    /// Who adds it (set by the server from who is authenticated; a body
-    /// need not carry it).
-    #[serde(default)]
-    pub by: String,
 }
 
 struct View {
@@ -267,10 +265,10 @@ impl Handle {
     }
 
     /// Queue a system's backups now; `None` when it has none.
-    pub async fn run_now(&self, system: &str, by: &str) -> Option<RunNow> {
+    pub async fn run_now(&self, system: &str, by: &Actor) -> Option<RunNow> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::RunNow(system.to_string(), by.to_string(), tx))
+            .send(Command::RunNow(system.to_string(), by.clone(), tx))
             .await
             .ok()?;
         rx.await.ok().flatten()
@@ -293,18 +291,19 @@ impl Handle {
     }
 
     /// Acknowledge an alert; `None` when the server is stopping.
-    pub async fn acknowledge(&self, id: i64, by: &str) -> Option<Result<Alert, WatchError>> {
-        self.ask(|tx| Command::Acknowledge(id, by.into(), tx)).await
+    pub async fn acknowledge(&self, id: i64, by: &Actor) -> Option<Result<Alert, WatchError>> {
+        self.ask(|tx| Command::Acknowledge(id, by.clone(), tx))
+            .await
     }
 
     /// Resolve an alert.
     pub async fn resolve(
         &self,
         id: i64,
-        by: &str,
+        by: &Actor,
         reason: &str,
     ) -> Option<Result<Alert, WatchError>> {
-        self.ask(|tx| Command::Resolve(id, by.into(), reason.into(), tx))
+        self.ask(|tx| Command::Resolve(id, by.clone(), reason.into(), tx))
             .await
     }
 
@@ -317,14 +316,18 @@ impl Handle {
     }
 
     /// Add a maintenance window.
-    pub async fn add_window(&self, window: NewWindow) -> Option<Result<Recorded, WindowError>> {
-        self.ask(|tx| Command::AddWindow(Box::new(window), tx))
+    pub async fn add_window(
+        &self,
+        window: NewWindow,
+        by: &Actor,
+    ) -> Option<Result<Recorded, WindowError>> {
+        self.ask(|tx| Command::AddWindow(Box::new(window), by.clone(), tx))
             .await
     }
 
     /// End a maintenance window now.
-    pub async fn end_window(&self, id: &str, by: &str) -> Option<Result<Recorded, WindowError>> {
-        self.ask(|tx| Command::EndWindow(id.into(), by.into(), tx))
+    pub async fn end_window(&self, id: &str, by: &Actor) -> Option<Result<Recorded, WindowError>> {
+        self.ask(|tx| Command::EndWindow(id.into(), by.clone(), tx))
             .await
     }
 
@@ -487,7 +490,7 @@ pub async fn run(
                     if let Some(run) = &result {
                         exporter.emit(
                             crate::export::Event::new("run-requested", "event", "process", clock.now())
-                                .user(&by)
+                                .actor(&by)
                                 .message(format!("{by} asked to back up {system} now"))
                                 .haven("system", serde_json::json!(system))
                                 .haven("run", serde_json::json!(run)),
@@ -501,9 +504,9 @@ pub async fn run(
                 Command::Resolve(id, by, reason, reply) => {
                     let _ = reply.send(core.resolve(id, &by, &reason).await);
                 }
-                Command::AddWindow(w, reply) => {
+                Command::AddWindow(w, by, reply) => {
                     let catalog = Arc::clone(core.catalog());
-                    let result = windows::add(store.as_ref(), &exporter, &catalog, w.scope, w.start, w.end, w.reason, &w.by, clock.now()).await;
+                    let result = windows::add(store.as_ref(), &exporter, &catalog, w.scope, w.start, w.end, w.reason, &by, clock.now()).await;
                     core.watch().refresh_maintenance(clock.now()).await?;
                     let _ = reply.send(result);
                 }

@@ -156,6 +156,11 @@ async fn a_failing_backup_raises_one_alert_that_escalates_recurs_and_resolves_it
     );
 }
 
+/// Ana, through the API: the token authenticates, her name is declared.
+fn ana() -> haven_model::actor::Actor {
+    haven_model::actor::Actor::new("api-token", Some("ana"))
+}
+
 #[tokio::test]
 async fn acknowledging_stops_the_escalation() {
     let (mut sim, _dir) = start("", "0 * * * *", "retry_attempts = 1\n").await;
@@ -163,9 +168,10 @@ async fn acknowledging_stops_the_escalation() {
         .set("erp-db", Script::fail(FailureClass::Connectivity));
     sim.run_until(at("2026-11-23T01:05:00Z")).await;
     let id = alerts(&sim).await[0].id;
-    let acked = sim.core.acknowledge(id, "ana").await.expect("ack");
+    let acked = sim.core.acknowledge(id, &ana()).await.expect("ack");
     assert_eq!(acked.state, AlertState::Acknowledged);
-    assert_eq!(acked.acknowledged_by.as_deref(), Some("ana"));
+    assert_eq!(acked.acknowledged_by.as_deref(), Some("api-token"));
+    assert_eq!(acked.acknowledged_declared.as_deref(), Some("ana"));
     assert_eq!(
         acked.time_to_acknowledge(),
         Some(SignedDuration::from_mins(4))
@@ -183,7 +189,7 @@ async fn acknowledging_stops_the_escalation() {
     assert_eq!(alert.occurrences, 3);
     // Resolved by hand, it stays resolved; a later failure is a new alert.
     sim.core
-        .resolve(id, "ana", "moved the repository")
+        .resolve(id, &ana(), "moved the repository")
         .await
         .expect("resolve");
     sim.run_until(at("2026-11-23T05:05:00Z")).await;
@@ -193,7 +199,8 @@ async fn acknowledging_stops_the_escalation() {
         .filter(|a| a.rule == Rule::JobFailed)
         .collect();
     assert_eq!(all.len(), 2);
-    assert_eq!(all[0].resolved_by.as_deref(), Some("ana"));
+    assert_eq!(all[0].resolved_by.as_deref(), Some("api-token"));
+    assert_eq!(all[0].resolved_declared.as_deref(), Some("ana"));
     assert_eq!(all[1].state, AlertState::Open);
 }
 
@@ -514,7 +521,7 @@ wait = "1h"
                 && alert.rule == Rule::JobFailed
             {
                 sim.core
-                    .resolve(alert.id, "ana", "looked at it")
+                    .resolve(alert.id, &ana(), "looked at it")
                     .await
                     .expect("resolve");
             }

@@ -610,7 +610,7 @@ impl Store for SqliteStore {
 const ALERT_COLUMNS: &str = "id, key, rule, severity, service, tier, system, backup_set, \
     repository, summary, facts, state, condition_since, first_seen, last_seen, occurrences, \
     evidence, suppressed_by, notified_at, escalation, acknowledged_at, acknowledged_by, \
-    resolved_at, resolved_by, resolution";
+    resolved_at, resolved_by, resolution, acknowledged_declared, resolved_declared";
 
 /// A second active alert of a key is refused by the unique index.
 fn alert_error(e: sqlx::Error, alert: &Alert) -> StoreError {
@@ -673,6 +673,8 @@ fn alert_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Alert> {
         resolved_at: opt_ms(row.try_get("resolved_at")?)?,
         resolved_by: row.try_get("resolved_by")?,
         resolution: row.try_get("resolution")?,
+        acknowledged_declared: row.try_get("acknowledged_declared")?,
+        resolved_declared: row.try_get("resolved_declared")?,
     })
 }
 
@@ -713,6 +715,7 @@ fn recorded_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Recorded> {
         end: from_ms(row.try_get("ends_at")?)?,
         reason: row.try_get("reason")?,
         created_by: row.try_get("created_by")?,
+        declared_by: row.try_get("declared_by")?,
         created_at: from_ms(row.try_get("created_at")?)?,
     })
 }
@@ -749,6 +752,8 @@ fn bind_alert<'q>(
         .bind(alert.resolved_at.map(ms))
         .bind(&alert.resolved_by)
         .bind(&alert.resolution)
+        .bind(&alert.acknowledged_declared)
+        .bind(&alert.resolved_declared)
 }
 
 impl SqliteStore {
@@ -808,8 +813,8 @@ impl SqliteStore {
     pub(crate) async fn insert_alert_impl(&self, alert: &Alert) -> Result<Alert> {
         let facts = json_text(&alert.facts)?;
         let escalation = alert.escalation.as_ref().map(json_text).transpose()?;
-        let placeholders = vec!["?"; 24].join(", ");
         let columns = ALERT_COLUMNS.trim_start_matches("id, ");
+        let placeholders = vec!["?"; columns.split(", ").count()].join(", ");
         let sql = format!("INSERT INTO alerts ({columns}) VALUES ({placeholders}) RETURNING id");
         let query = sqlx::query(&sql);
         let id: i64 = bind_alert(query, alert, facts, escalation)
@@ -890,7 +895,8 @@ impl SqliteStore {
     pub(crate) async fn add_maintenance_impl(&self, w: &Recorded) -> Result<Recorded> {
         let id: i64 = sqlx::query(
             "INSERT INTO maintenance (window, services, systems, repositories, starts_at, ends_at, \
-             reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             reason, created_by, created_at, declared_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             RETURNING id",
         )
         .bind(&w.window)
         .bind(json_text(&w.scope.services)?)
@@ -901,6 +907,7 @@ impl SqliteStore {
         .bind(&w.reason)
         .bind(&w.created_by)
         .bind(ms(w.created_at))
+        .bind(&w.declared_by)
         .fetch_one(&self.pool)
         .await?
         .try_get(0)?;

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use haven_model::actor::Actor;
 use haven_model::jobs::Outcome;
 use haven_ops::server::{Handle, NewWindow};
 use haven_ops::watch::WatchError;
@@ -105,16 +106,20 @@ pub fn router(handle: Handle, token: String) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-/// The header naming who acts (`haven alert ack` sends the local user).
-/// Until accounts exist, the token authenticates and this only records.
+/// The header a person names themselves with (`haven alert ack --by`,
+/// else the local user). It is not an identity: the token authenticates
+/// (recorded as [`TOKEN_IDENTITY`]) and the name is kept beside it,
+/// bounded ([`haven_model::actor::DECLARED_MAX`] characters).
 pub const USER_HEADER: &str = "x-haven-user";
 
-fn user(headers: &HeaderMap) -> String {
-    headers
+/// Who the data dir's API token is, in records and events.
+pub const TOKEN_IDENTITY: &str = "api-token";
+
+fn actor(headers: &HeaderMap) -> Actor {
+    let declared = headers
         .get(USER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.trim().is_empty())
-        .map_or_else(|| "api".to_string(), |v| v.trim().to_string())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Actor::new(TOKEN_IDENTITY, declared.as_deref())
 }
 
 const STOPPING: &str = "the server is shutting down";
@@ -184,7 +189,7 @@ async fn acknowledge(
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Response {
-    match state.handle.acknowledge(id, &user(&headers)).await {
+    match state.handle.acknowledge(id, &actor(&headers)).await {
         Some(Ok(alert)) => axum::Json(alert).into_response(),
         Some(Err(e)) => watch_error(e),
         None => error(ErrorCode::Stopping, STOPPING),
@@ -198,7 +203,7 @@ async fn resolve(
     OptionalJson(body): OptionalJson<ResolveBody>,
 ) -> Response {
     let reason = body.reason.unwrap_or_else(|| "resolved by hand".into());
-    match state.handle.resolve(id, &user(&headers), &reason).await {
+    match state.handle.resolve(id, &actor(&headers), &reason).await {
         Some(Ok(alert)) => axum::Json(alert).into_response(),
         Some(Err(e)) => watch_error(e),
         None => error(ErrorCode::Stopping, STOPPING),
@@ -215,10 +220,9 @@ async fn windows(State(state): State<AppState>) -> Response {
 async fn add_window(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiJson(mut window): ApiJson<NewWindow>,
+    ApiJson(window): ApiJson<NewWindow>,
 ) -> Response {
-    window.by = user(&headers);
-    match state.handle.add_window(window).await {
+    match state.handle.add_window(window, &actor(&headers)).await {
         Some(Ok(recorded)) => (StatusCode::CREATED, axum::Json(recorded)).into_response(),
         Some(Err(e)) => window_error(e),
         None => error(ErrorCode::Stopping, STOPPING),
@@ -230,7 +234,7 @@ async fn end_window(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Response {
-    match state.handle.end_window(&id, &user(&headers)).await {
+    match state.handle.end_window(&id, &actor(&headers)).await {
         Some(Ok(recorded)) => axum::Json(recorded).into_response(),
         Some(Err(e)) => window_error(e),
         None => error(ErrorCode::Stopping, STOPPING),
@@ -305,7 +309,7 @@ async fn run(
     headers: HeaderMap,
     ApiPath(system): ApiPath<String>,
 ) -> Response {
-    match state.handle.run_now(&system, &user(&headers)).await {
+    match state.handle.run_now(&system, &actor(&headers)).await {
         Some(result) => (StatusCode::ACCEPTED, axum::Json(result)).into_response(),
         None => error(
             ErrorCode::NoSuchSystem,
@@ -313,5 +317,27 @@ async fn run(
                 "system {system:?} has no backups in the catalog (no policy or no backup sets)"
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the `X-Haven-User` header was recorded as who acted.
+    #[test]
+    fn a_declared_name_is_recorded_beside_the_token_never_as_it() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            USER_HEADER,
+            "mallory".repeat(30).parse().expect("a header value"),
+        );
+        let by = actor(&headers);
+        assert_eq!(by.who, TOKEN_IDENTITY);
+        assert_eq!(
+            by.declared.map(|d| d.chars().count()),
+            Some(haven_model::actor::DECLARED_MAX)
+        );
+        assert_eq!(actor(&HeaderMap::new()).declared, None);
     }
 }

@@ -18,11 +18,22 @@ use crate::instance::{self, Access};
 use crate::{exit, output};
 
 /// Who acts: `--by`, else `$USER`.
+/// The name a person acts under: `--by`, else the local user. Sent to a
+/// server as a declared name (the token is what authenticates).
 pub fn acting(by: Option<&String>) -> String {
     by.cloned()
         .or_else(|| std::env::var("USER").ok())
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| "cli".into())
+}
+
+/// Who acts on the data dir directly: the local account (it can open the
+/// data dir), with `--by` as a declared name.
+pub fn local_actor(by: Option<&String>) -> haven_model::actor::Actor {
+    haven_model::actor::Actor::new(
+        format!("local:{}", haven_engine::host::username()),
+        by.map(String::as_str),
+    )
 }
 
 pub fn list(global: &GlobalArgs, args: &AlertsArgs) -> Result<u8> {
@@ -137,6 +148,7 @@ pub fn alert(global: &GlobalArgs, command: &AlertCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         AlertCommand::Ack { id, by, .. } | AlertCommand::Resolve { id, by, .. } => {
+            let local = local_actor(by.as_ref());
             let by = acting(by.as_ref());
             let reason = match command {
                 AlertCommand::Resolve { reason, .. } => {
@@ -158,10 +170,11 @@ pub fn alert(global: &GlobalArgs, command: &AlertCommand) -> Result<u8> {
                         let now = SystemClock.now();
                         let result = match &reason {
                             Some(r) => {
-                                watch::resolve(store.as_ref(), &exporter, *id, &by, r, now).await
+                                watch::resolve(store.as_ref(), &exporter, *id, &local, r, now).await
                             }
                             None => {
-                                watch::acknowledge(store.as_ref(), &exporter, *id, &by, now).await
+                                watch::acknowledge(store.as_ref(), &exporter, *id, &local, now)
+                                    .await
                             }
                         };
                         exporter.close();
@@ -217,13 +230,20 @@ fn print_alert(alert: &Alert) {
     if let Some(progress) = &alert.escalation {
         println!("  escalation:   {}", describe_progress(progress));
     }
+    let who = |by: &Option<String>, declared: &Option<String>| match declared {
+        Some(name) => format!("{} (declared: {name})", opt(by)),
+        None => opt(by),
+    };
     if let Some(at) = alert.acknowledged_at {
-        println!("  acknowledged: {at} by {}", opt(&alert.acknowledged_by));
+        println!(
+            "  acknowledged: {at} by {}",
+            who(&alert.acknowledged_by, &alert.acknowledged_declared)
+        );
     }
     if let Some(at) = alert.resolved_at {
         println!(
             "  resolved:     {at} by {}: {}",
-            opt(&alert.resolved_by),
+            who(&alert.resolved_by, &alert.resolved_declared),
             opt(&alert.resolution)
         );
     }

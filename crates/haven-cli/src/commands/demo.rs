@@ -45,7 +45,9 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
     let result = server::serve(settings, move |handle, address| {
         tokio::spawn(async move {
             for system in &systems {
-                handle.run_now(system, "demo").await;
+                handle
+                    .run_now(system, &haven_model::actor::Actor::new("demo", None))
+                    .await;
             }
             // Show the status once every system has a first result (or
             // after ten minutes, whatever it is then).

@@ -9,7 +9,7 @@ use haven_ops::server::NewWindow;
 use haven_ops::watch::windows;
 use jiff::Timestamp;
 
-use super::alerts::acting;
+use super::alerts::{acting, local_actor};
 use crate::cli::{GlobalArgs, MaintenanceAddArgs, MaintenanceCommand};
 use crate::context::UsageError;
 use crate::instance::{self, Access};
@@ -62,7 +62,6 @@ fn new_window(args: &MaintenanceAddArgs, now: Timestamp) -> Result<NewWindow> {
         start,
         end,
         reason: args.reason.clone(),
-        by: acting(args.by.as_ref()),
     })
 }
 
@@ -141,11 +140,11 @@ pub fn run(global: &GlobalArgs, command: &MaintenanceCommand) -> Result<u8> {
         }
         MaintenanceCommand::Add(add) => {
             let window = new_window(add, now)?;
+            let by = acting(add.by.as_ref());
+            let local = local_actor(add.by.as_ref());
             let recorded = rt.block_on(async {
                 Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-                    Access::Server(client) => {
-                        client.acting_as(&window.by).add_window(&window).await?
-                    }
+                    Access::Server(client) => client.acting_as(&by).add_window(&window).await?,
                     Access::Direct { store } => {
                         let catalog = instance::catalog(&settings)?;
                         let mut exporter = Exporter::start(&settings.export);
@@ -157,7 +156,7 @@ pub fn run(global: &GlobalArgs, command: &MaintenanceCommand) -> Result<u8> {
                             window.start,
                             window.end,
                             window.reason,
-                            &window.by,
+                            &local,
                             now,
                         )
                         .await;
@@ -177,6 +176,7 @@ pub fn run(global: &GlobalArgs, command: &MaintenanceCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         MaintenanceCommand::End { id, by, .. } => {
+            let local = local_actor(by.as_ref());
             let by = acting(by.as_ref());
             let ended = rt.block_on(async {
                 Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
@@ -185,7 +185,8 @@ pub fn run(global: &GlobalArgs, command: &MaintenanceCommand) -> Result<u8> {
                         let catalog = instance::catalog(&settings)?;
                         let mut exporter = Exporter::start(&settings.export);
                         let result =
-                            windows::end(store.as_ref(), &exporter, &catalog, id, &by, now).await;
+                            windows::end(store.as_ref(), &exporter, &catalog, id, &local, now)
+                                .await;
                         exporter.close();
                         result.map_err(window_error)?
                     }

@@ -737,10 +737,12 @@ fn alerts_are_raised_notified_with_failover_acknowledged_and_held_by_maintenance
     assert!(table.contains("service orders (tier 1)"), "{table}");
     assert!(table.contains("MTTD"), "{table}");
 
-    // Acknowledged through the API, by a named person.
+    // Acknowledged through the API by a person who names herself: the
+    // token is who acted, her name is recorded beside it, unverified.
     let acked = inst.json(&["alert", "ack", &id, "--by", "ana"], 0);
     assert_eq!(acked["state"], "acknowledged");
-    assert_eq!(acked["acknowledged_by"], "ana");
+    assert_eq!(acked["acknowledged_by"], "api-token");
+    assert_eq!(acked["acknowledged_declared"], "ana");
     let resolved = inst.json(&["alert", "resolve", &id, "--reason", "path restored"], 0);
     assert_eq!(resolved["state"], "resolved");
     let again = inst.json(&["alert", "resolve", &id], 1);
@@ -849,7 +851,8 @@ fn alerts_are_raised_notified_with_failover_acknowledged_and_held_by_maintenance
         .iter()
         .find(|e| e["event"]["action"] == "alert-acknowledged")
         .expect("ack event");
-    assert_eq!(ack["user"]["name"], "ana");
+    assert_eq!(ack["user"]["name"], "api-token");
+    assert_eq!(ack["haven"]["declared_user"], "ana");
     assert!(ack["@timestamp"].as_str().expect("time").ends_with('Z'));
 }
 

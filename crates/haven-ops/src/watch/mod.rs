@@ -13,6 +13,7 @@ pub mod windows;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use haven_model::actor::Actor;
 use haven_model::alerts::{
     self, Alert, AlertState, Change, EscalationProgress, Observation, Severity, Subject,
 };
@@ -68,7 +69,7 @@ fn log_level(severity: Severity) -> &'static str {
 }
 
 /// The export event of something that happened to an alert.
-pub fn alert_event(action: &str, alert: &Alert, at: Timestamp, user: Option<&str>) -> Event {
+pub fn alert_event(action: &str, alert: &Alert, at: Timestamp, by: Option<&Actor>) -> Event {
     let mut event = Event::new(action, "alert", "process", at)
         .message(format!(
             "alert {} {}: {}",
@@ -98,8 +99,8 @@ pub fn alert_event(action: &str, alert: &Alert, at: Timestamp, user: Option<&str
         .haven("system", json!(alert.subject.system))
         .haven("backup_set", json!(alert.subject.backup_set))
         .haven("repository", json!(alert.subject.repository));
-    if let Some(user) = user {
-        event = event.user(user);
+    if let Some(by) = by {
+        event = event.actor(by);
     }
     event
 }
@@ -406,7 +407,7 @@ impl Watch {
                     let Some(current) = self.active.get(&id) else {
                         continue;
                     };
-                    let next = current.resolved(now, alerts::AUTO, &reason);
+                    let next = current.resolved(now, &Actor::haven(), &reason);
                     tracing::info!(alert = id, "alert resolved: {reason}");
                     self.exporter.emit(
                         alert_event("alert-resolved", &next, now, None)
@@ -480,7 +481,7 @@ impl Watch {
     pub async fn acknowledge(
         &mut self,
         id: i64,
-        by: &str,
+        by: &Actor,
         now: Timestamp,
     ) -> Result<Alert, WatchError> {
         let alert = acknowledge(self.store.as_ref(), &self.exporter, id, by, now).await?;
@@ -492,7 +493,7 @@ impl Watch {
     pub async fn resolve(
         &mut self,
         id: i64,
-        by: &str,
+        by: &Actor,
         reason: &str,
         now: Timestamp,
     ) -> Result<Alert, WatchError> {
@@ -507,7 +508,7 @@ pub async fn acknowledge(
     store: &dyn Store,
     exporter: &Exporter,
     id: i64,
-    by: &str,
+    by: &Actor,
     now: Timestamp,
 ) -> Result<Alert, WatchError> {
     let alert = store.alert(id).await?.ok_or(WatchError::NoSuchAlert(id))?;
@@ -528,7 +529,7 @@ pub async fn resolve(
     store: &dyn Store,
     exporter: &Exporter,
     id: i64,
-    by: &str,
+    by: &Actor,
     reason: &str,
     now: Timestamp,
 ) -> Result<Alert, WatchError> {

@@ -2,6 +2,7 @@
 //! maintenance list|add|end`): the catalog's windows and those added at
 //! run time, with their current or next occurrence.
 
+use haven_model::actor::Actor;
 use haven_model::catalog::Catalog;
 use haven_model::catalog::watch::{MaintenanceTime, Scope};
 use haven_model::maintenance::Recorded;
@@ -106,7 +107,7 @@ pub async fn add(
     start: Timestamp,
     end: Timestamp,
     reason: Option<String>,
-    by: &str,
+    by: &Actor,
     now: Timestamp,
 ) -> Result<Recorded, WindowError> {
     if end <= start {
@@ -153,13 +154,14 @@ pub async fn add(
             start,
             end,
             reason,
-            created_by: by.into(),
+            created_by: by.who.clone(),
+            declared_by: by.declared.clone(),
             created_at: now,
         })
         .await?;
     exporter.emit(
         Event::new("maintenance-added", "event", "configuration", now)
-            .user(by)
+            .actor(by)
             .message(format!(
                 "maintenance window m{} added: {start} to {end}",
                 recorded.id
@@ -188,7 +190,7 @@ pub async fn end(
     exporter: &Exporter,
     catalog: &Catalog,
     id: &str,
-    by: &str,
+    by: &Actor,
     now: Timestamp,
 ) -> Result<Recorded, WindowError> {
     let recorded = store.maintenance(now).await?;
@@ -225,14 +227,15 @@ pub async fn end(
                 start: occurrence.start,
                 end: now,
                 reason: Some("ended early".into()),
-                created_by: by.into(),
+                created_by: by.who.clone(),
+                declared_by: by.declared.clone(),
                 created_at: now,
             })
             .await?
     };
     exporter.emit(
         Event::new("maintenance-ended", "event", "configuration", now)
-            .user(by)
+            .actor(by)
             .message(format!("maintenance window {id} ended"))
             .haven("maintenance", window_json(&ended)),
     );

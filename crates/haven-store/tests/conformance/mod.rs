@@ -2,6 +2,7 @@
 //! uses the trait alone; each backend's test file runs every check on a
 //! fresh, empty store.
 
+use haven_model::actor::Actor;
 use haven_model::alerts::{
     self, AlertState, Condition, Delivery, EscalationProgress, PendingNotification, Rule, Severity,
     Subject,
@@ -472,7 +473,7 @@ pub async fn alerts_round_trip_and_one_is_active_per_condition(store: &dyn Store
         "{again:?}"
     );
 
-    let mut acked = stored.acknowledged(t(30), "ana");
+    let mut acked = stored.acknowledged(t(30), &Actor::new("api-token", Some("ana")));
     acked.escalation = Some(EscalationProgress {
         policy: "tier1".into(),
         step: 1,
@@ -487,7 +488,7 @@ pub async fn alerts_round_trip_and_one_is_active_per_condition(store: &dyn Store
         Some(acked.clone())
     );
 
-    let resolved = acked.resolved(t(90), alerts::AUTO, "backup 18 succeeded");
+    let resolved = acked.resolved(t(90), &Actor::haven(), "backup 18 succeeded");
     store.update_alert(&resolved).await.expect("resolve");
     // Resolved: the condition may raise a new alert.
     let second = store
@@ -574,7 +575,8 @@ pub async fn deliveries_and_maintenance_are_recorded(store: &dyn Store) {
         start: t(100),
         end: t(200),
         reason: Some("SAN firmware".into()),
-        created_by: "ana".into(),
+        created_by: "api-token".into(),
+        declared_by: Some("ana".into()),
         created_at: t(50),
     };
     let added = store.add_maintenance(&window).await.expect("add");
