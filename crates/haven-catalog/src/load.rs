@@ -8,10 +8,11 @@
 use std::str::FromStr;
 
 use haven_model::catalog::analysis::closest;
+use haven_model::catalog::watch::MaybeSecret;
 use haven_model::catalog::{
-    BackupSet, Catalog, Check, DataClass, Finding, Impact, IntegrityCheck, Located, Member, Origin,
-    Policy, Regulation, Repository, Retention, SecretRef, Service, StorageTier, Strategy, System,
-    Team, Vendor, Window, parse_duration,
+    BackupSet, Catalog, Check, DataClass, EnvVar, Finding, Impact, IntegrityCheck, Located, Member,
+    Origin, Policy, Regulation, Repository, Retention, SecretRef, Service, StorageTier, Strategy,
+    System, Team, Vendor, Window, parse_duration,
 };
 use jiff::SignedDuration;
 use toml_span::de_helpers::TableHelper;
@@ -451,6 +452,10 @@ impl Reader<'_> {
                 let paths = self.plain_strings(&mut st, "paths");
                 let excludes = self.plain_strings(&mut st, "excludes");
                 let command = st.optional::<String>("command");
+                let env = self
+                    .env(&mut st, "system.backup_set")
+                    .map(|e| e.value)
+                    .unwrap_or_default();
                 if paths.is_empty() && command.is_none() {
                     self.invalid(
                         span,
@@ -463,6 +468,7 @@ impl Reader<'_> {
                     paths,
                     excludes,
                     command,
+                    env,
                     at: self.origin(span),
                 });
                 self.finish(st, "system.backup_set");
@@ -571,6 +577,7 @@ impl Reader<'_> {
         };
         let pre_hook = th.optional::<String>("pre_hook");
         let post_hook = th.optional::<String>("post_hook");
+        let hook_env = self.env(th, "policy").map(|e| e.value).unwrap_or_default();
         let priority = th.optional::<i64>("priority");
         Some(Policy {
             id: id?,
@@ -587,6 +594,7 @@ impl Reader<'_> {
             integrity_check,
             pre_hook,
             post_hook,
+            hook_env,
             priority,
         })
     }
@@ -701,6 +709,106 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// A command's environment: `env = { NAME = "env:VAR" | "file:PATH"
+    /// | "plain value" }`. A plain value under a secret-looking name is an
+    /// inline secret (`HVN-E006`) and is dropped; `HAVEN_*` names are
+    /// Haven's own.
+    pub(crate) fn env(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        what: &str,
+    ) -> Option<Spanned<Vec<EnvVar>>> {
+        let (key, mut value) = th.take("env")?;
+        let span = value.span;
+        let table = match value.take() {
+            ValueInner::Table(table) => table,
+            other => {
+                self.invalid(
+                    span,
+                    format!("{what}: `env` must be a table, found {}", other.type_str()),
+                    "e.g. env = { PGPASSWORD = \"file:/etc/haven/erp.pw\", PGHOST = \"db1\" }",
+                );
+                return None;
+            }
+        };
+        let vars = table
+            .into_iter()
+            .filter_map(|(key, mut value)| self.env_var(&key.name, key.span, &mut value, what))
+            .collect();
+        Some(Spanned::with_span(vars, key.span))
+    }
+
+    fn env_var(
+        &mut self,
+        name: &str,
+        span: Span,
+        value: &mut Value<'_>,
+        what: &str,
+    ) -> Option<EnvVar> {
+        let valid_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            self.invalid(
+                span,
+                format!("{what}: `env` name {name:?} is not an environment variable name"),
+                "use letters, digits and `_`, not starting with a digit (e.g. PGPASSWORD)",
+            );
+            return None;
+        }
+        if name.to_ascii_uppercase().starts_with("HAVEN_") {
+            self.invalid(
+                span,
+                format!(
+                    "{what}: `env` name {name:?} is reserved: Haven sets HAVEN_* variables itself"
+                ),
+                "choose another name",
+            );
+            return None;
+        }
+        let value_span = value.span;
+        let text = match value.take() {
+            ValueInner::String(text) => text.into_owned(),
+            other => {
+                self.invalid(
+                    value_span,
+                    format!(
+                        "{what}: `env.{name}` must be a string, found {}",
+                        other.type_str()
+                    ),
+                    format!("write {name} = \"env:VAR\", \"file:PATH\" or a quoted value"),
+                );
+                return None;
+            }
+        };
+        let value = match SecretRef::parse(&text) {
+            Some(reference) => MaybeSecret::Secret(reference),
+            None if text.starts_with("env:") || text.starts_with("file:") => {
+                self.invalid(
+                    value_span,
+                    format!("{what}: `env.{name}` refers to nothing"),
+                    "name the variable or file: \"env:ERP_PASSWORD\", \"file:/etc/haven/erp.pw\"",
+                );
+                return None;
+            }
+            None if haven_model::redact::is_secret_name(name) => {
+                self.findings.push(
+                    Finding::error(
+                        "HVN-E006",
+                        format!("`env.{name}` is written inline: a catalog must never hold a secret"),
+                        format!("refer to it instead: {name} = \"env:{}\" or \"file:/etc/haven/{}\"; and remove the secret from version control history", name.to_ascii_uppercase(), name.to_ascii_lowercase()),
+                    )
+                    .at(self.origin(value_span)),
+                );
+                return None;
+            }
+            None => MaybeSecret::Plain(text),
+        };
+        Some(EnvVar {
+            name: name.to_string(),
+            value,
+        })
     }
 
     fn team(&mut self, th: &mut TableHelper<'_>) -> Option<Team> {

@@ -42,6 +42,16 @@ fn one_of(values: &[&str], description: &str) -> Value {
     json!({ "type": "string", "enum": values, "description": description })
 }
 
+/// A command's environment: names to values or secret references.
+fn env(description: &str) -> Value {
+    json!({
+        "type": "object",
+        "description": format!("{description}: NAME = \"env:VAR\", \"file:PATH\" or a plain (non-secret) value"),
+        "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
+        "additionalProperties": { "type": "string" }
+    })
+}
+
 fn table(required: &[&str], properties: Value) -> Value {
     json!({
         "type": "object",
@@ -96,7 +106,8 @@ pub fn schema() -> Value {
             "name": string("name within the system"),
             "paths": ids("paths to back up"),
             "excludes": ids("glob patterns to leave out"),
-            "command": string("a dump command whose output is backed up (e.g. pg_dump -Fc erp)")
+            "command": string("a dump command whose output is backed up (e.g. pg_dump -Fc erp)"),
+            "env": env("environment of the dump command")
         }),
     );
     let check = table(
@@ -162,6 +173,7 @@ pub fn schema() -> Value {
             "integrity_check": integrity,
             "pre_hook": string("command run before each backup"),
             "post_hook": string("command run after each backup"),
+            "env": env("environment of the hooks"),
             "priority": { "type": "integer", "description": "higher starts first" }
         }),
     );
@@ -234,6 +246,7 @@ pub fn schema() -> Value {
             "url": string("webhook, slack, teams: where to POST (may be env:VAR or file:PATH)"),
             "secret": secret("webhook: HMAC-SHA256 signing key"),
             "run": string("command: the command line (message on stdin and in HAVEN_* variables)"),
+            "env": env("command: its environment"),
             "retries": count("retries before failing over (default 2)"),
             "retry_delay": duration("delay before the first retry, doubling (default 30s)"),
             "timeout": duration("longest time of one attempt (default 30s)"),

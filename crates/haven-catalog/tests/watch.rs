@@ -151,3 +151,110 @@ end = "2026-12-06T02:00:00Z"
     assert!(codes.contains(&("HVN-E005", 13)), "{found:#?}");
     assert!(codes.contains(&("HVN-E012", 18)), "{found:#?}");
 }
+
+#[test]
+fn commands_take_their_credentials_from_env_by_reference() {
+    let toml = r#"
+[[system]]
+id = "erp-db"
+kind = "database-postgres"
+[[system.backup_set]]
+name = "db"
+command = "pg_dump -Fc erp"
+env = { PGPASSWORD = "file:/etc/haven/erp.pw", PGHOST = "db1", PGUSER = "env:ERP_USER" }
+
+[[channel]]
+id = "pager"
+type = "command"
+run = "pager-send"
+env = { PAGER_TOKEN = "env:PAGER_TOKEN" }
+"#;
+    let loaded = load_sources(
+        vec![SourceFile::new("e.toml".into(), toml.into())],
+        Vec::new(),
+    );
+    let errors: Vec<_> = check(&loaded, jiff::Timestamp::now())
+        .into_iter()
+        .filter(|d| d.code.starts_with("HVN-E00"))
+        .collect();
+    assert!(errors.is_empty(), "load errors: {errors:#?}");
+    let set = &loaded.catalog.systems[0].backup_sets[0];
+    let env: Vec<(&str, &MaybeSecret)> = set
+        .env
+        .iter()
+        .map(|v| (v.name.as_str(), &v.value))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("PGHOST", &MaybeSecret::Plain("db1".into())),
+            (
+                "PGPASSWORD",
+                &MaybeSecret::Secret(SecretRef::File("/etc/haven/erp.pw".into()))
+            ),
+            (
+                "PGUSER",
+                &MaybeSecret::Secret(SecretRef::Env("ERP_USER".into()))
+            ),
+        ]
+    );
+    let ChannelKind::Command { env, .. } = &loaded.catalog.channels[0].kind else {
+        panic!("a command channel")
+    };
+    assert_eq!(
+        env[0].value,
+        MaybeSecret::Secret(SecretRef::Env("PAGER_TOKEN".into()))
+    );
+}
+
+#[test]
+fn mistakes_in_env_are_reported_with_their_place() {
+    let found = findings(
+        r#"
+[[system]]
+id = "erp-db"
+kind = "database-postgres"
+[[system.backup_set]]
+name = "db"
+command = "pg_dump -Fc erp"
+env = { PGPASSWORD = "hunter2", HAVEN_X = "1", "1BAD" = "x", PGPORT = 5432, PGUSER = "env:" }
+
+[[policy]]
+id = "nightly"
+schedule = "0 2 * * *"
+repository = "local"
+env = "PGPASSWORD=x"
+
+[[channel]]
+id = "mail"
+type = "email"
+smtp = "mail:25"
+from = "h@x"
+to = ["o@x"]
+env = { A = "b" }
+"#,
+    );
+    let has = |code: &str, text: &str, line: usize| {
+        assert!(
+            found
+                .iter()
+                .any(|(c, m, l)| c == code && m.contains(text) && *l == line),
+            "{code} {text:?} at line {line} in {found:#?}"
+        );
+    };
+    has("HVN-E006", "`env.PGPASSWORD` is written inline", 8);
+    has("HVN-E003", "\"HAVEN_X\" is reserved", 8);
+    has(
+        "HVN-E003",
+        "\"1BAD\" is not an environment variable name",
+        8,
+    );
+    has("HVN-E003", "`env.PGPORT` must be a string", 8);
+    has("HVN-E003", "`env.PGUSER` refers to nothing", 8);
+    has("HVN-E003", "`env` must be a table", 14);
+    has(
+        "HVN-E002",
+        "`env` does not apply to a channel of type email",
+        22,
+    );
+}

@@ -48,6 +48,19 @@ fn resolve_password(
     confirm: bool,
     missing: &str,
 ) -> Result<Vec<u8>> {
+    let password = read_password(env, file, prompt, confirm, missing)?;
+    // Never echoed by a log line or an error from here on.
+    haven_ops::redact::remember(&String::from_utf8_lossy(&password));
+    Ok(password)
+}
+
+fn read_password(
+    env: &str,
+    file: Option<&std::path::Path>,
+    prompt: &str,
+    confirm: bool,
+    missing: &str,
+) -> Result<Vec<u8>> {
     if let Ok(password) = std::env::var(env) {
         return Ok(password.into_bytes());
     }

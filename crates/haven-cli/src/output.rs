@@ -31,7 +31,7 @@ pub fn init_logging(global: &GlobalArgs, server: bool) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(RedactedStderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if server {
@@ -39,6 +39,44 @@ pub fn init_logging(global: &GlobalArgs, server: bool) {
     } else {
         builder.without_time().try_init()
     };
+}
+
+/// Log lines go to stderr with every secret masked
+/// ([`haven_ops::redact`]): a dump command's stderr, an error quoting a
+/// command line, a delivery failure.
+struct RedactedStderr;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactedLine;
+
+    fn make_writer(&'a self) -> RedactedLine {
+        RedactedLine(Vec::new())
+    }
+}
+
+/// One log event, buffered whole so a secret is never split across
+/// writes, written (redacted) when the formatter is done with it.
+struct RedactedLine(Vec<u8>);
+
+impl std::io::Write for RedactedLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr().lock(),
+            haven_ops::redact::redact(&text).as_bytes(),
+        );
+    }
 }
 
 /// Print one JSON document on stdout.

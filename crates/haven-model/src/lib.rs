@@ -12,4 +12,5 @@ pub mod compliance;
 pub mod escalation;
 pub mod jobs;
 pub mod maintenance;
+pub mod redact;
 pub mod retention;

@@ -117,16 +117,14 @@ fn kill_group(child: &Child) {
 pub fn run_with_timeout(
     label: &str,
     command: &str,
-    env: &[(&str, &str)],
+    env: &[(String, String)],
     timeout: Duration,
 ) -> Result<Vec<String>, CommandError> {
     let mut cmd = shell(command);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+        .stderr(Stdio::piped())
+        .envs(env.iter().map(|(k, v)| (k, v)));
     let spawn_error = |source| CommandError::Spawn {
         command: command.to_string(),
         source,
@@ -187,12 +185,14 @@ pub struct CommandStream {
 }
 
 impl CommandStream {
-    /// Start `command` (through `sh -c`); its stderr goes to the log.
-    pub fn spawn(command: &str) -> Result<Self, CommandError> {
+    /// Start `command` (through `sh -c`) with extra environment; its
+    /// stderr goes to the log.
+    pub fn spawn(command: &str, env: &[(String, String)]) -> Result<Self, CommandError> {
         let mut cmd = shell(command);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            .envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
             command: command.to_string(),
             source,
@@ -299,7 +299,7 @@ mod tests {
         let out = run_with_timeout(
             "t",
             "echo \"status=$HAVEN_BACKUP_STATUS\"",
-            &[("HAVEN_BACKUP_STATUS", "failed")],
+            &[("HAVEN_BACKUP_STATUS".into(), "failed".into())],
             Duration::from_secs(10),
         )
         .expect("runs");
@@ -346,12 +346,12 @@ mod tests {
 
     #[test]
     fn a_stream_reports_the_commands_failure_at_its_end() {
-        let mut ok = CommandStream::spawn("printf 'abc'").expect("spawn");
+        let mut ok = CommandStream::spawn("printf 'abc'", &[]).expect("spawn");
         let mut text = String::new();
         ok.read_to_string(&mut text).expect("clean end");
         assert_eq!(text, "abc");
 
-        let mut failing = CommandStream::spawn("printf 'partial'; exit 3").expect("spawn");
+        let mut failing = CommandStream::spawn("printf 'partial'; exit 3", &[]).expect("spawn");
         let mut sink = Vec::new();
         let err = failing
             .read_to_end(&mut sink)

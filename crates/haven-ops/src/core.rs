@@ -19,6 +19,7 @@ use crate::export::{self, Event, Exporter};
 use crate::heartbeat::Pulse;
 use crate::notify::Notification;
 use crate::plan::{Plan, PlanProblem, plan};
+use crate::redact::redact_in_place;
 use crate::runner::JobSpec;
 use crate::scheduler::{Limits, Scheduler};
 use crate::settings::Settings;
@@ -279,6 +280,12 @@ impl Core {
     ) -> Result<(Job, Vec<Transition>), StoreError> {
         let now = self.clock.now();
         end.ended_at = Some(now);
+        // Nothing of a secret a command printed or an error carried is
+        // stored, alerted, exported or logged.
+        if let Some(message) = &mut end.message {
+            redact_in_place(message);
+        }
+        redact_in_place(&mut end.log);
         // Known from its start: no need to read it back.
         let job = self.running.remove(&id).ok_or(StoreError::NoSuchJob(id))?;
         let mut done = job.clone();

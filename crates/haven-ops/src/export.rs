@@ -192,6 +192,17 @@ impl Event {
     }
 }
 
+/// Every string of a document with secrets masked (string by string, so
+/// a secret JSON would escape is still found).
+fn redact_strings(value: &mut Value) {
+    match value {
+        Value::String(text) => crate::redact::redact_in_place(text),
+        Value::Array(items) => items.iter_mut().for_each(redact_strings),
+        Value::Object(map) => map.values_mut().for_each(redact_strings),
+        _ => {}
+    }
+}
+
 /// An RFC 5424 header field: printable ASCII, bounded, `-` when empty.
 fn printable(text: &str, max: usize) -> String {
     let s: String = text
@@ -267,9 +278,10 @@ impl Exporter {
         }
     }
 
-    /// Queue an event.
-    pub fn emit(&self, event: Event) {
+    /// Queue an event, its texts redacted.
+    pub fn emit(&self, mut event: Event) {
         if let Some(sender) = &self.sender {
+            redact_strings(&mut event.doc);
             let _ = sender.send(Command::Event(Box::new(event)));
         }
     }

@@ -18,6 +18,8 @@ pub struct Hooks {
     pub post: Option<String>,
     /// Limit for each hook.
     pub timeout: Option<Duration>,
+    /// Extra environment of both hooks (resolved credentials).
+    pub env: Vec<(String, String)>,
 }
 
 /// Whether the backup succeeded, as told to the post-hook.
@@ -46,7 +48,7 @@ impl Hooks {
     /// Run the pre-hook, if any.
     pub fn run_pre(&self) -> Result<(), CommandError> {
         match &self.pre {
-            Some(cmd) => run_with_timeout("pre-hook", cmd, &[], self.timeout()).map(|_| ()),
+            Some(cmd) => run_with_timeout("pre-hook", cmd, &self.env, self.timeout()).map(|_| ()),
             None => Ok(()),
         }
     }
@@ -58,9 +60,10 @@ impl Hooks {
         snapshot_id: Option<&str>,
     ) -> Result<(), CommandError> {
         let Some(cmd) = &self.post else { return Ok(()) };
-        let mut env = vec![("HAVEN_BACKUP_STATUS", status.as_str())];
+        let mut env = self.env.clone();
+        env.push(("HAVEN_BACKUP_STATUS".into(), status.as_str().into()));
         if let Some(id) = snapshot_id {
-            env.push(("HAVEN_SNAPSHOT_ID", id));
+            env.push(("HAVEN_SNAPSHOT_ID".into(), id.into()));
         }
         run_with_timeout("post-hook", cmd, &env, self.timeout()).map(|_| ())
     }

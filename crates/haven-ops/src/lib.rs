@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod notify;
 pub mod plan;
 pub mod private;
+pub mod redact;
 pub mod runner;
 pub mod scheduler;
 pub mod server;

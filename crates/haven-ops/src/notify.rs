@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::clock::Clock;
 use crate::export::{self, Event, Exporter};
+use crate::redact::{redact, redact_in_place};
 use crate::runner::read_secret;
 
 /// Header carrying the webhook's signature: `sha256=<hex>` of
@@ -295,7 +296,9 @@ pub fn webhook_payload(message: &Message, context: &MessageContext, now: Timesta
 }
 
 /// Deliver once through a channel, within its `timeout` (a receiver
-/// that stops answering must not hold the notification up).
+/// that stops answering must not hold the notification up). What is sent
+/// and the error are redacted: no secret leaves through a channel or is
+/// recorded with the attempt.
 pub async fn deliver(
     channel: &Channel,
     message: &Message,
@@ -303,7 +306,16 @@ pub async fn deliver(
     now: Timestamp,
 ) -> Result<(), DeliveryError> {
     let timeout = channel.timeout.unsigned_abs();
-    tokio::time::timeout(timeout, deliver_once(channel, message, context, now))
+    let message = Message {
+        subject: redact(&message.subject).into_owned(),
+        body: redact(&message.body).into_owned(),
+    };
+    let mut context = context.clone();
+    redact_in_place(&mut context.summary);
+    for value in context.facts.values_mut() {
+        redact_in_place(value);
+    }
+    tokio::time::timeout(timeout, deliver_once(channel, &message, &context, now))
         .await
         .unwrap_or_else(|_| {
             Err(DeliveryError(format!(
@@ -311,6 +323,7 @@ pub async fn deliver(
                 haven_model::catalog::duration::format_duration(channel.timeout)
             )))
         })
+        .map_err(|DeliveryError(text)| DeliveryError(redact(&text).into_owned()))
 }
 
 async fn deliver_once(
@@ -377,7 +390,10 @@ async fn deliver_once(
             });
             post(url, timeout, card.to_string().into_bytes(), &[]).await
         }
-        ChannelKind::Command { run } => run_command(run, message, context, timeout).await,
+        ChannelKind::Command { run, env } => {
+            let env = crate::runner::resolve_env(env).map_err(DeliveryError)?;
+            run_command(run, &env, message, context, timeout).await
+        }
     }
 }
 
@@ -465,6 +481,7 @@ async fn send_mail(
 
 async fn run_command(
     run: &str,
+    env: &[(String, String)],
     message: &Message,
     context: &MessageContext,
     timeout: Duration,
@@ -473,6 +490,7 @@ async fn run_command(
     let mut child = tokio::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(run)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("HAVEN_SUBJECT", &message.subject)
         .env("HAVEN_BODY", &message.body)
         .env("HAVEN_ALERT_ID", context.id.to_string())
@@ -825,7 +843,10 @@ mod tests {
         use haven_model::catalog::{Located, Origin};
         let mut channel = Channel {
             id: Located::new("sms".into(), Origin::default()),
-            kind: ChannelKind::Command { run: "true".into() },
+            kind: ChannelKind::Command {
+                run: "true".into(),
+                env: Vec::new(),
+            },
             retries: 0,
             retry_delay: jiff::SignedDuration::ZERO,
             timeout: jiff::SignedDuration::from_secs(1),

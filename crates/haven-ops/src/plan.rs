@@ -307,6 +307,7 @@ pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) 
                             repository: primary.clone(),
                             pre_hook: policy.pre_hook.clone(),
                             post_hook: policy.post_hook.clone(),
+                            hook_env: policy.hook_env.clone(),
                             hook_timeout,
                             immutability_days: policy.immutability_days.as_ref().map(|d| d.value),
                         },

@@ -12,7 +12,8 @@ use std::time::Duration;
 use haven_engine::{
     BackupOptions, Id, Location, NoProgress, ParentChoice, PruneOptions, ReadData, Repository,
 };
-use haven_model::catalog::{BackupSet, SecretRef};
+use haven_model::catalog::watch::MaybeSecret;
+use haven_model::catalog::{BackupSet, EnvVar, SecretRef};
 use haven_model::jobs::{JobStats, Outcome, log_excerpt};
 use haven_model::retention::{self, GroupBy, KeepPolicy, SnapshotRef};
 use haven_store::{JobEnd, NewJob};
@@ -46,6 +47,8 @@ pub enum Work {
         pre_hook: Option<String>,
         /// Post-hook.
         post_hook: Option<String>,
+        /// Environment of both hooks.
+        hook_env: Vec<EnvVar>,
         /// Hook time limit (the policy's maximum duration).
         hook_timeout: Duration,
         /// Retention lock for the new snapshot, in days.
@@ -157,6 +160,20 @@ pub fn read_secret(reference: &SecretRef) -> Result<String, String> {
             Ok(line.to_string())
         }
     }
+    .inspect(|secret| crate::redact::remember(secret))
+}
+
+/// The environment a command gets from its catalog `env`: plain values
+/// as written, references read now (and remembered for redaction).
+pub fn resolve_env(env: &[EnvVar]) -> Result<Vec<(String, String)>, String> {
+    env.iter()
+        .map(|var| match &var.value {
+            MaybeSecret::Plain(value) => Ok((var.name.clone(), value.clone())),
+            MaybeSecret::Secret(reference) => read_secret(reference)
+                .map(|value| (var.name.clone(), value))
+                .map_err(|problem| format!("variable {}: {problem}", var.name)),
+        })
+        .collect()
 }
 
 /// Open a repository from its catalog entry.
@@ -227,6 +244,7 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
         repository,
         pre_hook,
         post_hook,
+        hook_env,
         hook_timeout,
         immutability_days,
     } = &spec.work
@@ -251,7 +269,9 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
         pre: pre_hook.clone(),
         post: post_hook.clone(),
         timeout: Some(*hook_timeout),
+        env: resolve_env(hook_env).map_err(|e| anyhow::anyhow!("hooks: {e}"))?,
     };
+    let dump_env = resolve_env(&set.env).map_err(|e| anyhow::anyhow!("the dump command: {e}"))?;
     if let Some(hook) = pre_hook {
         let _ = writeln!(log, "pre-hook: {hook}");
     }
@@ -266,7 +286,7 @@ fn backup(spec: &JobSpec, log: &mut String) -> anyhow::Result<Done> {
     let around = hooks.around(
         || match &set.command {
             Some(command) => {
-                let mut stream = CommandStream::spawn(command)?;
+                let mut stream = CommandStream::spawn(command, &dump_env)?;
                 let name = format!("{}.dump", set.name);
                 Ok(repo.backup_stream(&mut stream, &name, &options, &NoProgress)?)
             }

@@ -537,6 +537,7 @@ pub fn ensure_token(data_dir: &Path) -> std::io::Result<String> {
     }
     let token = hex_token();
     crate::private::write_private(&path, format!("{token}\n").as_bytes())?;
+    crate::redact::remember(&token);
     Ok(token)
 }
 
@@ -558,6 +559,7 @@ pub fn read_token(data_dir: &Path) -> std::io::Result<String> {
             "the api-token file is empty",
         ));
     }
+    crate::redact::remember(&token);
     Ok(token)
 }
 

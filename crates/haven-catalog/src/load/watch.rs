@@ -26,7 +26,7 @@ const TYPE_KEYS: &[(&str, &[&str])] = &[
     ("webhook", &["url", "secret"]),
     ("slack", &["url"]),
     ("teams", &["url"]),
-    ("command", &["run"]),
+    ("command", &["run", "env"]),
 ];
 
 const CHANNEL_TYPES: &[&str] = &["email", "webhook", "slack", "teams", "command"];
@@ -90,6 +90,10 @@ impl Reader<'_> {
         let url = text(th, "url", &mut given);
         let secret_text = text(th, "secret", &mut given);
         let run = text(th, "run", &mut given);
+        let env = self.env(th, "channel");
+        if let Some(e) = &env {
+            given.push(("env", e.span));
+        }
         let retries = self.count(th, "retries").map_or(2, |n| n.value);
         let retry_delay = self
             .duration(th, "retry_delay")
@@ -192,6 +196,7 @@ impl Reader<'_> {
             },
             _ => ChannelKind::Command {
                 run: need(self, run, "run")?,
+                env: env.map(|e| e.value).unwrap_or_default(),
             },
         };
         Some(Channel {

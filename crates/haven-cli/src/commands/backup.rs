@@ -55,12 +55,13 @@ pub fn run(global: &GlobalArgs, args: &BackupArgs) -> Result<u8> {
         pre: args.pre_hook.clone(),
         post: args.post_hook.clone(),
         timeout: Some(args.hook_timeout),
+        env: Vec::new(),
     };
     let around = hooks.around(
         || {
             let bar = output::Bar::bytes(global, "backing up");
             let outcome = match &args.stdin_from {
-                Some(command) => CommandStream::spawn(command)
+                Some(command) => CommandStream::spawn(command, &[])
                     .map_err(anyhow::Error::from)
                     .and_then(|mut stream| {
                         Ok(repo.backup_stream(&mut stream, &args.stdin_name, &options, &bar)?)

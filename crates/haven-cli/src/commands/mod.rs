@@ -62,11 +62,12 @@ pub fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(error) => {
             let code = exit_code_for(&error);
-            eprintln!("error: {error:#}");
+            let message = haven_ops::redact::redact(&format!("{error:#}")).into_owned();
+            eprintln!("error: {message}");
             if global.json {
                 let _ = crate::output::print_json(&ErrorView {
                     error: ErrorBody {
-                        message: format!("{error:#}"),
+                        message,
                         exit_code: code,
                     },
                 });

@@ -14,5 +14,6 @@ mod keys;
 mod kill;
 mod prune;
 mod s3;
+mod secrets;
 mod server;
 mod streams;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::helpers::{PASSWORD, Workspace, parse_json};
 
 /// Wait until `ready` holds (checked every 50 ms), or fail after 60 s.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -20,7 +20,7 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 /// Wait for a process to exit, or fail after 60 s.
-fn exited(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn exited(child: &mut Child) -> std::process::ExitStatus {
     let mut status = None;
     wait_for("the process to exit", || {
         status = child.try_wait().expect("wait");
@@ -29,15 +29,15 @@ fn exited(child: &mut Child) -> std::process::ExitStatus {
     status.expect("exited")
 }
 
-struct Instance {
-    ws: Workspace,
-    data: PathBuf,
+pub(crate) struct Instance {
+    pub ws: Workspace,
+    pub data: PathBuf,
 }
 
 impl Instance {
     /// A data dir whose catalog has a file system and a "database" whose
     /// dump command blocks until the file `go` exists.
-    fn new() -> Self {
+    pub fn new() -> Self {
         let ws = Workspace::new();
         ws.init();
         let data = ws.path("data-dir");
@@ -126,23 +126,29 @@ wait = "1h"
         std::fs::write(self.data.join("catalog/watch.toml"), watch).expect("write");
     }
 
-    fn haven(&self) -> assert_cmd::Command {
+    pub fn haven(&self) -> assert_cmd::Command {
         let mut cmd = self.ws.haven();
         cmd.arg("--data-dir").arg(&self.data);
         cmd
     }
 
-    fn json(&self, args: &[&str], code: i32) -> Value {
+    pub fn json(&self, args: &[&str], code: i32) -> Value {
         let out = self.haven().arg("--json").args(args).output().expect("run");
         parse_json(&out, code)
     }
 
-    fn start_server(&self, log: &str) -> Child {
+    pub fn start_server(&self, log: &str) -> Child {
         self.start_server_with_umask(log, "022")
     }
 
     /// The server started from a shell with `umask` set.
     fn start_server_with_umask(&self, log: &str, umask: &str) -> Child {
+        self.start_server_with(log, umask, &[])
+    }
+
+    /// The server started from a shell with `umask` set and extra
+    /// environment.
+    pub fn start_server_with(&self, log: &str, umask: &str, env: &[(&str, &str)]) -> Child {
         let _ = std::fs::remove_file(self.data.join("server.addr"));
         let mut child = Command::new("sh")
             .arg("-c")
@@ -153,6 +159,7 @@ wait = "1h"
             .arg("--data-dir")
             .arg(&self.data)
             .env("HAVEN_PASSWORD", PASSWORD)
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.ws.path(log)).expect("log"))
@@ -168,28 +175,28 @@ wait = "1h"
         child
     }
 
-    fn jobs(&self) -> Vec<Value> {
+    pub fn jobs(&self) -> Vec<Value> {
         self.json(&["jobs", "--limit", "1000"], 0)
             .as_array()
             .expect("array")
             .clone()
     }
 
-    fn job_where(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub fn job_where(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
         self.jobs().into_iter().find(|j| pred(j))
     }
 }
 
-fn is(job: &Value, task: &str, outcome: &str) -> bool {
+pub(crate) fn is(job: &Value, task: &str, outcome: &str) -> bool {
     job["task"] == task && job["outcome"] == outcome
 }
 
-fn signal(child: &Child, signal: rustix::process::Signal) {
+pub(crate) fn signal(child: &Child, signal: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     rustix::process::kill_process(pid, signal).expect("signal");
 }
 
-fn log_of(path: &Path) -> String {
+pub(crate) fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
@@ -302,7 +309,7 @@ fn the_server_runs_jobs_records_evidence_and_serves_status_jobs_and_run() {
     );
 }
 
-fn http_get(address: &str, path: &str, token: Option<&str>) -> String {
+pub(crate) fn http_get(address: &str, path: &str, token: Option<&str>) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).expect("connect");
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));

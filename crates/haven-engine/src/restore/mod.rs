@@ -18,7 +18,9 @@
 //!    directory metadata, deepest first.
 //!
 //! A file that cannot be completed is removed and reported; a killed
-//! restore leaves only private `.partial` files in private directories.
+//! restore leaves only private directories and `.partial` files that are
+//! private (0600) or complete with their recorded metadata (killed
+//! between the last step and the rename).
 
 mod plan;
 mod target;

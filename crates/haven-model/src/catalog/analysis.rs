@@ -27,6 +27,7 @@ pub fn analyse(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
     findings.extend(compliance(catalog));
     findings.extend(copies(catalog));
     findings.extend(staleness(catalog, now));
+    findings.extend(secrets_on_command_lines(catalog));
     findings
 }
 
@@ -340,6 +341,64 @@ pub fn staleness(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// `HVN-W029`: a command line (dump, hook, channel, check) that carries
+/// a secret literally, where every local user sees it (`ps`) and every
+/// error quoting the command repeats it.
+pub fn secrets_on_command_lines(catalog: &Catalog) -> Vec<Finding> {
+    let mut commands: Vec<(String, &str, super::Origin, &'static str, &str)> = Vec::new();
+    for sys in &catalog.systems {
+        for set in &sys.backup_sets {
+            if let Some(command) = &set.command {
+                let what = format!(
+                    "system {}, backup set {}: the dump command",
+                    sys.id.value, set.name
+                );
+                commands.push((what, command, set.at, "system", &sys.id.value));
+            }
+        }
+        for check in &sys.checks {
+            if let super::Check::Command { run, .. } = check {
+                let what = format!("system {}: a check command", sys.id.value);
+                commands.push((what, run, sys.id.at, "system", &sys.id.value));
+            }
+        }
+    }
+    for policy in &catalog.policies {
+        for (hook, command) in [
+            ("pre_hook", &policy.pre_hook),
+            ("post_hook", &policy.post_hook),
+        ] {
+            if let Some(command) = command {
+                let what = format!("policy {}: the {hook}", policy.id.value);
+                commands.push((what, command, policy.id.at, "policy", &policy.id.value));
+            }
+        }
+    }
+    for channel in &catalog.channels {
+        if let super::watch::ChannelKind::Command { run, .. } = &channel.kind {
+            let what = format!("channel {}: the command", channel.id.value);
+            commands.push((what, run, channel.id.at, "channel", &channel.id.value));
+        }
+    }
+    commands
+        .into_iter()
+        .filter(|(_, command, ..)| crate::redact::secret_on_command_line(command))
+        .map(|(what, command, at, kind, id)| {
+            Finding::warning(
+                "HVN-W029",
+                format!(
+                    "{what} carries a secret literally: {}",
+                    crate::redact::mask(command)
+                ),
+                "move it into the environment and refer to it: e.g. env = { PGPASSWORD = \"file:/etc/haven/erp.pw\" } \
+                 (a command line is visible to every local user and repeated by errors; Haven masks it, other tools do not)",
+            )
+            .object(kind, id)
+            .at(at)
+        })
+        .collect()
 }
 
 /// `HVN-E010` RTO above MTD; `HVN-E011` tier 1–2 without RPO, RTO or MTD.

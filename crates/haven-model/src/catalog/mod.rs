@@ -218,6 +218,8 @@ pub struct BackupSet {
     pub excludes: Vec<String>,
     /// A dump command whose output is backed up (e.g. `pg_dump -Fc erp`).
     pub command: Option<String>,
+    /// Environment of the dump command (its credentials, by reference).
+    pub env: Vec<EnvVar>,
     /// Where it was written.
     #[serde(skip)]
     pub at: Origin,
@@ -288,6 +290,8 @@ pub struct Policy {
     pub pre_hook: Option<String>,
     /// Command run after each backup.
     pub post_hook: Option<String>,
+    /// Environment of the hooks (their credentials, by reference).
+    pub hook_env: Vec<EnvVar>,
     /// Priority among jobs waiting to start (higher first).
     pub priority: Option<i64>,
 }
@@ -377,6 +381,18 @@ impl SecretRef {
             _ => Some(reference),
         }
     }
+}
+
+/// A variable set in a command's environment (a dump, a hook, a
+/// channel's command): written as is, or read from the environment or a
+/// file when the command starts, so no secret is ever on a command line
+/// (where `ps`, shell history and error messages would show it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: String,
+    /// Its value.
+    pub value: watch::MaybeSecret,
 }
 
 /// Storage tier of a repository.

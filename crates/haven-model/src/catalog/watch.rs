@@ -81,6 +81,8 @@ pub enum ChannelKind {
     Command {
         /// The command line.
         run: String,
+        /// Its environment (credentials by reference).
+        env: Vec<super::EnvVar>,
     },
 }
 
