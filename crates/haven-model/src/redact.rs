@@ -188,6 +188,18 @@ fn assignment_value(chars: &[char], at: usize) -> Option<usize> {
     if chars.get(i) == Some(&'"') && chars.get(i + 1) == Some(&':') {
         i += 1;
     }
+    // TOML's `password = "…"`: spaces around the `=`.
+    let mut eq = i;
+    while chars.get(eq) == Some(&' ') {
+        eq += 1;
+    }
+    if eq > i && chars.get(eq) == Some(&'=') {
+        let mut j = eq + 1;
+        while chars.get(j) == Some(&' ') {
+            j += 1;
+        }
+        return Some(j);
+    }
     match chars.get(i) {
         Some('=') => Some(i + 1),
         Some(':') => {
@@ -294,6 +306,7 @@ mod tests {
                 "tool --password *** --verbose",
             ),
             ("tool --api-token=abc", "tool --api-token=***"),
+            (r#"password = "correct horse""#, r#"password = "***""#),
             (
                 "psql 'host=db user=app password=hunter2'",
                 "psql 'host=db user=app password=***'",
