@@ -53,11 +53,14 @@ pub enum Rule {
     CapacityUsed,
     /// A repository is forecast to reach its capacity threshold soon.
     CapacityForecast,
+    /// Haven's own database cannot be written (locked, full, failing):
+    /// evidence is kept in memory and the server is degraded.
+    StoreUnavailable,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::JobFailed,
         Rule::JobPartial,
         Rule::SystemicFailure,
@@ -72,6 +75,7 @@ impl Rule {
         Rule::CopyLag,
         Rule::CapacityUsed,
         Rule::CapacityForecast,
+        Rule::StoreUnavailable,
     ];
 
     /// The stable rule id.
@@ -91,6 +95,7 @@ impl Rule {
             Rule::CopyLag => "copy-lag",
             Rule::CapacityUsed => "capacity-used",
             Rule::CapacityForecast => "capacity-forecast",
+            Rule::StoreUnavailable => "store-unavailable",
         }
     }
 
@@ -102,9 +107,10 @@ impl Rule {
     /// The severity before tier and failure class are considered.
     pub fn base_severity(self) -> Severity {
         match self {
-            Rule::SystemicFailure | Rule::RpoQuarantined | Rule::IntegrityCheckFailed => {
-                Severity::Critical
-            }
+            Rule::SystemicFailure
+            | Rule::RpoQuarantined
+            | Rule::IntegrityCheckFailed
+            | Rule::StoreUnavailable => Severity::Critical,
             Rule::JobFailed
             | Rule::RpoViolated
             | Rule::VolumeAnomaly

@@ -163,6 +163,9 @@ pub enum FailureClass {
     ConfigurationDrift,
     /// Data read back does not match what was written.
     DataIntegrity,
+    /// Haven itself failed inside the job (a bug: a panic); the job is
+    /// tried again.
+    Internal,
     /// Anything else.
     Unknown,
 }
@@ -175,6 +178,7 @@ impl FailureClass {
             FailureClass::Connectivity
                 | FailureClass::Contention
                 | FailureClass::Storage
+                | FailureClass::Internal
                 | FailureClass::Unknown
         )
     }
@@ -188,6 +192,7 @@ impl FailureClass {
             FailureClass::Contention => "contention",
             FailureClass::ConfigurationDrift => "configuration-drift",
             FailureClass::DataIntegrity => "data-integrity",
+            FailureClass::Internal => "internal",
             FailureClass::Unknown => "unknown",
         }
     }
@@ -201,6 +206,7 @@ impl FailureClass {
             "contention" => FailureClass::Contention,
             "configuration-drift" => FailureClass::ConfigurationDrift,
             "data-integrity" => FailureClass::DataIntegrity,
+            "internal" => FailureClass::Internal,
             "unknown" => FailureClass::Unknown,
             _ => return None,
         })

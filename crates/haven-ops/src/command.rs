@@ -112,6 +112,60 @@ fn kill_group(child: &Child) {
     }
 }
 
+/// The process groups of the commands running now (dumps, hooks; each
+/// command leads its own group) with the job that started them, so a
+/// server that gives up on jobs at shutdown kills what they started
+/// ([`kill_commands_of`]).
+static RUNNING: std::sync::Mutex<std::collections::BTreeMap<u32, Option<i64>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+thread_local! {
+    /// The job this thread works for ([`for_job`]).
+    static JOB: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+fn running() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<u32, Option<i64>>> {
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn track(child: &Child) {
+    running().insert(child.id(), JOB.get());
+}
+
+/// Run `work` on this thread on behalf of job `id`: the commands it
+/// starts are that job's.
+pub fn for_job<T>(id: i64, work: impl FnOnce() -> T) -> T {
+    let before = JOB.replace(Some(id));
+    let result = work();
+    JOB.set(before);
+    result
+}
+
+/// Reap a tracked command, then forget its group (in that order: until
+/// it is reaped, its id cannot be reused).
+fn wait_untracked(child: &mut Child) -> std::io::Result<ExitStatus> {
+    let status = child.wait();
+    running().remove(&child.id());
+    status
+}
+
+/// Kill the process groups of the commands these jobs started (at
+/// shutdown, once they are given up); returns how many.
+pub fn kill_commands_of(jobs: &[i64]) -> usize {
+    let groups = running();
+    let mut killed = 0;
+    for (id, _) in groups
+        .iter()
+        .filter(|(_, job)| job.is_some_and(|j| jobs.contains(&j)))
+    {
+        if let Some(pid) = rustix::process::Pid::from_raw(*id as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            killed += 1;
+        }
+    }
+    killed
+}
+
 /// Run `command` with extra environment, logging its output, and wait at
 /// most `timeout`. Returns the last lines of output on success.
 pub fn run_with_timeout(
@@ -130,6 +184,7 @@ pub fn run_with_timeout(
         source,
     };
     let mut child = cmd.spawn().map_err(spawn_error)?;
+    track(&child);
     let stdout = child
         .stdout
         .take()
@@ -140,10 +195,13 @@ pub fn run_with_timeout(
         .and_then(|s| drain_to_log(s, label.to_string()));
     let waited = child.wait_timeout(timeout);
     let status = match waited {
-        Ok(Some(status)) => status,
+        Ok(Some(status)) => {
+            running().remove(&child.id());
+            status
+        }
         Ok(None) => {
             kill_group(&child);
-            let _ = child.wait();
+            let _ = wait_untracked(&mut child);
             return Err(CommandError::TimedOut {
                 command: command.to_string(),
                 timeout,
@@ -151,7 +209,7 @@ pub fn run_with_timeout(
         }
         Err(source) => {
             kill_group(&child);
-            let _ = child.wait();
+            let _ = wait_untracked(&mut child);
             return Err(CommandError::Wait {
                 command: command.to_string(),
                 source,
@@ -197,6 +255,7 @@ impl CommandStream {
             command: command.to_string(),
             source,
         })?;
+        track(&child);
         let stdout = child.stdout.take().ok_or_else(|| CommandError::Spawn {
             command: command.to_string(),
             source: std::io::Error::other("no stdout pipe"),
@@ -216,7 +275,7 @@ impl CommandStream {
 
     fn finish(&mut self) -> std::io::Result<()> {
         self.finished = true;
-        let status = self.child.wait()?;
+        let status = wait_untracked(&mut self.child)?;
         let output = self
             .stderr
             .take()
@@ -252,7 +311,7 @@ impl Drop for CommandStream {
         // A backup that stopped early must not leave the dump running.
         if !self.finished {
             kill_group(&self.child);
-            let _ = self.child.wait();
+            let _ = wait_untracked(&mut self.child);
         }
     }
 }

@@ -16,6 +16,7 @@ use jiff::Timestamp;
 
 use crate::clock::Clock;
 use crate::export::{self, Event, Exporter};
+use crate::health::HealthReport;
 use crate::heartbeat::Pulse;
 use crate::notify::Notification;
 use crate::plan::{Plan, PlanProblem, plan};
@@ -38,6 +39,16 @@ pub struct Transition {
     pub from: RpoState,
     /// After.
     pub to: RpoState,
+}
+
+/// What a tick started, and the store failure that stopped it early
+/// (nothing is lost: see [`Core::tick`]).
+#[derive(Debug, Default)]
+pub struct Ticked {
+    /// Jobs recorded as started: run them.
+    pub started: Vec<(Job, JobSpec)>,
+    /// The store failed.
+    pub failure: Option<StoreError>,
 }
 
 /// What `haven run SYSTEM` did.
@@ -64,6 +75,13 @@ pub struct Core {
     exporter: Arc<Exporter>,
     /// Notifications decided and not yet handed to the notifier.
     outbox: Vec<Notification>,
+    /// Jobs recorded whose evidence the watch has not seen yet (the
+    /// store failed in between): [`Core::settle`] catches up.
+    unwatched: Vec<(Job, Option<SetState>)>,
+    /// Scheduled times dispatched and not yet saved.
+    unsaved_marks: HashMap<String, Timestamp>,
+    /// Skipped jobs decided and not yet recorded.
+    unsaved_skips: Vec<(haven_store::NewJob, String, Timestamp)>,
 }
 
 /// The export event of a job.
@@ -147,6 +165,9 @@ impl Core {
             watch,
             exporter,
             outbox: Vec::new(),
+            unwatched: Vec::new(),
+            unsaved_marks: HashMap::new(),
+            unsaved_skips: Vec::new(),
             store,
             clock,
             settings,
@@ -211,9 +232,9 @@ impl Core {
         let marks: HashMap<String, Timestamp> =
             self.store.schedule_marks().await?.into_iter().collect();
         let (plan, problems) = plan(&catalog, &self.settings);
-        for (task, slot) in self.scheduler.replace_plan(plan, &marks, now) {
-            self.store.set_schedule_mark(&task, slot).await?;
-        }
+        let new_marks = self.scheduler.replace_plan(plan, &marks, now);
+        self.unsaved_marks.extend(new_marks);
+        self.save_decisions().await?;
         self.watch.reload(Arc::clone(&catalog));
         self.catalog = catalog;
         self.register_sets().await?;
@@ -237,49 +258,92 @@ impl Core {
 
     /// Decide what happens now: record skipped jobs and schedule marks,
     /// start what may start (recorded as running) and return it.
-    pub async fn tick(&mut self) -> Result<Vec<(Job, JobSpec)>, StoreError> {
+    ///
+    /// A store failure loses nothing: marks and skips wait in memory for
+    /// the next tick, and jobs that could not be recorded as started go
+    /// back to the queue (a job never runs unrecorded).
+    pub async fn tick(&mut self) -> Ticked {
         let now = self.clock.now();
         let decisions = self.scheduler.tick(now);
-        for (task, slot) in &decisions.marks {
-            self.store.set_schedule_mark(task, *slot).await?;
+        self.unsaved_marks.extend(decisions.marks);
+        self.unsaved_skips.extend(
+            decisions
+                .skip
+                .into_iter()
+                .map(|(record, message)| (record, message, now)),
+        );
+        let mut ticked = Ticked::default();
+        let mut specs = decisions.start.into_iter();
+        if let Err(e) = self.save_decisions().await {
+            specs.for_each(|spec| self.scheduler.requeue(spec, now));
+            ticked.failure = Some(e);
+            return ticked;
         }
-        for (record, message) in &decisions.skip {
-            let job = self.store.record_skipped(record, now, message).await?;
-            tracing::warn!(task = %record.task, "skipped: {message}");
-            self.exporter.emit(job_event("job-skipped", &job, now));
-        }
-        let mut started = Vec::new();
-        for spec in decisions.start {
+        while let Some(spec) = specs.next() {
             match self.store.start_job(&spec.record, now).await {
                 Ok(job) => {
                     tracing::info!(job = job.id, task = %job.task, trigger = job.trigger.as_str(), "job started");
                     self.exporter.emit(job_event("job-started", &job, now));
                     self.running.insert(job.id, job.clone());
-                    started.push((job, spec));
+                    ticked.started.push((job, spec));
                 }
                 Err(StoreError::AlreadyRunning { task }) => {
                     // Another process holds the task: never run it twice.
                     tracing::warn!(%task, "not started: a job of this task is already running");
                     self.scheduler.release(&task);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.scheduler.requeue(spec, now);
+                    for rest in specs.by_ref() {
+                        self.scheduler.requeue(rest, now);
+                    }
+                    ticked.failure = Some(e);
+                    return ticked;
+                }
             }
         }
-        let due = self.watch.tick(now).await?;
-        self.outbox.extend(due);
-        Ok(started)
+        match self.watch.tick(now).await {
+            Ok(due) => self.outbox.extend(due),
+            Err(e) => ticked.failure = Some(e),
+        }
+        ticked
     }
 
-    /// Record how a job ended, update its set's state in the same
-    /// transaction, queue follow-ups or a retry, and re-evaluate
-    /// compliance.
+    /// Write the schedule marks and skipped jobs decided so far, oldest
+    /// first; what cannot be written stays for the next try.
+    async fn save_decisions(&mut self) -> Result<(), StoreError> {
+        let marks: Vec<(String, Timestamp)> = self
+            .unsaved_marks
+            .iter()
+            .map(|(task, slot)| (task.clone(), *slot))
+            .collect();
+        for (task, slot) in marks {
+            self.store.set_schedule_mark(&task, slot).await?;
+            self.unsaved_marks.remove(&task);
+        }
+        while let Some((record, message, at)) = self.unsaved_skips.first().cloned() {
+            let job = self.store.record_skipped(&record, at, &message).await?;
+            self.unsaved_skips.remove(0);
+            tracing::warn!(task = %record.task, "skipped: {message}");
+            self.exporter.emit(job_event("job-skipped", &job, at));
+        }
+        Ok(())
+    }
+
+    /// Record how a job ended (at `end.ended_at`, or now), update its
+    /// set's state in the same transaction, queue follow-ups or a retry,
+    /// and re-evaluate compliance. The watch sees the job at the next
+    /// [`Core::settle`].
+    ///
+    /// When the store fails nothing changes: the job is still running as
+    /// far as the core knows, and the same call can be made again.
     pub async fn finish(
         &mut self,
         id: i64,
         mut end: JobEnd,
     ) -> Result<(Job, Vec<Transition>), StoreError> {
         let now = self.clock.now();
-        end.ended_at = Some(now);
+        let ended_at = *end.ended_at.get_or_insert(now);
         // Nothing of a secret a command printed or an error carried is
         // stored, alerted, exported or logged.
         if let Some(message) = &mut end.message {
@@ -287,13 +351,13 @@ impl Core {
         }
         redact_in_place(&mut end.log);
         // Known from its start: no need to read it back.
-        let job = self.running.remove(&id).ok_or(StoreError::NoSuchJob(id))?;
-        let mut done = job.clone();
+        let started = self.running.get(&id).ok_or(StoreError::NoSuchJob(id))?;
+        let mut done = started.clone();
         done.ended_at = end.ended_at;
         done.outcome = end.outcome.unwrap_or(Outcome::Failed);
         done.snapshot_id.clone_from(&end.snapshot_id);
         done.failure.clone_from(&end.failure);
-        let key = match (&job.kind, &job.system, &job.backup_set) {
+        let key = match (&done.kind, &done.system, &done.backup_set) {
             (JobKind::Backup, Some(system), Some(set)) => Some((system.clone(), set.clone())),
             _ => None,
         };
@@ -301,10 +365,10 @@ impl Core {
             .as_ref()
             .and_then(|k| self.states.get(k))
             .map(|s| s.after(&done, self.settings.systemic_after));
-        let job = self.store.finish_job(id, &end, state.as_ref()).await?;
+        let job = self.record_end(id, &end, state.as_ref()).await?;
+        self.running.remove(&id);
         let systemic = state.as_ref().is_some_and(|s| s.systemic);
-        let key_state = key.clone();
-        if let (Some(key), Some(state)) = (key, state) {
+        if let (Some(key), Some(state)) = (key, state.clone()) {
             self.states.insert(key, state);
         }
         tracing::info!(
@@ -317,14 +381,44 @@ impl Core {
             job.message.as_deref().unwrap_or("")
         );
         self.scheduler
-            .finished(&job, systemic, now, rand::random::<f64>());
-        self.exporter.emit(job_event("job-finished", &job, now));
-        let state = key_state.and_then(|k| self.states.get(&k).cloned());
-        let notices = self.watch.job_finished(&job, state.as_ref(), now).await?;
-        self.outbox.extend(notices);
+            .finished(&job, systemic, ended_at, rand::random::<f64>());
+        self.exporter
+            .emit(job_event("job-finished", &job, ended_at));
+        self.unwatched.push((job.clone(), state));
         let transitions = self.evaluate();
-        self.watch_level().await?;
         Ok((job, transitions))
+    }
+
+    /// Write a job's end. A retry after a failure that was in fact
+    /// committed (the error came after the commit) finds the job ended
+    /// already: that is the record, not an error.
+    async fn record_end(
+        &self,
+        id: i64,
+        end: &JobEnd,
+        state: Option<&SetState>,
+    ) -> Result<Job, StoreError> {
+        match self.store.finish_job(id, end, state).await {
+            Err(StoreError::NoSuchJob(_)) => match self.store.job(id).await? {
+                Some(job) if job.outcome != Outcome::Running => Ok(job),
+                _ => Err(StoreError::NoSuchJob(id)),
+            },
+            other => other,
+        }
+    }
+
+    /// Let the watch see what was recorded (alerts after jobs), then
+    /// apply the level rules. What fails stays for the next call.
+    pub async fn settle(&mut self) -> Result<(), StoreError> {
+        while let Some((job, state)) = self.unwatched.first().cloned() {
+            let notices = self
+                .watch
+                .job_finished(&job, state.as_ref(), self.clock.now())
+                .await?;
+            self.unwatched.remove(0);
+            self.outbox.extend(notices);
+        }
+        self.watch_level().await
     }
 
     /// Apply the level alert rules (RPO states, copy lag) to the last
@@ -456,8 +550,9 @@ impl Core {
         &self.settings
     }
 
-    /// What the heartbeat reports: alerts, compliance and jobs now.
-    pub fn pulse(&self, now: Timestamp) -> Pulse {
+    /// What the heartbeat reports: the server's health, alerts,
+    /// compliance and jobs now.
+    pub fn pulse(&self, now: Timestamp, health: &HealthReport) -> Pulse {
         let active: Vec<_> = self.watch.active_alerts().collect();
         let open = active.iter().any(|a| a.state == AlertState::Open);
         Pulse {
@@ -465,7 +560,21 @@ impl Core {
             sent_at: now.to_string(),
             host: export::hostname(),
             haven_version: env!("CARGO_PKG_VERSION"),
-            status: if open { "alerting" } else { "ok" },
+            status: if !health.is_ok() {
+                "degraded"
+            } else if open {
+                "alerting"
+            } else {
+                "ok"
+            },
+            degraded: health.store.as_ref().map(|t| {
+                format!(
+                    "the database cannot be written since {}: {}",
+                    t.since, t.error
+                )
+            }),
+            pending_records: health.store.as_ref().map_or(0, |t| t.pending_records),
+            events_dropped: health.events_dropped,
             active_alerts: active.len(),
             highest_severity: active
                 .iter()

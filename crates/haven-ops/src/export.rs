@@ -192,6 +192,17 @@ impl Event {
     }
 }
 
+/// The event saying events were lost (a gap in the SIEM's record).
+fn dropped_event(count: u64, total: u64) -> Event {
+    Event::new("events-dropped", "event", "process", Timestamp::now())
+        .outcome(Outcome::Failure)
+        .level("warning")
+        .message(format!(
+            "{count} events were dropped: the export queue ({QUEUE}) was full ({total} since the start)"
+        ))
+        .haven("dropped", json!({ "count": count, "total": total }))
+}
+
 /// Every string of a document with secrets masked (string by string, so
 /// a secret JSON would escape is still found).
 fn redact_strings(value: &mut Value) {
@@ -218,10 +229,17 @@ enum Command {
     Close,
 }
 
+/// Events waiting for a slow sink (a SIEM that stopped reading, a full
+/// disk) are bounded: beyond this many, new events are dropped, counted,
+/// and the count is exported as soon as there is room again.
+pub const QUEUE: usize = 10_000;
+
 /// Sends events to the configured sinks from a background thread.
 pub struct Exporter {
     sender: Option<crossbeam_channel::Sender<Command>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Events dropped because the queue was full, since the start.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Exporter {
@@ -229,12 +247,15 @@ impl Exporter {
     /// nothing is configured.
     pub fn start(settings: &ExportSettings) -> Exporter {
         if settings.file.is_none() && settings.syslog.is_none() {
-            return Exporter {
-                sender: None,
-                thread: None,
-            };
+            return Exporter::none();
         }
-        let (sender, receiver) = crossbeam_channel::unbounded::<Command>();
+        Exporter::with_queue(settings, QUEUE)
+    }
+
+    /// An exporter whose queue holds `queue` events.
+    pub fn with_queue(settings: &ExportSettings, queue: usize) -> Exporter {
+        let (sender, receiver) = crossbeam_channel::bounded::<Command>(queue);
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut sinks = Sinks {
             file: settings.file.clone(),
             syslog: settings.syslog.clone(),
@@ -253,11 +274,18 @@ impl Exporter {
             },
             connection: None,
         };
+        let counted = Arc::clone(&dropped);
         let thread = std::thread::Builder::new()
             .name("haven-export".into())
             .spawn(move || {
+                let mut reported = 0;
                 while let Ok(Command::Event(event)) = receiver.recv() {
                     sinks.write(&event);
+                    let dropped = counted.load(std::sync::atomic::Ordering::Relaxed);
+                    if dropped > reported {
+                        sinks.write(&dropped_event(dropped - reported, dropped));
+                        reported = dropped;
+                    }
                 }
                 if let Some(connection) = &mut sinks.connection {
                     connection.close();
@@ -267,6 +295,7 @@ impl Exporter {
         Exporter {
             sender: Some(sender),
             thread,
+            dropped,
         }
     }
 
@@ -275,20 +304,40 @@ impl Exporter {
         Exporter {
             sender: None,
             thread: None,
+            dropped: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 
-    /// Queue an event, its texts redacted.
+    /// Queue an event, its texts redacted; when the queue is full it is
+    /// dropped and counted (the server never waits for a sink).
     pub fn emit(&self, mut event: Event) {
-        if let Some(sender) = &self.sender {
-            redact_strings(&mut event.doc);
-            let _ = sender.send(Command::Event(Box::new(event)));
+        let Some(sender) = &self.sender else { return };
+        redact_strings(&mut event.doc);
+        if let Err(crossbeam_channel::TrySendError::Full(_)) =
+            sender.try_send(Command::Event(Box::new(event)))
+        {
+            let before = self
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if before == 0 || (before + 1).is_multiple_of(1000) {
+                tracing::warn!(
+                    "the event export cannot keep up: {} events dropped so far",
+                    before + 1
+                );
+            }
         }
+    }
+
+    /// Events dropped since the start (reported in `/healthz`, the
+    /// heartbeat and an `events-dropped` event).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Write everything queued, then stop.
     pub fn close(&mut self) {
         if let Some(sender) = self.sender.take() {
+            // Waits for room: the close must not be the event dropped.
             let _ = sender.send(Command::Close);
         }
         if let Some(thread) = self.thread.take() {

@@ -45,8 +45,16 @@ pub struct Pulse {
     pub host: String,
     /// Haven's version.
     pub haven_version: &'static str,
-    /// `ok`, or `alerting` while any alert is open (not acknowledged).
+    /// `ok`; `alerting` while any alert is open (not acknowledged);
+    /// `degraded` while the server cannot write its database (first).
     pub status: &'static str,
+    /// Why the server is degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
+    /// Job results held in memory until the database takes them.
+    pub pending_records: usize,
+    /// Events the export dropped since the start.
+    pub events_dropped: u64,
     /// Open and acknowledged alerts.
     pub active_alerts: usize,
     /// The most severe of them.

@@ -9,6 +9,7 @@ pub mod command;
 pub mod core;
 pub mod demo;
 pub mod export;
+pub mod health;
 pub mod heartbeat;
 pub mod hooks;
 pub mod notify;

@@ -578,7 +578,14 @@ impl Notifier {
     /// Deliver once, without a queue (`haven notify test`): every
     /// channel in order, each with its retries, until one accepts.
     pub async fn send(&self, notification: &Notification) -> Report {
-        self.deliver_from(notification, None).await
+        self.deliver_from(notification, None, true).await
+    }
+
+    /// Deliver without writing anything to the store (it is the store
+    /// that fails: the `store-unavailable` alert); the attempts are in
+    /// the report, to be recorded later.
+    pub async fn send_unrecorded(&self, notification: &Notification) -> Report {
+        self.deliver_from(notification, None, false).await
     }
 
     /// Queue an alert's notification in the store, then deliver it; the
@@ -601,7 +608,7 @@ impl Notifier {
             queued_at: now,
         };
         match self.store.queue_notification(&pending).await {
-            Ok(queued) => self.deliver_from(notification, Some(queued)).await,
+            Ok(queued) => self.deliver_from(notification, Some(queued), true).await,
             Err(e) => {
                 tracing::error!("cannot queue a notification (sending it anyway): {e}");
                 self.send(notification).await
@@ -642,15 +649,17 @@ impl Notifier {
             step: pending.step,
             channels: pending.channels.clone(),
         };
-        self.deliver_from(&notification, Some(pending)).await;
+        self.deliver_from(&notification, Some(pending), true).await;
     }
 
     /// The delivery itself, from where `queued` stands (the start without
-    /// one), saving its progress to the queue before every wait.
+    /// one), saving its progress to the queue before every wait; each
+    /// attempt is recorded in the store if `recorded`.
     async fn deliver_from(
         &self,
         notification: &Notification,
         mut queued: Option<PendingNotification>,
+        recorded: bool,
     ) -> Report {
         let context = match &notification.alert {
             Some(alert) => MessageContext::of(alert),
@@ -673,10 +682,9 @@ impl Notifier {
                 let attempt = self
                     .record(
                         notification,
-                        id,
-                        "unknown",
-                        1,
+                        (id, "unknown", 1),
                         Err(DeliveryError(format!("no channel {id} in the catalog"))),
+                        recorded,
                     )
                     .await;
                 report.attempts.push(attempt);
@@ -702,10 +710,15 @@ impl Notifier {
                     Err(e) => Err(DeliveryError(e.clone())),
                 };
                 let ok = result.is_ok();
-                let recorded = self
-                    .record(notification, id, channel.kind.type_name(), attempt, result)
+                let attempted = self
+                    .record(
+                        notification,
+                        (id, channel.kind.type_name(), attempt),
+                        result,
+                        recorded,
+                    )
                     .await;
-                report.attempts.push(recorded);
+                report.attempts.push(attempted);
                 if ok {
                     report.delivered_by = Some(id.clone());
                     if let Some(q) = &queued {
@@ -762,13 +775,14 @@ impl Notifier {
         }
     }
 
+    /// Log, record (if `in_store`) and export one attempt: `(channel,
+    /// its type, attempt number)`.
     async fn record(
         &self,
         notification: &Notification,
-        channel: &str,
-        channel_type: &str,
-        attempt: u32,
+        (channel, channel_type, attempt): (&str, &str, u32),
         result: Result<(), DeliveryError>,
+        in_store: bool,
     ) -> Delivery {
         let at = self.clock.now();
         let delivery = Delivery {
@@ -786,12 +800,16 @@ impl Notifier {
             None => tracing::info!(channel, attempt, "notification delivered"),
             Some(e) => tracing::warn!(channel, attempt, "notification not delivered: {e}"),
         }
-        let delivery = match self.store.record_delivery(&delivery).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("cannot record a delivery attempt: {e}");
-                delivery
+        let delivery = if in_store {
+            match self.store.record_delivery(&delivery).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!("cannot record a delivery attempt: {e}");
+                    delivery
+                }
             }
+        } else {
+            delivery
         };
         let (action, outcome, level) = if delivery.ok {
             ("notification-delivered", export::Outcome::Success, "info")

@@ -295,6 +295,21 @@ impl Scheduler {
         self.running.remove(task);
     }
 
+    /// A job that was to start but could not be recorded as started (the
+    /// store failed): it waits again, first in line, as it was.
+    pub fn requeue(&mut self, spec: JobSpec, now: Timestamp) {
+        let task = spec.record.task.clone();
+        self.running.remove(&task);
+        let priority = self.plan.tasks.get(&task).map_or(0, |t| t.priority);
+        self.queued_tasks.insert(task.clone());
+        self.queue.push(Queued {
+            task,
+            spec,
+            not_before: now,
+            priority,
+        });
+    }
+
     /// A job ended. Queues its follow-ups (after a good end) or a retry
     /// (after a transient failure that is not systemic).
     pub fn finished(&mut self, job: &Job, systemic: bool, now: Timestamp, jitter: f64) {

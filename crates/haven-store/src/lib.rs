@@ -89,7 +89,7 @@ pub struct NewJob {
 }
 
 /// How a job ended.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct JobEnd {
     /// When.
     pub ended_at: Option<Timestamp>,

@@ -82,6 +82,7 @@ async fn method_not_allowed(request: Request) -> Response {
 
 /// The API router for a running server.
 pub fn router(handle: Handle, token: String) -> Router {
+    let health = handle.clone();
     let api = Router::new()
         .route("/status", get(status))
         .route("/jobs", get(jobs))
@@ -99,11 +100,24 @@ pub fn router(handle: Handle, token: String) -> Router {
         .with_state(AppState { handle })
         .layer(axum::middleware::from_fn_with_state(token, require_token));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(move || healthz(health.clone())))
         .nest("/api/v1", api)
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// `GET /healthz` (no token): the server's own health, `200` when `ok`,
+/// `503` while `degraded` (its database cannot be written), so a monitor
+/// that only reads status codes sees it too.
+async fn healthz(handle: Handle) -> Response {
+    let report = handle.health();
+    let status = if report.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(report)).into_response()
 }
 
 /// The header a person names themselves with (`haven alert ack --by`,

@@ -307,7 +307,7 @@ impl Watch {
 
     /// Start escalating an alert: the policy that applies now, its first
     /// page, and the progress recorded on the alert.
-    fn escalate(&self, alert: &mut Alert, now: Timestamp) -> Option<Notification> {
+    pub fn escalate(&self, alert: &mut Alert, now: Timestamp) -> Option<Notification> {
         let policy = escalation::select(
             &self.catalog.escalations,
             &self.catalog.calendars,

@@ -634,3 +634,35 @@ pub fn capacity(
     }
     obs
 }
+
+/// Haven's own database (`store-unavailable`): failing, with the error,
+/// since when and what is held in memory meanwhile; or writable again.
+pub fn store(trouble: Option<&crate::health::StoreTrouble>) -> Observation {
+    let key = Rule::StoreUnavailable.id().to_string();
+    let Some(trouble) = trouble else {
+        return Observation {
+            cleared: vec![(key, "the database can be written again".into())],
+            ..Observation::default()
+        };
+    };
+    Observation {
+        holding: vec![Condition {
+            key,
+            rule: Rule::StoreUnavailable,
+            severity: Rule::StoreUnavailable.base_severity(),
+            subject: Subject::default(),
+            summary: format!(
+                "Haven cannot write its database ({}); job results are kept in memory and retried",
+                trouble.error
+            ),
+            facts: facts(&[
+                ("error", trouble.error.clone()),
+                ("since", trouble.since.to_string()),
+                ("pending_records", trouble.pending_records.to_string()),
+            ]),
+            since: trouble.since,
+            evidence: None,
+        }],
+        ..Observation::default()
+    }
+}

@@ -217,10 +217,13 @@ impl Sim {
         for (_, id, end) in due {
             self.core.finish(id, end).await.expect("finish");
         }
+        self.core.settle().await.expect("settle");
         // As the server does every `evaluate_every` (a minute here).
         self.core.evaluate();
         self.core.watch_level().await.expect("watch");
-        for (job, spec) in self.core.tick().await.expect("tick") {
+        let ticked = self.core.tick().await;
+        assert!(ticked.failure.is_none(), "{:?}", ticked.failure);
+        for (job, spec) in ticked.started {
             let script = self.runner.script(&spec);
             let end = self.runner.run(&spec);
             self.pending.push((now + script.takes, job.id, end));

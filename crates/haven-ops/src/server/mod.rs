@@ -7,10 +7,9 @@
 //! working on the same data dir at the same time.
 
 use std::fs::File;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use haven_model::actor::Actor;
 use haven_model::alerts::{Alert, Delivery};
@@ -18,21 +17,25 @@ use haven_model::catalog::Catalog;
 use haven_model::catalog::watch::Scope;
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
-use haven_store::{AlertFilter, JobEnd, JobFilter, Store, StoreError};
+use haven_store::{AlertFilter, JobFilter, Store, StoreError};
 use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
-use crate::core::{Core, RunNow};
+use crate::core::RunNow;
 use crate::export::Exporter;
-use crate::heartbeat::Heartbeat;
+use crate::health::{HealthReport, SharedHealth};
 use crate::notify::{Notification, Notifier, Report, Templates};
 use crate::plan::Plan;
-use crate::runner::Runner;
 use crate::settings::Settings;
 use crate::status::{self, StatusReport};
 use crate::watch::WatchError;
 use crate::watch::windows::{self, WindowError, WindowView};
+
+mod event_loop;
+mod outage;
+
+pub use event_loop::{run, run_foreground, run_job};
 
 /// Why the server (or a foreground run) cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -237,9 +240,19 @@ pub struct Handle {
     commands: mpsc::Sender<Command>,
     templates: Templates,
     exporter: Arc<Exporter>,
+    health: SharedHealth,
 }
 
 impl Handle {
+    /// The server's own health (`/healthz`): `ok`, or `degraded` while
+    /// its database cannot be written.
+    pub fn health(&self) -> HealthReport {
+        self.health
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The status report, from the evidence as of now.
     pub async fn status(&self) -> Result<StatusReport, StoreError> {
         let states = self.store.set_states().await?;
@@ -379,247 +392,4 @@ pub async fn notify_test(
             })
             .await,
     )
-}
-
-/// Start jobs on blocking threads; each reports its end on `done`.
-fn spawn_jobs(
-    started: Vec<(Job, crate::runner::JobSpec)>,
-    runner: &Arc<dyn Runner>,
-    done: &mpsc::UnboundedSender<(i64, JobEnd)>,
-) {
-    for (job, spec) in started {
-        let runner = Arc::clone(runner);
-        let done = done.clone();
-        tokio::task::spawn_blocking(move || {
-            let end = runner.run(&spec);
-            // The loop may be gone (shutdown timeout): then the job is
-            // recorded as interrupted, which is what it was.
-            let _ = done.send((job.id, end));
-        });
-    }
-}
-
-/// Run the server until `shutdown` resolves. `ready` receives the
-/// handle once the core has started (the CLI starts the API with it).
-pub async fn run(
-    settings: Settings,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    runner: Arc<dyn Runner>,
-    catalog: Arc<Catalog>,
-    shutdown: impl Future<Output = ()>,
-    ready: impl FnOnce(Handle),
-) -> Result<(), ServerError> {
-    let catalog_dir = settings.catalog.clone();
-    let mut fingerprint = catalog_fingerprint(&catalog_dir);
-    let (mut core, interrupted, problems) = Core::start(
-        settings.clone(),
-        Arc::clone(&store),
-        Arc::clone(&clock),
-        catalog,
-    )
-    .await?;
-    for job in &interrupted {
-        tracing::warn!(job = job.id, task = %job.task, "recorded as interrupted; it runs again");
-    }
-    for problem in problems {
-        tracing::warn!("not scheduled: {}", problem.0);
-    }
-    let templates = Templates::load(&settings.data_dir).map_err(|e| ServerError::Io {
-        context: "notification templates".into(),
-        source: std::io::Error::other(e),
-    })?;
-    let exporter = Arc::clone(core.exporter());
-    let mut notifier = notifier_for(&store, &clock, core.catalog(), &templates, &exporter);
-    // Notifications the last run left on their way (stopped during a
-    // retry's backoff, or killed) go on where they stood.
-    for pending in store.queued_notifications().await? {
-        let notifier = Arc::clone(&notifier);
-        tokio::spawn(async move {
-            notifier.resume(pending).await;
-        });
-    }
-    let (commands, mut command_rx) = mpsc::channel(64);
-    let view = Arc::new(RwLock::new(View {
-        catalog: Arc::clone(core.catalog()),
-        plan: core.plan().clone(),
-    }));
-    ready(Handle {
-        store: Arc::clone(&store),
-        clock: Arc::clone(&clock),
-        settings: settings.clone(),
-        view: Arc::clone(&view),
-        commands,
-        templates: templates.clone(),
-        exporter: Arc::clone(&exporter),
-    });
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(io("cannot listen for SIGHUP"))?;
-    let mut last_evaluation = clock.now();
-    let mut heartbeat = settings.heartbeat.clone().map(Heartbeat::new);
-    tokio::pin!(shutdown);
-    loop {
-        let mut reload = false;
-        tokio::select! {
-            _ = ticker.tick() => {
-                let now_fingerprint = catalog_fingerprint(&catalog_dir);
-                if now_fingerprint != fingerprint {
-                    fingerprint = now_fingerprint;
-                    reload = true;
-                }
-                if clock.now().duration_since(last_evaluation) >= settings.evaluate_every {
-                    last_evaluation = clock.now();
-                    core.evaluate();
-                    core.watch_level().await?;
-                }
-                if let Some(beat) = &mut heartbeat
-                    && beat.due(clock.now())
-                {
-                    beat.beat(core.pulse(clock.now()), &clock, &exporter);
-                }
-            }
-            Some((id, end)) = done_rx.recv() => {
-                core.finish(id, end).await?;
-            }
-            Some(command) = command_rx.recv() => match command {
-                Command::RunNow(system, by, reply) => {
-                    let result = core.run_now(&system);
-                    if let Some(run) = &result {
-                        exporter.emit(
-                            crate::export::Event::new("run-requested", "event", "process", clock.now())
-                                .actor(&by)
-                                .message(format!("{by} asked to back up {system} now"))
-                                .haven("system", serde_json::json!(system))
-                                .haven("run", serde_json::json!(run)),
-                        );
-                    }
-                    let _ = reply.send(result);
-                }
-                Command::Acknowledge(id, by, reply) => {
-                    let _ = reply.send(core.acknowledge(id, &by).await);
-                }
-                Command::Resolve(id, by, reason, reply) => {
-                    let _ = reply.send(core.resolve(id, &by, &reason).await);
-                }
-                Command::AddWindow(w, by, reply) => {
-                    let catalog = Arc::clone(core.catalog());
-                    let result = windows::add(store.as_ref(), &exporter, &catalog, w.scope, w.start, w.end, w.reason, &by, clock.now()).await;
-                    core.watch().refresh_maintenance(clock.now()).await?;
-                    let _ = reply.send(result);
-                }
-                Command::EndWindow(id, by, reply) => {
-                    let catalog = Arc::clone(core.catalog());
-                    let result = windows::end(store.as_ref(), &exporter, &catalog, &id, &by, clock.now()).await;
-                    core.watch().refresh_maintenance(clock.now()).await?;
-                    let _ = reply.send(result);
-                }
-            },
-            _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading the catalog");
-                fingerprint = catalog_fingerprint(&catalog_dir);
-                reload = true;
-            }
-            () = &mut shutdown => break,
-        }
-        if reload {
-            match load_catalog(&catalog_dir, clock.now()) {
-                Ok(catalog) => {
-                    for problem in core.reload(catalog).await? {
-                        tracing::warn!("not scheduled: {}", problem.0);
-                    }
-                    notifier = notifier_for(&store, &clock, core.catalog(), &templates, &exporter);
-                    let mut view = view.write().unwrap_or_else(|e| e.into_inner());
-                    view.catalog = Arc::clone(core.catalog());
-                    view.plan = core.plan().clone();
-                    tracing::info!("catalog reloaded from {}", catalog_dir.display());
-                }
-                Err(e) => tracing::error!("{e}\nkeeping the previous catalog"),
-            }
-        }
-        let started = core.tick().await?;
-        spawn_jobs(started, &runner, &done_tx);
-        dispatch(&notifier, core.take_notifications());
-    }
-    let running = core.running_jobs().len();
-    if running > 0 {
-        tracing::info!(
-            "shutting down: waiting up to {:?} for {running} running jobs",
-            settings.shutdown_timeout
-        );
-        let deadline = tokio::time::Instant::now() + settings.shutdown_timeout;
-        while !core.running_jobs().is_empty() {
-            tokio::select! {
-                Some((id, end)) = done_rx.recv() => { core.finish(id, end).await?; }
-                () = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        let left = store
-            .interrupt_running(
-                clock.now(),
-                "the server shut down before this job finished; it runs again",
-            )
-            .await?;
-        for job in left {
-            tracing::warn!(job = job.id, task = %job.task, "interrupted by shutdown");
-        }
-    }
-    tracing::info!("server stopped");
-    Ok(())
-}
-
-/// `haven run SYSTEM` without a server: run the system's backups and
-/// their follow-ups in the foreground, recorded like the server's jobs.
-/// Returns the jobs that ran, or `None` when the system has no backups.
-pub async fn run_foreground(
-    settings: Settings,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    runner: Arc<dyn Runner>,
-    catalog: Arc<Catalog>,
-    system: &str,
-) -> Result<Option<Vec<Job>>, ServerError> {
-    let (mut core, _, _) =
-        Core::start(settings, Arc::clone(&store), Arc::clone(&clock), catalog).await?;
-    // Only this system's work: the scheduled jobs of others wait for the
-    // server.
-    core.restrict_to_system(system).await?;
-    if core.run_now(system).is_none() {
-        return Ok(None);
-    }
-    let mut ran = Vec::new();
-    loop {
-        let started = core.tick().await?;
-        if started.is_empty() {
-            break;
-        }
-        for (job, spec) in started {
-            let runner = Arc::clone(&runner);
-            let end = tokio::task::spawn_blocking(move || runner.run(&spec))
-                .await
-                .map_err(|e| ServerError::Io {
-                    context: "a job thread failed".into(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-            let (job, _) = core.finish(job.id, end).await?;
-            ran.push(job);
-        }
-    }
-    // Alerts the run raised are notified before the command ends (their
-    // later escalation steps need the server).
-    let notifications = core.take_notifications();
-    if !notifications.is_empty() {
-        let templates =
-            Templates::load(&core.settings().data_dir).map_err(|e| ServerError::Io {
-                context: "notification templates".into(),
-                source: std::io::Error::other(e),
-            })?;
-        let notifier = notifier_for(&store, &clock, core.catalog(), &templates, core.exporter());
-        for n in &notifications {
-            notifier.send_queued(n).await;
-        }
-    }
-    Ok(Some(ran))
 }
