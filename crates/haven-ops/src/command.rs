@@ -404,6 +404,37 @@ mod tests {
     }
 
     #[test]
+    fn the_commands_of_a_job_given_up_are_killed_with_their_children() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("grandchild.pid");
+        // A dump that would run for a minute, with a child of its own.
+        let cmd = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
+        let mut stream = for_job(41, || CommandStream::spawn(&cmd, &[])).expect("spawn");
+        let other = for_job(42, || CommandStream::spawn("sleep 60", &[])).expect("spawn");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !pid_file.exists() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let grandchild = std::fs::read_to_string(&pid_file).expect("pid recorded");
+        assert_eq!(kill_commands_of(&[41]), 1, "only job 41's command");
+        let mut sink = Vec::new();
+        assert!(
+            stream.read_to_end(&mut sink).is_err(),
+            "a killed dump is a failed dump"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !process_gone(grandchild.trim()) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert!(process_gone(grandchild.trim()), "its child died with it");
+        assert!(
+            !process_gone(&other.child.id().to_string()),
+            "job 42's command runs on"
+        );
+        drop(other);
+    }
+
+    #[test]
     fn a_stream_reports_the_commands_failure_at_its_end() {
         let mut ok = CommandStream::spawn("printf 'abc'", &[]).expect("spawn");
         let mut text = String::new();

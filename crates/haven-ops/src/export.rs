@@ -491,6 +491,55 @@ impl Sinks {
 mod tests {
     use super::*;
 
+    /// Regression: the queue was unbounded, so a sink that stopped taking
+    /// events (a SIEM that hangs, a file on a stuck mount) grew it without
+    /// limit. A FIFO nobody reads blocks the writer like such a sink.
+    #[test]
+    fn a_stuck_sink_drops_events_beyond_the_queue_counts_and_reports_them() {
+        use std::io::BufRead as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("events.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let settings = ExportSettings {
+            file: Some(fifo.clone()),
+            syslog: None,
+            app_name: "haven".into(),
+            ca_file: None,
+        };
+        let exporter = Exporter::with_queue(&settings, 4);
+        let at: Timestamp = "2026-11-29T00:00:00Z".parse().expect("time");
+        for n in 0..20 {
+            exporter
+                .emit(Event::new("test-event", "event", "process", at).message(format!("#{n}")));
+        }
+        let dropped = exporter.dropped();
+        assert!((15..=16).contains(&dropped), "{dropped} dropped");
+        // The sink reads again: what was queued arrives, then the count.
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .expect("open the fifo");
+        let mut lines = std::io::BufReader::new(reader).lines();
+        let (mut delivered, mut reported) = (0, None);
+        while reported.is_none() || delivered + dropped < 20 {
+            let line = lines.next().expect("a line").expect("read");
+            let doc: Value = serde_json::from_str(&line).expect("JSON");
+            match doc["event"]["action"].as_str() {
+                Some("test-event") => delivered += 1,
+                Some("events-dropped") => reported = Some(doc["haven"]["dropped"]["count"].clone()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(reported, Some(json!(dropped)));
+        assert_eq!(delivered + dropped, 20);
+        drop(exporter);
+    }
+
     #[test]
     fn events_are_ecs_documents_and_rfc5424_messages() {
         let at: Timestamp = "2026-11-22T06:30:00.5Z".parse().expect("time");

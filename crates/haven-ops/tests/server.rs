@@ -456,3 +456,110 @@ async fn follow_ups_and_manual_runs_never_run_a_task_twice_at_once() {
         }
     }
 }
+
+/// A runner whose first job panics (a bug in Haven), then works.
+struct PanicsOnce {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Runner for PanicsOnce {
+    fn run(&self, spec: &JobSpec) -> JobEnd {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let empty: Vec<u8> = Vec::new();
+            let index = spec.record.attempt as usize + 2;
+            // A real bug's panic, not a scripted failure.
+            let _ = empty[index];
+        }
+        Scripted::default().run(spec)
+    }
+}
+
+/// Poll `ready` every 20 ms until it holds, or fail after 30 s.
+async fn eventually<T>(what: &str, mut ready: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = ready().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Regression: a panic inside a job killed its thread without a word:
+/// the job stayed `running` forever and its slot was never freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_panics_is_recorded_failed_internal_frees_its_slot_and_runs_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("catalog")).expect("mkdir");
+    let text = format!(
+        "{}{REPO}",
+        one_system("sys", "nightly", "0 3 * * *", "UTC", None)
+    );
+    std::fs::write(dir.path().join("catalog/catalog.toml"), &text).expect("catalog");
+    let settings = settings(
+        dir.path(),
+        "retry_delay = \"1s\"\nretry_max_delay = \"1s\"\nmax_jobs = 1\n",
+    );
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&settings.database).await.expect("store"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(haven_ops::server::run(
+        settings,
+        store,
+        Arc::new(haven_ops::clock::SystemClock),
+        Arc::new(PanicsOnce {
+            calls: std::sync::atomic::AtomicUsize::new(0),
+        }),
+        catalog(&text),
+        async move {
+            let _ = stopped.await;
+        },
+        move |handle| {
+            let _ = handle_tx.send(handle);
+        },
+    ));
+    let handle = handle_rx.await.expect("the server started");
+    let by = haven_model::actor::Actor::haven();
+    let queued = handle.run_now("sys", &by).await.expect("sys has backups");
+    assert_eq!(queued.queued, ["backup:sys/default"]);
+
+    let filter = JobFilter {
+        system: Some("sys".into()),
+        kind: None,
+        outcomes: Vec::new(),
+        since: None,
+        limit: 10,
+    };
+    let jobs = eventually("the panicked job and its retry", async || {
+        let jobs = handle.jobs(&filter).await.expect("jobs");
+        (jobs.len() == 2 && jobs.iter().all(|j| j.outcome != Outcome::Running)).then_some(jobs)
+    })
+    .await;
+    let (retry, panicked) = (&jobs[0], &jobs[1]);
+    assert_eq!(panicked.outcome, Outcome::Failed);
+    let failure = panicked.failure.as_ref().expect("classified");
+    assert_eq!(
+        (failure.class, failure.detail.as_str()),
+        (FailureClass::Internal, "panic")
+    );
+    let message = panicked.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("index out of bounds") && message.contains("bug"),
+        "{message}"
+    );
+    // The slot was freed and the task tried again, as a retry.
+    assert_eq!((retry.trigger, retry.attempt), (Trigger::Retry, 2));
+    assert_eq!(retry.outcome, Outcome::Success);
+    assert!(handle.health().is_ok());
+
+    let _ = stop.send(());
+    server
+        .await
+        .expect("the server task")
+        .expect("the server stops cleanly");
+}

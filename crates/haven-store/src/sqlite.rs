@@ -211,7 +211,7 @@ async fn insert_job(
     ended_at: Option<Timestamp>,
     message: Option<&str>,
 ) -> Result<i64> {
-    let id = sqlx::query(
+    let rows = sqlx::query(
         "INSERT INTO jobs (kind, task, system, backup_set, policy, repository, trigger, attempt, \
          scheduled_at, started_at, ended_at, outcome, message) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -229,7 +229,7 @@ async fn insert_job(
     .bind(ended_at.map(ms))
     .bind(outcome.as_str())
     .bind(message)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
@@ -239,9 +239,19 @@ async fn insert_job(
         } else {
             e.into()
         }
-    })?
-    .try_get(0)?;
-    Ok(id)
+    })?;
+    returned_id(&rows)
+}
+
+/// The id an `INSERT … RETURNING id` gave. Such statements are stepped to
+/// their end (`fetch_all`, never `fetch_one`): outside a transaction the
+/// commit happens when the statement finishes, and a commit that fails
+/// (a full disk) must be an error, not the id of a row that is not there.
+fn returned_id(rows: &[sqlx::sqlite::SqliteRow]) -> Result<i64> {
+    let row = rows
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("an insert returned no id".into()))?;
+    Ok(row.try_get(0)?)
 }
 
 async fn load_job(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Option<Job>> {
@@ -531,7 +541,7 @@ impl Store for SqliteStore {
         &self,
         pending: &PendingNotification,
     ) -> Result<PendingNotification> {
-        let id: i64 = sqlx::query(
+        let id = sqlx::query(
             "INSERT INTO outbox (alert_id, step, channels, channel, attempt, not_before, queued_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -542,9 +552,9 @@ impl Store for SqliteStore {
         .bind(i64::from(pending.attempt))
         .bind(ms(pending.not_before))
         .bind(ms(pending.queued_at))
-        .fetch_one(&self.pool)
-        .await?
-        .try_get(0)?;
+        .fetch_all(&self.pool)
+        .await?;
+        let id = returned_id(&id)?;
         Ok(PendingNotification {
             id,
             ..pending.clone()
@@ -817,11 +827,11 @@ impl SqliteStore {
         let placeholders = vec!["?"; columns.split(", ").count()].join(", ");
         let sql = format!("INSERT INTO alerts ({columns}) VALUES ({placeholders}) RETURNING id");
         let query = sqlx::query(&sql);
-        let id: i64 = bind_alert(query, alert, facts, escalation)
-            .fetch_one(&self.pool)
+        let rows = bind_alert(query, alert, facts, escalation)
+            .fetch_all(&self.pool)
             .await
-            .map_err(|e| alert_error(e, alert))?
-            .try_get(0)?;
+            .map_err(|e| alert_error(e, alert))?;
+        let id = returned_id(&rows)?;
         self.load_alert(id)
             .await?
             .ok_or(StoreError::NoSuchAlert(id))
@@ -866,7 +876,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn record_delivery_impl(&self, d: &Delivery) -> Result<Delivery> {
-        let id: i64 = sqlx::query(
+        let id = sqlx::query(
             "INSERT INTO deliveries (alert_id, channel, channel_type, step, attempt, at, ok, error) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -878,9 +888,9 @@ impl SqliteStore {
         .bind(ms(d.at))
         .bind(d.ok)
         .bind(&d.error)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get(0)?;
+        .fetch_all(&self.pool)
+        .await?;
+        let id = returned_id(&id)?;
         Ok(Delivery { id, ..d.clone() })
     }
 
@@ -893,7 +903,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn add_maintenance_impl(&self, w: &Recorded) -> Result<Recorded> {
-        let id: i64 = sqlx::query(
+        let id = sqlx::query(
             "INSERT INTO maintenance (window, services, systems, repositories, starts_at, ends_at, \
              reason, created_by, created_at, declared_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              RETURNING id",
@@ -908,9 +918,9 @@ impl SqliteStore {
         .bind(&w.created_by)
         .bind(ms(w.created_at))
         .bind(&w.declared_by)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get(0)?;
+        .fetch_all(&self.pool)
+        .await?;
+        let id = returned_id(&id)?;
         Ok(Recorded { id, ..w.clone() })
     }
 

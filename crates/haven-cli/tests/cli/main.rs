@@ -6,6 +6,7 @@ mod basics;
 mod catalog;
 mod copy;
 mod corruption;
+mod degraded;
 mod faults;
 mod forget;
 mod helpers;

@@ -76,7 +76,7 @@ policy = "daily"
 
 [[system.backup_set]]
 name = "dump"
-command = "while [ ! -e {go} ]; do sleep 0.05; done; echo orders-data"
+command = "echo $$ > {pid}; while [ ! -e {go} ]; do sleep 0.05; done; echo orders-data"
 
 [[policy]]
 id = "daily"
@@ -91,6 +91,7 @@ password = "env:HAVEN_PASSWORD"
 "#,
             files = self.ws.path(files_dir).display(),
             go = self.ws.path("go").display(),
+            pid = self.ws.path("dump.pid").display(),
             repo = self.ws.repo().display(),
         );
         std::fs::write(self.data.join("catalog/catalog.toml"), catalog).expect("write");
@@ -194,6 +195,17 @@ pub(crate) fn is(job: &Value, task: &str, outcome: &str) -> bool {
 pub(crate) fn signal(child: &Child, signal: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     rustix::process::kill_process(pid, signal).expect("signal");
+}
+
+/// Is `pid` gone (exited, or a zombie waiting to be reaped)?
+pub(crate) fn process_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
 }
 
 pub(crate) fn log_of(path: &Path) -> String {
@@ -654,6 +666,12 @@ fn sigterm_lets_a_running_job_finish_within_the_shutdown_timeout_and_interrupts_
     });
     signal(&server, rustix::process::Signal::TERM);
     assert!(exited(&mut server).success());
+    // Its dump command (which would wait for `go` forever) was killed
+    // with its process group, not left behind.
+    let pid = std::fs::read_to_string(inst.ws.path("dump.pid")).expect("dump pid");
+    wait_for("the interrupted job's dump to be killed", || {
+        process_gone(pid.trim())
+    });
     let cut = inst
         .job_where(|j| j["task"] == "backup:orders-db/dump")
         .expect("job");
@@ -936,7 +954,9 @@ fn a_notification_killed_during_a_retry_backoff_is_resumed_after_the_restart() {
 
 /// A heartbeat monitor on loopback: it answers 503 to the first
 /// `fail_first` calls, then 200, and hands each call's path and body over.
-fn heartbeat_monitor(fail_first: usize) -> (u16, std::sync::mpsc::Receiver<(String, Value)>) {
+pub(crate) fn heartbeat_monitor(
+    fail_first: usize,
+) -> (u16, std::sync::mpsc::Receiver<(String, Value)>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
