@@ -23,7 +23,14 @@ use serde_json::{Value, json};
 use crate::clock::Clock;
 use crate::export::{self, Event, Exporter};
 use crate::redact::{redact, redact_in_place};
-use crate::runner::read_secret;
+/// A secret a channel refers to, read off the async threads (a file may
+/// sit on a slow mount).
+async fn read_secret(reference: &haven_model::catalog::SecretRef) -> Result<String, String> {
+    let reference = reference.clone();
+    tokio::task::spawn_blocking(move || crate::runner::read_secret(&reference))
+        .await
+        .unwrap_or_else(|e| Err(format!("reading the secret failed: {e}")))
+}
 
 /// Header carrying the webhook's signature: `sha256=<hex>` of
 /// HMAC-SHA256(secret, `<timestamp>.<body>`).
@@ -231,10 +238,10 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, DeliveryError> {
         .map_err(|e| DeliveryError(format!("cannot build an HTTP client: {}", e.without_url())))
 }
 
-fn url_of(url: &MaybeSecret) -> Result<String, DeliveryError> {
+async fn url_of(url: &MaybeSecret) -> Result<String, DeliveryError> {
     match url {
         MaybeSecret::Plain(u) => Ok(u.clone()),
-        MaybeSecret::Secret(r) => read_secret(r).map_err(DeliveryError),
+        MaybeSecret::Secret(r) => read_secret(r).await.map_err(DeliveryError),
     }
 }
 
@@ -245,7 +252,7 @@ pub(crate) async fn post(
     body: Vec<u8>,
     headers: &[(&str, String)],
 ) -> Result<(), DeliveryError> {
-    let url = url_of(url)?;
+    let url = url_of(url).await?;
     let mut request = http_client(timeout)?
         .post(url)
         .header("content-type", "application/json")
@@ -361,7 +368,7 @@ async fn deliver_once(
                 .map_err(|e| DeliveryError(format!("cannot encode the payload: {e}")))?;
             let mut headers = Vec::new();
             if let Some(secret) = secret {
-                let key = read_secret(secret).map_err(DeliveryError)?;
+                let key = read_secret(secret).await.map_err(DeliveryError)?;
                 let ts = now.as_second();
                 headers.push((TIMESTAMP_HEADER, ts.to_string()));
                 headers.push((SIGNATURE_HEADER, sign(key.as_bytes(), ts, &body)));
@@ -391,7 +398,11 @@ async fn deliver_once(
             post(url, timeout, card.to_string().into_bytes(), &[]).await
         }
         ChannelKind::Command { run, env } => {
-            let env = crate::runner::resolve_env(env).map_err(DeliveryError)?;
+            let env = env.clone();
+            let env = tokio::task::spawn_blocking(move || crate::runner::resolve_env(&env))
+                .await
+                .map_err(|e| DeliveryError(format!("reading the command's environment: {e}")))?
+                .map_err(DeliveryError)?;
             run_command(run, &env, message, context, timeout).await
         }
     }
@@ -453,7 +464,7 @@ async fn send_mail(
     if let Some(user) = username {
         let secret = password
             .ok_or_else(|| DeliveryError("`username` is set but `password` is not".into()))?;
-        let pass = read_secret(secret).map_err(DeliveryError)?;
+        let pass = read_secret(secret).await.map_err(DeliveryError)?;
         transport = transport.credentials(Credentials::new(user.to_string(), pass));
     }
     let mut email = lettre::Message::builder()
