@@ -9,7 +9,7 @@ use crate::command::{CommandError, run_with_timeout};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Hooks around one backup.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Hooks {
     /// Runs before the backup; failure aborts it.
     pub pre: Option<String>,
@@ -20,6 +20,21 @@ pub struct Hooks {
     pub timeout: Option<Duration>,
     /// Extra environment of both hooks (resolved credentials).
     pub env: Vec<(String, String)>,
+}
+
+/// The environment's values are credentials: only their names show.
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("pre", &self.pre)
+            .field("post", &self.post)
+            .field("timeout", &self.timeout)
+            .field(
+                "env",
+                &self.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// Whether the backup succeeded, as told to the post-hook.
