@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+use crate::helpers::SmallFs;
 use crate::server::{Instance, exited, heartbeat_monitor, http_get, is, log_of, signal, wait_for};
 
 /// `(HTTP status, JSON body)` of `GET /healthz`.
@@ -112,6 +113,15 @@ fn check_recovered(inst: &Instance) {
     );
 }
 
+fn stop(inst: &Instance, server: &mut Child) {
+    signal(server, rustix::process::Signal::TERM);
+    assert!(
+        exited(server).success(),
+        "{}",
+        log_of(&inst.ws.path("server.log"))
+    );
+}
+
 /// Hold the database's write lock from another process (python's sqlite3,
 /// as another program on the host would) for `seconds`.
 fn lock_database(db: &Path, seconds: u32) -> Child {
@@ -181,48 +191,7 @@ fn a_database_locked_for_30_s_degrades_the_server_and_loses_no_record() {
     assert!(locker.wait().expect("wait").success());
 
     check_recovered(&inst);
-    signal(&server, rustix::process::Signal::TERM);
-    assert!(
-        exited(&mut server).success(),
-        "{}",
-        log_of(&inst.ws.path("server.log"))
-    );
-}
-
-/// A tmpfs mounted for the test, unmounted on drop.
-struct SmallFs(std::path::PathBuf);
-
-impl SmallFs {
-    fn mount(path: std::path::PathBuf, size: &str) -> Self {
-        std::fs::create_dir_all(&path).expect("mkdir");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .expect("run mount");
-        assert!(
-            status.success(),
-            "mounting a tmpfs needs root (CI runs as root)"
-        );
-        SmallFs(path)
-    }
-
-    /// Fill it up: a file as large as it takes, until no byte fits.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write as _;
-        let path = self.0.join("filler");
-        let mut file = std::fs::File::create(&path).expect("filler");
-        let block = vec![0xa5u8; 64 << 10];
-        while file.write_all(&block).is_ok() {}
-        while file.write_all(&[0xa5]).is_ok() {}
-        path
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
+    stop(&inst, &mut server);
 }
 
 #[test]
@@ -255,10 +224,5 @@ fn a_full_data_disk_degrades_the_server_and_loses_no_record() {
     std::fs::remove_file(filler).expect("free the disk");
 
     check_recovered(&inst);
-    signal(&server, rustix::process::Signal::TERM);
-    assert!(
-        exited(&mut server).success(),
-        "{}",
-        log_of(&inst.ws.path("server.log"))
-    );
+    stop(&inst, &mut server);
 }

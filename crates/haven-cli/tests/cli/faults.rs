@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::helpers::{Workspace, is_root, noise, parse_json};
+use crate::helpers::{SmallFs, Workspace, is_root, noise, parse_json};
 
 /// Run `haven` as an unprivileged user, so permission bits apply (root
 /// reads everything). Needs `setpriv` (util-linux) when run as root. The
@@ -97,31 +97,6 @@ fn unreadable_source_files_give_partial_success_with_the_list() {
         0,
     );
     assert_eq!(list.as_array().expect("array").len(), 1);
-}
-
-/// A tmpfs mounted for the test, unmounted on drop.
-struct SmallFs(std::path::PathBuf);
-
-impl SmallFs {
-    fn mount(path: std::path::PathBuf, size: &str) -> Self {
-        std::fs::create_dir_all(&path).expect("mkdir");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .expect("run mount");
-        assert!(
-            status.success(),
-            "mounting a tmpfs needs root (CI runs as root)"
-        );
-        SmallFs(path)
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
 }
 
 #[test]

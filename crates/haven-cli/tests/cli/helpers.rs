@@ -123,3 +123,39 @@ pub fn restored(target: &Path, source: &Path) -> PathBuf {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// A tmpfs mounted for the test, unmounted on drop.
+pub struct SmallFs(pub std::path::PathBuf);
+
+impl SmallFs {
+    pub fn mount(path: std::path::PathBuf, size: &str) -> Self {
+        std::fs::create_dir_all(&path).expect("mkdir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallFs(path)
+    }
+
+    /// Fill it up: a file as large as it takes, until no byte fits.
+    pub fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler");
+        let block = vec![0xa5u8; 64 << 10];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&[0xa5]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
