@@ -5,8 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use haven_ops::server::{data_dir_in_use, load_catalog};
-use haven_ops::settings::{Overrides, Settings, read_token, server_address_file, token_file};
+use haven_ops::instance::catalog::load_catalog;
+use haven_ops::instance::lock::data_dir_in_use;
+use haven_ops::instance::settings::{
+    Overrides, Settings, read_token, server_address_file, token_file,
+};
 use haven_store::Store;
 use haven_web::client::Client;
 

@@ -42,7 +42,7 @@ pub fn init_logging(global: &GlobalArgs, server: bool) {
 }
 
 /// Log lines go to stderr with every secret masked
-/// ([`haven_ops::redact`]): a dump command's stderr, an error quoting a
+/// ([`haven_ops::instance::redact`]): a dump command's stderr, an error quoting a
 /// command line, a delivery failure.
 struct RedactedStderr;
 
@@ -74,7 +74,7 @@ impl Drop for RedactedLine {
         let text = String::from_utf8_lossy(&self.0);
         let _ = std::io::Write::write_all(
             &mut std::io::stderr().lock(),
-            haven_ops::redact::redact(&text).as_bytes(),
+            haven_ops::instance::redact::redact(&text).as_bytes(),
         );
     }
 }

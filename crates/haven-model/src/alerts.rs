@@ -392,6 +392,18 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
+/// Where a notification goes and what it says: the watch decides it,
+/// the notifier delivers it.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    /// The alert (`None` for tests).
+    pub alert: Option<Alert>,
+    /// The escalation step.
+    pub step: Option<usize>,
+    /// Channels in failover order.
+    pub channels: Vec<String>,
+}
+
 /// A notification on its way: kept from the moment it is queued until a
 /// channel took it or every channel failed, so that a server stopped in
 /// the middle (during a retry's backoff, say) resumes it where it stood.

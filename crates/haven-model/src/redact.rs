@@ -6,7 +6,7 @@
 //! tells the catalog check that a command carries one literally.
 //!
 //! Values Haven itself resolved (from `env:`/`file:` references) are
-//! redacted by value elsewhere (`haven_ops::redact`); this module needs no
+//! redacted by value elsewhere (`haven_ops::instance::redact`); this module needs no
 //! list: it recognises the shapes.
 
 use std::borrow::Cow;

@@ -21,9 +21,9 @@ use std::time::Instant;
 
 use haven_model::compliance;
 use haven_model::jobs::{Job, JobKind, JobStats, Outcome, SetState, Trigger};
-use haven_ops::plan::plan;
-use haven_ops::scheduler::{Limits, Scheduler};
-use haven_ops::settings::{Overrides, Settings};
+use haven_ops::instance::settings::{Overrides, Settings};
+use haven_ops::jobs::plan::plan;
+use haven_ops::jobs::scheduler::{Limits, Scheduler};
 use haven_ops::status;
 use haven_store::{SqliteStore, Store};
 use jiff::{SignedDuration, Timestamp};

@@ -1,24 +1,23 @@
-//! Haven's operations core: what happens around the engine when a backup
-//! runs (hooks, database dump commands) and policy decisions about
-//! snapshots (retention). Knows nothing of HTTP or SQL; the CLI and, later,
-//! the server call it.
+//! Haven's operations core: everything that happens around the engine,
+//! arranged by capability. Knows nothing of HTTP or SQL (the store is a
+//! trait, the API another crate).
+//!
+//! - [`instance`]: the data dir, its lock, settings, secrets, redaction;
+//! - [`jobs`]: plan, scheduling decisions, the runner, commands, hooks,
+//!   failure classification;
+//! - [`watch`]: alert rules, the alert lifecycle, maintenance windows;
+//! - [`delivery`]: notifications, SIEM export, heartbeat;
+//! - [`status`]: the status report;
+//! - [`server`]: the core and the loop that runs it in real time.
+//!
+//! Dependencies go one way (ARCHITECTURE.md): `instance` ← `jobs` ←
+//! `status`; `instance` ← `delivery` ← `watch`; everything ← `server`.
 
-pub mod classify;
 pub mod clock;
-pub mod command;
-pub mod core;
+pub mod delivery;
 pub mod demo;
-pub mod export;
-pub mod health;
-pub mod heartbeat;
-pub mod hooks;
-pub mod notify;
-pub mod plan;
-pub mod private;
-pub mod redact;
-pub mod runner;
-pub mod scheduler;
+pub mod instance;
+pub mod jobs;
 pub mod server;
-pub mod settings;
 pub mod status;
 pub mod watch;

@@ -10,8 +10,8 @@ use haven_model::jobs::{JobKind, Outcome, SetState};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Plan;
-use crate::settings::Settings;
+use crate::instance::settings::Settings;
+use crate::jobs::plan::Plan;
 
 /// One service.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,8 @@
 use haven_model::alerts::Alert;
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
-use haven_ops::core::RunNow;
-use haven_ops::notify::Report;
+use haven_ops::delivery::notify::Report;
+use haven_ops::server::core::RunNow;
 use haven_ops::server::{AlertDetail, NewWindow};
 use haven_ops::status::StatusReport;
 use haven_ops::watch::windows::WindowView;

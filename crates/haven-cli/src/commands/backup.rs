@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use haven_engine::{BackupOptions, ParentChoice, SkippedEntry};
-use haven_ops::command::CommandStream;
-use haven_ops::hooks::Hooks;
+use haven_ops::jobs::command::CommandStream;
+use haven_ops::jobs::hooks::Hooks;
 use serde::Serialize;
 
 use crate::cli::{BackupArgs, GlobalArgs};

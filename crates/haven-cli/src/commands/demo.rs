@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use haven_ops::settings::{Overrides, Settings};
+use haven_ops::instance::settings::{Overrides, Settings};
 
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::commands::{server, status};

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use haven_model::catalog::parse_duration;
 use haven_model::catalog::watch::Scope;
 use haven_ops::clock::{Clock, SystemClock};
-use haven_ops::export::Exporter;
+use haven_ops::delivery::export::Exporter;
 use haven_ops::server::NewWindow;
 use haven_ops::watch::windows;
 use jiff::Timestamp;

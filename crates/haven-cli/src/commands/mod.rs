@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(error) => {
             let code = exit_code_for(&error);
-            let message = haven_ops::redact::redact(&format!("{error:#}")).into_owned();
+            let message = haven_ops::instance::redact::redact(&format!("{error:#}")).into_owned();
             eprintln!("error: {message}");
             if global.json {
                 let _ = crate::output::print_json(&ErrorView {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use haven_model::jobs::Outcome;
 use haven_ops::clock::SystemClock;
-use haven_ops::runner::EngineRunner;
-use haven_ops::server::{lock_data_dir, run_foreground};
+use haven_ops::instance::lock::lock_data_dir;
+use haven_ops::jobs::runner::EngineRunner;
+use haven_ops::server::run_foreground;
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::context::UsageError;

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use haven_model::catalog::duration::format_duration;
 use haven_model::compliance::RpoState;
-use haven_ops::plan::plan;
+use haven_ops::jobs::plan::plan;
 use haven_ops::status::{StatusReport, report};
 use jiff::Timestamp;
 

@@ -22,19 +22,19 @@ use haven_store::{JobEnd, Store, StoreError};
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
+use super::error::{ServerError, io};
+use super::handle::{Command, Handle, View, notifier_for};
 use super::outage::Outage;
-use super::{
-    Command, Handle, ServerError, View, catalog_fingerprint, dispatch, io, load_catalog,
-    notifier_for,
-};
 use crate::clock::Clock;
-use crate::core::{Core, RunNow};
-use crate::export::Exporter;
-use crate::health::{self, SharedHealth, StoreHealth};
-use crate::heartbeat::Heartbeat;
-use crate::notify::{Notifier, Templates};
-use crate::runner::{JobSpec, Runner};
-use crate::settings::Settings;
+use crate::delivery::export::Exporter;
+use crate::delivery::heartbeat::Heartbeat;
+use crate::delivery::notify::dispatch;
+use crate::delivery::notify::{Notifier, Templates};
+use crate::instance::catalog::{catalog_fingerprint, load_catalog};
+use crate::instance::settings::Settings;
+use crate::jobs::runner::{JobSpec, Runner};
+use crate::server::core::{Core, RunNow};
+use crate::server::health::{self, SharedHealth, StoreHealth};
 use crate::watch::windows;
 
 /// Where jobs report their end: `(job id, how it ended)`.
@@ -56,7 +56,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 /// recorded, its slot is freed and it is tried again.
 pub fn run_job(runner: &dyn Runner, job: i64, spec: &JobSpec) -> JobEnd {
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        crate::command::for_job(job, || runner.run(spec))
+        crate::jobs::command::for_job(job, || runner.run(spec))
     }));
     ran.unwrap_or_else(|panic| {
         let what = panic
@@ -518,7 +518,7 @@ impl Loop {
         if running.is_empty() {
             return;
         }
-        let killed = crate::command::kill_commands_of(&running);
+        let killed = crate::jobs::command::kill_commands_of(&running);
         if killed > 0 {
             tracing::warn!("killed {killed} dump or hook commands of interrupted jobs");
         }
@@ -547,8 +547,8 @@ fn run_requested(
     system: &str,
     run: &RunNow,
     now: Timestamp,
-) -> crate::export::Event {
-    crate::export::Event::new("run-requested", "event", "process", now)
+) -> crate::delivery::export::Event {
+    crate::delivery::export::Event::new("run-requested", "event", "process", now)
         .actor(by)
         .message(format!("{by} asked to back up {system} now"))
         .haven("system", serde_json::json!(system))

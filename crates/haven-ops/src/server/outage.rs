@@ -14,11 +14,10 @@ use haven_store::{AlertFilter, Store, StoreError};
 use jiff::Timestamp;
 use tokio::task::JoinHandle;
 
-use super::dispatch;
-use crate::core::Core;
-use crate::export::{self, Exporter};
-use crate::health::StoreTrouble;
-use crate::notify::{Notifier, Report};
+use crate::delivery::export::{self, Exporter};
+use crate::delivery::notify::{Notifier, Report, dispatch};
+use crate::server::core::Core;
+use crate::server::health::StoreTrouble;
 use crate::watch::{alert_event, rules};
 
 /// How the outage's alert stands.
@@ -44,7 +43,11 @@ impl Outage {
         trouble: &StoreTrouble,
         now: Timestamp,
     ) -> Outage {
-        let observation = rules::store(Some(trouble));
+        let observation = rules::store(Some(rules::StoreDown {
+            error: &trouble.error,
+            since: trouble.since,
+            pending_records: trouble.pending_records,
+        }));
         let error = match core.watch().apply(&observation, now).await {
             Ok(notices) => {
                 dispatch(notifier, notices);

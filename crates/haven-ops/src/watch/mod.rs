@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use haven_model::actor::Actor;
 use haven_model::alerts::{
-    self, Alert, AlertState, Change, EscalationProgress, Observation, Severity, Subject,
+    self, Alert, AlertState, Change, EscalationProgress, Notification, Observation, Severity,
+    Subject,
 };
 use haven_model::catalog::Catalog;
 use haven_model::compliance::{Compliance, Thresholds};
@@ -26,9 +27,8 @@ use haven_store::{AlertFilter, JobFilter, Store, StoreError};
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::export::{self, Event, Exporter};
-use crate::notify::Notification;
-use crate::settings::AlertSettings;
+use crate::delivery::export::{self, Event, Exporter};
+use crate::instance::settings::AlertSettings;
 use rules::Subjects;
 
 /// How often an alert whose condition is seen again without new evidence

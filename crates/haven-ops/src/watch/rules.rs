@@ -21,7 +21,7 @@ use haven_model::compliance::{Compliance, RpoState};
 use haven_model::jobs::{FailureClass, Job, JobKind, Outcome, SetState, Trigger};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::settings::AlertSettings;
+use crate::instance::settings::AlertSettings;
 
 /// The most critical service depending on each system: alerts about a
 /// system are grouped under it and take its tier.
@@ -635,9 +635,21 @@ pub fn capacity(
     obs
 }
 
-/// Haven's own database (`store-unavailable`): failing, with the error,
-/// since when and what is held in memory meanwhile; or writable again.
-pub fn store(trouble: Option<&crate::health::StoreTrouble>) -> Observation {
+/// Haven's own database failing: the error, since when, and how many
+/// records are held in memory meanwhile.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreDown<'a> {
+    /// The last error.
+    pub error: &'a str,
+    /// Since when.
+    pub since: Timestamp,
+    /// Records held in memory.
+    pub pending_records: usize,
+}
+
+/// Haven's own database (`store-unavailable`): failing, or writable
+/// again (`None`).
+pub fn store(trouble: Option<StoreDown<'_>>) -> Observation {
     let key = Rule::StoreUnavailable.id().to_string();
     let Some(trouble) = trouble else {
         return Observation {
@@ -656,7 +668,7 @@ pub fn store(trouble: Option<&crate::health::StoreTrouble>) -> Observation {
                 trouble.error
             ),
             facts: facts(&[
-                ("error", trouble.error.clone()),
+                ("error", trouble.error.to_string()),
                 ("since", trouble.since.to_string()),
                 ("pending_records", trouble.pending_records.to_string()),
             ]),

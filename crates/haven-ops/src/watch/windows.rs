@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::export::{Event, Exporter};
+use crate::delivery::export::{Event, Exporter};
 
 /// One window as listed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,9 +13,9 @@ pub use haven_model::jobs::{
     Failure, FailureClass, Job, JobKind, JobStats, Layer, Outcome, Trigger,
 };
 pub use haven_ops::clock::{Clock, ManualClock};
-pub use haven_ops::core::Core;
-pub use haven_ops::runner::{JobSpec, Runner};
-pub use haven_ops::settings::{Overrides, Settings};
+pub use haven_ops::instance::settings::{Overrides, Settings};
+pub use haven_ops::jobs::runner::{JobSpec, Runner};
+pub use haven_ops::server::core::Core;
 pub use haven_ops::status;
 pub use haven_store::{JobEnd, JobFilter, SqliteStore, Store};
 pub use jiff::tz::TimeZone;
@@ -134,7 +134,7 @@ pub struct Sim {
     pub pending: Vec<(Timestamp, i64, JobEnd)>,
     pub started: Vec<Job>,
     /// Notifications the core decided, with when.
-    pub notified: Vec<(Timestamp, haven_ops::notify::Notification)>,
+    pub notified: Vec<(Timestamp, haven_model::alerts::Notification)>,
 }
 
 pub fn at(text: &str) -> Timestamp {

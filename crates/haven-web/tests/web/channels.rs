@@ -15,15 +15,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
+use haven_model::alerts::Notification;
 use haven_model::catalog::watch::{Channel, ChannelKind, MaybeSecret, SmtpSecurity};
 use haven_model::catalog::{Located, Origin, SecretRef};
 use haven_ops::clock::{Clock, SystemClock};
-use haven_ops::export::{Event, Exporter};
-use haven_ops::notify::{
-    self, Message, MessageContext, Notification, Notifier, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-    Templates,
+use haven_ops::delivery::export::{Event, Exporter};
+use haven_ops::delivery::notify::{
+    self, Message, MessageContext, Notifier, SIGNATURE_HEADER, TIMESTAMP_HEADER, Templates,
 };
-use haven_ops::settings::{ExportSettings, SyslogTarget};
+use haven_ops::instance::settings::{ExportSettings, SyslogTarget};
 use haven_store::{SqliteStore, Store};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;

@@ -12,26 +12,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use haven_model::catalog::watch::MaybeSecret;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::export::{Event, Exporter, Outcome};
-use crate::notify;
-
-/// `[heartbeat]` of `haven.toml`.
-#[derive(Clone, Debug)]
-pub struct HeartbeatSettings {
-    /// Where to call (often a secret: push URLs carry their token).
-    pub url: MaybeSecret,
-    /// How often.
-    pub every: SignedDuration,
-    /// How long one call may take.
-    pub timeout: Duration,
-}
+use crate::delivery::export::{Event, Exporter, Outcome};
+use crate::delivery::notify;
+use crate::instance::settings::HeartbeatSettings;
 
 /// What each call reports (the JSON body of the `POST`; documented in
 /// `docs/server.md`).
@@ -139,6 +127,9 @@ impl Heartbeat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use haven_model::catalog::watch::MaybeSecret;
+    use jiff::SignedDuration;
+    use std::time::Duration;
 
     #[test]
     fn due_at_start_then_every_interval() {

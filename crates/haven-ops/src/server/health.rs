@@ -89,7 +89,7 @@ impl StoreHealth {
         now: Timestamp,
         instant: tokio::time::Instant,
     ) -> bool {
-        let text = crate::redact::redact(&error.to_string()).into_owned();
+        let text = crate::instance::redact::redact(&error.to_string()).into_owned();
         self.delay = if self.trouble.is_some() {
             (self.delay * 2).min(MAX_RETRY)
         } else {

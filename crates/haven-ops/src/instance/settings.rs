@@ -15,8 +15,6 @@ use haven_model::jobs::RetryPolicy;
 use jiff::SignedDuration;
 use serde::Deserialize;
 
-use crate::heartbeat::HeartbeatSettings;
-
 /// The file inside the data dir.
 pub const SETTINGS_FILE: &str = "haven.toml";
 
@@ -196,6 +194,17 @@ pub struct Overrides {
     pub database: Option<String>,
     /// `--listen` / `HAVEN_LISTEN`.
     pub listen: Option<String>,
+}
+
+/// `[heartbeat]` of `haven.toml`.
+#[derive(Clone, Debug)]
+pub struct HeartbeatSettings {
+    /// Where to call (often a secret: push URLs carry their token).
+    pub url: MaybeSecret,
+    /// How often.
+    pub every: SignedDuration,
+    /// How long one call may take.
+    pub timeout: Duration,
 }
 
 /// The resolved settings of one Haven instance.
@@ -536,8 +545,8 @@ pub fn ensure_token(data_dir: &Path) -> std::io::Result<String> {
         read_token(data_dir)?;
     }
     let token = hex_token();
-    crate::private::write_private(&path, format!("{token}\n").as_bytes())?;
-    crate::redact::remember(&token);
+    super::files::write_private(&path, format!("{token}\n").as_bytes())?;
+    super::redact::remember(&token);
     Ok(token)
 }
 
@@ -550,7 +559,7 @@ fn hex_token() -> String {
 /// with the `chmod` that fixes it.
 pub fn read_token(data_dir: &Path) -> std::io::Result<String> {
     let path = token_file(data_dir);
-    crate::private::refuse_exposed(&path)?;
+    super::files::refuse_exposed(&path)?;
     let text = std::fs::read_to_string(&path)?;
     let token = text.trim().to_string();
     if token.is_empty() {
@@ -559,7 +568,7 @@ pub fn read_token(data_dir: &Path) -> std::io::Result<String> {
             "the api-token file is empty",
         ));
     }
-    crate::redact::remember(&token);
+    super::redact::remember(&token);
     Ok(token)
 }
 

@@ -12,7 +12,7 @@ use std::io::ErrorKind;
 use haven_engine::Error as EngineError;
 use haven_model::jobs::{Failure, FailureClass, Layer};
 
-use crate::command::CommandError;
+use super::command::CommandError;
 
 fn failure(class: FailureClass, detail: &str, layer: Layer) -> Failure {
     Failure {
@@ -72,7 +72,10 @@ fn typed(cause: &(dyn std::error::Error + 'static), hook: bool) -> Option<Failur
             _ => None,
         };
     }
-    if cause.downcast_ref::<crate::runner::SecretError>().is_some() {
+    if cause
+        .downcast_ref::<crate::instance::secrets::SecretError>()
+        .is_some()
+    {
         return Some(failure(
             Authentication,
             "credentials-missing",

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use haven_model::alerts::AlertState;
+use haven_model::alerts::{AlertState, Notification};
 use haven_model::catalog::Catalog;
 use haven_model::compliance::{self, Compliance, RpoState};
 use haven_model::jobs::{Job, JobKind, Outcome, SetState};
@@ -15,15 +15,14 @@ use haven_store::{JobEnd, Store, StoreError};
 use jiff::Timestamp;
 
 use crate::clock::Clock;
-use crate::export::{self, Event, Exporter};
-use crate::health::HealthReport;
-use crate::heartbeat::Pulse;
-use crate::notify::Notification;
-use crate::plan::{Plan, PlanProblem, plan};
-use crate::redact::redact_in_place;
-use crate::runner::JobSpec;
-use crate::scheduler::{Limits, Scheduler};
-use crate::settings::Settings;
+use crate::delivery::export::{self, Event, Exporter};
+use crate::delivery::heartbeat::Pulse;
+use crate::instance::redact::redact_in_place;
+use crate::instance::settings::Settings;
+use crate::jobs::plan::{Plan, PlanProblem, plan};
+use crate::jobs::runner::JobSpec;
+use crate::jobs::scheduler::{Limits, Scheduler};
+use crate::server::health::HealthReport;
 use crate::watch::{Watch, WatchError};
 
 /// The message interrupted jobs are recorded with.

@@ -20,8 +20,8 @@ use haven_model::jobs::{Job, Outcome, RetryPolicy, Trigger};
 use haven_store::NewJob;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::plan::Plan;
-use crate::runner::JobSpec;
+use crate::jobs::plan::Plan;
+use crate::jobs::runner::JobSpec;
 
 /// A job waiting to start.
 #[derive(Clone, Debug)]

@@ -22,8 +22,8 @@ use haven_store::NewJob;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::runner::{JobSpec, RepoTarget, Work};
-use crate::settings::Settings;
+use crate::instance::settings::Settings;
+use crate::jobs::runner::{JobSpec, RepoTarget, Work};
 
 /// When a task runs by itself.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::command::{CommandError, run_with_timeout};
+use crate::jobs::command::{CommandError, run_with_timeout};
 
 /// Default hook time limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::settings::{ExportSettings, SyslogTarget, SyslogTransport};
+use crate::instance::settings::{ExportSettings, SyslogTarget, SyslogTransport};
 
 /// The ECS version the field names follow.
 pub const ECS_VERSION: &str = "8.11.0";
@@ -207,7 +207,7 @@ fn dropped_event(count: u64, total: u64) -> Event {
 /// a secret JSON would escape is still found).
 fn redact_strings(value: &mut Value) {
     match value {
-        Value::String(text) => crate::redact::redact_in_place(text),
+        Value::String(text) => crate::instance::redact::redact_in_place(text),
         Value::Array(items) => items.iter_mut().for_each(redact_strings),
         Value::Object(map) => map.values_mut().for_each(redact_strings),
         _ => {}
@@ -419,7 +419,7 @@ struct Sinks {
 impl Sinks {
     fn write(&mut self, event: &Event) {
         if let Some(path) = &self.file {
-            let written = crate::private::append_private(path)
+            let written = crate::instance::files::append_private(path)
                 .and_then(|mut f| writeln!(f, "{}", event.line()));
             if let Err(e) = written {
                 tracing::warn!("cannot append the event to {}: {e}", path.display());

@@ -12,16 +12,16 @@ use std::time::Duration;
 use haven_engine::{
     BackupOptions, Id, Location, NoProgress, ParentChoice, PruneOptions, ReadData, Repository,
 };
-use haven_model::catalog::watch::MaybeSecret;
 use haven_model::catalog::{BackupSet, EnvVar, SecretRef};
 use haven_model::jobs::{JobStats, Outcome, log_excerpt};
 use haven_model::retention::{self, GroupBy, KeepPolicy, SnapshotRef};
 use haven_store::{JobEnd, NewJob};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::classify::classify;
-use crate::command::CommandStream;
-use crate::hooks::Hooks;
+use super::classify::classify;
+use super::command::CommandStream;
+use super::hooks::Hooks;
+use crate::instance::secrets::{repository_password, resolve_env};
 
 /// A repository as a job needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,68 +118,10 @@ pub fn set_tags(system: &str, set: &str) -> Vec<String> {
     vec![format!("system:{system}"), format!("set:{set}")]
 }
 
-/// A repository password could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("repository {repository}: {problem}")]
-pub struct SecretError {
-    /// The repository.
-    pub repository: String,
-    /// What is wrong (never the secret).
-    pub problem: String,
-}
-
-/// Read a repository's password from its reference.
-pub fn resolve_password(repo: &RepoTarget) -> Result<Vec<u8>, SecretError> {
-    let err = |problem: String| SecretError {
-        repository: repo.id.clone(),
-        problem,
-    };
-    match &repo.password {
-        None => Err(err(
-            "no password reference: set `password = \"env:VAR\"` or `\"file:PATH\"` in the catalog"
-                .into(),
-        )),
-        Some(reference) => read_secret(reference).map(String::into_bytes).map_err(err),
-    }
-}
-
-/// Read a secret a catalog refers to: an environment variable, or the
-/// first line of a file. The error names where it looked, never a value.
-pub fn read_secret(reference: &SecretRef) -> Result<String, String> {
-    match reference {
-        SecretRef::Env(var) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-        }
-        SecretRef::File(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read secret file {path}: {e}"))?;
-            let line = text.lines().next().unwrap_or_default();
-            if line.is_empty() {
-                return Err(format!("secret file {path} is empty"));
-            }
-            Ok(line.to_string())
-        }
-    }
-    .inspect(|secret| crate::redact::remember(secret))
-}
-
-/// The environment a command gets from its catalog `env`: plain values
-/// as written, references read now (and remembered for redaction).
-pub fn resolve_env(env: &[EnvVar]) -> Result<Vec<(String, String)>, String> {
-    env.iter()
-        .map(|var| match &var.value {
-            MaybeSecret::Plain(value) => Ok((var.name.clone(), value.clone())),
-            MaybeSecret::Secret(reference) => read_secret(reference)
-                .map(|value| (var.name.clone(), value))
-                .map_err(|problem| format!("variable {}: {problem}", var.name)),
-        })
-        .collect()
-}
-
 /// Open a repository from its catalog entry.
 pub fn open_repository(repo: &RepoTarget) -> anyhow::Result<Repository> {
     let location = Location::parse(&repo.url)?;
-    let password = resolve_password(repo)?;
+    let password = repository_password(&repo.id, repo.password.as_ref())?;
     Ok(Repository::open(&location, &password)?)
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use haven_model::alerts::{Alert, AlertState, Delivery, PendingNotification};
+use haven_model::alerts::{Alert, AlertState, Delivery, Notification, PendingNotification};
 use haven_model::catalog::watch::{Channel, ChannelKind, MaybeSecret, SmtpSecurity};
 use haven_store::Store;
 use jiff::{SignedDuration, Timestamp};
@@ -21,13 +21,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::clock::Clock;
-use crate::export::{self, Event, Exporter};
-use crate::redact::{redact, redact_in_place};
+use crate::delivery::export::{self, Event, Exporter};
+use crate::instance::redact::{redact, redact_in_place};
 /// A secret a channel refers to, read off the async threads (a file may
 /// sit on a slow mount).
 async fn read_secret(reference: &haven_model::catalog::SecretRef) -> Result<String, String> {
     let reference = reference.clone();
-    tokio::task::spawn_blocking(move || crate::runner::read_secret(&reference))
+    tokio::task::spawn_blocking(move || crate::instance::secrets::read_secret(&reference))
         .await
         .unwrap_or_else(|e| Err(format!("reading the secret failed: {e}")))
 }
@@ -399,10 +399,11 @@ async fn deliver_once(
         }
         ChannelKind::Command { run, env } => {
             let env = env.clone();
-            let env = tokio::task::spawn_blocking(move || crate::runner::resolve_env(&env))
-                .await
-                .map_err(|e| DeliveryError(format!("reading the command's environment: {e}")))?
-                .map_err(DeliveryError)?;
+            let env =
+                tokio::task::spawn_blocking(move || crate::instance::secrets::resolve_env(&env))
+                    .await
+                    .map_err(|e| DeliveryError(format!("reading the command's environment: {e}")))?
+                    .map_err(DeliveryError)?;
             run_command(run, &env, message, context, timeout).await
         }
     }
@@ -537,17 +538,6 @@ async fn run_command(
         Some(code) => format!("the command exited with {code}{said}"),
         None => format!("the command was killed{said}"),
     }))
-}
-
-/// Where a notification goes and what it says.
-#[derive(Clone, Debug)]
-pub struct Notification {
-    /// The alert (`None` for tests).
-    pub alert: Option<Alert>,
-    /// The escalation step.
-    pub step: Option<usize>,
-    /// Channels in failover order.
-    pub channels: Vec<String>,
 }
 
 /// What happened to a notification.
@@ -849,6 +839,16 @@ impl Notifier {
                 ),
         );
         delivery
+    }
+}
+
+/// Send notifications on tasks of their own (retries wait in real time).
+pub fn dispatch(notifier: &Arc<Notifier>, notifications: Vec<Notification>) {
+    for n in notifications {
+        let notifier = Arc::clone(notifier);
+        tokio::spawn(async move {
+            notifier.send_queued(&n).await;
+        });
     }
 }
 
