@@ -15,7 +15,6 @@
 
 pub mod clock;
 pub mod delivery;
-pub mod demo;
 pub mod instance;
 pub mod jobs;
 pub mod server;

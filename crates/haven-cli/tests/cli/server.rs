@@ -599,7 +599,7 @@ fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
     }
     signal(&demo, rustix::process::Signal::TERM);
     assert!(exited(&mut demo).success(), "{}", log_of(&log));
-    let cluster = haven_ops::demo::cluster_dir(&data);
+    let cluster = std::path::PathBuf::from(format!("{}.postgres", data.display()));
     if cluster.exists() {
         assert!(
             !cluster.join("data/postmaster.pid").exists(),

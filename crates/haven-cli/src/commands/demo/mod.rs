@@ -1,6 +1,8 @@
 //! `haven demo`: a data dir from an example catalog, then the server in
 //! the foreground with the first backups queued at once.
 
+mod setup;
+
 use std::time::Duration;
 
 use anyhow::Result;
@@ -11,7 +13,7 @@ use crate::commands::{server, status};
 use crate::exit;
 
 pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
-    let demo = haven_ops::demo::prepare(&global.data_dir, &args.from)?;
+    let demo = setup::prepare(&global.data_dir, &args.from)?;
     let data_dir = demo.data_dir.display().to_string();
     eprintln!(
         "{} demo data dir {data_dir}; databases: {}",
