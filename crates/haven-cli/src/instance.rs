@@ -1,20 +1,20 @@
 //! A Haven instance from the command line: its settings, and the way to
 //! reach it (the running server's API, or the data dir directly).
 
-use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use haven_model::actor::Actor;
+use haven_ops::api::Instance;
+use haven_ops::datadir::DataDir;
 use haven_ops::instance::catalog::load_catalog;
 use haven_ops::instance::lock::data_dir_in_use;
 use haven_ops::instance::settings::{
     Overrides, Settings, read_token, server_address_file, token_file,
 };
-use haven_store::Store;
-use haven_web::client::Client;
+use haven_web::client::Remote;
 
 use crate::cli::{GlobalArgs, InstanceArgs};
-use crate::context::UsageError;
 
 /// The instance's settings: haven.toml, then `HAVEN_*`, then flags.
 pub fn settings(
@@ -39,61 +39,41 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// How a command reaches the instance.
-pub enum Access {
-    /// A server runs on the data dir: ask it.
-    Server(Client),
-    /// No server: read the data dir's database and catalog.
-    Direct {
-        /// The store.
-        store: Arc<dyn Store>,
-    },
-}
-
-fn require_data_dir(data_dir: &Path) -> Result<()> {
-    if !data_dir.is_dir() {
-        bail!(UsageError(format!(
-            "no Haven data dir at {}: pass --data-dir (or HAVEN_DATA_DIR), or create one with `haven server` or `haven demo`",
-            data_dir.display()
-        )));
+/// Reach the instance: through its server's API when one holds the data
+/// dir, else on the data dir directly. Commands call the one interface
+/// and do not know which.
+pub async fn connect(settings: &Settings) -> Result<Box<dyn Instance>> {
+    if !settings.data_dir.is_dir() || !data_dir_in_use(&settings.data_dir) {
+        return Ok(Box::new(DataDir::open(settings.clone()).await?));
     }
-    Ok(())
-}
-
-/// Reach the instance: through its server when one holds the data dir.
-pub async fn connect(settings: &Settings) -> Result<Access> {
-    require_data_dir(&settings.data_dir)?;
-    if data_dir_in_use(&settings.data_dir) {
-        let address_file = server_address_file(&settings.data_dir);
-        let address = std::fs::read_to_string(&address_file)
-            .with_context(|| {
-                format!(
-                    "a server holds {} but its address file {} cannot be read",
-                    settings.data_dir.display(),
-                    address_file.display()
-                )
-            })?
-            .trim()
-            .to_string();
-        let token = read_token(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot read the API token in {}",
-                token_file(&settings.data_dir).display()
-            )
-        })?;
-        return Ok(Access::Server(Client::new(&address, token)));
-    }
-    let store = haven_store::open(&settings.database)
-        .await
+    let address_file = server_address_file(&settings.data_dir);
+    let address = std::fs::read_to_string(&address_file)
         .with_context(|| {
             format!(
-                "cannot open the database of {}",
-                settings.data_dir.display()
+                "a server holds {} but its address file {} cannot be read",
+                settings.data_dir.display(),
+                address_file.display()
             )
-        })?;
-    Ok(Access::Direct {
-        store: Arc::from(store),
-    })
+        })?
+        .trim()
+        .to_string();
+    let token = read_token(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot read the API token in {}",
+            token_file(&settings.data_dir).display()
+        )
+    })?;
+    Ok(Box::new(Remote::new(&address, token)))
+}
+
+/// Who acts through the CLI: the local account (it can reach the data
+/// dir), with `--by` as a declared name. A server records its token as
+/// who acted and keeps the declared name (`--by`, else `$USER`) beside.
+pub fn actor(by: Option<&String>) -> Actor {
+    Actor::new(
+        format!("local:{}", haven_engine::host::username()),
+        by.map(String::as_str),
+    )
 }
 
 /// The catalog, checked (errors refuse it).

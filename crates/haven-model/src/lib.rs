@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod anomaly;
 pub mod catalog;
 pub mod compliance;
+pub mod errors;
 pub mod escalation;
 pub mod jobs;
 pub mod maintenance;

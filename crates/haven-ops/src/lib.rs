@@ -2,6 +2,9 @@
 //! arranged by capability. Knows nothing of HTTP or SQL (the store is a
 //! trait, the API another crate).
 //!
+//! - [`api`]: the instance interface every command and route calls, with
+//!   its implementations in [`server`] (a running server) and
+//!   [`datadir`] (a data dir without one);
 //! - [`instance`]: the data dir, its lock, settings, secrets, redaction;
 //! - [`jobs`]: plan, scheduling decisions, the runner, commands, hooks,
 //!   failure classification;
@@ -11,9 +14,12 @@
 //! - [`server`]: the core and the loop that runs it in real time.
 //!
 //! Dependencies go one way (ARCHITECTURE.md): `instance` ← `jobs` ←
-//! `status`; `instance` ← `delivery` ← `watch`; everything ← `server`.
+//! `status`; `instance` ← `delivery` ← `watch`; those ← `api` ←
+//! `server` ← `datadir`.
 
+pub mod api;
 pub mod clock;
+pub mod datadir;
 pub mod delivery;
 pub mod instance;
 pub mod jobs;

@@ -4,6 +4,7 @@
 
 mod sim;
 
+use haven_ops::api::{Instance, JobsQuery, RunOutcome, RunRequest};
 use sim::*;
 
 #[tokio::test]
@@ -528,15 +529,19 @@ async fn a_job_that_panics_is_recorded_failed_internal_frees_its_slot_and_runs_a
     ));
     let handle = handle_rx.await.expect("the server started");
     let by = haven_model::actor::Actor::haven();
-    let queued = handle.run_now("sys", &by).await.expect("sys has backups");
+    let request = RunRequest {
+        system: "sys".into(),
+        by,
+    };
+    let RunOutcome::Queued(queued) = handle.run(&request).await.expect("sys has backups") else {
+        panic!("a server queues")
+    };
     assert_eq!(queued.queued, ["backup:sys/default"]);
 
-    let filter = JobFilter {
+    let filter = JobsQuery {
         system: Some("sys".into()),
-        kind: None,
-        outcomes: Vec::new(),
-        since: None,
-        limit: 10,
+        limit: Some(10),
+        ..JobsQuery::default()
     };
     let jobs = eventually("the panicked job and its retry", async || {
         let jobs = handle.jobs(&filter).await.expect("jobs");
@@ -558,7 +563,7 @@ async fn a_job_that_panics_is_recorded_failed_internal_frees_its_slot_and_runs_a
     // The slot was freed and the task tried again, as a retry.
     assert_eq!((retry.trigger, retry.attempt), (Trigger::Retry, 2));
     assert_eq!(retry.outcome, Outcome::Success);
-    assert!(handle.health().is_ok());
+    assert!(handle.health().await.expect("health").is_ok());
 
     let _ = stop.send(());
     server

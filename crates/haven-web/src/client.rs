@@ -1,41 +1,21 @@
-//! The API client the CLI uses when a server runs on the data dir.
+//! The instance interface over HTTP: what the CLI uses when a server
+//! runs on the data dir. Every answer is the server's, every error the
+//! server's code (or `server-unreachable` when none answers).
 
+use async_trait::async_trait;
 use haven_model::alerts::Alert;
+use haven_model::errors::{ErrorCode, ErrorDocument};
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
+use haven_ops::api::{
+    AddWindow, AlertAction, AlertDetail, AlertsQuery, EndWindow, HealthReport, Instance,
+    InstanceError, JobsQuery, RunOutcome, RunRequest, WindowView,
+};
 use haven_ops::delivery::notify::Report;
-use haven_ops::server::core::RunNow;
-use haven_ops::server::{AlertDetail, NewWindow};
 use haven_ops::status::StatusReport;
-use haven_ops::watch::windows::WindowView;
 use serde::de::DeserializeOwned;
 
-use crate::{AlertsQuery, ApiError, JobsQuery, ResolveBody, USER_HEADER};
-
-/// Why a request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// No server answered.
-    #[error("cannot reach the Haven server at {address}: {source}")]
-    Unreachable {
-        /// Where it was expected.
-        address: String,
-        /// Why.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The server said no.
-    #[error("the server answered {status}: {message}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// Its error message.
-        message: String,
-    },
-    /// The answer was not what this client understands.
-    #[error("unexpected answer from the server: {0}")]
-    Protocol(String),
-}
+use crate::{ResolveBody, USER_HEADER};
 
 /// How long connecting to the server may take.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -45,17 +25,16 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// How long a channel test may take.
 pub const NOTIFY_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// A client for one server.
+/// A server reached through its API.
 #[derive(Clone, Debug)]
-pub struct Client {
+pub struct Remote {
     base: String,
     token: String,
-    user: String,
     http: reqwest::Client,
 }
 
-impl Client {
-    /// A client for the server at `address` (`127.0.0.1:8080`).
+impl Remote {
+    /// The server at `address` (`127.0.0.1:8080`), with the API token.
     pub fn new(address: &str, token: String) -> Self {
         // reqwest is built without a default TLS provider (Haven's one
         // provider is aws-lc-rs); first install wins, repeating is safe.
@@ -66,10 +45,9 @@ impl Client {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .unwrap_or_default();
-        Client {
+        Remote {
             base: format!("http://{address}"),
             token,
-            user: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
             http,
         }
     }
@@ -91,121 +69,166 @@ impl Client {
         url
     }
 
-    /// Who acts (recorded with acknowledgements and other actions).
-    pub fn acting_as(mut self, user: &str) -> Self {
-        self.user = user.to_string();
-        self
-    }
-
+    /// Send a request; `as_who` is the name a person declares (the token
+    /// is what authenticates: the server records that).
     async fn send<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<T, ClientError> {
-        let response = request
-            .bearer_auth(&self.token)
-            .header(USER_HEADER, &self.user)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                address: self.base.clone(),
-                source,
-            })?;
+        as_who: Option<&haven_model::actor::Actor>,
+    ) -> Result<T, InstanceError> {
+        let declared = as_who
+            .and_then(|by| by.declared.clone())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "cli".into());
+        let response =
+            request
+                .bearer_auth(&self.token)
+                .header(USER_HEADER, declared)
+                .send()
+                .await
+                .map_err(|e| {
+                    InstanceError::new(
+                    ErrorCode::ServerUnreachable,
+                    format!("cannot reach the Haven server at {}: {}", self.base, e.without_url()),
+                )
+                .hint("is it running? `haven status` works on the data dir when no server holds it")
+                })?;
         let status = response.status();
         let body = response
             .bytes()
             .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            .map_err(|e| protocol(e.to_string()))?;
         if !status.is_success() {
-            let message = serde_json::from_slice::<ApiError>(&body)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-            return Err(ClientError::Refused {
-                status: status.as_u16(),
-                message,
+            return Err(match serde_json::from_slice::<ErrorDocument>(&body) {
+                Ok(document) => InstanceError::from_document(document),
+                Err(_) => protocol(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
             });
         }
-        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))
+        serde_json::from_slice(&body).map_err(|e| protocol(e.to_string()))
+    }
+}
+
+fn protocol(detail: String) -> InstanceError {
+    InstanceError::new(
+        ErrorCode::Failed,
+        format!("unexpected answer from the server: {detail}"),
+    )
+}
+
+#[async_trait]
+impl Instance for Remote {
+    fn describe(&self) -> String {
+        format!("the server at {}", self.base)
     }
 
-    /// `GET /api/v1/status`.
-    pub async fn status(&self) -> Result<StatusReport, ClientError> {
-        self.send(self.http.get(self.url(&["status"]))).await
+    async fn health(&self) -> Result<HealthReport, InstanceError> {
+        let response = self
+            .http
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await
+            .map_err(|e| {
+                InstanceError::new(
+                    ErrorCode::ServerUnreachable,
+                    format!(
+                        "cannot reach the Haven server at {}: {}",
+                        self.base,
+                        e.without_url()
+                    ),
+                )
+            })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| protocol(e.to_string()))?;
+        // `503` with a report is an answer (degraded), not an error.
+        serde_json::from_slice(&body).map_err(|e| protocol(e.to_string()))
     }
 
-    /// `GET /api/v1/jobs`.
-    pub async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, ClientError> {
-        self.send(self.http.get(self.url(&["jobs"])).query(query))
+    async fn status(&self) -> Result<StatusReport, InstanceError> {
+        self.send(self.http.get(self.url(&["status"])), None).await
+    }
+
+    async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError> {
+        self.send(self.http.get(self.url(&["jobs"])).query(query), None)
             .await
     }
 
-    /// `GET /api/v1/jobs/ID`.
-    pub async fn job(&self, id: i64) -> Result<Job, ClientError> {
-        self.send(self.http.get(self.url(&["jobs", &id.to_string()])))
+    async fn job(&self, id: i64) -> Result<Job, InstanceError> {
+        self.send(self.http.get(self.url(&["jobs", &id.to_string()])), None)
             .await
     }
 
-    /// `POST /api/v1/systems/SYSTEM/run`.
-    pub async fn run(&self, system: &str) -> Result<RunNow, ClientError> {
-        self.send(self.http.post(self.url(&["systems", system, "run"])))
-            .await
-    }
-
-    /// `GET /api/v1/alerts`.
-    pub async fn alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, ClientError> {
-        self.send(self.http.get(self.url(&["alerts"])).query(query))
-            .await
-    }
-
-    /// `GET /api/v1/alerts/ID`.
-    pub async fn alert(&self, id: i64) -> Result<AlertDetail, ClientError> {
-        self.send(self.http.get(self.url(&["alerts", &id.to_string()])))
-            .await
-    }
-
-    /// `POST /api/v1/alerts/ID/ack`.
-    pub async fn acknowledge(&self, id: i64) -> Result<Alert, ClientError> {
+    async fn run(&self, request: &RunRequest) -> Result<RunOutcome, InstanceError> {
         self.send(
             self.http
-                .post(self.url(&["alerts", &id.to_string(), "ack"])),
+                .post(self.url(&["systems", &request.system, "run"])),
+            Some(&request.by),
         )
         .await
     }
 
-    /// `POST /api/v1/alerts/ID/resolve`.
-    pub async fn resolve(&self, id: i64, reason: Option<&str>) -> Result<Alert, ClientError> {
+    async fn alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, InstanceError> {
+        self.send(self.http.get(self.url(&["alerts"])).query(query), None)
+            .await
+    }
+
+    async fn alert(&self, id: i64) -> Result<AlertDetail, InstanceError> {
+        self.send(self.http.get(self.url(&["alerts", &id.to_string()])), None)
+            .await
+    }
+
+    async fn acknowledge(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
         self.send(
             self.http
-                .post(self.url(&["alerts", &id.to_string(), "resolve"]))
+                .post(self.url(&["alerts", &action.id.to_string(), "ack"])),
+            Some(&action.by),
+        )
+        .await
+    }
+
+    async fn resolve(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
+        self.send(
+            self.http
+                .post(self.url(&["alerts", &action.id.to_string(), "resolve"]))
                 .json(&ResolveBody {
-                    reason: reason.map(String::from),
+                    reason: action.reason.clone(),
                 }),
+            Some(&action.by),
         )
         .await
     }
 
-    /// `GET /api/v1/maintenance`.
-    pub async fn windows(&self) -> Result<Vec<WindowView>, ClientError> {
-        self.send(self.http.get(self.url(&["maintenance"]))).await
-    }
-
-    /// `POST /api/v1/maintenance`.
-    pub async fn add_window(&self, window: &NewWindow) -> Result<Recorded, ClientError> {
-        self.send(self.http.post(self.url(&["maintenance"])).json(window))
+    async fn windows(&self) -> Result<Vec<WindowView>, InstanceError> {
+        self.send(self.http.get(self.url(&["maintenance"])), None)
             .await
     }
 
-    /// `POST /api/v1/maintenance/ID/end`.
-    pub async fn end_window(&self, id: &str) -> Result<Recorded, ClientError> {
-        self.send(self.http.post(self.url(&["maintenance", id, "end"])))
-            .await
+    async fn add_window(&self, request: &AddWindow) -> Result<Recorded, InstanceError> {
+        self.send(
+            self.http
+                .post(self.url(&["maintenance"]))
+                .json(&request.window),
+            Some(&request.by),
+        )
+        .await
     }
 
-    /// `POST /api/v1/channels/ID/test`.
-    pub async fn notify_test(&self, channel: &str) -> Result<Report, ClientError> {
+    async fn end_window(&self, request: &EndWindow) -> Result<Recorded, InstanceError> {
+        self.send(
+            self.http
+                .post(self.url(&["maintenance", &request.id, "end"])),
+            Some(&request.by),
+        )
+        .await
+    }
+
+    async fn notify_test(&self, channel: &str) -> Result<Report, InstanceError> {
         self.send(
             self.http
                 .post(self.url(&["channels", channel, "test"]))
                 .timeout(NOTIFY_TEST_TIMEOUT),
+            None,
         )
         .await
     }

@@ -18,16 +18,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use std::sync::Arc;
+
 use haven_model::actor::Actor;
-use haven_model::jobs::Outcome;
-use haven_ops::server::{Handle, NewWindow};
-use haven_ops::watch::WatchError;
-use haven_ops::watch::windows::WindowError;
-use haven_store::{AlertFilter, JobFilter};
+use haven_ops::api::{
+    AddWindow, AlertAction, AlertsQuery, EndWindow, Instance, InstanceError, JobsQuery, NewWindow,
+    RunRequest,
+};
 use serde::{Deserialize, Serialize};
 
-use error::error;
-pub use error::{ApiError, ErrorCode};
+pub use error::{ErrorCode, ErrorDocument};
+use error::{document, error};
 use extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 pub use serve::{IDLE_TIMEOUT, serve};
 
@@ -36,7 +37,7 @@ pub const BODY_LIMIT: usize = 1 << 20;
 
 #[derive(Clone)]
 struct AppState {
-    handle: Handle,
+    instance: Arc<dyn Instance>,
 }
 
 fn authorized(token: &str, headers: &HeaderMap) -> bool {
@@ -80,9 +81,9 @@ async fn method_not_allowed(request: Request) -> Response {
     )
 }
 
-/// The API router for a running server.
-pub fn router(handle: Handle, token: String) -> Router {
-    let health = handle.clone();
+/// The API router for an instance (a running server in this process).
+pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
+    let health = Arc::clone(&instance);
     let api = Router::new()
         .route("/status", get(status))
         .route("/jobs", get(jobs))
@@ -97,7 +98,7 @@ pub fn router(handle: Handle, token: String) -> Router {
         .route("/channels/{id}/test", post(notify_test))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { handle })
+        .with_state(AppState { instance })
         .layer(axum::middleware::from_fn_with_state(token, require_token));
     Router::new()
         .route("/healthz", get(move || healthz(health.clone())))
@@ -110,14 +111,18 @@ pub fn router(handle: Handle, token: String) -> Router {
 /// `GET /healthz` (no token): the server's own health, `200` when `ok`,
 /// `503` while `degraded` (its database cannot be written), so a monitor
 /// that only reads status codes sees it too.
-async fn healthz(handle: Handle) -> Response {
-    let report = handle.health();
-    let status = if report.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, axum::Json(report)).into_response()
+async fn healthz(instance: Arc<dyn Instance>) -> Response {
+    match instance.health().await {
+        Ok(report) => {
+            let status = if report.is_ok() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (status, axum::Json(report)).into_response()
+        }
+        Err(e) => document(&e.document()),
+    }
 }
 
 /// The header a person names themselves with (`haven alert ack --by`,
@@ -136,28 +141,12 @@ fn actor(headers: &HeaderMap) -> Actor {
     Actor::new(TOKEN_IDENTITY, declared.as_deref())
 }
 
-const STOPPING: &str = "the server is shutting down";
-
-/// Query of `GET /api/v1/alerts`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct AlertsQuery {
-    /// Only open and acknowledged alerts.
-    #[serde(default)]
-    pub open: bool,
-    /// Only this service's.
-    pub service: Option<String>,
-    /// At most this many (default 100).
-    pub limit: Option<u32>,
-}
-
-impl AlertsQuery {
-    /// The store filter.
-    pub fn filter(&self) -> AlertFilter {
-        AlertFilter {
-            active: self.open,
-            service: self.service.clone(),
-            limit: self.limit.unwrap_or(100),
-        }
+/// The answer to a request: `status` with the JSON document, or the
+/// error's.
+fn answer<T: Serialize>(status: StatusCode, result: Result<T, InstanceError>) -> Response {
+    match result {
+        Ok(value) => (status, axum::Json(value)).into_response(),
+        Err(e) => document(&e.document()),
     }
 }
 
@@ -168,34 +157,36 @@ pub struct ResolveBody {
     pub reason: Option<String>,
 }
 
-fn watch_error(e: WatchError) -> Response {
-    match e {
-        WatchError::NoSuchAlert(_) => error(ErrorCode::NoSuchAlert, e.to_string()),
-        WatchError::AlreadyResolved(_) => error(ErrorCode::AlreadyResolved, e.to_string()),
-        WatchError::Store(_) => error(ErrorCode::StoreUnavailable, e.to_string()),
-    }
+async fn status(State(state): State<AppState>) -> Response {
+    answer(StatusCode::OK, state.instance.status().await)
 }
 
-fn window_error(e: WindowError) -> Response {
-    match e {
-        WindowError::Invalid(_) => error(ErrorCode::InvalidWindow, e.to_string()),
-        WindowError::Store(_) => error(ErrorCode::StoreUnavailable, e.to_string()),
-    }
+async fn jobs(State(state): State<AppState>, ApiQuery(query): ApiQuery<JobsQuery>) -> Response {
+    answer(StatusCode::OK, state.instance.jobs(&query).await)
+}
+
+async fn job(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
+    answer(StatusCode::OK, state.instance.job(id).await)
+}
+
+async fn run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(system): ApiPath<String>,
+) -> Response {
+    let request = RunRequest {
+        system,
+        by: actor(&headers),
+    };
+    answer(StatusCode::ACCEPTED, state.instance.run(&request).await)
 }
 
 async fn alerts(State(state): State<AppState>, ApiQuery(query): ApiQuery<AlertsQuery>) -> Response {
-    match state.handle.alerts(&query.filter()).await {
-        Ok(list) => axum::Json(list).into_response(),
-        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
-    }
+    answer(StatusCode::OK, state.instance.alerts(&query).await)
 }
 
 async fn alert(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
-    match state.handle.alert(id).await {
-        Ok(Some(detail)) => axum::Json(detail).into_response(),
-        Ok(None) => error(ErrorCode::NoSuchAlert, format!("no alert {id}")),
-        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
-    }
+    answer(StatusCode::OK, state.instance.alert(id).await)
 }
 
 async fn acknowledge(
@@ -203,11 +194,12 @@ async fn acknowledge(
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Response {
-    match state.handle.acknowledge(id, &actor(&headers)).await {
-        Some(Ok(alert)) => axum::Json(alert).into_response(),
-        Some(Err(e)) => watch_error(e),
-        None => error(ErrorCode::Stopping, STOPPING),
-    }
+    let action = AlertAction {
+        id,
+        by: actor(&headers),
+        reason: None,
+    };
+    answer(StatusCode::OK, state.instance.acknowledge(&action).await)
 }
 
 async fn resolve(
@@ -216,19 +208,16 @@ async fn resolve(
     ApiPath(id): ApiPath<i64>,
     OptionalJson(body): OptionalJson<ResolveBody>,
 ) -> Response {
-    let reason = body.reason.unwrap_or_else(|| "resolved by hand".into());
-    match state.handle.resolve(id, &actor(&headers), &reason).await {
-        Some(Ok(alert)) => axum::Json(alert).into_response(),
-        Some(Err(e)) => watch_error(e),
-        None => error(ErrorCode::Stopping, STOPPING),
-    }
+    let action = AlertAction {
+        id,
+        by: actor(&headers),
+        reason: body.reason,
+    };
+    answer(StatusCode::OK, state.instance.resolve(&action).await)
 }
 
 async fn windows(State(state): State<AppState>) -> Response {
-    match state.handle.windows().await {
-        Ok(list) => axum::Json(list).into_response(),
-        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
-    }
+    answer(StatusCode::OK, state.instance.windows().await)
 }
 
 async fn add_window(
@@ -236,11 +225,14 @@ async fn add_window(
     headers: HeaderMap,
     ApiJson(window): ApiJson<NewWindow>,
 ) -> Response {
-    match state.handle.add_window(window, &actor(&headers)).await {
-        Some(Ok(recorded)) => (StatusCode::CREATED, axum::Json(recorded)).into_response(),
-        Some(Err(e)) => window_error(e),
-        None => error(ErrorCode::Stopping, STOPPING),
-    }
+    let request = AddWindow {
+        window,
+        by: actor(&headers),
+    };
+    answer(
+        StatusCode::CREATED,
+        state.instance.add_window(&request).await,
+    )
 }
 
 async fn end_window(
@@ -248,90 +240,15 @@ async fn end_window(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Response {
-    match state.handle.end_window(&id, &actor(&headers)).await {
-        Some(Ok(recorded)) => axum::Json(recorded).into_response(),
-        Some(Err(e)) => window_error(e),
-        None => error(ErrorCode::Stopping, STOPPING),
-    }
+    let request = EndWindow {
+        id,
+        by: actor(&headers),
+    };
+    answer(StatusCode::OK, state.instance.end_window(&request).await)
 }
 
 async fn notify_test(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
-    match state.handle.notify_test(&id).await {
-        Some(report) => axum::Json(report).into_response(),
-        None => error(
-            ErrorCode::NoSuchChannel,
-            format!("no channel {id:?} in the catalog"),
-        ),
-    }
-}
-
-async fn status(State(state): State<AppState>) -> Response {
-    match state.handle.status().await {
-        Ok(report) => axum::Json(report).into_response(),
-        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
-    }
-}
-
-/// Query of `GET /api/v1/jobs`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct JobsQuery {
-    /// Only this system's jobs.
-    pub system: Option<String>,
-    /// Only failed and interrupted jobs.
-    #[serde(default)]
-    pub failed: bool,
-    /// Only jobs due at or after this time (RFC 3339).
-    pub since: Option<jiff::Timestamp>,
-    /// At most this many (default 100).
-    pub limit: Option<u32>,
-}
-
-impl JobsQuery {
-    /// The store filter.
-    pub fn filter(&self) -> JobFilter {
-        JobFilter {
-            system: self.system.clone(),
-            kind: None,
-            outcomes: if self.failed {
-                vec![Outcome::Failed, Outcome::Interrupted]
-            } else {
-                Vec::new()
-            },
-            since: self.since,
-            limit: self.limit.unwrap_or(100),
-        }
-    }
-}
-
-async fn jobs(State(state): State<AppState>, ApiQuery(query): ApiQuery<JobsQuery>) -> Response {
-    match state.handle.jobs(&query.filter()).await {
-        Ok(jobs) => axum::Json(jobs).into_response(),
-        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
-    }
-}
-
-async fn job(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
-    match state.handle.job(id).await {
-        Ok(Some(job)) => axum::Json(job).into_response(),
-        Ok(None) => error(ErrorCode::NoSuchJob, format!("no job {id}")),
-        Err(e) => error(ErrorCode::StoreUnavailable, e.to_string()),
-    }
-}
-
-async fn run(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(system): ApiPath<String>,
-) -> Response {
-    match state.handle.run_now(&system, &actor(&headers)).await {
-        Some(result) => (StatusCode::ACCEPTED, axum::Json(result)).into_response(),
-        None => error(
-            ErrorCode::NoSuchSystem,
-            format!(
-                "system {system:?} has no backups in the catalog (no policy or no backup sets)"
-            ),
-        ),
-    }
+    answer(StatusCode::OK, state.instance.notify_test(&id).await)
 }
 
 #[cfg(test)]

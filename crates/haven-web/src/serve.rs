@@ -8,7 +8,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use haven_ops::server::Handle;
+use std::sync::Arc;
+
+use haven_ops::api::Instance;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -21,11 +23,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serve the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    handle: Handle,
+    instance: Arc<dyn Instance>,
     token: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = crate::router(handle, token);
+    let app = crate::router(instance, token);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -1,40 +1,15 @@
 //! `haven alerts`, `haven alert show|ack|resolve` and `haven notify test`:
 //! through the running server's API, or on the data dir when none runs.
 
-use std::sync::Arc;
-
-use anyhow::{Result, bail};
+use anyhow::Result;
 use haven_model::alerts::{Alert, mean_times};
 use haven_model::catalog::duration::format_duration;
-use haven_ops::clock::{Clock, SystemClock};
-use haven_ops::delivery::export::Exporter;
-use haven_ops::delivery::notify::{Report, Templates};
-use haven_ops::server::{alert_detail, notify_test};
-use haven_ops::watch::{self, describe_progress};
-use haven_web::AlertsQuery;
+use haven_ops::api::{AlertAction, AlertsQuery, RESOLVED_BY_HAND};
+use haven_ops::watch::describe_progress;
 
 use crate::cli::{AlertCommand, AlertsArgs, GlobalArgs, NotifyCommand};
-use crate::instance::{self, Access};
+use crate::instance;
 use crate::{exit, output};
-
-/// Who acts: `--by`, else `$USER`.
-/// The name a person acts under: `--by`, else the local user. Sent to a
-/// server as a declared name (the token is what authenticates).
-pub fn acting(by: Option<&String>) -> String {
-    by.cloned()
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "cli".into())
-}
-
-/// Who acts on the data dir directly: the local account (it can open the
-/// data dir), with `--by` as a declared name.
-pub fn local_actor(by: Option<&String>) -> haven_model::actor::Actor {
-    haven_model::actor::Actor::new(
-        format!("local:{}", haven_engine::host::username()),
-        by.map(String::as_str),
-    )
-}
 
 pub fn list(global: &GlobalArgs, args: &AlertsArgs) -> Result<u8> {
     let settings = instance::settings(global, Some(&args.instance), None)?;
@@ -45,10 +20,7 @@ pub fn list(global: &GlobalArgs, args: &AlertsArgs) -> Result<u8> {
     };
     let rt = instance::runtime()?;
     let alerts = rt.block_on(async {
-        Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-            Access::Server(client) => client.alerts(&query).await?,
-            Access::Direct { store } => store.alerts(&query.filter()).await?,
-        })
+        Ok::<_, anyhow::Error>(instance::connect(&settings).await?.alerts(&query).await?)
     })?;
     if global.json {
         output::print_json(&alerts)?;
@@ -118,14 +90,8 @@ pub fn alert(global: &GlobalArgs, command: &AlertCommand) -> Result<u8> {
     match command {
         AlertCommand::Show { id, .. } => {
             let detail = rt.block_on(async {
-                Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-                    Access::Server(client) => Some(client.alert(*id).await?),
-                    Access::Direct { store } => alert_detail(store.as_ref(), *id).await?,
-                })
+                Ok::<_, anyhow::Error>(instance::connect(&settings).await?.alert(*id).await?)
             })?;
-            let Some(detail) = detail else {
-                bail!("no alert {id} in {}", settings.data_dir.display());
-            };
             if global.json {
                 output::print_json(&detail)?;
                 return Ok(exit::SUCCESS);
@@ -148,38 +114,22 @@ pub fn alert(global: &GlobalArgs, command: &AlertCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         AlertCommand::Ack { id, by, .. } | AlertCommand::Resolve { id, by, .. } => {
-            let local = local_actor(by.as_ref());
-            let by = acting(by.as_ref());
             let reason = match command {
                 AlertCommand::Resolve { reason, .. } => {
-                    Some(reason.clone().unwrap_or_else(|| "resolved by hand".into()))
+                    Some(reason.clone().unwrap_or_else(|| RESOLVED_BY_HAND.into()))
                 }
                 _ => None,
             };
+            let action = AlertAction {
+                id: *id,
+                by: instance::actor(by.as_ref()),
+                reason,
+            };
             let alert = rt.block_on(async {
-                Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-                    Access::Server(client) => {
-                        let client = client.acting_as(&by);
-                        match &reason {
-                            Some(r) => client.resolve(*id, Some(r)).await?,
-                            None => client.acknowledge(*id).await?,
-                        }
-                    }
-                    Access::Direct { store } => {
-                        let mut exporter = Exporter::start(&settings.export);
-                        let now = SystemClock.now();
-                        let result = match &reason {
-                            Some(r) => {
-                                watch::resolve(store.as_ref(), &exporter, *id, &local, r, now).await
-                            }
-                            None => {
-                                watch::acknowledge(store.as_ref(), &exporter, *id, &local, now)
-                                    .await
-                            }
-                        };
-                        exporter.close();
-                        result?
-                    }
+                let instance = instance::connect(&settings).await?;
+                Ok::<_, anyhow::Error>(match &action.reason {
+                    Some(_) => instance.resolve(&action).await?,
+                    None => instance.acknowledge(&action).await?,
                 })
             })?;
             if global.json {
@@ -259,21 +209,14 @@ pub fn notify(global: &GlobalArgs, command: &NotifyCommand) -> Result<u8> {
     } = command;
     let settings = instance::settings(global, Some(args), None)?;
     let rt = instance::runtime()?;
-    let report: Option<Report> = rt.block_on(async {
-        Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-            Access::Server(client) => Some(client.notify_test(channel).await?),
-            Access::Direct { store } => {
-                let catalog = instance::catalog(&settings)?;
-                let templates = Templates::load(&settings.data_dir).map_err(anyhow::Error::msg)?;
-                let exporter = Arc::new(Exporter::start(&settings.export));
-                let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-                notify_test(&store, &clock, &catalog, &templates, &exporter, channel).await
-            }
-        })
+    let report = rt.block_on(async {
+        Ok::<_, anyhow::Error>(
+            instance::connect(&settings)
+                .await?
+                .notify_test(channel)
+                .await?,
+        )
     })?;
-    let Some(report) = report else {
-        bail!("no channel {channel:?} in the catalog (see `haven catalog check`)");
-    };
     if global.json {
         output::print_json(&report)?;
     } else {

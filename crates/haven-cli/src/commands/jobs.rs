@@ -4,12 +4,12 @@ use anyhow::{Result, bail};
 use haven_model::catalog::duration::format_duration;
 use haven_model::catalog::parse_duration;
 use haven_model::jobs::Job;
-use haven_web::JobsQuery;
+use haven_ops::api::JobsQuery;
 use jiff::Timestamp;
 
 use crate::cli::{GlobalArgs, JobCommand, JobsArgs};
 use crate::context::UsageError;
-use crate::instance::{self, Access};
+use crate::instance;
 use crate::{exit, output};
 
 fn since(text: &str) -> Result<Timestamp> {
@@ -34,10 +34,7 @@ pub fn list(global: &GlobalArgs, args: &JobsArgs) -> Result<u8> {
     };
     let rt = instance::runtime()?;
     let jobs = rt.block_on(async {
-        Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-            Access::Server(client) => client.jobs(&query).await?,
-            Access::Direct { store } => store.jobs(&query.filter()).await?,
-        })
+        Ok::<_, anyhow::Error>(instance::connect(&settings).await?.jobs(&query).await?)
     })?;
     if global.json {
         output::print_json(&jobs)?;
@@ -94,14 +91,8 @@ pub fn show(global: &GlobalArgs, command: &JobCommand) -> Result<u8> {
     let settings = instance::settings(global, Some(args), None)?;
     let rt = instance::runtime()?;
     let job = rt.block_on(async {
-        Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-            Access::Server(client) => Some(client.job(*id).await?),
-            Access::Direct { store } => store.job(*id).await?,
-        })
+        Ok::<_, anyhow::Error>(instance::connect(&settings).await?.job(*id).await?)
     })?;
-    let Some(job) = job else {
-        bail!("no job {id} in {}", settings.data_dir.display());
-    };
     if global.json {
         output::print_json(&job)?;
         return Ok(exit::SUCCESS);

@@ -3,16 +3,13 @@
 use anyhow::{Result, bail};
 use haven_model::catalog::parse_duration;
 use haven_model::catalog::watch::Scope;
+use haven_ops::api::{AddWindow, EndWindow, NewWindow};
 use haven_ops::clock::{Clock, SystemClock};
-use haven_ops::delivery::export::Exporter;
-use haven_ops::server::NewWindow;
-use haven_ops::watch::windows;
 use jiff::Timestamp;
 
-use super::alerts::{acting, local_actor};
 use crate::cli::{GlobalArgs, MaintenanceAddArgs, MaintenanceCommand};
 use crate::context::UsageError;
-use crate::instance::{self, Access};
+use crate::instance;
 use crate::{exit, output};
 
 fn time(flag: &str, text: &str, now: Timestamp) -> Result<Timestamp> {
@@ -78,13 +75,7 @@ pub fn run(global: &GlobalArgs, command: &MaintenanceCommand) -> Result<u8> {
     match command {
         MaintenanceCommand::List { .. } => {
             let list = rt.block_on(async {
-                Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-                    Access::Server(client) => client.windows().await?,
-                    Access::Direct { store } => {
-                        let catalog = instance::catalog(&settings)?;
-                        windows::list(&catalog, &store.maintenance(now).await?, now)
-                    }
-                })
+                Ok::<_, anyhow::Error>(instance::connect(&settings).await?.windows().await?)
             })?;
             if global.json {
                 output::print_json(&list)?;
@@ -139,31 +130,17 @@ pub fn run(global: &GlobalArgs, command: &MaintenanceCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         MaintenanceCommand::Add(add) => {
-            let window = new_window(add, now)?;
-            let by = acting(add.by.as_ref());
-            let local = local_actor(add.by.as_ref());
+            let request = AddWindow {
+                window: new_window(add, now)?,
+                by: instance::actor(add.by.as_ref()),
+            };
             let recorded = rt.block_on(async {
-                Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-                    Access::Server(client) => client.acting_as(&by).add_window(&window).await?,
-                    Access::Direct { store } => {
-                        let catalog = instance::catalog(&settings)?;
-                        let mut exporter = Exporter::start(&settings.export);
-                        let result = windows::add(
-                            store.as_ref(),
-                            &exporter,
-                            &catalog,
-                            window.scope,
-                            window.start,
-                            window.end,
-                            window.reason,
-                            &local,
-                            now,
-                        )
-                        .await;
-                        exporter.close();
-                        result.map_err(window_error)?
-                    }
-                })
+                Ok::<_, anyhow::Error>(
+                    instance::connect(&settings)
+                        .await?
+                        .add_window(&request)
+                        .await?,
+                )
             })?;
             if global.json {
                 output::print_json(&recorded)?;
@@ -176,21 +153,17 @@ pub fn run(global: &GlobalArgs, command: &MaintenanceCommand) -> Result<u8> {
             Ok(exit::SUCCESS)
         }
         MaintenanceCommand::End { id, by, .. } => {
-            let local = local_actor(by.as_ref());
-            let by = acting(by.as_ref());
+            let request = EndWindow {
+                id: id.clone(),
+                by: instance::actor(by.as_ref()),
+            };
             let ended = rt.block_on(async {
-                Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-                    Access::Server(client) => client.acting_as(&by).end_window(id).await?,
-                    Access::Direct { store } => {
-                        let catalog = instance::catalog(&settings)?;
-                        let mut exporter = Exporter::start(&settings.export);
-                        let result =
-                            windows::end(store.as_ref(), &exporter, &catalog, id, &local, now)
-                                .await;
-                        exporter.close();
-                        result.map_err(window_error)?
-                    }
-                })
+                Ok::<_, anyhow::Error>(
+                    instance::connect(&settings)
+                        .await?
+                        .end_window(&request)
+                        .await?,
+                )
             })?;
             if global.json {
                 output::print_json(&ended)?;
@@ -199,12 +172,5 @@ pub fn run(global: &GlobalArgs, command: &MaintenanceCommand) -> Result<u8> {
             }
             Ok(exit::SUCCESS)
         }
-    }
-}
-
-fn window_error(e: windows::WindowError) -> anyhow::Error {
-    match e {
-        windows::WindowError::Invalid(text) => UsageError(text).into(),
-        other => other.into(),
     }
 }

@@ -22,11 +22,15 @@ mod server;
 mod snapshots;
 mod status;
 
-use serde::Serialize;
+use haven_model::errors::{ErrorCode, ErrorDocument};
+use haven_ops::api::{InstanceError, engine_code};
+use haven_ops::instance::catalog::CatalogError;
+use haven_ops::instance::lock::LockError;
+use haven_ops::instance::settings::SettingsError;
+use haven_ops::server::ServerError;
 
 use crate::cli::{Cli, Command, RepoCommand};
 use crate::context::UsageError;
-use crate::exit;
 
 /// Run the parsed command and return the process exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -60,50 +64,50 @@ pub fn run(cli: Cli) -> u8 {
     };
     match result {
         Ok(code) => code,
-        Err(error) => {
-            let code = exit_code_for(&error);
-            let message = haven_ops::instance::redact::redact(&format!("{error:#}")).into_owned();
-            eprintln!("error: {message}");
-            if global.json {
-                let _ = crate::output::print_json(&ErrorView {
-                    error: ErrorBody {
-                        message,
-                        exit_code: code,
-                    },
-                });
-            }
-            code
-        }
+        Err(error) => report(&error, global.json),
     }
 }
 
-#[derive(Serialize)]
-struct ErrorView {
-    error: ErrorBody,
+/// Say what failed, once: `error: …` (and `hint: …`) on stderr, the one
+/// JSON error document on stdout with `--json`; the exit code comes from
+/// the error's code in the one table (`docs/errors.md`).
+fn report(error: &anyhow::Error, json: bool) -> u8 {
+    let (code, hint) = code_of(error);
+    let message = haven_ops::instance::redact::redact(&format!("{error:#}")).into_owned();
+    eprintln!("error: {message}");
+    if let Some(hint) = &hint {
+        eprintln!("hint: {hint}");
+    }
+    if json {
+        let mut document = ErrorDocument::new(code, message);
+        document.error.hint = hint;
+        let _ = crate::output::print_json(&document);
+    }
+    code.exit_code()
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
-    message: String,
-    exit_code: u8,
-}
-
-fn exit_code_for(error: &anyhow::Error) -> u8 {
+/// An error's code and hint.
+fn code_of(error: &anyhow::Error) -> (ErrorCode, Option<String>) {
     if error.downcast_ref::<UsageError>().is_some() {
-        return exit::USAGE;
+        return (ErrorCode::Usage, None);
     }
-    // What the server refuses as invalid input is a usage error here too,
-    // so both ways of reaching an instance exit alike. (Something that
-    // does not exist, 404, is a failure: exit 1, as on the data dir.)
-    if let Some(haven_web::client::ClientError::Refused { status, .. }) = error.downcast_ref()
-        && matches!(status, 400 | 422)
-    {
-        return exit::USAGE;
+    if let Some(e) = error.downcast_ref::<InstanceError>() {
+        return (e.code, e.hint.clone());
     }
-    match error.downcast_ref::<haven_engine::Error>() {
-        Some(
-            haven_engine::Error::InvalidArgument(_) | haven_engine::Error::InvalidLocation { .. },
-        ) => exit::USAGE,
-        _ => exit::FAILURE,
+    if let Some(e) = error.downcast_ref::<haven_engine::Error>() {
+        return (engine_code(e), None);
     }
+    if let Some(e) = error.downcast_ref::<ServerError>() {
+        return (e.code(), None);
+    }
+    if error.downcast_ref::<SettingsError>().is_some() {
+        return (ErrorCode::SettingsInvalid, None);
+    }
+    if error.downcast_ref::<CatalogError>().is_some() {
+        return (ErrorCode::CatalogInvalid, None);
+    }
+    if let Some(LockError::Locked(_)) = error.downcast_ref::<LockError>() {
+        return (ErrorCode::DataDirLocked, None);
+    }
+    (ErrorCode::Failed, None)
 }

@@ -90,7 +90,7 @@ pub fn serve(
             let Ok(handle) = handle_rx.await else {
                 return Ok(());
             };
-            haven_web::serve(api_listener, handle, api_token, async move {
+            haven_web::serve(api_listener, Arc::new(handle), api_token, async move {
                 let _ = api_stop.wait_for(|stop| *stop).await;
             })
             .await

@@ -3,34 +3,18 @@
 use anyhow::Result;
 use haven_model::catalog::duration::format_duration;
 use haven_model::compliance::RpoState;
-use haven_ops::jobs::plan::plan;
-use haven_ops::status::{StatusReport, report};
+use haven_ops::status::StatusReport;
 use jiff::Timestamp;
 
 use crate::cli::{GlobalArgs, StatusArgs};
-use crate::instance::{self, Access};
+use crate::instance;
 use crate::{exit, output};
 
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
     let settings = instance::settings(global, Some(&args.instance), None)?;
     let rt = instance::runtime()?;
     let mut status = rt.block_on(async {
-        Ok::<_, anyhow::Error>(match instance::connect(&settings).await? {
-            Access::Server(client) => client.status().await?,
-            Access::Direct { store } => {
-                let catalog = instance::catalog(&settings)?;
-                let (plan, _) = plan(&catalog, &settings);
-                let states = store.set_states().await?;
-                report(
-                    &catalog,
-                    &plan,
-                    &states,
-                    &settings,
-                    Timestamp::now(),
-                    "data-dir",
-                )
-            }
-        })
+        Ok::<_, anyhow::Error>(instance::connect(&settings).await?.status().await?)
     })?;
     if let Some(state) = args.state.as_deref().and_then(RpoState::parse) {
         status = status.only(state);

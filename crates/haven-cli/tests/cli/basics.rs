@@ -248,7 +248,8 @@ fn usage_errors_exit_2_and_json_errors_are_one_document() {
             .expect("message")
             .contains("no repository")
     );
-    assert_eq!(doc["error"]["exit_code"], 1);
+    // One error shape everywhere: the code decides the exit code.
+    assert_eq!(doc["error"]["code"], "repository-not-found");
 
     ws.init();
     let out = ws

@@ -14,6 +14,7 @@ use haven_model::jobs::{Job, JobKind, Outcome, SetState};
 use haven_store::{JobEnd, Store, StoreError};
 use jiff::Timestamp;
 
+use crate::api::RunNow;
 use crate::clock::Clock;
 use crate::delivery::export::{self, Event, Exporter};
 use crate::delivery::heartbeat::Pulse;
@@ -48,15 +49,6 @@ pub struct Ticked {
     pub started: Vec<(Job, JobSpec)>,
     /// The store failed.
     pub failure: Option<StoreError>,
-}
-
-/// What `haven run SYSTEM` did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RunNow {
-    /// Tasks queued.
-    pub queued: Vec<String>,
-    /// Tasks already running or waiting.
-    pub busy: Vec<String>,
 }
 
 /// The core.

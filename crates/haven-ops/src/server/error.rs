@@ -29,3 +29,25 @@ pub(super) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> S
     let context = context.into();
     move |source| ServerError::Io { context, source }
 }
+
+impl ServerError {
+    /// The error's code in the one table.
+    pub fn code(&self) -> haven_model::errors::ErrorCode {
+        use haven_model::errors::ErrorCode;
+        match self {
+            ServerError::Catalog(_) => ErrorCode::CatalogInvalid,
+            ServerError::Lock(crate::instance::lock::LockError::Locked(_)) => {
+                ErrorCode::DataDirLocked
+            }
+            ServerError::Store(StoreError::NoSuchJob(_)) => ErrorCode::NoSuchJob,
+            ServerError::Store(_) => ErrorCode::StoreUnavailable,
+            ServerError::Lock(_) | ServerError::Io { .. } => ErrorCode::Failed,
+        }
+    }
+}
+
+impl From<ServerError> for crate::api::InstanceError {
+    fn from(e: ServerError) -> Self {
+        crate::api::InstanceError::new(e.code(), e.to_string())
+    }
+}

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use super::error::{ServerError, io};
 use super::handle::{Command, Handle, View, notifier_for};
 use super::outage::Outage;
+use crate::api::{InstanceError, RESOLVED_BY_HAND, RunNow, RunOutcome};
 use crate::clock::Clock;
 use crate::delivery::export::Exporter;
 use crate::delivery::heartbeat::Heartbeat;
@@ -33,7 +34,7 @@ use crate::delivery::notify::{Notifier, Templates};
 use crate::instance::catalog::{catalog_fingerprint, load_catalog};
 use crate::instance::settings::Settings;
 use crate::jobs::runner::{JobSpec, Runner};
-use crate::server::core::{Core, RunNow};
+use crate::server::core::Core;
 use crate::server::health::{self, SharedHealth, StoreHealth};
 use crate::watch::windows;
 
@@ -276,43 +277,54 @@ impl Loop {
     async fn on_command(&mut self, command: Command) {
         let now = self.clock.now();
         match command {
-            Command::RunNow(system, by, reply) => {
-                let result = self.core.run_now(&system);
+            Command::Run(request, reply) => {
+                let result = self.core.run_now(&request.system);
                 if let Some(run) = &result {
-                    self.exporter.emit(run_requested(&by, &system, run, now));
+                    self.exporter
+                        .emit(run_requested(&request.by, &request.system, run, now));
                 }
-                let _ = reply.send(result);
+                let _ = reply.send(
+                    result
+                        .map(RunOutcome::Queued)
+                        .ok_or_else(|| InstanceError::no_such_system(&request.system)),
+                );
             }
-            Command::Acknowledge(id, by, reply) => {
-                let _ = reply.send(self.core.acknowledge(id, &by).await);
+            Command::Acknowledge(action, reply) => {
+                let result = self.core.acknowledge(action.id, &action.by).await;
+                let _ = reply.send(result.map_err(InstanceError::from));
             }
-            Command::Resolve(id, by, reason, reply) => {
-                let _ = reply.send(self.core.resolve(id, &by, &reason).await);
+            Command::Resolve(action, reply) => {
+                let reason = action.reason.as_deref().unwrap_or(RESOLVED_BY_HAND);
+                let result = self.core.resolve(action.id, &action.by, reason).await;
+                let _ = reply.send(result.map_err(InstanceError::from));
             }
-            Command::AddWindow(w, by, reply) => {
+            Command::AddWindow(request, reply) => {
                 let catalog = Arc::clone(self.core.catalog());
                 let result = windows::add(
                     self.store.as_ref(),
                     &self.exporter,
                     &catalog,
-                    w.scope,
-                    w.start,
-                    w.end,
-                    w.reason,
-                    &by,
+                    &request.window,
+                    &request.by,
                     now,
                 )
                 .await;
                 self.refresh_maintenance().await;
-                let _ = reply.send(result);
+                let _ = reply.send(result.map_err(InstanceError::from));
             }
-            Command::EndWindow(id, by, reply) => {
+            Command::EndWindow(request, reply) => {
                 let catalog = Arc::clone(self.core.catalog());
-                let result =
-                    windows::end(self.store.as_ref(), &self.exporter, &catalog, &id, &by, now)
-                        .await;
+                let result = windows::end(
+                    self.store.as_ref(),
+                    &self.exporter,
+                    &catalog,
+                    &request.id,
+                    &request.by,
+                    now,
+                )
+                .await;
                 self.refresh_maintenance().await;
-                let _ = reply.send(result);
+                let _ = reply.send(result.map_err(InstanceError::from));
             }
         }
     }

@@ -1,77 +1,46 @@
-//! What the API (and the CLI through it) may ask of a running server:
-//! reads go to the store, changes to the loop as [`Command`]s.
+//! A running server as an [`Instance`]: reads go to the store, changes to
+//! the loop as [`Command`]s (one owner of the core).
 
 use std::sync::{Arc, RwLock};
 
-use haven_model::actor::Actor;
-use haven_model::alerts::{Alert, Delivery, Notification};
+use async_trait::async_trait;
+use haven_model::alerts::{Alert, Notification};
 use haven_model::catalog::Catalog;
-use haven_model::catalog::watch::Scope;
+use haven_model::errors::ErrorCode;
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
-use haven_store::{AlertFilter, JobFilter, Store, StoreError};
-use jiff::Timestamp;
+use haven_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::RunNow;
-use super::health::{HealthReport, SharedHealth};
+use super::health::SharedHealth;
+use crate::api::{
+    AddWindow, AlertAction, AlertDetail, AlertsQuery, EndWindow, HealthReport, Instance,
+    InstanceError, JobsQuery, RunOutcome, RunRequest, WindowView,
+};
 use crate::clock::Clock;
 use crate::delivery::export::Exporter;
 use crate::delivery::notify::{Notifier, Report, Templates};
 use crate::instance::settings::Settings;
 use crate::jobs::plan::Plan;
 use crate::status::{self, StatusReport};
-use crate::watch::WatchError;
-use crate::watch::windows::{self, WindowError, WindowView};
+use crate::watch::windows;
 
+/// Where the loop answers a command.
+pub(super) type Reply<T> = oneshot::Sender<Result<T, InstanceError>>;
+
+/// A change the loop makes (it owns the core).
 pub(super) enum Command {
-    RunNow(String, Actor, oneshot::Sender<Option<RunNow>>),
-    Acknowledge(i64, Actor, oneshot::Sender<Result<Alert, WatchError>>),
-    Resolve(
-        i64,
-        Actor,
-        String,
-        oneshot::Sender<Result<Alert, WatchError>>,
-    ),
-    AddWindow(
-        Box<NewWindow>,
-        Actor,
-        oneshot::Sender<Result<Recorded, WindowError>>,
-    ),
-    EndWindow(
-        String,
-        Actor,
-        oneshot::Sender<Result<Recorded, WindowError>>,
-    ),
+    Run(RunRequest, Reply<RunOutcome>),
+    Acknowledge(AlertAction, Reply<Alert>),
+    Resolve(AlertAction, Reply<Alert>),
+    AddWindow(Box<AddWindow>, Reply<Recorded>),
+    EndWindow(EndWindow, Reply<Recorded>),
 }
 
-/// A maintenance window to add.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct NewWindow {
-    /// What it covers.
-    pub scope: Scope,
-    /// Start.
-    pub start: Timestamp,
-    /// End.
-    pub end: Timestamp,
-    /// Why.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
+/// What the API's reads need of the loop's state.
 pub(super) struct View {
     pub(super) catalog: Arc<Catalog>,
     pub(super) plan: Plan,
-}
-
-/// An alert with its delivery attempts.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct AlertDetail {
-    /// The alert.
-    #[serde(flatten)]
-    pub alert: Alert,
-    /// Every delivery attempt, oldest first.
-    pub deliveries: Vec<Delivery>,
 }
 
 pub(super) fn notifier_for(
@@ -90,7 +59,7 @@ pub(super) fn notifier_for(
     ))
 }
 
-/// What the API may ask of a running server.
+/// A running server, as the API (in this process) reaches it.
 #[derive(Clone)]
 pub struct Handle {
     pub(super) store: Arc<dyn Store>,
@@ -104,17 +73,37 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// The server's own health (`/healthz`): `ok`, or `degraded` while
-    /// its database cannot be written.
-    pub fn health(&self) -> HealthReport {
-        self.health
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    fn catalog(&self) -> Arc<Catalog> {
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&view.catalog)
     }
 
-    /// The status report, from the evidence as of now.
-    pub async fn status(&self) -> Result<StatusReport, StoreError> {
+    /// Hand a change to the loop and wait for its answer.
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, InstanceError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| InstanceError::stopping())?;
+        rx.await.map_err(|_| InstanceError::stopping())?
+    }
+}
+
+#[async_trait]
+impl Instance for Handle {
+    fn describe(&self) -> String {
+        format!("the server of {}", self.settings.data_dir.display())
+    }
+
+    async fn health(&self) -> Result<HealthReport, InstanceError> {
+        Ok(self
+            .health
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+    }
+
+    async fn status(&self) -> Result<StatusReport, InstanceError> {
         let states = self.store.set_states().await?;
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         Ok(status::report(
@@ -127,93 +116,55 @@ impl Handle {
         ))
     }
 
-    /// Jobs.
-    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
-        self.store.jobs(filter).await
+    async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError> {
+        Ok(self.store.jobs(&query.filter()).await?)
     }
 
-    /// One job.
-    pub async fn job(&self, id: i64) -> Result<Option<Job>, StoreError> {
-        self.store.job(id).await
+    async fn job(&self, id: i64) -> Result<Job, InstanceError> {
+        job(self.store.as_ref(), id).await
     }
 
-    /// Queue a system's backups now; `None` when it has none.
-    pub async fn run_now(&self, system: &str, by: &Actor) -> Option<RunNow> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::RunNow(system.to_string(), by.clone(), tx))
-            .await
-            .ok()?;
-        rx.await.ok().flatten()
+    async fn run(&self, request: &RunRequest) -> Result<RunOutcome, InstanceError> {
+        self.ask(|tx| Command::Run(request.clone(), tx)).await
     }
 
-    /// Alerts.
-    pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
-        self.store.alerts(filter).await
+    async fn alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, InstanceError> {
+        Ok(self.store.alerts(&query.filter()).await?)
     }
 
-    /// One alert with its deliveries.
-    pub async fn alert(&self, id: i64) -> Result<Option<AlertDetail>, StoreError> {
+    async fn alert(&self, id: i64) -> Result<AlertDetail, InstanceError> {
         alert_detail(self.store.as_ref(), id).await
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.ok()?;
-        rx.await.ok()
-    }
-
-    /// Acknowledge an alert; `None` when the server is stopping.
-    pub async fn acknowledge(&self, id: i64, by: &Actor) -> Option<Result<Alert, WatchError>> {
-        self.ask(|tx| Command::Acknowledge(id, by.clone(), tx))
+    async fn acknowledge(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
+        self.ask(|tx| Command::Acknowledge(action.clone(), tx))
             .await
     }
 
-    /// Resolve an alert.
-    pub async fn resolve(
-        &self,
-        id: i64,
-        by: &Actor,
-        reason: &str,
-    ) -> Option<Result<Alert, WatchError>> {
-        self.ask(|tx| Command::Resolve(id, by.clone(), reason.into(), tx))
-            .await
+    async fn resolve(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
+        self.ask(|tx| Command::Resolve(action.clone(), tx)).await
     }
 
-    /// Maintenance windows.
-    pub async fn windows(&self) -> Result<Vec<WindowView>, StoreError> {
+    async fn windows(&self) -> Result<Vec<WindowView>, InstanceError> {
         let now = self.clock.now();
         let recorded = self.store.maintenance(now).await?;
-        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        Ok(windows::list(&view.catalog, &recorded, now))
+        Ok(windows::list(&self.catalog(), &recorded, now))
     }
 
-    /// Add a maintenance window.
-    pub async fn add_window(
-        &self,
-        window: NewWindow,
-        by: &Actor,
-    ) -> Option<Result<Recorded, WindowError>> {
-        self.ask(|tx| Command::AddWindow(Box::new(window), by.clone(), tx))
+    async fn add_window(&self, request: &AddWindow) -> Result<Recorded, InstanceError> {
+        self.ask(|tx| Command::AddWindow(Box::new(request.clone()), tx))
             .await
     }
 
-    /// End a maintenance window now.
-    pub async fn end_window(&self, id: &str, by: &Actor) -> Option<Result<Recorded, WindowError>> {
-        self.ask(|tx| Command::EndWindow(id.into(), by.clone(), tx))
-            .await
+    async fn end_window(&self, request: &EndWindow) -> Result<Recorded, InstanceError> {
+        self.ask(|tx| Command::EndWindow(request.clone(), tx)).await
     }
 
-    /// Send a test message through one channel and report the delivery.
-    pub async fn notify_test(&self, channel: &str) -> Option<Report> {
-        let catalog = {
-            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(&view.catalog)
-        };
+    async fn notify_test(&self, channel: &str) -> Result<Report, InstanceError> {
         notify_test(
             &self.store,
             &self.clock,
-            &catalog,
+            &self.catalog(),
             &self.templates,
             &self.exporter,
             channel,
@@ -222,34 +173,47 @@ impl Handle {
     }
 }
 
-/// An alert with its deliveries, from the store.
-pub async fn alert_detail(store: &dyn Store, id: i64) -> Result<Option<AlertDetail>, StoreError> {
-    let Some(alert) = store.alert(id).await? else {
-        return Ok(None);
-    };
-    let deliveries = store.deliveries(Some(id)).await?;
-    Ok(Some(AlertDetail { alert, deliveries }))
+/// One job, from the store.
+pub(crate) async fn job(store: &dyn Store, id: i64) -> Result<Job, InstanceError> {
+    store
+        .job(id)
+        .await?
+        .ok_or_else(|| InstanceError::new(ErrorCode::NoSuchJob, format!("no job {id}")))
 }
 
-/// Send a test message through a channel (`haven notify test`); `None`
-/// when the catalog has no such channel.
-pub async fn notify_test(
+/// An alert with its deliveries, from the store.
+pub(crate) async fn alert_detail(store: &dyn Store, id: i64) -> Result<AlertDetail, InstanceError> {
+    let Some(alert) = store.alert(id).await? else {
+        return Err(
+            InstanceError::new(ErrorCode::NoSuchAlert, format!("no alert {id}"))
+                .hint("`haven alerts` lists them"),
+        );
+    };
+    let deliveries = store.deliveries(Some(id)).await?;
+    Ok(AlertDetail { alert, deliveries })
+}
+
+/// Send a test message through a channel (`haven notify test`).
+pub(crate) async fn notify_test(
     store: &Arc<dyn Store>,
     clock: &Arc<dyn Clock>,
     catalog: &Catalog,
     templates: &Templates,
     exporter: &Arc<Exporter>,
     channel: &str,
-) -> Option<Report> {
-    catalog.channels.iter().find(|c| c.id.value == channel)?;
+) -> Result<Report, InstanceError> {
+    if !catalog.channels.iter().any(|c| c.id.value == channel) {
+        return Err(InstanceError::new(
+            ErrorCode::NoSuchChannel,
+            format!("no channel {channel:?} in the catalog"),
+        ));
+    }
     let notifier = notifier_for(store, clock, catalog, templates, exporter);
-    Some(
-        notifier
-            .send(&Notification {
-                alert: None,
-                step: None,
-                channels: vec![channel.to_string()],
-            })
-            .await,
-    )
+    Ok(notifier
+        .send(&Notification {
+            alert: None,
+            step: None,
+            channels: vec![channel.to_string()],
+        })
+        .await)
 }

@@ -5,62 +5,18 @@
 //! `store-unavailable` alert, reports itself `degraded` (`/healthz`, the
 //! heartbeat) and recovers by itself when the store does.
 
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use haven_store::StoreError;
+
+pub use crate::api::{HealthReport, SharedHealth, StoreTrouble, shared};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 /// The first retry after a store failure; each further one waits twice as
 /// long, up to [`MAX_RETRY`].
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// The longest wait between retries.
 pub const MAX_RETRY: Duration = Duration::from_secs(30);
-
-/// What `/healthz` and the heartbeat report (documented in
-/// `docs/server.md`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct HealthReport {
-    /// `ok`, or `degraded` while the store cannot be written.
-    pub status: String,
-    /// What is wrong with the store, while something is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store: Option<StoreTrouble>,
-    /// Events the exporter dropped since the start (its queue was full).
-    pub events_dropped: u64,
-}
-
-impl HealthReport {
-    /// Is everything well?
-    pub fn is_ok(&self) -> bool {
-        self.store.is_none()
-    }
-}
-
-/// A store that cannot be written.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StoreTrouble {
-    /// The last error (redacted).
-    pub error: String,
-    /// Since when the store fails.
-    pub since: Timestamp,
-    /// Failed attempts so far.
-    pub failures: u32,
-    /// Job results held in memory until they can be written.
-    pub pending_records: usize,
-}
-
-/// The report as the API and the heartbeat read it, written by the loop.
-pub type SharedHealth = Arc<RwLock<HealthReport>>;
-
-/// A new shared report saying `ok`.
-pub fn shared() -> SharedHealth {
-    Arc::new(RwLock::new(HealthReport {
-        status: "ok".into(),
-        ..HealthReport::default()
-    }))
-}
 
 /// The loop's view of the store: failing or not, and when to try again.
 #[derive(Debug, Default)]

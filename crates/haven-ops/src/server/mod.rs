@@ -16,4 +16,5 @@ mod outage;
 
 pub use error::ServerError;
 pub use event_loop::{run, run_foreground, run_job};
-pub use handle::{AlertDetail, Handle, NewWindow, alert_detail, notify_test};
+pub use handle::Handle;
+pub(crate) use handle::{alert_detail, job, notify_test};

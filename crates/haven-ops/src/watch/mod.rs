@@ -49,6 +49,22 @@ pub enum WatchError {
     Store(#[from] StoreError),
 }
 
+impl From<WatchError> for crate::api::InstanceError {
+    fn from(e: WatchError) -> Self {
+        use crate::api::InstanceError;
+        match e {
+            WatchError::NoSuchAlert(_) => {
+                InstanceError::new(haven_model::errors::ErrorCode::NoSuchAlert, e.to_string())
+            }
+            WatchError::AlreadyResolved(_) => InstanceError::new(
+                haven_model::errors::ErrorCode::AlreadyResolved,
+                e.to_string(),
+            ),
+            WatchError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// ECS `event.severity` of an alert severity (0–100, higher is worse).
 fn ecs_severity(severity: Severity) -> u8 {
     match severity {

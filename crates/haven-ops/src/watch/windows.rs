@@ -4,34 +4,24 @@
 
 use haven_model::actor::Actor;
 use haven_model::catalog::Catalog;
-use haven_model::catalog::watch::{MaintenanceTime, Scope};
+use haven_model::catalog::watch::MaintenanceTime;
 use haven_model::maintenance::Recorded;
 use haven_store::Store;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::api::{NewWindow, WindowView};
 use crate::delivery::export::{Event, Exporter};
 
-/// One window as listed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowView {
-    /// Its id: the catalog id, or `m<N>` for windows added at run time.
-    pub id: String,
-    /// `catalog` or `added`.
-    pub source: String,
-    /// Why.
-    pub reason: Option<String>,
-    /// What it covers (empty: everything).
-    pub scope: Scope,
-    /// On now?
-    pub active: bool,
-    /// Start of the current or next occurrence.
-    pub start: Option<Timestamp>,
-    /// Its end.
-    pub end: Option<Timestamp>,
-    /// For recurring windows: the schedule, duration and time zone.
-    pub recurrence: Option<String>,
+impl From<WindowError> for crate::api::InstanceError {
+    fn from(e: WindowError) -> Self {
+        match e {
+            WindowError::Invalid(text) => {
+                crate::api::InstanceError::new(haven_model::errors::ErrorCode::InvalidWindow, text)
+            }
+            WindowError::Store(e) => e.into(),
+        }
+    }
 }
 
 /// Every window with its current or next occurrence, active first.
@@ -98,18 +88,20 @@ pub enum WindowError {
 }
 
 /// Add a window at run time. Scope ids must exist in the catalog.
-#[allow(clippy::too_many_arguments)]
 pub async fn add(
     store: &dyn Store,
     exporter: &Exporter,
     catalog: &Catalog,
-    scope: Scope,
-    start: Timestamp,
-    end: Timestamp,
-    reason: Option<String>,
+    window: &NewWindow,
     by: &Actor,
     now: Timestamp,
 ) -> Result<Recorded, WindowError> {
+    let NewWindow {
+        scope,
+        start,
+        end,
+        reason,
+    } = window.clone();
     if end <= start {
         return Err(WindowError::Invalid(format!(
             "the window ends ({end}) before it starts ({start})"

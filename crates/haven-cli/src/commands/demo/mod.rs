@@ -6,6 +6,7 @@ mod setup;
 use std::time::Duration;
 
 use anyhow::Result;
+use haven_ops::api::{Instance, RunRequest};
 use haven_ops::instance::settings::{Overrides, Settings};
 
 use crate::cli::{DemoArgs, GlobalArgs};
@@ -47,9 +48,13 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
     let result = server::serve(settings, move |handle, address| {
         tokio::spawn(async move {
             for system in &systems {
-                handle
-                    .run_now(system, &haven_model::actor::Actor::new("demo", None))
-                    .await;
+                let request = RunRequest {
+                    system: system.clone(),
+                    by: haven_model::actor::Actor::new("demo", None),
+                };
+                if let Err(e) = handle.run(&request).await {
+                    eprintln!("cannot queue {system}: {e}");
+                }
             }
             // Show the status once every system has a first result (or
             // after ten minutes, whatever it is then).

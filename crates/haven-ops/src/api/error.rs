@@ -1,0 +1,141 @@
+//! The instance interface's error: a stable code from the one table
+//! ([`haven_model::errors`]), a message and a hint, the same whether the
+//! instance ran in this process or answered over HTTP.
+
+use haven_model::errors::{ErrorBody, ErrorCode, ErrorDocument};
+use haven_store::StoreError;
+
+use crate::instance::catalog::CatalogError;
+use crate::instance::lock::LockError;
+use crate::instance::settings::SettingsError;
+
+/// Why an instance refused or failed a request.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InstanceError {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl InstanceError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        InstanceError {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// With a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The JSON document of the error.
+    pub fn document(&self) -> ErrorDocument {
+        ErrorDocument {
+            error: ErrorBody {
+                code: self.code,
+                message: self.message.clone(),
+                hint: self.hint.clone(),
+            },
+        }
+    }
+
+    /// The error a document describes.
+    pub fn from_document(document: ErrorDocument) -> Self {
+        InstanceError {
+            code: document.error.code,
+            message: document.error.message,
+            hint: document.error.hint,
+        }
+    }
+
+    /// The server is shutting down.
+    pub fn stopping() -> Self {
+        InstanceError::new(ErrorCode::Stopping, "the server is shutting down")
+    }
+
+    /// No such system with backups.
+    pub fn no_such_system(system: &str) -> Self {
+        InstanceError::new(
+            ErrorCode::NoSuchSystem,
+            format!(
+                "system {system:?} has no backups in the catalog (no policy or no backup sets)"
+            ),
+        )
+        .hint("`haven catalog check` lists the systems and what protects them")
+    }
+}
+
+impl From<StoreError> for InstanceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchJob(id) => {
+                InstanceError::new(ErrorCode::NoSuchJob, format!("no job {id}"))
+            }
+            StoreError::NoSuchAlert(id) => {
+                InstanceError::new(ErrorCode::NoSuchAlert, format!("no alert {id}"))
+            }
+            other => InstanceError::new(ErrorCode::StoreUnavailable, other.to_string())
+                .hint("the server retries by itself; `/healthz` says why the database fails"),
+        }
+    }
+}
+
+impl From<CatalogError> for InstanceError {
+    fn from(e: CatalogError) -> Self {
+        InstanceError::new(ErrorCode::CatalogInvalid, e.to_string())
+            .hint("`haven catalog check` shows every finding with its place")
+    }
+}
+
+impl From<SettingsError> for InstanceError {
+    fn from(e: SettingsError) -> Self {
+        InstanceError::new(ErrorCode::SettingsInvalid, e.to_string())
+    }
+}
+
+impl From<LockError> for InstanceError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Locked(_) => InstanceError::new(ErrorCode::DataDirLocked, e.to_string()),
+            LockError::Io { .. } => InstanceError::new(ErrorCode::Failed, e.to_string()),
+        }
+    }
+}
+
+/// The code of an engine error (for the CLI's repository commands and
+/// for jobs' errors).
+pub fn engine_code(error: &haven_engine::Error) -> ErrorCode {
+    use haven_engine::Error as E;
+    match error {
+        E::RepositoryNotFound { .. } | E::BucketNotFound { .. } => ErrorCode::RepositoryNotFound,
+        E::RepositoryExists { .. } => ErrorCode::RepositoryExists,
+        E::WrongPassword { .. } => ErrorCode::WrongPassword,
+        E::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
+        E::InvalidLocation { .. } => ErrorCode::InvalidLocation,
+        E::InvalidArgument(_) => ErrorCode::InvalidArgument,
+        e if e.is_storage_full() => ErrorCode::StorageFull,
+        E::Storage { .. } | E::LocalStorage { .. } | E::Io { .. } | E::AlreadyExists { .. } => {
+            ErrorCode::StorageUnavailable
+        }
+        E::Corrupt { .. } | E::MissingBlob(_) => ErrorCode::Corrupt,
+        E::SnapshotNotFound(_) => ErrorCode::NoSuchSnapshot,
+        E::AmbiguousSnapshot { .. } => ErrorCode::AmbiguousSnapshot,
+        E::PathNotInSnapshot { .. } => ErrorCode::NoSuchPath,
+        E::Protected { .. } => ErrorCode::Protected,
+        E::Stream(_) => ErrorCode::StreamFailed,
+        E::PruneRace { .. } | E::PruneSwept { .. } => ErrorCode::PruneRace,
+        E::GraceTooShort { .. } => ErrorCode::GraceTooShort,
+        E::ExposedFiles { .. } => ErrorCode::ExposedFiles,
+        E::PruneLocked { .. } => ErrorCode::PruneLocked,
+        E::Interrupted => ErrorCode::Interrupted,
+    }
+}

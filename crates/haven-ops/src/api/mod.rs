@@ -1,0 +1,68 @@
+//! The instance interface: every capability an instance offers, the same
+//! whether it is a server in this process ([`crate::server::Handle`]), a
+//! data dir without a server ([`crate::datadir::DataDir`]) or a server
+//! reached through its HTTP API (`haven_web::client::Remote`). The CLI's
+//! commands and the API's routes call it and nothing else; adding a
+//! capability is one method here, its implementations, one route and one
+//! command (ARCHITECTURE.md, "Adding a capability").
+
+mod error;
+mod types;
+
+use async_trait::async_trait;
+use haven_model::alerts::Alert;
+use haven_model::jobs::Job;
+use haven_model::maintenance::Recorded;
+
+pub use error::{InstanceError, engine_code};
+pub use types::*;
+
+use crate::delivery::notify::Report;
+use crate::status::StatusReport;
+
+/// What every instance answers.
+#[async_trait]
+pub trait Instance: Send + Sync {
+    /// Where it is, for messages: `server at 127.0.0.1:8080`, `data dir
+    /// /srv/haven`.
+    fn describe(&self) -> String;
+
+    /// Its own health (a data dir without a server is always `ok`).
+    async fn health(&self) -> Result<HealthReport, InstanceError>;
+
+    /// RPO compliance and next runs.
+    async fn status(&self) -> Result<StatusReport, InstanceError>;
+
+    /// Jobs, newest first.
+    async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError>;
+
+    /// One job.
+    async fn job(&self, id: i64) -> Result<Job, InstanceError>;
+
+    /// Back a system up now.
+    async fn run(&self, request: &RunRequest) -> Result<RunOutcome, InstanceError>;
+
+    /// Alerts, newest first.
+    async fn alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, InstanceError>;
+
+    /// One alert with its deliveries.
+    async fn alert(&self, id: i64) -> Result<AlertDetail, InstanceError>;
+
+    /// Acknowledge an alert (its escalation stops).
+    async fn acknowledge(&self, action: &AlertAction) -> Result<Alert, InstanceError>;
+
+    /// Resolve an alert.
+    async fn resolve(&self, action: &AlertAction) -> Result<Alert, InstanceError>;
+
+    /// Maintenance windows, active first.
+    async fn windows(&self) -> Result<Vec<WindowView>, InstanceError>;
+
+    /// Add a maintenance window.
+    async fn add_window(&self, request: &AddWindow) -> Result<Recorded, InstanceError>;
+
+    /// End a maintenance window now.
+    async fn end_window(&self, request: &EndWindow) -> Result<Recorded, InstanceError>;
+
+    /// Send a test message through a channel.
+    async fn notify_test(&self, channel: &str) -> Result<Report, InstanceError>;
+}

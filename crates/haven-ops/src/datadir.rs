@@ -1,0 +1,233 @@
+//! A data dir without a running server, as an [`Instance`]: reads go to
+//! its database and catalog; `run` runs the backups in the foreground
+//! (holding the data dir's lock meanwhile); changes are recorded and
+//! exported as a server would.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use haven_model::alerts::Alert;
+use haven_model::catalog::Catalog;
+use haven_model::errors::ErrorCode;
+use haven_model::jobs::Job;
+use haven_model::maintenance::Recorded;
+use haven_store::Store;
+
+use crate::api::{
+    AddWindow, AlertAction, AlertDetail, AlertsQuery, EndWindow, HealthReport, Instance,
+    InstanceError, JobsQuery, RESOLVED_BY_HAND, RunOutcome, RunRequest, WindowView,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::delivery::export::Exporter;
+use crate::delivery::notify::{Report, Templates};
+use crate::instance::catalog::load_catalog;
+use crate::instance::lock::lock_data_dir;
+use crate::instance::settings::Settings;
+use crate::jobs::plan::plan;
+use crate::jobs::runner::EngineRunner;
+use crate::server::{alert_detail, job, notify_test, run_foreground};
+use crate::status::{self, StatusReport};
+use crate::watch::{self, windows};
+
+/// A data dir no server holds.
+pub struct DataDir {
+    settings: Settings,
+    store: Arc<dyn Store>,
+}
+
+impl DataDir {
+    /// Open a data dir's database.
+    pub async fn open(settings: Settings) -> Result<DataDir, InstanceError> {
+        if !settings.data_dir.is_dir() {
+            return Err(InstanceError::new(
+                ErrorCode::NoDataDir,
+                format!("no Haven data dir at {}", settings.data_dir.display()),
+            )
+            .hint("pass --data-dir (or HAVEN_DATA_DIR), or create one with `haven server` or `haven demo`"));
+        }
+        let store = haven_store::open(&settings.database).await.map_err(|e| {
+            InstanceError::new(
+                ErrorCode::StoreUnavailable,
+                format!(
+                    "cannot open the database of {}: {e}",
+                    settings.data_dir.display()
+                ),
+            )
+        })?;
+        Ok(DataDir {
+            settings,
+            store: Arc::from(store),
+        })
+    }
+
+    fn catalog(&self) -> Result<Arc<Catalog>, InstanceError> {
+        Ok(load_catalog(&self.settings.catalog, SystemClock.now())?)
+    }
+
+    /// Run `change` with an exporter of the instance's events, closed
+    /// (flushed) after.
+    async fn exporting<T, F>(&self, change: impl FnOnce(Arc<Exporter>) -> F) -> T
+    where
+        F: std::future::Future<Output = T>,
+    {
+        let exporter = Arc::new(Exporter::start(&self.settings.export));
+        let result = change(Arc::clone(&exporter)).await;
+        if let Ok(mut exporter) = Arc::try_unwrap(exporter) {
+            exporter.close();
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Instance for DataDir {
+    fn describe(&self) -> String {
+        format!("the data dir {}", self.settings.data_dir.display())
+    }
+
+    async fn health(&self) -> Result<HealthReport, InstanceError> {
+        Ok(HealthReport {
+            status: "ok".into(),
+            ..HealthReport::default()
+        })
+    }
+
+    async fn status(&self) -> Result<StatusReport, InstanceError> {
+        let catalog = self.catalog()?;
+        let (plan, _) = plan(&catalog, &self.settings);
+        let states = self.store.set_states().await?;
+        Ok(status::report(
+            &catalog,
+            &plan,
+            &states,
+            &self.settings,
+            SystemClock.now(),
+            "data-dir",
+        ))
+    }
+
+    async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError> {
+        Ok(self.store.jobs(&query.filter()).await?)
+    }
+
+    async fn job(&self, id: i64) -> Result<Job, InstanceError> {
+        job(self.store.as_ref(), id).await
+    }
+
+    /// No server: the system's backups (and their copies and retention)
+    /// run here, now, holding the data dir so no server starts meanwhile.
+    async fn run(&self, request: &RunRequest) -> Result<RunOutcome, InstanceError> {
+        let _lock = lock_data_dir(&self.settings.data_dir)?;
+        let ran = run_foreground(
+            self.settings.clone(),
+            Arc::clone(&self.store),
+            Arc::new(SystemClock),
+            Arc::new(EngineRunner),
+            self.catalog()?,
+            &request.system,
+        )
+        .await?;
+        ran.map(RunOutcome::Ran)
+            .ok_or_else(|| InstanceError::no_such_system(&request.system))
+    }
+
+    async fn alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, InstanceError> {
+        Ok(self.store.alerts(&query.filter()).await?)
+    }
+
+    async fn alert(&self, id: i64) -> Result<AlertDetail, InstanceError> {
+        alert_detail(self.store.as_ref(), id).await
+    }
+
+    async fn acknowledge(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
+        let now = SystemClock.now();
+        self.exporting(|exporter| async move {
+            watch::acknowledge(self.store.as_ref(), &exporter, action.id, &action.by, now).await
+        })
+        .await
+        .map_err(InstanceError::from)
+    }
+
+    async fn resolve(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
+        let now = SystemClock.now();
+        let reason = action.reason.as_deref().unwrap_or(RESOLVED_BY_HAND);
+        self.exporting(|exporter| async move {
+            watch::resolve(
+                self.store.as_ref(),
+                &exporter,
+                action.id,
+                &action.by,
+                reason,
+                now,
+            )
+            .await
+        })
+        .await
+        .map_err(InstanceError::from)
+    }
+
+    async fn windows(&self) -> Result<Vec<WindowView>, InstanceError> {
+        let now = SystemClock.now();
+        let catalog = self.catalog()?;
+        Ok(windows::list(
+            &catalog,
+            &self.store.maintenance(now).await?,
+            now,
+        ))
+    }
+
+    async fn add_window(&self, request: &AddWindow) -> Result<Recorded, InstanceError> {
+        let now = SystemClock.now();
+        let catalog = self.catalog()?;
+        self.exporting(|exporter| async move {
+            windows::add(
+                self.store.as_ref(),
+                &exporter,
+                &catalog,
+                &request.window,
+                &request.by,
+                now,
+            )
+            .await
+        })
+        .await
+        .map_err(InstanceError::from)
+    }
+
+    async fn end_window(&self, request: &EndWindow) -> Result<Recorded, InstanceError> {
+        let now = SystemClock.now();
+        let catalog = self.catalog()?;
+        self.exporting(|exporter| async move {
+            windows::end(
+                self.store.as_ref(),
+                &exporter,
+                &catalog,
+                &request.id,
+                &request.by,
+                now,
+            )
+            .await
+        })
+        .await
+        .map_err(InstanceError::from)
+    }
+
+    async fn notify_test(&self, channel: &str) -> Result<Report, InstanceError> {
+        let catalog = self.catalog()?;
+        let templates = Templates::load(&self.settings.data_dir)
+            .map_err(|e| InstanceError::new(ErrorCode::SettingsInvalid, e))?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        self.exporting(|exporter| async move {
+            notify_test(
+                &self.store,
+                &clock,
+                &catalog,
+                &templates,
+                &exporter,
+                channel,
+            )
+            .await
+        })
+        .await
+    }
+}
