@@ -5,9 +5,11 @@
 //! depends on nothing else of Haven's.
 
 pub mod actor;
+pub mod alert_rules;
 pub mod alerts;
 pub mod anomaly;
 pub mod catalog;
+pub mod classify;
 pub mod compliance;
 pub mod errors;
 pub mod escalation;
@@ -15,3 +17,4 @@ pub mod jobs;
 pub mod maintenance;
 pub mod redact;
 pub mod retention;
+pub mod units;

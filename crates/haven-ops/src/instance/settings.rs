@@ -75,41 +75,7 @@ struct HeartbeatFile {
     timeout: Option<String>,
 }
 
-/// How the watch rules judge evidence (`[alerts]`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlertSettings {
-    /// Successful runs a baseline is computed from (the newest N).
-    pub baseline_runs: usize,
-    /// Fewer runs than this: no baseline yet, no anomaly alerts.
-    pub baseline_min_runs: usize,
-    /// How many MADs from the median a duration must be to be anomalous.
-    pub duration_mads: f64,
-    /// How many MADs from the median the changed bytes must be.
-    pub volume_mads: f64,
-    /// Start delay (scheduled → actual start) that raises an alert.
-    pub start_delay: SignedDuration,
-    /// Share of a repository's capacity that raises a capacity alert.
-    pub capacity_share: f64,
-    /// Forecasts reaching that share within this time raise an alert.
-    pub capacity_horizon: SignedDuration,
-    /// History a capacity forecast is fitted over.
-    pub capacity_history: SignedDuration,
-}
-
-impl Default for AlertSettings {
-    fn default() -> Self {
-        AlertSettings {
-            baseline_runs: 20,
-            baseline_min_runs: 5,
-            duration_mads: 4.0,
-            volume_mads: 6.0,
-            start_delay: SignedDuration::from_mins(30),
-            capacity_share: 0.8,
-            capacity_horizon: SignedDuration::from_hours(14 * 24),
-            capacity_history: SignedDuration::from_hours(30 * 24),
-        }
-    }
-}
+pub use haven_model::alert_rules::AlertSettings;
 
 /// Where events go for a SIEM (`[export]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

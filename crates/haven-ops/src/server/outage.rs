@@ -18,7 +18,9 @@ use crate::delivery::export::{self, Exporter};
 use crate::delivery::notify::{Notifier, Report, dispatch};
 use crate::server::core::Core;
 use crate::server::health::StoreTrouble;
-use crate::watch::{alert_event, rules};
+use haven_model::alert_rules as rules;
+
+use crate::watch::alert_event;
 
 /// How the outage's alert stands.
 pub(super) enum Outage {

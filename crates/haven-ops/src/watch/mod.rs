@@ -7,7 +7,6 @@
 //! Like the core, it never reads the system clock: every step takes
 //! `now`, so tests drive weeks of alerts in milliseconds.
 
-pub mod rules;
 pub mod windows;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +28,7 @@ use serde_json::json;
 
 use crate::delivery::export::{self, Event, Exporter};
 use crate::instance::settings::AlertSettings;
-use rules::Subjects;
+use haven_model::alert_rules::{self as rules, Subjects};
 
 /// How often an alert whose condition is seen again without new evidence
 /// has its `last_seen`, summary and facts refreshed in the store.

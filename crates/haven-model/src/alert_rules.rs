@@ -1,7 +1,7 @@
 //! The alert rules: from evidence (a finished job and its history, the
 //! compliance evaluation, copy jobs, capacity samples) to what holds and
-//! what cleared. Pure functions; `Watch` feeds them and applies the
-//! lifecycle.
+//! what cleared. Pure functions; the watch (`haven_ops::watch`) feeds
+//! them and applies the lifecycle.
 //!
 //! Dedup keys (stable, `docs/alerts.md`): `job-failed:TASK`,
 //! `job-partial:TASK`, `systemic-failure:SYSTEM/SET`,
@@ -13,15 +13,51 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use haven_model::alerts::{Condition, Observation, Rule, Subject, severity};
-use haven_model::anomaly::{Baseline, Deviation, Trend};
-use haven_model::catalog::Catalog;
-use haven_model::catalog::duration::format_duration;
-use haven_model::compliance::{Compliance, RpoState};
-use haven_model::jobs::{FailureClass, Job, JobKind, Outcome, SetState, Trigger};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::instance::settings::AlertSettings;
+use crate::alerts::{Condition, Observation, Rule, Subject, severity};
+use crate::anomaly::{Baseline, Deviation, Trend};
+use crate::catalog::Catalog;
+use crate::catalog::duration::format_duration;
+use crate::compliance::{Compliance, RpoState};
+use crate::jobs::{FailureClass, Job, JobKind, Outcome, SetState, Trigger};
+use crate::units::human_bytes;
+
+/// How the watch rules judge evidence (`[alerts]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertSettings {
+    /// Successful runs a baseline is computed from (the newest N).
+    pub baseline_runs: usize,
+    /// Fewer runs than this: no baseline yet, no anomaly alerts.
+    pub baseline_min_runs: usize,
+    /// How many MADs from the median a duration must be to be anomalous.
+    pub duration_mads: f64,
+    /// How many MADs from the median the changed bytes must be.
+    pub volume_mads: f64,
+    /// Start delay (scheduled → actual start) that raises an alert.
+    pub start_delay: SignedDuration,
+    /// Share of a repository's capacity that raises a capacity alert.
+    pub capacity_share: f64,
+    /// Forecasts reaching that share within this time raise an alert.
+    pub capacity_horizon: SignedDuration,
+    /// History a capacity forecast is fitted over.
+    pub capacity_history: SignedDuration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            baseline_runs: 20,
+            baseline_min_runs: 5,
+            duration_mads: 4.0,
+            volume_mads: 6.0,
+            start_delay: SignedDuration::from_mins(30),
+            capacity_share: 0.8,
+            capacity_horizon: SignedDuration::from_hours(14 * 24),
+            capacity_history: SignedDuration::from_hours(30 * 24),
+        }
+    }
+}
 
 /// The most critical service depending on each system: alerts about a
 /// system are grouped under it and take its tier.
@@ -95,21 +131,6 @@ fn what(job: &Job) -> String {
     }
 }
 
-fn human_bytes(bytes: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value.abs() >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value:.0} {}", units[unit])
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
-}
-
 /// What a finished job says. `history` holds earlier successful jobs of
 /// the same task, newest first (the baseline); `state` is the set's state
 /// after the job (backups).
@@ -125,29 +146,68 @@ pub fn after_job(
     let Some(ended) = job.ended_at else {
         return obs;
     };
-    let subject = subjects.subject(
-        job.system.as_deref(),
-        job.backup_set.as_deref(),
-        job.repository.as_deref(),
-    );
-    let task = &job.task;
-    let class = job.failure.as_ref().map(|f| f.class);
-    let evidence = Some(job.id.to_string());
-    let condition = |rule: Rule,
-                     key: String,
-                     summary: String,
-                     f: BTreeMap<String, String>,
-                     since: Timestamp| Condition {
-        key,
-        rule,
-        severity: severity(rule, subject.tier, class),
-        subject: subject.clone(),
-        summary,
-        facts: f,
-        since,
-        evidence: evidence.clone(),
+    let seen = JobEvidence {
+        job,
+        subject: subjects.subject(
+            job.system.as_deref(),
+            job.backup_set.as_deref(),
+            job.repository.as_deref(),
+        ),
+        class: job.failure.as_ref().map(|f| f.class),
+        ended,
     };
-    let job_facts = |extra: &[(&str, String)]| {
+    outcome_rules(&seen, &mut obs);
+    systemic_rule(&seen, state, &mut obs);
+    start_delay_rule(&seen, settings, &mut obs);
+    if job.kind == JobKind::Backup
+        && job.outcome.is_good()
+        && let Some(duration) = job.duration()
+    {
+        max_duration_rule(&seen, catalog, duration, &mut obs);
+        let runs: Vec<&Job> = history
+            .iter()
+            .filter(|j| j.id != job.id && j.outcome == Outcome::Success)
+            .take(settings.baseline_runs)
+            .collect();
+        duration_anomaly_rule(&seen, settings, &runs, duration, &mut obs);
+        volume_anomaly_rule(&seen, settings, &runs, &mut obs);
+    }
+    obs
+}
+
+/// A finished job as its rules see it.
+struct JobEvidence<'a> {
+    job: &'a Job,
+    subject: Subject,
+    class: Option<FailureClass>,
+    ended: Timestamp,
+}
+
+impl JobEvidence<'_> {
+    fn condition(
+        &self,
+        rule: Rule,
+        key: String,
+        summary: String,
+        facts: BTreeMap<String, String>,
+        since: Timestamp,
+    ) -> Condition {
+        Condition {
+            key,
+            rule,
+            severity: severity(rule, self.subject.tier, self.class),
+            subject: self.subject.clone(),
+            summary,
+            facts,
+            since,
+            evidence: Some(self.job.id.to_string()),
+        }
+    }
+
+    /// The job's facts (number, outcome, attempt, failure, message) and
+    /// the rule's own.
+    fn facts(&self, extra: &[(&str, String)]) -> BTreeMap<String, String> {
+        let job = self.job;
         let mut f = facts(&[
             ("job", job.id.to_string()),
             ("outcome", job.outcome.as_str().into()),
@@ -163,58 +223,65 @@ pub fn after_job(
         }
         f.extend(facts(extra));
         f
-    };
+    }
+
+    fn message(&self, otherwise: &'static str) -> &str {
+        self.job.message.as_deref().unwrap_or(otherwise)
+    }
+}
+
+/// `job-failed`, `job-partial`, `integrity-check-failed`: how it ended.
+fn outcome_rules(seen: &JobEvidence<'_>, obs: &mut Observation) {
+    let job = seen.job;
+    let task = &job.task;
     let failed_key = format!("job-failed:{task}");
     let partial_key = format!("job-partial:{task}");
     let integrity_key = job
         .repository
         .as_ref()
         .map(|r| format!("integrity-check-failed:{r}"));
-    let is_integrity = job.kind == JobKind::Check && class == Some(FailureClass::DataIntegrity);
+    let is_integrity =
+        job.kind == JobKind::Check && seen.class == Some(FailureClass::DataIntegrity);
     match job.outcome {
         Outcome::Failed if is_integrity => {
             if let Some(key) = &integrity_key {
-                obs.holding.push(condition(
+                obs.holding.push(seen.condition(
                     Rule::IntegrityCheckFailed,
                     key.clone(),
                     format!(
                         "integrity check of repository {} failed: {}",
                         job.repository.as_deref().unwrap_or("?"),
-                        job.message.as_deref().unwrap_or("problems found")
+                        seen.message("problems found")
                     ),
-                    job_facts(&[]),
-                    ended,
+                    seen.facts(&[]),
+                    seen.ended,
                 ));
             }
             obs.cleared
                 .push((failed_key, "superseded by integrity-check-failed".into()));
         }
         Outcome::Failed => {
-            obs.holding.push(condition(
+            obs.holding.push(seen.condition(
                 Rule::JobFailed,
                 failed_key,
-                format!(
-                    "{} failed: {}",
-                    what(job),
-                    job.message.as_deref().unwrap_or("no message")
-                ),
-                job_facts(&[]),
-                ended,
+                format!("{} failed: {}", what(job), seen.message("no message")),
+                seen.facts(&[]),
+                seen.ended,
             ));
             obs.cleared
                 .push((partial_key, format!("job {} failed instead", job.id)));
         }
         Outcome::Partial => {
-            obs.holding.push(condition(
+            obs.holding.push(seen.condition(
                 Rule::JobPartial,
                 partial_key,
                 format!(
                     "{} was incomplete: {}",
                     what(job),
-                    job.message.as_deref().unwrap_or("no message")
+                    seen.message("no message")
                 ),
-                job_facts(&[]),
-                ended,
+                seen.facts(&[]),
+                seen.ended,
             ));
             obs.cleared
                 .push((failed_key, format!("job {} left a restore point", job.id)));
@@ -231,171 +298,197 @@ pub fn after_job(
         }
         Outcome::Running | Outcome::Interrupted | Outcome::Skipped => {}
     }
+}
 
-    if let (Some(state), Some(system), Some(set)) = (state, &job.system, &job.backup_set) {
-        let key = format!("systemic-failure:{system}/{set}");
-        if state.systemic {
-            let class_text = state.streak_class.map_or("unknown", |c| c.as_str());
-            obs.holding.push(condition(
-                Rule::SystemicFailure,
-                key,
-                format!(
-                    "backups of {system}/{set} failed {} times in a row ({class_text}): automatic retries stopped",
-                    state.failure_streak
-                ),
-                job_facts(&[("streak", state.failure_streak.to_string())]),
-                ended,
-            ));
-        } else {
-            obs.cleared.push((key, "the failure streak ended".into()));
-        }
+/// `systemic-failure`: the set's failure streak stopped its retries.
+fn systemic_rule(seen: &JobEvidence<'_>, state: Option<&SetState>, obs: &mut Observation) {
+    let job = seen.job;
+    let (Some(state), Some(system), Some(set)) = (state, &job.system, &job.backup_set) else {
+        return;
+    };
+    let key = format!("systemic-failure:{system}/{set}");
+    if !state.systemic {
+        obs.cleared.push((key, "the failure streak ended".into()));
+        return;
     }
+    let class_text = state.streak_class.map_or("unknown", |c| c.as_str());
+    obs.holding.push(seen.condition(
+        Rule::SystemicFailure,
+        key,
+        format!(
+            "backups of {system}/{set} failed {} times in a row ({class_text}): automatic retries stopped",
+            state.failure_streak
+        ),
+        seen.facts(&[("streak", state.failure_streak.to_string())]),
+        seen.ended,
+    ));
+}
 
-    // Start delay: only for runs that had a due time to keep.
-    if matches!(job.trigger, Trigger::Schedule | Trigger::CatchUp)
-        && let Some(delay) = job.start_delay()
-    {
-        let key = format!("start-delay:{task}");
-        if delay > settings.start_delay {
-            obs.holding.push(condition(
-                Rule::StartDelay,
-                key,
-                format!(
-                    "{} started {} late (due {})",
-                    what(job),
-                    format_duration(delay),
-                    job.scheduled_at
-                ),
-                job_facts(&[
-                    ("scheduled_at", job.scheduled_at.to_string()),
-                    ("delay", format_duration(delay)),
-                    ("threshold", format_duration(settings.start_delay)),
-                ]),
-                job.started_at.unwrap_or(ended),
-            ));
-        } else {
-            obs.cleared
-                .push((key, format!("job {} started on time", job.id)));
-        }
+/// `start-delay`: only for runs that had a due time to keep.
+fn start_delay_rule(seen: &JobEvidence<'_>, settings: &AlertSettings, obs: &mut Observation) {
+    let job = seen.job;
+    if !matches!(job.trigger, Trigger::Schedule | Trigger::CatchUp) {
+        return;
     }
+    let Some(delay) = job.start_delay() else {
+        return;
+    };
+    let key = format!("start-delay:{}", job.task);
+    if delay <= settings.start_delay {
+        obs.cleared
+            .push((key, format!("job {} started on time", job.id)));
+        return;
+    }
+    obs.holding.push(seen.condition(
+        Rule::StartDelay,
+        key,
+        format!(
+            "{} started {} late (due {})",
+            what(job),
+            format_duration(delay),
+            job.scheduled_at
+        ),
+        seen.facts(&[
+            ("scheduled_at", job.scheduled_at.to_string()),
+            ("delay", format_duration(delay)),
+            ("threshold", format_duration(settings.start_delay)),
+        ]),
+        job.started_at.unwrap_or(seen.ended),
+    ));
+}
 
-    if job.kind == JobKind::Backup && job.outcome.is_good() {
-        let Some(duration) = job.duration() else {
-            return obs;
-        };
-        // Longer than the policy allows.
-        let max = job
-            .policy
-            .as_ref()
-            .and_then(|p| catalog.policy(p))
-            .and_then(|p| p.max_duration.as_ref().map(|m| m.value));
-        let key = format!("duration-over-max:{task}");
-        match max {
-            Some(max) if duration > max => obs.holding.push(condition(
-                Rule::DurationOverMax,
-                key,
-                format!(
-                    "{} took {}, longer than the policy's maximum {}",
-                    what(job),
-                    format_duration(duration),
-                    format_duration(max)
-                ),
-                job_facts(&[
-                    ("duration", format_duration(duration)),
-                    ("max_duration", format_duration(max)),
-                ]),
-                ended,
-            )),
-            _ => obs
-                .cleared
-                .push((key, format!("job {} finished within the maximum", job.id))),
-        }
-        let runs: Vec<&Job> = history
-            .iter()
-            .filter(|j| j.id != job.id && j.outcome == Outcome::Success)
-            .take(settings.baseline_runs)
-            .collect();
-        // Duration against the system's own history.
-        let seconds: Vec<f64> = runs
-            .iter()
-            .filter_map(|j| j.duration())
-            .map(|d| d.as_secs_f64())
-            .collect();
-        let key = format!("duration-anomaly:{task}");
-        if let Some(base) = Baseline::of(&seconds, settings.baseline_min_runs) {
-            let value = duration.as_secs_f64();
-            let floor = (base.median * 0.25).max(60.0);
-            match base.judge(value, settings.duration_mads, floor) {
-                Deviation::Normal => obs
-                    .cleared
-                    .push((key, format!("job {} took a normal time", job.id))),
-                deviation => {
-                    let (word, hint) = if deviation == Deviation::Above {
-                        ("longer", "slow storage or network, or much more data")
-                    } else {
-                        ("shorter", "a source that shrank or was skipped")
-                    };
-                    let median = SignedDuration::from_secs_f64(base.median);
-                    obs.holding.push(condition(
-                        Rule::DurationAnomaly,
-                        key,
-                        format!(
-                            "{} took {} — far {word} than its usual {} ({hint})",
-                            what(job),
-                            format_duration(duration),
-                            format_duration(median)
-                        ),
-                        job_facts(&[
-                            ("duration", format_duration(duration)),
-                            ("baseline_median", format_duration(median)),
-                            ("baseline_mad_seconds", format!("{:.0}", base.mad)),
-                            ("baseline_runs", base.samples.to_string()),
-                            ("deviation", deviation.as_str().into()),
-                        ]),
-                        ended,
-                    ));
-                }
-            }
-        }
-        // Volume of changed data against the history.
-        let changed: Vec<f64> = runs.iter().map(|j| j.stats.bytes_changed as f64).collect();
-        let key = format!("volume-anomaly:{task}");
-        if let Some(base) = Baseline::of(&changed, settings.baseline_min_runs) {
-            let value = job.stats.bytes_changed as f64;
-            let floor = (base.median * 0.5).max(1024.0 * 1024.0);
-            match base.judge(value, settings.volume_mads, floor) {
-                Deviation::Normal => obs
-                    .cleared
-                    .push((key, format!("job {} changed a normal volume", job.id))),
-                deviation => {
-                    let hint = if deviation == Deviation::Above {
-                        "a burst of changed data: check for mass encryption (ransomware) or a bulk load"
-                    } else {
-                        "far less data than usual: check for a vanished source or changed excludes"
-                    };
-                    obs.holding.push(condition(
-                        Rule::VolumeAnomaly,
-                        key,
-                        format!(
-                            "{} changed {} — usually {} ({hint})",
-                            what(job),
-                            human_bytes(value),
-                            human_bytes(base.median)
-                        ),
-                        job_facts(&[
-                            ("bytes_changed", job.stats.bytes_changed.to_string()),
-                            ("baseline_median_bytes", format!("{:.0}", base.median)),
-                            ("baseline_mad_bytes", format!("{:.0}", base.mad)),
-                            ("baseline_runs", base.samples.to_string()),
-                            ("deviation", deviation.as_str().into()),
-                        ]),
-                        ended,
-                    ));
-                }
-            }
-        }
+/// `duration-over-max`: longer than the policy allows.
+fn max_duration_rule(
+    seen: &JobEvidence<'_>,
+    catalog: &Catalog,
+    duration: SignedDuration,
+    obs: &mut Observation,
+) {
+    let job = seen.job;
+    let max = job
+        .policy
+        .as_ref()
+        .and_then(|p| catalog.policy(p))
+        .and_then(|p| p.max_duration.as_ref().map(|m| m.value));
+    let key = format!("duration-over-max:{}", job.task);
+    match max {
+        Some(max) if duration > max => obs.holding.push(seen.condition(
+            Rule::DurationOverMax,
+            key,
+            format!(
+                "{} took {}, longer than the policy's maximum {}",
+                what(job),
+                format_duration(duration),
+                format_duration(max)
+            ),
+            seen.facts(&[
+                ("duration", format_duration(duration)),
+                ("max_duration", format_duration(max)),
+            ]),
+            seen.ended,
+        )),
+        _ => obs
+            .cleared
+            .push((key, format!("job {} finished within the maximum", job.id))),
     }
-    obs
+}
+
+/// `duration-anomaly`: far from the set's own baseline, either way.
+fn duration_anomaly_rule(
+    seen: &JobEvidence<'_>,
+    settings: &AlertSettings,
+    runs: &[&Job],
+    duration: SignedDuration,
+    obs: &mut Observation,
+) {
+    let job = seen.job;
+    let seconds: Vec<f64> = runs
+        .iter()
+        .filter_map(|j| j.duration())
+        .map(|d| d.as_secs_f64())
+        .collect();
+    let key = format!("duration-anomaly:{}", job.task);
+    let Some(base) = Baseline::of(&seconds, settings.baseline_min_runs) else {
+        return;
+    };
+    let floor = (base.median * 0.25).max(60.0);
+    let deviation = base.judge(duration.as_secs_f64(), settings.duration_mads, floor);
+    if deviation == Deviation::Normal {
+        obs.cleared
+            .push((key, format!("job {} took a normal time", job.id)));
+        return;
+    }
+    let (word, hint) = if deviation == Deviation::Above {
+        ("longer", "slow storage or network, or much more data")
+    } else {
+        ("shorter", "a source that shrank or was skipped")
+    };
+    let median = SignedDuration::from_secs_f64(base.median);
+    obs.holding.push(seen.condition(
+        Rule::DurationAnomaly,
+        key,
+        format!(
+            "{} took {} — far {word} than its usual {} ({hint})",
+            what(job),
+            format_duration(duration),
+            format_duration(median)
+        ),
+        seen.facts(&[
+            ("duration", format_duration(duration)),
+            ("baseline_median", format_duration(median)),
+            ("baseline_mad_seconds", format!("{:.0}", base.mad)),
+            ("baseline_runs", base.samples.to_string()),
+            ("deviation", deviation.as_str().into()),
+        ]),
+        seen.ended,
+    ));
+}
+
+/// `volume-anomaly`: changed data far above (a burst: ransomware?) or
+/// below (a vanished source?) the baseline.
+fn volume_anomaly_rule(
+    seen: &JobEvidence<'_>,
+    settings: &AlertSettings,
+    runs: &[&Job],
+    obs: &mut Observation,
+) {
+    let job = seen.job;
+    let changed: Vec<f64> = runs.iter().map(|j| j.stats.bytes_changed as f64).collect();
+    let key = format!("volume-anomaly:{}", job.task);
+    let Some(base) = Baseline::of(&changed, settings.baseline_min_runs) else {
+        return;
+    };
+    let value = job.stats.bytes_changed as f64;
+    let floor = (base.median * 0.5).max(1024.0 * 1024.0);
+    let deviation = base.judge(value, settings.volume_mads, floor);
+    if deviation == Deviation::Normal {
+        obs.cleared
+            .push((key, format!("job {} changed a normal volume", job.id)));
+        return;
+    }
+    let hint = if deviation == Deviation::Above {
+        "a burst of changed data: check for mass encryption (ransomware) or a bulk load"
+    } else {
+        "far less data than usual: check for a vanished source or changed excludes"
+    };
+    obs.holding.push(seen.condition(
+        Rule::VolumeAnomaly,
+        key,
+        format!(
+            "{} changed {} — usually {} ({hint})",
+            what(job),
+            human_bytes(value),
+            human_bytes(base.median)
+        ),
+        seen.facts(&[
+            ("bytes_changed", job.stats.bytes_changed.to_string()),
+            ("baseline_median_bytes", format!("{:.0}", base.median)),
+            ("baseline_mad_bytes", format!("{:.0}", base.mad)),
+            ("baseline_runs", base.samples.to_string()),
+            ("deviation", deviation.as_str().into()),
+        ]),
+        seen.ended,
+    ));
 }
 
 /// RPO states worse than ok, per system (swept: every system each time).
