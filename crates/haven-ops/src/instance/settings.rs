@@ -220,15 +220,7 @@ impl Settings {
     /// the overrides.
     pub fn load(data_dir: &Path, overrides: &Overrides) -> Result<Settings, SettingsError> {
         let (path, file) = read_file(data_dir)?;
-        let at = |key: &str, problem: String| {
-            SettingsError(format!("{}: `{key}`: {problem}", path.display()))
-        };
-        let duration = |key: &str, value: &Option<String>, default: SignedDuration| {
-            value
-                .as_deref()
-                .map_or(Ok(default), parse_duration)
-                .map_err(|e| at(key, e))
-        };
+        let r = Reader { path: &path };
         let catalog = match (&overrides.catalog, &file.catalog) {
             (Some(dir), _) => dir.clone(),
             (None, Some(dir)) => data_dir.join(dir),
@@ -245,215 +237,43 @@ impl Settings {
             .or(file.listen.clone())
             .unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            at(
+            r.at(
                 "listen",
                 format!("{listen_text:?} is not an address (use e.g. 127.0.0.1:8080)"),
             )
         })?;
-        let share = |key: &str, value: Option<f64>, default: f64| match value {
-            None => Ok(default),
-            Some(v) if v.is_finite() && v > 0.0 => Ok(v),
-            Some(v) => Err(at(key, format!("{v} must be a positive number"))),
-        };
-        let thresholds = Thresholds {
-            at_risk: share("at_risk_share", file.at_risk_share, 0.8)?,
-            quarantine: share("quarantine_share", file.quarantine_share, 1.5)?,
-        };
-        if thresholds.at_risk >= 1.0 || thresholds.quarantine <= 1.0 {
-            return Err(at(
-                "at_risk_share",
-                format!(
-                    "at_risk_share ({}) must be below 1 and quarantine_share ({}) above 1",
-                    thresholds.at_risk, thresholds.quarantine
-                ),
-            ));
-        }
-        // The server's backups run while it prunes: the grace period must
-        // outlast a backup (the engine refuses one shorter than the longest
-        // it has seen), and never be below the margin backups check with.
-        let prune_grace = duration(
-            "prune_grace",
-            &file.prune_grace,
-            SignedDuration::from_hours(24),
-        )?;
-        let margin = haven_engine::prune::PRUNE_RACE_MARGIN;
-        if prune_grace < margin {
-            return Err(at(
-                "prune_grace",
-                format!(
-                    "{prune_grace:#} is shorter than {margin:#}: backups run while the server prunes, so the grace period must outlast the longest of them (e.g. \"24h\")"
-                ),
-            ));
-        }
-        let defaults = RetryPolicy::default();
-        let retry = RetryPolicy {
-            attempts: file.retry_attempts.unwrap_or(defaults.attempts).max(1),
-            base: duration("retry_delay", &file.retry_delay, defaults.base)?,
-            max: duration("retry_max_delay", &file.retry_max_delay, defaults.max)?,
-        };
-        let prune_schedule = file
-            .prune_schedule
-            .clone()
-            .unwrap_or_else(|| "0 4 * * *".into());
-        parse_cron(&prune_schedule).map_err(|e| at("prune_schedule", e))?;
-        let positive = |key: &str, value: Option<u32>, default: u32| match value {
-            None => Ok(default as usize),
-            Some(0) => Err(at(key, "must be at least 1".into())),
-            Some(v) => Ok(v as usize),
-        };
-        let a = file.alerts.as_ref();
-        let d = AlertSettings::default();
-        let sub = |key: &str| format!("alerts.{key}");
-        let count = |key: &str, v: Option<u32>, default: usize| match v {
-            None => Ok(default),
-            Some(0) => Err(at(&sub(key), "must be at least 1".into())),
-            Some(v) => Ok(v as usize),
-        };
-        let alerts = AlertSettings {
-            baseline_runs: count(
-                "baseline_runs",
-                a.and_then(|a| a.baseline_runs),
-                d.baseline_runs,
-            )?,
-            baseline_min_runs: count(
-                "baseline_min_runs",
-                a.and_then(|a| a.baseline_min_runs),
-                d.baseline_min_runs,
-            )?,
-            duration_mads: share(
-                &sub("duration_mads"),
-                a.and_then(|a| a.duration_mads),
-                d.duration_mads,
-            )?,
-            volume_mads: share(
-                &sub("volume_mads"),
-                a.and_then(|a| a.volume_mads),
-                d.volume_mads,
-            )?,
-            start_delay: duration(
-                &sub("start_delay"),
-                &a.and_then(|a| a.start_delay.clone()),
-                d.start_delay,
-            )?,
-            capacity_share: share(
-                &sub("capacity_share"),
-                a.and_then(|a| a.capacity_share),
-                d.capacity_share,
-            )?,
-            capacity_horizon: duration(
-                &sub("capacity_horizon"),
-                &a.and_then(|a| a.capacity_horizon.clone()),
-                d.capacity_horizon,
-            )?,
-            capacity_history: duration(
-                &sub("capacity_history"),
-                &a.and_then(|a| a.capacity_history.clone()),
-                d.capacity_history,
-            )?,
-        };
-        if alerts.capacity_share > 1.0 {
-            return Err(at(
-                "alerts.capacity_share",
-                "must be at most 1 (a share of the capacity)".into(),
-            ));
-        }
-        let e = file.export.as_ref();
-        let export = ExportSettings {
-            file: e.and_then(|e| e.file.as_ref()).map(|f| data_dir.join(f)),
-            syslog: e
-                .and_then(|e| e.syslog.as_deref())
-                .map(SyslogTarget::parse)
-                .transpose()
-                .map_err(|problem| at("export.syslog", problem))?,
-            app_name: e
-                .and_then(|e| e.syslog_app_name.clone())
-                .unwrap_or_else(|| "haven".into()),
-            ca_file: e
-                .and_then(|e| e.syslog_ca_file.as_ref())
-                .map(|f| data_dir.join(f)),
-        };
-        if let Some(ca_file) = &export.ca_file {
-            if export.syslog.as_ref().map(|t| t.transport) != Some(SyslogTransport::Tls) {
-                return Err(at(
-                    "export.syslog_ca_file",
-                    "only applies to a tls:// syslog address".into(),
-                ));
-            }
-            if !ca_file.is_file() {
-                return Err(at(
-                    "export.syslog_ca_file",
-                    format!("{} is not a readable file", ca_file.display()),
-                ));
-            }
-        }
-        let heartbeat = match &file.heartbeat {
-            None => None,
-            Some(h) => {
-                let text = h.url.as_deref().ok_or_else(|| {
-                    at(
-                        "heartbeat.url",
-                        "is missing: give the monitor's URL, e.g. url = \"env:HAVEN_HEARTBEAT_URL\""
-                            .into(),
-                    )
-                })?;
-                let url = match SecretRef::parse(text) {
-                    Some(reference) => MaybeSecret::Secret(reference),
-                    // Not echoed: a push URL carries its token.
-                    None if text.starts_with("http://") || text.starts_with("https://") => {
-                        MaybeSecret::Plain(text.to_string())
-                    }
-                    None => {
-                        return Err(at(
-                            "heartbeat.url",
-                            "is not an http:// or https:// URL, nor env:VAR or file:PATH".into(),
-                        ));
-                    }
-                };
-                let every = duration("heartbeat.every", &h.every, SignedDuration::from_mins(1))?;
-                let timeout = duration(
-                    "heartbeat.timeout",
-                    &h.timeout,
-                    SignedDuration::from_secs(10),
-                )?;
-                if every < SignedDuration::from_secs(1) || timeout < SignedDuration::from_secs(1) {
-                    return Err(at(
-                        "heartbeat.every",
-                        "`every` and `timeout` must be at least 1s".into(),
-                    ));
-                }
-                Some(HeartbeatSettings {
-                    url,
-                    every,
-                    timeout: timeout.unsigned_abs(),
-                })
-            }
-        };
+        let (prune_schedule, prune_grace) = r.prune(&file)?;
         Ok(Settings {
-            alerts,
-            export,
-            heartbeat,
+            alerts: r.alerts(file.alerts.as_ref())?,
+            export: r.export(data_dir, file.export.as_ref())?,
+            heartbeat: file
+                .heartbeat
+                .as_ref()
+                .map(|h| r.heartbeat(h))
+                .transpose()?,
             data_dir: data_dir.to_path_buf(),
             catalog,
             database,
             listen,
-            max_jobs: positive("max_jobs", file.max_jobs, 4)?,
-            max_jobs_per_repository: positive(
+            max_jobs: r.positive("max_jobs", file.max_jobs, 4)?,
+            max_jobs_per_repository: r.positive(
                 "max_jobs_per_repository",
                 file.max_jobs_per_repository,
                 2,
             )?,
-            thresholds,
-            retry,
-            systemic_after: positive("systemic_after", file.systemic_after, 3)? as u32,
-            shutdown_timeout: duration(
-                "shutdown_timeout",
-                &file.shutdown_timeout,
-                SignedDuration::from_mins(5),
-            )?
-            .unsigned_abs(),
+            thresholds: r.thresholds(&file)?,
+            retry: r.retry(&file)?,
+            systemic_after: r.positive("systemic_after", file.systemic_after, 3)? as u32,
+            shutdown_timeout: r
+                .duration(
+                    "shutdown_timeout",
+                    &file.shutdown_timeout,
+                    SignedDuration::from_mins(5),
+                )?
+                .unsigned_abs(),
             prune_schedule,
             prune_grace,
-            evaluate_every: duration(
+            evaluate_every: r.duration(
                 "evaluate_every",
                 &file.evaluate_every,
                 SignedDuration::from_mins(1),
@@ -483,6 +303,243 @@ fn read_file(data_dir: &Path) -> Result<(PathBuf, SettingsFile), SettingsError> 
         }
     };
     Ok((path, file))
+}
+
+/// Reads typed values out of `haven.toml`; every problem names the file
+/// and the key.
+struct Reader<'a> {
+    path: &'a Path,
+}
+
+impl Reader<'_> {
+    fn at(&self, key: &str, problem: String) -> SettingsError {
+        SettingsError(format!("{}: `{key}`: {problem}", self.path.display()))
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        value: &Option<String>,
+        default: SignedDuration,
+    ) -> Result<SignedDuration, SettingsError> {
+        value
+            .as_deref()
+            .map_or(Ok(default), parse_duration)
+            .map_err(|e| self.at(key, e))
+    }
+
+    /// A positive number (a share, a number of MADs).
+    fn share(&self, key: &str, value: Option<f64>, default: f64) -> Result<f64, SettingsError> {
+        match value {
+            None => Ok(default),
+            Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+            Some(v) => Err(self.at(key, format!("{v} must be a positive number"))),
+        }
+    }
+
+    /// A count of at least 1.
+    fn positive(
+        &self,
+        key: &str,
+        value: Option<u32>,
+        default: u32,
+    ) -> Result<usize, SettingsError> {
+        match value {
+            None => Ok(default as usize),
+            Some(0) => Err(self.at(key, "must be at least 1".into())),
+            Some(v) => Ok(v as usize),
+        }
+    }
+
+    fn thresholds(&self, file: &SettingsFile) -> Result<Thresholds, SettingsError> {
+        let thresholds = Thresholds {
+            at_risk: self.share("at_risk_share", file.at_risk_share, 0.8)?,
+            quarantine: self.share("quarantine_share", file.quarantine_share, 1.5)?,
+        };
+        if thresholds.at_risk >= 1.0 || thresholds.quarantine <= 1.0 {
+            return Err(self.at(
+                "at_risk_share",
+                format!(
+                    "at_risk_share ({}) must be below 1 and quarantine_share ({}) above 1",
+                    thresholds.at_risk, thresholds.quarantine
+                ),
+            ));
+        }
+        Ok(thresholds)
+    }
+
+    fn retry(&self, file: &SettingsFile) -> Result<RetryPolicy, SettingsError> {
+        let defaults = RetryPolicy::default();
+        Ok(RetryPolicy {
+            attempts: file.retry_attempts.unwrap_or(defaults.attempts).max(1),
+            base: self.duration("retry_delay", &file.retry_delay, defaults.base)?,
+            max: self.duration("retry_max_delay", &file.retry_max_delay, defaults.max)?,
+        })
+    }
+
+    /// The prune schedule and grace. The server's backups run while it
+    /// prunes: the grace period must outlast a backup (the engine refuses
+    /// one shorter than the longest it has seen), and never be below the
+    /// margin backups check with.
+    fn prune(&self, file: &SettingsFile) -> Result<(String, SignedDuration), SettingsError> {
+        let grace = self.duration(
+            "prune_grace",
+            &file.prune_grace,
+            SignedDuration::from_hours(24),
+        )?;
+        let margin = haven_engine::prune::PRUNE_RACE_MARGIN;
+        if grace < margin {
+            return Err(self.at(
+                "prune_grace",
+                format!(
+                    "{grace:#} is shorter than {margin:#}: backups run while the server prunes, so the grace period must outlast the longest of them (e.g. \"24h\")"
+                ),
+            ));
+        }
+        let schedule = file
+            .prune_schedule
+            .clone()
+            .unwrap_or_else(|| "0 4 * * *".into());
+        parse_cron(&schedule).map_err(|e| self.at("prune_schedule", e))?;
+        Ok((schedule, grace))
+    }
+
+    /// `[alerts]`.
+    fn alerts(&self, a: Option<&AlertsFile>) -> Result<AlertSettings, SettingsError> {
+        let d = AlertSettings::default();
+        let key = |k: &str| format!("alerts.{k}");
+        let count = |k: &str, v: Option<u32>, default: usize| match v {
+            None => Ok(default),
+            Some(0) => Err(self.at(&key(k), "must be at least 1".into())),
+            Some(v) => Ok(v as usize),
+        };
+        let alerts = AlertSettings {
+            baseline_runs: count(
+                "baseline_runs",
+                a.and_then(|a| a.baseline_runs),
+                d.baseline_runs,
+            )?,
+            baseline_min_runs: count(
+                "baseline_min_runs",
+                a.and_then(|a| a.baseline_min_runs),
+                d.baseline_min_runs,
+            )?,
+            duration_mads: self.share(
+                &key("duration_mads"),
+                a.and_then(|a| a.duration_mads),
+                d.duration_mads,
+            )?,
+            volume_mads: self.share(
+                &key("volume_mads"),
+                a.and_then(|a| a.volume_mads),
+                d.volume_mads,
+            )?,
+            start_delay: self.duration(
+                &key("start_delay"),
+                &a.and_then(|a| a.start_delay.clone()),
+                d.start_delay,
+            )?,
+            capacity_share: self.share(
+                &key("capacity_share"),
+                a.and_then(|a| a.capacity_share),
+                d.capacity_share,
+            )?,
+            capacity_horizon: self.duration(
+                &key("capacity_horizon"),
+                &a.and_then(|a| a.capacity_horizon.clone()),
+                d.capacity_horizon,
+            )?,
+            capacity_history: self.duration(
+                &key("capacity_history"),
+                &a.and_then(|a| a.capacity_history.clone()),
+                d.capacity_history,
+            )?,
+        };
+        if alerts.capacity_share > 1.0 {
+            return Err(self.at(
+                "alerts.capacity_share",
+                "must be at most 1 (a share of the capacity)".into(),
+            ));
+        }
+        Ok(alerts)
+    }
+
+    /// `[export]`.
+    fn export(
+        &self,
+        data_dir: &Path,
+        e: Option<&ExportFile>,
+    ) -> Result<ExportSettings, SettingsError> {
+        let export = ExportSettings {
+            file: e.and_then(|e| e.file.as_ref()).map(|f| data_dir.join(f)),
+            syslog: e
+                .and_then(|e| e.syslog.as_deref())
+                .map(SyslogTarget::parse)
+                .transpose()
+                .map_err(|problem| self.at("export.syslog", problem))?,
+            app_name: e
+                .and_then(|e| e.syslog_app_name.clone())
+                .unwrap_or_else(|| "haven".into()),
+            ca_file: e
+                .and_then(|e| e.syslog_ca_file.as_ref())
+                .map(|f| data_dir.join(f)),
+        };
+        if let Some(ca_file) = &export.ca_file {
+            if export.syslog.as_ref().map(|t| t.transport) != Some(SyslogTransport::Tls) {
+                return Err(self.at(
+                    "export.syslog_ca_file",
+                    "only applies to a tls:// syslog address".into(),
+                ));
+            }
+            if !ca_file.is_file() {
+                return Err(self.at(
+                    "export.syslog_ca_file",
+                    format!("{} is not a readable file", ca_file.display()),
+                ));
+            }
+        }
+        Ok(export)
+    }
+
+    /// `[heartbeat]`.
+    fn heartbeat(&self, h: &HeartbeatFile) -> Result<HeartbeatSettings, SettingsError> {
+        let text = h.url.as_deref().ok_or_else(|| {
+            self.at(
+                "heartbeat.url",
+                "is missing: give the monitor's URL, e.g. url = \"env:HAVEN_HEARTBEAT_URL\"".into(),
+            )
+        })?;
+        let url = match SecretRef::parse(text) {
+            Some(reference) => MaybeSecret::Secret(reference),
+            // Not echoed: a push URL carries its token.
+            None if text.starts_with("http://") || text.starts_with("https://") => {
+                MaybeSecret::Plain(text.to_string())
+            }
+            None => {
+                return Err(self.at(
+                    "heartbeat.url",
+                    "is not an http:// or https:// URL, nor env:VAR or file:PATH".into(),
+                ));
+            }
+        };
+        let every = self.duration("heartbeat.every", &h.every, SignedDuration::from_mins(1))?;
+        let timeout = self.duration(
+            "heartbeat.timeout",
+            &h.timeout,
+            SignedDuration::from_secs(10),
+        )?;
+        if every < SignedDuration::from_secs(1) || timeout < SignedDuration::from_secs(1) {
+            return Err(self.at(
+                "heartbeat.every",
+                "`every` and `timeout` must be at least 1s".into(),
+            ));
+        }
+        Ok(HeartbeatSettings {
+            url,
+            every,
+            timeout: timeout.unsigned_abs(),
+        })
+    }
 }
 
 /// The catalog directory `haven.toml` names (relative to the data dir),
