@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use croner::Cron;
 use haven_model::catalog::schedule::{next_start, parse_cron, stagger_offset};
-use haven_model::catalog::{Catalog, Policy, Window};
+use haven_model::catalog::{BackupSet, Catalog, Policy, System, Window};
 use haven_model::jobs::{JobKind, Trigger};
 use haven_model::retention::KeepPolicy;
 use haven_store::NewJob;
@@ -160,196 +160,238 @@ pub struct PlanProblem(pub String);
 
 /// Plan every task of a catalog.
 pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) {
-    let mut plan = Plan::default();
-    let mut problems = Vec::new();
-    let repos: BTreeMap<&str, RepoTarget> = catalog
-        .repositories
-        .iter()
-        .map(|r| {
-            (
-                r.id.value.as_str(),
-                RepoTarget {
+    let mut planner = Planner::new(catalog);
+    for system in &catalog.systems {
+        planner.system(system);
+    }
+    planner.checks();
+    planner.prunes(settings);
+    (planner.plan, planner.problems)
+}
+
+/// A plan under construction.
+struct Planner<'a> {
+    repos: BTreeMap<&'a str, RepoTarget>,
+    policies: BTreeMap<&'a str, &'a Policy>,
+    /// Repositories and policies some system uses (checks and prunes
+    /// are planned for those only).
+    used_repos: BTreeMap<String, RepoTarget>,
+    used_policies: BTreeMap<&'a str, &'a Policy>,
+    plan: Plan,
+    problems: Vec<PlanProblem>,
+}
+
+/// A backup set's context: its system, policy, primary repository and
+/// the policy's schedule.
+struct SetContext<'a> {
+    system: &'a str,
+    policy: &'a Policy,
+    primary: RepoTarget,
+    cron: Cron,
+    tz: TimeZone,
+}
+
+impl<'a> Planner<'a> {
+    fn new(catalog: &'a Catalog) -> Self {
+        let repos = catalog
+            .repositories
+            .iter()
+            .map(|r| {
+                let target = RepoTarget {
                     id: r.id.value.clone(),
                     url: r.url.value.clone(),
                     password: r.password.as_ref().map(|p| p.value.clone()),
-                },
-            )
-        })
-        .collect();
-    let policies: BTreeMap<&str, &Policy> = catalog
-        .policies
-        .iter()
-        .map(|p| (p.id.value.as_str(), p))
-        .collect();
-    let mut used_repos: BTreeMap<String, RepoTarget> = BTreeMap::new();
-    let mut used_policies: BTreeMap<&str, &Policy> = BTreeMap::new();
-    for system in &catalog.systems {
-        let Some(policy_id) = &system.policy else {
-            continue;
-        };
-        let sys = system.id.value.as_str();
-        let Some(policy) = policies.get(policy_id.value.as_str()) else {
-            problems.push(PlanProblem(format!(
-                "system {sys}: policy {} does not exist",
-                policy_id.value
-            )));
-            continue;
-        };
-        let Some(primary) = repos.get(policy.repository.value.as_str()) else {
-            problems.push(PlanProblem(format!(
-                "policy {}: repository {} does not exist",
-                policy.id.value, policy.repository.value
-            )));
-            continue;
-        };
-        let (cron, tz) = match (
-            parse_cron(&policy.schedule.value),
-            TimeZone::get(&policy.timezone.value),
-        ) {
-            (Ok(cron), Ok(tz)) => (cron, tz),
-            (Err(e), _) => {
-                problems.push(PlanProblem(format!("policy {}: {e}", policy.id.value)));
-                continue;
-            }
-            (_, Err(e)) => {
-                problems.push(PlanProblem(format!("policy {}: {e}", policy.id.value)));
-                continue;
-            }
-        };
-        used_policies.insert(&policy.id.value, policy);
-        used_repos.insert(primary.id.clone(), primary.clone());
-        let keep = keep_policy(policy);
-        let hook_timeout = policy
-            .max_duration
-            .as_ref()
-            .map_or(Duration::from_secs(3600), |d| d.value.unsigned_abs());
-        for set in &system.backup_sets {
-            let base = format!("{sys}/{}", set.name);
-            let with = |mut r: NewJob, repo: &RepoTarget| {
-                r.system = Some(sys.to_string());
-                r.backup_set = Some(set.name.clone());
-                r.policy = Some(policy.id.value.clone());
-                r.repository = Some(repo.id.clone());
-                r
-            };
-            let mut follow_ups = Vec::new();
-            let config = fingerprint(&[set, *policy, &primary.url]);
-            // Retention in one repository, after a backup or a copy.
-            let mut forget_in = |repo: &RepoTarget| {
-                let key = format!("forget:{base}@{}", repo.id);
-                let task = Task {
-                    key: key.clone(),
-                    spec: JobSpec {
-                        record: with(record(JobKind::Forget, &key), repo),
-                        work: Work::Forget {
-                            keep: keep.clone(),
-                            repository: repo.clone(),
-                        },
-                    },
-                    schedule: None,
-                    follow_ups: Vec::new(),
-                    priority: policy.priority.unwrap_or(0),
-                    config: config.clone(),
                 };
-                plan.tasks.insert(key.clone(), task);
-                key
-            };
-            // Retention task per copy target, by repository id.
-            let mut forgets: BTreeMap<String, String> = BTreeMap::new();
-            if !keep.is_empty() {
-                follow_ups.push(forget_in(primary));
-                for copy in &policy.copies {
-                    if let Some(target) = repos.get(copy.value.as_str()) {
-                        forgets.insert(target.id.clone(), forget_in(target));
-                    }
-                }
-            }
-            for copy in &policy.copies {
-                let Some(target) = repos.get(copy.value.as_str()) else {
-                    problems.push(PlanProblem(format!(
-                        "policy {}: copy repository {} does not exist",
-                        policy.id.value, copy.value
-                    )));
-                    continue;
-                };
-                used_repos.insert(target.id.clone(), target.clone());
-                let key = format!("copy:{base}>{}", target.id);
-                let after_copy: Vec<String> =
-                    forgets.get(&target.id).cloned().into_iter().collect();
-                plan.tasks.insert(
-                    key.clone(),
-                    Task {
-                        key: key.clone(),
-                        spec: JobSpec {
-                            record: with(record(JobKind::Copy, &key), primary),
-                            work: Work::Copy {
-                                from: primary.clone(),
-                                to: target.clone(),
-                            },
-                        },
-                        schedule: None,
-                        follow_ups: after_copy,
-                        priority: policy.priority.unwrap_or(0),
-                        config: config.clone(),
-                    },
-                );
-                follow_ups.push(key);
-            }
-            let key = format!("backup:{base}");
-            plan.tasks.insert(
-                key.clone(),
-                Task {
-                    key: key.clone(),
-                    spec: JobSpec {
-                        record: with(record(JobKind::Backup, &key), primary),
-                        work: Work::Backup {
-                            set: set.clone(),
-                            repository: primary.clone(),
-                            pre_hook: policy.pre_hook.clone(),
-                            post_hook: policy.post_hook.clone(),
-                            hook_env: policy.hook_env.clone(),
-                            hook_timeout,
-                            immutability_days: policy.immutability_days.as_ref().map(|d| d.value),
-                        },
-                    },
-                    schedule: Some(Schedule {
-                        cron: cron.clone(),
-                        tz: tz.clone(),
-                        window: policy.window.as_ref().map(|w| w.value),
-                        offset: stagger_offset(&base, policy.stagger),
-                    }),
-                    follow_ups,
-                    priority: policy.priority.unwrap_or(0),
-                    config,
-                },
-            );
+                (r.id.value.as_str(), target)
+            })
+            .collect();
+        let policies = catalog
+            .policies
+            .iter()
+            .map(|p| (p.id.value.as_str(), p))
+            .collect();
+        Planner {
+            repos,
+            policies,
+            used_repos: BTreeMap::new(),
+            used_policies: BTreeMap::new(),
+            plan: Plan::default(),
+            problems: Vec::new(),
         }
     }
-    for policy in used_policies.values() {
-        let Some(check) = &policy.integrity_check else {
-            continue;
+
+    fn problem(&mut self, text: String) {
+        self.problems.push(PlanProblem(text));
+    }
+
+    fn insert(&mut self, task: Task) -> String {
+        let key = task.key.clone();
+        self.plan.tasks.insert(key.clone(), task);
+        key
+    }
+
+    /// A system's backup sets, with their retention and copies.
+    fn system(&mut self, system: &'a System) {
+        let Some(policy_id) = &system.policy else {
+            return;
         };
-        let Some(repo) = repos.get(policy.repository.value.as_str()) else {
-            continue;
+        let sys = system.id.value.as_str();
+        let Some(policy) = self.policies.get(policy_id.value.as_str()).copied() else {
+            self.problem(format!(
+                "system {sys}: policy {} does not exist",
+                policy_id.value
+            ));
+            return;
         };
-        let (Ok(cron), Ok(tz)) = (
-            parse_cron(&check.schedule.value),
-            TimeZone::get(&policy.timezone.value),
-        ) else {
-            problems.push(PlanProblem(format!(
-                "policy {}: integrity check schedule {:?} is not valid",
-                policy.id.value, check.schedule.value
-            )));
-            continue;
+        let Some(primary) = self.repos.get(policy.repository.value.as_str()).cloned() else {
+            self.problem(format!(
+                "policy {}: repository {} does not exist",
+                policy.id.value, policy.repository.value
+            ));
+            return;
         };
-        let key = format!("check:{}", policy.id.value);
-        let mut rec = record(JobKind::Check, &key);
-        rec.policy = Some(policy.id.value.clone());
-        rec.repository = Some(repo.id.clone());
-        plan.tasks.insert(
+        let cron = parse_cron(&policy.schedule.value);
+        let tz = TimeZone::get(&policy.timezone.value).map_err(|e| e.to_string());
+        let (cron, tz) = match (cron, tz) {
+            (Ok(cron), Ok(tz)) => (cron, tz),
+            (Err(e), _) | (_, Err(e)) => {
+                self.problem(format!("policy {}: {e}", policy.id.value));
+                return;
+            }
+        };
+        self.used_policies.insert(&policy.id.value, policy);
+        self.used_repos.insert(primary.id.clone(), primary.clone());
+        let context = SetContext {
+            system: sys,
+            policy,
+            primary,
+            cron,
+            tz,
+        };
+        for set in &system.backup_sets {
+            self.backup_set(&context, set);
+        }
+    }
+
+    /// One set: retention after it (in the primary and each copy
+    /// target), a copy to each secondary repository, and the backup.
+    fn backup_set(&mut self, c: &SetContext<'a>, set: &BackupSet) {
+        let policy = c.policy;
+        let base = format!("{}/{}", c.system, set.name);
+        let record_for = |kind: JobKind, key: &str, repo: &RepoTarget| {
+            let mut r = record(kind, key);
+            r.system = Some(c.system.to_string());
+            r.backup_set = Some(set.name.clone());
+            r.policy = Some(policy.id.value.clone());
+            r.repository = Some(repo.id.clone());
+            r
+        };
+        let config = fingerprint(&[set, policy, &c.primary.url]);
+        let task = |key: String, record: NewJob, work: Work, follow_ups: Vec<String>| Task {
+            key,
+            spec: JobSpec { record, work },
+            schedule: None,
+            follow_ups,
+            priority: policy.priority.unwrap_or(0),
+            config: config.clone(),
+        };
+        let keep = keep_policy(policy);
+        let forget_in = |planner: &mut Self, repo: &RepoTarget| {
+            let key = format!("forget:{base}@{}", repo.id);
+            let work = Work::Forget {
+                keep: keep.clone(),
+                repository: repo.clone(),
+            };
+            planner.insert(task(
+                key.clone(),
+                record_for(JobKind::Forget, &key, repo),
+                work,
+                Vec::new(),
+            ))
+        };
+        let mut follow_ups = Vec::new();
+        // Retention task per copy target, by repository id.
+        let mut forgets: BTreeMap<String, String> = BTreeMap::new();
+        if !keep.is_empty() {
+            follow_ups.push(forget_in(self, &c.primary));
+            for copy in &policy.copies {
+                if let Some(target) = self.repos.get(copy.value.as_str()).cloned() {
+                    forgets.insert(target.id.clone(), forget_in(self, &target));
+                }
+            }
+        }
+        for copy in &policy.copies {
+            let Some(target) = self.repos.get(copy.value.as_str()).cloned() else {
+                self.problem(format!(
+                    "policy {}: copy repository {} does not exist",
+                    policy.id.value, copy.value
+                ));
+                continue;
+            };
+            self.used_repos.insert(target.id.clone(), target.clone());
+            let key = format!("copy:{base}>{}", target.id);
+            let after_copy = forgets.get(&target.id).cloned().into_iter().collect();
+            let work = Work::Copy {
+                from: c.primary.clone(),
+                to: target.clone(),
+            };
+            let record = record_for(JobKind::Copy, &key, &c.primary);
+            follow_ups.push(self.insert(task(key, record, work, after_copy)));
+        }
+        let key = format!("backup:{base}");
+        let work = Work::Backup {
+            set: set.clone(),
+            repository: c.primary.clone(),
+            pre_hook: policy.pre_hook.clone(),
+            post_hook: policy.post_hook.clone(),
+            hook_env: policy.hook_env.clone(),
+            hook_timeout: policy
+                .max_duration
+                .as_ref()
+                .map_or(Duration::from_secs(3600), |d| d.value.unsigned_abs()),
+            immutability_days: policy.immutability_days.as_ref().map(|d| d.value),
+        };
+        let mut backup = task(
             key.clone(),
-            Task {
-                key: key.clone(),
+            record_for(JobKind::Backup, &key, &c.primary),
+            work,
+            follow_ups,
+        );
+        backup.schedule = Some(Schedule {
+            cron: c.cron.clone(),
+            tz: c.tz.clone(),
+            window: policy.window.as_ref().map(|w| w.value),
+            offset: stagger_offset(&base, policy.stagger),
+        });
+        self.insert(backup);
+    }
+
+    /// One integrity check per used policy that asks for one.
+    fn checks(&mut self) {
+        let policies: Vec<&Policy> = self.used_policies.values().copied().collect();
+        for policy in policies {
+            let Some(check) = &policy.integrity_check else {
+                continue;
+            };
+            let Some(repo) = self.repos.get(policy.repository.value.as_str()).cloned() else {
+                continue;
+            };
+            let (Ok(cron), Ok(tz)) = (
+                parse_cron(&check.schedule.value),
+                TimeZone::get(&policy.timezone.value),
+            ) else {
+                self.problem(format!(
+                    "policy {}: integrity check schedule {:?} is not valid",
+                    policy.id.value, check.schedule.value
+                ));
+                continue;
+            };
+            let key = format!("check:{}", policy.id.value);
+            let mut rec = record(JobKind::Check, &key);
+            rec.policy = Some(policy.id.value.clone());
+            rec.repository = Some(repo.id.clone());
+            self.insert(Task {
+                key,
                 spec: JobSpec {
                     record: rec,
                     work: Work::Check {
@@ -366,39 +408,41 @@ pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) 
                 follow_ups: Vec::new(),
                 priority: -10,
                 config: fingerprint(&[check, &repo.url]),
-            },
-        );
+            });
+        }
     }
-    if let Ok(cron) = parse_cron(&settings.prune_schedule) {
-        for repo in used_repos.values() {
+
+    /// One prune per used repository, on the instance's schedule (UTC).
+    fn prunes(&mut self, settings: &Settings) {
+        let Ok(cron) = parse_cron(&settings.prune_schedule) else {
+            return;
+        };
+        let repos: Vec<RepoTarget> = self.used_repos.values().cloned().collect();
+        for repo in repos {
             let key = format!("prune:{}", repo.id);
             let mut rec = record(JobKind::Prune, &key);
             rec.repository = Some(repo.id.clone());
-            plan.tasks.insert(
-                key.clone(),
-                Task {
-                    key: key.clone(),
-                    spec: JobSpec {
-                        record: rec,
-                        work: Work::Prune {
-                            repository: repo.clone(),
-                            grace: settings.prune_grace,
-                        },
+            self.insert(Task {
+                key: key.clone(),
+                spec: JobSpec {
+                    record: rec,
+                    work: Work::Prune {
+                        repository: repo.clone(),
+                        grace: settings.prune_grace,
                     },
-                    schedule: Some(Schedule {
-                        cron: cron.clone(),
-                        tz: TimeZone::UTC,
-                        window: None,
-                        offset: stagger_offset(&key, Some(SignedDuration::from_mins(30))),
-                    }),
-                    follow_ups: Vec::new(),
-                    priority: -20,
-                    config: fingerprint(&[&repo.url]),
                 },
-            );
+                schedule: Some(Schedule {
+                    cron: cron.clone(),
+                    tz: TimeZone::UTC,
+                    window: None,
+                    offset: stagger_offset(&key, Some(SignedDuration::from_mins(30))),
+                }),
+                follow_ups: Vec::new(),
+                priority: -20,
+                config: fingerprint(&[&repo.url]),
+            });
         }
     }
-    (plan, problems)
 }
 
 impl Plan {
