@@ -66,11 +66,24 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
             return Err(format!("there is no service `{wanted}` in the catalog"));
         }
     }
-    // The plan's nodes: the chosen services and everything they need.
+    let nodes = nodes(catalog, services);
+    let needs = needs(catalog, &nodes);
+    let tier = tiers(catalog, &nodes, &needs);
+    let waves = waves(&needs, |id| plan_item(catalog, &tier, id))?;
+    let (time, path) = critical_path(&waves, &needs);
+    Ok(RecoveryOrder {
+        waves,
+        critical_path: path,
+        critical_path_time: (!time.is_zero()).then_some(time),
+    })
+}
+
+/// The plan's nodes: the chosen services and everything they need (the
+/// whole catalog, including what no service names, when none is chosen).
+fn nodes<'a>(catalog: &'a Catalog, services: &'a [String]) -> Vec<&'a str> {
     let mut nodes: Vec<&str> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
     let mut stack: Vec<&str> = if services.is_empty() {
-        // The whole catalog, including what no service names.
         catalog
             .services
             .iter()
@@ -90,13 +103,19 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
             stack.extend(s.depends_on.iter().map(|d| d.value.as_str()));
         }
     }
-    // Edges: node → what it needs.
+    nodes
+}
+
+/// What each node needs: its declared dependencies, and, among systems,
+/// the foundations (network, then DNS, then identity) before the rest.
+fn needs<'a>(catalog: &'a Catalog, nodes: &[&'a str]) -> HashMap<&'a str, HashSet<&'a str>> {
+    let present: HashSet<&str> = nodes.iter().copied().collect();
     let mut needs: HashMap<&str, HashSet<&str>> =
         nodes.iter().map(|n| (*n, HashSet::new())).collect();
-    for id in &nodes {
+    for id in nodes {
         if let Some(s) = catalog.service(id) {
             for d in &s.depends_on {
-                if seen.contains(d.value.as_str()) && catalog.kind_of(&d.value).is_some() {
+                if present.contains(d.value.as_str()) && catalog.kind_of(&d.value).is_some() {
                     needs.entry(id).or_default().insert(d.value.as_str());
                 }
             }
@@ -120,10 +139,19 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
             }
         }
     }
-    // Tier and impact of systems and vendors: from the services needing them.
+    needs
+}
+
+/// The tier of every node: the most critical service needing it.
+fn tiers<'a>(
+    catalog: &'a Catalog,
+    nodes: &[&'a str],
+    needs: &HashMap<&'a str, HashSet<&'a str>>,
+) -> HashMap<&'a str, u8> {
+    let present: HashSet<&str> = nodes.iter().copied().collect();
     let mut tier: HashMap<&str, u8> = HashMap::new();
     for s in &catalog.services {
-        if !seen.contains(s.id.value.as_str()) {
+        if !present.contains(s.id.value.as_str()) {
             continue;
         }
         let t = s.tier.value;
@@ -138,33 +166,41 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
             stack.extend(needs.get(n).into_iter().flatten().copied());
         }
     }
-    let item = |id: &str| {
-        let (kind, rto, impact) = if let Some(s) = catalog.service(id) {
-            (
-                "service",
-                s.rto.as_ref().map(|r| r.value),
-                s.impact.per_hour,
-            )
-        } else if catalog.system(id).is_some() {
-            ("system", None, None)
-        } else {
-            let v = catalog.vendors.iter().find(|v| v.id.value == id);
-            (
-                "vendor",
-                v.and_then(|v| v.sla_rto.as_ref().map(|r| r.value)),
-                None,
-            )
-        };
-        PlanItem {
-            kind,
-            id: id.to_string(),
-            tier: tier.get(id).copied(),
-            rto,
-            impact_per_hour: impact,
-        }
-    };
+    tier
+}
 
-    // Kahn layering.
+fn plan_item(catalog: &Catalog, tier: &HashMap<&str, u8>, id: &str) -> PlanItem {
+    let (kind, rto, impact) = if let Some(s) = catalog.service(id) {
+        (
+            "service",
+            s.rto.as_ref().map(|r| r.value),
+            s.impact.per_hour,
+        )
+    } else if catalog.system(id).is_some() {
+        ("system", None, None)
+    } else {
+        let v = catalog.vendors.iter().find(|v| v.id.value == id);
+        (
+            "vendor",
+            v.and_then(|v| v.sla_rto.as_ref().map(|r| r.value)),
+            None,
+        )
+    };
+    PlanItem {
+        kind,
+        id: id.to_string(),
+        tier: tier.get(id).copied(),
+        rto,
+        impact_per_hour: impact,
+    }
+}
+
+/// Kahn layering: each wave needs only earlier waves; inside a wave the
+/// most critical (tier, then impact) comes first.
+fn waves(
+    needs: &HashMap<&str, HashSet<&str>>,
+    item: impl Fn(&str) -> PlanItem,
+) -> Result<Vec<Vec<PlanItem>>, String> {
     let mut remaining: BTreeMap<&str, HashSet<&str>> =
         needs.iter().map(|(k, v)| (*k, v.clone())).collect();
     let mut waves = Vec::new();
@@ -203,10 +239,16 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
         });
         waves.push(wave);
     }
+    Ok(waves)
+}
 
-    // Critical path: the longest sum of recovery times along a chain.
+/// The critical path: the longest sum of recovery times along a chain.
+fn critical_path(
+    waves: &[Vec<PlanItem>],
+    needs: &HashMap<&str, HashSet<&str>>,
+) -> (SignedDuration, Vec<String>) {
     let mut best: HashMap<String, (SignedDuration, Vec<String>)> = HashMap::new();
-    for wave in &waves {
+    for wave in waves {
         for it in wave {
             let own = it.rto.unwrap_or(SignedDuration::ZERO);
             let before = needs
@@ -222,13 +264,7 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
             best.insert(it.id.clone(), (before.0 + own, path));
         }
     }
-    let (time, path) = best
-        .into_values()
+    best.into_values()
         .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
-        .unwrap_or((SignedDuration::ZERO, Vec::new()));
-    Ok(RecoveryOrder {
-        waves,
-        critical_path: path,
-        critical_path_time: (!time.is_zero()).then_some(time),
-    })
+        .unwrap_or((SignedDuration::ZERO, Vec::new()))
 }
