@@ -31,6 +31,23 @@ const TYPE_KEYS: &[(&str, &[&str])] = &[
 
 const CHANNEL_TYPES: &[&str] = &["email", "webhook", "slack", "teams", "command"];
 
+/// A channel's type-specific keys as given.
+struct ChannelKeys {
+    smtp: Option<Spanned<String>>,
+    security: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    to: Option<Spanned<Vec<String>>>,
+    ca_file: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    secret: Option<Spanned<String>>,
+    run: Option<Spanned<String>>,
+    env: Option<Spanned<Vec<haven_model::catalog::EnvVar>>>,
+    /// Every key given, with where.
+    given: Vec<(&'static str, toml_span::Span)>,
+}
+
 impl Reader<'_> {
     fn one_of<'s>(
         &mut self,
@@ -69,31 +86,7 @@ impl Reader<'_> {
             .and_then(|k| self.one_of(k, "type", CHANNEL_TYPES));
         // Every key is read, so unknown keys are reported with the full
         // list; keys of another type are reported below.
-        let mut given: Vec<(&'static str, toml_span::Span)> = Vec::new();
-        let text = |th: &mut TableHelper<'_>, key: &'static str, given: &mut Vec<_>| {
-            let v = th.optional_s::<String>(key);
-            if let Some(v) = &v {
-                given.push((key, v.span));
-            }
-            v
-        };
-        let smtp = text(th, "smtp", &mut given);
-        let security = text(th, "security", &mut given);
-        let username = text(th, "username", &mut given);
-        let password_text = text(th, "password", &mut given);
-        let from = text(th, "from", &mut given);
-        let to = th.optional_s::<Vec<String>>("to");
-        if let Some(t) = &to {
-            given.push(("to", t.span));
-        }
-        let ca_file = text(th, "ca_file", &mut given);
-        let url = text(th, "url", &mut given);
-        let secret_text = text(th, "secret", &mut given);
-        let run = text(th, "run", &mut given);
-        let env = self.env(th, "channel");
-        if let Some(e) = &env {
-            given.push(("env", e.span));
-        }
+        let keys = self.channel_keys(th);
         let retries = self.count(th, "retries").map_or(2, |n| n.value);
         let retry_delay = self
             .duration(th, "retry_delay")
@@ -104,11 +97,62 @@ impl Reader<'_> {
         let subject = th.optional::<String>("subject");
         let body = th.optional::<String>("body");
         let kind = kind?;
+        self.keys_of_other_types(kind, &keys.given);
+        let span = kind_text.as_ref().map(|k| k.span).unwrap_or_default();
+        let kind = self.channel_kind(kind, keys, span)?;
+        Some(Channel {
+            id: id?,
+            kind,
+            retries,
+            retry_delay,
+            timeout,
+            subject,
+            body,
+        })
+    }
+
+    /// The keys some channel type reads, with where each was given.
+    fn channel_keys(&mut self, th: &mut TableHelper<'_>) -> ChannelKeys {
+        let mut given: Vec<(&'static str, toml_span::Span)> = Vec::new();
+        let mut text = |th: &mut TableHelper<'_>, key: &'static str| {
+            let v = th.optional_s::<String>(key);
+            if let Some(v) = &v {
+                given.push((key, v.span));
+            }
+            v
+        };
+        let mut keys = ChannelKeys {
+            smtp: text(th, "smtp"),
+            security: text(th, "security"),
+            username: text(th, "username"),
+            password: text(th, "password"),
+            from: text(th, "from"),
+            to: None,
+            ca_file: text(th, "ca_file"),
+            url: text(th, "url"),
+            secret: text(th, "secret"),
+            run: text(th, "run"),
+            env: None,
+            given,
+        };
+        keys.to = th.optional_s::<Vec<String>>("to");
+        if let Some(t) = &keys.to {
+            keys.given.push(("to", t.span));
+        }
+        keys.env = self.env(th, "channel");
+        if let Some(e) = &keys.env {
+            keys.given.push(("env", e.span));
+        }
+        keys
+    }
+
+    /// HVN-E002 for keys that belong to another type of channel.
+    fn keys_of_other_types(&mut self, kind: &str, given: &[(&'static str, toml_span::Span)]) {
         let own = TYPE_KEYS
             .iter()
             .find(|(t, _)| *t == kind)
             .map_or(&[][..], |(_, keys)| *keys);
-        for (key, span) in &given {
+        for (key, span) in given {
             if !own.contains(key) {
                 self.findings.push(
                     haven_model::catalog::Finding::error(
@@ -120,45 +164,62 @@ impl Reader<'_> {
                 );
             }
         }
-        let span = kind_text.as_ref().map(|k| k.span).unwrap_or_default();
-        let need = |this: &mut Self, v: Option<Spanned<String>>, key: &str| -> Option<String> {
-            if v.is_none() {
-                this.findings.push(
-                    haven_model::catalog::Finding::error(
-                        "HVN-E004",
-                        format!("channel: a {kind} channel needs `{key}`"),
-                        format!("add `{key} = …` to this channel (see docs/alerts.md)"),
-                    )
-                    .at(this.origin(span)),
-                );
-            }
-            v.map(|v| v.value)
-        };
+    }
+
+    /// A key the channel's type requires (HVN-E004 where it is missing).
+    fn required(
+        &mut self,
+        kind: &str,
+        span: toml_span::Span,
+        v: Option<Spanned<String>>,
+        key: &str,
+    ) -> Option<String> {
+        if v.is_none() {
+            self.findings.push(
+                haven_model::catalog::Finding::error(
+                    "HVN-E004",
+                    format!("channel: a {kind} channel needs `{key}`"),
+                    format!("add `{key} = …` to this channel (see docs/alerts.md)"),
+                )
+                .at(self.origin(span)),
+            );
+        }
+        v.map(|v| v.value)
+    }
+
+    /// A secret by reference (HVN-E006 when written inline).
+    fn channel_secret(&mut self, v: Option<Spanned<String>>, key: &str) -> Option<SecretRef> {
+        let v = v?;
+        let r = SecretRef::parse(&v.value);
+        if r.is_none() {
+            self.findings.push(
+                haven_model::catalog::Finding::error(
+                    "HVN-E006",
+                    format!("`{key}` is written inline: a catalog must never hold a secret"),
+                    format!("refer to it instead: {key} = \"env:HAVEN_SECRET\" or \"file:/etc/haven/secret\"; and remove the secret from version control history"),
+                )
+                .at(self.origin(v.span)),
+            );
+        }
+        r
+    }
+
+    fn channel_kind(
+        &mut self,
+        kind: &str,
+        keys: ChannelKeys,
+        span: toml_span::Span,
+    ) -> Option<ChannelKind> {
         let url_of = |this: &mut Self, url: Option<Spanned<String>>| -> Option<MaybeSecret> {
-            let url = need(this, url, "url")?;
+            let url = this.required(kind, span, url, "url")?;
             Some(match SecretRef::parse(&url) {
                 Some(r) => MaybeSecret::Secret(r),
                 None => MaybeSecret::Plain(url),
             })
         };
-        let secret_of = |this: &mut Self, v: Option<Spanned<String>>, key: &str| {
-            let v = v?;
-            let r = SecretRef::parse(&v.value);
-            if r.is_none() {
-                this.findings.push(
-                    haven_model::catalog::Finding::error(
-                        "HVN-E006",
-                        format!("`{key}` is written inline: a catalog must never hold a secret"),
-                        format!("refer to it instead: {key} = \"env:HAVEN_SECRET\" or \"file:/etc/haven/secret\"; and remove the secret from version control history"),
-                    )
-                    .at(this.origin(v.span)),
-                );
-            }
-            r
-        };
-        let kind = match kind {
+        Some(match kind {
             "email" => {
-                let security = match &security {
+                let security = match &keys.security {
                     Some(s) => match self.one_of(s, "security", &["starttls", "tls", "none"]) {
                         Some("tls") => SmtpSecurity::Tls,
                         Some("none") => SmtpSecurity::None,
@@ -166,47 +227,38 @@ impl Reader<'_> {
                     },
                     None => SmtpSecurity::Starttls,
                 };
-                let password: Option<SecretRef> = secret_of(self, password_text, "password");
-                let to = match to {
+                let password = self.channel_secret(keys.password, "password");
+                let to = match keys.to {
                     Some(t) if !t.value.is_empty() => t.value,
                     _ => {
-                        need(self, None, "to");
+                        self.required(kind, span, None, "to");
                         Vec::new()
                     }
                 };
                 ChannelKind::Email {
-                    smtp: need(self, smtp, "smtp")?,
+                    smtp: self.required(kind, span, keys.smtp, "smtp")?,
                     security,
-                    username: username.map(|u| u.value),
+                    username: keys.username.map(|u| u.value),
                     password,
-                    from: need(self, from, "from")?,
+                    from: self.required(kind, span, keys.from, "from")?,
                     to,
-                    ca_file: ca_file.map(|c| c.value),
+                    ca_file: keys.ca_file.map(|c| c.value),
                 }
             }
             "webhook" => ChannelKind::Webhook {
-                url: url_of(self, url)?,
-                secret: secret_of(self, secret_text, "secret"),
+                url: url_of(self, keys.url)?,
+                secret: self.channel_secret(keys.secret, "secret"),
             },
             "slack" => ChannelKind::Slack {
-                url: url_of(self, url)?,
+                url: url_of(self, keys.url)?,
             },
             "teams" => ChannelKind::Teams {
-                url: url_of(self, url)?,
+                url: url_of(self, keys.url)?,
             },
             _ => ChannelKind::Command {
-                run: need(self, run, "run")?,
-                env: env.map(|e| e.value).unwrap_or_default(),
+                run: self.required(kind, span, keys.run, "run")?,
+                env: keys.env.map(|e| e.value).unwrap_or_default(),
             },
-        };
-        Some(Channel {
-            id: id?,
-            kind,
-            retries,
-            retry_delay,
-            timeout,
-            subject,
-            body,
         })
     }
 
