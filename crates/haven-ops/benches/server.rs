@@ -88,23 +88,81 @@ async fn main() {
         std::process::exit(2);
     };
     let data = std::path::PathBuf::from(dir);
-    let _ = std::fs::remove_dir_all(&data);
+    let (settings, catalog) = instance(&data);
+    let now = Timestamp::now();
+    let store = SqliteStore::open(&settings.database).await.expect("store");
+    generate(&store, now).await;
+    let (plan, problems) = plan(&catalog, &settings);
+    assert!(problems.is_empty());
+    let (evaluate, report, peer) = evaluation(&store, &catalog, &plan, &settings, now).await;
+    let (idle, all_due) = scheduling(&plan, &settings, now);
+    println!("compliance_ms {evaluate:.1}");
+    println!("status_report_ms {report:.1}");
+    println!("peer_group_by_ms {peer:.1}");
+    println!("tick_idle_ms {idle:.2}");
+    println!("tick_all_due_ms {all_due:.2}");
+    println!("tasks {}", plan.tasks.len());
+}
+
+/// A fresh data dir with the benchmark catalog (which must be valid).
+fn instance(data: &std::path::Path) -> (Settings, Arc<haven_model::catalog::Catalog>) {
+    let _ = std::fs::remove_dir_all(data);
     std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
     std::fs::write(data.join("catalog/catalog.toml"), catalog_text()).expect("catalog");
-    let settings = Settings::load(&data, &Overrides::default()).expect("settings");
-    let now = Timestamp::now();
+    let settings = Settings::load(data, &Overrides::default()).expect("settings");
     let loaded = haven_catalog::load_dir(&settings.catalog).expect("load");
     assert!(loaded.findings.is_empty(), "{:?}", loaded.findings.first());
-    let errors = haven_catalog::check(&loaded, now)
+    let errors = haven_catalog::check(&loaded, Timestamp::now())
         .into_iter()
         .filter(|d| d.severity == haven_model::catalog::Severity::Error)
         .count();
     assert_eq!(errors, 0, "the benchmark catalog must be valid");
-    let catalog = Arc::new(loaded.catalog);
+    (settings, Arc::new(loaded.catalog))
+}
 
-    // 1,000,000 job records over the last 100 days, 10,000 set states.
-    let store = SqliteStore::open(&settings.database).await.expect("store");
-    let generate = Instant::now();
+/// One backup of system `s`, the `j`th of its history.
+fn job(s: usize, j: usize, per_system: usize, now: Timestamp) -> Job {
+    let system = format!("sys-{s}");
+    let at =
+        now - SignedDuration::from_mins(((per_system - j) * 24 * 60 / 10) as i64 + (s % 97) as i64);
+    let outcome = if (s + j).is_multiple_of(23) {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    };
+    Job {
+        id: 0,
+        kind: JobKind::Backup,
+        task: format!("backup:{system}/default"),
+        system: Some(system),
+        backup_set: Some("default".into()),
+        policy: Some(format!("p{}", (s / 10) % 3)),
+        repository: Some(format!("r{}", s % 2)),
+        trigger: Trigger::Schedule,
+        attempt: 1,
+        scheduled_at: at,
+        started_at: Some(at),
+        ended_at: Some(at + SignedDuration::from_mins(3)),
+        outcome,
+        stats: JobStats {
+            files_new: 3,
+            files_changed: 10,
+            files_unmodified: 1000,
+            bytes_changed: 1 << 20,
+            bytes_total: 1 << 30,
+            bytes_added: 1 << 18,
+            repository_bytes: Some(1 << 40),
+        },
+        snapshot_id: outcome.is_good().then(|| format!("{s:08x}{j:056x}")),
+        failure: None,
+        message: Some("snapshot saved".into()),
+        log: String::new(),
+    }
+}
+
+/// 1,000,000 job records over the last 100 days, 10,000 set states.
+async fn generate(store: &SqliteStore, now: Timestamp) {
+    let started = Instant::now();
     let mut states = Vec::with_capacity(SYSTEMS);
     let per_system = JOBS / SYSTEMS;
     let mut batch = Vec::with_capacity(100_000);
@@ -117,44 +175,8 @@ async fn main() {
             "c",
         );
         for j in 0..per_system {
-            let at = now
-                - SignedDuration::from_mins(
-                    ((per_system - j) * 24 * 60 / 10) as i64 + (s % 97) as i64,
-                );
-            let outcome = if (s + j) % 23 == 0 {
-                Outcome::Failed
-            } else {
-                Outcome::Success
-            };
-            let job = Job {
-                id: 0,
-                kind: JobKind::Backup,
-                task: format!("backup:{system}/default"),
-                system: Some(system.clone()),
-                backup_set: Some("default".into()),
-                policy: Some(format!("p{}", (s / 10) % 3)),
-                repository: Some(format!("r{}", s % 2)),
-                trigger: Trigger::Schedule,
-                attempt: 1,
-                scheduled_at: at,
-                started_at: Some(at),
-                ended_at: Some(at + SignedDuration::from_mins(3)),
-                outcome,
-                stats: JobStats {
-                    files_new: 3,
-                    files_changed: 10,
-                    files_unmodified: 1000,
-                    bytes_changed: 1 << 20,
-                    bytes_total: 1 << 30,
-                    bytes_added: 1 << 18,
-                    repository_bytes: Some(1 << 40),
-                },
-                snapshot_id: outcome.is_good().then(|| format!("{s:08x}{j:056x}")),
-                failure: None,
-                message: Some("snapshot saved".into()),
-                log: String::new(),
-            };
-            if outcome.is_good() {
+            let job = job(s, j, per_system, now);
+            if job.outcome.is_good() {
                 state.last_good_at = job.ended_at;
             }
             batch.push(job);
@@ -171,11 +193,19 @@ async fn main() {
     }
     eprintln!(
         "generated {JOBS} jobs and {SYSTEMS} set states in {:.1} s",
-        generate.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64()
     );
+}
 
-    let (plan, problems) = plan(&catalog, &settings);
-    assert!(problems.is_empty());
+/// Medians (ms) of: the compliance evaluation, the status report, and
+/// the peer (the last good backup per system straight from the jobs).
+async fn evaluation(
+    store: &SqliteStore,
+    catalog: &haven_model::catalog::Catalog,
+    plan: &haven_ops::jobs::plan::Plan,
+    settings: &Settings,
+    now: Timestamp,
+) -> (f64, f64, f64) {
     let mut evaluate = Vec::new();
     let mut report = Vec::new();
     let mut peer = Vec::new();
@@ -183,18 +213,16 @@ async fn main() {
         .await
         .expect("pool");
     for _ in 0..REPS {
-        // Haven: read the per-set evidence, evaluate everything.
         let start = Instant::now();
         let states = store.set_states().await.expect("states");
-        let c = compliance::evaluate(&catalog, &states, now, settings.thresholds);
+        let c = compliance::evaluate(catalog, &states, now, settings.thresholds);
         std::hint::black_box(&c);
         evaluate.push(start.elapsed().as_secs_f64() * 1000.0);
         let start = Instant::now();
         let states = store.set_states().await.expect("states");
-        let r = status::report(&catalog, &plan, &states, &settings, now, "bench");
+        let r = status::report(catalog, plan, &states, settings, now, "bench");
         std::hint::black_box(&r);
         report.push(start.elapsed().as_secs_f64() * 1000.0);
-        // Peer: the last good backup per system straight from the jobs.
         let start = Instant::now();
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT system, MAX(ended_at) FROM jobs WHERE kind = 'backup' \
@@ -207,8 +235,16 @@ async fn main() {
         std::hint::black_box(&last);
         peer.push(start.elapsed().as_secs_f64() * 1000.0);
     }
+    (median(evaluate), median(report), median(peer))
+}
 
-    // The scheduler: nothing due, and every system due at once.
+/// Medians (ms) of a scheduler tick with nothing due, and with every
+/// system due at once.
+fn scheduling(
+    plan: &haven_ops::jobs::plan::Plan,
+    settings: &Settings,
+    now: Timestamp,
+) -> (f64, f64) {
     let marks: HashMap<String, Timestamp> = HashMap::new();
     let limits = Limits {
         global: 4,
@@ -225,14 +261,5 @@ async fn main() {
         let later = now + SignedDuration::from_hours(25);
         all_due.push(time(|| fresh.tick(later).start.len()));
     }
-
-    let evaluate = median(evaluate);
-    let report = median(report);
-    let peer = median(peer);
-    println!("compliance_ms {evaluate:.1}");
-    println!("status_report_ms {report:.1}");
-    println!("peer_group_by_ms {peer:.1}");
-    println!("tick_idle_ms {:.2}", median(idle));
-    println!("tick_all_due_ms {:.2}", median(all_due));
-    println!("tasks {}", plan.tasks.len());
+    (median(idle), median(all_due))
 }
