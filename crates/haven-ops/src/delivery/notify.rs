@@ -350,18 +350,16 @@ async fn deliver_once(
             to,
             ca_file,
         } => {
-            send_mail(
+            let server = MailServer {
                 smtp,
-                *security,
-                username.as_deref(),
-                password.as_ref(),
+                security: *security,
+                username: username.as_deref(),
+                password: password.as_ref(),
                 from,
                 to,
-                ca_file.as_deref(),
-                message,
-                timeout,
-            )
-            .await
+                ca_file: ca_file.as_deref(),
+            };
+            send_mail(&server, message, timeout).await
         }
         ChannelKind::Webhook { url, secret } => {
             let body = serde_json::to_vec(&webhook_payload(message, context, now))
@@ -409,41 +407,47 @@ async fn deliver_once(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn send_mail(
-    smtp: &str,
+/// An e-mail channel as the catalog gives it.
+struct MailServer<'a> {
+    smtp: &'a str,
     security: SmtpSecurity,
-    username: Option<&str>,
-    password: Option<&haven_model::catalog::SecretRef>,
-    from: &str,
-    to: &[String],
-    ca_file: Option<&str>,
-    message: &Message,
-    timeout: Duration,
-) -> Result<(), DeliveryError> {
-    use lettre::message::header::ContentType;
-    use lettre::transport::smtp::authentication::Credentials;
-    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    username: Option<&'a str>,
+    password: Option<&'a haven_model::catalog::SecretRef>,
+    from: &'a str,
+    to: &'a [String],
+    ca_file: Option<&'a str>,
+}
 
-    let (host, port) = match smtp.rsplit_once(':') {
-        Some((h, p)) => (
-            h.trim_matches(['[', ']']),
-            p.parse::<u16>()
-                .map_err(|_| DeliveryError(format!("{smtp:?}: the port is not a number")))?,
-        ),
-        None => (
-            smtp,
-            match security {
-                SmtpSecurity::Tls => 465,
-                SmtpSecurity::Starttls => 587,
-                SmtpSecurity::None => 25,
-            },
-        ),
-    };
-    let tls = || -> Result<TlsParameters, DeliveryError> {
+impl MailServer<'_> {
+    /// Host and port (the port from the security when not given).
+    fn address(&self) -> Result<(&str, u16), DeliveryError> {
+        Ok(match self.smtp.rsplit_once(':') {
+            Some((h, p)) => (
+                h.trim_matches(['[', ']']),
+                p.parse::<u16>().map_err(|_| {
+                    DeliveryError(format!("{:?}: the port is not a number", self.smtp))
+                })?,
+            ),
+            None => (
+                self.smtp,
+                match self.security {
+                    SmtpSecurity::Tls => 465,
+                    SmtpSecurity::Starttls => 587,
+                    SmtpSecurity::None => 25,
+                },
+            ),
+        })
+    }
+
+    /// TLS for `host`, trusting the channel's `ca_file` besides the
+    /// system's roots.
+    fn tls(
+        &self,
+        host: &str,
+    ) -> Result<lettre::transport::smtp::client::TlsParameters, DeliveryError> {
+        use lettre::transport::smtp::client::{Certificate, TlsParameters};
         let mut builder = TlsParameters::builder(host.to_string());
-        if let Some(path) = ca_file {
+        if let Some(path) = self.ca_file {
             let pem = std::fs::read(path)
                 .map_err(|e| DeliveryError(format!("cannot read ca_file {path}: {e}")))?;
             let cert = Certificate::from_pem(&pem)
@@ -453,36 +457,56 @@ async fn send_mail(
         builder
             .build_rustls()
             .map_err(|e| DeliveryError(format!("TLS setup: {e}")))
-    };
+    }
+
+    /// The message as a mail from `from` to every `to`.
+    fn mail(&self, message: &Message) -> Result<lettre::Message, DeliveryError> {
+        use lettre::message::header::ContentType;
+        let from = self.from;
+        let mut email = lettre::Message::builder()
+            .from(
+                from.parse()
+                    .map_err(|e| DeliveryError(format!("`from` {from:?}: {e}")))?,
+            )
+            .subject(message.subject.clone())
+            .header(ContentType::TEXT_PLAIN);
+        for recipient in self.to {
+            email = email.to(recipient
+                .parse()
+                .map_err(|e| DeliveryError(format!("`to` {recipient:?}: {e}")))?);
+        }
+        email
+            .body(message.body.clone())
+            .map_err(|e| DeliveryError(format!("cannot build the mail: {e}")))
+    }
+}
+
+async fn send_mail(
+    server: &MailServer<'_>,
+    message: &Message,
+    timeout: Duration,
+) -> Result<(), DeliveryError> {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::Tls;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+    let (host, port) = server.address()?;
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
         .port(port)
         .timeout(Some(timeout));
-    transport = match security {
-        SmtpSecurity::Starttls => transport.tls(Tls::Required(tls()?)),
-        SmtpSecurity::Tls => transport.tls(Tls::Wrapper(tls()?)),
+    transport = match server.security {
+        SmtpSecurity::Starttls => transport.tls(Tls::Required(server.tls(host)?)),
+        SmtpSecurity::Tls => transport.tls(Tls::Wrapper(server.tls(host)?)),
         SmtpSecurity::None => transport.tls(Tls::None),
     };
-    if let Some(user) = username {
-        let secret = password
+    if let Some(user) = server.username {
+        let secret = server
+            .password
             .ok_or_else(|| DeliveryError("`username` is set but `password` is not".into()))?;
         let pass = read_secret(secret).await.map_err(DeliveryError)?;
         transport = transport.credentials(Credentials::new(user.to_string(), pass));
     }
-    let mut email = lettre::Message::builder()
-        .from(
-            from.parse()
-                .map_err(|e| DeliveryError(format!("`from` {from:?}: {e}")))?,
-        )
-        .subject(message.subject.clone())
-        .header(ContentType::TEXT_PLAIN);
-    for recipient in to {
-        email = email.to(recipient
-            .parse()
-            .map_err(|e| DeliveryError(format!("`to` {recipient:?}: {e}")))?);
-    }
-    let email = email
-        .body(message.body.clone())
-        .map_err(|e| DeliveryError(format!("cannot build the mail: {e}")))?;
+    let email = server.mail(message)?;
     transport
         .build()
         .send(email)
