@@ -411,11 +411,17 @@ mod tests {
         let cmd = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
         let mut stream = for_job(41, || CommandStream::spawn(&cmd, &[])).expect("spawn");
         let other = for_job(42, || CommandStream::spawn("sleep 60", &[])).expect("spawn");
+        // The file exists (empty) before the shell writes the pid into it.
+        let recorded = || {
+            std::fs::read_to_string(&pid_file)
+                .ok()
+                .filter(|t| t.trim().parse::<u32>().is_ok())
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !pid_file.exists() && std::time::Instant::now() < deadline {
+        while recorded().is_none() && std::time::Instant::now() < deadline {
             std::thread::yield_now();
         }
-        let grandchild = std::fs::read_to_string(&pid_file).expect("pid recorded");
+        let grandchild = recorded().expect("pid recorded");
         assert_eq!(kill_commands_of(&[41]), 1, "only job 41's command");
         let mut sink = Vec::new();
         assert!(
