@@ -64,18 +64,13 @@ impl DataDir {
         Ok(load_catalog(&self.settings.catalog, SystemClock.now())?)
     }
 
-    /// Run `change` with an exporter of the instance's events, closed
-    /// (flushed) after.
+    /// Run `change` with an exporter of the instance's events; the
+    /// exporter writes what was queued when the change drops it.
     async fn exporting<T, F>(&self, change: impl FnOnce(Arc<Exporter>) -> F) -> T
     where
         F: std::future::Future<Output = T>,
     {
-        let exporter = Arc::new(Exporter::start(&self.settings.export));
-        let result = change(Arc::clone(&exporter)).await;
-        if let Ok(mut exporter) = Arc::try_unwrap(exporter) {
-            exporter.close();
-        }
-        result
+        change(Arc::new(Exporter::start(&self.settings.export))).await
     }
 }
 
