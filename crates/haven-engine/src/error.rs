@@ -53,23 +53,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// Reading or writing the storage backend failed.
+    /// Reading or writing the repository's storage (a local directory or
+    /// object storage) failed.
     #[error("storage error on {path}: {source}")]
     Storage {
         /// Path inside the repository.
         path: String,
-        /// Underlying backend error.
+        /// What kind of failure, whatever the backend.
+        fault: StorageFault,
+        /// The backend's own error.
         #[source]
-        source: opendal::Error,
-    },
-    /// Reading or writing a local repository directory failed.
-    #[error("storage error on {path}: {source}")]
-    LocalStorage {
-        /// Path inside the repository.
-        path: String,
-        /// Underlying error.
-        #[source]
-        source: std::io::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file that must be created fresh exists already.
     #[error("{path} exists already")]
@@ -208,22 +202,45 @@ impl Error {
         }
     }
 
+    /// A failure of a local repository directory.
+    pub(crate) fn local_storage(path: &str, source: std::io::Error) -> Self {
+        Error::Storage {
+            path: path.to_string(),
+            fault: StorageFault::of_io(source.kind()),
+            source: Box::new(source),
+        }
+    }
+
+    /// A failure of object storage.
+    pub(crate) fn object_storage(path: &str, source: opendal::Error) -> Self {
+        Error::Storage {
+            path: path.to_string(),
+            fault: StorageFault::of_object(&source),
+            source: Box::new(source),
+        }
+    }
+
     /// True when a storage operation found no such file (e.g. deleted by a
     /// prune since it was listed).
     pub fn is_not_found(&self) -> bool {
-        match self {
-            Error::Storage { source, .. } => source.kind() == opendal::ErrorKind::NotFound,
-            Error::LocalStorage { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-            _ => false,
-        }
+        matches!(
+            self,
+            Error::Storage {
+                fault: StorageFault::NotFound,
+                ..
+            }
+        )
     }
 
     /// True when the storage is full (a local disk or a quota).
     pub fn is_storage_full(&self) -> bool {
         match self {
-            Error::LocalStorage { source, .. } | Error::Io { source, .. } => matches!(
-                source.kind(),
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            Error::Storage { fault, .. } => {
+                matches!(fault, StorageFault::Full | StorageFault::QuotaExceeded)
+            }
+            Error::Io { source, .. } => matches!(
+                StorageFault::of_io(source.kind()),
+                StorageFault::Full | StorageFault::QuotaExceeded
             ),
             _ => false,
         }
@@ -233,6 +250,77 @@ impl Error {
     /// opposed to a local I/O or usage problem).
     pub fn is_integrity(&self) -> bool {
         matches!(self, Error::Corrupt { .. } | Error::MissingBlob(_))
+    }
+}
+
+/// What went wrong with the repository's storage, the same for a local
+/// directory and for object storage, so callers decide (retry, alert,
+/// fix credentials) without knowing the backend's error types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// No such file or object.
+    NotFound,
+    /// The file or object exists already.
+    AlreadyExists,
+    /// The file system refused access (permissions of a local directory).
+    PermissionDenied,
+    /// The storage service refused the credentials.
+    CredentialsRefused,
+    /// The storage service asked to slow down.
+    RateLimited,
+    /// The storage could not be reached (connection refused or reset,
+    /// network down, a transient service error).
+    Unavailable,
+    /// The storage did not answer in time.
+    TimedOut,
+    /// The disk is full.
+    Full,
+    /// A quota is exhausted.
+    QuotaExceeded,
+    /// The storage is mounted or configured read-only.
+    ReadOnly,
+    /// The storage returned data that cannot be what was stored.
+    Corrupt,
+    /// Anything else.
+    Other,
+}
+
+impl StorageFault {
+    /// The fault of a local file-system error.
+    pub(crate) fn of_io(kind: std::io::ErrorKind) -> Self {
+        use std::io::ErrorKind as K;
+        match kind {
+            K::NotFound => StorageFault::NotFound,
+            K::AlreadyExists => StorageFault::AlreadyExists,
+            K::PermissionDenied => StorageFault::PermissionDenied,
+            K::StorageFull => StorageFault::Full,
+            K::QuotaExceeded => StorageFault::QuotaExceeded,
+            K::ReadOnlyFilesystem => StorageFault::ReadOnly,
+            K::TimedOut => StorageFault::TimedOut,
+            K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::AddrNotAvailable
+            | K::BrokenPipe => StorageFault::Unavailable,
+            K::InvalidData | K::UnexpectedEof => StorageFault::Corrupt,
+            _ => StorageFault::Other,
+        }
+    }
+
+    /// The fault of an object-storage error.
+    fn of_object(error: &opendal::Error) -> Self {
+        use opendal::ErrorKind as K;
+        match error.kind() {
+            K::NotFound => StorageFault::NotFound,
+            K::AlreadyExists => StorageFault::AlreadyExists,
+            K::PermissionDenied => StorageFault::CredentialsRefused,
+            K::RateLimited => StorageFault::RateLimited,
+            _ if error.is_temporary() => StorageFault::Unavailable,
+            _ => StorageFault::Other,
+        }
     }
 }
 

@@ -18,18 +18,18 @@
 //! [`Repository::backup_stream`], [`Repository::restore`],
 //! [`Repository::check`] and [`Repository::stats`].
 
-pub mod backend;
+mod backend;
 pub mod backup;
 pub mod check;
-pub mod chunker;
+mod chunker;
 pub mod copy;
-pub mod crypto;
+mod crypto;
 mod deep;
 pub mod error;
-pub mod format;
+mod format;
 pub mod host;
 pub mod id;
-pub mod index;
+mod index;
 pub mod keys;
 pub mod object_lock;
 pub mod progress;
@@ -47,8 +47,8 @@ pub use backup::{BackupOptions, BackupOutcome, ParentChoice, SkippedEntry};
 pub use check::{CheckReport, ReadData};
 pub use copy::{CopiedSnapshot, CopyStatus};
 pub use crypto::KdfParams;
-pub use error::{Error, Result};
-pub use format::{Snapshot, SnapshotSummary};
+pub use error::{Error, Result, StorageFault};
+pub use format::{ChunkerParams, Snapshot, SnapshotSummary};
 pub use id::Id;
 pub use keys::KeyInfo;
 pub use progress::{NoProgress, Progress, WritePhase};

@@ -175,10 +175,7 @@ impl ObjectLockApi {
             .http
             .send(http::Request::from_parts(parts, body))
             .await
-            .map_err(|source| Error::Storage {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| Error::object_storage(&path, source))?;
         let status = response.status().as_u16();
         let (parts, body) = response.into_parts();
         Ok(S3Response {

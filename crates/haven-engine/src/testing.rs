@@ -5,8 +5,14 @@
 
 use std::sync::Arc;
 
+// The format's internals the decoder tests drive directly (the crate keeps
+// them private otherwise).
+pub use crate::chunker::Chunker;
+pub use crate::crypto::{MasterKey, ObjectKind, Sealer, decode_payload};
+pub use crate::format::rules;
+pub use crate::repo::pack_data_end;
+
 use crate::backup::{Saver, SaverHandle};
-use crate::crypto::ObjectKind;
 use crate::error::Result;
 use crate::format::BlobType;
 use crate::id::Id;

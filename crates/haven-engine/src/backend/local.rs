@@ -365,10 +365,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 fn storage_error(path: &str, source: io::Error) -> Error {
-    Error::LocalStorage {
-        path: path.to_string(),
-        source,
-    }
+    Error::local_storage(path, source)
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ mod object;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use local::{DIR_MODE, FILE_MODE, TMP_DIR};
 pub use location::Location;
 
 use crate::error::{Error, Result};

@@ -191,8 +191,5 @@ impl ObjectStore {
 }
 
 fn storage_error(path: &str, source: opendal::Error) -> Error {
-    Error::Storage {
-        path: path.to_string(),
-        source,
-    }
+    Error::object_storage(path, source)
 }

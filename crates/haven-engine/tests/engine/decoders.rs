@@ -4,9 +4,7 @@
 //! single allocation each call makes is measured by the test binary's
 //! allocator ([`largest_allocation_during`]).
 
-use haven_engine::crypto::{MasterKey, ObjectKind, Sealer, decode_payload};
-use haven_engine::format::rules;
-use haven_engine::repo::pack_data_end;
+use haven_engine::testing::{MasterKey, ObjectKind, Sealer, decode_payload, pack_data_end, rules};
 use haven_engine::{Id, Location};
 use proptest::prelude::*;
 

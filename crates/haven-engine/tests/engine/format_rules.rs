@@ -632,14 +632,14 @@ fn the_chunker_cuts_as_the_document_says() {
         (64, 256, 1024, 3, 42),
         (1024, 3000, 8192, 2, 9),
     ] {
-        let params = haven_engine::format::ChunkerParams {
+        let params = haven_engine::ChunkerParams {
             min_size: min as u32,
             avg_size: avg as u32,
             max_size: max as u32,
             normalization: normalization as u8,
-            ..haven_engine::format::ChunkerParams::default()
+            ..haven_engine::ChunkerParams::default()
         };
-        let engine = haven_engine::chunker::Chunker::new(&params, seed);
+        let engine = haven_engine::testing::Chunker::new(&params, seed);
         let cdc = Cdc::new(&serde_json::to_value(&params).expect("json"), seed);
         for data in [
             noise(3 << 20, seed ^ 1),

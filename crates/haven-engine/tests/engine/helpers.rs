@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use haven_engine::format::ChunkerParams;
+use haven_engine::ChunkerParams;
 use haven_engine::{InitOptions, KdfParams, Location, Repository};
 
 pub const PASSWORD: &[u8] = b"correct horse battery staple";

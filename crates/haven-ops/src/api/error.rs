@@ -123,9 +123,7 @@ pub fn engine_code(error: &haven_engine::Error) -> ErrorCode {
         E::InvalidLocation { .. } => ErrorCode::InvalidLocation,
         E::InvalidArgument(_) => ErrorCode::InvalidArgument,
         e if e.is_storage_full() => ErrorCode::StorageFull,
-        E::Storage { .. } | E::LocalStorage { .. } | E::Io { .. } | E::AlreadyExists { .. } => {
-            ErrorCode::StorageUnavailable
-        }
+        E::Storage { .. } | E::Io { .. } | E::AlreadyExists { .. } => ErrorCode::StorageUnavailable,
         E::Corrupt { .. } | E::MissingBlob(_) => ErrorCode::Corrupt,
         E::SnapshotNotFound(_) => ErrorCode::NoSuchSnapshot,
         E::AmbiguousSnapshot { .. } => ErrorCode::AmbiguousSnapshot,

@@ -9,7 +9,7 @@
 
 use std::io::ErrorKind;
 
-use haven_engine::Error as EngineError;
+use haven_engine::{Error as EngineError, StorageFault};
 use haven_model::classify::{by_text, mentions};
 use haven_model::jobs::{Failure, FailureClass, Layer};
 
@@ -68,7 +68,7 @@ fn typed(cause: &(dyn std::error::Error + 'static), hook: bool) -> Option<Failur
             EngineError::Corrupt { .. } | EngineError::MissingBlob(_) => {
                 Some(failure(DataIntegrity, "corrupt", Layer::Storage))
             }
-            EngineError::Storage { source, .. } => Some(storage(source)),
+            EngineError::Storage { fault, source, .. } => Some(storage(*fault, source.as_ref())),
             // For `Io`, the I/O error itself is further down the chain.
             _ => None,
         };
@@ -135,16 +135,23 @@ fn io(kind: ErrorKind) -> Option<Failure> {
     })
 }
 
-fn storage(error: &opendal::Error) -> Failure {
+fn storage(fault: StorageFault, source: &dyn std::error::Error) -> Failure {
     use FailureClass::*;
-    use opendal::ErrorKind as K;
-    match error.kind() {
-        K::PermissionDenied => failure(Authentication, "credentials-refused", Layer::Identity),
-        K::RateLimited => failure(Contention, "rate-limited", Layer::Storage),
-        K::NotFound => failure(ConfigurationDrift, "path-missing", Layer::Storage),
-        _ => {
-            let text = format!("{error:#}");
-            let by = by_text(&text);
+    use StorageFault as F;
+    match fault {
+        F::NotFound => failure(ConfigurationDrift, "path-missing", Layer::Storage),
+        F::PermissionDenied => failure(ConfigurationDrift, "permission-denied", Layer::Identity),
+        F::CredentialsRefused => failure(Authentication, "credentials-refused", Layer::Identity),
+        F::RateLimited => failure(Contention, "rate-limited", Layer::Storage),
+        F::Unavailable => failure(Connectivity, "unreachable", Layer::Network),
+        F::TimedOut => failure(Contention, "timeout", Layer::Network),
+        F::Full => failure(Storage, "full", Layer::Storage),
+        F::QuotaExceeded => failure(Storage, "quota", Layer::Storage),
+        F::ReadOnly => failure(Storage, "read-only", Layer::Storage),
+        F::Corrupt => failure(DataIntegrity, "corrupt", Layer::Storage),
+        // What the service said may be more specific (an expired token).
+        F::AlreadyExists | F::Other => {
+            let by = by_text(&source.to_string());
             if by.class == Unknown {
                 failure(Storage, "io", Layer::Storage)
             } else {
@@ -171,6 +178,14 @@ mod tests {
             action: "reading",
             path: "/srv/data/file".into(),
             source: io::Error::new(kind, msg),
+        })
+    }
+
+    fn storage_err(fault: StorageFault, msg: &str) -> anyhow::Error {
+        anyhow::Error::new(EngineError::Storage {
+            path: "data/1a/1a2b".into(),
+            fault,
+            source: msg.into(),
         })
     }
 
@@ -233,6 +248,36 @@ mod tests {
                 ConfigurationDrift,
                 "exposed-keys",
                 Layer::Identity,
+            ),
+            (
+                storage_err(StorageFault::CredentialsRefused, "403 AccessDenied"),
+                Authentication,
+                "credentials-refused",
+                Layer::Identity,
+            ),
+            (
+                storage_err(StorageFault::PermissionDenied, "Permission denied"),
+                ConfigurationDrift,
+                "permission-denied",
+                Layer::Identity,
+            ),
+            (
+                storage_err(StorageFault::RateLimited, "503 SlowDown"),
+                Contention,
+                "rate-limited",
+                Layer::Storage,
+            ),
+            (
+                storage_err(StorageFault::Other, "ExpiredToken: the token has expired"),
+                Authentication,
+                "expired-credentials",
+                Layer::Identity,
+            ),
+            (
+                storage_err(StorageFault::Other, "500 InternalError"),
+                Storage,
+                "io",
+                Layer::Storage,
             ),
             (
                 io_err(ErrorKind::StorageFull, "No space left on device"),
