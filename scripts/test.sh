@@ -76,7 +76,17 @@ have=$(free_gib "$CARGO_TARGET_DIR")
 tmp_have=$(free_gib "${TMPDIR:-/tmp}")
 [ "$tmp_have" -ge 2 ] || die "only $tmp_have GiB free in ${TMPDIR:-/tmp}; the tests write repositories there and need 2 GiB"
 
+# Unused dependencies fail the run (cargo-machete, pinned, installed once
+# into the cache from crates.io).
+MACHETE="$HOME/.cache/haven/tools/bin/cargo-machete"
+if ! "$MACHETE" --version 2>/dev/null | grep -q "0.9.2"; then
+  echo "installing: cargo-machete 0.9.2" >&2
+  cargo install cargo-machete --version 0.9.2 --locked --quiet --root "$HOME/.cache/haven/tools" \
+    || die "cannot install cargo-machete from crates.io"
+fi
+
 cargo fmt --all --check
+"$MACHETE" || die "unused dependencies (above): remove them from Cargo.toml"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 

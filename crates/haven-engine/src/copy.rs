@@ -13,9 +13,7 @@ use std::io::Read;
 
 use serde::Serialize;
 
-use crate::backup::{
-    ChunkFailure, Saver, SaverHandle, serialize_tree, start_writing, thread_count,
-};
+use crate::backup::{ChunkFailure, serialize_tree, start_writing, thread_count};
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::format::{BlobType, NodeType, Snapshot, Tree, rules};
@@ -23,6 +21,7 @@ use crate::id::Id;
 use crate::index::Index;
 use crate::progress::Progress;
 use crate::repo::Repository;
+use crate::saver::{Saver, SaverHandle};
 
 /// What happened to one snapshot.
 #[derive(Clone, Debug, Serialize)]

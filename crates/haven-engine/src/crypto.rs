@@ -53,8 +53,8 @@ impl ObjectKind {
             ObjectKind::Key => 4 * KIB,
             ObjectKind::Hold => MIB,
             ObjectKind::Snapshot => 64 * MIB,
-            ObjectKind::PackHeader => crate::format::rules::MAX_PACK_HEADER as usize,
-            ObjectKind::Blob => crate::format::rules::MAX_TREE_BLOB as usize,
+            ObjectKind::PackHeader => crate::limits::MAX_PACK_HEADER as usize,
+            ObjectKind::Blob => crate::limits::MAX_TREE_BLOB as usize,
             ObjectKind::Index | ObjectKind::PruneMark | ObjectKind::SweepRecord => 256 * MIB,
         }
     }
@@ -178,7 +178,7 @@ impl AeadKey {
 /// Expected plaintexts up to this size are decompressed in one call into a
 /// buffer of exactly that size (the hot path: data blobs); larger or
 /// unknown ones stream into a buffer that grows with what is really there.
-const ONE_CALL_LIMIT: usize = crate::format::rules::MAX_DATA_BLOB as usize;
+const ONE_CALL_LIMIT: usize = crate::limits::MAX_DATA_BLOB as usize;
 
 /// Decode a payload (mode byte + body) into at most `limit` bytes. Only
 /// the mode bytes below exist; others are rejected, as is a body that

@@ -31,6 +31,8 @@ pub mod host;
 pub mod id;
 mod index;
 pub mod keys;
+mod layout;
+mod limits;
 pub mod object_lock;
 pub mod progress;
 pub mod protection;
@@ -38,6 +40,7 @@ pub mod prune;
 pub mod repair;
 pub mod repo;
 pub mod restore;
+mod saver;
 pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -14,17 +14,7 @@ use crate::format::{
 };
 use crate::id::Id;
 use crate::index::{BlobLocation, Index};
-
-/// Directory of pack files.
-pub const DATA_DIR: &str = "data";
-/// Directory of index files.
-pub const INDEX_DIR: &str = "index";
-/// Directory of snapshots.
-pub const SNAPSHOT_DIR: &str = "snapshots";
-/// Directory of key files.
-pub const KEY_DIR: &str = "keys";
-/// The config file.
-pub const CONFIG_FILE: &str = "config";
+pub use crate::layout::{CONFIG_FILE, DATA_DIR, INDEX_DIR, KEY_DIR, SNAPSHOT_DIR, pack_path};
 
 /// Options for creating a repository.
 #[derive(Clone, Debug)]
@@ -48,12 +38,6 @@ impl Default for InitOptions {
             chunker: ChunkerParams::default(),
         }
     }
-}
-
-/// Path of a pack file: `data/<first two hex digits>/<id>`.
-pub fn pack_path(id: &Id) -> String {
-    let hex = id.to_hex();
-    format!("{DATA_DIR}/{}/{hex}", &hex[..2])
 }
 
 /// An open repository: backend plus decrypted keys and settings.

@@ -12,12 +12,12 @@ pub use crate::crypto::{MasterKey, ObjectKind, Sealer, decode_payload};
 pub use crate::format::rules;
 pub use crate::repo::pack_data_end;
 
-use crate::backup::{Saver, SaverHandle};
 use crate::error::Result;
 use crate::format::BlobType;
 use crate::id::Id;
 use crate::index::Index;
 use crate::repo::{INDEX_DIR, Repository, SNAPSHOT_DIR};
+use crate::saver::{Saver, SaverHandle};
 
 /// Stores blobs of any content and type, and objects of any JSON.
 pub struct Forge {

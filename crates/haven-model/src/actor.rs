@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Who Haven itself is, as an actor (an alert resolved because its
+/// condition cleared, a scheduled run).
+pub const AUTO: &str = "haven";
+
 /// Longest declared name kept, in characters.
 pub const DECLARED_MAX: usize = 64;
 
@@ -40,7 +44,7 @@ impl Actor {
 
     /// Haven itself (an alert whose condition cleared, a scheduled run).
     pub fn haven() -> Self {
-        Actor::new(crate::alerts::AUTO, None)
+        Actor::new(AUTO, None)
     }
 }
 

@@ -342,9 +342,6 @@ pub struct Alert {
     pub resolution: Option<String>,
 }
 
-/// Who resolves alerts whose condition cleared.
-pub const AUTO: &str = "haven";
-
 impl Alert {
     /// Open or acknowledged.
     pub fn is_active(&self) -> bool {

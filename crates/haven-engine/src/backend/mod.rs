@@ -5,14 +5,15 @@
 mod local;
 mod location;
 mod object;
+mod object_lock;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use location::Location;
+pub use object_lock::LockMode;
 
 use crate::error::{Error, Result};
-use crate::object_lock::LockMode;
 use local::LocalStore;
 use object::ObjectStore;
 
@@ -50,7 +51,7 @@ impl Backend {
                 if !create {
                     let reason = if !path.is_dir() {
                         Some("the directory does not exist")
-                    } else if !path.join(crate::repo::CONFIG_FILE).exists() {
+                    } else if !path.join(crate::layout::CONFIG_FILE).exists() {
                         // Checked first: opening must not write into a
                         // directory that is not a repository.
                         Some("there is no `config` file (not initialised?)")

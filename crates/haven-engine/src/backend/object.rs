@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use opendal::{ErrorKind, Operator, blocking, options::WriteOptions};
 
+use super::object_lock::{LockMode, ObjectLockApi};
 use super::{FileInfo, Location};
 use crate::error::{Error, Result};
-use crate::object_lock::{LockMode, ObjectLockApi};
 
 /// One bucket prefix.
 pub(super) struct ObjectStore {

@@ -10,7 +10,6 @@
 //! order while files are read in parallel. Unchanged files (same size,
 //! mtime, ctime and inode as in the parent snapshot) are never read.
 
-mod saver;
 mod walk;
 
 use std::collections::HashSet;
@@ -23,7 +22,7 @@ use std::time::Instant;
 use jiff::Timestamp;
 use serde::Serialize;
 
-pub use saver::{Saver, SaverHandle, SaverStatsSnapshot};
+pub(crate) use crate::saver::{Saver, SaverHandle};
 
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};

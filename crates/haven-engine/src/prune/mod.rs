@@ -36,7 +36,6 @@ mod lock;
 mod plan;
 pub mod race;
 
-use crate::backup::Saver;
 use crate::crypto::ObjectKind;
 use crate::error::{Error, Result};
 use crate::format::{
@@ -46,6 +45,7 @@ use crate::id::Id;
 use crate::index::{BlobLocation, Index};
 use crate::progress::Progress;
 use crate::repo::{INDEX_DIR, IndexFiles, Repository, pack_path};
+use crate::saver::Saver;
 use lock::PruneLockGuard;
 use plan::{
     MarkPlan, check_grace, estimate, is_due, marked_packs, pack_space, pending, plan_marks,
