@@ -121,13 +121,19 @@ fn facts(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
 }
 
 fn what(job: &Job) -> String {
-    match (&job.system, &job.backup_set, &job.repository) {
-        (Some(system), Some(set), _) if job.kind == JobKind::Backup => {
+    match (
+        &job.planned.system,
+        &job.planned.backup_set,
+        &job.planned.repository,
+    ) {
+        (Some(system), Some(set), _) if job.planned.kind == JobKind::Backup => {
             format!("backup of {system}/{set}")
         }
-        (Some(system), _, Some(repo)) => format!("{} of {system} ({repo})", job.kind.as_str()),
-        (_, _, Some(repo)) => format!("{} of repository {repo}", job.kind.as_str()),
-        _ => job.task.clone(),
+        (Some(system), _, Some(repo)) => {
+            format!("{} of {system} ({repo})", job.planned.kind.as_str())
+        }
+        (_, _, Some(repo)) => format!("{} of repository {repo}", job.planned.kind.as_str()),
+        _ => job.planned.task.clone(),
     }
 }
 
@@ -149,9 +155,9 @@ pub fn after_job(
     let seen = JobEvidence {
         job,
         subject: subjects.subject(
-            job.system.as_deref(),
-            job.backup_set.as_deref(),
-            job.repository.as_deref(),
+            job.planned.system.as_deref(),
+            job.planned.backup_set.as_deref(),
+            job.planned.repository.as_deref(),
         ),
         class: job.failure.as_ref().map(|f| f.class),
         ended,
@@ -159,7 +165,7 @@ pub fn after_job(
     outcome_rules(&seen, &mut obs);
     systemic_rule(&seen, state, &mut obs);
     start_delay_rule(&seen, settings, &mut obs);
-    if job.kind == JobKind::Backup
+    if job.planned.kind == JobKind::Backup
         && job.outcome.is_good()
         && let Some(duration) = job.duration()
     {
@@ -211,7 +217,7 @@ impl JobEvidence<'_> {
         let mut f = facts(&[
             ("job", job.id.to_string()),
             ("outcome", job.outcome.as_str().into()),
-            ("attempt", job.attempt.to_string()),
+            ("attempt", job.planned.attempt.to_string()),
         ]);
         if let Some(failure) = &job.failure {
             f.insert("class".into(), failure.class.as_str().into());
@@ -233,15 +239,16 @@ impl JobEvidence<'_> {
 /// `job-failed`, `job-partial`, `integrity-check-failed`: how it ended.
 fn outcome_rules(seen: &JobEvidence<'_>, obs: &mut Observation) {
     let job = seen.job;
-    let task = &job.task;
+    let task = &job.planned.task;
     let failed_key = format!("job-failed:{task}");
     let partial_key = format!("job-partial:{task}");
     let integrity_key = job
+        .planned
         .repository
         .as_ref()
         .map(|r| format!("integrity-check-failed:{r}"));
     let is_integrity =
-        job.kind == JobKind::Check && seen.class == Some(FailureClass::DataIntegrity);
+        job.planned.kind == JobKind::Check && seen.class == Some(FailureClass::DataIntegrity);
     match job.outcome {
         Outcome::Failed if is_integrity => {
             if let Some(key) = &integrity_key {
@@ -250,7 +257,7 @@ fn outcome_rules(seen: &JobEvidence<'_>, obs: &mut Observation) {
                     key.clone(),
                     format!(
                         "integrity check of repository {} failed: {}",
-                        job.repository.as_deref().unwrap_or("?"),
+                        job.planned.repository.as_deref().unwrap_or("?"),
                         seen.message("problems found")
                     ),
                     seen.facts(&[]),
@@ -290,7 +297,7 @@ fn outcome_rules(seen: &JobEvidence<'_>, obs: &mut Observation) {
             let reason = format!("job {} succeeded", job.id);
             obs.cleared.push((failed_key, reason.clone()));
             obs.cleared.push((partial_key, reason.clone()));
-            if job.kind == JobKind::Check
+            if job.planned.kind == JobKind::Check
                 && let Some(key) = integrity_key
             {
                 obs.cleared.push((key, reason));
@@ -303,7 +310,9 @@ fn outcome_rules(seen: &JobEvidence<'_>, obs: &mut Observation) {
 /// `systemic-failure`: the set's failure streak stopped its retries.
 fn systemic_rule(seen: &JobEvidence<'_>, state: Option<&SetState>, obs: &mut Observation) {
     let job = seen.job;
-    let (Some(state), Some(system), Some(set)) = (state, &job.system, &job.backup_set) else {
+    let (Some(state), Some(system), Some(set)) =
+        (state, &job.planned.system, &job.planned.backup_set)
+    else {
         return;
     };
     let key = format!("systemic-failure:{system}/{set}");
@@ -327,13 +336,13 @@ fn systemic_rule(seen: &JobEvidence<'_>, state: Option<&SetState>, obs: &mut Obs
 /// `start-delay`: only for runs that had a due time to keep.
 fn start_delay_rule(seen: &JobEvidence<'_>, settings: &AlertSettings, obs: &mut Observation) {
     let job = seen.job;
-    if !matches!(job.trigger, Trigger::Schedule | Trigger::CatchUp) {
+    if !matches!(job.planned.trigger, Trigger::Schedule | Trigger::CatchUp) {
         return;
     }
     let Some(delay) = job.start_delay() else {
         return;
     };
-    let key = format!("start-delay:{}", job.task);
+    let key = format!("start-delay:{}", job.planned.task);
     if delay <= settings.start_delay {
         obs.cleared
             .push((key, format!("job {} started on time", job.id)));
@@ -346,10 +355,10 @@ fn start_delay_rule(seen: &JobEvidence<'_>, settings: &AlertSettings, obs: &mut 
             "{} started {} late (due {})",
             what(job),
             format_duration(delay),
-            job.scheduled_at
+            job.planned.scheduled_at
         ),
         seen.facts(&[
-            ("scheduled_at", job.scheduled_at.to_string()),
+            ("scheduled_at", job.planned.scheduled_at.to_string()),
             ("delay", format_duration(delay)),
             ("threshold", format_duration(settings.start_delay)),
         ]),
@@ -366,11 +375,12 @@ fn max_duration_rule(
 ) {
     let job = seen.job;
     let max = job
+        .planned
         .policy
         .as_ref()
         .and_then(|p| catalog.policy(p))
         .and_then(|p| p.max_duration.as_ref().map(|m| m.value));
-    let key = format!("duration-over-max:{}", job.task);
+    let key = format!("duration-over-max:{}", job.planned.task);
     match max {
         Some(max) if duration > max => obs.holding.push(seen.condition(
             Rule::DurationOverMax,
@@ -407,7 +417,7 @@ fn duration_anomaly_rule(
         .filter_map(|j| j.duration())
         .map(|d| d.as_secs_f64())
         .collect();
-    let key = format!("duration-anomaly:{}", job.task);
+    let key = format!("duration-anomaly:{}", job.planned.task);
     let Some(base) = Baseline::of(&seconds, settings.baseline_min_runs) else {
         return;
     };
@@ -454,7 +464,7 @@ fn volume_anomaly_rule(
 ) {
     let job = seen.job;
     let changed: Vec<f64> = runs.iter().map(|j| j.stats.bytes_changed as f64).collect();
-    let key = format!("volume-anomaly:{}", job.task);
+    let key = format!("volume-anomaly:{}", job.planned.task);
     let Some(base) = Baseline::of(&changed, settings.baseline_min_runs) else {
         return;
     };

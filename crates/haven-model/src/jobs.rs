@@ -284,11 +284,10 @@ pub struct JobStats {
     pub repository_bytes: Option<u64>,
 }
 
-/// Everything recorded about one job.
+/// A job about to start (or being recorded as skipped): what is known of
+/// it before it runs. A recorded [`Job`] holds one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    /// The job's number.
-    pub id: i64,
+pub struct NewJob {
     /// What it does.
     pub kind: JobKind,
     /// The task it belongs to (`backup:erp-db/db`, `prune:ber-local`):
@@ -298,16 +297,26 @@ pub struct Job {
     pub system: Option<String>,
     /// The backup set, for backups.
     pub backup_set: Option<String>,
-    /// The policy it ran under.
+    /// The policy it runs under.
     pub policy: Option<String>,
-    /// The repository it wrote to or read.
+    /// The repository it writes to or reads.
     pub repository: Option<String>,
-    /// Why it started.
+    /// Why it starts.
     pub trigger: Trigger,
     /// 1 for the first try, 2 for the first retry, …
     pub attempt: u32,
     /// When it was due.
     pub scheduled_at: Timestamp,
+}
+
+/// Everything recorded about one job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The job's number.
+    pub id: i64,
+    /// What the job is: everything known before it started.
+    #[serde(flatten)]
+    pub planned: NewJob,
     /// When it actually started (`None` for skipped jobs).
     pub started_at: Option<Timestamp>,
     /// When it ended.
@@ -330,7 +339,7 @@ impl Job {
     /// Time from due to start.
     pub fn start_delay(&self) -> Option<SignedDuration> {
         self.started_at.map(|s| {
-            s.duration_since(self.scheduled_at)
+            s.duration_since(self.planned.scheduled_at)
                 .max(SignedDuration::ZERO)
         })
     }
@@ -503,15 +512,17 @@ mod tests {
     fn job(outcome: Outcome, class: Option<FailureClass>, id: i64) -> Job {
         Job {
             id,
-            kind: JobKind::Backup,
-            task: "backup:s/set".into(),
-            system: Some("s".into()),
-            backup_set: Some("set".into()),
-            policy: None,
-            repository: None,
-            trigger: Trigger::Schedule,
-            attempt: 1,
-            scheduled_at: Timestamp::UNIX_EPOCH,
+            planned: NewJob {
+                kind: JobKind::Backup,
+                task: "backup:s/set".into(),
+                system: Some("s".into()),
+                backup_set: Some("set".into()),
+                policy: None,
+                repository: None,
+                trigger: Trigger::Schedule,
+                attempt: 1,
+                scheduled_at: Timestamp::UNIX_EPOCH,
+            },
             started_at: Some(Timestamp::UNIX_EPOCH),
             ended_at: Some(Timestamp::UNIX_EPOCH + SignedDuration::from_secs(id)),
             outcome,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use haven_model::compliance;
-use haven_model::jobs::{Job, JobKind, JobStats, Outcome, SetState, Trigger};
+use haven_model::jobs::{Job, JobKind, JobStats, NewJob, Outcome, SetState, Trigger};
 use haven_ops::instance::settings::{Overrides, Settings};
 use haven_ops::jobs::plan::plan;
 use haven_ops::jobs::scheduler::{Limits, Scheduler};
@@ -132,15 +132,17 @@ fn job(s: usize, j: usize, per_system: usize, now: Timestamp) -> Job {
     };
     Job {
         id: 0,
-        kind: JobKind::Backup,
-        task: format!("backup:{system}/default"),
-        system: Some(system),
-        backup_set: Some("default".into()),
-        policy: Some(format!("p{}", (s / 10) % 3)),
-        repository: Some(format!("r{}", s % 2)),
-        trigger: Trigger::Schedule,
-        attempt: 1,
-        scheduled_at: at,
+        planned: NewJob {
+            kind: JobKind::Backup,
+            task: format!("backup:{system}/default"),
+            system: Some(system),
+            backup_set: Some("default".into()),
+            policy: Some(format!("p{}", (s / 10) % 3)),
+            repository: Some(format!("r{}", s % 2)),
+            trigger: Trigger::Schedule,
+            attempt: 1,
+            scheduled_at: at,
+        },
         started_at: Some(at),
         ended_at: Some(at + SignedDuration::from_mins(3)),
         outcome,

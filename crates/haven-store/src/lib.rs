@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use haven_model::alerts::{Alert, Delivery, PendingNotification};
-use haven_model::jobs::{Failure, Job, JobKind, JobStats, Outcome, SetState, Trigger};
+use haven_model::jobs::{Failure, Job, JobKind, JobStats, NewJob, Outcome, SetState};
 use haven_model::maintenance::Recorded;
 use jiff::Timestamp;
 
@@ -64,29 +64,6 @@ pub enum StoreError {
 
 /// A store result.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// A job about to start (or being recorded as skipped).
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewJob {
-    /// What it does.
-    pub kind: JobKind,
-    /// Its task: at most one running job per task.
-    pub task: String,
-    /// The system, for system jobs.
-    pub system: Option<String>,
-    /// The backup set, for backups.
-    pub backup_set: Option<String>,
-    /// The policy.
-    pub policy: Option<String>,
-    /// The repository.
-    pub repository: Option<String>,
-    /// Why it starts.
-    pub trigger: Trigger,
-    /// Which attempt (1 = first).
-    pub attempt: u32,
-    /// When it was due.
-    pub scheduled_at: Timestamp,
-}
 
 /// How a job ended.
 #[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]

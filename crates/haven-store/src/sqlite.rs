@@ -17,7 +17,8 @@ use haven_model::alerts::{
 use haven_model::catalog::watch::Scope;
 use haven_model::maintenance::Recorded;
 
-use crate::{AlertFilter, JobEnd, JobFilter, NewJob, Result, Store, StoreError};
+use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
+use haven_model::jobs::NewJob;
 
 /// A store in one SQLite file.
 #[derive(Clone, Debug)]
@@ -133,25 +134,27 @@ fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Job> {
     let count = |name: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(name)?.max(0) as u64) };
     Ok(Job {
         id: row.try_get("id")?,
-        kind: parsed(
-            &row.try_get::<String, _>("kind")?,
-            "job kind",
-            JobKind::parse,
-        )?,
-        task: row.try_get("task")?,
-        system: row.try_get("system")?,
-        backup_set: row.try_get("backup_set")?,
-        policy: row.try_get("policy")?,
-        repository: row.try_get("repository")?,
-        trigger: parsed(
-            &row.try_get::<String, _>("trigger")?,
-            "trigger",
-            Trigger::parse,
-        )?,
-        attempt: row
-            .try_get::<i64, _>("attempt")?
-            .clamp(0, i64::from(u32::MAX)) as u32,
-        scheduled_at: from_ms(row.try_get("scheduled_at")?)?,
+        planned: NewJob {
+            kind: parsed(
+                &row.try_get::<String, _>("kind")?,
+                "job kind",
+                JobKind::parse,
+            )?,
+            task: row.try_get("task")?,
+            system: row.try_get("system")?,
+            backup_set: row.try_get("backup_set")?,
+            policy: row.try_get("policy")?,
+            repository: row.try_get("repository")?,
+            trigger: parsed(
+                &row.try_get::<String, _>("trigger")?,
+                "trigger",
+                Trigger::parse,
+            )?,
+            attempt: row
+                .try_get::<i64, _>("attempt")?
+                .clamp(0, i64::from(u32::MAX)) as u32,
+            scheduled_at: from_ms(row.try_get("scheduled_at")?)?,
+        },
         started_at: opt_ms(row.try_get("started_at")?)?,
         ended_at: opt_ms(row.try_get("ended_at")?)?,
         outcome: parsed(
@@ -377,7 +380,7 @@ impl Store for SqliteStore {
         let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
         // The set's last outcome says what happened last.
         for job in &jobs {
-            if let (Some(system), Some(set)) = (&job.system, &job.backup_set) {
+            if let (Some(system), Some(set)) = (&job.planned.system, &job.planned.backup_set) {
                 sqlx::query(
                     "UPDATE set_states SET last_outcome = 'interrupted' \
                      WHERE system = ? AND backup_set = ?",
@@ -469,15 +472,15 @@ impl Store for SqliteStore {
             );
             query.push_values(chunk, |mut b, job| {
                 let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                b.push_bind(job.kind.as_str())
-                    .push_bind(&job.task)
-                    .push_bind(&job.system)
-                    .push_bind(&job.backup_set)
-                    .push_bind(&job.policy)
-                    .push_bind(&job.repository)
-                    .push_bind(job.trigger.as_str())
-                    .push_bind(i64::from(job.attempt))
-                    .push_bind(ms(job.scheduled_at))
+                b.push_bind(job.planned.kind.as_str())
+                    .push_bind(&job.planned.task)
+                    .push_bind(&job.planned.system)
+                    .push_bind(&job.planned.backup_set)
+                    .push_bind(&job.planned.policy)
+                    .push_bind(&job.planned.repository)
+                    .push_bind(job.planned.trigger.as_str())
+                    .push_bind(i64::from(job.planned.attempt))
+                    .push_bind(ms(job.planned.scheduled_at))
                     .push_bind(job.started_at.map(ms))
                     .push_bind(job.ended_at.map(ms))
                     .push_bind(job.outcome.as_str())

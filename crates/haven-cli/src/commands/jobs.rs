@@ -48,10 +48,10 @@ pub fn list(global: &GlobalArgs, args: &JobsArgs) -> Result<u8> {
         println!(
             "{:>6} {:<7} {:<40} {:<9} {:<17} {:>7} {:>8} {:<11} {}",
             job.id,
-            job.kind.as_str(),
-            job.task,
-            job.trigger.as_str(),
-            job.scheduled_at.strftime("%Y-%m-%d %H:%M"),
+            job.planned.kind.as_str(),
+            job.planned.task,
+            job.planned.trigger.as_str(),
+            job.planned.scheduled_at.strftime("%Y-%m-%d %H:%M"),
             job.start_delay().map_or("-".into(), took),
             job.duration().map_or("-".into(), took),
             job.outcome.as_str(),
@@ -99,17 +99,22 @@ pub fn show(global: &GlobalArgs, command: &JobCommand) -> Result<u8> {
     }
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let time = |t: Option<Timestamp>| t.map_or("-".into(), |t| t.to_string());
-    println!("job {}: {} {}", job.id, job.kind.as_str(), job.task);
-    println!("  system:      {}", opt(&job.system));
-    println!("  backup set:  {}", opt(&job.backup_set));
-    println!("  policy:      {}", opt(&job.policy));
-    println!("  repository:  {}", opt(&job.repository));
+    println!(
+        "job {}: {} {}",
+        job.id,
+        job.planned.kind.as_str(),
+        job.planned.task
+    );
+    println!("  system:      {}", opt(&job.planned.system));
+    println!("  backup set:  {}", opt(&job.planned.backup_set));
+    println!("  policy:      {}", opt(&job.planned.policy));
+    println!("  repository:  {}", opt(&job.planned.repository));
     println!(
         "  trigger:     {} (attempt {})",
-        job.trigger.as_str(),
-        job.attempt
+        job.planned.trigger.as_str(),
+        job.planned.attempt
     );
-    println!("  scheduled:   {}", job.scheduled_at);
+    println!("  scheduled:   {}", job.planned.scheduled_at);
     println!("  started:     {}", time(job.started_at));
     println!("  ended:       {}", time(job.ended_at));
     println!(

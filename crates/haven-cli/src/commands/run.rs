@@ -41,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
                     println!(
                         "job {} {} {}: {}",
                         job.id,
-                        job.task,
+                        job.planned.task,
                         job.outcome.as_str(),
                         job.message.as_deref().unwrap_or("")
                     );

@@ -16,9 +16,9 @@ use std::time::Duration;
 use croner::Cron;
 use haven_model::catalog::schedule::{next_start, parse_cron, stagger_offset};
 use haven_model::catalog::{BackupSet, Catalog, Policy, System, Window};
+use haven_model::jobs::NewJob;
 use haven_model::jobs::{JobKind, Trigger};
 use haven_model::retention::KeepPolicy;
-use haven_store::NewJob;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 

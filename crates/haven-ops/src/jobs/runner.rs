@@ -13,9 +13,10 @@ use haven_engine::{
     BackupOptions, Id, Location, NoProgress, ParentChoice, PruneOptions, ReadData, Repository,
 };
 use haven_model::catalog::{BackupSet, EnvVar, SecretRef};
+use haven_model::jobs::NewJob;
 use haven_model::jobs::{JobStats, Outcome, log_excerpt};
 use haven_model::retention::{self, GroupBy, KeepPolicy, SnapshotRef};
-use haven_store::{JobEnd, NewJob};
+use haven_store::JobEnd;
 use jiff::{SignedDuration, Timestamp};
 
 use super::classify::classify;

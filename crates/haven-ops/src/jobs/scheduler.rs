@@ -16,8 +16,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use haven_model::jobs::NewJob;
 use haven_model::jobs::{Job, Outcome, RetryPolicy, Trigger};
-use haven_store::NewJob;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::jobs::plan::Plan;
@@ -168,10 +168,15 @@ impl Scheduler {
 
     /// Queue a job again that a dead server was running.
     pub fn recover(&mut self, job: &Job, now: Timestamp) -> bool {
-        if self.is_busy(&job.task) {
+        if self.is_busy(&job.planned.task) {
             return false;
         }
-        self.enqueue(&job.task, Trigger::Recovery, job.attempt + 1, now)
+        self.enqueue(
+            &job.planned.task,
+            Trigger::Recovery,
+            job.planned.attempt + 1,
+            now,
+        )
     }
 
     /// Decide what happens at `now`.
@@ -313,12 +318,12 @@ impl Scheduler {
     /// A job ended. Queues its follow-ups (after a good end) or a retry
     /// (after a transient failure that is not systemic).
     pub fn finished(&mut self, job: &Job, systemic: bool, now: Timestamp, jitter: f64) {
-        self.running.remove(&job.task);
+        self.running.remove(&job.planned.task);
         if job.outcome.is_good() {
             let follow_ups = self
                 .plan
                 .tasks
-                .get(&job.task)
+                .get(&job.planned.task)
                 .map(|t| t.follow_ups.clone())
                 .unwrap_or_default();
             for task in follow_ups {
@@ -335,13 +340,18 @@ impl Scheduler {
         if !transient {
             return;
         }
-        if let Some(delay) = self.retry.delay(job.attempt, jitter)
-            && self.enqueue(&job.task, Trigger::Retry, job.attempt + 1, now + delay)
+        if let Some(delay) = self.retry.delay(job.planned.attempt, jitter)
+            && self.enqueue(
+                &job.planned.task,
+                Trigger::Retry,
+                job.planned.attempt + 1,
+                now + delay,
+            )
             && let Some(last) = self.queue.last_mut()
         {
             // Keep the original due time for the record: the retry's
             // start delay then shows how late the data really is.
-            last.spec.record.scheduled_at = job.scheduled_at;
+            last.spec.record.scheduled_at = job.planned.scheduled_at;
         }
     }
 }

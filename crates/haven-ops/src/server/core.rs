@@ -72,7 +72,7 @@ pub struct Core {
     /// Scheduled times dispatched and not yet saved.
     unsaved_marks: HashMap<String, Timestamp>,
     /// Skipped jobs decided and not yet recorded.
-    unsaved_skips: Vec<(haven_store::NewJob, String, Timestamp)>,
+    unsaved_skips: Vec<(haven_model::jobs::NewJob, String, Timestamp)>,
 }
 
 /// The export event of a job.
@@ -90,7 +90,7 @@ pub fn job_event(action: &str, job: &Job, at: Timestamp) -> Event {
         .message(format!(
             "job {} {} {}: {}",
             job.id,
-            job.task,
+            job.planned.task,
             job.outcome.as_str(),
             job.message.as_deref().unwrap_or("")
         ))
@@ -98,12 +98,12 @@ pub fn job_event(action: &str, job: &Job, at: Timestamp) -> Event {
             "job",
             serde_json::json!({
                 "id": job.id,
-                "kind": job.kind.as_str(),
-                "task": job.task,
-                "trigger": job.trigger.as_str(),
-                "attempt": job.attempt,
+                "kind": job.planned.kind.as_str(),
+                "task": job.planned.task,
+                "trigger": job.planned.trigger.as_str(),
+                "attempt": job.planned.attempt,
                 "outcome": job.outcome.as_str(),
-                "scheduled_at": job.scheduled_at.to_string(),
+                "scheduled_at": job.planned.scheduled_at.to_string(),
                 "started_at": job.started_at.map(|t| t.to_string()),
                 "ended_at": job.ended_at.map(|t| t.to_string()),
                 "duration_ms": job.duration().map(|d| d.as_millis()),
@@ -113,9 +113,9 @@ pub fn job_event(action: &str, job: &Job, at: Timestamp) -> Event {
                 "failure": job.failure,
             }),
         )
-        .haven("system", serde_json::json!(job.system))
-        .haven("backup_set", serde_json::json!(job.backup_set))
-        .haven("repository", serde_json::json!(job.repository))
+        .haven("system", serde_json::json!(job.planned.system))
+        .haven("backup_set", serde_json::json!(job.planned.backup_set))
+        .haven("repository", serde_json::json!(job.planned.repository))
 }
 
 impl Core {
@@ -273,7 +273,7 @@ impl Core {
         while let Some(spec) = specs.next() {
             match self.store.start_job(&spec.record, now).await {
                 Ok(job) => {
-                    tracing::info!(job = job.id, task = %job.task, trigger = job.trigger.as_str(), "job started");
+                    tracing::info!(job = job.id, task = %job.planned.task, trigger = job.planned.trigger.as_str(), "job started");
                     self.exporter.emit(job_event("job-started", &job, now));
                     self.running.insert(job.id, job.clone());
                     ticked.started.push((job, spec));
@@ -348,7 +348,11 @@ impl Core {
         done.outcome = end.outcome.unwrap_or(Outcome::Failed);
         done.snapshot_id.clone_from(&end.snapshot_id);
         done.failure.clone_from(&end.failure);
-        let key = match (&done.kind, &done.system, &done.backup_set) {
+        let key = match (
+            &done.planned.kind,
+            &done.planned.system,
+            &done.planned.backup_set,
+        ) {
             (JobKind::Backup, Some(system), Some(set)) => Some((system.clone(), set.clone())),
             _ => None,
         };
@@ -364,7 +368,7 @@ impl Core {
         }
         tracing::info!(
             job = job.id,
-            task = %job.task,
+            task = %job.planned.task,
             outcome = job.outcome.as_str(),
             class = job.failure.as_ref().map(|f| f.class.as_str()).unwrap_or("-"),
             systemic,

@@ -146,7 +146,7 @@ pub async fn run(
     )
     .await?;
     for job in &interrupted {
-        tracing::warn!(job = job.id, task = %job.task, "recorded as interrupted; it runs again");
+        tracing::warn!(job = job.id, task = %job.planned.task, "recorded as interrupted; it runs again");
     }
     for problem in problems {
         tracing::warn!("not scheduled: {}", problem.0);
@@ -544,7 +544,7 @@ impl Loop {
         match left {
             Ok(left) => {
                 for job in left {
-                    tracing::warn!(job = job.id, task = %job.task, "interrupted by shutdown");
+                    tracing::warn!(job = job.id, task = %job.planned.task, "interrupted by shutdown");
                 }
             }
             Err(e) => tracing::error!(

@@ -160,7 +160,7 @@ impl Watch {
             .latest_jobs(JobKind::Copy, &[Outcome::Success])
             .await?
             .into_iter()
-            .filter_map(|j| Some((j.task.clone(), j.started_at?)))
+            .filter_map(|j| Some((j.planned.task.clone(), j.started_at?)))
             .collect();
         let recorded = store.maintenance(now).await?;
         Ok(Watch {
@@ -195,16 +195,16 @@ impl Watch {
         state: Option<&SetState>,
         now: Timestamp,
     ) -> Result<Vec<Notification>, StoreError> {
-        if job.kind == JobKind::Copy
+        if job.planned.kind == JobKind::Copy
             && job.outcome == Outcome::Success
             && let Some(started) = job.started_at
         {
-            self.copies.insert(job.task.clone(), started);
+            self.copies.insert(job.planned.task.clone(), started);
         }
-        let history = if job.kind == JobKind::Backup && job.outcome.is_good() {
+        let history = if job.planned.kind == JobKind::Backup && job.outcome.is_good() {
             self.store
                 .jobs(&JobFilter {
-                    system: job.system.clone(),
+                    system: job.planned.system.clone(),
                     kind: Some(JobKind::Backup),
                     outcomes: vec![Outcome::Success],
                     since: None,
@@ -212,7 +212,7 @@ impl Watch {
                 })
                 .await?
                 .into_iter()
-                .filter(|j| j.task == job.task && j.id != job.id)
+                .filter(|j| j.planned.task == job.planned.task && j.id != job.id)
                 .take(self.settings.baseline_runs)
                 .collect()
         } else {
@@ -228,7 +228,7 @@ impl Watch {
         );
         let mut out = self.apply(&observation, now).await?;
         if job.stats.repository_bytes.is_some()
-            && let Some(repo) = &job.repository
+            && let Some(repo) = &job.planned.repository
         {
             out.extend(self.check_capacity(repo, now).await?);
         }

@@ -44,7 +44,7 @@ async fn simulated_weeks_run_every_scheduled_backup_once_across_dst_changes() {
         for job in &nightly {
             let local = berlin.to_datetime(job.started_at.expect("started"));
             assert_eq!((local.hour(), local.minute()), (2, 30), "{job:?}");
-            assert_eq!(job.trigger, Trigger::Schedule);
+            assert_eq!(job.planned.trigger, Trigger::Schedule);
             assert_eq!(job.start_delay(), Some(SignedDuration::ZERO));
         }
         assert_eq!(sim.backups_of("hourly-sys").len() as i64, 24 * days);
@@ -92,12 +92,16 @@ async fn downtime_gives_one_catch_up_run_per_schedule_not_a_storm() {
     sim.step().await;
     let first = sim.backups_of("sys");
     assert_eq!(first.len(), 1, "one catch-up, not ten");
-    assert_eq!(first[0].trigger, Trigger::CatchUp);
-    assert_eq!(first[0].scheduled_at, at("2026-05-04T15:00:00Z"));
+    assert_eq!(first[0].planned.trigger, Trigger::CatchUp);
+    assert_eq!(first[0].planned.scheduled_at, at("2026-05-04T15:00:00Z"));
     assert_eq!(first[0].start_delay(), Some(SignedDuration::from_mins(17)));
     sim.run_until(clock.now() + SignedDuration::from_hours(3))
         .await;
-    let after: Vec<Trigger> = sim.backups_of("sys").iter().map(|j| j.trigger).collect();
+    let after: Vec<Trigger> = sim
+        .backups_of("sys")
+        .iter()
+        .map(|j| j.planned.trigger)
+        .collect();
     assert_eq!(
         after,
         [
@@ -154,8 +158,11 @@ async fn a_job_running_when_the_server_died_is_recorded_interrupted_and_runs_aga
     sim.step().await;
     let again = sim.backups_of("sys");
     assert_eq!(again.len(), 1);
-    assert_eq!((again[0].trigger, again[0].attempt), (Trigger::Recovery, 2));
-    assert_eq!(again[0].scheduled_at, at("2026-05-04T02:05:00Z"));
+    assert_eq!(
+        (again[0].planned.trigger, again[0].planned.attempt),
+        (Trigger::Recovery, 2)
+    );
+    assert_eq!(again[0].planned.scheduled_at, at("2026-05-04T02:05:00Z"));
     sim.run_until(clock.now() + SignedDuration::from_mins(5))
         .await;
     let all = sim.all_jobs().await;
@@ -197,7 +204,7 @@ async fn a_job_that_cannot_start_inside_its_window_waits_for_the_next_one() {
         .filter(|j| j.outcome == Outcome::Skipped)
         .collect();
     assert_eq!(skipped.len(), 1);
-    assert_eq!(skipped[0].system.as_deref(), Some("beta"));
+    assert_eq!(skipped[0].planned.system.as_deref(), Some("beta"));
     assert!(
         skipped[0]
             .message
@@ -240,7 +247,10 @@ async fn transient_failures_retry_with_backoff_until_systemic_and_a_new_configur
     .await;
     sim.run_until(start + SignedDuration::from_hours(2)).await;
     let runs = sim.backups_of("sys");
-    let shape: Vec<(Trigger, u32)> = runs.iter().map(|j| (j.trigger, j.attempt)).collect();
+    let shape: Vec<(Trigger, u32)> = runs
+        .iter()
+        .map(|j| (j.planned.trigger, j.planned.attempt))
+        .collect();
     assert_eq!(
         shape,
         [
@@ -266,7 +276,7 @@ async fn transient_failures_retry_with_backoff_until_systemic_and_a_new_configur
         "{second:?}"
     );
     // The retry keeps the original due time: its start delay shows it.
-    assert_eq!(runs[2].scheduled_at, runs[0].scheduled_at);
+    assert_eq!(runs[2].planned.scheduled_at, runs[0].planned.scheduled_at);
     // Three failures of one class: systemic. The next scheduled run runs,
     // fails, and is not retried.
     let states = sim.store.set_states().await.expect("states");
@@ -275,7 +285,7 @@ async fn transient_failures_retry_with_backoff_until_systemic_and_a_new_configur
     let shape: Vec<(Trigger, u32)> = sim
         .backups_of("sys")
         .iter()
-        .map(|j| (j.trigger, j.attempt))
+        .map(|j| (j.planned.trigger, j.planned.attempt))
         .collect();
     assert_eq!(shape.len(), 4, "{shape:?}");
     assert_eq!(shape[3], (Trigger::Schedule, 1));
@@ -290,7 +300,7 @@ async fn transient_failures_retry_with_backoff_until_systemic_and_a_new_configur
         .backups_of("sys")
         .iter()
         .skip(4)
-        .map(|j| j.trigger)
+        .map(|j| j.planned.trigger)
         .collect();
     assert_eq!(
         triggers,
@@ -422,7 +432,10 @@ async fn follow_ups_and_manual_runs_never_run_a_task_twice_at_once() {
     sim.run_until(start + SignedDuration::from_hours(5) + SignedDuration::from_mins(1))
         .await;
     let all = sim.all_jobs().await;
-    let tasks: Vec<(&str, Trigger)> = all.iter().map(|j| (j.task.as_str(), j.trigger)).collect();
+    let tasks: Vec<(&str, Trigger)> = all
+        .iter()
+        .map(|j| (j.planned.task.as_str(), j.planned.trigger))
+        .collect();
     // After each backup: the copy and retention of the primary (at once,
     // by name), then retention where the copy went. Each repository is
     // pruned once a day (04:00 UTC plus a stagger); the policy's
@@ -445,11 +458,11 @@ async fn follow_ups_and_manual_runs_never_run_a_task_twice_at_once() {
     );
     let check = all.last().expect("check");
     assert_eq!(check.started_at, Some(at("2026-09-01T05:00:00Z")));
-    assert_eq!(check.repository.as_deref(), Some("main"));
+    assert_eq!(check.planned.repository.as_deref(), Some("main"));
     // No two jobs of one task overlap.
     for a in &all {
         for b in &all {
-            if a.id < b.id && a.task == b.task {
+            if a.id < b.id && a.planned.task == b.planned.task {
                 assert!(
                     a.ended_at.expect("ended") <= b.started_at.expect("started"),
                     "{a:?} {b:?}"
@@ -559,7 +572,10 @@ async fn a_job_that_panics_is_recorded_failed_internal_frees_its_slot_and_runs_a
         "{message}"
     );
     // The slot was freed and the task tried again, as a retry.
-    assert_eq!((retry.trigger, retry.attempt), (Trigger::Retry, 2));
+    assert_eq!(
+        (retry.planned.trigger, retry.planned.attempt),
+        (Trigger::Retry, 2)
+    );
     assert_eq!(retry.outcome, Outcome::Success);
     assert!(handle.health().await.expect("health").is_ok());
 

@@ -8,11 +8,12 @@ use haven_model::alerts::{
     Subject,
 };
 use haven_model::catalog::watch::Scope;
+use haven_model::jobs::NewJob;
 use haven_model::jobs::{
     Failure, FailureClass, Job, JobKind, JobStats, Layer, Outcome, SetState, Trigger,
 };
 use haven_model::maintenance::Recorded;
-use haven_store::{AlertFilter, JobEnd, JobFilter, NewJob, Store, StoreError};
+use haven_store::{AlertFilter, JobEnd, JobFilter, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
 /// Every check, by name, so a backend's test file runs them one by one.
@@ -111,15 +112,17 @@ pub async fn jobs_round_trip_with_every_field(store: &dyn Store) {
         .expect("finish");
     let expected = Job {
         id: started.id,
-        kind: JobKind::Backup,
-        task: "backup:erp-db/db".into(),
-        system: Some("erp-db".into()),
-        backup_set: Some("db".into()),
-        policy: Some("nightly".into()),
-        repository: Some("local".into()),
-        trigger: Trigger::Schedule,
-        attempt: 1,
-        scheduled_at: t(0),
+        planned: NewJob {
+            kind: JobKind::Backup,
+            task: "backup:erp-db/db".into(),
+            system: Some("erp-db".into()),
+            backup_set: Some("db".into()),
+            policy: Some("nightly".into()),
+            repository: Some("local".into()),
+            trigger: Trigger::Schedule,
+            attempt: 1,
+            scheduled_at: t(0),
+        },
         started_at: Some(t(5)),
         ended_at: Some(t(65)),
         outcome: Outcome::Success,
@@ -399,15 +402,17 @@ pub async fn finishing_an_unknown_or_ended_job_fails(store: &dyn Store) {
 pub async fn imported_jobs_are_queryable(store: &dyn Store) {
     let template = Job {
         id: 0,
-        kind: JobKind::Backup,
-        task: "backup:x/set".into(),
-        system: Some("x".into()),
-        backup_set: Some("set".into()),
-        policy: None,
-        repository: None,
-        trigger: Trigger::Schedule,
-        attempt: 1,
-        scheduled_at: t(0),
+        planned: NewJob {
+            kind: JobKind::Backup,
+            task: "backup:x/set".into(),
+            system: Some("x".into()),
+            backup_set: Some("set".into()),
+            policy: None,
+            repository: None,
+            trigger: Trigger::Schedule,
+            attempt: 1,
+            scheduled_at: t(0),
+        },
         started_at: Some(t(0)),
         ended_at: Some(t(1)),
         outcome: Outcome::Success,
@@ -419,8 +424,11 @@ pub async fn imported_jobs_are_queryable(store: &dyn Store) {
     };
     let jobs: Vec<Job> = (0..2500)
         .map(|i| Job {
-            scheduled_at: t(i),
-            system: Some(format!("sys-{}", i % 10)),
+            planned: NewJob {
+                scheduled_at: t(i),
+                system: Some(format!("sys-{}", i % 10)),
+                ..template.planned.clone()
+            },
             ..template.clone()
         })
         .collect();
@@ -626,7 +634,7 @@ pub async fn latest_jobs_and_capacity_samples_come_from_job_evidence(store: &dyn
         .expect("latest");
     let seen: Vec<(&str, Option<Timestamp>)> = latest
         .iter()
-        .map(|j| (j.task.as_str(), j.ended_at))
+        .map(|j| (j.planned.task.as_str(), j.ended_at))
         .collect();
     assert_eq!(
         seen,

@@ -237,7 +237,9 @@ impl Sim {
     pub fn backups_of(&self, system: &str) -> Vec<&Job> {
         self.started
             .iter()
-            .filter(|j| j.kind == JobKind::Backup && j.system.as_deref() == Some(system))
+            .filter(|j| {
+                j.planned.kind == JobKind::Backup && j.planned.system.as_deref() == Some(system)
+            })
             .collect()
     }
 
