@@ -58,13 +58,6 @@ impl Index {
         }
     }
 
-    /// Merge an index file.
-    pub fn add_file(&mut self, file: &IndexFile) {
-        for p in &file.packs {
-            self.add_pack(p.id, p.size, &p.blobs);
-        }
-    }
-
     /// Location of a blob.
     pub fn get(&self, id: &Id) -> Option<BlobLocation> {
         self.blobs.get(id).copied()
@@ -73,11 +66,6 @@ impl Index {
     /// Is the blob stored?
     pub fn contains(&self, id: &Id) -> bool {
         self.blobs.contains_key(id)
-    }
-
-    /// Is the pack indexed?
-    pub fn has_pack(&self, id: &Id) -> bool {
-        self.pack_positions.contains_key(id)
     }
 
     /// Pack by position.

@@ -30,11 +30,6 @@ pub struct KeyInfo {
 }
 
 impl Repository {
-    /// The key file this handle was opened with.
-    pub fn current_key(&self) -> Id {
-        self.key_id
-    }
-
     /// All keys, oldest first.
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         let mut keys = Vec::new();
