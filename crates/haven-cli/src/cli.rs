@@ -422,10 +422,8 @@ impl CatalogDirArgs {
 
 /// The catalog named in `<data dir>/haven.toml`, else `./catalog`.
 pub fn default_catalog(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
-    Ok(
-        haven_ops::instance::settings::configured_catalog(&global.data_dir)?
-            .unwrap_or_else(|| PathBuf::from("catalog")),
-    )
+    Ok(haven_ops::instance::configured_catalog(&global.data_dir)?
+        .unwrap_or_else(|| PathBuf::from("catalog")))
 }
 
 /// `haven hold …`

@@ -50,7 +50,7 @@ fn resolve_password(
 ) -> Result<Vec<u8>> {
     let password = read_password(env, file, prompt, confirm, missing)?;
     // Never echoed by a log line or an error from here on.
-    haven_ops::instance::redact::remember(&String::from_utf8_lossy(&password));
+    haven_ops::instance::remember(&String::from_utf8_lossy(&password));
     Ok(password)
 }
 

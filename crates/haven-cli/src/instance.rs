@@ -7,11 +7,9 @@ use anyhow::{Context, Result};
 use haven_model::actor::Actor;
 use haven_ops::api::Instance;
 use haven_ops::datadir::DataDir;
-use haven_ops::instance::catalog::load_catalog;
-use haven_ops::instance::lock::data_dir_in_use;
-use haven_ops::instance::settings::{
-    Overrides, Settings, read_token, server_address_file, token_file,
-};
+use haven_ops::instance::data_dir_in_use;
+use haven_ops::instance::load_catalog;
+use haven_ops::instance::{Overrides, Settings, read_token, server_address_file, token_file};
 use haven_web::client::Remote;
 
 use crate::cli::{GlobalArgs, InstanceArgs};

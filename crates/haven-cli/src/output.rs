@@ -74,7 +74,7 @@ impl Drop for RedactedLine {
         let text = String::from_utf8_lossy(&self.0);
         let _ = std::io::Write::write_all(
             &mut std::io::stderr().lock(),
-            haven_ops::instance::redact::redact(&text).as_bytes(),
+            haven_ops::instance::redact(&text).as_bytes(),
         );
     }
 }

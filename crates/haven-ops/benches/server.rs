@@ -21,9 +21,9 @@ use std::time::Instant;
 
 use haven_model::compliance;
 use haven_model::jobs::{Job, JobKind, JobStats, NewJob, Outcome, SetState, Trigger};
-use haven_ops::instance::settings::{Overrides, Settings};
-use haven_ops::jobs::plan::plan;
-use haven_ops::jobs::scheduler::{Limits, Scheduler};
+use haven_ops::instance::{Overrides, Settings};
+use haven_ops::jobs::plan;
+use haven_ops::jobs::{Limits, Scheduler};
 use haven_ops::status;
 use haven_store::{SqliteStore, Store};
 use jiff::{SignedDuration, Timestamp};
@@ -204,7 +204,7 @@ async fn generate(store: &SqliteStore, now: Timestamp) {
 async fn evaluation(
     store: &SqliteStore,
     catalog: &haven_model::catalog::Catalog,
-    plan: &haven_ops::jobs::plan::Plan,
+    plan: &haven_ops::jobs::Plan,
     settings: &Settings,
     now: Timestamp,
 ) -> (f64, f64, f64) {
@@ -242,11 +242,7 @@ async fn evaluation(
 
 /// Medians (ms) of a scheduler tick with nothing due, and with every
 /// system due at once.
-fn scheduling(
-    plan: &haven_ops::jobs::plan::Plan,
-    settings: &Settings,
-    now: Timestamp,
-) -> (f64, f64) {
+fn scheduling(plan: &haven_ops::jobs::Plan, settings: &Settings, now: Timestamp) -> (f64, f64) {
     let marks: HashMap<String, Timestamp> = HashMap::new();
     let limits = Limits {
         global: 4,

@@ -13,9 +13,14 @@
 //! - [`status`]: the status report;
 //! - [`server`]: the core and the loop that runs it in real time.
 //!
-//! Dependencies go one way (ARCHITECTURE.md): `instance` ← `jobs` ←
-//! `status`; `instance` ← `delivery` ← `watch`; those ← `api` ←
-//! `server` ← `datadir`.
+//! Each capability's files are private to the crate (`pub(crate)`); its
+//! `mod.rs` re-exports what other crates use, so a path outside is
+//! always `haven_ops::<capability>::<Item>`.
+//!
+//! Dependencies go one way, from a layer to those below it
+//! (ARCHITECTURE.md; `tests/ops/layout.rs` checks): `clock` ← `instance`
+//! ← (`jobs`, `delivery`) ← `status` ← `api` ← `watch` ← `server` ←
+//! `datadir`.
 
 pub mod api;
 pub mod clock;

@@ -11,7 +11,7 @@ use haven_ops::api::{
     AddWindow, AlertAction, AlertDetail, AlertsQuery, EndWindow, HealthReport, Instance,
     InstanceError, JobsQuery, RunOutcome, RunRequest, WindowView,
 };
-use haven_ops::delivery::notify::Report;
+use haven_ops::delivery::Report;
 use haven_ops::status::StatusReport;
 use serde::de::DeserializeOwned;
 

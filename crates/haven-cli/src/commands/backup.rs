@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use haven_engine::{BackupOptions, ParentChoice, SkippedEntry};
-use haven_ops::jobs::command::CommandStream;
-use haven_ops::jobs::hooks::Hooks;
+use haven_ops::jobs::CommandStream;
+use haven_ops::jobs::Hooks;
 use serde::Serialize;
 
 use crate::cli::{BackupArgs, GlobalArgs};

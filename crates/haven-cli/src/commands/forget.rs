@@ -42,7 +42,7 @@ pub fn run(global: &GlobalArgs, args: &ForgetArgs) -> Result<u8> {
     let repo = context::open(global)?;
     let snapshots = repo.snapshots()?;
     let now = jiff::Timestamp::now();
-    let refs = haven_ops::jobs::runner::snapshot_refs(&repo, &snapshots, now)?;
+    let refs = haven_ops::jobs::snapshot_refs(&repo, &snapshots, now)?;
     let groups = retention::apply(
         &policy,
         &refs,

@@ -24,9 +24,9 @@ mod status;
 
 use haven_model::errors::{ErrorCode, ErrorDocument};
 use haven_ops::api::{InstanceError, engine_code};
-use haven_ops::instance::catalog::CatalogError;
-use haven_ops::instance::lock::LockError;
-use haven_ops::instance::settings::SettingsError;
+use haven_ops::instance::CatalogError;
+use haven_ops::instance::LockError;
+use haven_ops::instance::SettingsError;
 use haven_ops::server::ServerError;
 
 use crate::cli::{Cli, Command, RepoCommand};
@@ -73,7 +73,7 @@ pub fn run(cli: Cli) -> u8 {
 /// the error's code in the one table (`docs/errors.md`).
 fn report(error: &anyhow::Error, json: bool) -> u8 {
     let (code, hint) = code_of(error);
-    let message = haven_ops::instance::redact::redact(&format!("{error:#}")).into_owned();
+    let message = haven_ops::instance::redact(&format!("{error:#}")).into_owned();
     eprintln!("error: {message}");
     if let Some(hint) = &hint {
         eprintln!("hint: {hint}");

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use haven_ops::clock::SystemClock;
-use haven_ops::instance::lock::lock_data_dir;
-use haven_ops::instance::settings::{Settings, ensure_token, server_address_file};
-use haven_ops::jobs::runner::EngineRunner;
+use haven_ops::instance::lock_data_dir;
+use haven_ops::instance::{Settings, ensure_token, server_address_file};
+use haven_ops::jobs::EngineRunner;
 use haven_ops::server::{self, Handle};
 use tokio::sync::watch;
 
@@ -67,7 +67,7 @@ pub fn serve(
             })?;
         let address = listener.local_addr()?;
         let address_file = server_address_file(&settings.data_dir);
-        haven_ops::instance::files::write_private(&address_file, format!("{address}\n").as_bytes())
+        haven_ops::instance::write_private(&address_file, format!("{address}\n").as_bytes())
             .with_context(|| format!("cannot write {}", address_file.display()))?;
         eprintln!(
             "haven server: data dir {}, catalog {} ({} services, {} systems), database {}",

@@ -2,6 +2,12 @@
 //! channels, retries and failover), the SIEM event export, and the
 //! heartbeat to an outside monitor.
 
-pub mod export;
-pub mod heartbeat;
-pub mod notify;
+pub(crate) mod export;
+pub(crate) mod heartbeat;
+pub(crate) mod notify;
+
+pub use export::{Event, Exporter};
+pub use notify::{
+    Message, MessageContext, Notifier, Report, SIGNATURE_HEADER, TIMESTAMP_HEADER, Templates,
+    deliver,
+};

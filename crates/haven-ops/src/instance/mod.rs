@@ -3,9 +3,18 @@
 //! settings (`haven.toml` read into typed values), the API token, the
 //! secrets the catalog refers to and their redaction.
 
-pub mod catalog;
-pub mod files;
-pub mod lock;
-pub mod redact;
-pub mod secrets;
-pub mod settings;
+pub(crate) mod catalog;
+pub(crate) mod files;
+pub(crate) mod lock;
+pub(crate) mod redact;
+pub(crate) mod secrets;
+pub(crate) mod settings;
+
+pub use catalog::{CatalogError, load_catalog};
+pub use files::{private_dir, write_private};
+pub use lock::{LockError, data_dir_in_use, lock_data_dir};
+pub use redact::{redact, remember};
+pub use settings::{
+    ExportSettings, Overrides, Settings, SettingsError, SyslogTarget, configured_catalog,
+    ensure_token, read_token, server_address_file, token_file,
+};

@@ -7,13 +7,14 @@
 //! second server, or a foreground `haven run`, from working on the same
 //! data dir at the same time.
 
-pub mod core;
+pub(crate) mod core;
 mod error;
 mod event_loop;
 mod handle;
-pub mod health;
+pub(crate) mod health;
 mod outage;
 
+pub use core::{Core, INTERRUPTED};
 pub use error::ServerError;
 pub use event_loop::{run, run_foreground, run_job};
 pub use handle::Handle;

@@ -7,7 +7,7 @@
 //! Like the core, it never reads the system clock: every step takes
 //! `now`, so tests drive weeks of alerts in milliseconds.
 
-pub mod windows;
+pub(crate) mod windows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

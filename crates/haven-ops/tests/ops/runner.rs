@@ -9,7 +9,7 @@ use haven_model::catalog::{BackupSet, Origin, SecretRef};
 use haven_model::jobs::NewJob;
 use haven_model::jobs::{FailureClass, JobKind, Outcome, Trigger};
 use haven_model::retention::KeepPolicy;
-use haven_ops::jobs::runner::{EngineRunner, JobSpec, RepoTarget, Runner, Work};
+use haven_ops::jobs::{EngineRunner, JobSpec, RepoTarget, Runner, Work};
 use jiff::{SignedDuration, Timestamp};
 
 fn repo(dir: &std::path::Path, name: &str, password_file: &std::path::Path) -> RepoTarget {

@@ -153,7 +153,7 @@ async fn a_job_running_when_the_server_died_is_recorded_interrupted_and_runs_aga
     assert_eq!(died.ended_at, Some(at("2026-05-04T02:05:00Z")));
     assert_eq!(
         died.message.as_deref(),
-        Some(haven_ops::server::core::INTERRUPTED)
+        Some(haven_ops::server::INTERRUPTED)
     );
     sim.step().await;
     let again = sim.backups_of("sys");

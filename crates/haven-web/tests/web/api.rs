@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use haven_ops::clock::SystemClock;
-use haven_ops::instance::catalog::load_catalog;
-use haven_ops::instance::settings::{Overrides, Settings, ensure_token};
-use haven_ops::jobs::runner::EngineRunner;
+use haven_ops::instance::load_catalog;
+use haven_ops::instance::{Overrides, Settings, ensure_token};
+use haven_ops::jobs::EngineRunner;
 use haven_ops::server;
 use haven_store::SqliteStore;
 use haven_web::ErrorCode;

@@ -19,11 +19,11 @@ use haven_model::alerts::Notification;
 use haven_model::catalog::watch::{Channel, ChannelKind, MaybeSecret, SmtpSecurity};
 use haven_model::catalog::{Located, Origin, SecretRef};
 use haven_ops::clock::{Clock, SystemClock};
-use haven_ops::delivery::export::{Event, Exporter};
-use haven_ops::delivery::notify::{
+use haven_ops::delivery::{
     self, Message, MessageContext, Notifier, SIGNATURE_HEADER, TIMESTAMP_HEADER, Templates,
 };
-use haven_ops::instance::settings::{ExportSettings, SyslogTarget};
+use haven_ops::delivery::{Event, Exporter};
+use haven_ops::instance::{ExportSettings, SyslogTarget};
 use haven_store::{SqliteStore, Store};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -131,7 +131,7 @@ async fn mail_goes_over_starttls_with_authentication_and_is_parsed_by_a_real_ser
     std::fs::write(&password, "s3cret\n").expect("password");
     let (message, context) = message();
 
-    notify::deliver(
+    delivery::deliver(
         &email(&server, &password, true),
         &message,
         &context,
@@ -158,7 +158,7 @@ async fn mail_goes_over_starttls_with_authentication_and_is_parsed_by_a_real_ser
     // A wrong password is refused, and the error does not echo it.
     let wrong = dir.path().join("wrong.pw");
     std::fs::write(&wrong, "hunter2\n").expect("password");
-    let e = notify::deliver(
+    let e = delivery::deliver(
         &email(&server, &wrong, true),
         &message,
         &context,
@@ -169,7 +169,7 @@ async fn mail_goes_over_starttls_with_authentication_and_is_parsed_by_a_real_ser
     assert!(e.0.contains("535"), "the server's refusal: {e}");
     assert!(!e.0.contains("hunter2"), "{e}");
     // A certificate nobody vouches for is refused: STARTTLS verifies.
-    let e = notify::deliver(
+    let e = delivery::deliver(
         &email(&server, &password, false),
         &message,
         &context,
@@ -270,7 +270,7 @@ async fn webhooks_are_signed_and_slack_and_teams_get_their_payloads() {
         },
     );
     for c in [&hook, &slack, &teams] {
-        notify::deliver(c, &message, &context, Timestamp::now())
+        delivery::deliver(c, &message, &context, Timestamp::now())
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", c.id.value));
     }

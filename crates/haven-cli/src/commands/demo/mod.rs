@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use haven_ops::api::{Instance, RunRequest};
-use haven_ops::instance::settings::{Overrides, Settings};
+use haven_ops::instance::{Overrides, Settings};
 
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::commands::{server, status};

@@ -68,16 +68,16 @@ pub fn prepare(data_dir: &Path, example: &Path) -> anyhow::Result<Demo> {
             example.display()
         );
     }
-    haven_ops::instance::files::private_dir(&data_dir)?;
+    haven_ops::instance::private_dir(&data_dir)?;
     std::fs::create_dir_all(data_dir.join("catalog"))?;
-    haven_ops::instance::files::private_dir(&data_dir.join("secrets"))?;
+    haven_ops::instance::private_dir(&data_dir.join("secrets"))?;
     // The repository password: random, in a file only the owner reads.
     let password_file = data_dir.join("secrets/repository.pw");
     let password: String = {
         let bytes: [u8; 24] = rand::random();
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     };
-    haven_ops::instance::files::write_private(&password_file, format!("{password}\n").as_bytes())?;
+    haven_ops::instance::write_private(&password_file, format!("{password}\n").as_bytes())?;
     let postgres = match Postgres::create(&data_dir) {
         Ok(pg) => Some(pg),
         Err(e) => {

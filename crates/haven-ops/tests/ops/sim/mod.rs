@@ -13,9 +13,9 @@ pub use haven_model::jobs::{
     Failure, FailureClass, Job, JobKind, JobStats, Layer, Outcome, Trigger,
 };
 pub use haven_ops::clock::{Clock, ManualClock};
-pub use haven_ops::instance::settings::{Overrides, Settings};
-pub use haven_ops::jobs::runner::{JobSpec, Runner};
-pub use haven_ops::server::core::Core;
+pub use haven_ops::instance::{Overrides, Settings};
+pub use haven_ops::jobs::{JobSpec, Runner};
+pub use haven_ops::server::Core;
 pub use haven_ops::status;
 pub use haven_store::{JobEnd, JobFilter, SqliteStore, Store};
 pub use jiff::tz::TimeZone;
