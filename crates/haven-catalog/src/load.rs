@@ -8,11 +8,12 @@
 use std::str::FromStr;
 
 use haven_model::catalog::analysis::closest;
+use haven_model::catalog::schedule::CRON_EXAMPLE;
 use haven_model::catalog::watch::MaybeSecret;
 use haven_model::catalog::{
-    BackupSet, Catalog, Check, DataClass, EnvVar, Finding, Impact, IntegrityCheck, Located, Member,
-    Origin, Policy, Regulation, Repository, Retention, SecretRef, Service, StorageTier, Strategy,
-    System, Team, Vendor, Window, parse_duration,
+    BackupSet, Catalog, Check, CronSchedule, DataClass, EnvVar, Finding, Impact, IntegrityCheck,
+    Located, Member, Origin, Policy, Regulation, Repository, Retention, SecretRef, Service,
+    StorageTier, Strategy, System, Team, Vendor, Window, Zone, parse_duration,
 };
 use jiff::SignedDuration;
 use toml_span::de_helpers::TableHelper;
@@ -57,6 +58,49 @@ impl Reader<'_> {
 
     pub(crate) fn located<T>(&self, s: Spanned<T>) -> Located<T> {
         Located::new(s.value, self.origin(s.span))
+    }
+
+    /// `timezone` (default UTC), resolved here: an unknown zone is
+    /// reported where it was written, and the entry is not loaded.
+    pub(crate) fn timezone(&mut self, th: &mut TableHelper<'_>) -> Option<Located<Zone>> {
+        let Some(name) = th.optional_s::<String>("timezone") else {
+            return Some(Located::new(Zone::utc(), Origin::default()));
+        };
+        match Zone::parse(&name.value) {
+            Ok(zone) => Some(Located::new(zone, self.origin(name.span))),
+            Err(e) => {
+                self.invalid(
+                    name.span,
+                    format!("`timezone`: {e}"),
+                    "e.g. \"Europe/Berlin\" or \"UTC\"",
+                );
+                None
+            }
+        }
+    }
+
+    /// A required cron schedule `key`, parsed here: a schedule that does
+    /// not parse is reported where it was written, with a valid example,
+    /// and the entry is not loaded (it would never run).
+    pub(crate) fn cron(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        key: &'static str,
+    ) -> Option<Located<CronSchedule>> {
+        let text = th.required_s::<String>(key).ok()?;
+        match CronSchedule::parse(&text.value) {
+            Ok(schedule) => Some(Located::new(schedule, self.origin(text.span))),
+            Err(e) => {
+                self.invalid(
+                    text.span,
+                    format!("`{key}`: {e}"),
+                    format!(
+                        "write 5 fields (minute hour day-of-month month day-of-week), e.g. {CRON_EXAMPLE}"
+                    ),
+                );
+                None
+            }
+        }
     }
 
     pub(crate) fn invalid(&mut self, span: Span, message: String, help: impl Into<String>) {
@@ -530,21 +574,8 @@ impl Reader<'_> {
 
     fn policy(&mut self, th: &mut TableHelper<'_>) -> Option<Policy> {
         let id = self.id(th, "policy");
-        let schedule = th
-            .required_s::<String>("schedule")
-            .ok()
-            .map(|s| self.located(s));
-        let timezone = th.optional_s::<String>("timezone").map(|s| self.located(s));
-        if let Some(tz) = &timezone
-            && jiff::tz::TimeZone::get(&tz.value).is_err()
-        {
-            let span = Span::new(tz.at.start, tz.at.end);
-            self.invalid(
-                span,
-                format!("`timezone`: {:?} is not an IANA time zone", tz.value),
-                "e.g. \"Europe/Berlin\" or \"UTC\"",
-            );
-        }
+        let schedule = self.cron(th, "schedule");
+        let timezone = self.timezone(th);
         let window = th
             .optional_s::<String>("window")
             .and_then(|w| match parse_window(&w.value) {
@@ -582,7 +613,7 @@ impl Reader<'_> {
         Some(Policy {
             id: id?,
             schedule: schedule?,
-            timezone: timezone.unwrap_or_else(|| Located::new("UTC".into(), Origin::default())),
+            timezone: timezone?,
             window,
             stagger,
             expected_duration,
@@ -622,10 +653,7 @@ impl Reader<'_> {
 
     fn integrity(&mut self, value: &mut Value<'_>) -> Option<IntegrityCheck> {
         let mut th = self.table(value, "policy.integrity_check")?;
-        let schedule = th
-            .required_s::<String>("schedule")
-            .ok()
-            .map(|s| self.located(s));
+        let schedule = self.cron(&mut th, "schedule");
         let percent = th.optional_s::<f64>("read_data_percent");
         let read_data_percent = match percent {
             Some(p) if (0.0..=100.0).contains(&p.value) => p.value,

@@ -8,7 +8,6 @@
 //! visible, but nobody is paged again).
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
 use crate::alerts::{EscalationProgress, Severity};
 use crate::catalog::schedule::in_window;
@@ -19,10 +18,7 @@ impl Calendar {
     /// holiday, inside the working hours, in the calendar's time zone)?
     /// A window that wraps past midnight belongs to the day it starts on.
     pub fn is_open(&self, at: Timestamp) -> bool {
-        let Ok(tz) = TimeZone::get(&self.timezone.value) else {
-            return false; // the loader refuses unknown zones
-        };
-        let local = tz.to_datetime(at);
+        let local = self.timezone.value.tz().to_datetime(at);
         let time = local.time();
         if !in_window(Some(self.hours), time) {
             return false;
@@ -154,7 +150,7 @@ mod tests {
 
     use super::*;
     use crate::catalog::watch::Step;
-    use crate::catalog::{Located, Origin, Window};
+    use crate::catalog::{Located, Origin, Window, Zone};
 
     fn located<T>(v: T) -> Located<T> {
         Located::new(v, Origin::default())
@@ -163,7 +159,7 @@ mod tests {
     fn office() -> Calendar {
         Calendar {
             id: located("office".into()),
-            timezone: located("Europe/Berlin".into()),
+            timezone: located(Zone::parse("Europe/Berlin").expect("zone")),
             days: vec![
                 Weekday::Monday,
                 Weekday::Tuesday,
@@ -216,7 +212,7 @@ mod tests {
         let mut open_minutes = 0;
         let mut t = start;
         while t < start + SignedDuration::from_hours(28 * 24 + 1) {
-            let local = TimeZone::get("Europe/Berlin")
+            let local = jiff::tz::TimeZone::get("Europe/Berlin")
                 .map(|tz| tz.to_datetime(t))
                 .unwrap_or_default();
             let working = !matches!(local.weekday(), Weekday::Saturday | Weekday::Sunday)

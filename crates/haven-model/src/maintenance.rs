@@ -5,13 +5,12 @@
 //! keeps running: data written during maintenance is just as much at
 //! risk).
 
-use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::Subject;
 use crate::catalog::Catalog;
-use crate::catalog::schedule::{allowed_starts, parse_cron};
+use crate::catalog::schedule::allowed_starts;
 use crate::catalog::watch::{MaintenanceTime, Scope};
 
 /// One occurrence of a window: the time it covers.
@@ -50,11 +49,6 @@ pub struct Recorded {
     pub created_at: Timestamp,
 }
 
-/// A recurring window's schedule and zone (the loader has checked both).
-fn recurrence(schedule: &str, timezone: &str) -> Option<(croner::Cron, TimeZone)> {
-    Some((parse_cron(schedule).ok()?, TimeZone::get(timezone).ok()?))
-}
-
 impl MaintenanceTime {
     /// The occurrence that contains `at`, if any. A recurring window
     /// that started before `at` and has not ended yet contains it.
@@ -71,10 +65,14 @@ impl MaintenanceTime {
                 duration,
                 timezone,
             } => {
-                let (cron, tz) = recurrence(schedule, timezone)?;
                 let from = at - *duration + SignedDuration::from_secs(1);
-                let starts =
-                    allowed_starts(&cron, &tz, None, from, at + SignedDuration::from_secs(1));
+                let starts = allowed_starts(
+                    schedule.cron(),
+                    timezone.tz(),
+                    None,
+                    from,
+                    at + SignedDuration::from_secs(1),
+                );
                 // The latest start wins when occurrences overlap.
                 let start = starts.into_iter().rev().find(|s| *s <= at)?;
                 Some(Occurrence {
@@ -97,8 +95,8 @@ impl MaintenanceTime {
                 duration,
                 timezone,
             } => {
-                let (cron, tz) = recurrence(schedule, timezone)?;
-                let start = crate::catalog::schedule::next_start(&cron, &tz, None, at)?;
+                let start =
+                    crate::catalog::schedule::next_start(schedule.cron(), timezone.tz(), None, at)?;
                 Some(Occurrence {
                     start,
                     end: start + *duration,
@@ -143,6 +141,7 @@ mod tests {
     use jiff::civil::date;
 
     use super::*;
+    use crate::catalog::{CronSchedule, Zone};
 
     fn berlin(d: i8, h: i8, m: i8) -> Timestamp {
         date(2026, 3, d)
@@ -156,9 +155,9 @@ mod tests {
     fn a_weekly_window_is_on_exactly_its_hours_over_simulated_weeks_across_dst() {
         // Sundays 01:00–05:00 Berlin; DST starts on 29 March 2026 at 02:00.
         let window = MaintenanceTime::Recurring {
-            schedule: "0 1 * * 0".into(),
+            schedule: CronSchedule::parse("0 1 * * 0").expect("cron"),
             duration: SignedDuration::from_hours(4),
-            timezone: "Europe/Berlin".into(),
+            timezone: Zone::parse("Europe/Berlin").expect("zone"),
         };
         let start = berlin(1, 0, 0);
         let mut on_minutes = 0;

@@ -2,12 +2,12 @@
 //! `[[escalation]]` and `[[maintenance]]`.
 
 use haven_model::alerts::Severity;
-use haven_model::catalog::schedule::parse_cron;
+use haven_model::catalog::SecretRef;
 use haven_model::catalog::watch::{
     Calendar, Channel, ChannelKind, Escalation, Hours, Maintenance, MaintenanceTime, MaybeSecret,
     Scope, SmtpSecurity, Step,
 };
-use haven_model::catalog::{Located, SecretRef};
+use haven_model::catalog::{CronSchedule, Zone};
 use jiff::civil::{DateTime, Weekday};
 use jiff::{SignedDuration, Timestamp};
 use toml_span::Spanned;
@@ -60,22 +60,6 @@ impl Reader<'_> {
         }
         self.not_one_of(text, key, allowed);
         None
-    }
-
-    fn timezone(&mut self, th: &mut TableHelper<'_>) -> Located<String> {
-        match th.optional_s::<String>("timezone") {
-            Some(tz) => {
-                if jiff::tz::TimeZone::get(&tz.value).is_err() {
-                    self.invalid(
-                        tz.span,
-                        format!("`timezone`: {:?} is not an IANA time zone", tz.value),
-                        "e.g. \"Europe/Berlin\" or \"UTC\"",
-                    );
-                }
-                self.located(tz)
-            }
-            None => Located::new("UTC".into(), Default::default()),
-        }
     }
 
     pub(super) fn channel(&mut self, th: &mut TableHelper<'_>) -> Option<Channel> {
@@ -319,7 +303,7 @@ impl Reader<'_> {
         }
         Some(Calendar {
             id: id?,
-            timezone,
+            timezone: timezone?,
             days,
             hours: hours?,
             holidays,
@@ -435,6 +419,7 @@ impl Reader<'_> {
         let at = toml_span::Span::new(id.at.start, id.at.end);
         let when = match (start, end, schedule) {
             (Some(start), Some(end), None) => {
+                let timezone = timezone?;
                 let start = self.instant(&start, &timezone.value)?;
                 let end_at = self.instant(&end, &timezone.value)?;
                 if end_at <= start {
@@ -448,14 +433,17 @@ impl Reader<'_> {
                 MaintenanceTime::Once { start, end: end_at }
             }
             (None, None, Some(schedule)) => {
-                if let Err(e) = parse_cron(&schedule.value) {
-                    self.invalid(
-                        schedule.span,
-                        format!("`schedule`: {e}"),
-                        "e.g. \"0 1 * * 0\" (Sundays at 01:00)",
-                    );
-                    return None;
-                }
+                let cron = match CronSchedule::parse(&schedule.value) {
+                    Ok(cron) => cron,
+                    Err(e) => {
+                        self.invalid(
+                            schedule.span,
+                            format!("`schedule`: {e}"),
+                            "e.g. \"0 1 * * 0\" (Sundays at 01:00)",
+                        );
+                        return None;
+                    }
+                };
                 let Some(duration) = duration.filter(|d| d.value.is_positive()) else {
                     self.invalid(
                         schedule.span,
@@ -465,9 +453,9 @@ impl Reader<'_> {
                     return None;
                 };
                 MaintenanceTime::Recurring {
-                    schedule: schedule.value,
+                    schedule: cron,
                     duration: duration.value,
-                    timezone: timezone.value,
+                    timezone: timezone?.value,
                 }
             }
             _ => {
@@ -488,12 +476,15 @@ impl Reader<'_> {
     }
 
     /// An RFC 3339 instant, or a local date and time in `timezone`.
-    fn instant(&mut self, text: &Spanned<String>, timezone: &str) -> Option<Timestamp> {
+    fn instant(&mut self, text: &Spanned<String>, timezone: &Zone) -> Option<Timestamp> {
         if let Ok(t) = text.value.parse::<Timestamp>() {
             return Some(t);
         }
         let civil = text.value.replacen(' ', "T", 1).parse::<DateTime>();
-        match civil.ok().and_then(|c| c.in_tz(timezone).ok()) {
+        match civil
+            .ok()
+            .and_then(|c| c.to_zoned(timezone.tz().clone()).ok())
+        {
             Some(z) => Some(z.timestamp()),
             None => {
                 self.invalid(

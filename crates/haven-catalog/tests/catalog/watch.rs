@@ -258,3 +258,56 @@ env = { A = "b" }
         22,
     );
 }
+
+/// Schedules and time zones are parsed where they are read: each bad one
+/// is an error at its line, with what is wrong and a valid example, and
+/// nothing loads that the server could not schedule.
+#[test]
+fn schedules_and_time_zones_are_parsed_at_load_and_refused_at_their_line() {
+    let policy = |schedule: &str, tz: &str| {
+        format!(
+            "[[repository]]\nid = \"r\"\nurl = \"/srv/r\"\n\n[[policy]]\nid = \"p\"\nrepository = \"r\"\nschedule = \"{schedule}\"\ntimezone = \"{tz}\"\n[policy.integrity_check]\nschedule = \"0 */6 * *\"\n"
+        )
+    };
+    for bad in ["0 */6 * *", "every 6 hours", "", "61 * * * *"] {
+        let loaded = load_sources(
+            vec![SourceFile::new("p.toml".into(), policy(bad, "UTC"))],
+            Vec::new(),
+        );
+        assert!(loaded.catalog.policies.is_empty(), "{bad:?} loaded");
+        let found = findings(&policy(bad, "UTC"));
+        let at_8: Vec<_> = found.iter().filter(|f| f.2 == 8).collect();
+        assert_eq!(at_8.len(), 1, "{bad:?}: {found:#?}");
+        assert!(at_8[0].0.starts_with("HVN-E"), "{at_8:?}");
+        assert!(
+            at_8[0].1.contains("`schedule`") && at_8[0].1.contains("not a cron schedule"),
+            "{at_8:?}"
+        );
+        // The integrity check's schedule is refused at its own line.
+        assert!(
+            found.iter().any(|f| f.2 == 11 && f.1.contains("4 fields")),
+            "{found:#?}"
+        );
+    }
+    let found = findings(&policy("30 2 * * *", "Mars/Olympus"));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.2 == 9 && f.1.contains("\"Mars/Olympus\" is not an IANA time zone")),
+        "{found:#?}"
+    );
+    let calendar = "[[calendar]]\nid = \"office\"\ntimezone = \"Europe/Berlln\"\ndays = [\"mon\"]\nhours = \"08:00-18:00\"\n";
+    let loaded = load_sources(
+        vec![SourceFile::new("c.toml".into(), calendar.into())],
+        Vec::new(),
+    );
+    assert!(
+        loaded.catalog.calendars.is_empty(),
+        "an unknown zone must not load as 'closed'"
+    );
+    assert!(
+        findings(calendar)
+            .iter()
+            .any(|f| f.2 == 3 && f.1.contains("Europe/Berlln"))
+    );
+}

@@ -447,7 +447,7 @@ pub fn objectives(catalog: &Catalog) -> Vec<Finding> {
 /// (cron × window × time zone, over a year, DST included) plus the
 /// policy's maximum duration exceeds the RPO.
 pub fn schedules(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
-    let mut gaps: HashMap<&str, Option<Option<SignedDuration>>> = HashMap::new();
+    let mut gaps: HashMap<&str, Option<SignedDuration>> = HashMap::new();
     let mut out = Vec::new();
     for svc in &catalog.services {
         let Some(rpo) = &svc.rpo else { continue };
@@ -458,18 +458,14 @@ pub fn schedules(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
             let Some(policy) = catalog.policy_of(system) else {
                 continue;
             };
-            // None: the schedule or zone is invalid (reported by the loader).
             let gap = *gaps.entry(policy.id.value.as_str()).or_insert_with(|| {
-                let cron = schedule::parse_cron(&policy.schedule.value).ok()?;
-                let tz = TimeZone::get(&policy.timezone.value).ok()?;
-                Some(schedule::longest_gap(
-                    &cron,
-                    &tz,
+                schedule::longest_gap(
+                    policy.schedule.value.cron(),
+                    policy.timezone.value.tz(),
                     policy.window.as_ref().map(|w| w.value),
                     now,
-                ))
+                )
             });
-            let Some(gap) = gap else { continue };
             let finish = policy
                 .max_duration
                 .as_ref()

@@ -19,6 +19,8 @@ use jiff::SignedDuration;
 use jiff::civil::Date;
 use serde::Serialize;
 
+pub use schedule::{CronSchedule, Zone};
+
 pub use duration::parse_duration;
 pub use finding::{Finding, ObjectRef, Severity};
 
@@ -265,9 +267,9 @@ pub struct Policy {
     /// Unique id.
     pub id: Located<String>,
     /// Backup schedule (cron, 5 fields).
-    pub schedule: Located<String>,
+    pub schedule: Located<CronSchedule>,
     /// IANA time zone of the schedule and window.
-    pub timezone: Located<String>,
+    pub timezone: Located<Zone>,
     /// Local time window in which jobs may start (`22:00`–`06:00`).
     pub window: Option<Located<Window>>,
     /// Random delay spread over starts.
@@ -331,7 +333,7 @@ pub struct Retention {
 #[derive(Clone, Debug, Serialize)]
 pub struct IntegrityCheck {
     /// Cron schedule.
-    pub schedule: Located<String>,
+    pub schedule: Located<CronSchedule>,
     /// Share of the data read each time, in percent.
     pub read_data_percent: f64,
 }

@@ -15,9 +15,134 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 
 use super::Window;
 
-/// Parse a cron expression (5 fields, or 6 with seconds).
-pub fn parse_cron(text: &str) -> Result<Cron, String> {
-    Cron::from_str(text).map_err(|e| format!("{text:?} is not a cron expression: {e}"))
+/// A cron schedule, parsed once where it is read (the catalog, the
+/// settings, an API request) and never again: `minute hour day-of-month
+/// month day-of-week`, evaluated on a local wall clock.
+#[derive(Clone, Debug)]
+pub struct CronSchedule {
+    text: String,
+    // Shared: a parsed expression is large, and plans clone it per task.
+    cron: std::sync::Arc<Cron>,
+}
+
+/// A valid example, for errors.
+pub const CRON_EXAMPLE: &str =
+    "\"30 2 * * *\" (every day at 02:30) or \"0 */6 * * *\" (every 6 hours)";
+
+impl CronSchedule {
+    /// Parse a 5-field cron expression. Anything else (4 or 6 fields,
+    /// words, a value out of range) is an error that says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let fields = text.split_whitespace().count();
+        if fields != 5 {
+            return Err(format!(
+                "{text:?} is not a cron schedule: it has {fields} fields, and a schedule has 5 (minute hour day-of-month month day-of-week)"
+            ));
+        }
+        let cron =
+            Cron::from_str(text).map_err(|e| format!("{text:?} is not a cron schedule: {e}"))?;
+        Ok(CronSchedule {
+            text: text.to_string(),
+            cron: std::sync::Arc::new(cron),
+        })
+    }
+
+    /// The parsed expression.
+    pub fn cron(&self) -> &Cron {
+        &self.cron
+    }
+
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for CronSchedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl std::fmt::Display for CronSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl serde::Serialize for CronSchedule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CronSchedule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        CronSchedule::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An IANA time zone, resolved once where it is read; its name is kept
+/// for display.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl Zone {
+    /// Resolve an IANA name (`Europe/Berlin`, `UTC`).
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let tz = TimeZone::get(name).map_err(|_| format!("{name:?} is not an IANA time zone"))?;
+        Ok(Zone {
+            name: name.to_string(),
+            tz,
+        })
+    }
+
+    /// UTC.
+    pub fn utc() -> Self {
+        Zone {
+            name: "UTC".into(),
+            tz: TimeZone::UTC,
+        }
+    }
+
+    /// The time zone.
+    pub fn tz(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// The name as written.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl serde::Serialize for Zone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Zone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Zone::parse(&name).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Is `t` inside the window (which may wrap past midnight)?
@@ -139,6 +264,45 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    fn parse_cron(text: &str) -> Result<Cron, String> {
+        CronSchedule::parse(text).map(|s| s.cron().clone())
+    }
+
+    /// What a first catalog got wrong: each is refused where it is read,
+    /// saying why, instead of loading and never running.
+    #[test]
+    fn a_schedule_that_is_not_five_cron_fields_is_refused_with_the_reason() {
+        for (text, says) in [
+            ("0 */6 * *", "4 fields"),
+            ("every 6 hours", "3 fields"),
+            ("", "0 fields"),
+            ("0 0 */6 * * *", "6 fields"),
+            ("61 * * * *", "not a cron schedule"),
+            ("0 25 * * *", "not a cron schedule"),
+        ] {
+            let error = CronSchedule::parse(text).expect_err(text);
+            assert!(error.contains(says), "{text:?}: {error}");
+        }
+        let ok = CronSchedule::parse("*/15 * * * 1-5").expect("valid");
+        assert_eq!(ok.as_str(), "*/15 * * * 1-5");
+        assert_eq!(
+            serde_json::to_string(&ok).expect("json"),
+            "\"*/15 * * * 1-5\""
+        );
+    }
+
+    #[test]
+    fn a_time_zone_is_resolved_once_or_refused() {
+        assert_eq!(
+            Zone::parse("Europe/Berlin").expect("zone").name(),
+            "Europe/Berlin"
+        );
+        let error = Zone::parse("Mars/Olympus").expect_err("unknown");
+        assert!(error.contains("not an IANA time zone"), "{error}");
+        let json: Result<Zone, _> = serde_json::from_str("\"Nowhere/Land\"");
+        assert!(json.is_err());
+    }
 
     /// The reference: walk every minute of real time, and start whenever
     /// the wall clock shows a matching time for the first time.

@@ -5,7 +5,7 @@ use jiff::civil::{Date, Weekday};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use super::{Located, SecretRef, Window};
+use super::{CronSchedule, Located, SecretRef, Window, Zone};
 use crate::alerts::Severity;
 
 /// A way to reach people.
@@ -117,7 +117,7 @@ pub struct Calendar {
     /// Unique id.
     pub id: Located<String>,
     /// IANA time zone.
-    pub timezone: Located<String>,
+    pub timezone: Located<Zone>,
     /// Working days.
     #[serde(serialize_with = "weekday_names")]
     pub days: Vec<Weekday>,
@@ -208,11 +208,11 @@ pub enum MaintenanceTime {
     /// Every time a cron schedule fires, for a duration.
     Recurring {
         /// Cron expression (local time).
-        schedule: String,
+        schedule: CronSchedule,
         /// How long each occurrence lasts.
         duration: SignedDuration,
         /// IANA time zone of the schedule.
-        timezone: String,
+        timezone: Zone,
     },
 }
 

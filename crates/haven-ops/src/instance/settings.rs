@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use haven_model::catalog::schedule::parse_cron;
+use haven_model::catalog::schedule::{CRON_EXAMPLE, CronSchedule};
 use haven_model::catalog::watch::MaybeSecret;
 use haven_model::catalog::{SecretRef, parse_duration};
 use haven_model::compliance::Thresholds;
@@ -197,7 +197,7 @@ pub struct Settings {
     /// How long running jobs may take to finish on shutdown.
     pub shutdown_timeout: Duration,
     /// When each repository is pruned (cron, UTC).
-    pub prune_schedule: String,
+    pub prune_schedule: CronSchedule,
     /// Prune's grace period between marking and deleting.
     pub prune_grace: SignedDuration,
     /// How often compliance is re-evaluated besides at every job end.
@@ -381,7 +381,7 @@ impl Reader<'_> {
     /// prunes: the grace period must outlast a backup (the engine refuses
     /// one shorter than the longest it has seen), and never be below the
     /// margin backups check with.
-    fn prune(&self, file: &SettingsFile) -> Result<(String, SignedDuration), SettingsError> {
+    fn prune(&self, file: &SettingsFile) -> Result<(CronSchedule, SignedDuration), SettingsError> {
         let grace = self.duration(
             "prune_grace",
             &file.prune_grace,
@@ -396,11 +396,9 @@ impl Reader<'_> {
                 ),
             ));
         }
-        let schedule = file
-            .prune_schedule
-            .clone()
-            .unwrap_or_else(|| "0 4 * * *".into());
-        parse_cron(&schedule).map_err(|e| self.at("prune_schedule", e))?;
+        let text = file.prune_schedule.as_deref().unwrap_or("0 4 * * *");
+        let schedule = CronSchedule::parse(text)
+            .map_err(|e| self.at("prune_schedule", format!("{e}; e.g. {CRON_EXAMPLE}")))?;
         Ok((schedule, grace))
     }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use croner::Cron;
-use haven_model::catalog::schedule::{next_start, parse_cron, stagger_offset};
+use haven_model::catalog::schedule::{next_start, stagger_offset};
 use haven_model::catalog::{BackupSet, Catalog, Policy, System, Window};
 use haven_model::jobs::NewJob;
 use haven_model::jobs::{JobKind, Trigger};
@@ -250,15 +250,8 @@ impl<'a> Planner<'a> {
             ));
             return;
         };
-        let cron = parse_cron(&policy.schedule.value);
-        let tz = TimeZone::get(&policy.timezone.value).map_err(|e| e.to_string());
-        let (cron, tz) = match (cron, tz) {
-            (Ok(cron), Ok(tz)) => (cron, tz),
-            (Err(e), _) | (_, Err(e)) => {
-                self.problem(format!("policy {}: {e}", policy.id.value));
-                return;
-            }
-        };
+        let cron = policy.schedule.value.cron().clone();
+        let tz = policy.timezone.value.tz().clone();
         self.used_policies.insert(&policy.id.value, policy);
         self.used_repos.insert(primary.id.clone(), primary.clone());
         let context = SetContext {
@@ -376,16 +369,8 @@ impl<'a> Planner<'a> {
             let Some(repo) = self.repos.get(policy.repository.value.as_str()).cloned() else {
                 continue;
             };
-            let (Ok(cron), Ok(tz)) = (
-                parse_cron(&check.schedule.value),
-                TimeZone::get(&policy.timezone.value),
-            ) else {
-                self.problem(format!(
-                    "policy {}: integrity check schedule {:?} is not valid",
-                    policy.id.value, check.schedule.value
-                ));
-                continue;
-            };
+            let cron = check.schedule.value.cron().clone();
+            let tz = policy.timezone.value.tz().clone();
             let key = format!("check:{}", policy.id.value);
             let mut rec = record(JobKind::Check, &key);
             rec.policy = Some(policy.id.value.clone());
@@ -414,9 +399,7 @@ impl<'a> Planner<'a> {
 
     /// One prune per used repository, on the instance's schedule (UTC).
     fn prunes(&mut self, settings: &Settings) {
-        let Ok(cron) = parse_cron(&settings.prune_schedule) else {
-            return;
-        };
+        let cron = settings.prune_schedule.cron();
         let repos: Vec<RepoTarget> = self.used_repos.values().cloned().collect();
         for repo in repos {
             let key = format!("prune:{}", repo.id);
