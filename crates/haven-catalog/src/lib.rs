@@ -172,55 +172,72 @@ pub fn load_sources(files: Vec<SourceFile>, mut findings: Vec<Finding>) -> Loade
 /// one namespace (dependencies name them without saying which kind).
 fn duplicates(catalog: &Catalog) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut check =
-        |space: &str, ids: Vec<(&'static str, &haven_model::catalog::Located<String>)>| {
-            let mut seen: HashMap<&str, &'static str> = HashMap::new();
-            for (kind, id) in ids {
-                if let Some(first) = seen.insert(id.value.as_str(), kind) {
-                    out.push(
-                        Finding::error(
-                            "HVN-E005",
-                            format!("{kind} id `{}` is already used by a {first}", id.value),
-                            format!("ids of {space} must be unique: rename one of them"),
-                        )
-                        .object(kind, &id.value)
-                        .at(id.at),
-                    );
-                }
+    let mut check = |space: &str, ids: Vec<(&'static str, &str, haven_model::catalog::Origin)>| {
+        let mut seen: HashMap<&str, &'static str> = HashMap::new();
+        for (kind, id, at) in ids {
+            if let Some(first) = seen.insert(id, kind) {
+                out.push(
+                    Finding::error(
+                        "HVN-E005",
+                        format!("{kind} id `{id}` is already used by a {first}"),
+                        format!("ids of {space} must be unique: rename one of them"),
+                    )
+                    .object(kind, id)
+                    .at(at),
+                );
             }
-        };
+        }
+    };
     check(
         "services, systems and vendors",
         catalog
             .services
             .iter()
-            .map(|s| ("service", &s.id))
-            .chain(catalog.systems.iter().map(|s| ("system", &s.id)))
-            .chain(catalog.vendors.iter().map(|v| ("vendor", &v.id)))
+            .map(|s| ("service", s.id.value.as_str(), s.id.at))
+            .chain(
+                catalog
+                    .systems
+                    .iter()
+                    .map(|s| ("system", s.id.value.as_str(), s.id.at)),
+            )
+            .chain(
+                catalog
+                    .vendors
+                    .iter()
+                    .map(|v| ("vendor", v.id.value.as_str(), v.id.at)),
+            )
             .collect(),
     );
     check(
         "policies",
-        catalog.policies.iter().map(|p| ("policy", &p.id)).collect(),
+        catalog
+            .policies
+            .iter()
+            .map(|p| ("policy", p.id.value.as_str(), p.id.at))
+            .collect(),
     );
     check(
         "repositories",
         catalog
             .repositories
             .iter()
-            .map(|r| ("repository", &r.id))
+            .map(|r| ("repository", r.id.value.as_str(), r.id.at))
             .collect(),
     );
     check(
         "teams",
-        catalog.teams.iter().map(|t| ("team", &t.id)).collect(),
+        catalog
+            .teams
+            .iter()
+            .map(|t| ("team", t.id.value.as_str(), t.id.at))
+            .collect(),
     );
     check(
         "regulations",
         catalog
             .regulations
             .iter()
-            .map(|r| ("regulation", &r.id))
+            .map(|r| ("regulation", r.id.value.as_str(), r.id.at))
             .collect(),
     );
     check(
@@ -228,7 +245,7 @@ fn duplicates(catalog: &Catalog) -> Vec<Finding> {
         catalog
             .channels
             .iter()
-            .map(|c| ("channel", &c.id))
+            .map(|c| ("channel", c.id.value.as_str(), c.id.at))
             .collect(),
     );
     check(
@@ -236,7 +253,7 @@ fn duplicates(catalog: &Catalog) -> Vec<Finding> {
         catalog
             .calendars
             .iter()
-            .map(|c| ("calendar", &c.id))
+            .map(|c| ("calendar", c.id.value.as_str(), c.id.at))
             .collect(),
     );
     check(
@@ -244,7 +261,7 @@ fn duplicates(catalog: &Catalog) -> Vec<Finding> {
         catalog
             .escalations
             .iter()
-            .map(|e| ("escalation", &e.id))
+            .map(|e| ("escalation", e.id.value.as_str(), e.id.at))
             .collect(),
     );
     check(
@@ -252,7 +269,7 @@ fn duplicates(catalog: &Catalog) -> Vec<Finding> {
         catalog
             .maintenance
             .iter()
-            .map(|m| ("maintenance", &m.id))
+            .map(|m| ("maintenance", m.id.value.as_str(), m.id.at))
             .collect(),
     );
     out

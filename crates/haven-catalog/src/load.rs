@@ -13,7 +13,7 @@ use haven_model::catalog::watch::MaybeSecret;
 use haven_model::catalog::{
     BackupSet, Catalog, Check, CronSchedule, DataClass, EnvVar, Finding, Impact, IntegrityCheck,
     Located, Member, Origin, Policy, Regulation, Repository, Retention, SecretRef, Service,
-    StorageTier, Strategy, System, Team, Vendor, Window, Zone, parse_duration,
+    ServiceId, SetName, StorageTier, Strategy, System, Team, Vendor, Window, Zone, parse_duration,
 };
 use jiff::SignedDuration;
 use toml_span::de_helpers::TableHelper;
@@ -294,14 +294,25 @@ impl Reader<'_> {
         }
     }
 
-    pub(crate) fn strings(
+    /// A list of strings (or of ids: anything made from a string).
+    pub(crate) fn strings<T: From<String>>(
         &mut self,
         th: &mut TableHelper<'_>,
         key: &'static str,
-    ) -> Vec<Located<String>> {
+    ) -> Vec<Located<T>> {
         th.optional_s::<Vec<Spanned<String>>>(key)
-            .map(|list| list.value.into_iter().map(|s| self.located(s)).collect())
+            .map(|list| {
+                list.value
+                    .into_iter()
+                    .map(|s| self.located_into(s))
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// A string read as `T` (an id), where it was written.
+    pub(crate) fn located_into<T: From<String>>(&self, s: Spanned<String>) -> Located<T> {
+        Located::new(s.value.into(), self.origin(s.span))
     }
 
     pub(crate) fn plain_strings(
@@ -309,10 +320,18 @@ impl Reader<'_> {
         th: &mut TableHelper<'_>,
         key: &'static str,
     ) -> Vec<String> {
-        self.strings(th, key).into_iter().map(|s| s.value).collect()
+        self.strings::<String>(th, key)
+            .into_iter()
+            .map(|s| s.value)
+            .collect()
     }
 
-    pub(crate) fn id(&mut self, th: &mut TableHelper<'_>, what: &str) -> Option<Located<String>> {
+    /// The entry's `id`, checked and typed (`ServiceId`, `PolicyId`, …).
+    pub(crate) fn id<T: From<String>>(
+        &mut self,
+        th: &mut TableHelper<'_>,
+        what: &str,
+    ) -> Option<Located<T>> {
         let id = th.required_s::<String>("id").ok()?;
         let valid = !id.value.is_empty()
             && id.value.chars().all(|c| {
@@ -325,7 +344,7 @@ impl Reader<'_> {
                 "ids use lowercase letters, digits, '-', '_' and '.'",
             );
         }
-        Some(self.located(id))
+        Some(self.located_into(id))
     }
 
     /// Read every `[[kind]]` entry of one file into `catalog`.
@@ -401,7 +420,9 @@ impl Reader<'_> {
         let id = self.id(th, "service");
         let name = th.optional::<String>("name");
         let description = th.optional::<String>("description");
-        let owner = th.optional_s::<String>("owner").map(|s| self.located(s));
+        let owner = th
+            .optional_s::<String>("owner")
+            .map(|s| self.located_into(s));
         let tier = th
             .required_s::<i64>("tier")
             .ok()
@@ -435,9 +456,9 @@ impl Reader<'_> {
         let depends_on = self.strings(th, "depends_on");
         let review_interval = self.duration(th, "review_interval");
         let last_reviewed = self.date(th, "last_reviewed");
-        let id = id?;
+        let id: Located<ServiceId> = id?;
         Some(Service {
-            name: name.unwrap_or_else(|| id.value.clone()),
+            name: name.unwrap_or_else(|| id.value.to_string()),
             id,
             description,
             owner,
@@ -481,8 +502,12 @@ impl Reader<'_> {
             .required_s::<String>("kind")
             .ok()
             .map(|k| self.located(k));
-        let owner = th.optional_s::<String>("owner").map(|s| self.located(s));
-        let policy = th.optional_s::<String>("policy").map(|s| self.located(s));
+        let owner = th
+            .optional_s::<String>("owner")
+            .map(|s| self.located_into(s));
+        let policy = th
+            .optional_s::<String>("policy")
+            .map(|s| self.located_into(s));
         let mut backup_sets = Vec::new();
         if let Some((_, mut sets)) = th.take("backup_set") {
             for mut set in self.tables(&mut sets, "system.backup_set") {
@@ -490,9 +515,10 @@ impl Reader<'_> {
                 let Some(mut st) = self.table(&mut set, "system.backup_set") else {
                     continue;
                 };
-                let name = st
+                let name: SetName = st
                     .optional::<String>("name")
-                    .unwrap_or_else(|| "default".into());
+                    .unwrap_or_else(|| "default".into())
+                    .into();
                 let paths = self.plain_strings(&mut st, "paths");
                 let excludes = self.plain_strings(&mut st, "excludes");
                 let command = st.optional::<String>("command");
@@ -599,7 +625,7 @@ impl Reader<'_> {
         let repository = th
             .required_s::<String>("repository")
             .ok()
-            .map(|s| self.located(s));
+            .map(|s| self.located_into(s));
         let copies = self.strings(th, "copies");
         let immutability_days = self.count(th, "immutability_days");
         let integrity_check = match th.take("integrity_check") {

@@ -77,9 +77,9 @@ impl Subjects {
             for dep in &service.depends_on {
                 let entry = by_system
                     .entry(dep.value.clone())
-                    .or_insert((service.id.value.clone(), tier));
+                    .or_insert((service.id.value.to_string(), tier));
                 if tier < entry.1 {
-                    *entry = (service.id.value.clone(), tier);
+                    *entry = (service.id.value.to_string(), tier);
                 }
                 if let Some(r) = &service.rpo {
                     let e = rpo.entry(dep.value.clone()).or_insert(r.value);

@@ -240,7 +240,7 @@ pub fn evaluate(
         });
         let worst = rows.first();
         services.push(ServiceCompliance {
-            service: service.id.value.clone(),
+            service: service.id.value.to_string(),
             name: service.name.clone(),
             tier: service.tier.value,
             rpo: service.rpo.as_ref().map(|r| r.value),

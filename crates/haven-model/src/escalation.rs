@@ -90,7 +90,7 @@ fn page(policy: &Escalation, step: usize, round: u32) -> Option<Page> {
     Some(Page {
         step,
         round,
-        channels: s.channels.iter().map(|c| c.value.clone()).collect(),
+        channels: s.channels.iter().map(|c| c.value.to_string()).collect(),
     })
 }
 
@@ -188,7 +188,10 @@ mod tests {
 
     fn step(channels: &[&str], wait_mins: i64, repeat: u32) -> Step {
         Step {
-            channels: channels.iter().map(|c| located(c.to_string())).collect(),
+            channels: channels
+                .iter()
+                .map(|c| located(c.to_string().into()))
+                .collect(),
             wait: SignedDuration::from_mins(wait_mins),
             repeat,
         }

@@ -130,7 +130,8 @@ impl Scope {
             return true;
         }
         catalog.services.iter().any(|s| {
-            self.services.contains(&s.id.value) && s.depends_on.iter().any(|d| &d.value == system)
+            self.services.iter().any(|x| s.id.value == *x)
+                && s.depends_on.iter().any(|d| &d.value == system)
         })
     }
 }

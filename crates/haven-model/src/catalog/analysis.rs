@@ -60,15 +60,24 @@ pub fn single_points(catalog: &Catalog) -> Vec<Finding> {
     let candidates = catalog
         .systems
         .iter()
-        .map(|s| ("system", &s.id, s.alternatives.is_empty()))
-        .chain(
-            catalog
-                .vendors
-                .iter()
-                .map(|v| ("vendor", &v.id, v.alternatives.is_empty())),
-        );
-    for (kind, id, alone) in candidates {
-        let Some(services) = needed_by.get(id.value.as_str()) else {
+        .map(|s| {
+            (
+                "system",
+                s.id.value.as_str(),
+                s.id.at,
+                s.alternatives.is_empty(),
+            )
+        })
+        .chain(catalog.vendors.iter().map(|v| {
+            (
+                "vendor",
+                v.id.value.as_str(),
+                v.id.at,
+                v.alternatives.is_empty(),
+            )
+        }));
+    for (kind, id, at, alone) in candidates {
+        let Some(services) = needed_by.get(id) else {
             continue;
         };
         if services.len() >= 2 && alone {
@@ -76,14 +85,14 @@ pub fn single_points(catalog: &Catalog) -> Vec<Finding> {
                 "HVN-W021",
                 format!(
                     "single point of failure: {kind} {} is needed by {} tier-1 services ({}) and has no alternative",
-                    id.value,
+                    id,
                     services.len(),
                     services.join(", ")
                 ),
                 "add redundancy and declare it with `alternatives = [\"…\"]`, or accept the risk in the services' continuity plans",
             )
-            .object(kind, &id.value)
-            .at(id.at);
+            .object(kind, id)
+            .at(at);
             for s in services {
                 f = f.object("service", *s);
             }
@@ -524,98 +533,101 @@ pub fn schedules(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
 
 /// `HVN-E012`: a reference to an object that does not exist.
 pub fn references(catalog: &Catalog) -> Vec<Finding> {
-    fn ids<'a>(ids: impl Iterator<Item = &'a super::Located<String>>) -> BTreeSet<&'a str> {
-        ids.map(|id| id.value.as_str()).collect()
+    fn ids<'a>(ids: impl Iterator<Item = &'a str>) -> BTreeSet<&'a str> {
+        ids.collect()
     }
     // Dependencies name services, systems and vendors alike.
     let deps = ids(catalog
         .services
         .iter()
-        .map(|s| &s.id)
-        .chain(catalog.systems.iter().map(|s| &s.id))
-        .chain(catalog.vendors.iter().map(|v| &v.id)));
-    let teams = ids(catalog.teams.iter().map(|t| &t.id));
-    let policies = ids(catalog.policies.iter().map(|p| &p.id));
-    let repositories = ids(catalog.repositories.iter().map(|r| &r.id));
-    let regulations = ids(catalog.regulations.iter().map(|r| &r.id));
-    let channels = ids(catalog.channels.iter().map(|c| &c.id));
-    let calendars = ids(catalog.calendars.iter().map(|c| &c.id));
-    let services = ids(catalog.services.iter().map(|s| &s.id));
-    let systems = ids(catalog.systems.iter().map(|s| &s.id));
+        .map(|s| s.id.value.as_str())
+        .chain(catalog.systems.iter().map(|s| s.id.value.as_str()))
+        .chain(catalog.vendors.iter().map(|v| v.id.value.as_str())));
+    let teams = ids(catalog.teams.iter().map(|t| t.id.value.as_str()));
+    let policies = ids(catalog.policies.iter().map(|p| p.id.value.as_str()));
+    let repositories = ids(catalog.repositories.iter().map(|r| r.id.value.as_str()));
+    let regulations = ids(catalog.regulations.iter().map(|r| r.id.value.as_str()));
+    let channels = ids(catalog.channels.iter().map(|c| c.id.value.as_str()));
+    let calendars = ids(catalog.calendars.iter().map(|c| c.id.value.as_str()));
+    let services = ids(catalog.services.iter().map(|s| s.id.value.as_str()));
+    let systems = ids(catalog.systems.iter().map(|s| s.id.value.as_str()));
 
     let mut out = Vec::new();
+    // A reference: its text and where it was written.
     let mut check = |from: (&'static str, &str),
                      what: &str,
-                     name: &super::Located<String>,
+                     (name, at): (&str, super::Origin),
                      known: &BTreeSet<&str>| {
-        if known.contains(name.value.as_str()) {
+        if known.contains(name) {
             return;
         }
-        let hint = closest(&name.value, known.iter().copied())
+        let hint = closest(name, known.iter().copied())
             .map(|c| format!("did you mean `{c}`? "))
             .unwrap_or_default();
         out.push(
             Finding::error(
                 "HVN-E012",
-                format!("{} {}: unknown {what} `{}`", from.0, from.1, name.value),
+                format!("{} {}: unknown {what} `{}`", from.0, from.1, name),
                 format!(
                     "{hint}define it (a {} table with `id = \"{}\"`) or fix the reference",
                     tables(what),
-                    name.value
+                    name
                 ),
             )
             .object(from.0, from.1)
-            .at(name.at),
+            .at(at),
         );
     };
+    fn r<T: AsRef<str>>(name: &super::Located<T>) -> (&str, super::Origin) {
+        (name.value.as_ref(), name.at)
+    }
     for s in &catalog.services {
         let from = ("service", s.id.value.as_str());
         for dep in &s.depends_on {
-            check(from, "service, system or vendor", dep, &deps);
+            check(from, "service, system or vendor", r(dep), &deps);
         }
         if let Some(owner) = &s.owner {
-            check(from, "team", owner, &teams);
+            check(from, "team", r(owner), &teams);
         }
-        for r in &s.regulations {
-            check(from, "regulation", r, &regulations);
+        for reg in &s.regulations {
+            check(from, "regulation", r(reg), &regulations);
         }
     }
     for s in &catalog.systems {
         let from = ("system", s.id.value.as_str());
         if let Some(policy) = &s.policy {
-            check(from, "policy", policy, &policies);
+            check(from, "policy", r(policy), &policies);
         }
         if let Some(owner) = &s.owner {
-            check(from, "team", owner, &teams);
+            check(from, "team", r(owner), &teams);
         }
     }
     for p in &catalog.policies {
         let from = ("policy", p.id.value.as_str());
-        for r in std::iter::once(&p.repository).chain(&p.copies) {
-            check(from, "repository", r, &repositories);
+        for repo in std::iter::once(&p.repository).chain(&p.copies) {
+            check(from, "repository", r(repo), &repositories);
         }
     }
     for e in &catalog.escalations {
         let from = ("escalation", e.id.value.as_str());
         if let Some(calendar) = &e.calendar {
-            check(from, "calendar", calendar, &calendars);
+            check(from, "calendar", r(calendar), &calendars);
         }
         for channel in e.steps.iter().flat_map(|s| &s.channels) {
-            check(from, "channel", channel, &channels);
+            check(from, "channel", r(channel), &channels);
         }
     }
     for m in &catalog.maintenance {
         let from = ("maintenance", m.id.value.as_str());
         // Scope entries are plain strings: point at the window's id.
-        let named = |v: &String| super::Located::new(v.clone(), m.id.at);
         for s in &m.scope.services {
-            check(from, "service", &named(s), &services);
+            check(from, "service", (s, m.id.at), &services);
         }
         for s in &m.scope.systems {
-            check(from, "system", &named(s), &systems);
+            check(from, "system", (s, m.id.at), &systems);
         }
-        for r in &m.scope.repositories {
-            check(from, "repository", &named(r), &repositories);
+        for repo in &m.scope.repositories {
+            check(from, "repository", (repo, m.id.at), &repositories);
         }
     }
     out

@@ -80,14 +80,14 @@ pub fn bia(catalog: &Catalog, findings: &[Finding], scoring: Scoring) -> Vec<Bia
                 .filter(|f| {
                     f.objects
                         .iter()
-                        .any(|o| o.kind == "service" && o.id == s.id.value)
+                        .any(|o| o.kind == "service" && s.id.value == o.id)
                 })
                 .map(|f| f.code.to_string())
                 .collect();
             codes.sort();
             codes.dedup();
             BiaRow {
-                id: s.id.value.clone(),
+                id: s.id.value.to_string(),
                 name: s.name.clone(),
                 tier: s.tier.value,
                 impact_per_hour: s.impact.per_hour,

@@ -11,6 +11,7 @@ pub mod bia;
 pub mod duration;
 pub mod finding;
 pub mod graph;
+pub mod ids;
 pub mod plan;
 pub mod schedule;
 pub mod watch;
@@ -19,6 +20,7 @@ use jiff::SignedDuration;
 use jiff::civil::Date;
 use serde::Serialize;
 
+pub use ids::{ChannelId, PolicyId, RepositoryId, ServiceId, SetName, SystemId, TeamId};
 pub use schedule::{CronSchedule, Zone};
 
 pub use duration::parse_duration;
@@ -84,13 +86,13 @@ pub struct Catalog {
 #[derive(Clone, Debug, Serialize)]
 pub struct Service {
     /// Unique id (`erp`).
-    pub id: Located<String>,
+    pub id: Located<ServiceId>,
     /// Display name.
     pub name: String,
     /// What it is for.
     pub description: Option<String>,
     /// Owning team id.
-    pub owner: Option<Located<String>>,
+    pub owner: Option<Located<TeamId>>,
     /// Criticality tier, 1 (most critical) to 4.
     pub tier: Located<u8>,
     /// Business functions it supports.
@@ -183,17 +185,17 @@ impl Strategy {
 #[derive(Clone, Debug, Serialize)]
 pub struct System {
     /// Unique id.
-    pub id: Located<String>,
+    pub id: Located<SystemId>,
     /// Host name or address.
     pub host: Option<String>,
     /// Kind (`file-server`, `database-postgres`, `saas`, `dns`, …).
     pub kind: Located<String>,
     /// Owning team id.
-    pub owner: Option<Located<String>>,
+    pub owner: Option<Located<TeamId>>,
     /// What to back up.
     pub backup_sets: Vec<BackupSet>,
     /// Protection policy id.
-    pub policy: Option<Located<String>>,
+    pub policy: Option<Located<PolicyId>>,
     /// Checks a drill runs after restoring.
     pub checks: Vec<Check>,
     /// Systems that can take over when this one fails (not a single
@@ -213,7 +215,7 @@ impl System {
 #[derive(Clone, Debug, Serialize)]
 pub struct BackupSet {
     /// Name within the system.
-    pub name: String,
+    pub name: SetName,
     /// Paths to back up.
     pub paths: Vec<String>,
     /// Glob patterns to leave out.
@@ -265,7 +267,7 @@ pub enum Check {
 #[derive(Clone, Debug, Serialize)]
 pub struct Policy {
     /// Unique id.
-    pub id: Located<String>,
+    pub id: Located<PolicyId>,
     /// Backup schedule (cron, 5 fields).
     pub schedule: Located<CronSchedule>,
     /// IANA time zone of the schedule and window.
@@ -281,9 +283,9 @@ pub struct Policy {
     /// What to keep.
     pub retention: Retention,
     /// Primary repository id.
-    pub repository: Located<String>,
+    pub repository: Located<RepositoryId>,
     /// Repositories that receive copies.
-    pub copies: Vec<Located<String>>,
+    pub copies: Vec<Located<RepositoryId>>,
     /// Days each snapshot is locked against deletion.
     pub immutability_days: Option<Located<u32>>,
     /// Integrity checks.
@@ -342,7 +344,7 @@ pub struct IntegrityCheck {
 #[derive(Clone, Debug, Serialize)]
 pub struct Repository {
     /// Unique id.
-    pub id: Located<String>,
+    pub id: Located<RepositoryId>,
     /// Location (a path or `s3:…`).
     pub url: Located<String>,
     /// Legal jurisdiction of the storage (`EU`, `DE`, `US`, …).
@@ -413,7 +415,7 @@ pub enum StorageTier {
 #[derive(Clone, Debug, Serialize)]
 pub struct Team {
     /// Unique id.
-    pub id: Located<String>,
+    pub id: Located<TeamId>,
     /// Display name.
     pub name: Option<String>,
     /// Members.

@@ -5,14 +5,14 @@ use jiff::civil::{Date, Weekday};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use super::{CronSchedule, Located, SecretRef, Window, Zone};
+use super::{ChannelId, CronSchedule, Located, SecretRef, Window, Zone};
 use crate::alerts::Severity;
 
 /// A way to reach people.
 #[derive(Clone, Debug, Serialize)]
 pub struct Channel {
     /// Unique id.
-    pub id: Located<String>,
+    pub id: Located<ChannelId>,
     /// How it delivers.
     pub kind: ChannelKind,
     /// Retries after a failed delivery before failing over.
@@ -162,7 +162,7 @@ pub struct Escalation {
 pub struct Step {
     /// Channels in failover order: the message goes to the first that
     /// accepts it.
-    pub channels: Vec<Located<String>>,
+    pub channels: Vec<Located<ChannelId>>,
     /// Time after a notification before the next one.
     pub wait: SignedDuration,
     /// How many more times the step is repeated before the next step.

@@ -198,7 +198,7 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|r| {
                 let target = RepoTarget {
-                    id: r.id.value.clone(),
+                    id: r.id.value.to_string(),
                     url: r.url.value.clone(),
                     password: r.password.as_ref().map(|p| p.value.clone()),
                 };
@@ -274,8 +274,8 @@ impl<'a> Planner<'a> {
         let record_for = |kind: JobKind, key: &str, repo: &RepoTarget| {
             let mut r = record(kind, key);
             r.system = Some(c.system.to_string());
-            r.backup_set = Some(set.name.clone());
-            r.policy = Some(policy.id.value.clone());
+            r.backup_set = Some(set.name.to_string());
+            r.policy = Some(policy.id.value.to_string());
             r.repository = Some(repo.id.clone());
             r
         };
@@ -373,7 +373,7 @@ impl<'a> Planner<'a> {
             let tz = policy.timezone.value.tz().clone();
             let key = format!("check:{}", policy.id.value);
             let mut rec = record(JobKind::Check, &key);
-            rec.policy = Some(policy.id.value.clone());
+            rec.policy = Some(policy.id.value.to_string());
             rec.repository = Some(repo.id.clone());
             self.insert(Task {
                 key,

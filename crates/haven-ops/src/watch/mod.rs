@@ -284,7 +284,7 @@ impl Watch {
             .repositories
             .iter()
             .filter(|r| r.capacity_bytes.is_some())
-            .map(|r| r.id.value.clone())
+            .map(|r| r.id.value.to_string())
             .collect();
         let mut out = Vec::new();
         for repo in repos {

@@ -43,7 +43,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
         .systems
         .iter()
         .filter(|s| s.policy.is_some() && !s.backup_sets.is_empty())
-        .map(|s| s.id.value.clone())
+        .map(|s| s.id.value.to_string())
         .collect();
     let result = server::serve(settings, move |handle, address| {
         tokio::spawn(async move {
