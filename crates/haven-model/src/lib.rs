@@ -17,4 +17,5 @@ pub mod jobs;
 pub mod maintenance;
 pub mod redact;
 pub mod retention;
+pub mod tasks;
 pub mod units;

@@ -21,9 +21,8 @@ use std::time::Instant;
 
 use haven_model::compliance;
 use haven_model::jobs::{Job, JobKind, JobStats, NewJob, Outcome, SetState, Trigger};
+use haven_model::tasks::{Limits, Scheduler, plan};
 use haven_ops::instance::{Overrides, Settings};
-use haven_ops::jobs::plan;
-use haven_ops::jobs::{Limits, Scheduler};
 use haven_ops::status;
 use haven_store::{SqliteStore, Store};
 use jiff::{SignedDuration, Timestamp};
@@ -92,7 +91,7 @@ async fn main() {
     let now = Timestamp::now();
     let store = SqliteStore::open(&settings.database).await.expect("store");
     generate(&store, now).await;
-    let (plan, problems) = plan(&catalog, &settings);
+    let (plan, problems) = plan(&catalog, &settings.prune);
     assert!(problems.is_empty());
     let (evaluate, report, peer) = evaluation(&store, &catalog, &plan, &settings, now).await;
     let (idle, all_due) = scheduling(&plan, &settings, now);
@@ -204,7 +203,7 @@ async fn generate(store: &SqliteStore, now: Timestamp) {
 async fn evaluation(
     store: &SqliteStore,
     catalog: &haven_model::catalog::Catalog,
-    plan: &haven_ops::jobs::Plan,
+    plan: &haven_model::tasks::Plan,
     settings: &Settings,
     now: Timestamp,
 ) -> (f64, f64, f64) {
@@ -242,7 +241,7 @@ async fn evaluation(
 
 /// Medians (ms) of a scheduler tick with nothing due, and with every
 /// system due at once.
-fn scheduling(plan: &haven_ops::jobs::Plan, settings: &Settings, now: Timestamp) -> (f64, f64) {
+fn scheduling(plan: &haven_model::tasks::Plan, settings: &Settings, now: Timestamp) -> (f64, f64) {
     let marks: HashMap<String, Timestamp> = HashMap::new();
     let limits = Limits {
         global: 4,

@@ -23,11 +23,11 @@ use crate::delivery::notify::{Report, Templates};
 use crate::instance::catalog::load_catalog;
 use crate::instance::lock::lock_data_dir;
 use crate::instance::settings::Settings;
-use crate::jobs::plan::plan;
 use crate::jobs::runner::EngineRunner;
 use crate::server::{alert_detail, job, notify_test, run_foreground};
 use crate::status::{self, StatusReport};
 use crate::watch::{self, windows};
+use haven_model::tasks::plan;
 
 /// A data dir no server holds.
 pub struct DataDir {
@@ -89,7 +89,7 @@ impl Instance for DataDir {
 
     async fn status(&self) -> Result<StatusReport, InstanceError> {
         let catalog = self.catalog()?;
-        let (plan, _) = plan(&catalog, &self.settings);
+        let (plan, _) = plan(&catalog, &self.settings.prune);
         let states = self.store.set_states().await?;
         Ok(status::report(
             &catalog,

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::instance::settings::Settings;
-use crate::jobs::plan::Plan;
+use haven_model::tasks::Plan;
 
 /// One service.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

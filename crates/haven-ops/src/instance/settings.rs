@@ -12,6 +12,7 @@ use haven_model::catalog::watch::MaybeSecret;
 use haven_model::catalog::{SecretRef, parse_duration};
 use haven_model::compliance::Thresholds;
 use haven_model::jobs::RetryPolicy;
+use haven_model::tasks::PruneSettings;
 use jiff::SignedDuration;
 use serde::Deserialize;
 
@@ -196,10 +197,9 @@ pub struct Settings {
     pub systemic_after: u32,
     /// How long running jobs may take to finish on shutdown.
     pub shutdown_timeout: Duration,
-    /// When each repository is pruned (cron, UTC).
-    pub prune_schedule: CronSchedule,
-    /// Prune's grace period between marking and deleting.
-    pub prune_grace: SignedDuration,
+    /// When each repository is pruned (cron, UTC) and the grace period
+    /// between marking and deleting.
+    pub prune: PruneSettings,
     /// How often compliance is re-evaluated besides at every job end.
     pub evaluate_every: SignedDuration,
     /// How the watch rules judge evidence.
@@ -271,8 +271,10 @@ impl Settings {
                     SignedDuration::from_mins(5),
                 )?
                 .unsigned_abs(),
-            prune_schedule,
-            prune_grace,
+            prune: PruneSettings {
+                schedule: prune_schedule,
+                grace: prune_grace,
+            },
             evaluate_every: r.duration(
                 "evaluate_every",
                 &file.evaluate_every,

@@ -7,15 +7,13 @@
 //! with scripted outcomes.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use haven_engine::{
     BackupOptions, Id, Location, NoProgress, ParentChoice, PruneOptions, ReadData, Repository,
 };
-use haven_model::catalog::{BackupSet, EnvVar, SecretRef};
-use haven_model::jobs::NewJob;
 use haven_model::jobs::{JobStats, Outcome, log_excerpt};
 use haven_model::retention::{self, GroupBy, KeepPolicy, SnapshotRef};
+use haven_model::tasks::{JobSpec, RepoTarget, Work};
 use haven_store::JobEnd;
 use jiff::{SignedDuration, Timestamp};
 
@@ -23,89 +21,6 @@ use super::classify::classify;
 use super::command::CommandStream;
 use super::hooks::Hooks;
 use crate::instance::secrets::{repository_password, resolve_env};
-
-/// A repository as a job needs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RepoTarget {
-    /// Catalog id.
-    pub id: String,
-    /// Location (`/path` or `s3:…`).
-    pub url: String,
-    /// Where its password is.
-    pub password: Option<SecretRef>,
-}
-
-/// What a job does, with everything it needs.
-#[derive(Clone, Debug)]
-pub enum Work {
-    /// Back up one set.
-    Backup {
-        /// The set.
-        set: BackupSet,
-        /// Into this repository.
-        repository: RepoTarget,
-        /// Pre- and post-hook of the policy.
-        pre_hook: Option<String>,
-        /// Post-hook.
-        post_hook: Option<String>,
-        /// Environment of both hooks.
-        hook_env: Vec<EnvVar>,
-        /// Hook time limit (the policy's maximum duration).
-        hook_timeout: Duration,
-        /// Retention lock for the new snapshot, in days.
-        immutability_days: Option<u32>,
-    },
-    /// Apply retention to one set's snapshots.
-    Forget {
-        /// Rules.
-        keep: KeepPolicy,
-        /// In this repository.
-        repository: RepoTarget,
-    },
-    /// Copy one set's snapshots.
-    Copy {
-        /// From.
-        from: RepoTarget,
-        /// To.
-        to: RepoTarget,
-    },
-    /// Prune a repository.
-    Prune {
-        /// The repository.
-        repository: RepoTarget,
-        /// Between marking and deleting.
-        grace: SignedDuration,
-    },
-    /// Check a repository, reading a share of its data.
-    Check {
-        /// The repository.
-        repository: RepoTarget,
-        /// Percent of packs to read.
-        read_data_percent: f64,
-    },
-}
-
-impl Work {
-    /// The repository the job uses (for per-repository limits).
-    pub fn repository(&self) -> &RepoTarget {
-        match self {
-            Work::Backup { repository, .. }
-            | Work::Forget { repository, .. }
-            | Work::Prune { repository, .. }
-            | Work::Check { repository, .. } => repository,
-            Work::Copy { from, .. } => from,
-        }
-    }
-}
-
-/// A planned job.
-#[derive(Clone, Debug)]
-pub struct JobSpec {
-    /// What the store records.
-    pub record: NewJob,
-    /// What it does.
-    pub work: Work,
-}
 
 /// Runs jobs (blocking).
 pub trait Runner: Send + Sync + 'static {

@@ -20,11 +20,11 @@ use crate::delivery::export::{self, Event, Exporter};
 use crate::delivery::heartbeat::Pulse;
 use crate::instance::redact::redact_in_place;
 use crate::instance::settings::Settings;
-use crate::jobs::plan::{Plan, PlanProblem, plan};
-use crate::jobs::runner::JobSpec;
-use crate::jobs::scheduler::{Limits, Scheduler};
 use crate::server::health::HealthReport;
 use crate::watch::{Watch, WatchError};
+use haven_model::tasks::JobSpec;
+use haven_model::tasks::{Limits, Scheduler};
+use haven_model::tasks::{Plan, PlanProblem, plan};
 
 /// The message interrupted jobs are recorded with.
 pub const INTERRUPTED: &str =
@@ -130,7 +130,7 @@ impl Core {
         let now = clock.now();
         let interrupted = store.interrupt_running(now, INTERRUPTED).await?;
         let marks: HashMap<String, Timestamp> = store.schedule_marks().await?.into_iter().collect();
-        let (plan, problems) = plan(&catalog, &settings);
+        let (plan, problems) = plan(&catalog, &settings.prune);
         let limits = Limits {
             global: settings.max_jobs,
             per_repository: settings.max_jobs_per_repository,
@@ -222,7 +222,7 @@ impl Core {
         let now = self.clock.now();
         let marks: HashMap<String, Timestamp> =
             self.store.schedule_marks().await?.into_iter().collect();
-        let (plan, problems) = plan(&catalog, &self.settings);
+        let (plan, problems) = plan(&catalog, &self.settings.prune);
         let new_marks = self.scheduler.replace_plan(plan, &marks, now);
         self.unsaved_marks.extend(new_marks);
         self.save_decisions().await?;

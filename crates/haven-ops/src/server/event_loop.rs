@@ -33,10 +33,11 @@ use crate::delivery::notify::dispatch;
 use crate::delivery::notify::{Notifier, Templates};
 use crate::instance::catalog::{catalog_fingerprint, load_catalog};
 use crate::instance::settings::Settings;
-use crate::jobs::runner::{JobSpec, Runner};
+use crate::jobs::runner::Runner;
 use crate::server::core::Core;
 use crate::server::health::{self, SharedHealth, StoreHealth};
 use crate::watch::windows;
+use haven_model::tasks::JobSpec;
 
 /// Where jobs report their end: `(job id, how it ended)`.
 type Done = mpsc::UnboundedSender<(i64, JobEnd)>;

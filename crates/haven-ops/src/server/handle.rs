@@ -21,9 +21,9 @@ use crate::clock::Clock;
 use crate::delivery::export::Exporter;
 use crate::delivery::notify::{Notifier, Report, Templates};
 use crate::instance::settings::Settings;
-use crate::jobs::plan::Plan;
 use crate::status::{self, StatusReport};
 use crate::watch::windows;
+use haven_model::tasks::Plan;
 
 /// Where the loop answers a command.
 pub(super) type Reply<T> = oneshot::Sender<Result<T, InstanceError>>;

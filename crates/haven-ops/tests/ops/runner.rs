@@ -9,7 +9,8 @@ use haven_model::catalog::{BackupSet, Origin, SecretRef};
 use haven_model::jobs::NewJob;
 use haven_model::jobs::{FailureClass, JobKind, Outcome, Trigger};
 use haven_model::retention::KeepPolicy;
-use haven_ops::jobs::{EngineRunner, JobSpec, RepoTarget, Runner, Work};
+use haven_model::tasks::{JobSpec, RepoTarget, Work};
+use haven_ops::jobs::{EngineRunner, Runner};
 use jiff::{SignedDuration, Timestamp};
 
 fn repo(dir: &std::path::Path, name: &str, password_file: &std::path::Path) -> RepoTarget {

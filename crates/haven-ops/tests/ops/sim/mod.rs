@@ -12,9 +12,10 @@ pub use haven_model::compliance::RpoState;
 pub use haven_model::jobs::{
     Failure, FailureClass, Job, JobKind, JobStats, Layer, Outcome, Trigger,
 };
+pub use haven_model::tasks::JobSpec;
 pub use haven_ops::clock::{Clock, ManualClock};
 pub use haven_ops::instance::{Overrides, Settings};
-pub use haven_ops::jobs::{JobSpec, Runner};
+pub use haven_ops::jobs::Runner;
 pub use haven_ops::server::Core;
 pub use haven_ops::status;
 pub use haven_store::{JobEnd, JobFilter, SqliteStore, Store};

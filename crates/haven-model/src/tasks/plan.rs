@@ -13,17 +13,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::catalog::schedule::{next_start, stagger_offset};
+use crate::catalog::{BackupSet, Catalog, CronSchedule, Policy, System, Window};
+use crate::jobs::NewJob;
+use crate::jobs::{JobKind, Trigger};
+use crate::retention::KeepPolicy;
 use croner::Cron;
-use haven_model::catalog::schedule::{next_start, stagger_offset};
-use haven_model::catalog::{BackupSet, Catalog, Policy, System, Window};
-use haven_model::jobs::NewJob;
-use haven_model::jobs::{JobKind, Trigger};
-use haven_model::retention::KeepPolicy;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::instance::settings::Settings;
-use crate::jobs::runner::{JobSpec, RepoTarget, Work};
+use super::{JobSpec, RepoTarget, Work};
 
 /// When a task runs by itself.
 #[derive(Clone, Debug)]
@@ -46,18 +45,12 @@ impl Schedule {
 
     /// Every scheduled time in `[from, until)` (without offset).
     pub fn slots(&self, from: Timestamp, until: Timestamp) -> Vec<Timestamp> {
-        haven_model::catalog::schedule::allowed_starts(
-            &self.cron,
-            &self.tz,
-            self.window,
-            from,
-            until,
-        )
+        crate::catalog::schedule::allowed_starts(&self.cron, &self.tz, self.window, from, until)
     }
 
     /// Is `at` inside the window?
     pub fn in_window(&self, at: Timestamp) -> bool {
-        haven_model::catalog::schedule::in_window(self.window, self.tz.to_datetime(at).time())
+        crate::catalog::schedule::in_window(self.window, self.tz.to_datetime(at).time())
     }
 
     /// The window, for messages (`00:00-05:00 Europe/Berlin`).
@@ -159,13 +152,23 @@ fn record(kind: JobKind, task: &str) -> NewJob {
 pub struct PlanProblem(pub String);
 
 /// Plan every task of a catalog.
-pub fn plan(catalog: &Catalog, settings: &Settings) -> (Plan, Vec<PlanProblem>) {
+/// The instance's prune schedule (UTC) and grace period (settings).
+#[derive(Clone, Debug)]
+pub struct PruneSettings {
+    /// When each repository in use is pruned.
+    pub schedule: CronSchedule,
+    /// Between marking data and deleting it.
+    pub grace: SignedDuration,
+}
+
+/// Every task of `catalog`, and what could not be planned.
+pub fn plan(catalog: &Catalog, prune: &PruneSettings) -> (Plan, Vec<PlanProblem>) {
     let mut planner = Planner::new(catalog);
     for system in &catalog.systems {
         planner.system(system);
     }
     planner.checks();
-    planner.prunes(settings);
+    planner.prunes(prune);
     (planner.plan, planner.problems)
 }
 
@@ -398,8 +401,8 @@ impl<'a> Planner<'a> {
     }
 
     /// One prune per used repository, on the instance's schedule (UTC).
-    fn prunes(&mut self, settings: &Settings) {
-        let cron = settings.prune_schedule.cron();
+    fn prunes(&mut self, prune: &PruneSettings) {
+        let cron = prune.schedule.cron();
         let repos: Vec<RepoTarget> = self.used_repos.values().cloned().collect();
         for repo in repos {
             let key = format!("prune:{}", repo.id);
@@ -411,7 +414,7 @@ impl<'a> Planner<'a> {
                     record: rec,
                     work: Work::Prune {
                         repository: repo.clone(),
-                        grace: settings.prune_grace,
+                        grace: prune.grace,
                     },
                 },
                 schedule: Some(Schedule {

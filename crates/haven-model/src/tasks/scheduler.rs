@@ -16,12 +16,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use haven_model::jobs::NewJob;
-use haven_model::jobs::{Job, Outcome, RetryPolicy, Trigger};
+use crate::jobs::NewJob;
+use crate::jobs::{Job, Outcome, RetryPolicy, Trigger};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::jobs::plan::Plan;
-use crate::jobs::runner::JobSpec;
+use super::JobSpec;
+use super::plan::Plan;
 
 /// A job waiting to start.
 #[derive(Clone, Debug)]
