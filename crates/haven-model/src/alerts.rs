@@ -288,6 +288,22 @@ pub struct EscalationProgress {
     pub next_at: Option<Timestamp>,
 }
 
+impl std::fmt::Display for EscalationProgress {
+    /// `oncall step 2 (round 1), next at …`, or `oncall done`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.next_at {
+            Some(next) => write!(
+                f,
+                "{} step {} (round {}), next at {next}",
+                self.policy,
+                self.step + 1,
+                self.round + 1
+            ),
+            None => write!(f, "{} done", self.policy),
+        }
+    }
+}
+
 /// An alert as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {

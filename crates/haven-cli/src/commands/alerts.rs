@@ -5,7 +5,6 @@ use anyhow::Result;
 use haven_model::alerts::{Alert, mean_times};
 use haven_model::catalog::duration::format_duration;
 use haven_ops::api::{AlertAction, AlertsQuery, RESOLVED_BY_HAND};
-use haven_ops::watch::describe_progress;
 
 use crate::cli::{AlertCommand, AlertsArgs, GlobalArgs, NotifyCommand};
 use crate::instance;
@@ -178,7 +177,7 @@ fn print_alert(alert: &Alert) {
     }
     println!("  notified:     {}", time(alert.notified_at));
     if let Some(progress) = &alert.escalation {
-        println!("  escalation:   {}", describe_progress(progress));
+        println!("  escalation:   {}", progress);
     }
     let who = |by: &Option<String>, declared: &Option<String>| match declared {
         Some(name) => format!("{} (declared: {name})", opt(by)),

@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use haven_model::actor::Actor;
 use haven_model::alerts::{
-    self, Alert, AlertState, Change, EscalationProgress, Notification, Observation, Severity,
-    Subject,
+    self, Alert, AlertState, Change, Notification, Observation, Severity, Subject,
 };
 use haven_model::catalog::Catalog;
 use haven_model::compliance::{Compliance, Thresholds};
@@ -32,7 +31,7 @@ use haven_model::alert_rules::{self as rules, Subjects};
 
 /// How often an alert whose condition is seen again without new evidence
 /// has its `last_seen`, summary and facts refreshed in the store.
-pub const REFRESH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+pub(crate) const REFRESH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 /// Why an alert action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +83,7 @@ fn log_level(severity: Severity) -> &'static str {
 }
 
 /// The export event of something that happened to an alert.
-pub fn alert_event(action: &str, alert: &Alert, at: Timestamp, by: Option<&Actor>) -> Event {
+pub(crate) fn alert_event(action: &str, alert: &Alert, at: Timestamp, by: Option<&Actor>) -> Event {
     let mut event = Event::new(action, "alert", "process", at)
         .message(format!(
             "alert {} {}: {}",
@@ -519,7 +518,7 @@ impl Watch {
 }
 
 /// Acknowledge an alert in the store (also used without a server).
-pub async fn acknowledge(
+pub(crate) async fn acknowledge(
     store: &dyn Store,
     exporter: &Exporter,
     id: i64,
@@ -540,7 +539,7 @@ pub async fn acknowledge(
 }
 
 /// Resolve an alert in the store (also used without a server).
-pub async fn resolve(
+pub(crate) async fn resolve(
     store: &dyn Store,
     exporter: &Exporter,
     id: i64,
@@ -558,17 +557,4 @@ pub async fn resolve(
         alert_event("alert-resolved", &next, now, Some(by)).outcome(export::Outcome::Success),
     );
     Ok(next)
-}
-
-/// Where an alert's escalation stands, for display.
-pub fn describe_progress(progress: &EscalationProgress) -> String {
-    match progress.next_at {
-        Some(next) => format!(
-            "{} step {} (round {}), next at {next}",
-            progress.policy,
-            progress.step + 1,
-            progress.round + 1
-        ),
-        None => format!("{} done", progress.policy),
-    }
 }
