@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::alerts::{Condition, Observation, Rule, Subject, severity};
+use crate::alerts::{Alert, Condition, Observation, Rule, Subject, severity};
 use crate::anomaly::{Baseline, Deviation, Trend};
 use crate::catalog::Catalog;
 use crate::catalog::duration::format_duration;
@@ -779,5 +779,64 @@ pub fn store(trouble: Option<StoreDown<'_>>) -> Observation {
             evidence: None,
         }],
         ..Observation::default()
+    }
+}
+
+/// A setup problem: what keeps Haven from protecting something, found
+/// without running a job (a task the plan cannot schedule, a catalog that
+/// does not load).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupProblem {
+    /// Stable within its source (`system:erp-db`, `policy:nightly`).
+    pub key: String,
+    /// The system it leaves unprotected, if one.
+    pub system: Option<String>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl std::fmt::Display for SetupProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// `setup:SOURCE:KEY`: one alert per problem a source (`plan`, `catalog`)
+/// reports now; an active setup alert of that source that is no longer
+/// reported has cleared.
+pub fn setup(
+    subjects: &Subjects,
+    source: &str,
+    problems: &[SetupProblem],
+    active: &[Alert],
+    now: Timestamp,
+) -> Observation {
+    let prefix = format!("{}:{source}:", Rule::Setup.id());
+    let holding: Vec<Condition> = problems
+        .iter()
+        .map(|p| {
+            let subject = subjects.subject(p.system.as_deref(), None, None);
+            Condition {
+                key: format!("{prefix}{}", p.key),
+                rule: Rule::Setup,
+                severity: severity(Rule::Setup, subject.tier, None),
+                subject,
+                summary: p.message.clone(),
+                facts: facts(&[("source", source.to_string()), ("problem", p.key.clone())]),
+                since: now,
+                evidence: None,
+            }
+        })
+        .collect();
+    let cleared = active
+        .iter()
+        .filter(|a| a.is_active() && a.key.starts_with(&prefix))
+        .filter(|a| !holding.iter().any(|c| c.key == a.key))
+        .map(|a| (a.key.clone(), "the problem is gone".to_string()))
+        .collect();
+    Observation {
+        holding,
+        cleared,
+        swept: Vec::new(),
     }
 }

@@ -56,11 +56,15 @@ pub enum Rule {
     /// Haven's own database cannot be written (locked, full, failing):
     /// evidence is kept in memory and the server is degraded.
     StoreUnavailable,
+    /// Something set up wrongly keeps Haven from protecting data: a task
+    /// that cannot be scheduled, a catalog that does not load (later: a
+    /// repository that cannot be reached, a secret that cannot be read).
+    Setup,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
         Rule::JobFailed,
         Rule::JobPartial,
         Rule::SystemicFailure,
@@ -76,6 +80,7 @@ impl Rule {
         Rule::CapacityUsed,
         Rule::CapacityForecast,
         Rule::StoreUnavailable,
+        Rule::Setup,
     ];
 
     /// The stable rule id.
@@ -96,6 +101,7 @@ impl Rule {
             Rule::CapacityUsed => "capacity-used",
             Rule::CapacityForecast => "capacity-forecast",
             Rule::StoreUnavailable => "store-unavailable",
+            Rule::Setup => "setup",
         }
     }
 
@@ -115,7 +121,8 @@ impl Rule {
             | Rule::RpoViolated
             | Rule::VolumeAnomaly
             | Rule::CopyLag
-            | Rule::CapacityUsed => Severity::Major,
+            | Rule::CapacityUsed
+            | Rule::Setup => Severity::Major,
             Rule::JobPartial
             | Rule::RpoAtRisk
             | Rule::DurationOverMax

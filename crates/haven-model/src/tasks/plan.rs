@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::alert_rules::SetupProblem;
 use crate::catalog::schedule::{next_start, stagger_offset};
 use crate::catalog::{BackupSet, Catalog, CronSchedule, Policy, System, Window};
 use crate::jobs::NewJob;
@@ -147,11 +148,10 @@ fn record(kind: JobKind, task: &str) -> NewJob {
 
 /// A problem that keeps a task from being planned (the catalog check
 /// reports these as errors first; they can only appear here when a
-/// catalog with errors is planned anyway).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanProblem(pub String);
+/// catalog with errors is planned anyway). The server raises a `setup`
+/// alert for each.
+pub type PlanProblem = SetupProblem;
 
-/// Plan every task of a catalog.
 /// The instance's prune schedule (UTC) and grace period (settings).
 #[derive(Clone, Debug)]
 pub struct PruneSettings {
@@ -223,8 +223,12 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn problem(&mut self, text: String) {
-        self.problems.push(PlanProblem(text));
+    fn problem(&mut self, key: String, system: Option<&str>, message: String) {
+        self.problems.push(SetupProblem {
+            key,
+            system: system.map(String::from),
+            message,
+        });
     }
 
     fn insert(&mut self, task: Task) -> String {
@@ -235,24 +239,49 @@ impl<'a> Planner<'a> {
 
     /// A system's backup sets, with their retention and copies.
     fn system(&mut self, system: &'a System) {
+        let sys = system.id.value.as_str();
         let Some(policy_id) = &system.policy else {
+            if system.holds_data() || !system.backup_sets.is_empty() {
+                self.problem(
+                    format!("system:{sys}"),
+                    Some(sys),
+                    format!(
+                        "system {sys} ({}) holds data but has no policy: it is not backed up. Give it `policy = \"…\"` and a backup set",
+                        system.kind.value
+                    ),
+                );
+            }
             return;
         };
-        let sys = system.id.value.as_str();
         let Some(policy) = self.policies.get(policy_id.value.as_str()).copied() else {
-            self.problem(format!(
-                "system {sys}: policy {} does not exist",
-                policy_id.value
-            ));
+            self.problem(
+                format!("system:{sys}"),
+                Some(sys),
+                format!(
+                    "system {sys} is not backed up: its policy {} does not exist",
+                    policy_id.value
+                ),
+            );
             return;
         };
         let Some(primary) = self.repos.get(policy.repository.value.as_str()).cloned() else {
-            self.problem(format!(
-                "policy {}: repository {} does not exist",
-                policy.id.value, policy.repository.value
-            ));
+            self.problem(
+                format!("system:{sys}"),
+                Some(sys),
+                format!(
+                    "system {sys} is not backed up: repository {} of policy {} does not exist",
+                    policy.repository.value, policy.id.value
+                ),
+            );
             return;
         };
+        if system.backup_sets.is_empty() && system.holds_data() {
+            self.problem(
+                format!("system:{sys}"),
+                Some(sys),
+                format!("system {sys} has policy {} but no backup set: nothing is backed up. Add a [[system.backup_set]] with paths or a dump command", policy.id.value),
+            );
+        }
         let cron = policy.schedule.value.cron().clone();
         let tz = policy.timezone.value.tz().clone();
         self.used_policies.insert(&policy.id.value, policy);
@@ -318,10 +347,14 @@ impl<'a> Planner<'a> {
         }
         for copy in &policy.copies {
             let Some(target) = self.repos.get(copy.value.as_str()).cloned() else {
-                self.problem(format!(
-                    "policy {}: copy repository {} does not exist",
-                    policy.id.value, copy.value
-                ));
+                self.problem(
+                    format!("copy:{base}>{}", copy.value),
+                    Some(c.system),
+                    format!(
+                        "{base} is not copied to {}: policy {} names it as a copy target and it does not exist",
+                        copy.value, policy.id.value
+                    ),
+                );
                 continue;
             };
             self.used_repos.insert(target.id.clone(), target.clone());

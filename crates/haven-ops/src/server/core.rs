@@ -22,6 +22,7 @@ use crate::instance::redact::redact_in_place;
 use crate::instance::settings::Settings;
 use crate::server::health::HealthReport;
 use crate::watch::{Watch, WatchError};
+use haven_model::alert_rules::SetupProblem;
 use haven_model::tasks::JobSpec;
 use haven_model::tasks::{Limits, Scheduler};
 use haven_model::tasks::{Plan, PlanProblem, plan};
@@ -176,6 +177,7 @@ impl Core {
         core.watch_level().await?;
         let capacity = core.watch.evaluate_capacity(now).await?;
         core.outbox.extend(capacity);
+        core.setup("plan", &problems).await?;
         Ok((core, interrupted, problems))
     }
 
@@ -231,7 +233,21 @@ impl Core {
         self.register_sets().await?;
         self.evaluate();
         self.watch_level().await?;
+        self.setup("plan", &problems).await?;
         Ok(problems)
+    }
+
+    /// What a source (`plan`, `catalog`) reports wrong in the setup now:
+    /// a `setup` alert each; those it no longer reports resolve.
+    pub async fn setup(
+        &mut self,
+        source: &str,
+        problems: &[SetupProblem],
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let notices = self.watch.setup(source, problems, now).await?;
+        self.outbox.extend(notices);
+        Ok(())
     }
 
     /// Keep only one system's tasks (a foreground `haven run`).

@@ -37,6 +37,7 @@ use crate::jobs::runner::Runner;
 use crate::server::core::Core;
 use crate::server::health::{self, SharedHealth, StoreHealth};
 use crate::watch::windows;
+use haven_model::alert_rules::SetupProblem;
 use haven_model::tasks::JobSpec;
 
 /// Where jobs report their end: `(job id, how it ended)`.
@@ -150,7 +151,7 @@ pub async fn run(
         tracing::warn!(job = job.id, task = %job.planned.task, "recorded as interrupted; it runs again");
     }
     for problem in problems {
-        tracing::warn!("not scheduled: {}", problem.0);
+        tracing::warn!("not scheduled: {problem}");
     }
     let data_dir = settings.data_dir.clone();
     let templates = blocking(move || Templates::load(&data_dir))
@@ -411,8 +412,9 @@ impl Loop {
         match loaded {
             Ok(catalog) => {
                 for problem in self.core.reload(catalog).await? {
-                    tracing::warn!("not scheduled: {}", problem.0);
+                    tracing::warn!("not scheduled: {problem}");
                 }
+                self.core.setup("catalog", &[]).await?;
                 self.notifier = notifier_for(
                     &self.store,
                     &self.clock,
@@ -425,7 +427,19 @@ impl Loop {
                 view.plan = self.core.plan().clone();
                 tracing::info!("catalog reloaded from {}", self.settings.catalog.display());
             }
-            Err(e) => tracing::error!("{e}\nkeeping the previous catalog"),
+            Err(e) => {
+                tracing::error!("{e}\nkeeping the previous catalog");
+                let problem = SetupProblem {
+                    key: "load".into(),
+                    system: None,
+                    message: format!(
+                        "the catalog in {} does not load, so the previous one stays in use: {}",
+                        self.settings.catalog.display(),
+                        e.to_string().lines().next().unwrap_or("")
+                    ),
+                };
+                self.core.setup("catalog", &[problem]).await?;
+            }
         }
         self.reload = false;
         Ok(())

@@ -27,7 +27,7 @@ use serde_json::json;
 
 use crate::delivery::export::{self, Event, Exporter};
 use crate::instance::settings::AlertSettings;
-use haven_model::alert_rules::{self as rules, Subjects};
+use haven_model::alert_rules::{self as rules, SetupProblem, Subjects};
 
 /// How often an alert whose condition is seen again without new evidence
 /// has its `last_seen`, summary and facts refreshed in the store.
@@ -271,6 +271,19 @@ impl Watch {
         let lag = rules::copy_lag(&self.subjects, &self.catalog, states, &self.copies, now);
         out.extend(self.apply(&lag, now).await?);
         Ok(out)
+    }
+
+    /// The setup problems a source (`plan`, `catalog`) reports now: one
+    /// `setup` alert each, resolved when the source stops reporting it.
+    pub async fn setup(
+        &mut self,
+        source: &str,
+        problems: &[SetupProblem],
+        now: Timestamp,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let active: Vec<Alert> = self.active.values().cloned().collect();
+        let observation = rules::setup(&self.subjects, source, problems, &active, now);
+        self.apply(&observation, now).await
     }
 
     /// Capacity of every repository with a capacity (at start).

@@ -617,3 +617,94 @@ async fn late_starts_partial_backups_and_failed_integrity_checks_raise_their_ale
     // A damaged repository is not also reported as a plain failed job.
     assert!(has(Rule::JobFailed).is_none(), "{found:?}");
 }
+
+/// A system the plan cannot schedule is a `setup` alert, not a log line:
+/// raised at start, kept while the problem stands, resolved by the reload
+/// that fixes it.
+#[tokio::test]
+async fn a_system_the_plan_cannot_schedule_is_a_setup_alert_until_a_reload_fixes_it() {
+    let text = |repository: &str| {
+        format!(
+            r#"
+[[service]]
+id = "lab"
+tier = 1
+rpo = "1d"
+rto = "4h"
+mtd = "8h"
+depends_on = ["lab-db"]
+
+[[system]]
+id = "lab-db"
+kind = "database-postgres"
+policy = "nightly"
+
+[[system.backup_set]]
+name = "db"
+command = "pg_dump lab"
+
+[[policy]]
+id = "nightly"
+schedule = "0 2 * * *"
+repository = "{repository}"
+
+[[repository]]
+id = "main"
+url = "/srv/main"
+"#
+        )
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("haven.db").display());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.expect("store"));
+    let clock = ManualClock::new(at("2026-03-02T08:00:00Z"));
+    let (mut core, _, problems) = Core::start(
+        settings(dir.path(), ""),
+        Arc::clone(&store),
+        Arc::new(clock.clone()),
+        catalog(&text("missing")),
+    )
+    .await
+    .expect("core");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let setup = |all: Vec<Alert>| -> Vec<Alert> {
+        all.into_iter().filter(|a| a.rule == Rule::Setup).collect()
+    };
+    let filter = AlertFilter {
+        limit: 100,
+        ..AlertFilter::default()
+    };
+    let open = setup(store.alerts(&filter).await.expect("alerts"));
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(open[0].key, "setup:plan:system:lab-db");
+    assert_eq!(open[0].state, AlertState::Open);
+    assert_eq!(
+        open[0].severity,
+        Severity::Critical,
+        "a tier-1 service's system"
+    );
+    assert_eq!(open[0].subject.service.as_deref(), Some("lab"));
+    assert!(
+        open[0].summary.contains(
+            "lab-db is not backed up: repository missing of policy nightly does not exist"
+        ),
+        "{}",
+        open[0].summary
+    );
+    assert!(core.plan().tasks.is_empty(), "nothing planned for lab-db");
+
+    // The same problem after a reload stays one alert.
+    clock.advance(SignedDuration::from_hours(1));
+    core.reload(catalog(&text("missing")))
+        .await
+        .expect("reload");
+    assert_eq!(setup(store.alerts(&filter).await.expect("alerts")).len(), 1);
+
+    clock.advance(SignedDuration::from_hours(1));
+    let problems = core.reload(catalog(&text("main"))).await.expect("reload");
+    assert!(problems.is_empty(), "{problems:?}");
+    let after = setup(store.alerts(&filter).await.expect("alerts"));
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].state, AlertState::Resolved, "{after:#?}");
+    assert!(core.plan().tasks.contains_key("backup:lab-db/db"));
+}
