@@ -277,3 +277,43 @@ fn the_default_catalog_comes_from_the_data_dir_settings() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "HAVEN_CATALOG wins");
 }
+
+/// A schedule cron cannot read used to pass the check and then never
+/// run; now every one is an error at its line, with a valid example.
+#[test]
+fn schedules_that_cannot_run_fail_the_check_at_their_line() {
+    let ws = Workspace::new();
+    let dir = ws.path("bad-schedules");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut text = String::from("[[repository]]\nid = \"main\"\nurl = \"/srv/main\"\n");
+    for (i, schedule) in ["0 */6 * *", "every 6 hours", "", "61 * * * *"]
+        .iter()
+        .enumerate()
+    {
+        text.push_str(&format!(
+            "\n[[policy]]\nid = \"p{i}\"\nrepository = \"main\"\nschedule = \"{schedule}\"\n"
+        ));
+    }
+    std::fs::write(dir.join("catalog.toml"), &text).expect("write");
+    let out = ws
+        .haven()
+        .args(["--json", "catalog", "check"])
+        .arg(&dir)
+        .output()
+        .expect("run");
+    let report = parse_json(&out, 1);
+    let bad: Vec<_> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "HVN-E003")
+        .collect();
+    let lines: Vec<i64> = bad.iter().filter_map(|f| f["line"].as_i64()).collect();
+    assert_eq!(lines, [8, 13, 18, 23], "{report}");
+    for f in &bad {
+        let message = f["message"].as_str().expect("message");
+        assert!(message.contains("not a cron schedule"), "{message}");
+        let help = f["help"].as_str().expect("help");
+        assert!(help.contains("\"30 2 * * *\""), "{help}");
+    }
+}
