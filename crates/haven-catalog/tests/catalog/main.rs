@@ -1,6 +1,7 @@
 //! haven-catalog's integration tests, one binary: every finding's fixture
 //! (snapshot-tested), the JSON Schema, recovery order, the watch tables.
 
+mod analysis;
 mod fixtures;
 mod plan;
 mod schema;

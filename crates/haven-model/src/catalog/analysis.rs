@@ -454,9 +454,11 @@ pub fn objectives(catalog: &Catalog) -> Vec<Finding> {
 /// `HVN-E020`: a service's RPO cannot be met by the schedule of a system
 /// it depends on: the longest time between two allowed backup starts
 /// (cron × window × time zone, over a year, DST included) plus the
-/// policy's maximum duration exceeds the RPO.
+/// policy's maximum duration exceeds the RPO. When only a clock change
+/// makes the gap that long, the finding says so, with the date, and
+/// advises what helps (UTC, or a schedule around the changed hours).
 pub fn schedules(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
-    let mut gaps: HashMap<&str, Option<SignedDuration>> = HashMap::new();
+    let mut gaps: HashMap<&str, PolicyGap> = HashMap::new();
     let mut out = Vec::new();
     for svc in &catalog.services {
         let Some(rpo) = &svc.rpo else { continue };
@@ -467,68 +469,124 @@ pub fn schedules(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
             let Some(policy) = catalog.policy_of(system) else {
                 continue;
             };
-            let gap = *gaps.entry(policy.id.value.as_str()).or_insert_with(|| {
-                schedule::longest_gap(
-                    policy.schedule.value.cron(),
-                    policy.timezone.value.tz(),
-                    policy.window.as_ref().map(|w| w.value),
-                    now,
-                )
-            });
-            let finish = policy
-                .max_duration
-                .as_ref()
-                .map(|d| d.value)
-                .or(policy.expected_duration)
-                .unwrap_or(SignedDuration::ZERO);
-            let window = policy
-                .window
-                .as_ref()
-                .map(|w| {
-                    format!(
-                        " within {}-{}",
-                        w.value.start.strftime("%H:%M"),
-                        w.value.end.strftime("%H:%M")
-                    )
-                })
-                .unwrap_or_default();
-            let problem = match gap {
-                None => Some(format!(
-                    "policy {} (\"{}\"{window}, {}) starts backups fewer than twice a year",
-                    policy.id.value, policy.schedule.value, policy.timezone.value
-                )),
-                Some(gap) if gap + finish > rpo.value => Some(format!(
-                    "backups of system {} (policy {}: \"{}\"{window}, {}) can be {} apart, plus up to {} to finish: {} of data at risk",
-                    system.id.value,
-                    policy.id.value,
-                    policy.schedule.value,
-                    policy.timezone.value,
-                    format_duration(gap),
-                    format_duration(finish),
-                    format_duration(gap + finish)
-                )),
-                Some(_) => None,
+            let gap = gaps
+                .entry(policy.id.value.as_str())
+                .or_insert_with(|| PolicyGap::of(policy, now));
+            let Some((problem, help)) = gap.problem(policy, &system.id.value, rpo.value) else {
+                continue;
             };
-            if let Some(problem) = problem {
-                out.push(
-                    Finding::error(
-                        "HVN-E020",
-                        format!(
-                            "service {}: RPO {} cannot be met: {problem}",
-                            svc.id.value,
-                            format_duration(rpo.value)
-                        ),
-                        "schedule backups more often (or widen the window), shorten max_duration, or relax the RPO",
-                    )
-                    .object("service", &svc.id.value)
-                    .object("system", &system.id.value)
-                    .object("policy", &policy.id.value)
-                    .at(rpo.at),
-                );
-            }
+            out.push(
+                Finding::error(
+                    "HVN-E020",
+                    format!(
+                        "service {}: RPO {} cannot be met: {problem}",
+                        svc.id.value,
+                        format_duration(rpo.value)
+                    ),
+                    help,
+                )
+                .object("service", &svc.id.value)
+                .object("system", &system.id.value)
+                .object("policy", &policy.id.value)
+                .at(rpo.at),
+            );
         }
     }
     out
+}
+
+/// A policy's longest gap between backup starts, the clock change inside
+/// it (if any), and how long the longest gap would be without clock
+/// changes (the same schedule on a fixed offset).
+struct PolicyGap {
+    gap: Option<schedule::Gap>,
+    change: Option<schedule::ClockChange>,
+    without_changes: Option<SignedDuration>,
+}
+
+impl PolicyGap {
+    fn of(policy: &super::Policy, now: Timestamp) -> PolicyGap {
+        let cron = policy.schedule.value.cron();
+        let tz = policy.timezone.value.tz();
+        let window = policy.window.as_ref().map(|w| w.value);
+        let gap = schedule::longest_gap_at(cron, tz, window, now);
+        let change = gap.and_then(|g| schedule::clock_change_between(tz, g.after, g.until));
+        let without_changes = change.and_then(|_| {
+            let fixed = TimeZone::fixed(tz.to_offset(now));
+            schedule::longest_gap(cron, &fixed, window, now)
+        });
+        PolicyGap {
+            gap,
+            change,
+            without_changes,
+        }
+    }
+
+    /// What is wrong for a system needing `rpo`, and the help that works.
+    fn problem(
+        &self,
+        policy: &super::Policy,
+        system: &str,
+        rpo: SignedDuration,
+    ) -> Option<(String, String)> {
+        let finish = policy
+            .max_duration
+            .as_ref()
+            .map(|d| d.value)
+            .or(policy.expected_duration)
+            .unwrap_or(SignedDuration::ZERO);
+        let window = policy
+            .window
+            .as_ref()
+            .map(|w| {
+                format!(
+                    " within {}-{}",
+                    w.value.start.strftime("%H:%M"),
+                    w.value.end.strftime("%H:%M")
+                )
+            })
+            .unwrap_or_default();
+        let (id, cron, tz) = (
+            &policy.id.value,
+            &policy.schedule.value,
+            &policy.timezone.value,
+        );
+        let Some(gap) = self.gap else {
+            return Some((
+                format!(
+                    "policy {id} (\"{cron}\"{window}, {tz}) starts backups fewer than twice a year"
+                ),
+                "schedule backups more often (or widen the window), or relax the RPO".into(),
+            ));
+        };
+        if gap.length + finish <= rpo {
+            return None;
+        }
+        let apart = format!(
+            "backups of system {system} (policy {id}: \"{cron}\"{window}, {tz}) can be {} apart",
+            format_duration(gap.length)
+        );
+        let at_risk = format!(
+            "plus up to {} to finish: {} of data at risk",
+            format_duration(finish),
+            format_duration(gap.length + finish)
+        );
+        match (self.change, self.without_changes) {
+            // The clock change alone makes the gap too long.
+            (Some(change), Some(steady)) if steady + finish <= rpo => Some((
+                format!("{apart} when {tz} {}, {at_risk}", change.describe()),
+                format!(
+                    "the gap comes from the clock change, not from how often the schedule runs: set `timezone = \"UTC\"` on policy {id} (its schedule and window then read in UTC), or keep start times out of {}-{} local time",
+                    change.from.strftime("%H:%M"),
+                    change.to.strftime("%H:%M")
+                ),
+            )),
+            _ => Some((
+                format!("{apart}, {at_risk}"),
+                "schedule backups more often (or widen the window), shorten max_duration, or relax the RPO".into(),
+            )),
+        }
+    }
 }
 
 /// `HVN-E012`: a reference to an object that does not exist.

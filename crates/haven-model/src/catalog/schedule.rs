@@ -243,18 +243,107 @@ pub fn longest_gap(
     window: Option<Window>,
     from: Timestamp,
 ) -> Option<SignedDuration> {
+    longest_gap_at(cron, tz, window, from).map(|g| g.length)
+}
+
+/// The longest gap between two allowed starts, and where it falls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// Its length.
+    pub length: SignedDuration,
+    /// The start before it.
+    pub after: Timestamp,
+    /// The start that ends it.
+    pub until: Timestamp,
+}
+
+/// [`longest_gap`], with where the (first) longest gap falls.
+pub fn longest_gap_at(
+    cron: &Cron,
+    tz: &TimeZone,
+    window: Option<Window>,
+    from: Timestamp,
+) -> Option<Gap> {
     let year_end = from + SignedDuration::from_hours(366 * 24);
     let until = year_end + SignedDuration::from_hours(31 * 24);
     let starts = allowed_starts(cron, tz, window, from, until);
-    let mut longest: Option<SignedDuration> = None;
+    let mut longest: Option<Gap> = None;
     for pair in starts.windows(2) {
         if pair[0] >= year_end {
             break;
         }
-        let gap = pair[1].duration_since(pair[0]);
-        longest = Some(longest.map_or(gap, |l| l.max(gap)));
+        let length = pair[1].duration_since(pair[0]);
+        if longest.is_none_or(|l| length > l.length) {
+            longest = Some(Gap {
+                length,
+                after: pair[0],
+                until: pair[1],
+            });
+        }
     }
     longest
+}
+
+/// A change of a time zone's clocks: when, and which local hours it
+/// repeats (clocks go back) or skips (clocks go forward).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockChange {
+    /// The moment of the change.
+    pub at: Timestamp,
+    /// The local date of the change.
+    pub date: jiff::civil::Date,
+    /// True when clocks go back (local times between `from` and `to`
+    /// happen twice); false when they go forward (those times do not
+    /// happen at all).
+    pub repeats: bool,
+    /// First local time affected.
+    pub from: Time,
+    /// First local time no longer affected.
+    pub to: Time,
+}
+
+impl ClockChange {
+    /// "repeats the hour from 02:00 to 03:00 on 2026-10-25 (clocks go back)".
+    pub fn describe(&self) -> String {
+        let what = if self.repeats {
+            "repeats the local times from {from} to {to} on {date} (clocks go back; a start time that happens twice starts once)"
+        } else {
+            "skips the local times from {from} to {to} on {date} (clocks go forward; a start time that does not exist starts nothing)"
+        };
+        what.replace("{from}", &self.from.strftime("%H:%M").to_string())
+            .replace("{to}", &self.to.strftime("%H:%M").to_string())
+            .replace("{date}", &self.date.to_string())
+    }
+}
+
+/// The first clock change of `tz` in `(after, until]`, if any.
+pub fn clock_change_between(
+    tz: &TimeZone,
+    after: Timestamp,
+    until: Timestamp,
+) -> Option<ClockChange> {
+    let transition = tz.following(after).next()?;
+    let at = transition.timestamp();
+    if at > until {
+        return None;
+    }
+    let before = tz.to_offset(at - SignedDuration::from_secs(1));
+    let after_offset = transition.offset();
+    let old_local = at.to_zoned(TimeZone::fixed(before)).datetime();
+    let new_local = at.to_zoned(TimeZone::fixed(after_offset)).datetime();
+    let repeats = after_offset < before;
+    let (from, to) = if repeats {
+        (new_local.time(), old_local.time())
+    } else {
+        (old_local.time(), new_local.time())
+    };
+    Some(ClockChange {
+        at,
+        date: new_local.date(),
+        repeats,
+        from,
+        to,
+    })
 }
 
 #[cfg(test)]
@@ -290,6 +379,61 @@ mod tests {
             serde_json::to_string(&ok).expect("json"),
             "\"*/15 * * * 1-5\""
         );
+    }
+
+    #[test]
+    fn clock_changes_are_named_with_their_date_and_hours() {
+        let berlin = TimeZone::get("Europe/Berlin").expect("tz");
+        let ts = |s: &str| s.parse::<Timestamp>().expect("ts");
+        let autumn = clock_change_between(
+            &berlin,
+            ts("2026-10-24T00:00:00Z"),
+            ts("2026-10-26T00:00:00Z"),
+        )
+        .expect("a change");
+        assert!(autumn.repeats);
+        assert_eq!(autumn.date.to_string(), "2026-10-25");
+        assert_eq!(
+            autumn.describe(),
+            "repeats the local times from 02:00 to 03:00 on 2026-10-25 (clocks go back; a start time that happens twice starts once)"
+        );
+        let spring = clock_change_between(
+            &berlin,
+            ts("2026-03-28T00:00:00Z"),
+            ts("2026-03-30T00:00:00Z"),
+        )
+        .expect("a change");
+        assert!(!spring.repeats);
+        assert_eq!(
+            (
+                spring.from.to_string().as_str(),
+                spring.to.to_string().as_str()
+            ),
+            ("02:00:00", "03:00:00")
+        );
+        assert_eq!(spring.date.to_string(), "2026-03-29");
+        assert!(
+            clock_change_between(
+                &berlin,
+                ts("2026-06-01T00:00:00Z"),
+                ts("2026-06-02T00:00:00Z")
+            )
+            .is_none()
+        );
+        assert!(
+            clock_change_between(
+                &TimeZone::UTC,
+                ts("2026-01-01T00:00:00Z"),
+                ts("2027-01-01T00:00:00Z")
+            )
+            .is_none()
+        );
+        // The every-15-minutes gap of the autumn night, and where it is.
+        let quarter = parse_cron("*/15 * * * *").expect("cron");
+        let gap = longest_gap_at(&quarter, &berlin, None, ts("2026-09-01T00:00:00Z")).expect("gap");
+        assert_eq!(gap.length, SignedDuration::from_mins(75));
+        assert_eq!(gap.after, ts("2026-10-25T00:45:00Z"));
+        assert_eq!(gap.until, ts("2026-10-25T02:00:00Z"));
     }
 
     #[test]
