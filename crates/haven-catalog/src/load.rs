@@ -444,6 +444,7 @@ impl Reader<'_> {
         };
         let mtd = self.duration(th, "mtd");
         let rto = self.duration(th, "rto");
+        let restore_estimate = self.duration(th, "restore_estimate");
         let rpo = self.duration(th, "rpo");
         let data_classification = self
             .choice::<DataClassText>(th, "data_classification", DataClassText::ALLOWED)
@@ -474,6 +475,7 @@ impl Reader<'_> {
             recovery_site,
             depends_on,
             review_interval,
+            restore_estimate,
             last_reviewed,
         })
     }
@@ -556,6 +558,7 @@ impl Reader<'_> {
             }
         }
         let alternatives = self.strings(th, "alternatives");
+        let restore_estimate = self.duration(th, "restore_estimate");
         Some(System {
             id: id?,
             host,
@@ -565,6 +568,7 @@ impl Reader<'_> {
             policy,
             checks,
             alternatives,
+            restore_estimate,
         })
     }
 

@@ -97,6 +97,7 @@ pub fn schema() -> Value {
             "recovery_site": string("where it is recovered"),
             "depends_on": ids("services, systems and vendors it needs"),
             "review_interval": duration("how often the entry is reviewed"),
+            "restore_estimate": duration("how long bringing the service itself back takes once what it depends on is back"),
             "last_reviewed": date("last review")
         }),
     );
@@ -132,6 +133,7 @@ pub fn schema() -> Value {
             "kind": string("file-server, database-postgres, database-mysql, vm, saas, network, identity, dns, mail, …"),
             "owner": string("owning [[team]] id"),
             "policy": string("[[policy]] id"),
+            "restore_estimate": duration("how long restoring the system takes once what it needs is back"),
             "backup_set": array_of(backup_set, "what to back up"),
             "check": array_of(check, "verification checks drills run after restoring"),
             "alternatives": ids("systems that can take over")

@@ -214,6 +214,7 @@ mod tests {
             mtd: None,
             rto: None,
             rpo: None,
+            restore_estimate: None,
             data_classification: None,
             regulations: vec![],
             strategy: None,

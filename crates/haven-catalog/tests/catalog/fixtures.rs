@@ -83,7 +83,11 @@ fn every_code_the_analyses_can_emit_has_a_fixture() {
 fn the_acme_example_passes_with_its_documented_warnings() {
     let (diagnostics, text) = rendered(&examples().join("acme"));
     let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
-    assert_eq!(codes, ["HVN-W014", "HVN-W021"], "{text}");
+    assert_eq!(
+        codes,
+        ["HVN-W031", "HVN-W014", "HVN-W031", "HVN-W021"],
+        "{text}"
+    );
     let loaded = haven_catalog::load_dir(&examples().join("acme")).expect("load");
     let services = loaded.catalog.services.len();
     assert!((15..=25).contains(&services), "{services} services");

@@ -1,5 +1,7 @@
 //! Recovery order over a small catalog: foundations first, then data,
-//! then services in dependency order; the critical path sums RTOs.
+//! then services in dependency order; one timing model (from the
+//! disruption, nothing back before what it needs, each step its restore
+//! estimate) gives every item's earliest completion and the critical path.
 
 use haven_catalog::{SourceFile, load_sources};
 use haven_model::catalog::plan::recovery_order;
@@ -95,20 +97,136 @@ fn waves_bring_foundations_first_and_services_after_what_they_need() {
 }
 
 #[test]
-fn the_critical_path_is_the_longest_chain_of_recovery_times() {
+fn the_critical_path_is_the_chain_that_completes_last() {
     let loaded = load_sources(
         vec![SourceFile::new("plan.toml".into(), CATALOG.to_string())],
         Vec::new(),
     );
     let plan = recovery_order(&loaded.catalog, &["shop".to_string()]).expect("order");
-    // erp (4h) then shop (2h) = 6h; psp (6h) then shop = 8h.
+    // No estimates: the vendor's committed 6h (counted from the
+    // disruption, not added to anything) is what the shop waits for
+    // last. RTOs are deadlines, never durations to add up.
     assert_eq!(
         plan.critical_path,
         vec!["psp".to_string(), "shop".to_string()]
     );
     assert_eq!(
         plan.critical_path_time,
-        Some(jiff::SignedDuration::from_hours(8))
+        Some(jiff::SignedDuration::from_hours(6))
+    );
+    assert!(plan.without_estimate.contains(&"erp-db".to_string()));
+}
+
+fn hours(h: i64) -> Option<jiff::SignedDuration> {
+    Some(jiff::SignedDuration::from_mins(h * 60))
+}
+
+/// The hospital case: a lab (MTD 8h) behind identity and its database.
+/// Adding RTOs along the chain gave 20h, unflagged; the one model gives
+/// each item's earliest completion from the disruption and flags what
+/// misses its RTO or MTD. Within a wave the shortest RTO comes first.
+#[test]
+fn earliest_completions_follow_dependencies_and_estimates_and_flag_late_services() {
+    let text = r#"
+[[service]]
+id = "lab"
+tier = 2
+rto = "6h"
+mtd = "8h"
+rpo = "4h"
+restore_estimate = "3h"
+depends_on = ["lab-db", "directory"]
+
+[[service]]
+id = "directory"
+tier = 1
+rto = "2h"
+mtd = "8h"
+rpo = "4h"
+restore_estimate = "30m"
+depends_on = ["ad"]
+
+[[service]]
+id = "pharmacy"
+tier = 1
+rto = "12h"
+mtd = "1d"
+rpo = "4h"
+restore_estimate = "1h"
+depends_on = ["lab-db"]
+
+[[system]]
+id = "ad"
+kind = "identity"
+restore_estimate = "2h"
+
+[[system]]
+id = "lab-db"
+kind = "database-postgres"
+restore_estimate = "5h"
+"#;
+    let loaded = load_sources(
+        vec![SourceFile::new("lab.toml".into(), text.into())],
+        Vec::new(),
+    );
+    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+    let plan = recovery_order(&loaded.catalog, &[]).expect("order");
+    let item = |id: &str| {
+        plan.waves
+            .iter()
+            .flatten()
+            .find(|i| i.id == id)
+            .cloned()
+            .expect(id)
+    };
+    // ad 2h; the database waits for identity (a foundation): 2h + 5h.
+    assert_eq!(item("ad").earliest_completion, hours(2));
+    assert_eq!(item("lab-db").earliest_completion, hours(7));
+    assert_eq!(item("lab-db").waits_for.as_deref(), Some("ad"));
+    assert_eq!(
+        item("directory").earliest_completion,
+        Some(jiff::SignedDuration::from_mins(150))
+    );
+    assert_eq!(item("directory").late, Some("rto"), "2h 30m > RTO 2h");
+    // The lab waits for the later of its two dependencies.
+    assert_eq!(item("lab").earliest_completion, hours(10));
+    assert_eq!(item("lab").waits_for.as_deref(), Some("lab-db"));
+    assert_eq!(item("lab").late, Some("mtd"), "10h > MTD 8h");
+    assert_eq!(item("pharmacy").earliest_completion, hours(8));
+    assert_eq!(item("pharmacy").late, None);
+    assert_eq!(plan.critical_path, ["ad", "lab-db", "lab"]);
+    assert_eq!(plan.critical_path_time, hours(10));
+    assert!(
+        plan.without_estimate.is_empty(),
+        "{:?}",
+        plan.without_estimate
+    );
+    // Within the last wave the lab (RTO 6h) comes before the pharmacy
+    // (RTO 12h), although the pharmacy is tier 1 and the lab tier 2.
+    let last: Vec<&str> = plan
+        .waves
+        .last()
+        .expect("waves")
+        .iter()
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(last, ["lab", "pharmacy"]);
+
+    // catalog check says the same, with the chain.
+    let found = haven_catalog::check(&loaded, "2026-09-01T00:00:00Z".parse().expect("now"));
+    let codes: Vec<(&str, String)> = found
+        .iter()
+        .filter(|d| d.code == "HVN-E030" || d.code == "HVN-W031")
+        .map(|d| (d.code, d.message.clone()))
+        .collect();
+    assert_eq!(codes.len(), 2, "{codes:#?}");
+    assert!(codes.iter().any(|(c, m)| *c == "HVN-E030"
+        && m.contains("service lab cannot be back within its MTD 8h: the earliest is 10h after a disruption (ad (+2h) → lab-db (+5h) → lab (+3h))")), "{codes:#?}");
+    assert!(
+        codes
+            .iter()
+            .any(|(c, m)| *c == "HVN-W031" && m.contains("service directory")),
+        "{codes:#?}"
     );
 }
 

@@ -153,22 +153,46 @@ pub fn plan(global: &GlobalArgs, command: &crate::cli::PlanCommand) -> Result<u8
         return Ok(exit::SUCCESS);
     }
     let format = haven_model::catalog::duration::format_duration;
+    let mut late = 0;
     for (n, wave) in order.waves.iter().enumerate() {
         println!("wave {}:", n + 1);
         for item in wave {
-            let tier = item.tier.map(|t| format!(", tier {t}")).unwrap_or_default();
-            let rto = item
-                .rto
-                .map(|r| format!(", RTO {}", format(r)))
-                .unwrap_or_default();
-            println!("  {} ({}{tier}{rto})", item.id, item.kind);
+            let mut facts = vec![item.kind.to_string()];
+            facts.extend(item.tier.map(|t| format!("tier {t}")));
+            facts.extend(item.rto.map(|r| format!("RTO {}", format(r))));
+            facts.extend(item.mtd.map(|m| format!("MTD {}", format(m))));
+            facts.extend(item.restore_estimate.map(|e| format!("+{}", format(e))));
+            facts.extend(
+                item.earliest_completion
+                    .filter(|c| !c.is_zero())
+                    .map(|c| format!("back at {}", format(c))),
+            );
+            let flag = match item.late {
+                Some("mtd") => "  LATE: misses its MTD",
+                Some(_) => "  LATE: misses its RTO",
+                None => "",
+            };
+            late += usize::from(item.late.is_some());
+            println!("  {} ({}){flag}", item.id, facts.join(", "));
         }
     }
     if let Some(time) = order.critical_path_time {
         println!(
-            "critical path: {} ({})",
+            "critical path: {} (back at {} after a disruption)",
             order.critical_path.join(" → "),
             format(time)
+        );
+    }
+    if late > 0 {
+        println!(
+            "{late} services cannot be back within their objectives (see `haven catalog check`: HVN-E030, HVN-W031)"
+        );
+    }
+    if !order.without_estimate.is_empty() {
+        println!(
+            "{} services and systems have no restore_estimate and count as taking no time: {}",
+            order.without_estimate.len(),
+            order.without_estimate.join(", ")
         );
     }
     Ok(exit::SUCCESS)

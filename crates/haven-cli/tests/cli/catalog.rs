@@ -97,8 +97,16 @@ fn plan_order_and_graph_read_the_catalog() {
     let waves = order["waves"].as_array().expect("waves");
     assert_eq!(waves.len(), 2, "{order}");
     assert_eq!(waves[1][0]["id"], "shop");
-    assert_eq!(order["critical_path"], serde_json::json!(["erp", "shop"]));
-    assert_eq!(order["critical_path_time"], "9h");
+    // From the disruption: the vendor is back at its committed 2h, the
+    // shop (RTO 1h, no estimate) not before (RTOs are never added up).
+    assert_eq!(
+        order["critical_path"],
+        serde_json::json!(["payment-gateway", "shop"])
+    );
+    assert_eq!(order["critical_path_time"], "2h");
+    assert_eq!(waves[1][0]["earliest_completion"], "2h");
+    assert_eq!(waves[1][0]["late"], "rto");
+    assert_eq!(order["without_estimate"], serde_json::json!(["erp", "shop"]));
 
     let out = ws
         .haven()

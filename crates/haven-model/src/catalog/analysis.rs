@@ -22,6 +22,7 @@ pub fn analyse(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
     findings.extend(references(catalog));
     findings.extend(cycles(catalog));
     findings.extend(inversions(catalog));
+    findings.extend(recovery_timing(catalog));
     findings.extend(unprotected(catalog));
     findings.extend(single_points(catalog));
     findings.extend(compliance(catalog));
@@ -815,6 +816,74 @@ pub fn inversions(catalog: &Catalog) -> Vec<Finding> {
                 );
             }
         }
+    }
+    out
+}
+
+/// `HVN-E030` / `HVN-W031`: a service that cannot be back within its MTD
+/// (error) or its RTO (warning), by the recovery plan's timing model:
+/// from the disruption, nothing back before what it needs, each step
+/// taking its declared `restore_estimate`.
+pub fn recovery_timing(catalog: &Catalog) -> Vec<Finding> {
+    // A cycle has no order (HVN-E013 says so).
+    let Ok(order) = super::plan::recovery_order(catalog, &[]) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in order.waves.iter().flatten() {
+        let (Some(late), Some(end), Some(svc)) = (
+            item.late,
+            item.earliest_completion,
+            catalog.service(&item.id),
+        ) else {
+            continue;
+        };
+        let chain = super::plan::chain_to(&order, &item.id);
+        let steps: Vec<String> = chain
+            .iter()
+            .filter_map(|id| order.waves.iter().flatten().find(|i| &i.id == id))
+            .map(
+                |i| match (i.kind, i.restore_estimate, i.earliest_completion) {
+                    ("vendor", _, Some(at)) => {
+                        format!("{} (back at {})", i.id, format_duration(at))
+                    }
+                    (_, Some(own), _) => format!("{} (+{})", i.id, format_duration(own)),
+                    _ => format!("{} (no estimate)", i.id),
+                },
+            )
+            .collect();
+        let (code, objective, at, help) = match late {
+            "mtd" => (
+                "HVN-E030",
+                svc.mtd.as_ref(),
+                "MTD",
+                "beyond the MTD the damage is intolerable: shorten the restores along the chain (measured estimates, an alternative, parallel restores), or revisit the MTD with the business",
+            ),
+            _ => (
+                "HVN-W031",
+                svc.rto.as_ref(),
+                "RTO",
+                "shorten the restores along the chain (measured estimates, an alternative, parallel restores), or set an RTO the chain can meet",
+            ),
+        };
+        let Some(objective) = objective else { continue };
+        let message = format!(
+            "service {} cannot be back within its {at} {}: the earliest is {} after a disruption ({})",
+            item.id,
+            format_duration(objective.value),
+            format_duration(end),
+            steps.join(" → ")
+        );
+        let finding = if late == "mtd" {
+            Finding::error(code, message, help)
+        } else {
+            Finding::warning(code, message, help)
+        };
+        let mut finding = finding.object("service", &item.id).at(objective.at);
+        for id in chain.iter().filter(|id| **id != item.id) {
+            finding = finding.object(catalog.kind_of(id).unwrap_or("system"), id);
+        }
+        out.push(finding);
     }
     out
 }

@@ -105,6 +105,9 @@ pub struct Service {
     pub rto: Option<Located<SignedDuration>>,
     /// Recovery point objective.
     pub rpo: Option<Located<SignedDuration>>,
+    /// How long bringing the service itself back takes once everything
+    /// it depends on is back (its own step, not the whole chain).
+    pub restore_estimate: Option<Located<SignedDuration>>,
     /// Classification of its data.
     pub data_classification: Option<DataClass>,
     /// Regulations that apply (ids of `[[regulation]]`).
@@ -201,6 +204,9 @@ pub struct System {
     /// Systems that can take over when this one fails (not a single
     /// point of failure when set).
     pub alternatives: Vec<Located<String>>,
+    /// How long restoring the system takes once what it needs is back
+    /// (declared; drills will measure it).
+    pub restore_estimate: Option<Located<SignedDuration>>,
 }
 
 impl System {

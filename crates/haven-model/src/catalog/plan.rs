@@ -5,8 +5,17 @@
 //! depends only on earlier waves. Foundations come first even where the
 //! catalog does not say so: every system needs the network, DNS and
 //! identity systems of the plan (in that order). Within a wave, items
-//! are ordered by tier (a system or vendor takes the most critical tier
-//! of the services that need it), then by impact per hour, then by id.
+//! are ordered by deadline (the tightest RTO among the services that
+//! need an item), then tier (the most critical of those services), then
+//! impact per hour, then id.
+//!
+//! One timing model, the same as `catalog check`'s: every objective
+//! counts from the moment of disruption, and nothing is back before what
+//! it needs. An item's earliest completion is the latest completion
+//! among what it needs plus its own restore estimate (a vendor is back
+//! at its committed RTO); an item without an estimate counts as taking
+//! no time of its own (listed in `without_estimate`). The critical path
+//! is the chain that ends last.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -24,9 +33,28 @@ pub struct PlanItem {
     pub id: String,
     /// Tier (for systems and vendors: the most critical service needing them).
     pub tier: Option<u8>,
-    /// Its recovery time: a service's RTO, a vendor's committed RTO.
+    /// Its recovery time objective: a service's RTO, a vendor's committed
+    /// RTO; counted from the disruption.
     #[serde(with = "opt_duration")]
     pub rto: Option<SignedDuration>,
+    /// The tightest RTO among the services that need it (its own for a
+    /// service): how urgent it is. Waves are ordered by it.
+    #[serde(with = "opt_duration")]
+    pub deadline: Option<SignedDuration>,
+    /// A service's maximum tolerable downtime, from the disruption.
+    #[serde(with = "opt_duration")]
+    pub mtd: Option<SignedDuration>,
+    /// Its own step once what it needs is back (declared `restore_estimate`).
+    #[serde(with = "opt_duration")]
+    pub restore_estimate: Option<SignedDuration>,
+    /// The earliest it can be back, from the disruption.
+    #[serde(with = "opt_duration")]
+    pub earliest_completion: Option<SignedDuration>,
+    /// What it waits for last (the dependency that completes latest).
+    pub waits_for: Option<String>,
+    /// `mtd` or `rto` when its earliest completion is later than that
+    /// objective (`mtd` wins when both are missed).
+    pub late: Option<&'static str>,
     /// Financial impact per hour (services).
     pub impact_per_hour: Option<f64>,
 }
@@ -36,11 +64,14 @@ pub struct PlanItem {
 pub struct RecoveryOrder {
     /// Waves, first to last.
     pub waves: Vec<Vec<PlanItem>>,
-    /// The chain of dependencies with the longest total recovery time.
+    /// The chain that completes last, first to last.
     pub critical_path: Vec<String>,
-    /// Its total (the sum of the RTOs along it).
+    /// When its last item completes, from the disruption.
     #[serde(with = "opt_duration")]
     pub critical_path_time: Option<SignedDuration>,
+    /// Services and systems with no `restore_estimate` (counted as
+    /// taking no time of their own).
+    pub without_estimate: Vec<String>,
 }
 
 mod opt_duration {
@@ -68,13 +99,20 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
     }
     let nodes = nodes(catalog, services);
     let needs = needs(catalog, &nodes);
-    let tier = tiers(catalog, &nodes, &needs);
-    let waves = waves(&needs, |id| plan_item(catalog, &tier, id))?;
-    let (time, path) = critical_path(&waves, &needs);
+    let urgency = urgency(catalog, &nodes, &needs);
+    let mut waves = waves(&needs, |id| plan_item(catalog, &urgency, id))?;
+    let (time, path) = timing(&mut waves, &needs);
+    let without_estimate = waves
+        .iter()
+        .flatten()
+        .filter(|i| i.kind != "vendor" && i.restore_estimate.is_none())
+        .map(|i| i.id.clone())
+        .collect();
     Ok(RecoveryOrder {
         waves,
         critical_path: path,
         critical_path_time: (!time.is_zero()).then_some(time),
+        without_estimate,
     })
 }
 
@@ -142,61 +180,79 @@ fn needs<'a>(catalog: &'a Catalog, nodes: &[&'a str]) -> HashMap<&'a str, HashSe
     needs
 }
 
-/// The tier of every node: the most critical service needing it.
-fn tiers<'a>(
+/// How urgent each node is: the most critical tier and the tightest RTO
+/// among the services needing it (directly or through others).
+#[derive(Default)]
+struct Urgency<'a> {
+    tier: HashMap<&'a str, u8>,
+    deadline: HashMap<&'a str, SignedDuration>,
+}
+
+fn urgency<'a>(
     catalog: &'a Catalog,
     nodes: &[&'a str],
     needs: &HashMap<&'a str, HashSet<&'a str>>,
-) -> HashMap<&'a str, u8> {
+) -> Urgency<'a> {
     let present: HashSet<&str> = nodes.iter().copied().collect();
-    let mut tier: HashMap<&str, u8> = HashMap::new();
+    let mut urgency = Urgency::default();
     for s in &catalog.services {
         if !present.contains(s.id.value.as_str()) {
             continue;
         }
         let t = s.tier.value;
+        let rto = s.rto.as_ref().map(|r| r.value);
         let mut stack = vec![s.id.value.as_str()];
         let mut visited = HashSet::new();
         while let Some(n) = stack.pop() {
             if !visited.insert(n) {
                 continue;
             }
-            let e = tier.entry(n).or_insert(t);
+            let e = urgency.tier.entry(n).or_insert(t);
             *e = (*e).min(t);
+            if let Some(rto) = rto {
+                let d = urgency.deadline.entry(n).or_insert(rto);
+                *d = (*d).min(rto);
+            }
             stack.extend(needs.get(n).into_iter().flatten().copied());
         }
     }
-    tier
+    urgency
 }
 
-fn plan_item(catalog: &Catalog, tier: &HashMap<&str, u8>, id: &str) -> PlanItem {
-    let (kind, rto, impact) = if let Some(s) = catalog.service(id) {
+fn plan_item(catalog: &Catalog, urgency: &Urgency<'_>, id: &str) -> PlanItem {
+    let value = |d: &Option<super::Located<SignedDuration>>| d.as_ref().map(|d| d.value);
+    let (kind, rto, mtd, estimate, impact) = if let Some(s) = catalog.service(id) {
         (
             "service",
-            s.rto.as_ref().map(|r| r.value),
+            value(&s.rto),
+            value(&s.mtd),
+            value(&s.restore_estimate),
             s.impact.per_hour,
         )
-    } else if catalog.system(id).is_some() {
-        ("system", None, None)
+    } else if let Some(s) = catalog.system(id) {
+        ("system", None, None, value(&s.restore_estimate), None)
     } else {
         let v = catalog.vendors.iter().find(|v| v.id.value == id);
-        (
-            "vendor",
-            v.and_then(|v| v.sla_rto.as_ref().map(|r| r.value)),
-            None,
-        )
+        let sla = v.and_then(|v| value(&v.sla_rto));
+        ("vendor", sla, None, None, None)
     };
     PlanItem {
         kind,
         id: id.to_string(),
-        tier: tier.get(id).copied(),
+        tier: urgency.tier.get(id).copied(),
         rto,
+        deadline: urgency.deadline.get(id).copied(),
+        mtd,
+        restore_estimate: estimate,
+        earliest_completion: None,
+        waits_for: None,
+        late: None,
         impact_per_hour: impact,
     }
 }
 
 /// Kahn layering: each wave needs only earlier waves; inside a wave the
-/// most critical (tier, then impact) comes first.
+/// most urgent (RTO, then tier, then impact) comes first.
 fn waves(
     needs: &HashMap<&str, HashSet<&str>>,
     item: impl Fn(&str) -> PlanItem,
@@ -227,9 +283,10 @@ fn waves(
         }
         let mut wave: Vec<PlanItem> = ready.iter().map(|id| item(id)).collect();
         wave.sort_by(|a, b| {
-            a.tier
-                .unwrap_or(u8::MAX)
-                .cmp(&b.tier.unwrap_or(u8::MAX))
+            a.deadline
+                .unwrap_or(SignedDuration::MAX)
+                .cmp(&b.deadline.unwrap_or(SignedDuration::MAX))
+                .then(a.tier.unwrap_or(u8::MAX).cmp(&b.tier.unwrap_or(u8::MAX)))
                 .then(
                     b.impact_per_hour
                         .unwrap_or(0.0)
@@ -242,29 +299,83 @@ fn waves(
     Ok(waves)
 }
 
-/// The critical path: the longest sum of recovery times along a chain.
-fn critical_path(
-    waves: &[Vec<PlanItem>],
+/// Each item's earliest completion (the latest among what it needs,
+/// plus its own estimate; a vendor at its committed RTO), what it waits
+/// for, and whether it misses its objectives; then the chain that ends
+/// last and when.
+fn timing(
+    waves: &mut [Vec<PlanItem>],
     needs: &HashMap<&str, HashSet<&str>>,
 ) -> (SignedDuration, Vec<String>) {
-    let mut best: HashMap<String, (SignedDuration, Vec<String>)> = HashMap::new();
-    for wave in waves {
-        for it in wave {
-            let own = it.rto.unwrap_or(SignedDuration::ZERO);
-            let before = needs
+    let mut done: HashMap<String, (SignedDuration, Option<String>)> = HashMap::new();
+    for wave in waves.iter_mut() {
+        for it in wave.iter_mut() {
+            let (ready, waits_for) = needs
                 .get(it.id.as_str())
                 .into_iter()
                 .flatten()
-                .filter_map(|d| best.get(*d))
-                .max_by_key(|(t, _)| *t)
-                .cloned()
-                .unwrap_or((SignedDuration::ZERO, Vec::new()));
-            let mut path = before.1;
-            path.push(it.id.clone());
-            best.insert(it.id.clone(), (before.0 + own, path));
+                .filter_map(|d| done.get(*d).map(|(t, _)| (*t, d.to_string())))
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+                .map_or((SignedDuration::ZERO, None), |(t, d)| (t, Some(d)));
+            let end = if it.kind == "vendor" {
+                ready.max(it.rto.unwrap_or(SignedDuration::ZERO))
+            } else {
+                ready + it.restore_estimate.unwrap_or(SignedDuration::ZERO)
+            };
+            it.earliest_completion = Some(end);
+            it.waits_for = waits_for.clone();
+            it.late = if it.mtd.is_some_and(|m| end > m) {
+                Some("mtd")
+            } else if it.kind == "service" && it.rto.is_some_and(|r| end > r) {
+                Some("rto")
+            } else {
+                None
+            };
+            done.insert(it.id.clone(), (end, waits_for));
         }
     }
-    best.into_values()
-        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
-        .unwrap_or((SignedDuration::ZERO, Vec::new()))
+    let chain = |last: &str| {
+        let mut path = vec![last.to_string()];
+        while let Some(Some(before)) = done
+            .get(path.last().expect("non-empty"))
+            .map(|d| d.1.clone())
+        {
+            path.push(before);
+        }
+        path.reverse();
+        path
+    };
+    // The latest completion; among equals, the longest chain (what waits
+    // for the rest), then the first id.
+    let Some((time, path)) = done
+        .iter()
+        .map(|(id, (time, _))| (*time, chain(id)))
+        .max_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(a.1.len().cmp(&b.1.len()))
+                .then(b.1.cmp(&a.1))
+        })
+    else {
+        return (SignedDuration::ZERO, Vec::new());
+    };
+    (time, path)
+}
+
+/// The chain an item waits for, first to last (itself included).
+pub fn chain_to(order: &RecoveryOrder, id: &str) -> Vec<String> {
+    let by_id: HashMap<&str, &PlanItem> = order
+        .waves
+        .iter()
+        .flatten()
+        .map(|i| (i.id.as_str(), i))
+        .collect();
+    let mut chain = vec![id.to_string()];
+    while let Some(before) = by_id
+        .get(chain.last().map_or("", String::as_str))
+        .and_then(|i| i.waits_for.clone())
+    {
+        chain.push(before);
+    }
+    chain.reverse();
+    chain
 }
