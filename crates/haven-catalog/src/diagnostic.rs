@@ -31,6 +31,10 @@ pub struct Diagnostic {
     pub marked: usize,
     /// Objects involved.
     pub objects: Vec<ObjectRef>,
+    /// A second place that explains this one (`first defined at
+    /// catalog/a.toml:3:6`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Diagnostic {
@@ -47,6 +51,11 @@ impl Diagnostic {
             snippet: None,
             marked: 0,
             objects: f.objects.clone(),
+            note: f.related.and_then(|(what, at)| {
+                let file = files.get(at.file)?;
+                let (line, column) = file.line_col(at.start);
+                Some(format!("{what} at {}:{line}:{column}", file.path.display()))
+            }),
         };
         if let Some(at) = f.at
             && let Some(file) = files.get(at.file)
@@ -102,8 +111,14 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
                 "^".repeat(d.marked)
             );
             let _ = writeln!(out, "{pad} = help: {}", d.help);
+            if let Some(note) = &d.note {
+                let _ = writeln!(out, "{pad} = note: {note}");
+            }
         } else {
             let _ = writeln!(out, "  = help: {}", d.help);
+            if let Some(note) = &d.note {
+                let _ = writeln!(out, "  = note: {note}");
+            }
         }
         out.push('\n');
     }

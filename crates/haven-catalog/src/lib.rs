@@ -173,18 +173,22 @@ pub fn load_sources(files: Vec<SourceFile>, mut findings: Vec<Finding>) -> Loade
 fn duplicates(catalog: &Catalog) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut check = |space: &str, ids: Vec<(&'static str, &str, haven_model::catalog::Origin)>| {
-        let mut seen: HashMap<&str, &'static str> = HashMap::new();
+        let mut seen: HashMap<&str, (&'static str, haven_model::catalog::Origin)> = HashMap::new();
         for (kind, id, at) in ids {
-            if let Some(first) = seen.insert(id, kind) {
-                out.push(
+            match seen.get(id) {
+                Some((first, first_at)) => out.push(
                     Finding::error(
                         "HVN-E005",
                         format!("{kind} id `{id}` is already used by a {first}"),
                         format!("ids of {space} must be unique: rename one of them"),
                     )
                     .object(kind, id)
-                    .at(at),
-                );
+                    .at(at)
+                    .related("first defined", *first_at),
+                ),
+                None => {
+                    seen.insert(id, (kind, at));
+                }
             }
         }
     };

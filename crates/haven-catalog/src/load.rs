@@ -442,10 +442,22 @@ impl Reader<'_> {
             Some((_, mut v)) => self.impact(&mut v),
             None => Impact::default(),
         };
+        let written: Vec<&'static str> = ["mtd", "rto", "rpo"]
+            .into_iter()
+            .filter(|k| th.table.keys().any(|key| key.name == *k))
+            .collect();
         let mtd = self.duration(th, "mtd");
         let rto = self.duration(th, "rto");
         let restore_estimate = self.duration(th, "restore_estimate");
         let rpo = self.duration(th, "rpo");
+        let unreadable = written
+            .into_iter()
+            .filter(|k| match *k {
+                "mtd" => mtd.is_none(),
+                "rto" => rto.is_none(),
+                _ => rpo.is_none(),
+            })
+            .collect();
         let data_classification = self
             .choice::<DataClassText>(th, "data_classification", DataClassText::ALLOWED)
             .map(|d| d.0);
@@ -476,6 +488,7 @@ impl Reader<'_> {
             depends_on,
             review_interval,
             restore_estimate,
+            unreadable,
             last_reviewed,
         })
     }

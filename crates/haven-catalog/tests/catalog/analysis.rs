@@ -99,3 +99,222 @@ fn a_gap_made_by_a_clock_change_is_explained_with_the_fix_that_works() {
         }
     }
 }
+
+/// `(code, message, help, line, note)` of every diagnostic.
+fn diagnostics(toml: &str) -> Vec<(String, String, String, usize, Option<String>)> {
+    let loaded = load_sources(
+        vec![SourceFile::new("c.toml".into(), toml.into())],
+        Vec::new(),
+    );
+    check(&loaded, "2026-09-01T00:00:00Z".parse().expect("now"))
+        .into_iter()
+        .map(|d| {
+            (
+                d.code.to_string(),
+                d.message.clone(),
+                d.help.clone(),
+                d.line.unwrap_or(0),
+                d.note.clone(),
+            )
+        })
+        .collect()
+}
+
+fn with_code<'a>(
+    all: &'a [(String, String, String, usize, Option<String>)],
+    code: &str,
+) -> Vec<&'a (String, String, String, usize, Option<String>)> {
+    all.iter().filter(|d| d.0 == code).collect()
+}
+
+const CHAIN: &str = r#"
+[[service]]
+id = "erp"
+tier = 1
+rpo = "1d"
+rto = "8h"
+mtd = "1d"
+depends_on = ["identity-svc"]
+
+[[service]]
+id = "lab"
+tier = 1
+rpo = "1d"
+rto = "8h"
+mtd = "1d"
+depends_on = ["identity-svc"]
+
+[[service]]
+id = "identity-svc"
+tier = 1
+rpo = "1d"
+rto = "2h"
+mtd = "1d"
+depends_on = ["dc"]
+
+[[system]]
+id = "dc"
+kind = "dns"
+"#;
+
+/// A sole domain controller every tier-1 service needs through the
+/// identity service is a single point of failure; a working alternative
+/// takes that away, a misspelt one does not.
+#[test]
+fn single_points_of_failure_are_found_through_any_chain_and_alternatives_count() {
+    let found = diagnostics(CHAIN);
+    let spof = with_code(&found, "HVN-W021");
+    assert_eq!(spof.len(), 1, "{found:#?}");
+    assert!(
+        spof[0]
+            .1
+            .contains("system dc is needed by 3 tier-1 services")
+            && spof[0].1.contains("erp through identity-svc")
+            && spof[0].1.contains("identity-svc directly"),
+        "{}",
+        spof[0].1
+    );
+    let with_alternative = CHAIN.replace(
+        "kind = \"dns\"\n",
+        "kind = \"dns\"\nalternatives = [\"dc2\"]\n\n[[system]]\nid = \"dc2\"\nkind = \"dns\"\n",
+    );
+    assert!(with_code(&diagnostics(&with_alternative), "HVN-W021").is_empty());
+    let misspelt = CHAIN.replace(
+        "kind = \"dns\"\n",
+        "kind = \"dns\"\nalternatives = [\"dc-2\"]\n",
+    );
+    let found = diagnostics(&misspelt);
+    assert_eq!(
+        with_code(&found, "HVN-W021").len(),
+        1,
+        "an unknown alternative cannot take over"
+    );
+    assert_eq!(with_code(&found, "HVN-E012").len(), 1, "{found:#?}");
+}
+
+const VENDORS: &str = r#"
+[[service]]
+id = "shop"
+tier = 2
+rpo = "1d"
+rto = "2h"
+mtd = "1d"
+depends_on = ["isp"]
+
+[[vendor]]
+id = "isp"
+sla_rto = "8h"
+alternatives = ["isp-b"]
+
+[[vendor]]
+id = "isp-b"
+sla_rto = "1h"
+"#;
+
+/// A dependency with an alternative is back when the earliest of them is:
+/// in the RTO-inversion check and in the recovery timing alike, and the
+/// help never advises adding an alternative that exists.
+#[test]
+fn declared_alternatives_count_in_inversions_and_timing() {
+    let found = diagnostics(VENDORS);
+    assert!(with_code(&found, "HVN-W014").is_empty(), "{found:#?}");
+    assert!(with_code(&found, "HVN-W031").is_empty(), "{found:#?}");
+    let loaded = load_sources(
+        vec![SourceFile::new("v.toml".into(), VENDORS.into())],
+        Vec::new(),
+    );
+    let order = haven_model::catalog::plan::recovery_order(&loaded.catalog, &["shop".into()])
+        .expect("order");
+    let shop = order
+        .waves
+        .iter()
+        .flatten()
+        .find(|i| i.id == "shop")
+        .expect("shop");
+    assert_eq!(
+        shop.earliest_completion,
+        Some(jiff::SignedDuration::from_hours(1))
+    );
+    assert_eq!(shop.waits_for.as_deref(), Some("isp-b"));
+
+    let both_slow = VENDORS.replace("sla_rto = \"1h\"", "sla_rto = \"6h\"");
+    let found = diagnostics(&both_slow);
+    let inversion = with_code(&found, "HVN-W014");
+    assert_eq!(inversion.len(), 1, "{found:#?}");
+    assert!(
+        inversion[0]
+            .1
+            .contains("with RTO 6h (the earliest of it and its alternatives isp-b)"),
+        "{}",
+        inversion[0].1
+    );
+    assert!(
+        !inversion[0].2.contains("add an alternative"),
+        "{}",
+        inversion[0].2
+    );
+}
+
+/// A tier-1 service depending on a tier-3 one is a finding of its own,
+/// even when the RTOs are consistent.
+#[test]
+fn a_tier_inversion_is_its_own_finding() {
+    let text = r#"
+[[service]]
+id = "webshop"
+tier = 1
+rpo = "1h"
+rto = "4h"
+mtd = "8h"
+depends_on = ["helpdesk"]
+
+[[service]]
+id = "helpdesk"
+tier = 3
+rto = "2h"
+"#;
+    let found = diagnostics(text);
+    assert!(
+        with_code(&found, "HVN-W014").is_empty(),
+        "RTOs are consistent"
+    );
+    let inversion = with_code(&found, "HVN-W032");
+    assert_eq!(inversion.len(), 1, "{found:#?}");
+    assert!(
+        inversion[0]
+            .1
+            .contains("tier-1 service webshop depends on tier-3 service helpdesk")
+    );
+    assert_eq!(inversion[0].3, 8, "points at the dependency");
+}
+
+/// Where a finding points helps fix it: a duplicate shows the first
+/// definition, a cycle the dependency that closes it, and a value that
+/// is there but unreadable is not also reported missing.
+#[test]
+fn findings_point_where_the_fix_is() {
+    let duplicate =
+        "[[system]]\nid = \"db\"\nkind = \"vm\"\n\n[[system]]\nid = \"db\"\nkind = \"vm\"\n";
+    let found = diagnostics(duplicate);
+    let dup = with_code(&found, "HVN-E005");
+    assert_eq!(dup.len(), 1, "{found:#?}");
+    assert_eq!(dup[0].3, 6);
+    assert_eq!(dup[0].4.as_deref(), Some("first defined at c.toml:2:7"));
+
+    let cycle = "[[service]]\nid = \"a\"\ntier = 3\ndepends_on = [\"b\"]\n\n[[service]]\nid = \"b\"\ntier = 3\ndepends_on = [\"c\", \"a\"]\n\n[[service]]\nid = \"c\"\ntier = 3\n";
+    let found = diagnostics(cycle);
+    let cycles = with_code(&found, "HVN-E013");
+    assert_eq!(cycles.len(), 1, "{found:#?}");
+    assert_eq!(cycles[0].3, 9, "b's dependency on a closes the cycle");
+
+    let unreadable =
+        "[[service]]\nid = \"erp\"\ntier = 1\nrpo = \"1h\"\nrto = \"four hours\"\nmtd = \"1d\"\n";
+    let found = diagnostics(unreadable);
+    assert_eq!(with_code(&found, "HVN-E003").len(), 1, "{found:#?}");
+    assert!(
+        with_code(&found, "HVN-E011").is_empty(),
+        "a written but unreadable rto is not also missing: {found:#?}"
+    );
+    let missing = "[[service]]\nid = \"erp\"\ntier = 1\nrpo = \"1h\"\nmtd = \"1d\"\n";
+    assert_eq!(with_code(&diagnostics(missing), "HVN-E011").len(), 1);
+}

@@ -85,7 +85,9 @@ fn the_acme_example_passes_with_its_documented_warnings() {
     let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
     assert_eq!(
         codes,
-        ["HVN-W031", "HVN-W014", "HVN-W031", "HVN-W021"],
+        [
+            "HVN-W031", "HVN-W014", "HVN-W031", "HVN-W021", "HVN-W021", "HVN-W021"
+        ],
         "{text}"
     );
     let loaded = haven_catalog::load_dir(&examples().join("acme")).expect("load");

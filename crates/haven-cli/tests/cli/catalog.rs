@@ -106,7 +106,10 @@ fn plan_order_and_graph_read_the_catalog() {
     assert_eq!(order["critical_path_time"], "2h");
     assert_eq!(waves[1][0]["earliest_completion"], "2h");
     assert_eq!(waves[1][0]["late"], "rto");
-    assert_eq!(order["without_estimate"], serde_json::json!(["erp", "shop"]));
+    assert_eq!(
+        order["without_estimate"],
+        serde_json::json!(["erp", "shop"])
+    );
 
     let out = ws
         .haven()

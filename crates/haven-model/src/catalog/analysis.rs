@@ -25,6 +25,7 @@ pub fn analyse(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
     findings.extend(recovery_timing(catalog));
     findings.extend(unprotected(catalog));
     findings.extend(single_points(catalog));
+    findings.extend(tier_inversions(catalog));
     findings.extend(compliance(catalog));
     findings.extend(copies(catalog));
     findings.extend(staleness(catalog, now));
@@ -46,58 +47,109 @@ fn policies_of<'a>(
 }
 
 /// `HVN-W021`: a system or vendor that two or more tier-1 services need,
-/// with no alternative declared.
+/// directly or through other services, with no working alternative.
 pub fn single_points(catalog: &Catalog) -> Vec<Finding> {
-    let mut needed_by: HashMap<&str, Vec<&str>> = HashMap::new();
+    // System or vendor → the tier-1 services needing it, each with the
+    // service it is needed through (None: directly).
+    let mut needed_by: HashMap<&str, Vec<(&str, Option<&str>)>> = HashMap::new();
     for svc in catalog.services.iter().filter(|s| s.tier.value == 1) {
-        for dep in &svc.depends_on {
-            needed_by
-                .entry(dep.value.as_str())
-                .or_default()
-                .push(svc.id.value.as_str());
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<(&str, Option<&str>)> = svc
+            .depends_on
+            .iter()
+            .map(|d| (d.value.as_str(), None))
+            .collect();
+        while let Some((node, via)) = stack.pop() {
+            if !seen.insert(node) {
+                continue;
+            }
+            match catalog.service(node) {
+                Some(inner) => stack.extend(
+                    inner
+                        .depends_on
+                        .iter()
+                        .map(|d| (d.value.as_str(), Some(via.unwrap_or(node)))),
+                ),
+                None => needed_by
+                    .entry(node)
+                    .or_default()
+                    .push((svc.id.value.as_str(), via)),
+            }
         }
     }
     let mut out = Vec::new();
     let candidates = catalog
         .systems
         .iter()
-        .map(|s| {
-            (
-                "system",
-                s.id.value.as_str(),
-                s.id.at,
-                s.alternatives.is_empty(),
-            )
-        })
-        .chain(catalog.vendors.iter().map(|v| {
-            (
-                "vendor",
-                v.id.value.as_str(),
-                v.id.at,
-                v.alternatives.is_empty(),
-            )
-        }));
-    for (kind, id, at, alone) in candidates {
+        .map(|s| ("system", s.id.value.as_str(), s.id.at))
+        .chain(
+            catalog
+                .vendors
+                .iter()
+                .map(|v| ("vendor", v.id.value.as_str(), v.id.at)),
+        );
+    for (kind, id, at) in candidates {
         let Some(services) = needed_by.get(id) else {
             continue;
         };
-        if services.len() >= 2 && alone {
-            let mut f = Finding::warning(
-                "HVN-W021",
-                format!(
-                    "single point of failure: {kind} {} is needed by {} tier-1 services ({}) and has no alternative",
-                    id,
-                    services.len(),
-                    services.join(", ")
-                ),
-                "add redundancy and declare it with `alternatives = [\"…\"]`, or accept the risk in the services' continuity plans",
-            )
-            .object(kind, id)
-            .at(at);
-            for s in services {
-                f = f.object("service", *s);
+        if services.len() < 2 || !catalog.working_alternatives(id).is_empty() {
+            continue;
+        }
+        let how: Vec<String> = services
+            .iter()
+            .map(|(s, via)| match via {
+                Some(via) => format!("{s} through {via}"),
+                None => format!("{s} directly"),
+            })
+            .collect();
+        let mut f = Finding::warning(
+            "HVN-W021",
+            format!(
+                "single point of failure: {kind} {id} is needed by {} tier-1 services ({}) and has no alternative",
+                services.len(),
+                how.join(", ")
+            ),
+            "add redundancy and declare it with `alternatives = [\"…\"]`, or accept the risk in the services' continuity plans",
+        )
+        .object(kind, id)
+        .at(at);
+        for (s, _) in services {
+            f = f.object("service", *s);
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// `HVN-W032`: a service that depends on a less critical service (a tier-1
+/// service needing a tier-3 one): in a disruption the dependency is
+/// recovered with its own, lower priority, whatever the RTOs say.
+pub fn tier_inversions(catalog: &Catalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for s in &catalog.services {
+        for dep in &s.depends_on {
+            let Some(d) = catalog.service(&dep.value) else {
+                continue;
+            };
+            if d.tier.value <= s.tier.value {
+                continue;
             }
-            out.push(f);
+            out.push(
+                Finding::warning(
+                    "HVN-W032",
+                    format!(
+                        "tier-{} service {} depends on tier-{} service {}: in a disruption {} is recovered with tier-{} priority",
+                        s.tier.value, s.id.value, d.tier.value, d.id.value, d.id.value, d.tier.value
+                    ),
+                    format!(
+                        "what a tier-{} service needs is tier {} in practice: raise {} to tier {}, or make {} work without it and remove the dependency",
+                        s.tier.value, s.tier.value, d.id.value, s.tier.value, s.id.value
+                    ),
+                )
+                .object("service", &s.id.value)
+                .object("service", &d.id.value)
+                .at(dep.at),
+            );
         }
     }
     out
@@ -435,7 +487,8 @@ pub fn objectives(catalog: &Catalog) -> Vec<Finding> {
         }
         if s.tier.value <= 2 {
             for (name, value) in [("rpo", &s.rpo), ("rto", &s.rto), ("mtd", &s.mtd)] {
-                if value.is_none() {
+                // A value that is there but unreadable was reported (HVN-E003).
+                if value.is_none() && !s.unreadable.contains(&name) {
                     out.push(
                         Finding::error(
                             "HVN-E011",
@@ -602,6 +655,12 @@ pub fn references(catalog: &Catalog) -> Vec<Finding> {
         .map(|s| s.id.value.as_str())
         .chain(catalog.systems.iter().map(|s| s.id.value.as_str()))
         .chain(catalog.vendors.iter().map(|v| v.id.value.as_str())));
+    // What can take over for a system or vendor.
+    let takers = ids(catalog
+        .systems
+        .iter()
+        .map(|s| s.id.value.as_str())
+        .chain(catalog.vendors.iter().map(|v| v.id.value.as_str())));
     let teams = ids(catalog.teams.iter().map(|t| t.id.value.as_str()));
     let policies = ids(catalog.policies.iter().map(|p| p.id.value.as_str()));
     let repositories = ids(catalog.repositories.iter().map(|r| r.id.value.as_str()));
@@ -659,6 +718,19 @@ pub fn references(catalog: &Catalog) -> Vec<Finding> {
         }
         if let Some(owner) = &s.owner {
             check(from, "team", r(owner), &teams);
+        }
+        for alternative in &s.alternatives {
+            check(from, "system or vendor", r(alternative), &takers);
+        }
+    }
+    for v in &catalog.vendors {
+        for alternative in &v.alternatives {
+            check(
+                ("vendor", v.id.value.as_str()),
+                "system or vendor",
+                r(alternative),
+                &takers,
+            );
         }
     }
     for p in &catalog.policies {
@@ -723,7 +795,12 @@ pub fn cycles(catalog: &Catalog) -> Vec<Finding> {
     found
         .into_iter()
         .map(|cycle| {
-            let first = catalog.service(&cycle[0]);
+            // Point at the entry that closes the cycle: the last service's
+            // dependency on the first.
+            let closing = catalog
+                .service(cycle.last().map_or("", String::as_str))
+                .and_then(|s| s.depends_on.iter().find(|d| d.value == cycle[0]))
+                .map(|d| d.at);
             let mut shown = cycle.clone();
             shown.push(cycle[0].clone());
             let mut f = Finding::error(
@@ -734,8 +811,8 @@ pub fn cycles(catalog: &Catalog) -> Vec<Finding> {
             for id in &cycle {
                 f = f.object("service", id);
             }
-            match first {
-                Some(s) => f.at(s.id.at),
+            match closing {
+                Some(at) => f.at(at),
                 None => f,
             }
         })
@@ -784,31 +861,56 @@ pub fn inversions(catalog: &Catalog) -> Vec<Finding> {
     for s in &catalog.services {
         let Some(rto) = &s.rto else { continue };
         for dep in &s.depends_on {
-            let dep_rto = catalog
-                .service(&dep.value)
-                .and_then(|d: &Service| d.rto.as_ref().map(|r| r.value))
-                .or_else(|| {
-                    catalog
-                        .vendors
-                        .iter()
-                        .find(|v| v.id.value == dep.value)
-                        .and_then(|v| v.sla_rto.as_ref().map(|r| r.value))
-                });
+            let rto_of = |id: &str| {
+                catalog
+                    .service(id)
+                    .and_then(|d: &Service| d.rto.as_ref().map(|r| r.value))
+                    .or_else(|| {
+                        catalog
+                            .vendors
+                            .iter()
+                            .find(|v| v.id.value == id)
+                            .and_then(|v| v.sla_rto.as_ref().map(|r| r.value))
+                    })
+            };
+            // What can take over counts: the earliest of them is back.
+            let alternatives = catalog.working_alternatives(&dep.value);
+            let dep_rto = std::iter::once(dep.value.as_str())
+                .chain(alternatives.iter().copied())
+                .filter_map(rto_of)
+                .min();
             if let Some(dep_rto) = dep_rto
                 && dep_rto > rto.value
             {
                 let kind = catalog.kind_of(&dep.value).unwrap_or("service");
+                let (with, help) = if alternatives.is_empty() {
+                    (
+                        String::new(),
+                        "a service cannot be back before what it needs: shorten the dependency's RTO, add an alternative, or relax this RTO".to_string(),
+                    )
+                } else {
+                    (
+                        format!(
+                            " (the earliest of it and its alternatives {})",
+                            alternatives.join(", ")
+                        ),
+                        format!(
+                            "a service cannot be back before what it needs, and even {}'s alternatives are not back sooner: shorten their RTOs or relax this RTO",
+                            dep.value
+                        ),
+                    )
+                };
                 out.push(
                     Finding::warning(
                         "HVN-W014",
                         format!(
-                            "service {} has RTO {} but depends on {kind} {} with RTO {}",
+                            "service {} has RTO {} but depends on {kind} {} with RTO {}{with}",
                             s.id.value,
                             format_duration(rto.value),
                             dep.value,
                             format_duration(dep_rto)
                         ),
-                        "a service cannot be back before what it needs: shorten the dependency's RTO, add an alternative, or relax this RTO",
+                        help,
                     )
                     .object("service", &s.id.value)
                     .object(kind, &dep.value)

@@ -49,6 +49,9 @@ pub struct Finding {
     /// Where to point (the most specific value involved).
     #[serde(skip)]
     pub at: Option<Origin>,
+    /// A second place that explains the first (`first defined here`).
+    #[serde(skip)]
+    pub related: Option<(&'static str, Origin)>,
 }
 
 impl Finding {
@@ -61,6 +64,7 @@ impl Finding {
             help: help.into(),
             objects: Vec::new(),
             at: None,
+            related: None,
         }
     }
 
@@ -79,6 +83,12 @@ impl Finding {
     /// Point at `origin`.
     pub fn at(mut self, origin: Origin) -> Self {
         self.at = Some(origin);
+        self
+    }
+
+    /// Also point at `origin`, saying what it is (`first defined`).
+    pub fn related(mut self, what: &'static str, origin: Origin) -> Self {
+        self.related = Some((what, origin));
         self
     }
 

@@ -122,6 +122,10 @@ pub struct Service {
     pub review_interval: Option<Located<SignedDuration>>,
     /// When it was last reviewed.
     pub last_reviewed: Option<Located<Date>>,
+    /// Keys that were written but could not be read (reported by the
+    /// loader; analyses do not report them again as missing).
+    #[serde(skip)]
+    pub unreadable: Vec<&'static str>,
 }
 
 /// The impact of a service's downtime.
@@ -505,6 +509,23 @@ impl Catalog {
     /// A policy by id.
     pub fn policy(&self, id: &str) -> Option<&Policy> {
         self.policies.iter().find(|p| p.id.value == id)
+    }
+
+    /// The declared alternatives of a system or vendor that exist in the
+    /// catalog (an unknown one is HVN-E012 and cannot take over).
+    pub fn working_alternatives(&self, id: &str) -> Vec<&str> {
+        let declared = self.system(id).map(|s| &s.alternatives).or_else(|| {
+            self.vendors
+                .iter()
+                .find(|v| v.id.value == id)
+                .map(|v| &v.alternatives)
+        });
+        declared
+            .into_iter()
+            .flatten()
+            .map(|a| a.value.as_str())
+            .filter(|a| *a != id && self.kind_of(a).is_some())
+            .collect()
     }
 
     /// The policy protecting a system, if it has one that exists.

@@ -101,7 +101,12 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
     let needs = needs(catalog, &nodes);
     let urgency = urgency(catalog, &nodes, &needs);
     let mut waves = waves(&needs, |id| plan_item(catalog, &urgency, id))?;
-    let (time, path) = timing(&mut waves, &needs);
+    let alternatives: HashMap<&str, Vec<&str>> = nodes
+        .iter()
+        .map(|n| (*n, catalog.working_alternatives(n)))
+        .filter(|(_, a)| !a.is_empty())
+        .collect();
+    let (time, path) = timing(&mut waves, &needs, &alternatives);
     let without_estimate = waves
         .iter()
         .flatten()
@@ -140,6 +145,8 @@ fn nodes<'a>(catalog: &'a Catalog, services: &'a [String]) -> Vec<&'a str> {
         if let Some(s) = catalog.service(id) {
             stack.extend(s.depends_on.iter().map(|d| d.value.as_str()));
         }
+        // What can take over is recovered too.
+        stack.extend(catalog.working_alternatives(id));
     }
     nodes
 }
@@ -306,15 +313,23 @@ fn waves(
 fn timing(
     waves: &mut [Vec<PlanItem>],
     needs: &HashMap<&str, HashSet<&str>>,
+    alternatives: &HashMap<&str, Vec<&str>>,
 ) -> (SignedDuration, Vec<String>) {
     let mut done: HashMap<String, (SignedDuration, Option<String>)> = HashMap::new();
     for wave in waves.iter_mut() {
         for it in wave.iter_mut() {
+            // A dependency is back when it or one of its alternatives is.
+            let back = |d: &str| {
+                std::iter::once(d)
+                    .chain(alternatives.get(d).into_iter().flatten().copied())
+                    .filter_map(|x| done.get(x).map(|(t, _)| (*t, x.to_string())))
+                    .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)))
+            };
             let (ready, waits_for) = needs
                 .get(it.id.as_str())
                 .into_iter()
                 .flatten()
-                .filter_map(|d| done.get(*d).map(|(t, _)| (*t, d.to_string())))
+                .filter_map(|d| back(d))
                 .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
                 .map_or((SignedDuration::ZERO, None), |(t, d)| (t, Some(d)));
             let end = if it.kind == "vendor" {
