@@ -11,9 +11,10 @@ use haven_model::catalog::analysis::closest;
 use haven_model::catalog::schedule::CRON_EXAMPLE;
 use haven_model::catalog::watch::MaybeSecret;
 use haven_model::catalog::{
-    BackupSet, Catalog, Check, CronSchedule, DataClass, EnvVar, Finding, Impact, IntegrityCheck,
-    Located, Member, Origin, Policy, Regulation, Repository, Retention, SecretRef, Service,
-    ServiceId, SetName, StorageTier, Strategy, System, Team, Vendor, Window, Zone, parse_duration,
+    BackupSet, Catalog, Check, CronSchedule, DataClass, EnvVar, Finding, Impact, ImpactPoint,
+    IntegrityCheck, Located, Member, Origin, Policy, Regulation, Repository, Retention, SecretRef,
+    Service, ServiceId, SetName, StorageTier, Strategy, System, Team, Vendor, Window, Zone,
+    parse_duration,
 };
 use jiff::SignedDuration;
 use toml_span::de_helpers::TableHelper;
@@ -450,6 +451,7 @@ impl Reader<'_> {
         let rto = self.duration(th, "rto");
         let restore_estimate = self.duration(th, "restore_estimate");
         let rpo = self.duration(th, "rpo");
+        let impact_over_time = self.impact_over_time(th);
         let unreadable = written
             .into_iter()
             .filter(|k| match *k {
@@ -488,9 +490,69 @@ impl Reader<'_> {
             depends_on,
             review_interval,
             restore_estimate,
+            impact_over_time,
             unreadable,
             last_reviewed,
         })
+    }
+
+    /// `impact_over_time = { "1h" = 1000, "8h" = 50000 }`: the loss
+    /// accumulated after each downtime, which can only grow.
+    fn impact_over_time(&mut self, th: &mut TableHelper<'_>) -> Option<Located<Vec<ImpactPoint>>> {
+        let (key, mut value) = th.take("impact_over_time")?;
+        let example = "e.g. impact_over_time = { \"1h\" = 1000, \"8h\" = 50000, \"3d\" = 900000 } (the loss accumulated after each downtime)";
+        let ValueInner::Table(table) = value.take() else {
+            self.invalid(
+                value.span,
+                "`impact_over_time` must be a table".into(),
+                example,
+            );
+            return None;
+        };
+        let mut points = Vec::new();
+        for (after, mut loss) in table {
+            let Ok(duration) = parse_duration(&after.name) else {
+                self.invalid(
+                    after.span,
+                    format!("`impact_over_time`: {:?} is not a duration", after.name),
+                    example,
+                );
+                return None;
+            };
+            let amount = match loss.take() {
+                ValueInner::Integer(i) if i >= 0 => i as f64,
+                ValueInner::Float(f) if f >= 0.0 && f.is_finite() => f,
+                _ => {
+                    self.invalid(
+                        loss.span,
+                        format!(
+                            "`impact_over_time`: the loss after {} must be a number of at least 0",
+                            after.name
+                        ),
+                        example,
+                    );
+                    return None;
+                }
+            };
+            points.push((
+                ImpactPoint {
+                    after: duration,
+                    loss: amount,
+                },
+                loss.span,
+            ));
+        }
+        points.sort_by_key(|(p, _)| p.after);
+        if let Some(pair) = points.windows(2).find(|w| w[1].0.loss < w[0].0.loss) {
+            self.invalid(
+                pair[1].1,
+                "`impact_over_time`: the accumulated loss goes down with longer downtime".into(),
+                "each value is the total lost by then, so it can only stay or grow",
+            );
+            return None;
+        }
+        let points = points.into_iter().map(|(p, _)| p).collect();
+        Some(Located::new(points, self.origin(key.span)))
     }
 
     fn impact(&mut self, value: &mut Value<'_>) -> Impact {
@@ -505,6 +567,7 @@ impl Reader<'_> {
             reputational: self.rating(&mut th, "reputational"),
             customer: self.rating(&mut th, "customer"),
             operational: self.rating(&mut th, "operational"),
+            tolerable_loss: th.optional_s::<f64>("tolerable_loss").map(|v| v.value),
         };
         self.finish(th, "service.impact");
         impact

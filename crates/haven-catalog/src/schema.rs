@@ -75,7 +75,8 @@ pub fn schema() -> Value {
             "legal": rating("legal/regulatory impact"),
             "reputational": rating("reputational impact"),
             "customer": rating("customer impact"),
-            "operational": rating("operational impact")
+            "operational": rating("operational impact"),
+            "tolerable_loss": { "type": "number", "minimum": 0, "description": "the most one outage may cost (same currency): where the impact curve becomes intolerable" }
         }),
     );
     let service = table(
@@ -98,6 +99,11 @@ pub fn schema() -> Value {
             "depends_on": ids("services, systems and vendors it needs"),
             "review_interval": duration("how often the entry is reviewed"),
             "restore_estimate": duration("how long bringing the service itself back takes once what it depends on is back"),
+            "impact_over_time": {
+                "type": "object",
+                "description": "the loss accumulated after each downtime, e.g. { \"1h\" = 1000, \"8h\" = 50000, \"3d\" = 900000 }",
+                "additionalProperties": { "type": "number", "minimum": 0 }
+            },
             "last_reviewed": date("last review")
         }),
     );

@@ -215,6 +215,7 @@ mod tests {
             rto: None,
             rpo: None,
             restore_estimate: None,
+            impact_over_time: None,
             unreadable: Vec::new(),
             data_classification: None,
             regulations: vec![],

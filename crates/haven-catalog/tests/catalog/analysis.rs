@@ -318,3 +318,92 @@ fn findings_point_where_the_fix_is() {
     let missing = "[[service]]\nid = \"erp\"\ntier = 1\nrpo = \"1h\"\nmtd = \"1d\"\n";
     assert_eq!(with_code(&diagnostics(missing), "HVN-E011").len(), 1);
 }
+
+/// The BIA as practitioners write it: a service carries the impact of
+/// everything that stops without it, ranked by that; an impact curve
+/// says when losses become intolerable, and an MTD later than that is
+/// flagged.
+#[test]
+fn impact_is_inherited_through_dependencies_and_the_curve_suggests_an_mtd() {
+    let text = r#"
+[[service]]
+id = "network"
+tier = 1
+rpo = "1d"
+rto = "1h"
+mtd = "8h"
+[service.impact]
+per_hour = 1000.0
+
+[[service]]
+id = "erp"
+tier = 1
+rpo = "1h"
+rto = "4h"
+mtd = "3d"
+depends_on = ["network"]
+impact_over_time = { "1h" = 5000, "8h" = 60000, "1d" = 400000, "3d" = 1500000 }
+[service.impact]
+per_hour = 40000.0
+tolerable_loss = 500000.0
+
+[[service]]
+id = "shop"
+tier = 1
+rpo = "1h"
+rto = "2h"
+mtd = "8h"
+depends_on = ["erp"]
+[service.impact]
+per_hour = 25000.0
+"#;
+    let loaded = load_sources(
+        vec![SourceFile::new("b.toml".into(), text.into())],
+        Vec::new(),
+    );
+    assert!(loaded.findings.is_empty(), "{:#?}", loaded.findings);
+    let findings = haven_model::catalog::analysis::analyse(
+        &loaded.catalog,
+        "2026-09-01T00:00:00Z".parse().expect("now"),
+    );
+    let rows = haven_model::catalog::bia::bia(
+        &loaded.catalog,
+        &findings,
+        haven_model::catalog::bia::Scoring::Quantitative,
+    );
+    let ranked: Vec<(&str, Option<f64>)> = rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.inherited_impact_per_hour))
+        .collect();
+    // The network's own 1000/h carries the ERP's and, through it, the
+    // shop's: it ranks first.
+    assert_eq!(
+        ranked,
+        [
+            ("network", Some(66000.0)),
+            ("erp", Some(65000.0)),
+            ("shop", Some(25000.0))
+        ]
+    );
+    assert_eq!(rows[0].carried_for, ["erp", "shop"]);
+    assert_eq!(
+        rows[0].impact_per_hour,
+        Some(1000.0),
+        "own impact kept beside"
+    );
+    let erp = &rows[1];
+    assert_eq!(erp.intolerable_after.as_deref(), Some("1d 4h"));
+    assert_eq!(erp.impact_over_time.len(), 4);
+    let w033 = findings.iter().filter(|f| f.code == "HVN-W033").count();
+    assert_eq!(w033, 1, "MTD 3d is later than 1d 4h");
+
+    // A curve that goes down is refused where it is written.
+    let bad = text.replace("\"3d\" = 1500000", "\"3d\" = 15");
+    let found = diagnostics(&bad);
+    assert!(
+        found
+            .iter()
+            .any(|d| d.0 == "HVN-E003" && d.1.contains("accumulated loss goes down")),
+        "{found:#?}"
+    );
+}

@@ -52,8 +52,8 @@ pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
     } else {
         args.format.as_str()
     };
-    let impact = |r: &haven_model::catalog::bia::BiaRow| {
-        r.impact_per_hour
+    let money = |amount: Option<f64>, r: &haven_model::catalog::bia::BiaRow| {
+        amount
             .map(|v| {
                 format!(
                     "{v:.0}{}",
@@ -69,8 +69,11 @@ pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
         "service",
         "tier",
         "impact/h",
+        "inherited/h",
+        "carries",
         "score",
         "MTD",
+        "intolerable after",
         "RTO",
         "RPO",
         "strategy",
@@ -81,11 +84,14 @@ pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
         vec![
             r.id.clone(),
             r.tier.to_string(),
-            impact(r),
+            money(r.impact_per_hour, r),
+            money(r.inherited_impact_per_hour, r),
+            r.carried_for.join(" "),
             r.qualitative_score
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
             r.mtd.clone().unwrap_or_default(),
+            r.intolerable_after.clone().unwrap_or_default(),
             r.rto.clone().unwrap_or_default(),
             r.rpo.clone().unwrap_or_default(),
             r.strategy.clone().unwrap_or_default(),

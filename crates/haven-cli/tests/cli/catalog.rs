@@ -197,7 +197,11 @@ reputational = 5
     assert_eq!(out.status.code(), Some(0));
     let csv = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = csv.lines().collect();
-    assert!(lines[0].starts_with("service,tier,impact/h,score"), "{csv}");
+    assert!(
+        lines[0]
+            .starts_with("service,tier,impact/h,inherited/h,carries,score,MTD,intolerable after"),
+        "{csv}"
+    );
     assert!(
         lines[1].starts_with("payroll,3,"),
         "qualitative ranks the 5/5 ratings first: {csv}"
@@ -211,7 +215,9 @@ reputational = 5
         .expect("run");
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(
-        md.contains("| shop | 2 | 9000 EUR | 75 | 4h | 1h | 15m | active-passive |"),
+        md.contains(
+            "| shop | 2 | 9000 EUR | 9000 EUR |  | 75 | 4h |  | 1h | 15m | active-passive |"
+        ),
         "{md}"
     );
 }

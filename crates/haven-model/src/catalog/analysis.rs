@@ -26,6 +26,7 @@ pub fn analyse(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
     findings.extend(unprotected(catalog));
     findings.extend(single_points(catalog));
     findings.extend(tier_inversions(catalog));
+    findings.extend(intolerable_mtds(catalog));
     findings.extend(compliance(catalog));
     findings.extend(copies(catalog));
     findings.extend(staleness(catalog, now));
@@ -117,6 +118,44 @@ pub fn single_points(catalog: &Catalog) -> Vec<Finding> {
             f = f.object("service", *s);
         }
         out.push(f);
+    }
+    out
+}
+
+/// `HVN-W033`: a service whose MTD is later than the point its declared
+/// impact curve passes its tolerable loss.
+pub fn intolerable_mtds(catalog: &Catalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for s in &catalog.services {
+        let (Some(mtd), Some(curve), Some(tolerable)) =
+            (&s.mtd, &s.impact_over_time, s.impact.tolerable_loss)
+        else {
+            continue;
+        };
+        let Some(limit) = super::bia::intolerable_after(&curve.value, tolerable) else {
+            continue;
+        };
+        if mtd.value <= limit {
+            continue;
+        }
+        let currency = s.impact.currency.as_deref().unwrap_or("");
+        out.push(
+            Finding::warning(
+                "HVN-W033",
+                format!(
+                    "service {}: MTD {} is later than the point its losses become intolerable: its impact curve passes the tolerable loss of {tolerable:.0} {currency} after {}",
+                    s.id.value,
+                    format_duration(mtd.value),
+                    format_duration(limit)
+                ),
+                format!(
+                    "set mtd = \"{}\" or less (and an RTO inside it), or revisit the tolerable loss or the curve with the business owner",
+                    format_duration(limit)
+                ),
+            )
+            .object("service", &s.id.value)
+            .at(mtd.at),
+        );
     }
     out
 }

@@ -122,6 +122,9 @@ pub struct Service {
     pub review_interval: Option<Located<SignedDuration>>,
     /// When it was last reviewed.
     pub last_reviewed: Option<Located<Date>>,
+    /// Cumulative loss after growing downtimes, shortest first (declared
+    /// `impact_over_time`).
+    pub impact_over_time: Option<Located<Vec<ImpactPoint>>>,
     /// Keys that were written but could not be read (reported by the
     /// loader; analyses do not report them again as missing).
     #[serde(skip)]
@@ -143,6 +146,25 @@ pub struct Impact {
     pub customer: Option<u8>,
     /// Operational impact, 1–5.
     pub operational: Option<u8>,
+    /// The most the organisation can bear to lose to one outage of the
+    /// service (same currency): where the impact curve becomes
+    /// intolerable.
+    pub tolerable_loss: Option<f64>,
+}
+
+/// One point of an impact-over-time curve: the loss accumulated after a
+/// downtime this long.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ImpactPoint {
+    /// Downtime so far.
+    #[serde(serialize_with = "duration_text")]
+    pub after: SignedDuration,
+    /// Loss accumulated by then.
+    pub loss: f64,
+}
+
+fn duration_text<S: serde::Serializer>(d: &SignedDuration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&duration::format_duration(*d))
 }
 
 /// How sensitive a service's data is.
