@@ -113,6 +113,10 @@ pub enum Command {
     /// Maintenance windows: alerts inside them are recorded, not notified.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Pre-flight checks before anyone is paged: repositories reachable
+    /// and initialised, secrets readable, commands found, data-dir space,
+    /// the clock. Exit 1 with the list of problems.
+    Doctor(DoctorArgs),
     /// Notification channels.
     #[command(subcommand)]
     Notify(NotifyCommand),
@@ -285,6 +289,17 @@ pub struct StatusArgs {
     /// deployment pipelines).
     #[arg(long, value_name = "STATE", value_parser = ["quarantined", "violated", "at-risk"])]
     pub fail_on: Option<String>,
+}
+
+/// `haven doctor`
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Also send a test message through every channel of the catalog.
+    #[arg(long)]
+    pub send_test: bool,
 }
 
 /// `haven jobs`
@@ -508,6 +523,13 @@ pub struct InitArgs {
     /// Target pack file size in MiB.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(4..=256))]
     pub pack_size_mib: u64,
+    /// Create every repository of the catalog that does not exist yet,
+    /// each with the password its `password` reference holds.
+    #[arg(long)]
+    pub all: bool,
+    /// The catalog (with --all; default: the data dir's, else ./catalog).
+    #[arg(long, value_name = "DIR", requires = "all")]
+    pub catalog: Option<PathBuf>,
 }
 
 /// `haven repo repair`

@@ -225,4 +225,15 @@ impl Instance for DataDir {
         })
         .await
     }
+
+    async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
+        let catalog = self.catalog()?;
+        Ok(crate::preflight::check(
+            catalog,
+            self.settings.data_dir.clone(),
+            self.store.as_ref(),
+            SystemClock.now(),
+        )
+        .await)
+    }
 }

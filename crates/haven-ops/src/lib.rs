@@ -11,6 +11,7 @@
 //! - [`watch`]: alert rules, the alert lifecycle, maintenance windows;
 //! - [`delivery`]: notifications, SIEM export, heartbeat;
 //! - [`status`]: the status report;
+//! - [`preflight`]: what would make the first jobs fail (`haven doctor`);
 //! - [`server`]: the core and the loop that runs it in real time.
 //!
 //! Each capability's files are private to the crate (`pub(crate)`); its
@@ -28,6 +29,7 @@ pub mod datadir;
 pub mod delivery;
 pub mod instance;
 pub mod jobs;
+pub mod preflight;
 pub mod server;
 pub mod status;
 pub mod watch;

@@ -232,4 +232,9 @@ impl Instance for Remote {
         )
         .await
     }
+
+    async fn preflight(&self) -> Result<haven_ops::api::PreflightReport, InstanceError> {
+        self.send(self.http.get(self.url(&["preflight"])), None)
+            .await
+    }
 }

@@ -96,6 +96,7 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/maintenance", get(windows).post(add_window))
         .route("/maintenance/{id}/end", post(end_window))
         .route("/channels/{id}/test", post(notify_test))
+        .route("/preflight", get(preflight))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState { instance })
@@ -245,6 +246,10 @@ async fn end_window(
         by: actor(&headers),
     };
     answer(StatusCode::OK, state.instance.end_window(&request).await)
+}
+
+async fn preflight(State(state): State<AppState>) -> Response {
+    answer(StatusCode::OK, state.instance.preflight().await)
 }
 
 async fn notify_test(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {

@@ -6,6 +6,7 @@ mod backup;
 mod catalog;
 mod copy;
 mod demo;
+mod doctor;
 mod forget;
 mod hold;
 mod jobs;
@@ -61,6 +62,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Alert(cmd) => alerts::alert(global, cmd),
         Command::Maintenance(cmd) => maintenance::run(global, cmd),
         Command::Notify(cmd) => alerts::notify(global, cmd),
+        Command::Doctor(args) => doctor::run(global, args),
     };
     match result {
         Ok(code) => code,

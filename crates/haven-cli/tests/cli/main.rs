@@ -7,6 +7,7 @@ mod catalog;
 mod copy;
 mod corruption;
 mod degraded;
+mod doctor;
 mod faults;
 mod forget;
 mod helpers;

@@ -18,6 +18,7 @@ pub use error::{InstanceError, engine_code};
 pub use types::*;
 
 use crate::delivery::notify::Report;
+pub use crate::preflight::PreflightReport;
 use crate::status::StatusReport;
 
 /// What every instance answers.
@@ -65,4 +66,8 @@ pub trait Instance: Send + Sync {
 
     /// Send a test message through a channel.
     async fn notify_test(&self, channel: &str) -> Result<Report, InstanceError>;
+
+    /// Pre-flight checks: repositories, secrets, commands, space, clock,
+    /// as the instance (with its environment) sees them.
+    async fn preflight(&self) -> Result<PreflightReport, InstanceError>;
 }

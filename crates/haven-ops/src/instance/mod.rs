@@ -14,6 +14,7 @@ pub use catalog::{CatalogError, load_catalog};
 pub use files::{private_dir, write_private};
 pub use lock::{LockError, data_dir_in_use, lock_data_dir};
 pub use redact::{redact, remember};
+pub use secrets::{SecretError, repository_password};
 pub use settings::{
     ExportSettings, Overrides, Settings, SettingsError, SyslogTarget, configured_catalog,
     ensure_token, read_token, server_address_file, token_file,

@@ -127,6 +127,27 @@ struct Loop {
     done: Done,
 }
 
+/// The pre-flight checks (`haven doctor`) at start and after a reload:
+/// a `setup` alert per problem, resolved when a later run passes.
+async fn preflight(
+    core: &mut Core,
+    settings: &Settings,
+    store: &dyn Store,
+    now: jiff::Timestamp,
+) -> Result<(), StoreError> {
+    let report = crate::preflight::check(
+        Arc::clone(core.catalog()),
+        settings.data_dir.clone(),
+        store,
+        now,
+    )
+    .await;
+    for check in report.checks.iter().filter(|c| !c.ok) {
+        tracing::warn!("pre-flight: {}: {}", check.subject, check.detail);
+    }
+    core.setup("preflight", &report.setup_problems()).await
+}
+
 /// Run the server until `shutdown` resolves. `ready` receives the
 /// handle once the core has started (the CLI starts the API with it).
 pub async fn run(
@@ -140,7 +161,7 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let catalog_dir = settings.catalog.clone();
     let fingerprint = blocking(move || catalog_fingerprint(&catalog_dir)).await;
-    let (core, interrupted, problems) = Core::start(
+    let (mut core, interrupted, problems) = Core::start(
         settings.clone(),
         Arc::clone(&store),
         Arc::clone(&clock),
@@ -153,6 +174,7 @@ pub async fn run(
     for problem in problems {
         tracing::warn!("not scheduled: {problem}");
     }
+    preflight(&mut core, &settings, store.as_ref(), clock.now()).await?;
     let data_dir = settings.data_dir.clone();
     let templates = blocking(move || Templates::load(&data_dir))
         .await
@@ -415,6 +437,8 @@ impl Loop {
                     tracing::warn!("not scheduled: {problem}");
                 }
                 self.core.setup("catalog", &[]).await?;
+                let now = self.clock.now();
+                preflight(&mut self.core, &self.settings, self.store.as_ref(), now).await?;
                 self.notifier = notifier_for(
                     &self.store,
                     &self.clock,

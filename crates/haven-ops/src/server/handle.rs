@@ -171,6 +171,16 @@ impl Instance for Handle {
         )
         .await
     }
+
+    async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
+        Ok(crate::preflight::check(
+            self.catalog(),
+            self.settings.data_dir.clone(),
+            self.store.as_ref(),
+            self.clock.now(),
+        )
+        .await)
+    }
 }
 
 /// One job, from the store.

@@ -12,7 +12,7 @@ const OPS_LAYERS: &[&[&str]] = &[
     &["clock"],
     &["instance"],
     &["jobs", "delivery"],
-    &["status"],
+    &["status", "preflight"],
     &["api"],
     &["watch"],
     &["server"],
