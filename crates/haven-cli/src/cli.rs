@@ -283,11 +283,11 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,
     /// Only services and systems in this state.
-    #[arg(long, value_parser = ["quarantined", "violated", "at-risk", "ok", "n/a"])]
+    #[arg(long, value_parser = ["quarantined", "violated", "unprotected", "at-risk", "ok", "n/a"])]
     pub state: Option<String>,
     /// Exit 1 when any service or system is in this state (for
     /// deployment pipelines).
-    #[arg(long, value_name = "STATE", value_parser = ["quarantined", "violated", "at-risk"])]
+    #[arg(long, value_name = "STATE", value_parser = ["quarantined", "violated", "unprotected", "at-risk"])]
     pub fail_on: Option<String>,
 }
 

@@ -39,6 +39,11 @@ impl crate::repo::Repository {
         mode: LockMode,
     ) -> Option<ObjectLockOutcome> {
         let until = snapshot.retention_lock_until?;
+        // A local directory has no Object Lock to speak of (the lock is
+        // Haven's, as always): nothing to apply and nothing to say.
+        if !self.backend.is_object_storage() {
+            return None;
+        }
         let mut outcome = ObjectLockOutcome {
             mode,
             until,

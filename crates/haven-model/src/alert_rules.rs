@@ -42,6 +42,10 @@ pub struct AlertSettings {
     pub capacity_horizon: SignedDuration,
     /// History a capacity forecast is fitted over.
     pub capacity_history: SignedDuration,
+    /// The least history a forecast needs (three samples spanning at
+    /// least this long) before it may alert: two samples seconds apart
+    /// forecast nonsense.
+    pub capacity_min_history: SignedDuration,
 }
 
 impl Default for AlertSettings {
@@ -55,6 +59,7 @@ impl Default for AlertSettings {
             capacity_share: 0.8,
             capacity_horizon: SignedDuration::from_hours(14 * 24),
             capacity_history: SignedDuration::from_hours(30 * 24),
+            capacity_min_history: SignedDuration::from_hours(3 * 24),
         }
     }
 }
@@ -518,7 +523,9 @@ pub fn rpo(
             RpoState::AtRisk => (Rule::RpoAtRisk, at_risk),
             RpoState::Violated => (Rule::RpoViolated, 1.0),
             RpoState::Quarantined => (Rule::RpoQuarantined, quarantine),
-            RpoState::Ok | RpoState::NotApplicable => continue,
+            // Unprotected: no restore point yet, within the RPO (the
+            // status says so; at-risk and beyond alert as usual).
+            RpoState::Unprotected | RpoState::Ok | RpoState::NotApplicable => continue,
         };
         let (Some(rpo), Some(age)) = (system.rpo, system.age) else {
             continue;
@@ -702,7 +709,17 @@ pub fn capacity(
         .copied()
         .filter(|(t, _)| *t >= window_start)
         .collect();
-    let forecast = Trend::fit(&recent).and_then(|t| Some((t, t.reaches(threshold)?)));
+    let enough = recent.len() >= 3
+        && recent
+            .last()
+            .zip(recent.first())
+            .is_some_and(|(last, first)| {
+                last.0.duration_since(first.0) >= settings.capacity_min_history
+            });
+    let forecast = enough
+        .then(|| Trend::fit(&recent))
+        .flatten()
+        .and_then(|t| Some((t, t.reaches(threshold)?)));
     match forecast {
         Some((trend, eta)) if eta <= horizon_end => {
             let left = eta.duration_since(at).max(SignedDuration::ZERO);
@@ -838,5 +855,58 @@ pub fn setup(
         holding,
         cleared,
         swept: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Located, Origin, Repository};
+
+    fn with_repository(capacity: u64) -> Catalog {
+        let at = |v: &str| Located::new(v.to_string(), Origin::default());
+        Catalog {
+            repositories: vec![Repository {
+                id: Located::new("main".into(), Origin::default()),
+                url: at("/srv/main"),
+                jurisdiction: None,
+                region: None,
+                storage_tier: None,
+                media: None,
+                capacity_bytes: Some(capacity),
+                password: None,
+            }],
+            ..Catalog::default()
+        }
+    }
+
+    /// Two samples seconds apart on a fresh install forecast "80 % in a
+    /// few minutes": a forecast needs three samples over the minimum
+    /// history before it may alert; the capacity rule itself does not.
+    #[test]
+    fn a_capacity_forecast_needs_enough_history() {
+        let catalog = with_repository(1_000);
+        let subjects = Subjects::of(&catalog);
+        let settings = AlertSettings::default();
+        let t0: Timestamp = "2026-11-01T00:00:00Z".parse().expect("ts");
+        let s = |secs: i64, used: u64| (t0 + SignedDuration::from_secs(secs), used);
+        let forecasts = |samples: &[(Timestamp, u64)]| {
+            capacity(&subjects, &catalog, &settings, "main", samples)
+                .holding
+                .iter()
+                .filter(|c| c.rule == Rule::CapacityForecast)
+                .count()
+        };
+        assert_eq!(forecasts(&[s(0, 500), s(30, 510)]), 0, "seconds apart");
+        let day = 86_400;
+        assert_eq!(
+            forecasts(&[s(0, 500), s(day, 550), s(2 * day, 600)]),
+            0,
+            "2 days < 3 days"
+        );
+        // Three samples over four days, growing 50 a day: 800 in 4 more days.
+        assert_eq!(forecasts(&[s(0, 500), s(2 * day, 600), s(4 * day, 700)]), 1);
+        let used = capacity(&subjects, &catalog, &settings, "main", &[s(0, 900)]);
+        assert!(used.holding.iter().any(|c| c.rule == Rule::CapacityUsed));
     }
 }

@@ -25,6 +25,9 @@ pub enum RpoState {
     Quarantined,
     /// Older than the RPO: more data than agreed would be lost now.
     Violated,
+    /// Never backed up: no restore point exists yet (the first backup is
+    /// not due, or it failed), although the RPO is not yet passed.
+    Unprotected,
     /// Older than the at-risk share of the RPO (80 % by default).
     AtRisk,
     /// Within objectives.
@@ -39,6 +42,7 @@ impl RpoState {
         match self {
             RpoState::Quarantined => "quarantined",
             RpoState::Violated => "violated",
+            RpoState::Unprotected => "unprotected",
             RpoState::AtRisk => "at-risk",
             RpoState::Ok => "ok",
             RpoState::NotApplicable => "n/a",
@@ -50,6 +54,7 @@ impl RpoState {
         Some(match text {
             "quarantined" => RpoState::Quarantined,
             "violated" => RpoState::Violated,
+            "unprotected" => RpoState::Unprotected,
             "at-risk" => RpoState::AtRisk,
             "ok" => RpoState::Ok,
             "n/a" | "not-applicable" => RpoState::NotApplicable,
@@ -73,6 +78,15 @@ impl Default for Thresholds {
             at_risk: 0.8,
             quarantine: 1.5,
         }
+    }
+}
+
+/// A state that never says `ok` for data that has no restore point at
+/// all (worse states, which raise alerts, stay).
+pub fn unless_never_backed_up(state: RpoState, never: bool) -> RpoState {
+    match state {
+        RpoState::Ok if never => RpoState::Unprotected,
+        other => other,
     }
 }
 
@@ -169,7 +183,8 @@ pub fn evaluate(
         }
     }
     let mut systems = Vec::new();
-    let mut evidence: HashMap<&str, (Option<Timestamp>, Option<SignedDuration>)> = HashMap::new();
+    let mut evidence: HashMap<&str, (Option<Timestamp>, Option<SignedDuration>, bool)> =
+        HashMap::new();
     for system in &catalog.systems {
         if system.policy.is_none() || system.backup_sets.is_empty() {
             continue;
@@ -199,13 +214,13 @@ pub fn evaluate(
         }
         let age = age.flatten();
         let last_good_at = last_good.flatten();
-        evidence.insert(id, (last_good_at, age));
+        evidence.insert(id, (last_good_at, age, never));
         let (rpo, rpo_from) = match strictest.get(id) {
             Some((rpo, from)) => (Some(*rpo), Some((*from).to_string())),
             None => (None, None),
         };
         let state = rpo.map_or(RpoState::NotApplicable, |rpo| {
-            rpo_state(age, rpo, thresholds)
+            unless_never_backed_up(rpo_state(age, rpo, thresholds), never)
         });
         systems.push(SystemCompliance {
             system: id.to_string(),
@@ -224,9 +239,9 @@ pub fn evaluate(
             .depends_on
             .iter()
             .filter_map(|dep| {
-                let (good, age) = evidence.get(dep.value.as_str())?;
+                let (good, age, never) = evidence.get(dep.value.as_str())?;
                 let state = service.rpo.as_ref().map_or(RpoState::NotApplicable, |rpo| {
-                    rpo_state(*age, rpo.value, thresholds)
+                    unless_never_backed_up(rpo_state(*age, rpo.value, thresholds), *never)
                 });
                 Some((state, dep.value.as_str(), *good, *age))
             })
@@ -299,6 +314,20 @@ mod tests {
         assert_eq!(rpo_state(Some(hours(16)), rpo, strict), RpoState::Violated);
     }
 
+    /// A system never backed up is not `ok`, whatever its young age; a
+    /// service is as good as its worst system.
+    #[test]
+    fn never_backed_up_is_unprotected_not_ok() {
+        assert_eq!(
+            unless_never_backed_up(RpoState::Ok, true),
+            RpoState::Unprotected
+        );
+        assert_eq!(unless_never_backed_up(RpoState::Ok, false), RpoState::Ok);
+        for worse in [RpoState::AtRisk, RpoState::Violated, RpoState::Quarantined] {
+            assert_eq!(unless_never_backed_up(worse, true), worse);
+        }
+    }
+
     #[test]
     fn states_sort_worst_first() {
         let mut states = vec![
@@ -306,6 +335,7 @@ mod tests {
             RpoState::NotApplicable,
             RpoState::Quarantined,
             RpoState::AtRisk,
+            RpoState::Unprotected,
             RpoState::Violated,
         ];
         states.sort();
@@ -314,6 +344,7 @@ mod tests {
             [
                 RpoState::Quarantined,
                 RpoState::Violated,
+                RpoState::Unprotected,
                 RpoState::AtRisk,
                 RpoState::Ok,
                 RpoState::NotApplicable

@@ -55,7 +55,7 @@ impl DataDir {
             )
         })?;
         Ok(DataDir {
-            settings,
+            settings: settings.with_server_catalog(),
             store: Arc::from(store),
         })
     }

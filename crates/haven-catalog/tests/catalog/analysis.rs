@@ -392,7 +392,10 @@ per_hour = 25000.0
         "own impact kept beside"
     );
     let erp = &rows[1];
-    assert_eq!(erp.intolerable_after.as_deref(), Some("1d 4h"));
+    assert_eq!(
+        erp.intolerable_after,
+        Some(jiff::SignedDuration::from_hours(28))
+    );
     assert_eq!(erp.impact_over_time.len(), 4);
     let w033 = findings.iter().filter(|f| f.code == "HVN-W033").count();
     assert_eq!(w033, 1, "MTD 3d is later than 1d 4h");

@@ -65,6 +65,10 @@ pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
             })
             .unwrap_or_default()
     };
+    let text = |d: Option<jiff::SignedDuration>| {
+        d.map(haven_model::catalog::duration::format_duration)
+            .unwrap_or_default()
+    };
     let header = [
         "service",
         "tier",
@@ -90,10 +94,10 @@ pub fn bia(global: &GlobalArgs, args: &crate::cli::BiaArgs) -> Result<u8> {
             r.qualitative_score
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
-            r.mtd.clone().unwrap_or_default(),
-            r.intolerable_after.clone().unwrap_or_default(),
-            r.rto.clone().unwrap_or_default(),
-            r.rpo.clone().unwrap_or_default(),
+            text(r.mtd),
+            text(r.intolerable_after),
+            text(r.rto),
+            text(r.rpo),
             r.strategy.clone().unwrap_or_default(),
             r.depends_on.join(" "),
             r.findings.join(" "),

@@ -66,6 +66,14 @@ pub fn serve(
                 )
             })?;
         let address = listener.local_addr()?;
+        // Reports without the server read the catalog it read.
+        let catalog_file = haven_ops::instance::server_catalog_file(&settings.data_dir);
+        let catalog_dir = std::path::absolute(&settings.catalog)?;
+        haven_ops::instance::write_private(
+            &catalog_file,
+            format!("{}\n", catalog_dir.display()).as_bytes(),
+        )
+        .with_context(|| format!("cannot write {}", catalog_file.display()))?;
         let address_file = server_address_file(&settings.data_dir);
         haven_ops::instance::write_private(&address_file, format!("{address}\n").as_bytes())
             .with_context(|| format!("cannot write {}", address_file.display()))?;

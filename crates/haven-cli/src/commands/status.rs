@@ -49,10 +49,7 @@ pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
 }
 
 fn age(d: Option<jiff::SignedDuration>) -> String {
-    d.map_or("-".into(), |d| {
-        // Minutes are precise enough for an RPO.
-        format_duration(jiff::SignedDuration::from_secs(d.as_secs() / 60 * 60))
-    })
+    d.map_or("-".into(), haven_model::catalog::duration::format_age)
 }
 
 fn next(at: Option<Timestamp>, now: Timestamp) -> String {

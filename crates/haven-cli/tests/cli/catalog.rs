@@ -103,8 +103,9 @@ fn plan_order_and_graph_read_the_catalog() {
         order["critical_path"],
         serde_json::json!(["payment-gateway", "shop"])
     );
-    assert_eq!(order["critical_path_time"], "2h");
-    assert_eq!(waves[1][0]["earliest_completion"], "2h");
+    // Durations in JSON are ISO 8601, as everywhere.
+    assert_eq!(order["critical_path_time"], "PT2H");
+    assert_eq!(waves[1][0]["earliest_completion"], "PT2H");
     assert_eq!(waves[1][0]["late"], "rto");
     assert_eq!(
         order["without_estimate"],
@@ -184,7 +185,7 @@ reputational = 5
         .map(|r| r["id"].as_str().expect("id"))
         .collect();
     assert_eq!(ids, ["shop", "wiki", "payroll"]);
-    assert_eq!(rows[0]["rto"], "1h");
+    assert_eq!(rows[0]["rto"], "PT1H");
     assert_eq!(rows[0]["qualitative_score"], 75);
     assert_eq!(rows[0]["strategy"], "active-passive");
 

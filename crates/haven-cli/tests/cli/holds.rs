@@ -149,3 +149,26 @@ fn a_lock_in_the_past_or_a_hold_without_reason_is_refused() {
         "no hold written with a wrong password"
     );
 }
+
+/// A local repository has no Object Lock: a locked backup into one says
+/// nothing about Object Lock (the lock is Haven's, as for every
+/// repository), even with verbose logs.
+#[test]
+fn a_locked_backup_to_a_local_repository_says_nothing_of_object_lock() {
+    let ws = Workspace::new();
+    ws.init();
+    let data = ws.path("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::write(data.join("f"), "x").expect("write");
+    let out = ws
+        .haven()
+        .args(["-vv", "backup", "--lock-until", "2099-01-01"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(!text.contains("Object Lock"), "{text}");
+    }
+}

@@ -438,7 +438,11 @@ fn without_a_server_run_works_in_the_foreground_and_fail_on_gates_pipelines() {
             )
         })
         .collect();
-    assert_eq!(systems, [("file-share", "ok"), ("orders-db", "ok")]);
+    // orders-db was never backed up: not "ok", however young.
+    assert_eq!(
+        systems,
+        [("orders-db", "unprotected"), ("file-share", "ok")]
+    );
     // A failing backup (the paths vanished): exit 1, classified.
     inst.write_catalog("gone");
     let out = inst
@@ -1034,7 +1038,7 @@ fn the_server_calls_its_heartbeat_monitor_and_records_when_it_cannot() {
     // A number (the daily 03:00 backup may be running if the test is).
     assert!(pulse["running_jobs"].is_u64(), "{pulse}");
     assert!(
-        ["ok", "at-risk", "violated", "quarantined"]
+        ["ok", "at-risk", "unprotected", "violated", "quarantined"]
             .contains(&pulse["worst_compliance"].as_str().unwrap_or("")),
         "{pulse}"
     );
@@ -1144,4 +1148,38 @@ fn the_instance_keeps_its_files_private_whatever_the_umask() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&fix), "{stderr}");
+}
+
+/// A server started with `--catalog` (here `HAVEN_CATALOG`) records the
+/// catalog it read; `haven status` after it stopped reads the same one,
+/// not the data dir's default.
+#[test]
+fn status_after_the_server_stopped_reads_the_catalog_the_server_used() {
+    let inst = Instance::new();
+    let elsewhere = inst.ws.path("elsewhere-catalog");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let text = std::fs::read_to_string(inst.data.join("catalog/catalog.toml"))
+        .expect("read")
+        .replace("id = \"orders\"", "id = \"orders-elsewhere\"");
+    std::fs::write(elsewhere.join("catalog.toml"), text).expect("write");
+    let elsewhere_text = elsewhere.display().to_string();
+    let mut server =
+        inst.start_server_with("server.log", "022", &[("HAVEN_CATALOG", &elsewhere_text)]);
+    let through_server = inst.json(&["status"], 0);
+    assert_eq!(through_server["source"], "server");
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(exited(&mut server).success());
+    let status = inst.json(&["status"], 0);
+    assert_eq!(status["source"], "data-dir");
+    assert_eq!(
+        status["services"][0]["service"], "orders-elsewhere",
+        "{status:#}"
+    );
+    // An explicit --catalog still wins.
+    let default = inst.data.join("catalog");
+    let status = inst.json(
+        &["status", "--catalog", default.to_str().expect("utf-8")],
+        0,
+    );
+    assert_eq!(status["services"][0]["service"], "orders", "{status:#}");
 }

@@ -233,6 +233,12 @@ impl Backend {
         }
     }
 
+    /// True for S3-compatible object storage (Object Lock is possible),
+    /// false for a local directory.
+    pub fn is_object_storage(&self) -> bool {
+        matches!(self.store, Store::Object(_))
+    }
+
     /// Does the storage enforce retention dates (an S3 bucket with Object
     /// Lock enabled)?
     pub fn object_lock_enabled(&self) -> Result<bool> {

@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::duration::format_duration;
 use super::{Catalog, Finding, ImpactPoint};
 
 /// How services are scored and ranked.
@@ -48,16 +47,16 @@ pub struct BiaRow {
     /// qualitative score).
     pub score: f64,
     /// Maximum tolerable downtime.
-    pub mtd: Option<String>,
+    pub mtd: Option<SignedDuration>,
     /// The loss accumulated after growing downtimes (declared).
     pub impact_over_time: Vec<ImpactPoint>,
     /// When the accumulated loss passes the tolerable loss: the MTD the
     /// curve suggests.
-    pub intolerable_after: Option<String>,
+    pub intolerable_after: Option<SignedDuration>,
     /// Recovery time objective.
-    pub rto: Option<String>,
+    pub rto: Option<SignedDuration>,
     /// Recovery point objective.
-    pub rpo: Option<String>,
+    pub rpo: Option<SignedDuration>,
     /// Continuity strategy.
     pub strategy: Option<String>,
     /// What it depends on.
@@ -126,8 +125,7 @@ pub fn intolerable_after(curve: &[ImpactPoint], tolerable: f64) -> Option<Signed
 /// The BIA rows, highest score first (then tier, then id).
 pub fn bia(catalog: &Catalog, findings: &[Finding], scoring: Scoring) -> Vec<BiaRow> {
     let dependents = dependents(catalog);
-    let text =
-        |d: &Option<super::Located<SignedDuration>>| d.as_ref().map(|d| format_duration(d.value));
+    let text = |d: &Option<super::Located<SignedDuration>>| d.as_ref().map(|d| d.value);
     let mut rows: Vec<BiaRow> = catalog
         .services
         .iter()
@@ -164,8 +162,7 @@ pub fn bia(catalog: &Catalog, findings: &[Finding], scoring: Scoring) -> Vec<Bia
             let intolerable = s
                 .impact
                 .tolerable_loss
-                .and_then(|t| intolerable_after(&curve, t))
-                .map(format_duration);
+                .and_then(|t| intolerable_after(&curve, t));
             let score = match scoring {
                 Scoring::Quantitative => inherited_impact_per_hour.unwrap_or(0.0),
                 Scoring::Qualitative => f64::from(qualitative_score.unwrap_or(0)),

@@ -34,9 +34,43 @@ pub fn format_duration(d: SignedDuration) -> String {
     parts.join(" ")
 }
 
+/// An age or a wait for people: its two largest units, so 14 s reads
+/// `14s`, 1 min 24 s `1m 24s`, and 2 days 5 hours 3 minutes `2d 5h`.
+pub fn format_age(d: SignedDuration) -> String {
+    const UNITS: [(char, i64); 4] = [('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
+    let secs = d.as_secs().max(0);
+    let Some(first) = UNITS.iter().position(|(_, size)| secs >= *size) else {
+        return "0s".into();
+    };
+    let (unit, size) = UNITS[first];
+    let mut text = format!("{}{unit}", secs / size);
+    if let Some((next, next_size)) = UNITS.get(first + 1) {
+        let rest = secs % size / next_size;
+        if rest > 0 {
+            text.push_str(&format!(" {rest}{next}"));
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_keep_their_two_largest_units() {
+        for (secs, text) in [
+            (0, "0s"),
+            (14, "14s"),
+            (84, "1m 24s"),
+            (7_503, "2h 5m"),
+            (3 * 86_400 + 4 * 3_600 + 600, "3d 4h"),
+            (86_400 + 59, "1d"),
+            (-5, "0s"),
+        ] {
+            assert_eq!(format_age(SignedDuration::from_secs(secs)), text, "{secs}");
+        }
+    }
 
     #[test]
     fn parses_the_usual_forms() {

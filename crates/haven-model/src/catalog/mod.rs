@@ -157,14 +157,9 @@ pub struct Impact {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ImpactPoint {
     /// Downtime so far.
-    #[serde(serialize_with = "duration_text")]
     pub after: SignedDuration,
     /// Loss accumulated by then.
     pub loss: f64,
-}
-
-fn duration_text<S: serde::Serializer>(d: &SignedDuration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&duration::format_duration(*d))
 }
 
 /// How sensitive a service's data is.

@@ -35,20 +35,15 @@ pub struct PlanItem {
     pub tier: Option<u8>,
     /// Its recovery time objective: a service's RTO, a vendor's committed
     /// RTO; counted from the disruption.
-    #[serde(with = "opt_duration")]
     pub rto: Option<SignedDuration>,
     /// The tightest RTO among the services that need it (its own for a
     /// service): how urgent it is. Waves are ordered by it.
-    #[serde(with = "opt_duration")]
     pub deadline: Option<SignedDuration>,
     /// A service's maximum tolerable downtime, from the disruption.
-    #[serde(with = "opt_duration")]
     pub mtd: Option<SignedDuration>,
     /// Its own step once what it needs is back (declared `restore_estimate`).
-    #[serde(with = "opt_duration")]
     pub restore_estimate: Option<SignedDuration>,
     /// The earliest it can be back, from the disruption.
-    #[serde(with = "opt_duration")]
     pub earliest_completion: Option<SignedDuration>,
     /// What it waits for last (the dependency that completes latest).
     pub waits_for: Option<String>,
@@ -67,23 +62,10 @@ pub struct RecoveryOrder {
     /// The chain that completes last, first to last.
     pub critical_path: Vec<String>,
     /// When its last item completes, from the disruption.
-    #[serde(with = "opt_duration")]
     pub critical_path_time: Option<SignedDuration>,
     /// Services and systems with no `restore_estimate` (counted as
     /// taking no time of their own).
     pub without_estimate: Vec<String>,
-}
-
-mod opt_duration {
-    use jiff::SignedDuration;
-    use serde::Serializer;
-
-    pub fn serialize<S: Serializer>(d: &Option<SignedDuration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&super::super::duration::format_duration(*d)),
-            None => s.serialize_none(),
-        }
-    }
 }
 
 /// Kinds that everything else needs, in the order they come back.

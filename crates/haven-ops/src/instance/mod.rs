@@ -17,5 +17,5 @@ pub use redact::{redact, remember};
 pub use secrets::{SecretError, repository_password};
 pub use settings::{
     ExportSettings, Overrides, Settings, SettingsError, SyslogTarget, configured_catalog,
-    ensure_token, read_token, server_address_file, token_file,
+    ensure_token, read_token, server_address_file, server_catalog_file, token_file,
 };

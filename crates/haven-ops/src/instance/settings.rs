@@ -55,6 +55,7 @@ struct AlertsFile {
     capacity_share: Option<f64>,
     capacity_horizon: Option<String>,
     capacity_history: Option<String>,
+    capacity_min_history: Option<String>,
 }
 
 /// `[export]` of `haven.toml`.
@@ -181,6 +182,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The catalog directory.
     pub catalog: PathBuf,
+    /// Whether `--catalog` / `HAVEN_CATALOG` chose it (then nothing else
+    /// may: see [`Settings::with_server_catalog`]).
+    pub catalog_overridden: bool,
     /// The database URL (`sqlite://…`).
     pub database: String,
     /// Where the HTTP API listens.
@@ -253,6 +257,7 @@ impl Settings {
                 .transpose()?,
             data_dir: data_dir.to_path_buf(),
             catalog,
+            catalog_overridden: overrides.catalog.is_some(),
             database,
             listen,
             max_jobs: r.positive("max_jobs", file.max_jobs, 4)?,
@@ -454,6 +459,11 @@ impl Reader<'_> {
                 &a.and_then(|a| a.capacity_history.clone()),
                 d.capacity_history,
             )?,
+            capacity_min_history: self.duration(
+                &key("capacity_min_history"),
+                &a.and_then(|a| a.capacity_min_history.clone()),
+                d.capacity_min_history,
+            )?,
         };
         if alerts.capacity_share > 1.0 {
             return Err(self.at(
@@ -599,6 +609,31 @@ pub fn read_token(data_dir: &Path) -> std::io::Result<String> {
 /// listen setting may have been overridden, or been port 0).
 pub fn server_address_file(data_dir: &Path) -> PathBuf {
     data_dir.join("server.addr")
+}
+
+/// The file where a server records the catalog it uses (it stays after
+/// the server stops, so reports without it read the same catalog).
+pub fn server_catalog_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("server.catalog")
+}
+
+impl Settings {
+    /// The catalog the last server used, unless `--catalog` chose one: a
+    /// report without a server (`haven status`) reads what the server
+    /// read, even when it was started with `--catalog`.
+    pub fn with_server_catalog(mut self) -> Settings {
+        if self.catalog_overridden {
+            return self;
+        }
+        let recorded = std::fs::read_to_string(server_catalog_file(&self.data_dir))
+            .ok()
+            .map(|text| PathBuf::from(text.trim_end_matches('\n')))
+            .filter(|dir| dir.is_dir());
+        if let Some(dir) = recorded {
+            self.catalog = dir;
+        }
+        self
+    }
 }
 
 /// `sqlite://haven.db` in the file means a path relative to the data dir.
