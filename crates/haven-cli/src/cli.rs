@@ -728,15 +728,59 @@ pub struct SnapshotsArgs {
 /// `haven restore`
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// `SNAPSHOT` or `SNAPSHOT:PATH`; SNAPSHOT is `latest` or an id prefix.
-    #[arg(value_name = "SNAPSHOT[:PATH]")]
-    pub snapshot: String,
-    /// Directory to restore into (created if missing).
-    #[arg(long, short = 't', value_name = "DIR")]
-    pub target: PathBuf,
+    /// A catalog system (`SYSTEM` or `SYSTEM:SET`: repository, password
+    /// and snapshots come from the catalog), or `SNAPSHOT[:PATH]` of the
+    /// repository given by --repo (`latest` or an id prefix).
+    #[arg(value_name = "SYSTEM[:SET] | SNAPSHOT[:PATH]")]
+    pub what: String,
+    /// Directory to restore into (created if missing; refused when it
+    /// holds files, unless --overwrite).
+    #[arg(
+        long,
+        short = 't',
+        value_name = "DIR",
+        required_unless_present = "to_command"
+    )]
+    pub target: Option<PathBuf>,
     /// Only restore paths matching this glob (repeatable).
     #[arg(long = "include", value_name = "GLOB")]
     pub includes: Vec<String>,
+    /// System restore: this snapshot (an id prefix) of the system.
+    #[arg(long, value_name = "ID", conflicts_with = "at")]
+    pub snapshot: Option<String>,
+    /// System restore: the system's newest snapshot taken at or before
+    /// this time (RFC 3339, or a date).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<jiff::Timestamp>,
+    /// Restore into a target that holds files, replacing what is there.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// System restore of a dump: pipe it into this command instead of
+    /// writing a file (e.g. "pg_restore -d orders").
+    #[arg(long, value_name = "COMMAND", conflicts_with = "target")]
+    pub to_command: Option<String>,
+    /// The catalog (default: the data dir's, else ./catalog).
+    #[arg(long, value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+}
+
+/// A time: RFC 3339, or a date (its start, UTC).
+pub fn parse_time(s: &str) -> Result<jiff::Timestamp, String> {
+    s.parse::<jiff::Timestamp>()
+        .or_else(|_| {
+            s.parse::<jiff::civil::Date>()
+                .map_err(|e| e.to_string())
+                .and_then(|d| {
+                    d.to_zoned(jiff::tz::TimeZone::UTC)
+                        .map(|z| z.timestamp())
+                        .map_err(|e| e.to_string())
+                })
+        })
+        .map_err(|_| {
+            format!(
+                "{s:?} is not a time: give RFC 3339 (2026-11-20T03:00:00Z) or a date (2026-11-20)"
+            )
+        })
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {

@@ -77,6 +77,8 @@ pub enum ErrorCode {
     Corrupt,
     /// No snapshot matches.
     NoSuchSnapshot,
+    /// A restore target holds files already (and `--overwrite` was not given).
+    TargetNotEmpty,
     /// A snapshot id prefix matches several snapshots.
     AmbiguousSnapshot,
     /// The path is not in the snapshot.
@@ -166,6 +168,7 @@ rows![
     (StorageFull, "storage-full", 507, EXIT_FAILURE),
     (Corrupt, "corrupt", 500, EXIT_FAILURE),
     (NoSuchSnapshot, "no-such-snapshot", 404, EXIT_FAILURE),
+    (TargetNotEmpty, "target-not-empty", 409, EXIT_FAILURE),
     (AmbiguousSnapshot, "ambiguous-snapshot", 409, EXIT_FAILURE),
     (NoSuchPath, "no-such-path", 404, EXIT_FAILURE),
     (Protected, "protected", 409, EXIT_FAILURE),

@@ -15,6 +15,7 @@ mod holds;
 mod keys;
 mod kill;
 mod prune;
+mod restore;
 mod s3;
 mod secrets;
 mod server;

@@ -9,4 +9,4 @@ pub(crate) mod runner;
 
 pub use command::CommandStream;
 pub use hooks::Hooks;
-pub use runner::{EngineRunner, Runner, snapshot_refs};
+pub use runner::{EngineRunner, Runner, open_repository, set_tags, snapshot_refs};
