@@ -27,6 +27,7 @@ pub fn analyse(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
     findings.extend(single_points(catalog));
     findings.extend(tier_inversions(catalog));
     findings.extend(intolerable_mtds(catalog));
+    findings.extend(cron_pitfalls(catalog));
     findings.extend(compliance(catalog));
     findings.extend(copies(catalog));
     findings.extend(staleness(catalog, now));
@@ -120,6 +121,42 @@ pub fn single_points(catalog: &Catalog) -> Vec<Finding> {
         out.push(f);
     }
     out
+}
+
+/// `HVN-W034`: a schedule restricting both the day of month and the day
+/// of week, which cron reads as either (almost always a mistake).
+pub fn cron_pitfalls(catalog: &Catalog) -> Vec<Finding> {
+    let mut schedules: Vec<(String, &super::CronSchedule, super::Origin)> = Vec::new();
+    for p in &catalog.policies {
+        schedules.push((
+            format!("policy {}", p.id.value),
+            &p.schedule.value,
+            p.schedule.at,
+        ));
+        if let Some(check) = &p.integrity_check {
+            let what = format!("policy {} integrity check", p.id.value);
+            schedules.push((what, &check.schedule.value, check.schedule.at));
+        }
+    }
+    for m in &catalog.maintenance {
+        if let super::watch::MaintenanceTime::Recurring { schedule, .. } = &m.when {
+            schedules.push((format!("maintenance {}", m.id.value), schedule, m.id.at));
+        }
+    }
+    schedules
+        .into_iter()
+        .filter(|(_, schedule, _)| schedule.days_match_either())
+        .map(|(what, schedule, at)| {
+            Finding::warning(
+                "HVN-W034",
+                format!(
+                    "{what}: \"{schedule}\" restricts both the day of month and the day of week, so it runs on any day that matches either (\"0 2 1-7 * 0\" is days 1 to 7 and every Sunday)"
+                ),
+                "for the first Sunday of the month write \"0 2 * * 0#1\" (nth weekday); to mean either day, keep it and ignore this warning",
+            )
+            .at(at)
+        })
+        .collect()
 }
 
 /// `HVN-W033`: a service whose MTD is later than the point its declared

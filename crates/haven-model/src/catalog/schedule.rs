@@ -56,6 +56,16 @@ impl CronSchedule {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// True when both the day of month and the day of week are
+    /// restricted: cron then fires when *either* matches (`0 2 1-7 * 0`
+    /// is every one of days 1–7 and every Sunday, not the first Sunday;
+    /// that is `0 2 * * 0#1`).
+    pub fn days_match_either(&self) -> bool {
+        let fields: Vec<&str> = self.text.split_whitespace().collect();
+        let restricted = |f: &str| f != "*" && f != "?";
+        fields.len() == 5 && restricted(fields[2]) && restricted(fields[4])
+    }
 }
 
 impl PartialEq for CronSchedule {
@@ -434,6 +444,32 @@ mod tests {
         assert_eq!(gap.length, SignedDuration::from_mins(75));
         assert_eq!(gap.after, ts("2026-10-25T00:45:00Z"));
         assert_eq!(gap.until, ts("2026-10-25T02:00:00Z"));
+    }
+
+    /// `0 2 1-7 * 0` runs on days 1–7 *or* Sundays (cron); the first
+    /// Sunday is `0 2 * * 0#1`.
+    #[test]
+    fn day_of_month_and_day_of_week_together_mean_either() {
+        let either = CronSchedule::parse("0 2 1-7 * 0").expect("cron");
+        assert!(either.days_match_either());
+        let first_sunday = CronSchedule::parse("0 2 * * 0#1").expect("cron");
+        assert!(!first_sunday.days_match_either());
+        assert!(
+            !CronSchedule::parse("0 2 1 * *")
+                .expect("cron")
+                .days_match_either()
+        );
+        let utc = TimeZone::UTC;
+        let ts = |s: &str| s.parse::<Timestamp>().expect("ts");
+        // 2 November 2026 is a Monday: days 1–7 match either way.
+        let next = next_start(either.cron(), &utc, None, ts("2026-11-01T12:00:00Z"));
+        assert_eq!(next, Some(ts("2026-11-02T02:00:00Z")));
+        let next = next_start(first_sunday.cron(), &utc, None, ts("2026-11-01T12:00:00Z"));
+        assert_eq!(
+            next,
+            Some(ts("2026-12-06T02:00:00Z")),
+            "the first Sunday of December"
+        );
     }
 
     #[test]
