@@ -65,6 +65,15 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A path given to back up cannot be read (missing, not permitted).
+    #[error("cannot back up {}: {}", path.display(), unreadable_because(cause))]
+    SourceUnreadable {
+        /// The path as given (made absolute).
+        path: PathBuf,
+        /// Why (said in the message; not a separate cause, so it is
+        /// reported once).
+        cause: std::io::Error,
+    },
     /// A file that must be created fresh exists already.
     #[error("{path} exists already")]
     AlreadyExists {
@@ -321,6 +330,17 @@ impl StorageFault {
             _ if error.is_temporary() => StorageFault::Unavailable,
             _ => StorageFault::Other,
         }
+    }
+}
+
+/// Why a source path cannot be backed up, in words.
+fn unreadable_because(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "it does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (run as a user who may read it)".into()
+        }
+        _ => e.to_string(),
     }
 }
 

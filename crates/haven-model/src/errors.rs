@@ -79,6 +79,8 @@ pub enum ErrorCode {
     NoSuchSnapshot,
     /// A restore target holds files already (and `--overwrite` was not given).
     TargetNotEmpty,
+    /// A path given to back up does not exist or cannot be read.
+    SourceUnreadable,
     /// A snapshot id prefix matches several snapshots.
     AmbiguousSnapshot,
     /// The path is not in the snapshot.
@@ -169,6 +171,7 @@ rows![
     (Corrupt, "corrupt", 500, EXIT_FAILURE),
     (NoSuchSnapshot, "no-such-snapshot", 404, EXIT_FAILURE),
     (TargetNotEmpty, "target-not-empty", 409, EXIT_FAILURE),
+    (SourceUnreadable, "source-unreadable", 422, EXIT_FAILURE),
     (AmbiguousSnapshot, "ambiguous-snapshot", 409, EXIT_FAILURE),
     (NoSuchPath, "no-such-path", 404, EXIT_FAILURE),
     (Protected, "protected", 409, EXIT_FAILURE),
@@ -270,8 +273,48 @@ impl ErrorDocument {
     }
 }
 
+/// An error and its causes as one line, without repeating a cause the
+/// message before it already says (`back up /x: No such file: No such
+/// file` becomes `back up /x: No such file`).
+pub fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = e.source();
+    }
+    parts.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
+    /// A cause the message already says is not said again.
+    #[test]
+    fn a_cause_is_said_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "back up /x: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file",
+        ));
+        assert_eq!(super::chain_text(&e), "back up /x: No such file");
+        let plain = std::io::Error::other("disk on fire");
+        assert_eq!(super::chain_text(&plain), "disk on fire");
+    }
+
     use super::*;
 
     #[test]

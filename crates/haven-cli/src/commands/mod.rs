@@ -75,7 +75,8 @@ pub fn run(cli: Cli) -> u8 {
 /// the error's code in the one table (`docs/errors.md`).
 fn report(error: &anyhow::Error, json: bool) -> u8 {
     let (code, hint) = code_of(error);
-    let message = haven_ops::instance::redact(&format!("{error:#}")).into_owned();
+    let message =
+        haven_ops::instance::redact(&haven_model::errors::chain_text(error.as_ref())).into_owned();
     eprintln!("error: {message}");
     if let Some(hint) = &hint {
         eprintln!("hint: {hint}");

@@ -287,3 +287,28 @@ fn a_closed_stdout_ends_the_command_quietly_like_sigpipe() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A path to back up that does not exist: one clear message (not the
+/// cause twice), its own error code, nothing saved.
+#[test]
+fn a_missing_backup_path_is_reported_once() {
+    let ws = Workspace::new();
+    ws.init();
+    let missing = ws.path("not-there");
+    let out = ws
+        .haven()
+        .args(["--json", "backup"])
+        .arg(&missing)
+        .output()
+        .expect("run");
+    let error = parse_json(&out, 1);
+    assert_eq!(error["error"]["code"], "source-unreadable");
+    let message = error["error"]["message"].as_str().expect("message");
+    assert_eq!(
+        message,
+        format!("cannot back up {}: it does not exist", missing.display())
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+    assert_eq!(ws.json(&["snapshots"], 0).as_array().map(Vec::len), Some(0));
+}

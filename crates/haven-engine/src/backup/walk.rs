@@ -42,7 +42,10 @@ pub(super) fn resolve_targets(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 _ => {}
             }
         }
-        std::fs::symlink_metadata(&clean).map_err(|e| Error::io("back up", &clean, e))?;
+        std::fs::symlink_metadata(&clean).map_err(|cause| Error::SourceUnreadable {
+            path: clean.clone(),
+            cause,
+        })?;
         resolved.push(clean);
     }
     resolved.sort();

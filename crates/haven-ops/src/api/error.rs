@@ -125,6 +125,7 @@ pub fn engine_code(error: &haven_engine::Error) -> ErrorCode {
         e if e.is_storage_full() => ErrorCode::StorageFull,
         E::Storage { .. } | E::Io { .. } | E::AlreadyExists { .. } => ErrorCode::StorageUnavailable,
         E::Corrupt { .. } | E::MissingBlob(_) => ErrorCode::Corrupt,
+        E::SourceUnreadable { .. } => ErrorCode::SourceUnreadable,
         E::SnapshotNotFound(_) => ErrorCode::NoSuchSnapshot,
         E::AmbiguousSnapshot { .. } => ErrorCode::AmbiguousSnapshot,
         E::PathNotInSnapshot { .. } => ErrorCode::NoSuchPath,

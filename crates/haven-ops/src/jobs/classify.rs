@@ -69,6 +69,7 @@ fn typed(cause: &(dyn std::error::Error + 'static), hook: bool) -> Option<Failur
                 Some(failure(DataIntegrity, "corrupt", Layer::Storage))
             }
             EngineError::Storage { fault, source, .. } => Some(storage(*fault, source.as_ref())),
+            EngineError::SourceUnreadable { cause, .. } => io(cause.kind()),
             // For `Io`, the I/O error itself is further down the chain.
             _ => None,
         };

@@ -80,7 +80,7 @@ impl Runner for EngineRunner {
                 }
             }
             Err(error) => {
-                let message = format!("{error:#}");
+                let message = haven_model::errors::chain_text(error.as_ref());
                 let _ = writeln!(log, "error: {message}");
                 JobEnd {
                     ended_at: None,
