@@ -344,6 +344,10 @@ pub struct RunArgs {
     pub instance: InstanceArgs,
     /// The system to back up.
     pub system: String,
+    /// With a server: wait for the queued jobs to end, show them, and
+    /// exit with their outcome (as a run without a server does).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// `haven demo`

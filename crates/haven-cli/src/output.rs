@@ -107,6 +107,20 @@ impl Bar {
         Bar(Some(bar))
     }
 
+    /// A spinner with a message and the time waited (hidden like `bytes`).
+    pub fn spinner(global: &GlobalArgs, what: &str) -> Self {
+        if global.json || global.quiet || !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]") {
+            bar.set_style(style);
+        }
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bar(Some(bar))
+    }
+
     /// Remove the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.0 {

@@ -1183,3 +1183,36 @@ fn status_after_the_server_stopped_reads_the_catalog_the_server_used() {
     );
     assert_eq!(status["services"][0]["service"], "orders", "{status:#}");
 }
+
+/// `haven run SYSTEM --wait` through a server follows the queued job to
+/// its end and exits with its outcome.
+#[test]
+fn run_wait_follows_the_servers_job_to_its_end() {
+    let inst = Instance::new();
+    let mut server = inst.start_server("server.log");
+    let mut waiting = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        .args(["--json", "run", "orders-db", "--wait", "--data-dir"])
+        .arg(&inst.data)
+        .env("HAVEN_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run --wait");
+    // The dump runs (and blocks on `go`): the command is still waiting.
+    wait_for("the dump to start", || inst.ws.path("dump.pid").exists());
+    assert!(
+        waiting.try_wait().expect("try_wait").is_none(),
+        "returned before the job ended"
+    );
+    std::fs::write(inst.ws.path("go"), "").expect("go");
+    let out = waiting.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0));
+    let ran: Value = serde_json::from_slice(&out.stdout).expect("json");
+    // The same document as a run without a server: the jobs, as they ended.
+    let jobs = ran.as_array().expect("the jobs");
+    assert_eq!(jobs.len(), 1, "{ran}");
+    assert_eq!(jobs[0]["task"], "backup:orders-db/dump");
+    assert_eq!(jobs[0]["outcome"], "success");
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(exited(&mut server).success());
+}
