@@ -261,7 +261,15 @@ impl Repository {
             report.mark.delete_after = Some(options.now + options.grace);
         }
         if options.dry_run {
-            estimate(&mut report, &view, &plan, &marks, &marked_packs, options);
+            estimate(
+                &mut report,
+                &view,
+                &plan,
+                &marks,
+                &marked_packs,
+                options,
+                self.config.pack_size,
+            );
             return Ok(report);
         }
 

@@ -22,13 +22,10 @@ pub(super) fn estimate(
     marks: &[(Id, PruneMark)],
     marked_packs: &[MarkedPack],
     options: &PruneOptions,
+    pack_size: u64,
 ) {
-    let repack_estimate: u64 = plan
-        .repack_blobs
-        .values()
-        .flatten()
-        .map(|b| u64::from(b.length))
-        .sum();
+    let repacked = repack_packs(plan, pack_size);
+    let repack_estimate = repacked.bytes;
     report.mark.repack_bytes_written = repack_estimate;
     let mut after = view.on_storage;
     let mut remove = |space: Space| {
@@ -49,11 +46,59 @@ pub(super) fn estimate(
             report.pending.push(pending(id, mark));
         }
     }
-    if options.grace.is_zero() {
-        remove(pack_space(marked_packs));
+    // With no grace period the new mark is swept in the same run.
+    if options.grace.is_zero() && !marked_packs.is_empty() {
+        let space = pack_space(marked_packs);
+        remove(space);
+        report.swept.push(SweepSummary {
+            mark: "(this run's mark)".into(),
+            created: options.now,
+            deleted: space,
+            kept: Space::default(),
+        });
     }
+    after.packs += repacked.packs;
     after.bytes += repack_estimate;
     report.after = after;
+}
+
+/// The packs repacking writes, as the saver makes them: the needed blobs
+/// in plan order (each once), a pack closed when it reaches `pack_size`,
+/// each with its sealed JSON header and the header's length.
+fn repack_packs(plan: &MarkPlan, pack_size: u64) -> Space {
+    let mut written = Space::default();
+    let mut seen: HashSet<Id> = HashSet::new();
+    let mut blobs: Vec<PackedBlob> = Vec::new();
+    let mut offset = 0u64;
+    let mut close = |blobs: &mut Vec<PackedBlob>, offset: &mut u64| {
+        let header = crate::format::PackHeader {
+            blobs: std::mem::take(blobs),
+        };
+        let json = serde_json::to_vec(&header).map_or(0, |j| j.len());
+        // Raw seal: mode byte, nonce and tag; then the u32 length.
+        let size = *offset + (json + 1 + crate::crypto::ENVELOPE_OVERHEAD + 4) as u64;
+        written.add(size);
+        *offset = 0;
+    };
+    for pack in &plan.repack {
+        for blob in plan.repack_blobs.get(pack).into_iter().flatten() {
+            if !seen.insert(blob.id) {
+                continue;
+            }
+            blobs.push(PackedBlob {
+                offset: offset as u32,
+                ..blob.clone()
+            });
+            offset += u64::from(blob.length);
+            if offset >= pack_size {
+                close(&mut blobs, &mut offset);
+            }
+        }
+    }
+    if !blobs.is_empty() {
+        close(&mut blobs, &mut offset);
+    }
+    written
 }
 
 /// A mark is swept once the grace period it was made with has passed, or
