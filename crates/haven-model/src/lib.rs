@@ -11,6 +11,7 @@ pub mod anomaly;
 pub mod catalog;
 pub mod classify;
 pub mod compliance;
+pub mod drills;
 pub mod errors;
 pub mod escalation;
 pub mod jobs;

@@ -1,0 +1,211 @@
+//! Drills: a restore into a sandbox, verified by the system's checks,
+//! with every step timed. What a drill measured and the verdict it earns
+//! against the objectives are decided here, without I/O.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::duration::format_duration;
+
+/// What a step of a drill did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Restore the snapshot into the sandbox (every blob verified as it is
+    /// read).
+    Restore,
+    /// Load a dump into a service in the sandbox.
+    Load,
+    /// Start the service in the sandbox.
+    Start,
+    /// One of the system's checks.
+    Check,
+}
+
+/// One timed step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// What it did.
+    pub kind: StepKind,
+    /// Which (`restore set default`, `check 1: command pg_isready`).
+    pub name: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// How long it took.
+    pub duration: SignedDuration,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// What it found (an output excerpt, the error).
+    pub detail: String,
+}
+
+/// Pass or fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Restored, every check passed, objectives met.
+    Pass,
+    /// Something did not hold (see the reasons).
+    Fail,
+}
+
+impl Verdict {
+    /// As shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// The objectives a drill of a system is judged against: the strictest of
+/// the services that need it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Objectives {
+    /// Recovery time objective.
+    pub rto: Option<SignedDuration>,
+    /// Recovery point objective.
+    pub rpo: Option<SignedDuration>,
+    /// Maximum tolerable downtime.
+    pub mtd: Option<SignedDuration>,
+}
+
+/// A drill of one system, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Drill {
+    /// The drill's number (0 before it is stored).
+    pub id: i64,
+    /// The system drilled.
+    pub system: String,
+    /// Who or what started it (`local:ana`, `schedule`).
+    pub by: String,
+    /// The snapshot restored.
+    pub snapshot_id: String,
+    /// When that snapshot was taken.
+    pub snapshot_time: Timestamp,
+    /// The kind of sandbox (`files`, `command`).
+    pub sandbox: String,
+    /// When the drill started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub ended_at: Timestamp,
+    /// Every step, in order.
+    pub steps: Vec<Step>,
+    /// Restore to verified: the sum of the steps.
+    pub measured_rto: SignedDuration,
+    /// Drill start minus the point the restored data reaches.
+    pub achieved_rpo: SignedDuration,
+    /// Bytes restored.
+    pub bytes: u64,
+    /// The objectives judged against.
+    pub objectives: Objectives,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why it failed (empty for a pass).
+    pub reasons: Vec<String>,
+}
+
+/// The verdict of a drill from its steps and measurements.
+pub fn judge(
+    steps: &[Step],
+    measured_rto: SignedDuration,
+    achieved_rpo: SignedDuration,
+    objectives: Objectives,
+) -> (Verdict, Vec<String>) {
+    let mut reasons: Vec<String> = steps
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| match s.kind {
+            StepKind::Restore => format!("restore failed: {}", s.detail),
+            StepKind::Load => format!("load failed: {}", s.detail),
+            StepKind::Start => format!("start failed: {}", s.detail),
+            StepKind::Check => format!("{} failed: {}", s.name, s.detail),
+        })
+        .collect();
+    // (what was measured, its value, the objective's name, its limit)
+    let limits = [
+        ("measured RTO", measured_rto, "RTO", objectives.rto),
+        ("measured RTO", measured_rto, "MTD", objectives.mtd),
+        ("achieved RPO", achieved_rpo, "RPO", objectives.rpo),
+    ];
+    for (what, measured, objective, limit) in limits {
+        if let Some(limit) = limit.filter(|l| measured > *l) {
+            reasons.push(format!(
+                "{what} {} is over the {objective} of {}",
+                format_duration(measured),
+                format_duration(limit)
+            ));
+        }
+    }
+    let verdict = if reasons.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    (verdict, reasons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(kind: StepKind, name: &str, secs: i64, ok: bool) -> Step {
+        Step {
+            kind,
+            name: name.into(),
+            started_at: Timestamp::UNIX_EPOCH,
+            duration: SignedDuration::from_secs(secs),
+            ok,
+            detail: if ok { "ok".into() } else { "exit 1".into() },
+        }
+    }
+
+    #[test]
+    fn a_drill_passes_only_when_every_step_and_objective_holds() {
+        let h = |n: i64| SignedDuration::from_hours(n);
+        let objectives = Objectives {
+            rto: Some(h(4)),
+            rpo: Some(h(1)),
+            mtd: Some(h(8)),
+        };
+        let good = [
+            step(StepKind::Restore, "restore set default", 60, true),
+            step(StepKind::Check, "check 1 (command)", 2, true),
+        ];
+        assert_eq!(
+            judge(&good, h(1), h(0), objectives),
+            (Verdict::Pass, vec![])
+        );
+        let cases: [(&[Step], i64, i64, &str); 5] = [
+            (
+                &[step(StepKind::Restore, "restore", 1, false)],
+                1,
+                0,
+                "restore failed: exit 1",
+            ),
+            (
+                &[step(StepKind::Check, "check 2 (sql)", 1, false)],
+                1,
+                0,
+                "check 2 (sql) failed",
+            ),
+            (&good, 5, 0, "measured RTO 5h is over the RTO of 4h"),
+            (&good, 9, 0, "measured RTO 9h is over the MTD of 8h"),
+            (&good, 1, 2, "achieved RPO 2h is over the RPO of 1h"),
+        ];
+        for (steps, rto, rpo, says) in cases {
+            let (verdict, reasons) = judge(steps, h(rto), h(rpo), objectives);
+            assert_eq!(verdict, Verdict::Fail);
+            assert!(
+                reasons.iter().any(|r| r.contains(says)),
+                "{reasons:?} lacks {says}"
+            );
+        }
+        // Without objectives only the steps count.
+        assert_eq!(
+            judge(&good, h(100), h(100), Objectives::default()).0,
+            Verdict::Pass
+        );
+    }
+}
