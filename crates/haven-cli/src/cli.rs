@@ -113,6 +113,10 @@ pub enum Command {
     /// Maintenance windows: alerts inside them are recorded, not notified.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Prove a system recoverable: restore its snapshots into a sandbox,
+    /// run its checks, measure the RTO and RPO achieved, judge them
+    /// against its services' objectives. Exit 1 when the drill fails.
+    Drill(DrillArgs),
     /// Pre-flight checks before anyone is paged: repositories reachable
     /// and initialised, secrets readable, commands found, data-dir space,
     /// the clock. Exit 1 with the list of problems.
@@ -289,6 +293,25 @@ pub struct StatusArgs {
     /// deployment pipelines).
     #[arg(long, value_name = "STATE", value_parser = ["quarantined", "violated", "unprotected", "at-risk"])]
     pub fail_on: Option<String>,
+}
+
+/// `haven drill`
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// The system to drill.
+    pub system: String,
+    /// This snapshot (an id prefix) instead of the newest.
+    #[arg(long, value_name = "ID", conflicts_with = "at")]
+    pub snapshot: Option<String>,
+    /// The newest snapshots taken at or before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<jiff::Timestamp>,
+    /// Keep the sandbox afterwards, for forensics (its path is printed).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// `haven doctor`

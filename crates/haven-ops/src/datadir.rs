@@ -226,6 +226,19 @@ impl Instance for DataDir {
         .await
     }
 
+    async fn drill(
+        &self,
+        request: &crate::api::DrillRequest,
+    ) -> Result<crate::api::DrillOutcome, InstanceError> {
+        Ok(crate::drills::run_blocking(
+            self.catalog()?,
+            self.settings.data_dir.clone(),
+            request.clone(),
+            SystemClock.now(),
+        )
+        .await?)
+    }
+
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
         let catalog = self.catalog()?;
         Ok(crate::preflight::check(

@@ -27,6 +27,7 @@ pub mod api;
 pub mod clock;
 pub mod datadir;
 pub mod delivery;
+pub mod drills;
 pub mod instance;
 pub mod jobs;
 pub mod preflight;

@@ -233,6 +233,14 @@ impl Instance for Remote {
         .await
     }
 
+    async fn drill(
+        &self,
+        request: &haven_ops::api::DrillRequest,
+    ) -> Result<haven_ops::api::DrillOutcome, InstanceError> {
+        self.send(self.http.post(self.url(&["drills"])).json(request), None)
+            .await
+    }
+
     async fn preflight(&self) -> Result<haven_ops::api::PreflightReport, InstanceError> {
         self.send(self.http.get(self.url(&["preflight"])), None)
             .await

@@ -97,6 +97,7 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/maintenance/{id}/end", post(end_window))
         .route("/channels/{id}/test", post(notify_test))
         .route("/preflight", get(preflight))
+        .route("/drills", post(drill))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState { instance })
@@ -246,6 +247,16 @@ async fn end_window(
         by: actor(&headers),
     };
     answer(StatusCode::OK, state.instance.end_window(&request).await)
+}
+
+async fn drill(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(mut request): ApiJson<haven_ops::api::DrillRequest>,
+) -> Response {
+    // Who asks is who authenticated, whatever the body says.
+    request.by = actor(&headers).to_string();
+    answer(StatusCode::OK, state.instance.drill(&request).await)
 }
 
 async fn preflight(State(state): State<AppState>) -> Response {

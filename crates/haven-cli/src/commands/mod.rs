@@ -7,6 +7,7 @@ mod catalog;
 mod copy;
 mod demo;
 mod doctor;
+mod drill;
 mod forget;
 mod hold;
 mod jobs;
@@ -63,6 +64,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Maintenance(cmd) => maintenance::run(global, cmd),
         Command::Notify(cmd) => alerts::notify(global, cmd),
         Command::Doctor(args) => doctor::run(global, args),
+        Command::Drill(args) => drill::run(global, args),
     };
     match result {
         Ok(code) => code,

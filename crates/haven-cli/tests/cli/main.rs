@@ -8,6 +8,7 @@ mod copy;
 mod corruption;
 mod degraded;
 mod doctor;
+mod drill;
 mod faults;
 mod forget;
 mod helpers;

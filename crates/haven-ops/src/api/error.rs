@@ -138,3 +138,16 @@ pub fn engine_code(error: &haven_engine::Error) -> ErrorCode {
         E::Interrupted => ErrorCode::Interrupted,
     }
 }
+
+impl From<crate::drills::DrillError> for InstanceError {
+    fn from(e: crate::drills::DrillError) -> Self {
+        use crate::drills::DrillError as D;
+        let code = match &e {
+            D::Unknown(_) => ErrorCode::NoSuchSystem,
+            D::NoSnapshot(_) => ErrorCode::NoSuchSnapshot,
+            D::Sandbox(_) | D::Stopped(_) => ErrorCode::Failed,
+            D::Repository(_) => ErrorCode::StorageUnavailable,
+        };
+        InstanceError::new(code, e.to_string())
+    }
+}

@@ -18,6 +18,7 @@ pub use error::{InstanceError, engine_code};
 pub use types::*;
 
 use crate::delivery::notify::Report;
+pub use crate::drills::{DrillOutcome, DrillRequest};
 pub use crate::preflight::PreflightReport;
 use crate::status::StatusReport;
 
@@ -70,4 +71,7 @@ pub trait Instance: Send + Sync {
     /// Pre-flight checks: repositories, secrets, commands, space, clock,
     /// as the instance (with its environment) sees them.
     async fn preflight(&self) -> Result<PreflightReport, InstanceError>;
+
+    /// Drill a system: restore into a sandbox, run its checks, measure.
+    async fn drill(&self, request: &DrillRequest) -> Result<DrillOutcome, InstanceError>;
 }

@@ -172,6 +172,19 @@ impl Instance for Handle {
         .await
     }
 
+    async fn drill(
+        &self,
+        request: &crate::api::DrillRequest,
+    ) -> Result<crate::api::DrillOutcome, InstanceError> {
+        Ok(crate::drills::run_blocking(
+            self.catalog(),
+            self.settings.data_dir.clone(),
+            request.clone(),
+            self.clock.now(),
+        )
+        .await?)
+    }
+
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
         Ok(crate::preflight::check(
             self.catalog(),

@@ -12,7 +12,7 @@ const OPS_LAYERS: &[&[&str]] = &[
     &["clock"],
     &["instance"],
     &["jobs", "delivery"],
-    &["status", "preflight"],
+    &["status", "preflight", "drills"],
     &["api"],
     &["watch"],
     &["server"],

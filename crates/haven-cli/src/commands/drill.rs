@@ -1,0 +1,70 @@
+//! `haven drill SYSTEM`: restore into a sandbox, run the checks, measure,
+//! judge (through the running server, or in this process).
+
+use anyhow::Result;
+use haven_model::catalog::duration::format_duration;
+use haven_model::drills::Verdict;
+use haven_ops::api::DrillRequest;
+
+use crate::cli::{DrillArgs, GlobalArgs};
+use crate::instance;
+use crate::{exit, output};
+
+pub fn run(global: &GlobalArgs, args: &DrillArgs) -> Result<u8> {
+    let settings = instance::settings(global, Some(&args.instance), None)?;
+    let request = DrillRequest {
+        system: args.system.clone(),
+        snapshot: args.snapshot.clone(),
+        at: args.at,
+        keep: args.keep,
+        by: instance::actor(None).to_string(),
+    };
+    let rt = instance::runtime()?;
+    let bar = output::Bar::spinner(global, &format!("drilling {}", args.system));
+    let outcome = rt.block_on(async {
+        Ok::<_, anyhow::Error>(instance::connect(&settings).await?.drill(&request).await?)
+    });
+    bar.finish();
+    let outcome = outcome?;
+    let drill = &outcome.drill;
+    if global.json {
+        output::print_json(&outcome)?;
+    } else {
+        println!(
+            "drill of {} from snapshot {} (taken {}):",
+            drill.system, drill.snapshot_id, drill.snapshot_time
+        );
+        for step in &drill.steps {
+            println!(
+                "  {} {:>8}  {}: {}",
+                if step.ok { "ok  " } else { "FAIL" },
+                format_duration(step.duration),
+                step.name,
+                step.detail
+            );
+        }
+        let objective = |d: Option<jiff::SignedDuration>| {
+            d.map_or("none".into(), |d| {
+                format!("objective {}", format_duration(d))
+            })
+        };
+        println!(
+            "measured RTO {} ({}), achieved RPO {} ({})",
+            format_duration(drill.measured_rto),
+            objective(drill.objectives.rto),
+            format_duration(drill.achieved_rpo),
+            objective(drill.objectives.rpo)
+        );
+        println!("verdict: {}", drill.verdict.as_str());
+        for reason in &drill.reasons {
+            println!("  - {reason}");
+        }
+        if let Some(path) = &outcome.kept_sandbox {
+            println!("sandbox kept at {}", path.display());
+        }
+    }
+    Ok(match drill.verdict {
+        Verdict::Pass => exit::SUCCESS,
+        Verdict::Fail => exit::FAILURE,
+    })
+}

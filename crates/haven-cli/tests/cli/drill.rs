@@ -1,0 +1,202 @@
+//! `haven drill SYSTEM`: a real restore into a sandbox under the data dir,
+//! the system's checks run against it, every step timed, the verdict
+//! judged against its services' objectives; the sandbox is gone after.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::helpers::{PASSWORD, Workspace, noise, parse_json};
+
+struct Site {
+    ws: Workspace,
+    data: std::path::PathBuf,
+}
+
+fn site(check: &str) -> Site {
+    let ws = Workspace::new();
+    ws.init();
+    let data = ws.path("data");
+    std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+    std::fs::create_dir_all(ws.path("docs")).expect("mkdir");
+    std::fs::write(ws.path("docs/readme.txt"), "the documents\n").expect("write");
+    std::fs::write(ws.path("docs/big.bin"), noise(3 << 20, 7)).expect("write");
+    let catalog = format!(
+        r#"
+[[service]]
+id = "intranet"
+tier = 2
+rpo = "1d"
+rto = "4h"
+mtd = "1d"
+depends_on = ["docs"]
+
+[[system]]
+id = "docs"
+kind = "file-server"
+policy = "nightly"
+
+[[system.backup_set]]
+paths = ["{docs}"]
+
+[[system.check]]
+type = "command"
+run = "{check}"
+expect_exit = 0
+expect_output = "the documents"
+
+[[policy]]
+id = "nightly"
+schedule = "0 2 * * *"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "{repo}"
+password = "env:HAVEN_PASSWORD"
+"#,
+        docs = ws.path("docs").display(),
+        repo = ws.repo().display(),
+    );
+    std::fs::write(data.join("catalog/catalog.toml"), catalog).expect("catalog");
+    let site = Site { ws, data };
+    site.haven().args(["run", "docs"]).assert().success();
+    site
+}
+
+impl Site {
+    fn haven(&self) -> assert_cmd::Command {
+        let mut cmd = self.ws.haven();
+        cmd.arg("--data-dir")
+            .arg(&self.data)
+            .env("HAVEN_PASSWORD", PASSWORD);
+        cmd
+    }
+
+    fn drill(&self, extra: &[&str], code: i32) -> Value {
+        let out = self
+            .haven()
+            .args(["--json", "drill", "docs"])
+            .args(extra)
+            .output()
+            .expect("drill");
+        parse_json(&out, code)
+    }
+
+    fn sandboxes(&self) -> Vec<std::path::PathBuf> {
+        let dir = self.data.join("sandboxes");
+        std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.expect("entry").path()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The check reads the restored copy, remapped into the sandbox.
+fn readme_check(ws: &Workspace) -> String {
+    let inside = ws.path("docs/readme.txt");
+    let relative = inside
+        .strip_prefix("/")
+        .expect("absolute")
+        .display()
+        .to_string();
+    format!("cat \\\"$HAVEN_SANDBOX/{relative}\\\"")
+}
+
+#[test]
+fn a_drill_restores_into_a_sandbox_runs_the_checks_and_measures() {
+    // The check needs the site's paths: set it once the site exists.
+    let s = site("true");
+    let check = readme_check(&s.ws);
+    let text = std::fs::read_to_string(s.data.join("catalog/catalog.toml"))
+        .expect("read")
+        .replace("run = \"true\"", &format!("run = \"{check}\""));
+    std::fs::write(s.data.join("catalog/catalog.toml"), text).expect("write");
+
+    let drill = s.drill(&[], 0);
+    assert_eq!(drill["verdict"], "pass", "{drill:#}");
+    assert_eq!(drill["system"], "docs");
+    let steps = drill["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2, "{drill:#}");
+    assert_eq!(steps[0]["kind"], "restore");
+    assert!(
+        steps[0]["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("verified")
+    );
+    assert_eq!(steps[1]["kind"], "check");
+    assert!(
+        steps[1]["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("the documents")
+    );
+    // Measured and judged against the intranet's objectives.
+    assert_eq!(drill["objectives"]["rto"], "PT4H");
+    assert!(
+        drill["measured_rto"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("PT"))
+    );
+    assert!(drill["achieved_rpo"].as_str().is_some());
+    assert!(drill["bytes"].as_u64().expect("bytes") > 3 << 20);
+    assert!(
+        s.sandboxes().is_empty(),
+        "the sandbox is removed: {:?}",
+        s.sandboxes()
+    );
+    // The production files were never touched.
+    assert_eq!(
+        std::fs::read_to_string(s.ws.path("docs/readme.txt")).expect("read"),
+        "the documents\n"
+    );
+
+    // --keep leaves the sandbox and says where.
+    let kept = s.drill(&["--keep"], 0);
+    let path = kept["kept_sandbox"].as_str().expect("kept");
+    assert!(Path::new(path).is_dir());
+    assert_eq!(s.sandboxes().len(), 1);
+}
+
+#[test]
+fn a_failing_check_or_a_damaged_pack_fails_the_drill_with_the_reason() {
+    let s = site("echo something else");
+    let drill = s.drill(&[], 1);
+    assert_eq!(drill["verdict"], "fail");
+    let reasons = drill["reasons"].to_string();
+    assert!(
+        reasons.contains("check 1 (command `echo something else`) failed"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("output lacks"), "{reasons}");
+    assert!(s.sandboxes().is_empty());
+
+    // A damaged pack: the restore step fails, naming the damaged file.
+    let pack = walkdir::WalkDir::new(s.ws.repo().join("data"))
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .filter(|e| e.file_type().is_file())
+        .max_by_key(|e| e.metadata().expect("stat").len())
+        .expect("a pack")
+        .into_path();
+    let mut bytes = std::fs::read(&pack).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&pack, bytes).expect("write");
+    let drill = s.drill(&[], 1);
+    let reasons = drill["reasons"].to_string();
+    assert!(reasons.contains("restore failed"), "{reasons}");
+    assert!(
+        reasons.contains("big.bin"),
+        "names the damaged file: {reasons}"
+    );
+    assert!(s.sandboxes().is_empty());
+
+    // Nothing to drill is an error, not a pass.
+    let out = s
+        .haven()
+        .args(["--json", "drill", "nope"])
+        .output()
+        .expect("run");
+    assert_eq!(parse_json(&out, 1)["error"]["code"], "no-such-system");
+}

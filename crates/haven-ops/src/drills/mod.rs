@@ -1,0 +1,298 @@
+//! Drills: restore a system's newest (or chosen) snapshots into a private
+//! sandbox under the data dir, run the system's checks against it, time
+//! every step, and judge the result against the objectives of the
+//! services that need the system (`haven_model::drills`).
+//!
+//! The sandbox is `<data dir>/sandboxes/<system>-<time>` (0700): restored
+//! paths are remapped into it, nothing production is touched. It is
+//! removed when the drill ends, whatever the outcome, unless kept for
+//! forensics. Blocking: async callers use `spawn_blocking`.
+
+mod checks;
+mod sandbox;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use haven_engine::{Id, NoProgress, Repository, RestoreOptions, Snapshot};
+use haven_model::catalog::{BackupSet, Catalog, System};
+use haven_model::drills::{Drill, Objectives, Step, StepKind, judge};
+use haven_model::tasks::RepoTarget;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::runner::{open_repository, set_tags};
+pub use sandbox::Sandbox;
+
+/// What to drill.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillRequest {
+    /// The system.
+    pub system: String,
+    /// A snapshot id prefix (of a set of the system) instead of the newest.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// The newest snapshots taken at or before this time.
+    #[serde(default)]
+    pub at: Option<Timestamp>,
+    /// Keep the sandbox afterwards (forensics).
+    #[serde(default)]
+    pub keep: bool,
+    /// Who asks (`local:ana`, `api-token`, `schedule`).
+    pub by: String,
+}
+
+/// A drill and, when kept, where its sandbox is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DrillOutcome {
+    /// The drill.
+    #[serde(flatten)]
+    pub drill: Drill,
+    /// The kept sandbox (with `keep`).
+    pub kept_sandbox: Option<PathBuf>,
+}
+
+/// Why a drill could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    /// No such system, or nothing of it to drill.
+    #[error("{0}")]
+    Unknown(String),
+    /// No snapshot matches.
+    #[error("{0}")]
+    NoSnapshot(String),
+    /// The sandbox cannot be made (space, permissions).
+    #[error("{0}")]
+    Sandbox(String),
+    /// The repository cannot be opened.
+    #[error("{0:#}")]
+    Repository(anyhow::Error),
+    /// The drill's thread stopped (a panic).
+    #[error("the drill stopped: {0}")]
+    Stopped(String),
+}
+
+/// [`run`] off the async threads.
+pub async fn run_blocking(
+    catalog: std::sync::Arc<Catalog>,
+    data_dir: PathBuf,
+    request: DrillRequest,
+    now: Timestamp,
+) -> Result<DrillOutcome, DrillError> {
+    tokio::task::spawn_blocking(move || run(&catalog, &data_dir, &request, now))
+        .await
+        .map_err(|e| DrillError::Stopped(e.to_string()))?
+}
+
+/// Run a drill of `request.system` (blocking).
+pub fn run(
+    catalog: &Catalog,
+    data_dir: &Path,
+    request: &DrillRequest,
+    now: Timestamp,
+) -> Result<DrillOutcome, DrillError> {
+    let system = catalog.system(&request.system).ok_or_else(|| {
+        DrillError::Unknown(format!("no system {:?} in the catalog", request.system))
+    })?;
+    let repo = repository_of(catalog, system)?;
+    let chosen = choose_snapshots(&repo, system, request)?;
+    let restore_bytes: u64 = chosen.iter().map(|(_, _, s)| s.summary.bytes_total).sum();
+    let mut sandbox = Sandbox::create(data_dir, &system.id.value, now, restore_bytes)
+        .map_err(DrillError::Sandbox)?;
+    let started = Instant::now();
+    let mut steps = Vec::new();
+    let mut bytes = 0;
+    for (set, id, snapshot) in &chosen {
+        let (step, restored) = restore_step(&repo, set, id, snapshot, sandbox.path());
+        bytes += restored;
+        let failed = !step.ok;
+        steps.push(step);
+        if failed {
+            break;
+        }
+    }
+    if steps.iter().all(|s| s.ok) {
+        for (n, check) in system.checks.iter().enumerate() {
+            steps.push(checks::run(n + 1, check, sandbox.path()));
+        }
+    }
+    let measured_rto = SignedDuration::try_from(started.elapsed()).unwrap_or(SignedDuration::MAX);
+    let oldest = chosen.iter().map(|(_, _, s)| s.time).min().unwrap_or(now);
+    let achieved_rpo = now.duration_since(oldest).max(SignedDuration::ZERO);
+    let objectives = objectives_of(catalog, &system.id.value);
+    let (verdict, reasons) = judge(&steps, measured_rto, achieved_rpo, objectives);
+    let kept_sandbox = if request.keep {
+        Some(sandbox.keep())
+    } else {
+        None
+    };
+    Ok(DrillOutcome {
+        drill: Drill {
+            id: 0,
+            system: system.id.value.to_string(),
+            by: request.by.clone(),
+            snapshot_id: chosen
+                .iter()
+                .map(|(_, id, _)| id.to_hex())
+                .collect::<Vec<_>>()
+                .join(","),
+            snapshot_time: oldest,
+            sandbox: "files".into(),
+            started_at: now,
+            ended_at: now + measured_rto,
+            steps,
+            measured_rto,
+            achieved_rpo,
+            bytes,
+            objectives,
+            verdict,
+            reasons,
+        },
+        kept_sandbox,
+    })
+}
+
+fn repository_of(catalog: &Catalog, system: &System) -> Result<Repository, DrillError> {
+    let policy = catalog.policy_of(system).ok_or_else(|| {
+        DrillError::Unknown(format!(
+            "system {} has no policy: nothing of it is backed up to drill",
+            system.id.value
+        ))
+    })?;
+    let repository = catalog
+        .repository(&policy.repository.value)
+        .ok_or_else(|| {
+            DrillError::Unknown(format!(
+                "repository {} does not exist",
+                policy.repository.value
+            ))
+        })?;
+    open_repository(&RepoTarget {
+        id: repository.id.value.to_string(),
+        url: repository.url.value.clone(),
+        password: repository.password.as_ref().map(|p| p.value.clone()),
+    })
+    .map_err(DrillError::Repository)
+}
+
+/// Each set's snapshot: the one asked for, else the newest (at or before
+/// `at`).
+fn choose_snapshots<'a>(
+    repo: &Repository,
+    system: &'a System,
+    request: &DrillRequest,
+) -> Result<Vec<(&'a BackupSet, Id, Snapshot)>, DrillError> {
+    let all = repo
+        .snapshots()
+        .map_err(|e| DrillError::Repository(e.into()))?;
+    let mut chosen = Vec::new();
+    for set in &system.backup_sets {
+        let tags = set_tags(&system.id.value, set.name.as_str());
+        let mut mine: Vec<&(Id, Snapshot)> = all
+            .iter()
+            .filter(|(_, s)| tags.iter().all(|t| s.tags.contains(t)))
+            .collect();
+        mine.sort_by_key(|(_, s)| s.time);
+        let pick = match (&request.snapshot, request.at) {
+            (Some(prefix), _) => mine
+                .iter()
+                .find(|(id, _)| id.to_hex().starts_with(&prefix.to_ascii_lowercase())),
+            (None, Some(at)) => mine.iter().rev().find(|(_, s)| s.time <= at),
+            (None, None) => mine.last(),
+        };
+        match pick {
+            Some((id, snapshot)) => chosen.push((set, *id, snapshot.clone())),
+            // --snapshot names one set's snapshot: the other sets are not
+            // part of this drill.
+            None if request.snapshot.is_some() => {}
+            None => {
+                return Err(DrillError::NoSnapshot(format!(
+                    "system {} set {} has no snapshot to drill{}",
+                    system.id.value,
+                    set.name,
+                    request
+                        .at
+                        .map(|t| format!(" at or before {t}"))
+                        .unwrap_or_default()
+                )));
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Err(DrillError::NoSnapshot(format!(
+            "no snapshot of system {} matches",
+            system.id.value
+        )));
+    }
+    Ok(chosen)
+}
+
+/// Restore one set into the sandbox (every blob is verified as it is
+/// read); a damaged file fails the step, naming it.
+fn restore_step(
+    repo: &Repository,
+    set: &BackupSet,
+    id: &Id,
+    snapshot: &Snapshot,
+    sandbox: &Path,
+) -> (Step, u64) {
+    let started_at = Timestamp::now();
+    let clock = Instant::now();
+    let result = repo.restore(id, sandbox, &RestoreOptions::default(), &NoProgress);
+    let duration = SignedDuration::try_from(clock.elapsed()).unwrap_or(SignedDuration::MAX);
+    let name = format!("restore set {} (snapshot {})", set.name, id.short());
+    let (ok, detail, bytes) = match result {
+        Ok(outcome) if outcome.failed.is_empty() => (
+            true,
+            format!(
+                "{} files, {} of {} bytes verified",
+                outcome.files, outcome.bytes, snapshot.summary.bytes_total
+            ),
+            outcome.bytes,
+        ),
+        Ok(outcome) => (
+            false,
+            format!(
+                "{} files damaged or missing: {}",
+                outcome.failed.len(),
+                outcome
+                    .failed
+                    .iter()
+                    .take(5)
+                    .map(|f| format!("{} ({})", f.path.display(), f.error))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            outcome.bytes,
+        ),
+        Err(e) => (false, haven_model::errors::chain_text(&e), 0),
+    };
+    (
+        Step {
+            kind: StepKind::Restore,
+            name,
+            started_at,
+            duration,
+            ok,
+            detail,
+        },
+        bytes,
+    )
+}
+
+/// The strictest objectives of the services that need the system.
+fn objectives_of(catalog: &Catalog, system: &str) -> Objectives {
+    let min = |a: Option<SignedDuration>, b: Option<SignedDuration>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    catalog
+        .services
+        .iter()
+        .filter(|s| s.depends_on.iter().any(|d| d.value == system))
+        .fold(Objectives::default(), |o, s| Objectives {
+            rto: min(o.rto, s.rto.as_ref().map(|r| r.value)),
+            rpo: min(o.rpo, s.rpo.as_ref().map(|r| r.value)),
+            mtd: min(o.mtd, s.mtd.as_ref().map(|r| r.value)),
+        })
+}
