@@ -117,6 +117,8 @@ pub enum Command {
     /// run its checks, measure the RTO and RPO achieved, judge them
     /// against its services' objectives. Exit 1 when the drill fails.
     Drill(DrillArgs),
+    /// Recorded drills, newest first: verdict, measured RTO, achieved RPO.
+    Drills(DrillsArgs),
     /// Pre-flight checks before anyone is paged: repositories reachable
     /// and initialised, secrets readable, commands found, data-dir space,
     /// the clock. Exit 1 with the list of problems.
@@ -312,6 +314,20 @@ pub struct DrillArgs {
     /// Keep the sandbox afterwards, for forensics (its path is printed).
     #[arg(long)]
     pub keep: bool,
+}
+
+/// `haven drills`
+#[derive(Debug, Args)]
+pub struct DrillsArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Only this system's drills.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
 }
 
 /// `haven doctor`

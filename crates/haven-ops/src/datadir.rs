@@ -230,13 +230,24 @@ impl Instance for DataDir {
         &self,
         request: &crate::api::DrillRequest,
     ) -> Result<crate::api::DrillOutcome, InstanceError> {
-        Ok(crate::drills::run_blocking(
+        Ok(crate::drills::run_and_record(
             self.catalog()?,
             self.settings.data_dir.clone(),
             request.clone(),
             SystemClock.now(),
+            self.store.as_ref(),
         )
         .await?)
+    }
+
+    async fn drills(
+        &self,
+        query: &crate::api::DrillsQuery,
+    ) -> Result<Vec<haven_model::drills::Drill>, InstanceError> {
+        Ok(self
+            .store
+            .drills(query.system.as_deref(), query.limit.unwrap_or(100))
+            .await?)
     }
 
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {

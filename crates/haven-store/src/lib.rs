@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 use haven_model::alerts::{Alert, Delivery, PendingNotification};
+use haven_model::drills::Drill;
 use haven_model::jobs::{Failure, Job, JobKind, JobStats, NewJob, Outcome, SetState};
 use haven_model::maintenance::Recorded;
 use jiff::Timestamp;
@@ -225,6 +226,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every recorded window that ends after `since`.
     async fn maintenance(&self, since: Timestamp) -> Result<Vec<Recorded>>;
+
+    /// Record a drill; it comes back with its number.
+    async fn record_drill(&self, drill: &Drill) -> Result<Drill>;
+
+    /// Drills, newest first: of one system if given, at most `limit`.
+    async fn drills(&self, system: Option<&str>, limit: u32) -> Result<Vec<Drill>>;
 }
 
 /// Open the store a database URL names (`sqlite://PATH`).

@@ -18,6 +18,7 @@ use haven_model::catalog::watch::Scope;
 use haven_model::maintenance::Recorded;
 
 use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
+use haven_model::drills::Drill;
 use haven_model::jobs::NewJob;
 
 /// A store in one SQLite file.
@@ -617,6 +618,41 @@ impl Store for SqliteStore {
 
     async fn maintenance(&self, since: Timestamp) -> Result<Vec<Recorded>> {
         self.maintenance_impl(since).await
+    }
+
+    async fn record_drill(&self, drill: &Drill) -> Result<Drill> {
+        let rows = sqlx::query(
+            "INSERT INTO drills (system, started_at, verdict, record) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&drill.system)
+        .bind(ms(drill.started_at))
+        .bind(drill.verdict.as_str())
+        .bind(json_text(drill)?)
+        .fetch_all(&self.pool)
+        .await?;
+        let id = returned_id(&rows)?;
+        Ok(Drill {
+            id,
+            ..drill.clone()
+        })
+    }
+
+    async fn drills(&self, system: Option<&str>, limit: u32) -> Result<Vec<Drill>> {
+        let rows = sqlx::query(
+            "SELECT id, record FROM drills WHERE (?1 IS NULL OR system = ?1) \
+             ORDER BY started_at DESC, id DESC LIMIT ?2",
+        )
+        .bind(system)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let mut drill: Drill = from_json(&row.try_get::<String, _>("record")?, "drill")?;
+                drill.id = row.try_get("id")?;
+                Ok(drill)
+            })
+            .collect()
     }
 }
 

@@ -241,6 +241,14 @@ impl Instance for Remote {
             .await
     }
 
+    async fn drills(
+        &self,
+        query: &haven_ops::api::DrillsQuery,
+    ) -> Result<Vec<haven_model::drills::Drill>, InstanceError> {
+        self.send(self.http.get(self.url(&["drills"])).query(query), None)
+            .await
+    }
+
     async fn preflight(&self) -> Result<haven_ops::api::PreflightReport, InstanceError> {
         self.send(self.http.get(self.url(&["preflight"])), None)
             .await

@@ -97,7 +97,7 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/maintenance/{id}/end", post(end_window))
         .route("/channels/{id}/test", post(notify_test))
         .route("/preflight", get(preflight))
-        .route("/drills", post(drill))
+        .route("/drills", post(drill).get(drills))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState { instance })
@@ -257,6 +257,13 @@ async fn drill(
     // Who asks is who authenticated, whatever the body says.
     request.by = actor(&headers).to_string();
     answer(StatusCode::OK, state.instance.drill(&request).await)
+}
+
+async fn drills(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<haven_ops::api::DrillsQuery>,
+) -> Response {
+    answer(StatusCode::OK, state.instance.drills(&query).await)
 }
 
 async fn preflight(State(state): State<AppState>) -> Response {

@@ -4,9 +4,9 @@
 use anyhow::Result;
 use haven_model::catalog::duration::format_duration;
 use haven_model::drills::Verdict;
-use haven_ops::api::DrillRequest;
+use haven_ops::api::{DrillRequest, DrillsQuery};
 
-use crate::cli::{DrillArgs, GlobalArgs};
+use crate::cli::{DrillArgs, DrillsArgs, GlobalArgs};
 use crate::instance;
 use crate::{exit, output};
 
@@ -67,4 +67,35 @@ pub fn run(global: &GlobalArgs, args: &DrillArgs) -> Result<u8> {
         Verdict::Pass => exit::SUCCESS,
         Verdict::Fail => exit::FAILURE,
     })
+}
+
+/// `haven drills`: the recorded drills, newest first.
+pub fn list(global: &GlobalArgs, args: &DrillsArgs) -> Result<u8> {
+    let settings = instance::settings(global, Some(&args.instance), None)?;
+    let query = DrillsQuery {
+        system: args.system.clone(),
+        limit: Some(args.limit),
+    };
+    let rt = instance::runtime()?;
+    let drills = rt.block_on(async {
+        Ok::<_, anyhow::Error>(instance::connect(&settings).await?.drills(&query).await?)
+    })?;
+    if global.json {
+        output::print_json(&drills)?;
+        return Ok(exit::SUCCESS);
+    }
+    println!("id  system  started  verdict  measured RTO  achieved RPO  reasons");
+    for d in &drills {
+        println!(
+            "{}  {}  {}  {}  {}  {}  {}",
+            d.id,
+            d.system,
+            d.started_at.strftime("%Y-%m-%d %H:%M"),
+            d.verdict.as_str(),
+            format_duration(d.measured_rto),
+            format_duration(d.achieved_rpo),
+            d.reasons.join("; ")
+        );
+    }
+    Ok(exit::SUCCESS)
 }

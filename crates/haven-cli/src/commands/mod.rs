@@ -65,6 +65,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Notify(cmd) => alerts::notify(global, cmd),
         Command::Doctor(args) => doctor::run(global, args),
         Command::Drill(args) => drill::run(global, args),
+        Command::Drills(args) => drill::list(global, args),
     };
     match result {
         Ok(code) => code,

@@ -200,3 +200,46 @@ fn a_failing_check_or_a_damaged_pack_fails_the_drill_with_the_reason() {
         .expect("run");
     assert_eq!(parse_json(&out, 1)["error"]["code"], "no-such-system");
 }
+
+/// Every drill is kept as evidence: `haven drills` lists them, newest
+/// first, with verdict and measurements.
+#[test]
+fn drills_are_recorded_and_listed() {
+    let s = site("echo the documents");
+    let first = s.drill(&[], 0);
+    assert!(first["id"].as_i64().expect("id") > 0, "recorded: {first:#}");
+    let text = std::fs::read_to_string(s.data.join("catalog/catalog.toml"))
+        .expect("read")
+        .replace("run = \"echo the documents\"", "run = \"exit 4\"");
+    std::fs::write(s.data.join("catalog/catalog.toml"), text).expect("write");
+    let second = s.drill(&[], 1);
+    let out = s
+        .haven()
+        .args(["--json", "drills", "--system", "docs"])
+        .output()
+        .expect("list");
+    let drills = parse_json(&out, 0);
+    let listed: Vec<(i64, &str)> = drills
+        .as_array()
+        .expect("drills")
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_i64().expect("id"),
+                d["verdict"].as_str().expect("verdict"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (second["id"].as_i64().expect("id"), "fail"),
+            (first["id"].as_i64().expect("id"), "pass")
+        ]
+    );
+    assert_eq!(
+        drills[0]["steps"].as_array().map(Vec::len),
+        Some(2),
+        "kept whole"
+    );
+}

@@ -147,6 +147,7 @@ impl From<crate::drills::DrillError> for InstanceError {
             D::NoSnapshot(_) => ErrorCode::NoSuchSnapshot,
             D::Sandbox(_) | D::Stopped(_) => ErrorCode::Failed,
             D::Repository(_) => ErrorCode::StorageUnavailable,
+            D::Unrecorded(_) => ErrorCode::StoreUnavailable,
         };
         InstanceError::new(code, e.to_string())
     }

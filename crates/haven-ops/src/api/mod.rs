@@ -11,6 +11,7 @@ mod types;
 
 use async_trait::async_trait;
 use haven_model::alerts::Alert;
+use haven_model::drills::Drill;
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
 
@@ -72,6 +73,10 @@ pub trait Instance: Send + Sync {
     /// as the instance (with its environment) sees them.
     async fn preflight(&self) -> Result<PreflightReport, InstanceError>;
 
-    /// Drill a system: restore into a sandbox, run its checks, measure.
+    /// Drill a system: restore into a sandbox, run its checks, measure;
+    /// the drill is recorded as evidence.
     async fn drill(&self, request: &DrillRequest) -> Result<DrillOutcome, InstanceError>;
+
+    /// Recorded drills, newest first.
+    async fn drills(&self, query: &DrillsQuery) -> Result<Vec<Drill>, InstanceError>;
 }

@@ -215,3 +215,12 @@ pub fn shared() -> SharedHealth {
         ..HealthReport::default()
     }))
 }
+
+/// Which drills to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillsQuery {
+    /// Only this system's drills.
+    pub system: Option<String>,
+    /// At most this many (default 100).
+    pub limit: Option<u32>,
+}

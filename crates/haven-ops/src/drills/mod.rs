@@ -67,21 +67,30 @@ pub enum DrillError {
     /// The repository cannot be opened.
     #[error("{0:#}")]
     Repository(anyhow::Error),
+    /// The drill ran but could not be recorded.
+    #[error("the drill ran but could not be recorded: {0}")]
+    Unrecorded(String),
     /// The drill's thread stopped (a panic).
     #[error("the drill stopped: {0}")]
     Stopped(String),
 }
 
-/// [`run`] off the async threads.
-pub async fn run_blocking(
+/// [`run`] off the async threads, then recorded in `store` as evidence.
+pub async fn run_and_record(
     catalog: std::sync::Arc<Catalog>,
     data_dir: PathBuf,
     request: DrillRequest,
     now: Timestamp,
+    store: &dyn haven_store::Store,
 ) -> Result<DrillOutcome, DrillError> {
-    tokio::task::spawn_blocking(move || run(&catalog, &data_dir, &request, now))
+    let mut outcome = tokio::task::spawn_blocking(move || run(&catalog, &data_dir, &request, now))
         .await
-        .map_err(|e| DrillError::Stopped(e.to_string()))?
+        .map_err(|e| DrillError::Stopped(e.to_string()))??;
+    outcome.drill = store
+        .record_drill(&outcome.drill)
+        .await
+        .map_err(|e| DrillError::Unrecorded(e.to_string()))?;
+    Ok(outcome)
 }
 
 /// Run a drill of `request.system` (blocking).

@@ -33,6 +33,7 @@ macro_rules! conformance_tests {
             deliveries_and_maintenance_are_recorded,
             latest_jobs_and_capacity_samples_come_from_job_evidence,
             queued_notifications_keep_their_progress_until_done,
+            drills_are_kept_as_evidence,
         );
     };
     ($fresh:expr; $($name:ident),+ $(,)?) => {
@@ -715,4 +716,50 @@ pub async fn queued_notifications_keep_their_progress_until_done(store: &dyn Sto
         store.queued_notifications().await.expect("queued"),
         vec![second]
     );
+}
+
+pub async fn drills_are_kept_as_evidence(store: &dyn Store) {
+    use haven_model::drills::{Drill, Objectives, Step, StepKind, Verdict};
+    let drill = |system: &str, at: i64, verdict: Verdict| Drill {
+        id: 0,
+        system: system.into(),
+        by: "schedule".into(),
+        snapshot_id: "ab".repeat(32),
+        snapshot_time: t(at - 60),
+        sandbox: "files".into(),
+        started_at: t(at),
+        ended_at: t(at + 5),
+        steps: vec![Step {
+            kind: StepKind::Restore,
+            name: "restore set default".into(),
+            started_at: t(at),
+            duration: jiff::SignedDuration::from_secs(5),
+            ok: verdict == Verdict::Pass,
+            detail: "10 files".into(),
+        }],
+        measured_rto: jiff::SignedDuration::from_secs(5),
+        achieved_rpo: jiff::SignedDuration::from_secs(65),
+        bytes: 1000,
+        objectives: Objectives::default(),
+        verdict,
+        reasons: vec![],
+    };
+    let first = store
+        .record_drill(&drill("db", 0, Verdict::Pass))
+        .await
+        .expect("record");
+    assert!(first.id > 0);
+    store
+        .record_drill(&drill("db", 100, Verdict::Fail))
+        .await
+        .expect("record");
+    store
+        .record_drill(&drill("files", 50, Verdict::Pass))
+        .await
+        .expect("record");
+    let of_db = store.drills(Some("db"), 10).await.expect("drills");
+    assert_eq!(of_db.len(), 2);
+    assert_eq!(of_db[0].verdict, Verdict::Fail, "newest first");
+    assert_eq!(of_db[1], first, "kept whole");
+    assert_eq!(store.drills(None, 2).await.expect("drills").len(), 2);
 }
