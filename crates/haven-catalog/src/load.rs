@@ -633,6 +633,7 @@ impl Reader<'_> {
                 }
             }
         }
+        let recovery_point_query = th.optional::<String>("recovery_point_query");
         let alternatives = self.strings(th, "alternatives");
         let restore_estimate = self.duration(th, "restore_estimate");
         Some(System {
@@ -645,6 +646,7 @@ impl Reader<'_> {
             checks,
             alternatives,
             restore_estimate,
+            recovery_point_query,
         })
     }
 

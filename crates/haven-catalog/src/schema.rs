@@ -140,6 +140,7 @@ pub fn schema() -> Value {
             "owner": string("owning [[team]] id"),
             "policy": string("[[policy]] id"),
             "restore_estimate": duration("how long restoring the system takes once what it needs is back"),
+            "recovery_point_query": string("a query whose answer is the newest time in the restored data (drills measure the achieved RPO with it)"),
             "backup_set": array_of(backup_set, "what to back up"),
             "check": array_of(check, "verification checks drills run after restoring"),
             "alternatives": ids("systems that can take over")

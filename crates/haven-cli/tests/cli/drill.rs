@@ -243,3 +243,238 @@ fn drills_are_recorded_and_listed() {
         "kept whole"
     );
 }
+
+/// A "production" PostgreSQL cluster for the tests: initdb and pg_ctl
+/// (as `nobody` when the tests run as root), a socket in its directory.
+struct Production {
+    bin: std::path::PathBuf,
+    root: std::path::PathBuf,
+    run_as: Option<u32>,
+}
+
+impl Production {
+    fn start(root: &Path) -> Production {
+        let mut bins: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (scripts/test.sh installs it)")
+            .map(|e| e.expect("entry").path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .collect();
+        bins.sort();
+        let bin = bins.pop().expect("initdb");
+        std::fs::create_dir_all(root).expect("mkdir");
+        let run_as = rustix::process::geteuid().is_root().then_some(65534);
+        if let Some(uid) = run_as {
+            let id = Some(rustix::process::Uid::from_raw(uid));
+            rustix::fs::chown(root, id, Some(rustix::process::Gid::from_raw(uid))).expect("chown");
+        }
+        let pg = Production {
+            bin,
+            root: root.to_path_buf(),
+            run_as,
+        };
+        let data = pg.root.join("data").display().to_string();
+        pg.run("initdb", &["-D", &data, "-U", "haven", "--auth=trust"]);
+        let options = format!("-k {} -p 5999 -c listen_addresses=''", pg.root.display());
+        let log = pg.root.join("log").display().to_string();
+        pg.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
+        );
+        pg
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> String {
+        let path = self.bin.join(program);
+        let mut cmd = match self.run_as {
+            Some(uid) => {
+                let mut c = std::process::Command::new("setpriv");
+                c.args([
+                    format!("--reuid={uid}"),
+                    format!("--regid={uid}"),
+                    "--clear-groups".into(),
+                ])
+                .arg(path);
+                c
+            }
+            None => std::process::Command::new(path),
+        };
+        let out = cmd.args(args).output().expect("run");
+        assert!(
+            out.status.success(),
+            "{program}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        let host = self.root.display().to_string();
+        self.run(
+            "psql",
+            &[
+                "-h",
+                &host,
+                "-p",
+                "5999",
+                "-U",
+                "haven",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-c",
+                sql,
+            ],
+        )
+    }
+
+    fn dump_command(&self) -> String {
+        format!(
+            "{} -h {} -p 5999 -U haven -Fc postgres",
+            self.bin.join("pg_dump").display(),
+            self.root.display()
+        )
+    }
+}
+
+impl Drop for Production {
+    fn drop(&mut self) {
+        let data = self.root.join("data").display().to_string();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+/// A real database with rows, protected by a pg_dump set: the drill loads
+/// the dump into a throwaway cluster, runs the sql checks against it,
+/// measures the achieved RPO from the data, and leaves nothing behind.
+#[test]
+fn a_postgres_dump_is_loaded_into_a_throwaway_cluster_and_checked() {
+    let ws = Workspace::new();
+    ws.init();
+    // Outside the workspace: `nobody` must reach it.
+    let prod_dir = std::env::temp_dir().join(format!("haven-test-prod-{}", std::process::id()));
+    let prod = Production::start(&prod_dir);
+    prod.psql(
+        "CREATE TABLE items (id int PRIMARY KEY, updated_at timestamptz); \
+         INSERT INTO items SELECT g, now() - interval '2 hours' FROM generate_series(1, 100) g;",
+    );
+    let data = ws.path("data");
+    std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+    let catalog = |expect: &str| {
+        format!(
+            r#"
+[[service]]
+id = "shop"
+tier = 1
+rpo = "1d"
+rto = "4h"
+mtd = "1d"
+depends_on = ["shop-db"]
+
+[[system]]
+id = "shop-db"
+kind = "database-postgres"
+policy = "nightly"
+recovery_point_query = "SELECT max(updated_at) FROM items"
+
+[[system.backup_set]]
+command = "{dump}"
+
+[[system.check]]
+type = "sql"
+query = "SELECT count(*) FROM items"
+expect = "{expect}"
+
+[[system.check]]
+type = "command"
+run = "psql -X -A -t -c 'SELECT 1'"
+expect_exit = 0
+
+[[policy]]
+id = "nightly"
+schedule = "0 2 * * *"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "{repo}"
+password = "env:HAVEN_PASSWORD"
+"#,
+            dump = prod.dump_command(),
+            repo = ws.repo().display(),
+        )
+    };
+    std::fs::write(data.join("catalog/catalog.toml"), catalog("100")).expect("catalog");
+    let haven = || {
+        let mut cmd = ws.haven();
+        cmd.arg("--data-dir")
+            .arg(&data)
+            .env("HAVEN_PASSWORD", PASSWORD);
+        cmd
+    };
+    haven().args(["run", "shop-db"]).assert().success();
+    let drill = |code: i32| {
+        parse_json(
+            &haven()
+                .args(["--json", "drill", "shop-db"])
+                .output()
+                .expect("drill"),
+            code,
+        )
+    };
+    let passed = drill(0);
+    assert_eq!(passed["verdict"], "pass", "{passed:#}");
+    assert_eq!(passed["sandbox"], "postgres");
+    let kinds: Vec<&str> = passed["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["restore", "start", "load", "check", "check", "check"],
+        "{passed:#}"
+    );
+    assert_eq!(passed["steps"][3]["detail"], "100");
+    // The achieved RPO comes from the data: rows last updated 2 hours
+    // before, although the snapshot is a few seconds old.
+    let rpo: jiff::SignedDuration = passed["achieved_rpo"]
+        .as_str()
+        .expect("rpo")
+        .parse()
+        .expect("duration");
+    assert!(
+        rpo >= jiff::SignedDuration::from_hours(2) && rpo < jiff::SignedDuration::from_hours(3),
+        "{rpo:?}"
+    );
+
+    // A wrong expectation fails the drill, saying what the data said.
+    std::fs::write(data.join("catalog/catalog.toml"), catalog("101")).expect("catalog");
+    let failed = drill(1);
+    assert!(
+        failed["reasons"]
+            .to_string()
+            .contains("the answer is \\\"100\\\", expected \\\"101\\\""),
+        "{failed:#}"
+    );
+
+    // No throwaway cluster and no sandbox is left.
+    assert!(
+        !std::fs::read_dir(data.join("sandboxes"))
+            .expect("sandboxes")
+            .any(|_| true)
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("tmp")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("shop-db-postgres-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    drop(prod);
+    let _ = std::fs::remove_dir_all(&prod_dir);
+}

@@ -228,6 +228,10 @@ pub struct System {
     /// How long restoring the system takes once what it needs is back
     /// (declared; drills will measure it).
     pub restore_estimate: Option<Located<SignedDuration>>,
+    /// A query whose answer is the newest time in the restored data (e.g.
+    /// `SELECT max(updated_at) FROM orders`): a drill measures the
+    /// achieved RPO from the data itself.
+    pub recovery_point_query: Option<String>,
 }
 
 impl System {

@@ -1,5 +1,6 @@
 //! A system's checks against its sandbox: `command` (run in the sandbox,
-//! `HAVEN_SANDBOX` set), `tcp` and `http` probes. Each is timed, with an
+//! `HAVEN_SANDBOX` set, and `PG*` for the sandbox's database), `sql`
+//! (against that database), `tcp` and `http` probes. Each is timed, with an
 //! excerpt of what it said.
 
 use std::path::Path;
@@ -9,13 +10,15 @@ use haven_model::catalog::Check;
 use haven_model::drills::{Step, StepKind};
 use jiff::{SignedDuration, Timestamp};
 
+use super::postgres::Cluster;
 use crate::jobs::command::{CommandError, run_with_timeout};
 
 /// How long one check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Run check number `n`.
-pub(super) fn run(n: usize, check: &Check, sandbox: &Path) -> Step {
+/// Run check number `n` (`db`: the sandbox's database, for `sql` checks
+/// and the environment of `command` checks).
+pub(super) fn run(n: usize, check: &Check, sandbox: &Path, db: Option<&Cluster>) -> Step {
     let started_at = Timestamp::now();
     let clock = Instant::now();
     let (name, result) = match check {
@@ -25,16 +28,15 @@ pub(super) fn run(n: usize, check: &Check, sandbox: &Path) -> Step {
             expect_output,
         } => (
             format!("check {n} (command `{run}`)"),
-            command(run, *expect_exit, expect_output.as_deref(), sandbox),
+            command(run, *expect_exit, expect_output.as_deref(), sandbox, db),
         ),
         Check::Tcp { address } => (format!("check {n} (tcp {address})"), tcp(address)),
         Check::Http { url, expect_status } => {
             (format!("check {n} (http {url})"), http(url, *expect_status))
         }
-        Check::Sql { query, .. } => (
-            format!("check {n} (sql `{query}`)"),
-            Err("sql checks need a database sandbox, which this drill does not start (a PostgreSQL sandbox is not built yet)".into()),
-        ),
+        Check::Sql { query, expect } => {
+            (format!("check {n} (sql `{query}`)"), sql(query, expect, db))
+        }
     };
     let (ok, detail) = match result {
         Ok(detail) => (true, detail),
@@ -61,8 +63,10 @@ fn command(
     expect_exit: i64,
     expect_output: Option<&str>,
     sandbox: &Path,
+    db: Option<&Cluster>,
 ) -> Result<String, String> {
-    let env = vec![("HAVEN_SANDBOX".to_string(), sandbox.display().to_string())];
+    let mut env = vec![("HAVEN_SANDBOX".to_string(), sandbox.display().to_string())];
+    env.extend(db.map(Cluster::env).unwrap_or_default());
     let script = format!("cd \"$HAVEN_SANDBOX\" && {run}");
     let (code, output) = match run_with_timeout("drill check", &script, &env, CHECK_TIMEOUT) {
         Ok(output) => (0, output),
@@ -81,6 +85,26 @@ fn command(
         return Err(format!("output lacks {text:?}: {said}"));
     }
     Ok(format!("exit {code}: {said}"))
+}
+
+fn sql(query: &str, expect: &str, db: Option<&Cluster>) -> Result<String, String> {
+    let Some(db) = db else {
+        return Err("sql checks run against the sandbox's database, and this drill has none (a database-postgres system with a pg_dump set has one)".into());
+    };
+    let answer = db.psql(super::postgres::DATABASE, query)?;
+    let first = answer
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split('|')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    if first == expect {
+        Ok(first)
+    } else {
+        Err(format!("the answer is {first:?}, expected {expect:?}"))
+    }
 }
 
 fn tcp(address: &str) -> Result<String, String> {

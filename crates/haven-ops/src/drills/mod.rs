@@ -9,6 +9,7 @@
 //! forensics. Blocking: async callers use `spawn_blocking`.
 
 mod checks;
+mod postgres;
 mod sandbox;
 
 use std::path::{Path, PathBuf};
@@ -120,14 +121,26 @@ pub fn run(
             break;
         }
     }
+    let dump = postgres_dump(system, &chosen);
+    let cluster = match &dump {
+        Some(set) if steps.iter().all(|s| s.ok) => {
+            let (cluster, mut loaded) = database(sandbox.path(), system, set);
+            steps.append(&mut loaded);
+            cluster
+        }
+        _ => None,
+    };
     if steps.iter().all(|s| s.ok) {
         for (n, check) in system.checks.iter().enumerate() {
-            steps.push(checks::run(n + 1, check, sandbox.path()));
+            steps.push(checks::run(n + 1, check, sandbox.path(), cluster.as_ref()));
         }
     }
     let measured_rto = SignedDuration::try_from(started.elapsed()).unwrap_or(SignedDuration::MAX);
     let oldest = chosen.iter().map(|(_, _, s)| s.time).min().unwrap_or(now);
-    let achieved_rpo = now.duration_since(oldest).max(SignedDuration::ZERO);
+    // From the data itself where the system says how; else the snapshot.
+    let recovery_point = recovery_point(system, cluster.as_ref(), &mut steps).unwrap_or(oldest);
+    let achieved_rpo = now.duration_since(recovery_point).max(SignedDuration::ZERO);
+    drop(cluster);
     let objectives = objectives_of(catalog, &system.id.value);
     let (verdict, reasons) = judge(&steps, measured_rto, achieved_rpo, objectives);
     let kept_sandbox = if request.keep {
@@ -146,7 +159,7 @@ pub fn run(
                 .collect::<Vec<_>>()
                 .join(","),
             snapshot_time: oldest,
-            sandbox: "files".into(),
+            sandbox: if dump.is_some() { "postgres" } else { "files" }.into(),
             started_at: now,
             ended_at: now + measured_rto,
             steps,
@@ -304,4 +317,96 @@ fn objectives_of(catalog: &Catalog, system: &str) -> Objectives {
             rpo: min(o.rpo, s.rpo.as_ref().map(|r| r.value)),
             mtd: min(o.mtd, s.mtd.as_ref().map(|r| r.value)),
         })
+}
+
+/// The set a `database-postgres` system streams `pg_dump` into, if any:
+/// its drill loads it into a throwaway cluster.
+fn postgres_dump<'a>(
+    system: &System,
+    chosen: &[(&'a BackupSet, Id, Snapshot)],
+) -> Option<&'a BackupSet> {
+    if !system.kind.value.starts_with("database-postgres") {
+        return None;
+    }
+    chosen.iter().map(|(set, _, _)| *set).find(|set| {
+        set.command
+            .as_deref()
+            .is_some_and(|c| c.contains("pg_dump"))
+    })
+}
+
+/// Start the throwaway cluster and load the set's dump: two timed steps.
+fn database(
+    sandbox: &Path,
+    system: &System,
+    set: &BackupSet,
+) -> (Option<postgres::Cluster>, Vec<Step>) {
+    let mut steps = Vec::new();
+    let timed = |kind: StepKind, name: String, work: &mut dyn FnMut() -> Result<String, String>| {
+        let started_at = Timestamp::now();
+        let clock = Instant::now();
+        let result = work();
+        Step {
+            kind,
+            name,
+            started_at,
+            duration: SignedDuration::try_from(clock.elapsed()).unwrap_or(SignedDuration::MAX),
+            ok: result.is_ok(),
+            detail: result.unwrap_or_else(|e| e),
+        }
+    };
+    let mut cluster = None;
+    steps.push(timed(
+        StepKind::Start,
+        "start a throwaway PostgreSQL cluster".into(),
+        &mut || {
+            let started = postgres::Cluster::start(&std::env::temp_dir(), &system.id.value)?;
+            cluster = Some(started);
+            Ok("listening on a socket in its private directory only".into())
+        },
+    ));
+    if let Some(db) = &cluster {
+        let dump = sandbox.join(format!("{}.dump", set.name));
+        steps.push(timed(
+            StepKind::Load,
+            format!("load {}.dump", set.name),
+            &mut || db.load(&dump).map(|how| format!("loaded with {how}")),
+        ));
+    }
+    (cluster, steps)
+}
+
+/// The newest time in the restored data, by the system's
+/// `recovery_point_query` (a failed query is a failed step).
+fn recovery_point(
+    system: &System,
+    db: Option<&postgres::Cluster>,
+    steps: &mut Vec<Step>,
+) -> Option<Timestamp> {
+    let (query, db) = (system.recovery_point_query.as_ref()?, db?);
+    let started_at = Timestamp::now();
+    let clock = Instant::now();
+    let answer = db.psql(
+        postgres::DATABASE,
+        &format!("SELECT extract(epoch FROM ({query}))::bigint"),
+    );
+    let parsed = answer.and_then(|text| {
+        text.trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| Timestamp::from_second(secs).ok())
+            .ok_or_else(|| format!("the recovery point query answered {text:?}, not a time"))
+    });
+    steps.push(Step {
+        kind: StepKind::Check,
+        name: format!("recovery point `{query}`"),
+        started_at,
+        duration: SignedDuration::try_from(clock.elapsed()).unwrap_or(SignedDuration::MAX),
+        ok: parsed.is_ok(),
+        detail: match &parsed {
+            Ok(t) => format!("the restored data reaches {t}"),
+            Err(e) => e.clone(),
+        },
+    });
+    parsed.ok()
 }

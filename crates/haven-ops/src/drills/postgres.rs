@@ -1,0 +1,251 @@
+//! A throwaway PostgreSQL cluster for drilling a `pg_dump` set: initdb in
+//! a private directory, listening on a socket inside it only (no TCP
+//! port, so nothing can reach it and it can reach nothing production),
+//! loaded with `pg_restore` (custom or directory format) or `psql`
+//! (plain SQL). PostgreSQL refuses to run as root: then the cluster runs
+//! as `nobody`, in a directory only `nobody` may enter. Stopped and
+//! removed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The database the dump is loaded into.
+pub(super) const DATABASE: &str = "drill";
+
+/// A running throwaway cluster.
+pub(super) struct Cluster {
+    bin: PathBuf,
+    root: PathBuf,
+    run_as: Option<u32>,
+    port: u16,
+}
+
+impl Cluster {
+    /// initdb and start a cluster under a new private directory in `parent`.
+    pub(super) fn start(parent: &Path, name: &str) -> Result<Cluster, String> {
+        let bin = find_bin().ok_or("PostgreSQL's server programs (initdb, pg_ctl) are not installed: install them to drill pg_dump sets")?;
+        let run_as = rustix::process::geteuid().is_root().then_some(65534);
+        let root = parent.join(format!("{name}-postgres-{}", std::process::id()));
+        std::fs::create_dir(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        let mut cluster = Cluster {
+            bin,
+            root,
+            run_as,
+            // A number for the socket file's name only: no TCP listener.
+            port: 55_000 + (std::process::id() % 1000) as u16,
+        };
+        cluster.own_root()?;
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &cluster.data(),
+                "-U",
+                "haven",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+        )?;
+        let options = format!(
+            "-k {} -p {} -c listen_addresses=''",
+            cluster.root.display(),
+            cluster.port
+        );
+        let log = cluster.root.join("postgres.log").display().to_string();
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &cluster.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        )?;
+        cluster.psql("postgres", &format!("CREATE DATABASE \"{DATABASE}\""))?;
+        Ok(cluster)
+    }
+
+    fn data(&self) -> String {
+        self.root.join("data").display().to_string()
+    }
+
+    /// Private to the user the cluster runs as.
+    fn own_root(&mut self) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| e.to_string())?;
+        if let Some(uid) = self.run_as {
+            let id = Some(rustix::process::Uid::from_raw(uid));
+            let gid = Some(rustix::process::Gid::from_raw(uid));
+            rustix::fs::chown(&self.root, id, gid).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        match self.run_as {
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    format!("--reuid={uid}"),
+                    format!("--regid={uid}"),
+                    "--clear-groups".into(),
+                ])
+                .arg(path);
+                c
+            }
+            None => Command::new(path),
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        let output = self
+            .command(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("{program} failed: {}", said.trim()));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The environment a check (or a client) reaches the cluster with.
+    pub(super) fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("PGHOST".into(), self.root.display().to_string()),
+            ("PGPORT".into(), self.port.to_string()),
+            ("PGUSER".into(), "haven".into()),
+            ("PGDATABASE".into(), DATABASE.into()),
+        ]
+    }
+
+    /// One query's answer, unaligned and without headers.
+    pub(super) fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
+        let host = self.root.display().to_string();
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &[
+                "-h",
+                &host,
+                "-p",
+                &port,
+                "-U",
+                "haven",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-c",
+                sql,
+            ],
+        )
+        .map(|out| out.trim().to_string())
+    }
+
+    /// Load a dump (the client tools run as the cluster's user, reading a
+    /// copy of the dump it may read).
+    pub(super) fn load(&self, dump: &Path) -> Result<String, String> {
+        let copy = self.root.join("dump");
+        std::fs::copy(dump, &copy).map_err(|e| format!("cannot copy the dump: {e}"))?;
+        if let Some(uid) = self.run_as {
+            let id = Some(rustix::process::Uid::from_raw(uid));
+            rustix::fs::chown(&copy, id, None).map_err(|e| e.to_string())?;
+        }
+        let custom = std::fs::read(&copy)
+            .map(|b| b.starts_with(b"PGDMP"))
+            .unwrap_or(false);
+        let host = self.root.display().to_string();
+        let port = self.port.to_string();
+        let file = copy.display().to_string();
+        let result = if custom {
+            self.run(
+                "pg_restore",
+                &[
+                    "-h",
+                    &host,
+                    "-p",
+                    &port,
+                    "-U",
+                    "haven",
+                    "-d",
+                    DATABASE,
+                    "--no-owner",
+                    "--no-privileges",
+                    "--exit-on-error",
+                    &file,
+                ],
+            )
+            .map(|_| "pg_restore (custom format)".to_string())
+        } else {
+            self.run(
+                "psql",
+                &[
+                    "-h",
+                    &host,
+                    "-p",
+                    &port,
+                    "-U",
+                    "haven",
+                    "-d",
+                    DATABASE,
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-X",
+                    "-q",
+                    "-f",
+                    &file,
+                ],
+            )
+            .map(|_| "psql (plain SQL)".to_string())
+        };
+        let _ = std::fs::remove_file(&copy);
+        result
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+        if let Err(e) = std::fs::remove_dir_all(&self.root) {
+            tracing::error!(
+                "cannot remove the drill cluster {}: {e}",
+                self.root.display()
+            );
+        }
+    }
+}
+
+fn find_bin() -> Option<PathBuf> {
+    if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
+        && output.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Some(dir);
+        }
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    candidates.sort();
+    candidates.pop()
+}
