@@ -22,9 +22,25 @@ pub fn run(global: &GlobalArgs, args: &DrillArgs) -> Result<u8> {
     let rt = instance::runtime()?;
     let bar = output::Bar::spinner(global, &format!("drilling {}", args.system));
     let outcome = rt.block_on(async {
-        Ok::<_, anyhow::Error>(instance::connect(&settings).await?.drill(&request).await?)
+        let instance = instance::connect(&settings).await?;
+        tokio::select! {
+            outcome = instance.drill(&request) => Ok::<_, anyhow::Error>(outcome?),
+            signal = interrupted() => {
+                // A drill in this process: tear it down before exiting (a
+                // server's drill is the server's to finish).
+                haven_ops::drills::abort();
+                Err(haven_ops::api::InstanceError::new(
+                    haven_model::errors::ErrorCode::Interrupted,
+                    format!("{signal}: the drill was stopped and its sandbox removed"),
+                )
+                .into())
+            }
+        }
     });
     bar.finish();
+    // An interrupted drill's thread ends as soon as its sandbox is gone;
+    // do not wait for it longer than that.
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
     let outcome = outcome?;
     let drill = &outcome.drill;
     if global.json {
@@ -98,4 +114,19 @@ pub fn list(global: &GlobalArgs, args: &DrillsArgs) -> Result<u8> {
         );
     }
     Ok(exit::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }

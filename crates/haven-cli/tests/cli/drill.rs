@@ -478,3 +478,48 @@ password = "env:HAVEN_PASSWORD"
     drop(prod);
     let _ = std::fs::remove_dir_all(&prod_dir);
 }
+
+/// SIGINT mid-drill: the check's processes are killed and the sandbox is
+/// removed before the command exits; nothing is left behind.
+#[test]
+fn an_interrupted_drill_leaves_no_process_or_directory_behind() {
+    let s = site("true");
+    let pid_file = s.ws.path("check.pid");
+    let text = std::fs::read_to_string(s.data.join("catalog/catalog.toml"))
+        .expect("read")
+        .replace(
+            "run = \"true\"",
+            &format!(
+                "run = \"sleep 300 & echo $! > {}; wait\"",
+                pid_file.display()
+            ),
+        );
+    std::fs::write(s.data.join("catalog/catalog.toml"), text).expect("write");
+    let mut drill = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        .args(["--json", "drill", "docs", "--data-dir"])
+        .arg(&s.data)
+        .env("HAVEN_PASSWORD", PASSWORD)
+        .env("HAVEN_REPO", s.ws.repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("drill");
+    // The shell creates the file before it writes the pid: wait for a pid.
+    let mut sleeper = String::new();
+    crate::server::wait_for("the check's process", || {
+        sleeper = std::fs::read_to_string(&pid_file)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        sleeper.parse::<u32>().is_ok()
+    });
+    assert_eq!(s.sandboxes().len(), 1, "the drill is in its sandbox");
+    crate::server::signal(&drill, rustix::process::Signal::INT);
+    let status = crate::server::exited(&mut drill);
+    assert_eq!(status.code(), Some(1));
+    assert!(s.sandboxes().is_empty(), "{:?}", s.sandboxes());
+    assert!(
+        crate::server::process_gone(&sleeper),
+        "the check's process was killed"
+    );
+}

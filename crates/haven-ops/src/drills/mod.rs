@@ -22,8 +22,23 @@ use haven_model::tasks::RepoTarget;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::jobs::command::{for_job, kill_commands_of};
 use crate::jobs::runner::{open_repository, set_tags};
 pub use sandbox::Sandbox;
+
+/// Commands drills start run as this pseudo job, so an interrupted drill
+/// can kill them ([`abort`]).
+const DRILL_COMMANDS: i64 = -1;
+
+/// Tear down every drill running in this process now (SIGINT, SIGTERM):
+/// kill the checks' commands, stop the throwaway clusters, remove the
+/// sandboxes. The drills' threads then fail where they stand; nothing of
+/// them is left behind.
+pub fn abort() {
+    kill_commands_of(&[DRILL_COMMANDS]);
+    postgres::abort_all();
+    sandbox::abort_all();
+}
 
 /// What to drill.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +147,10 @@ pub fn run(
     };
     if steps.iter().all(|s| s.ok) {
         for (n, check) in system.checks.iter().enumerate() {
-            steps.push(checks::run(n + 1, check, sandbox.path(), cluster.as_ref()));
+            let step = for_job(DRILL_COMMANDS, || {
+                checks::run(n + 1, check, sandbox.path(), cluster.as_ref())
+            });
+            steps.push(step);
         }
     }
     let measured_rto = SignedDuration::try_from(started.elapsed()).unwrap_or(SignedDuration::MAX);

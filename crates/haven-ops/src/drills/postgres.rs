@@ -12,6 +12,42 @@ use std::process::Command;
 /// The database the dump is loaded into.
 pub(super) const DATABASE: &str = "drill";
 
+/// How to stop a cluster: its programs, directory and user.
+#[derive(Clone)]
+struct Stopper {
+    bin: PathBuf,
+    root: PathBuf,
+    run_as: Option<u32>,
+}
+
+impl Stopper {
+    fn stop(&self) {
+        let cluster = Cluster {
+            bin: self.bin.clone(),
+            root: self.root.clone(),
+            run_as: self.run_as,
+            port: 0,
+        };
+        // Dropping it stops it and removes its directory.
+        drop(cluster);
+    }
+}
+
+/// The clusters of the drills running in this process.
+static ACTIVE: std::sync::Mutex<Vec<Stopper>> = std::sync::Mutex::new(Vec::new());
+
+fn active() -> std::sync::MutexGuard<'static, Vec<Stopper>> {
+    ACTIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Stop every active cluster (the process is interrupted).
+pub(super) fn abort_all() {
+    let stoppers: Vec<Stopper> = active().drain(..).collect();
+    for s in stoppers {
+        s.stop();
+    }
+}
+
 /// A running throwaway cluster.
 pub(super) struct Cluster {
     bin: PathBuf,
@@ -35,6 +71,11 @@ impl Cluster {
             port: 55_000 + (std::process::id() % 1000) as u16,
         };
         cluster.own_root()?;
+        active().push(Stopper {
+            bin: cluster.bin.clone(),
+            root: cluster.root.clone(),
+            run_as: cluster.run_as,
+        });
         cluster.run(
             "initdb",
             &[
@@ -218,11 +259,14 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        active().retain(|s| s.root != self.root);
         let _ = self.run(
             "pg_ctl",
             &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
         );
-        if let Err(e) = std::fs::remove_dir_all(&self.root) {
+        if let Err(e) = std::fs::remove_dir_all(&self.root)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
             tracing::error!(
                 "cannot remove the drill cluster {}: {e}",
                 self.root.display()

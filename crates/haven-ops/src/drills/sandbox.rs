@@ -9,6 +9,20 @@ use jiff::Timestamp;
 
 use crate::instance::files::private_dir;
 
+/// The sandboxes of the drills running in this process.
+static ACTIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn active() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    ACTIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Remove every active sandbox (the process is interrupted).
+pub(super) fn abort_all() {
+    for path in active().drain(..) {
+        let _ = std::fs::remove_dir_all(&path);
+    }
+}
+
 /// A sandbox directory, removed on drop unless kept.
 pub struct Sandbox {
     path: PathBuf,
@@ -44,6 +58,7 @@ impl Sandbox {
             .mode(0o700)
             .create(&path)
             .map_err(|e| format!("cannot create the sandbox {}: {e}", path.display()))?;
+        active().push(path.clone());
         Ok(Sandbox { path, kept: false })
     }
 
@@ -55,12 +70,14 @@ impl Sandbox {
     /// Keep it (forensics); its path.
     pub fn keep(&mut self) -> PathBuf {
         self.kept = true;
+        active().retain(|p| p != &self.path);
         self.path.clone()
     }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        active().retain(|p| p != &self.path);
         if !self.kept
             && let Err(e) = std::fs::remove_dir_all(&self.path)
             && e.kind() != std::io::ErrorKind::NotFound
