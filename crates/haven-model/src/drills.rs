@@ -104,6 +104,109 @@ pub struct Drill {
     pub verdict: Verdict,
     /// Why it failed (empty for a pass).
     pub reasons: Vec<String>,
+    /// A fingerprint of what the drill depends on in the catalog (the
+    /// system's kind, sets, checks, recovery point query): a change means
+    /// the pass no longer proves the system as it is declared now.
+    #[serde(default)]
+    pub config: String,
+}
+
+/// How well a service (or system) is proven recoverable, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readiness {
+    /// The last drill failed.
+    Failed,
+    /// Never drilled.
+    NotVerified,
+    /// A drill passed, but the catalog changed since or the drill
+    /// interval ran out.
+    NeedsVerification,
+    /// A drill passed within the drill interval, on the catalog as it is.
+    Verified,
+}
+
+impl Readiness {
+    /// As shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Failed => "failed",
+            Readiness::NotVerified => "not-verified",
+            Readiness::NeedsVerification => "needs-verification",
+            Readiness::Verified => "verified",
+        }
+    }
+}
+
+/// How often a tier must be proven by default: tier 1 every 30 days,
+/// tier 2 every 90, the rest every 365.
+pub fn drill_interval(tier: u8) -> SignedDuration {
+    let days = match tier {
+        1 => 30,
+        2 => 90,
+        _ => 365,
+    };
+    SignedDuration::from_hours(24 * days)
+}
+
+/// The fingerprint of what a drill of `system` depends on.
+pub fn system_config(system: &crate::catalog::System) -> String {
+    let parts = serde_json::json!({
+        "kind": system.kind.value,
+        "sets": system.backup_sets,
+        "checks": system.checks,
+        "recovery_point_query": system.recovery_point_query,
+    });
+    blake3::hash(parts.to_string().as_bytes()).to_hex()[..16].to_string()
+}
+
+/// A system's readiness from its drills (newest first), its catalog
+/// fingerprint now, and its drill interval; with the reason.
+pub fn system_readiness(
+    drills: &[&Drill],
+    config: &str,
+    interval: SignedDuration,
+    now: Timestamp,
+) -> (Readiness, String) {
+    let Some(last) = drills.first() else {
+        return (Readiness::NotVerified, "never drilled".into());
+    };
+    if last.verdict == Verdict::Fail {
+        let why = last.reasons.first().cloned().unwrap_or_default();
+        return (
+            Readiness::Failed,
+            format!(
+                "drill {} on {} failed: {why}",
+                last.id,
+                last.started_at.strftime("%Y-%m-%d")
+            ),
+        );
+    }
+    if last.config != config {
+        return (
+            Readiness::NeedsVerification,
+            format!("the catalog changed since drill {} passed", last.id),
+        );
+    }
+    if now.duration_since(last.started_at) > interval {
+        return (
+            Readiness::NeedsVerification,
+            format!(
+                "drill {} passed on {}, longer ago than the drill interval ({})",
+                last.id,
+                last.started_at.strftime("%Y-%m-%d"),
+                format_duration(interval)
+            ),
+        );
+    }
+    (
+        Readiness::Verified,
+        format!(
+            "drill {} passed on {}",
+            last.id,
+            last.started_at.strftime("%Y-%m-%d")
+        ),
+    )
 }
 
 /// The verdict of a drill from its steps and measurements.
@@ -159,6 +262,71 @@ mod tests {
             ok,
             detail: if ok { "ok".into() } else { "exit 1".into() },
         }
+    }
+
+    fn drill(id: i64, days_ago: i64, verdict: Verdict, config: &str, now: Timestamp) -> Drill {
+        Drill {
+            id,
+            system: "db".into(),
+            by: "schedule".into(),
+            snapshot_id: String::new(),
+            snapshot_time: now,
+            sandbox: "files".into(),
+            started_at: now - SignedDuration::from_hours(24 * days_ago),
+            ended_at: now,
+            steps: vec![],
+            measured_rto: SignedDuration::ZERO,
+            achieved_rpo: SignedDuration::ZERO,
+            bytes: 0,
+            objectives: Objectives::default(),
+            verdict,
+            reasons: if verdict == Verdict::Fail {
+                vec!["check 1 failed".into()]
+            } else {
+                vec![]
+            },
+            config: config.into(),
+        }
+    }
+
+    /// not-verified → verified → needs-verification (catalog changed, or
+    /// the interval ran out) → failed → verified.
+    #[test]
+    fn readiness_follows_the_drills_the_catalog_and_the_interval() {
+        let now: Timestamp = "2026-11-29T00:00:00Z".parse().expect("now");
+        let interval = drill_interval(1);
+        assert_eq!(interval, SignedDuration::from_hours(30 * 24));
+        let state =
+            |drills: &[&Drill], config: &str| system_readiness(drills, config, interval, now).0;
+        assert_eq!(state(&[], "a"), Readiness::NotVerified);
+        let passed = drill(1, 3, Verdict::Pass, "a", now);
+        assert_eq!(state(&[&passed], "a"), Readiness::Verified);
+        assert_eq!(
+            state(&[&passed], "b"),
+            Readiness::NeedsVerification,
+            "catalog changed"
+        );
+        let old = drill(1, 31, Verdict::Pass, "a", now);
+        assert_eq!(
+            state(&[&old], "a"),
+            Readiness::NeedsVerification,
+            "interval ran out"
+        );
+        let failed = drill(2, 1, Verdict::Fail, "a", now);
+        let (s, why) = system_readiness(&[&failed, &passed], "a", interval, now);
+        assert_eq!(s, Readiness::Failed);
+        assert!(why.contains("check 1 failed"), "{why}");
+        let again = drill(3, 0, Verdict::Pass, "a", now);
+        assert_eq!(state(&[&again, &failed], "a"), Readiness::Verified);
+        // Worst first.
+        let mut all = [
+            Readiness::Verified,
+            Readiness::Failed,
+            Readiness::NeedsVerification,
+            Readiness::NotVerified,
+        ];
+        all.sort();
+        assert_eq!(all[0], Readiness::Failed);
     }
 
     #[test]

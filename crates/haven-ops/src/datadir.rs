@@ -91,6 +91,7 @@ impl Instance for DataDir {
         let catalog = self.catalog()?;
         let (plan, _) = plan(&catalog, &self.settings.prune);
         let states = self.store.set_states().await?;
+        let drills = self.store.drills(None, u32::MAX).await?;
         Ok(status::report(
             &catalog,
             &plan,
@@ -98,7 +99,8 @@ impl Instance for DataDir {
             &self.settings,
             SystemClock.now(),
             "data-dir",
-        ))
+        )
+        .with_readiness(&catalog, &drills))
     }
 
     async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError> {

@@ -6,6 +6,7 @@ use haven_model::catalog::Catalog;
 use haven_model::compliance::{self, RpoState, ServiceCompliance, SystemCompliance};
 use std::collections::HashMap;
 
+use haven_model::drills::{Drill, Readiness, drill_interval, system_config, system_readiness};
 use haven_model::jobs::{JobKind, Outcome, SetState};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,12 @@ pub struct ServiceStatus {
     pub compliance: ServiceCompliance,
     /// The next scheduled backup of any of its systems.
     pub next_run: Option<Timestamp>,
+    /// How well drills prove it recoverable (the worst of its systems).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
+    /// Why (the system and drill that decide it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_reason: Option<String>,
 }
 
 /// One system.
@@ -33,6 +40,12 @@ pub struct SystemStatus {
     pub last_outcome: Option<Outcome>,
     /// Its next scheduled backup.
     pub next_run: Option<Timestamp>,
+    /// How well drills prove it recoverable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
+    /// Why (its last drill, or none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_reason: Option<String>,
 }
 
 /// The whole report: quarantined first.
@@ -49,6 +62,61 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
+    /// Add each system's and service's readiness from the recorded drills
+    /// (any order): the drill interval is that of the most critical tier
+    /// needing the system.
+    pub fn with_readiness(mut self, catalog: &Catalog, drills: &[Drill]) -> Self {
+        let now = self.generated_at;
+        let mut by_system: HashMap<&str, Vec<&Drill>> = HashMap::new();
+        for d in drills {
+            by_system.entry(d.system.as_str()).or_default().push(d);
+        }
+        for list in by_system.values_mut() {
+            list.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        }
+        let tier_of = |system: &str| {
+            catalog
+                .services
+                .iter()
+                .filter(|s| s.depends_on.iter().any(|d| d.value == system))
+                .map(|s| s.tier.value)
+                .min()
+                .unwrap_or(4)
+        };
+        let mut of_system: HashMap<String, (Readiness, String)> = HashMap::new();
+        for row in &mut self.systems {
+            let id = row.compliance.system.clone();
+            let Some(system) = catalog.system(&id) else {
+                continue;
+            };
+            let drills = by_system.get(id.as_str()).cloned().unwrap_or_default();
+            let (state, why) = system_readiness(
+                &drills,
+                &system_config(system),
+                drill_interval(tier_of(&id)),
+                now,
+            );
+            row.readiness = Some(state);
+            row.readiness_reason = Some(why.clone());
+            of_system.insert(id, (state, format!("{}: {why}", system.id.value)));
+        }
+        for row in &mut self.services {
+            let worst = row
+                .compliance
+                .systems
+                .iter()
+                .filter_map(|s| of_system.get(s))
+                .min_by_key(|(state, _)| *state);
+            let (state, why) = worst.cloned().unwrap_or((
+                Readiness::NotVerified,
+                "no system of it is backed up, so none is drilled".into(),
+            ));
+            row.readiness = Some(state);
+            row.readiness_reason = Some(why);
+        }
+        self
+    }
+
     /// Keep only rows in `state`.
     pub fn only(mut self, state: RpoState) -> Self {
         self.services.retain(|s| s.compliance.state == state);
@@ -111,6 +179,8 @@ pub fn report(
                 compliance: c,
                 last_outcome,
                 next_run,
+                readiness: None,
+                readiness_reason: None,
             }
         })
         .collect();
@@ -122,6 +192,8 @@ pub fn report(
             ServiceStatus {
                 compliance: c,
                 next_run,
+                readiness: None,
+                readiness_reason: None,
             }
         })
         .collect();

@@ -62,18 +62,19 @@ fn next(at: Option<Timestamp>, now: Timestamp) -> String {
 pub(crate) fn print_table(status: &StatusReport) {
     let now = status.generated_at;
     println!(
-        "{:<22} {:>4} {:>6} {:>10} {:<12} NEXT RUN",
-        "SERVICE", "TIER", "RPO", "AGE", "STATE"
+        "{:<22} {:>4} {:>6} {:>10} {:<12} {:<19} NEXT RUN",
+        "SERVICE", "TIER", "RPO", "AGE", "STATE", "READINESS"
     );
     for s in &status.services {
         let c = &s.compliance;
         println!(
-            "{:<22} {:>4} {:>6} {:>10} {:<12} {}",
+            "{:<22} {:>4} {:>6} {:>10} {:<12} {:<19} {}",
             c.service,
             c.tier,
             c.rpo.map_or("-".into(), format_duration),
             age(c.age),
             c.state.as_str(),
+            s.readiness.map_or("-", |r| r.as_str()),
             next(s.next_run, now)
         );
     }

@@ -523,3 +523,51 @@ fn an_interrupted_drill_leaves_no_process_or_directory_behind() {
         "the check's process was killed"
     );
 }
+
+/// Readiness in `haven status`: not-verified → verified → needs
+/// verification once the catalog changes what the drill proved → failed.
+#[test]
+fn status_shows_each_services_readiness_from_its_drills() {
+    let s = site("echo the documents");
+    let readiness = || {
+        let out = s
+            .haven()
+            .args(["--json", "status"])
+            .output()
+            .expect("status");
+        let status = parse_json(&out, 0);
+        let service = status["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .find(|x| x["service"] == "intranet")
+            .cloned()
+            .expect("intranet");
+        (
+            service["readiness"].as_str().unwrap_or("").to_string(),
+            service["readiness_reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        )
+    };
+    assert_eq!(readiness().0, "not-verified");
+    s.drill(&[], 0);
+    let (state, why) = readiness();
+    assert_eq!(state, "verified", "{why}");
+    assert!(why.starts_with("docs: drill "), "{why}");
+    // The check changes: the pass no longer proves the system as declared.
+    let edit = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(s.data.join("catalog/catalog.toml"))
+            .expect("read")
+            .replace(from, to);
+        std::fs::write(s.data.join("catalog/catalog.toml"), text).expect("write");
+    };
+    edit("echo the documents", "echo the documents; true");
+    assert_eq!(readiness().0, "needs-verification");
+    edit("echo the documents; true", "exit 1");
+    s.drill(&[], 1);
+    let (state, why) = readiness();
+    assert_eq!(state, "failed");
+    assert!(why.contains("failed"), "{why}");
+}

@@ -187,6 +187,7 @@ pub fn run(
             objectives,
             verdict,
             reasons,
+            config: haven_model::drills::system_config(system),
         },
         kept_sandbox,
     })

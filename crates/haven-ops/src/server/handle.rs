@@ -105,6 +105,7 @@ impl Instance for Handle {
 
     async fn status(&self) -> Result<StatusReport, InstanceError> {
         let states = self.store.set_states().await?;
+        let drills = self.store.drills(None, u32::MAX).await?;
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         Ok(status::report(
             &view.catalog,
@@ -113,7 +114,8 @@ impl Instance for Handle {
             &self.settings,
             self.clock.now(),
             "server",
-        ))
+        )
+        .with_readiness(&view.catalog, &drills))
     }
 
     async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError> {

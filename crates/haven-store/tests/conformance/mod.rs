@@ -743,6 +743,7 @@ pub async fn drills_are_kept_as_evidence(store: &dyn Store) {
         objectives: Objectives::default(),
         verdict,
         reasons: vec![],
+        config: "c0ffee".into(),
     };
     let first = store
         .record_drill(&drill("db", 0, Verdict::Pass))
