@@ -318,7 +318,11 @@ pub struct DrillArgs {
 
 /// `haven drills`
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DrillsArgs {
+    /// One drill as a report.
+    #[command(subcommand)]
+    pub command: Option<DrillsCommand>,
     /// Instance settings.
     #[command(flatten)]
     pub instance: InstanceArgs,
@@ -328,6 +332,21 @@ pub struct DrillsArgs {
     /// At most this many.
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
+}
+
+/// `haven drills show`
+#[derive(Debug, Subcommand)]
+pub enum DrillsCommand {
+    /// One recorded drill as a report: text, Markdown, a self-contained
+    /// HTML page (objectives vs measured, checks, the step timeline as
+    /// an SVG chart) or JSON.
+    Show {
+        /// The drill's number (`haven drills`).
+        id: i64,
+        /// The report's format.
+        #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
+        format: String,
+    },
 }
 
 /// `haven doctor`

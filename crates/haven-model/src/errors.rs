@@ -47,6 +47,8 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// No such job.
     NoSuchJob,
+    /// No drill with that number.
+    NoSuchDrill,
     /// No such alert.
     NoSuchAlert,
     /// No such system (or it has no backups).
@@ -150,6 +152,7 @@ rows![
     (Stopping, "stopping", 503, EXIT_FAILURE),
     (StoreUnavailable, "store-unavailable", 503, EXIT_FAILURE),
     (NoSuchJob, "no-such-job", 404, EXIT_FAILURE),
+    (NoSuchDrill, "no-such-drill", 404, EXIT_FAILURE),
     (NoSuchAlert, "no-such-alert", 404, EXIT_FAILURE),
     (NoSuchSystem, "no-such-system", 404, EXIT_FAILURE),
     (NoSuchChannel, "no-such-channel", 404, EXIT_FAILURE),

@@ -88,7 +88,11 @@ pub fn run(global: &GlobalArgs, args: &DrillArgs) -> Result<u8> {
 /// `haven drills`: the recorded drills, newest first.
 pub fn list(global: &GlobalArgs, args: &DrillsArgs) -> Result<u8> {
     let settings = instance::settings(global, Some(&args.instance), None)?;
+    if let Some(crate::cli::DrillsCommand::Show { id, format }) = &args.command {
+        return show(global, &settings, *id, format);
+    }
     let query = DrillsQuery {
+        id: None,
         system: args.system.clone(),
         limit: Some(args.limit),
     };
@@ -129,4 +133,36 @@ async fn interrupted() -> &'static str {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     }
+}
+
+/// `haven drills show ID`: one drill as a report.
+fn show(
+    global: &GlobalArgs,
+    settings: &haven_ops::instance::Settings,
+    id: i64,
+    format: &str,
+) -> Result<u8> {
+    let rt = instance::runtime()?;
+    let query = DrillsQuery {
+        id: Some(id),
+        system: None,
+        limit: None,
+    };
+    let found = rt.block_on(async {
+        Ok::<_, anyhow::Error>(instance::connect(settings).await?.drills(&query).await?)
+    })?;
+    let Some(drill) = found.first() else {
+        return Err(haven_ops::api::InstanceError::new(
+            haven_model::errors::ErrorCode::NoSuchDrill,
+            format!("no drill {id}"),
+        )
+        .hint("list them with `haven drills`")
+        .into());
+    };
+    match (global.json, format) {
+        (true, _) | (_, "json") => output::print_json(drill)?,
+        (_, "html") => print!("{}", haven_ops::drills::report::html(drill)),
+        _ => print!("{}", haven_ops::drills::report::markdown(drill)),
+    }
+    Ok(exit::SUCCESS)
 }

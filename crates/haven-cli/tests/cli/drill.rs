@@ -571,3 +571,51 @@ fn status_shows_each_services_readiness_from_its_drills() {
     assert_eq!(state, "failed");
     assert!(why.contains("failed"), "{why}");
 }
+
+/// `haven drills show ID`: the evidence an auditor asks for, as Markdown
+/// or one self-contained HTML page with the step timeline as SVG.
+#[test]
+fn a_drill_is_reported_for_an_auditor() {
+    let s = site("echo the documents");
+    let id = s.drill(&[], 0)["id"].as_i64().expect("id").to_string();
+    let show = |format: &str| {
+        let out = s
+            .haven()
+            .args(["drills", "show", &id, "--format", format])
+            .output()
+            .expect("show");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let md = show("md");
+    assert!(
+        md.starts_with(&format!("# Drill {id} of docs: PASS")),
+        "{md}"
+    );
+    assert!(md.contains("| RTO | 4h |"), "{md}");
+    assert!(
+        md.contains("check 1 (command `echo the documents`)"),
+        "{md}"
+    );
+    let html = show("html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<svg"), "the timeline");
+    assert!(
+        !html.contains("<script") && !html.contains("http://")
+            || html.contains("http://www.w3.org/2000/svg")
+    );
+    assert!(!html.contains("https://"), "no external resources");
+    let json: Value = serde_json::from_str(&show("json")).expect("json");
+    assert_eq!(json["id"].to_string(), id);
+    let out = s
+        .haven()
+        .args(["--json", "drills", "show", "9999"])
+        .output()
+        .expect("show");
+    assert_eq!(parse_json(&out, 1)["error"]["code"], "no-such-drill");
+}

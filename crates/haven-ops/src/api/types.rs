@@ -219,6 +219,9 @@ pub fn shared() -> SharedHealth {
 /// Which drills to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrillsQuery {
+    /// Only this drill.
+    #[serde(default)]
+    pub id: Option<i64>,
     /// Only this system's drills.
     pub system: Option<String>,
     /// At most this many (default 100).

@@ -10,6 +10,7 @@
 
 mod checks;
 mod postgres;
+pub mod report;
 mod sandbox;
 
 use std::path::{Path, PathBuf};

@@ -192,10 +192,21 @@ impl Instance for Handle {
         &self,
         query: &crate::api::DrillsQuery,
     ) -> Result<Vec<haven_model::drills::Drill>, InstanceError> {
-        Ok(self
+        let mut drills = self
             .store
-            .drills(query.system.as_deref(), query.limit.unwrap_or(100))
-            .await?)
+            .drills(
+                query.system.as_deref(),
+                if query.id.is_some() {
+                    u32::MAX
+                } else {
+                    query.limit.unwrap_or(100)
+                },
+            )
+            .await?;
+        if let Some(id) = query.id {
+            drills.retain(|d| d.id == id);
+        }
+        Ok(drills)
     }
 
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
