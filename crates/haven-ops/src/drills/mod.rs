@@ -408,7 +408,7 @@ fn recovery_point(
     let clock = Instant::now();
     let answer = db.psql(
         postgres::DATABASE,
-        &format!("SELECT extract(epoch FROM ({query}))::bigint"),
+        &format!("SELECT floor(extract(epoch FROM ({query})))::bigint"),
     );
     let parsed = answer.and_then(|text| {
         text.trim()
