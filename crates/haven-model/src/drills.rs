@@ -149,6 +149,30 @@ pub fn drill_interval(tier: u8) -> SignedDuration {
     SignedDuration::from_hours(24 * days)
 }
 
+/// The RTO a system's drills predict for restoring `bytes` now: its last
+/// passing drill's restore throughput applied to the current size, plus
+/// that drill's other steps (load, start, checks) as they took. `None`
+/// without a passing drill that restored something.
+pub fn predicted_rto(drills: &[&Drill], bytes: u64) -> Option<SignedDuration> {
+    let last = drills
+        .iter()
+        .find(|d| d.verdict == Verdict::Pass && d.bytes > 0)?;
+    let restore: f64 = last
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::Restore)
+        .map(|s| s.duration.as_secs_f64())
+        .sum();
+    let rest: f64 = last
+        .steps
+        .iter()
+        .filter(|s| s.kind != StepKind::Restore)
+        .map(|s| s.duration.as_secs_f64())
+        .sum();
+    let per_byte = restore / last.bytes as f64;
+    SignedDuration::try_from_secs_f64(per_byte * bytes as f64 + rest).ok()
+}
+
 /// The fingerprint of what a drill of `system` depends on.
 pub fn system_config(system: &crate::catalog::System) -> String {
     let parts = serde_json::json!({
@@ -327,6 +351,25 @@ mod tests {
         ];
         all.sort();
         assert_eq!(all[0], Readiness::Failed);
+    }
+
+    /// Restore throughput from the last pass, applied to today's size.
+    #[test]
+    fn the_rto_is_predicted_from_the_last_passing_drill() {
+        let now: Timestamp = "2026-11-29T00:00:00Z".parse().expect("now");
+        let mut pass = drill(1, 1, Verdict::Pass, "a", now);
+        pass.bytes = 1_000;
+        pass.steps = vec![
+            step(StepKind::Restore, "restore", 100, true),
+            step(StepKind::Check, "check", 20, true),
+        ];
+        let failed = drill(2, 0, Verdict::Fail, "a", now);
+        // Twice the data: twice the restore, the same checks.
+        assert_eq!(
+            predicted_rto(&[&failed, &pass], 2_000),
+            Some(SignedDuration::from_secs(220))
+        );
+        assert_eq!(predicted_rto(&[&failed], 2_000), None);
     }
 
     #[test]

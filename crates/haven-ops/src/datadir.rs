@@ -92,6 +92,7 @@ impl Instance for DataDir {
         let (plan, _) = plan(&catalog, &self.settings.prune);
         let states = self.store.set_states().await?;
         let drills = self.store.drills(None, u32::MAX).await?;
+        let sizes = crate::status::system_sizes(self.store.as_ref()).await?;
         Ok(status::report(
             &catalog,
             &plan,
@@ -100,7 +101,7 @@ impl Instance for DataDir {
             SystemClock.now(),
             "data-dir",
         )
-        .with_readiness(&catalog, &drills))
+        .with_readiness(&catalog, &drills, &sizes))
     }
 
     async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError> {

@@ -6,7 +6,9 @@ use haven_model::catalog::Catalog;
 use haven_model::compliance::{self, RpoState, ServiceCompliance, SystemCompliance};
 use std::collections::HashMap;
 
-use haven_model::drills::{Drill, Readiness, drill_interval, system_config, system_readiness};
+use haven_model::drills::{
+    Drill, Readiness, drill_interval, predicted_rto, system_config, system_readiness,
+};
 use haven_model::jobs::{JobKind, Outcome, SetState};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -25,6 +27,10 @@ pub struct ServiceStatus {
     /// How well drills prove it recoverable (the worst of its systems).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness: Option<Readiness>,
+    /// The longest RTO its systems' drills predict (they are restored
+    /// side by side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_rto: Option<SignedDuration>,
     /// Why (the system and drill that decide it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_reason: Option<String>,
@@ -43,6 +49,9 @@ pub struct SystemStatus {
     /// How well drills prove it recoverable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness: Option<Readiness>,
+    /// The RTO its drills predict for its current size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_rto: Option<SignedDuration>,
     /// Why (its last drill, or none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_reason: Option<String>,
@@ -63,9 +72,15 @@ pub struct StatusReport {
 
 impl StatusReport {
     /// Add each system's and service's readiness from the recorded drills
-    /// (any order): the drill interval is that of the most critical tier
-    /// needing the system.
-    pub fn with_readiness(mut self, catalog: &Catalog, drills: &[Drill]) -> Self {
+    /// (any order; the drill interval is that of the most critical tier
+    /// needing the system), and the RTO they predict for each system's
+    /// current size (`sizes`: bytes of its newest good backups).
+    pub fn with_readiness(
+        mut self,
+        catalog: &Catalog,
+        drills: &[Drill],
+        sizes: &HashMap<String, u64>,
+    ) -> Self {
         let now = self.generated_at;
         let mut by_system: HashMap<&str, Vec<&Drill>> = HashMap::new();
         for d in drills {
@@ -84,6 +99,7 @@ impl StatusReport {
                 .unwrap_or(4)
         };
         let mut of_system: HashMap<String, (Readiness, String)> = HashMap::new();
+        let mut predicted: HashMap<String, Option<SignedDuration>> = HashMap::new();
         for row in &mut self.systems {
             let id = row.compliance.system.clone();
             let Some(system) = catalog.system(&id) else {
@@ -98,6 +114,8 @@ impl StatusReport {
             );
             row.readiness = Some(state);
             row.readiness_reason = Some(why.clone());
+            row.predicted_rto = sizes.get(&id).and_then(|b| predicted_rto(&drills, *b));
+            predicted.insert(id.clone(), row.predicted_rto);
             of_system.insert(id, (state, format!("{}: {why}", system.id.value)));
         }
         for row in &mut self.services {
@@ -113,6 +131,12 @@ impl StatusReport {
             ));
             row.readiness = Some(state);
             row.readiness_reason = Some(why);
+            row.predicted_rto = row
+                .compliance
+                .systems
+                .iter()
+                .filter_map(|s| predicted.get(s).copied().flatten())
+                .max();
         }
         self
     }
@@ -181,6 +205,7 @@ pub fn report(
                 next_run,
                 readiness: None,
                 readiness_reason: None,
+                predicted_rto: None,
             }
         })
         .collect();
@@ -194,6 +219,7 @@ pub fn report(
                 next_run,
                 readiness: None,
                 readiness_reason: None,
+                predicted_rto: None,
             }
         })
         .collect();
@@ -203,4 +229,20 @@ pub fn report(
         services,
         systems,
     }
+}
+
+/// Each system's size now: the bytes of its sets' newest good backups.
+pub async fn system_sizes(
+    store: &dyn haven_store::Store,
+) -> Result<HashMap<String, u64>, haven_store::StoreError> {
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    for job in store
+        .latest_jobs(JobKind::Backup, &[Outcome::Success, Outcome::Partial])
+        .await?
+    {
+        if let Some(system) = &job.planned.system {
+            *sizes.entry(system.clone()).or_default() += job.stats.bytes_total;
+        }
+    }
+    Ok(sizes)
 }

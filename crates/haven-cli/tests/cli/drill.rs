@@ -556,6 +556,21 @@ fn status_shows_each_services_readiness_from_its_drills() {
     let (state, why) = readiness();
     assert_eq!(state, "verified", "{why}");
     assert!(why.starts_with("docs: drill "), "{why}");
+    // The pass's restore throughput predicts the RTO for today's size.
+    let out = s
+        .haven()
+        .args(["--json", "status"])
+        .output()
+        .expect("status");
+    let status = parse_json(&out, 0);
+    let predicted = status["systems"][0]["predicted_rto"]
+        .as_str()
+        .expect("predicted");
+    assert!(predicted.starts_with("PT"), "{status:#}");
+    assert_eq!(
+        status["services"][0]["predicted_rto"].as_str(),
+        Some(predicted)
+    );
     // The check changes: the pass no longer proves the system as declared.
     let edit = |from: &str, to: &str| {
         let text = std::fs::read_to_string(s.data.join("catalog/catalog.toml"))

@@ -106,6 +106,7 @@ impl Instance for Handle {
     async fn status(&self) -> Result<StatusReport, InstanceError> {
         let states = self.store.set_states().await?;
         let drills = self.store.drills(None, u32::MAX).await?;
+        let sizes = crate::status::system_sizes(self.store.as_ref()).await?;
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         Ok(status::report(
             &view.catalog,
@@ -115,7 +116,7 @@ impl Instance for Handle {
             self.clock.now(),
             "server",
         )
-        .with_readiness(&view.catalog, &drills))
+        .with_readiness(&view.catalog, &drills, &sizes))
     }
 
     async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError> {
