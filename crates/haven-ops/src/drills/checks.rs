@@ -107,12 +107,24 @@ fn sql(query: &str, expect: &str, db: Option<&Cluster>) -> Result<String, String
     }
 }
 
-fn tcp(address: &str) -> Result<String, String> {
+/// A drill never probes production: only addresses on this host's
+/// loopback, where a sandboxed service listens.
+fn sandbox_only(address: &str) -> Result<Vec<std::net::SocketAddr>, String> {
     use std::net::ToSocketAddrs;
     let targets: Vec<_> = address
         .to_socket_addrs()
         .map_err(|e| format!("{address}: {e}"))?
         .collect();
+    if targets.is_empty() || targets.iter().any(|t| !t.ip().is_loopback()) {
+        return Err(format!(
+            "{address} is not on the loopback: a drill probes only its sandbox, never production (check the restored copy with a `command` or `sql` check)"
+        ));
+    }
+    Ok(targets)
+}
+
+fn tcp(address: &str) -> Result<String, String> {
+    let targets = sandbox_only(address)?;
     for target in &targets {
         if std::net::TcpStream::connect_timeout(target, Duration::from_secs(10)).is_ok() {
             return Ok(format!("{target} accepts connections"));
@@ -122,6 +134,11 @@ fn tcp(address: &str) -> Result<String, String> {
 }
 
 fn http(url: &str, expect_status: i64) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    // An IPv6 host comes bracketed, as an address needs it.
+    sandbox_only(&format!("{host}:{port}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -142,5 +159,23 @@ fn http(url: &str, expect_status: i64) -> Result<String, String> {
         Ok(format!("status {status}"))
     } else {
         Err(format!("status {status}, expected {expect_status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A drill probes its sandbox on the loopback, never production.
+    #[test]
+    fn probes_reach_the_loopback_only() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        assert!(tcp(&address).is_ok());
+        // TEST-NET addresses: refused before any packet is sent.
+        let refused = tcp("192.0.2.1:389").expect_err("production");
+        assert!(refused.contains("not on the loopback"), "{refused}");
+        let refused = http("http://192.0.2.1/health", 200).expect_err("production");
+        assert!(refused.contains("not on the loopback"), "{refused}");
     }
 }
