@@ -858,6 +858,42 @@ pub fn setup(
     }
 }
 
+/// `drill-failed:SYSTEM`: a drill of the system failed; a passing one
+/// resolves it.
+pub fn drill(subjects: &Subjects, drill: &crate::drills::Drill) -> Observation {
+    let key = format!("{}:{}", Rule::DrillFailed.id(), drill.system);
+    if drill.verdict == crate::drills::Verdict::Pass {
+        return Observation {
+            cleared: vec![(key, format!("drill {} passed", drill.id))],
+            ..Observation::default()
+        };
+    }
+    let subject = subjects.subject(Some(&drill.system), None, None);
+    Observation {
+        holding: vec![Condition {
+            key,
+            rule: Rule::DrillFailed,
+            severity: severity(Rule::DrillFailed, subject.tier, None),
+            subject,
+            summary: format!(
+                "drill {} of {} failed: {}",
+                drill.id,
+                drill.system,
+                drill.reasons.first().cloned().unwrap_or_default()
+            ),
+            facts: facts(&[
+                ("drill", drill.id.to_string()),
+                ("reasons", drill.reasons.join("; ")),
+                ("measured_rto", format_duration(drill.measured_rto)),
+                ("achieved_rpo", format_duration(drill.achieved_rpo)),
+            ]),
+            since: drill.ended_at,
+            evidence: Some(drill.id.to_string()),
+        }],
+        ..Observation::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

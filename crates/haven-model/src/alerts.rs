@@ -60,11 +60,14 @@ pub enum Rule {
     /// that cannot be scheduled, a catalog that does not load (later: a
     /// repository that cannot be reached, a secret that cannot be read).
     Setup,
+    /// A system's last drill failed (restore, a check, or an objective
+    /// missed); resolved by the next passing drill.
+    DrillFailed,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::JobFailed,
         Rule::JobPartial,
         Rule::SystemicFailure,
@@ -81,6 +84,7 @@ impl Rule {
         Rule::CapacityForecast,
         Rule::StoreUnavailable,
         Rule::Setup,
+        Rule::DrillFailed,
     ];
 
     /// The stable rule id.
@@ -102,6 +106,7 @@ impl Rule {
             Rule::CapacityForecast => "capacity-forecast",
             Rule::StoreUnavailable => "store-unavailable",
             Rule::Setup => "setup",
+            Rule::DrillFailed => "drill-failed",
         }
     }
 
@@ -122,7 +127,8 @@ impl Rule {
             | Rule::VolumeAnomaly
             | Rule::CopyLag
             | Rule::CapacityUsed
-            | Rule::Setup => Severity::Major,
+            | Rule::Setup
+            | Rule::DrillFailed => Severity::Major,
             Rule::JobPartial
             | Rule::RpoAtRisk
             | Rule::DurationOverMax

@@ -632,3 +632,65 @@ fn a_drill_is_reported_for_an_auditor() {
         .expect("show");
     assert_eq!(parse_json(&out, 1)["error"]["code"], "no-such-drill");
 }
+
+/// Through a running server a failed drill opens `drill-failed`, and the
+/// next passing drill resolves it.
+#[test]
+fn a_failed_drill_through_the_server_is_an_alert_until_a_drill_passes() {
+    let s = site("echo something else");
+    std::fs::write(s.data.join("haven.toml"), "listen = \"127.0.0.1:0\"\n").expect("settings");
+    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        .args(["server", "--data-dir"])
+        .arg(&s.data)
+        .env("HAVEN_PASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("server");
+    crate::server::wait_for("the server", || s.data.join("server.addr").exists());
+    let failed = s.drill(&[], 1);
+    let alerts = |open: bool| {
+        let mut args = vec!["--json", "alerts"];
+        if open {
+            args.push("--open");
+        }
+        let out = s.haven().args(&args).output().expect("alerts");
+        parse_json(&out, 0)
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter(|a| a["rule"] == "drill-failed")
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let open = alerts(true);
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(open[0]["key"], "drill-failed:docs");
+    assert!(
+        open[0]["summary"]
+            .as_str()
+            .expect("summary")
+            .contains(&format!("drill {} of docs failed", failed["id"])),
+        "{}",
+        open[0]
+    );
+    // The check is fixed (the server reloads the catalog) and passes.
+    let text = std::fs::read_to_string(s.data.join("catalog/catalog.toml"))
+        .expect("read")
+        .replace("echo something else", "echo the documents");
+    std::fs::write(s.data.join("catalog/catalog.toml"), text).expect("write");
+    let mut passed = Value::Null;
+    crate::server::wait_for("the reloaded catalog to pass the drill", || {
+        let out = s
+            .haven()
+            .args(["--json", "drill", "docs"])
+            .output()
+            .expect("drill");
+        passed = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        passed["verdict"] == "pass"
+    });
+    assert!(alerts(true).is_empty(), "{:#?}", alerts(false));
+    assert_eq!(alerts(false)[0]["state"], "resolved");
+    crate::server::signal(&server, rustix::process::Signal::TERM);
+    assert!(crate::server::exited(&mut server).success());
+}

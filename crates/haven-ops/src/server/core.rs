@@ -237,6 +237,17 @@ impl Core {
         Ok(problems)
     }
 
+    /// A drill was recorded (it may open or resolve `drill-failed`).
+    pub async fn drill_recorded(
+        &mut self,
+        drill: &haven_model::drills::Drill,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let notices = self.watch.drill_recorded(drill, now).await?;
+        self.outbox.extend(notices);
+        Ok(())
+    }
+
     /// What a source (`plan`, `catalog`) reports wrong in the setup now:
     /// a `setup` alert each; those it no longer reports resolve.
     pub async fn setup(

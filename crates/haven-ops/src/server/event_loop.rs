@@ -350,6 +350,10 @@ impl Loop {
                 self.refresh_maintenance().await;
                 let _ = reply.send(result.map_err(InstanceError::from));
             }
+            Command::DrillRecorded(drill, reply) => {
+                let result = self.core.drill_recorded(&drill).await;
+                let _ = reply.send(result.map_err(InstanceError::from));
+            }
         }
     }
 

@@ -35,6 +35,8 @@ pub(super) enum Command {
     Resolve(AlertAction, Reply<Alert>),
     AddWindow(Box<AddWindow>, Reply<Recorded>),
     EndWindow(EndWindow, Reply<Recorded>),
+    /// A drill ran and was recorded: its alert opens or resolves.
+    DrillRecorded(Box<haven_model::drills::Drill>, Reply<()>),
 }
 
 /// What the API's reads need of the loop's state.
@@ -179,14 +181,17 @@ impl Instance for Handle {
         &self,
         request: &crate::api::DrillRequest,
     ) -> Result<crate::api::DrillOutcome, InstanceError> {
-        Ok(crate::drills::run_and_record(
+        let outcome = crate::drills::run_and_record(
             self.catalog(),
             self.settings.data_dir.clone(),
             request.clone(),
             self.clock.now(),
             self.store.as_ref(),
         )
-        .await?)
+        .await?;
+        let drill = Box::new(outcome.drill.clone());
+        self.ask(|tx| Command::DrillRecorded(drill, tx)).await?;
+        Ok(outcome)
     }
 
     async fn drills(

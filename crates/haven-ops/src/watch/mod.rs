@@ -286,6 +286,16 @@ impl Watch {
         self.apply(&observation, now).await
     }
 
+    /// A drill was recorded: `drill-failed` opens, or a pass resolves it.
+    pub async fn drill_recorded(
+        &mut self,
+        drill: &haven_model::drills::Drill,
+        now: Timestamp,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let observation = rules::drill(&self.subjects, drill);
+        self.apply(&observation, now).await
+    }
+
     /// Capacity of every repository with a capacity (at start).
     pub async fn evaluate_capacity(
         &mut self,
