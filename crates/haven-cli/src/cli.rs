@@ -332,6 +332,10 @@ pub struct DrillsArgs {
     /// At most this many.
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
+    /// The measured-RTO trend per system over its passing drills, instead
+    /// of the list.
+    #[arg(long)]
+    pub trend: bool,
 }
 
 /// `haven drills show`

@@ -173,6 +173,55 @@ pub fn predicted_rto(drills: &[&Drill], bytes: u64) -> Option<SignedDuration> {
     SignedDuration::try_from_secs_f64(per_byte * bytes as f64 + rest).ok()
 }
 
+/// How a system's measured RTO moves over its passing drills.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RtoTrend {
+    /// The system.
+    pub system: String,
+    /// Passing drills counted.
+    pub drills: usize,
+    /// The first and the last measured RTO.
+    pub first: SignedDuration,
+    /// The last.
+    pub last: SignedDuration,
+    /// The median.
+    pub median: SignedDuration,
+    /// The least-squares change per 30 days (null with fewer than two
+    /// drills at distinct times).
+    pub change_per_30_days: Option<SignedDuration>,
+}
+
+/// The measured-RTO trend of every system with passing drills, by system.
+pub fn rto_trends(drills: &[Drill]) -> Vec<RtoTrend> {
+    let mut by_system: std::collections::BTreeMap<&str, Vec<&Drill>> = Default::default();
+    for d in drills.iter().filter(|d| d.verdict == Verdict::Pass) {
+        by_system.entry(d.system.as_str()).or_default().push(d);
+    }
+    by_system
+        .into_iter()
+        .map(|(system, mut list)| {
+            list.sort_by_key(|d| d.started_at);
+            let mut sorted: Vec<SignedDuration> = list.iter().map(|d| d.measured_rto).collect();
+            sorted.sort();
+            let points: Vec<(Timestamp, u64)> = list
+                .iter()
+                .map(|d| (d.started_at, d.measured_rto.as_millis().max(0) as u64))
+                .collect();
+            let change = crate::anomaly::Trend::fit(&points).and_then(|t| {
+                SignedDuration::try_from_secs_f64(t.bytes_per_day * 30.0 / 1000.0).ok()
+            });
+            RtoTrend {
+                system: system.to_string(),
+                drills: list.len(),
+                first: list[0].measured_rto,
+                last: list[list.len() - 1].measured_rto,
+                median: sorted[sorted.len() / 2],
+                change_per_30_days: change,
+            }
+        })
+        .collect()
+}
+
 /// The fingerprint of what a drill of `system` depends on.
 pub fn system_config(system: &crate::catalog::System) -> String {
     let parts = serde_json::json!({
@@ -351,6 +400,37 @@ mod tests {
         ];
         all.sort();
         assert_eq!(all[0], Readiness::Failed);
+    }
+
+    #[test]
+    fn the_measured_rto_trend_follows_the_passing_drills() {
+        let now: Timestamp = "2026-11-29T00:00:00Z".parse().expect("now");
+        let with_rto = |id: i64, days_ago: i64, secs: i64, verdict: Verdict| {
+            let mut d = drill(id, days_ago, verdict, "a", now);
+            d.measured_rto = SignedDuration::from_secs(secs);
+            d
+        };
+        // One more minute every 30 days; a failed drill does not count.
+        let drills = [
+            with_rto(1, 60, 600, Verdict::Pass),
+            with_rto(2, 30, 660, Verdict::Pass),
+            with_rto(3, 15, 9_999, Verdict::Fail),
+            with_rto(4, 0, 720, Verdict::Pass),
+        ];
+        let trends = rto_trends(&drills);
+        assert_eq!(trends.len(), 1);
+        let t = &trends[0];
+        assert_eq!(
+            (
+                t.drills,
+                t.first.as_secs(),
+                t.last.as_secs(),
+                t.median.as_secs()
+            ),
+            (3, 600, 720, 660)
+        );
+        let change = t.change_per_30_days.expect("a trend").as_secs_f64();
+        assert!((change - 60.0).abs() < 0.5, "{change}");
     }
 
     /// Restore throughput from the last pass, applied to today's size.

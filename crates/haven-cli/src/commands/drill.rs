@@ -94,12 +94,36 @@ pub fn list(global: &GlobalArgs, args: &DrillsArgs) -> Result<u8> {
     let query = DrillsQuery {
         id: None,
         system: args.system.clone(),
-        limit: Some(args.limit),
+        // The trend reads every drill.
+        limit: Some(if args.trend { u32::MAX } else { args.limit }),
     };
     let rt = instance::runtime()?;
     let drills = rt.block_on(async {
         Ok::<_, anyhow::Error>(instance::connect(&settings).await?.drills(&query).await?)
     })?;
+    if args.trend {
+        let trends = haven_model::drills::rto_trends(&drills);
+        if global.json {
+            output::print_json(&trends)?;
+        } else {
+            println!("system  drills  first  last  median  change per 30 days");
+            for t in &trends {
+                println!(
+                    "{}  {}  {}  {}  {}  {}",
+                    t.system,
+                    t.drills,
+                    format_duration(t.first),
+                    format_duration(t.last),
+                    format_duration(t.median),
+                    t.change_per_30_days.map_or("-".into(), |c| {
+                        let sign = if c.is_negative() { "-" } else { "+" };
+                        format!("{sign}{}", format_duration(c.abs()))
+                    })
+                );
+            }
+        }
+        return Ok(exit::SUCCESS);
+    }
     if global.json {
         output::print_json(&drills)?;
         return Ok(exit::SUCCESS);
