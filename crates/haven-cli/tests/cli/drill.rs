@@ -242,6 +242,20 @@ fn drills_are_recorded_and_listed() {
         Some(2),
         "kept whole"
     );
+    // The trend counts passing drills only.
+    let out = s
+        .haven()
+        .args(["--json", "drills", "--trend"])
+        .output()
+        .expect("trend");
+    let trend = parse_json(&out, 0);
+    assert_eq!(trend[0]["system"], "docs");
+    assert_eq!(trend[0]["drills"], 1);
+    assert_eq!(trend[0]["first"], first["measured_rto"]);
+    assert!(
+        trend[0]["change_per_30_days"].is_null(),
+        "one drill: no trend"
+    );
 }
 
 /// A "production" PostgreSQL cluster for the tests: initdb and pg_ctl
