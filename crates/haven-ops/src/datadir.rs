@@ -24,7 +24,7 @@ use crate::instance::catalog::load_catalog;
 use crate::instance::lock::lock_data_dir;
 use crate::instance::settings::Settings;
 use crate::jobs::runner::EngineRunner;
-use crate::server::{alert_detail, job, notify_test, run_foreground};
+use crate::server::{alert_detail, drills, job, notify_test, run_foreground};
 use crate::status::{self, StatusReport};
 use crate::watch::{self, windows};
 use haven_model::tasks::plan;
@@ -247,21 +247,7 @@ impl Instance for DataDir {
         &self,
         query: &crate::api::DrillsQuery,
     ) -> Result<Vec<haven_model::drills::Drill>, InstanceError> {
-        let mut drills = self
-            .store
-            .drills(
-                query.system.as_deref(),
-                if query.id.is_some() {
-                    u32::MAX
-                } else {
-                    query.limit.unwrap_or(100)
-                },
-            )
-            .await?;
-        if let Some(id) = query.id {
-            drills.retain(|d| d.id == id);
-        }
-        Ok(drills)
+        drills(self.store.as_ref(), query).await
     }
 
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {

@@ -10,6 +10,8 @@
 
 mod checks;
 mod postgres;
+
+pub use postgres::find_bin as postgres_bin;
 pub mod report;
 mod sandbox;
 

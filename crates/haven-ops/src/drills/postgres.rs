@@ -275,7 +275,9 @@ impl Drop for Cluster {
     }
 }
 
-fn find_bin() -> Option<PathBuf> {
+/// Where PostgreSQL's server programs are (`pg_config --bindir`, else the
+/// newest `/usr/lib/postgresql/*/bin`), if installed.
+pub fn find_bin() -> Option<PathBuf> {
     if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
         && output.status.success()
     {

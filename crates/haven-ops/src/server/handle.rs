@@ -198,21 +198,7 @@ impl Instance for Handle {
         &self,
         query: &crate::api::DrillsQuery,
     ) -> Result<Vec<haven_model::drills::Drill>, InstanceError> {
-        let mut drills = self
-            .store
-            .drills(
-                query.system.as_deref(),
-                if query.id.is_some() {
-                    u32::MAX
-                } else {
-                    query.limit.unwrap_or(100)
-                },
-            )
-            .await?;
-        if let Some(id) = query.id {
-            drills.retain(|d| d.id == id);
-        }
-        Ok(drills)
+        drills(self.store.as_ref(), query).await
     }
 
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
@@ -224,6 +210,24 @@ impl Instance for Handle {
         )
         .await)
     }
+}
+
+/// Recorded drills, from the store: one by number, or a system's, newest
+/// first.
+pub(crate) async fn drills(
+    store: &dyn Store,
+    query: &crate::api::DrillsQuery,
+) -> Result<Vec<haven_model::drills::Drill>, InstanceError> {
+    let limit = if query.id.is_some() {
+        u32::MAX
+    } else {
+        query.limit.unwrap_or(100)
+    };
+    let mut found = store.drills(query.system.as_deref(), limit).await?;
+    if let Some(id) = query.id {
+        found.retain(|d| d.id == id);
+    }
+    Ok(found)
 }
 
 /// One job, from the store.

@@ -319,25 +319,6 @@ fn generate_dump(file: &Path, seed: u64) -> std::io::Result<()> {
     std::fs::write(file, text)
 }
 
-fn find_postgres_bin() -> Option<PathBuf> {
-    if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
-        && output.status.success()
-    {
-        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        if dir.join("initdb").exists() {
-            return Some(dir);
-        }
-    }
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .filter(|bin| bin.join("initdb").exists())
-        .collect();
-    candidates.sort();
-    candidates.pop()
-}
-
 /// Where the demo's PostgreSQL cluster lives: beside the data dir, not in
 /// it. The data dir is private to its owner (0700), and the cluster runs
 /// as another user when the demo runs as root (PostgreSQL refuses root).
@@ -351,7 +332,8 @@ pub fn cluster_dir(data_dir: &Path) -> PathBuf {
 
 impl Postgres {
     fn create(data_dir: &Path) -> anyhow::Result<Postgres> {
-        let bin = find_postgres_bin().ok_or_else(|| anyhow::anyhow!("initdb not found"))?;
+        let bin =
+            haven_ops::drills::postgres_bin().ok_or_else(|| anyhow::anyhow!("initdb not found"))?;
         let root = cluster_dir(data_dir);
         let data = root.join("data");
         let socket_dir = root.join("socket");
@@ -524,7 +506,7 @@ fn start_existing_postgres(data_dir: &Path) -> anyhow::Result<Option<Postgres>> 
     let Ok(port) = std::fs::read_to_string(root.join("port")) else {
         return Ok(None);
     };
-    let Some(bin) = find_postgres_bin() else {
+    let Some(bin) = haven_ops::drills::postgres_bin() else {
         return Ok(None);
     };
     let pg = Postgres {
