@@ -276,6 +276,14 @@ fn duplicates(catalog: &Catalog) -> Vec<Finding> {
             .map(|m| ("maintenance", m.id.value.as_str(), m.id.at))
             .collect(),
     );
+    check(
+        "drill schedules",
+        catalog
+            .drills
+            .iter()
+            .map(|d| ("drill", d.id.value.as_str(), d.id.at))
+            .collect(),
+    );
     out
 }
 

@@ -21,6 +21,7 @@ use toml_span::de_helpers::TableHelper;
 use toml_span::value::{Value, ValueInner};
 use toml_span::{ErrorKind, Span, Spanned};
 
+mod drills;
 mod watch;
 
 /// The kinds of objects a catalog file may hold.
@@ -36,11 +37,12 @@ pub const KINDS: &[&str] = &[
     "calendar",
     "escalation",
     "maintenance",
+    "drill",
 ];
 
-/// Tables reserved for later versions (drills, recovery plans): accepted,
-/// not read yet.
-pub const RESERVED: &[&str] = &["drill", "plan"];
+/// Tables reserved for later versions (recovery plans): accepted, not
+/// read yet.
+pub const RESERVED: &[&str] = &["plan"];
 
 /// Collects findings for one file.
 pub(crate) struct Reader<'a> {
@@ -102,6 +104,42 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// `window` (optional): local hours in which jobs may start.
+    pub(crate) fn window(&mut self, th: &mut TableHelper<'_>) -> Option<Located<Window>> {
+        let w = th.optional_s::<String>("window")?;
+        match parse_window(&w.value) {
+            Ok(window) => Some(Located::new(window, self.origin(w.span))),
+            Err(e) => {
+                self.invalid(
+                    w.span,
+                    format!("`window`: {e}"),
+                    "write the window as \"22:00-06:00\" (local time; may wrap past midnight)",
+                );
+                None
+            }
+        }
+    }
+
+    /// `tiers` (optional): service tiers, 1 to 4.
+    pub(crate) fn tiers(&mut self, th: &mut TableHelper<'_>) -> Vec<u8> {
+        let mut tiers = Vec::new();
+        for t in th
+            .optional_s::<Vec<Spanned<i64>>>("tiers")
+            .map(|l| l.value)
+            .unwrap_or_default()
+        {
+            match u8::try_from(t.value) {
+                Ok(v) if (1..=4).contains(&v) => tiers.push(v),
+                _ => self.invalid(
+                    t.span,
+                    format!("`tiers`: {} is not a tier (1 to 4)", t.value),
+                    "e.g. tiers = [1, 2]",
+                ),
+            }
+        }
+        tiers
     }
 
     pub(crate) fn invalid(&mut self, span: Span, message: String, help: impl Into<String>) {
@@ -411,6 +449,11 @@ impl Reader<'_> {
                         catalog.maintenance.push(m);
                     }
                 }
+                "drill" => {
+                    if let Some(d) = self.drill(&mut th) {
+                        catalog.drills.push(d);
+                    }
+                }
                 _ => {}
             }
             self.finish(th, &what);
@@ -684,19 +727,7 @@ impl Reader<'_> {
         let id = self.id(th, "policy");
         let schedule = self.cron(th, "schedule");
         let timezone = self.timezone(th);
-        let window = th
-            .optional_s::<String>("window")
-            .and_then(|w| match parse_window(&w.value) {
-                Ok(window) => Some(Located::new(window, self.origin(w.span))),
-                Err(e) => {
-                    self.invalid(
-                        w.span,
-                        format!("`window`: {e}"),
-                        "write the window as \"22:00-06:00\" (local time; may wrap past midnight)",
-                    );
-                    None
-                }
-            });
+        let window = self.window(th);
         let stagger = self.duration(th, "stagger").map(|d| d.value);
         let expected_duration = self.duration(th, "expected_duration").map(|d| d.value);
         let max_duration = self.duration(th, "max_duration");

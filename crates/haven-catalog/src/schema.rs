@@ -307,6 +307,18 @@ pub fn schema() -> Value {
             "timezone": string("IANA time zone (default UTC)")
         }),
     );
+    let drill = table(
+        &["id", "schedule"],
+        json!({
+            "id": id("unique among drill schedules"),
+            "services": ids("services covered, by id (their systems are drilled)"),
+            "tiers": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": 4 }, "description": "service tiers covered (without services or tiers: every service)" },
+            "schedule": string("when drills start: cron expression (local time)"),
+            "timezone": string("IANA time zone (default UTC)"),
+            "window": string("local hours in which a drill may start (\"01:00-05:00\")"),
+            "interval": duration("how long a passing drill proves a service (default: tier 1 30d, tier 2 90d, else 365d)")
+        }),
+    );
     let reserved = json!({ "description": "reserved for a later version of Haven; ignored" });
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -326,7 +338,7 @@ pub fn schema() -> Value {
             "calendar": array_of(calendar, "business-hours calendars"),
             "escalation": array_of(escalation, "escalation policies, tried in order"),
             "maintenance": array_of(maintenance, "maintenance windows"),
-            "drill": reserved.clone(),
+            "drill": array_of(drill, "drill schedules: when the server drills which services"),
             "plan": reserved
         }
     })

@@ -7,7 +7,7 @@ use haven_model::compliance::{self, RpoState, ServiceCompliance, SystemComplianc
 use std::collections::HashMap;
 
 use haven_model::drills::{
-    Drill, Readiness, drill_interval, predicted_rto, system_config, system_readiness,
+    Drill, Readiness, predicted_rto, system_config, system_readiness,
 };
 use haven_model::jobs::{JobKind, Outcome, SetState};
 use jiff::{SignedDuration, Timestamp};
@@ -72,8 +72,8 @@ pub struct StatusReport {
 
 impl StatusReport {
     /// Add each system's and service's readiness from the recorded drills
-    /// (any order; the drill interval is that of the most critical tier
-    /// needing the system), and the RTO they predict for each system's
+    /// (any order; the drill interval is the shortest among the services
+    /// needing the system: their `[[drill]]` entry's, else their tier's), and the RTO they predict for each system's
     /// current size (`sizes`: bytes of its newest good backups).
     pub fn with_readiness(
         mut self,
@@ -89,15 +89,6 @@ impl StatusReport {
         for list in by_system.values_mut() {
             list.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
         }
-        let tier_of = |system: &str| {
-            catalog
-                .services
-                .iter()
-                .filter(|s| s.depends_on.iter().any(|d| d.value == system))
-                .map(|s| s.tier.value)
-                .min()
-                .unwrap_or(4)
-        };
         let mut of_system: HashMap<String, (Readiness, String)> = HashMap::new();
         let mut predicted: HashMap<String, Option<SignedDuration>> = HashMap::new();
         for row in &mut self.systems {
@@ -109,7 +100,7 @@ impl StatusReport {
             let (state, why) = system_readiness(
                 &drills,
                 &system_config(system),
-                drill_interval(tier_of(&id)),
+                catalog.drill_interval_of_system(&id),
                 now,
             );
             row.readiness = Some(state);

@@ -323,21 +323,7 @@ impl Reader<'_> {
                     .and_then(Severity::parse)
             })
             .collect();
-        let mut tiers = Vec::new();
-        for t in th
-            .optional_s::<Vec<Spanned<i64>>>("tiers")
-            .map(|l| l.value)
-            .unwrap_or_default()
-        {
-            match u8::try_from(t.value) {
-                Ok(v) if (1..=4).contains(&v) => tiers.push(v),
-                _ => self.invalid(
-                    t.span,
-                    format!("`tiers`: {} is not a tier (1 to 4)", t.value),
-                    "e.g. tiers = [1, 2]",
-                ),
-            }
-        }
+        let tiers = self.tiers(th);
         let hours_text = th.optional_s::<String>("hours");
         let hours = match &hours_text {
             Some(h) => match self.one_of(h, "hours", &["any", "business", "off-hours"]) {

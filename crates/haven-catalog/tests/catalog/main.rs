@@ -2,6 +2,7 @@
 //! (snapshot-tested), the JSON Schema, recovery order, the watch tables.
 
 mod analysis;
+mod drills;
 mod fixtures;
 mod plan;
 mod schema;

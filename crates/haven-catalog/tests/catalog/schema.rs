@@ -105,6 +105,10 @@ fn every_table_of_the_schema_has_exactly_the_loaders_keys() {
         ),
         (vec!["vendor"], "[[vendor]]\nid = \"v\"\nzzz = 1".into()),
         (
+            vec!["drill"],
+            "[[drill]]\nid = \"d\"\nschedule = \"0 3 * * 0\"\nzzz = 1".into(),
+        ),
+        (
             vec!["regulation"],
             "[[regulation]]\nid = \"g\"\nzzz = 1".into(),
         ),

@@ -138,6 +138,10 @@ pub fn cron_pitfalls(catalog: &Catalog) -> Vec<Finding> {
             schedules.push((what, &check.schedule.value, check.schedule.at));
         }
     }
+    for d in &catalog.drills {
+        let what = format!("drill {}", d.id.value);
+        schedules.push((what, &d.schedule.value, d.schedule.at));
+    }
     for m in &catalog.maintenance {
         if let super::watch::MaintenanceTime::Recurring { schedule, .. } = &m.when {
             schedules.push((format!("maintenance {}", m.id.value), schedule, m.id.at));
@@ -822,6 +826,11 @@ pub fn references(catalog: &Catalog) -> Vec<Finding> {
         }
         for channel in e.steps.iter().flat_map(|s| &s.channels) {
             check(from, "channel", r(channel), &channels);
+        }
+    }
+    for d in &catalog.drills {
+        for s in &d.services {
+            check(("drill", d.id.value.as_str()), "service", r(s), &services);
         }
     }
     for m in &catalog.maintenance {

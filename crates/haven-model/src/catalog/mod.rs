@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod bia;
+pub mod drills;
 pub mod duration;
 pub mod finding;
 pub mod graph;
@@ -80,6 +81,8 @@ pub struct Catalog {
     pub escalations: Vec<watch::Escalation>,
     /// Maintenance windows.
     pub maintenance: Vec<watch::Maintenance>,
+    /// When the server drills which services.
+    pub drills: Vec<drills::DrillSchedule>,
 }
 
 /// A business service.
