@@ -11,6 +11,7 @@
 //! `-violated`, `-quarantined`), `copy-lag:SYSTEM/SET>REPOSITORY`,
 //! `capacity-used:REPOSITORY`, `capacity-forecast:REPOSITORY`.
 
+use crate::drills::DRILL_FAILED;
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
@@ -254,7 +255,18 @@ fn outcome_rules(seen: &JobEvidence<'_>, obs: &mut Observation) {
         .map(|r| format!("integrity-check-failed:{r}"));
     let is_integrity =
         job.planned.kind == JobKind::Check && seen.class == Some(FailureClass::DataIntegrity);
+    // A drill that ran and failed is `drill-failed`'s (raised when the
+    // drill is recorded), not a job failure.
+    let is_drill_verdict = job.planned.kind == JobKind::Drill
+        && job
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.detail == DRILL_FAILED);
     match job.outcome {
+        Outcome::Failed if is_drill_verdict => {
+            obs.cleared
+                .push((failed_key, "superseded by drill-failed".into()));
+        }
         Outcome::Failed if is_integrity => {
             if let Some(key) = &integrity_key {
                 obs.holding.push(seen.condition(
@@ -892,6 +904,88 @@ pub fn drill(subjects: &Subjects, drill: &crate::drills::Drill) -> Observation {
         }],
         ..Observation::default()
     }
+}
+
+/// `drill-overdue:SYSTEM` (a tier 1–2 system whose last passing drill
+/// is older than its drill interval) and `predicted-rto-exceeded:SYSTEM`
+/// (its drills predict, for its current size, a restore longer than its
+/// RTO). `drills` in any order; `sizes`: each system's bytes now. Swept:
+/// what no longer holds resolves.
+pub fn drill_readiness(
+    subjects: &Subjects,
+    catalog: &Catalog,
+    drills: &[crate::drills::Drill],
+    sizes: &HashMap<String, u64>,
+    now: Timestamp,
+) -> Observation {
+    use crate::drills::{Verdict, objectives_of, predicted_rto};
+    let mut obs = Observation {
+        swept: vec![Rule::DrillOverdue, Rule::PredictedRtoExceeded],
+        ..Default::default()
+    };
+    for system in catalog.systems.iter().filter(|s| s.policy.is_some()) {
+        let id = system.id.value.as_str();
+        let mut mine: Vec<&crate::drills::Drill> =
+            drills.iter().filter(|d| d.system == id).collect();
+        mine.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        let subject = subjects.subject(Some(id), None, None);
+        let interval = catalog.drill_interval_of_system(id);
+        let last_pass = mine.iter().find(|d| d.verdict == Verdict::Pass);
+        if catalog.tier_of_system(id) <= 2
+            && let Some(pass) = last_pass
+            && now.duration_since(pass.started_at) > interval
+        {
+            let rule = Rule::DrillOverdue;
+            obs.holding.push(Condition {
+                key: format!("{}:{id}", rule.id()),
+                rule,
+                severity: severity(rule, subject.tier, None),
+                subject: subject.clone(),
+                summary: format!(
+                    "{id}: last passing drill {} on {}, longer ago than its drill interval ({}); drill it (`haven drill {id}`)",
+                    pass.id,
+                    pass.started_at.strftime("%Y-%m-%d"),
+                    format_duration(interval)
+                ),
+                facts: facts(&[
+                    ("drill", pass.id.to_string()),
+                    ("interval", format_duration(interval)),
+                ]),
+                since: pass.started_at + interval,
+                evidence: Some(pass.id.to_string()),
+            });
+        }
+        let rto = objectives_of(catalog, id).rto;
+        let predicted = sizes.get(id).and_then(|b| predicted_rto(&mine, *b));
+        let basis = mine
+            .iter()
+            .find(|d| d.verdict == Verdict::Pass && d.bytes > 0);
+        if let (Some(rto), Some(predicted), Some(basis)) = (rto, predicted, basis)
+            && predicted > rto
+        {
+            let rule = Rule::PredictedRtoExceeded;
+            obs.holding.push(Condition {
+                key: format!("{}:{id}", rule.id()),
+                rule,
+                severity: severity(rule, subject.tier, None),
+                subject,
+                summary: format!(
+                    "{id}: restoring it now would take about {} (from drill {}'s throughput and its current size), over its RTO of {}",
+                    format_duration(predicted),
+                    basis.id,
+                    format_duration(rto)
+                ),
+                facts: facts(&[
+                    ("predicted_rto", format_duration(predicted)),
+                    ("rto", format_duration(rto)),
+                    ("drill", basis.id.to_string()),
+                ]),
+                since: now,
+                evidence: Some(basis.id.to_string()),
+            });
+        }
+    }
+    obs
 }
 
 #[cfg(test)]

@@ -63,11 +63,17 @@ pub enum Rule {
     /// A system's last drill failed (restore, a check, or an objective
     /// missed); resolved by the next passing drill.
     DrillFailed,
+    /// A tier 1–2 system's last passing drill is older than its drill
+    /// interval; resolved by the next pass.
+    DrillOverdue,
+    /// The RTO a system's drills predict for its current size exceeds
+    /// its RTO: the next disaster would miss it.
+    PredictedRtoExceeded,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 19] = [
         Rule::JobFailed,
         Rule::JobPartial,
         Rule::SystemicFailure,
@@ -85,6 +91,8 @@ impl Rule {
         Rule::StoreUnavailable,
         Rule::Setup,
         Rule::DrillFailed,
+        Rule::DrillOverdue,
+        Rule::PredictedRtoExceeded,
     ];
 
     /// The stable rule id.
@@ -107,6 +115,8 @@ impl Rule {
             Rule::StoreUnavailable => "store-unavailable",
             Rule::Setup => "setup",
             Rule::DrillFailed => "drill-failed",
+            Rule::DrillOverdue => "drill-overdue",
+            Rule::PredictedRtoExceeded => "predicted-rto-exceeded",
         }
     }
 
@@ -128,13 +138,15 @@ impl Rule {
             | Rule::CopyLag
             | Rule::CapacityUsed
             | Rule::Setup
-            | Rule::DrillFailed => Severity::Major,
+            | Rule::DrillFailed
+            | Rule::PredictedRtoExceeded => Severity::Major,
             Rule::JobPartial
             | Rule::RpoAtRisk
             | Rule::DurationOverMax
             | Rule::DurationAnomaly
             | Rule::StartDelay
-            | Rule::CapacityForecast => Severity::Warning,
+            | Rule::CapacityForecast
+            | Rule::DrillOverdue => Severity::Warning,
         }
     }
 }

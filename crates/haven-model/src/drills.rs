@@ -282,6 +282,26 @@ pub fn system_readiness(
     )
 }
 
+/// The failure detail of a drill job whose drill ran and failed (its
+/// alert is `drill-failed`, not `job-failed`).
+pub const DRILL_FAILED: &str = "drill-failed";
+
+/// The strictest objectives of the services that need `system` directly.
+pub fn objectives_of(catalog: &crate::catalog::Catalog, system: &str) -> Objectives {
+    let min = |a: Option<SignedDuration>, b: Option<SignedDuration>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    catalog
+        .services_needing(system)
+        .into_iter()
+        .fold(Objectives::default(), |o, s| Objectives {
+            rto: min(o.rto, s.rto.as_ref().map(|r| r.value)),
+            rpo: min(o.rpo, s.rpo.as_ref().map(|r| r.value)),
+            mtd: min(o.mtd, s.mtd.as_ref().map(|r| r.value)),
+        })
+}
+
 /// The verdict of a drill from its steps and measurements.
 pub fn judge(
     steps: &[Step],

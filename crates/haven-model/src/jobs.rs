@@ -22,6 +22,8 @@ pub enum JobKind {
     Copy,
     /// Check a repository's integrity, reading a share of its data.
     Check,
+    /// Drill a system: restore it into a sandbox and verify it.
+    Drill,
 }
 
 /// How a job ended (or that it is still running).
@@ -84,6 +86,7 @@ impl JobKind {
             JobKind::Prune => "prune",
             JobKind::Copy => "copy",
             JobKind::Check => "check",
+            JobKind::Drill => "drill",
         }
     }
 
@@ -95,6 +98,7 @@ impl JobKind {
             "prune" => JobKind::Prune,
             "copy" => JobKind::Copy,
             "check" => JobKind::Check,
+            "drill" => JobKind::Drill,
             _ => return None,
         })
     }

@@ -6,9 +6,7 @@ use haven_model::catalog::Catalog;
 use haven_model::compliance::{self, RpoState, ServiceCompliance, SystemCompliance};
 use std::collections::HashMap;
 
-use haven_model::drills::{
-    Drill, Readiness, predicted_rto, system_config, system_readiness,
-};
+use haven_model::drills::{Drill, Readiness, predicted_rto, system_config, system_readiness};
 use haven_model::jobs::{JobKind, Outcome, SetState};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};

@@ -83,6 +83,8 @@ pub struct JobEnd {
     pub message: Option<String>,
     /// The log excerpt (already bounded).
     pub log: String,
+    /// The drill a drill job ran, to record beside the job.
+    pub drill: Option<Box<haven_model::drills::Drill>>,
 }
 
 /// Which jobs to list.

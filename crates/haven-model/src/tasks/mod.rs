@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use jiff::SignedDuration;
 
-use crate::catalog::{BackupSet, EnvVar, SecretRef};
+use crate::catalog::{BackupSet, EnvVar, SecretRef, System};
+use crate::drills::Objectives;
 use crate::jobs::NewJob;
 use crate::retention::KeepPolicy;
 
@@ -76,6 +77,15 @@ pub enum Work {
         /// Percent of packs to read.
         read_data_percent: f64,
     },
+    /// Drill a system (haven-ops' drills run it).
+    Drill {
+        /// The system as declared when the drill was planned.
+        system: Box<System>,
+        /// Its primary repository.
+        repository: RepoTarget,
+        /// What it is judged against.
+        objectives: Objectives,
+    },
 }
 
 impl Work {
@@ -85,7 +95,8 @@ impl Work {
             Work::Backup { repository, .. }
             | Work::Forget { repository, .. }
             | Work::Prune { repository, .. }
-            | Work::Check { repository, .. } => repository,
+            | Work::Check { repository, .. }
+            | Work::Drill { repository, .. } => repository,
             Work::Copy { from, .. } => from,
         }
     }

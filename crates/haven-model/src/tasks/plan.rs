@@ -169,6 +169,7 @@ pub fn plan(catalog: &Catalog, prune: &PruneSettings) -> (Plan, Vec<PlanProblem>
     }
     planner.checks();
     planner.prunes(prune);
+    planner.drills(catalog);
     (planner.plan, planner.problems)
 }
 
@@ -459,6 +460,56 @@ impl<'a> Planner<'a> {
                 follow_ups: Vec::new(),
                 priority: -20,
                 config: fingerprint(&[&repo.url]),
+            });
+        }
+    }
+}
+
+impl Planner<'_> {
+    /// One drill per backed-up system a `[[drill]]` entry covers, on that
+    /// entry's schedule and window, after the backups when both wait.
+    fn drills(&mut self, catalog: &Catalog) {
+        for system in &catalog.systems {
+            let sys = system.id.value.as_str();
+            let Some(entry) = catalog.drill_schedule_of_system(sys) else {
+                continue;
+            };
+            let repo = catalog
+                .policy_of(system)
+                .and_then(|p| self.repos.get(p.repository.value.as_str()));
+            let (Some(repo), false) = (repo.cloned(), system.backup_sets.is_empty()) else {
+                // Not backed up (a setup problem already says so).
+                continue;
+            };
+            let key = format!("drill:{sys}");
+            let objectives = crate::drills::objectives_of(catalog, sys);
+            let mut rec = record(JobKind::Drill, &key);
+            rec.system = Some(sys.to_string());
+            rec.repository = Some(repo.id.clone());
+            let config = fingerprint(&[
+                &crate::drills::system_config(system),
+                &objectives,
+                &repo.url,
+            ]);
+            self.insert(Task {
+                key,
+                spec: JobSpec {
+                    record: rec,
+                    work: Work::Drill {
+                        system: Box::new(system.clone()),
+                        repository: repo,
+                        objectives,
+                    },
+                },
+                schedule: Some(Schedule {
+                    cron: entry.schedule.value.cron().clone(),
+                    tz: entry.timezone.value.tz().clone(),
+                    window: entry.window.as_ref().map(|w| w.value),
+                    offset: SignedDuration::ZERO,
+                }),
+                follow_ups: Vec::new(),
+                priority: -30,
+                config,
             });
         }
     }

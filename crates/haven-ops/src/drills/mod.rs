@@ -9,6 +9,7 @@
 //! forensics. Blocking: async callers use `spawn_blocking`.
 
 mod checks;
+mod job;
 mod postgres;
 
 pub use postgres::find_bin as postgres_bin;
@@ -20,13 +21,14 @@ use std::time::Instant;
 
 use haven_engine::{Id, NoProgress, Repository, RestoreOptions, Snapshot};
 use haven_model::catalog::{BackupSet, Catalog, System};
-use haven_model::drills::{Drill, Objectives, Step, StepKind, judge};
+use haven_model::drills::{Drill, Objectives, Step, StepKind, judge, objectives_of};
 use haven_model::tasks::RepoTarget;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::command::{for_job, kill_commands_of};
 use crate::jobs::runner::{open_repository, set_tags};
+pub use job::DrillingRunner;
 pub use sandbox::Sandbox;
 
 /// Commands drills start run as this pseudo job, so an interrupted drill
@@ -123,7 +125,21 @@ pub fn run(
         DrillError::Unknown(format!("no system {:?} in the catalog", request.system))
     })?;
     let repo = repository_of(catalog, system)?;
-    let chosen = choose_snapshots(&repo, system, request)?;
+    let objectives = objectives_of(catalog, &system.id.value);
+    run_resolved(system, &repo, objectives, data_dir, request, now)
+}
+
+/// Run a drill of `system`, resolved from the catalog already (a
+/// scheduled drill carries it in its job).
+pub fn run_resolved(
+    system: &System,
+    repo: &Repository,
+    objectives: Objectives,
+    data_dir: &Path,
+    request: &DrillRequest,
+    now: Timestamp,
+) -> Result<DrillOutcome, DrillError> {
+    let chosen = choose_snapshots(repo, system, request)?;
     let restore_bytes: u64 = chosen.iter().map(|(_, _, s)| s.summary.bytes_total).sum();
     let mut sandbox = Sandbox::create(data_dir, &system.id.value, now, restore_bytes)
         .map_err(DrillError::Sandbox)?;
@@ -131,7 +147,7 @@ pub fn run(
     let mut steps = Vec::new();
     let mut bytes = 0;
     for (set, id, snapshot) in &chosen {
-        let (step, restored) = restore_step(&repo, set, id, snapshot, sandbox.path());
+        let (step, restored) = restore_step(repo, set, id, snapshot, sandbox.path());
         bytes += restored;
         let failed = !step.ok;
         steps.push(step);
@@ -162,7 +178,6 @@ pub fn run(
     let recovery_point = recovery_point(system, cluster.as_ref(), &mut steps).unwrap_or(oldest);
     let achieved_rpo = now.duration_since(recovery_point).max(SignedDuration::ZERO);
     drop(cluster);
-    let objectives = objectives_of(catalog, &system.id.value);
     let (verdict, reasons) = judge(&steps, measured_rto, achieved_rpo, objectives);
     let kept_sandbox = if request.keep {
         Some(sandbox.keep())
@@ -322,23 +337,6 @@ fn restore_step(
         },
         bytes,
     )
-}
-
-/// The strictest objectives of the services that need the system.
-fn objectives_of(catalog: &Catalog, system: &str) -> Objectives {
-    let min = |a: Option<SignedDuration>, b: Option<SignedDuration>| match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    catalog
-        .services
-        .iter()
-        .filter(|s| s.depends_on.iter().any(|d| d.value == system))
-        .fold(Objectives::default(), |o, s| Objectives {
-            rto: min(o.rto, s.rto.as_ref().map(|r| r.value)),
-            rpo: min(o.rpo, s.rpo.as_ref().map(|r| r.value)),
-            mtd: min(o.mtd, s.mtd.as_ref().map(|r| r.value)),
-        })
 }
 
 /// The set a `database-postgres` system streams `pg_dump` into, if any:

@@ -65,6 +65,10 @@ impl Runner for EngineRunner {
                 repository,
                 read_data_percent,
             } => check(repository, *read_data_percent, &mut log),
+            // The server runs drills through `drills::DrillingRunner`.
+            Work::Drill { .. } => Err(anyhow::anyhow!(
+                "a drill job reached the engine runner: drills run through haven_ops::drills::DrillingRunner"
+            )),
         };
         match result {
             Ok(done) => {
@@ -77,6 +81,7 @@ impl Runner for EngineRunner {
                     failure: None,
                     message: Some(done.message),
                     log: log_excerpt(&log),
+                    drill: None,
                 }
             }
             Err(error) => {
@@ -90,6 +95,7 @@ impl Runner for EngineRunner {
                     failure: Some(classify(&error)),
                     message: Some(message),
                     log: log_excerpt(&log),
+                    drill: None,
                 }
             }
         }

@@ -237,6 +237,24 @@ impl Core {
         Ok(problems)
     }
 
+    /// A scheduled drill ended with its job: stored as evidence (naming
+    /// the job), then judged by the alert rules.
+    async fn record_scheduled_drill(
+        &mut self,
+        job: &Job,
+        mut drill: haven_model::drills::Drill,
+    ) -> Result<(), StoreError> {
+        drill.by = format!("schedule (job {})", job.id);
+        let drill = self.store.record_drill(&drill).await?;
+        tracing::info!(
+            drill = drill.id,
+            system = %drill.system,
+            verdict = drill.verdict.as_str(),
+            "drill recorded"
+        );
+        self.drill_recorded(&drill).await
+    }
+
     /// A drill was recorded (it may open or resolve `drill-failed`).
     pub async fn drill_recorded(
         &mut self,
@@ -389,6 +407,9 @@ impl Core {
             .map(|s| s.after(&done, self.settings.systemic_after));
         let job = self.record_end(id, &end, state.as_ref()).await?;
         self.running.remove(&id);
+        if let Some(drill) = end.drill.take() {
+            self.record_scheduled_drill(&job, *drill).await?;
+        }
         let systemic = state.as_ref().is_some_and(|s| s.systemic);
         if let (Some(key), Some(state)) = (key, state.clone()) {
             self.states.insert(key, state);

@@ -31,6 +31,7 @@ use crate::delivery::export::Exporter;
 use crate::delivery::heartbeat::Heartbeat;
 use crate::delivery::notify::dispatch;
 use crate::delivery::notify::{Notifier, Templates};
+use crate::drills::DrillingRunner;
 use crate::instance::catalog::{catalog_fingerprint, load_catalog};
 use crate::instance::settings::Settings;
 use crate::jobs::runner::Runner;
@@ -82,6 +83,7 @@ pub fn run_job(runner: &dyn Runner, job: i64, spec: &JobSpec) -> JobEnd {
                 layer: Layer::Compute,
             }),
             log: log_excerpt(&format!("error: {message}\n")),
+            drill: None,
             message: Some(message),
         }
     })
@@ -209,6 +211,12 @@ pub async fn run(
         health: Arc::clone(&health),
     });
     let (done, done_rx) = mpsc::unbounded_channel();
+    // Scheduled drills run beside the jobs, with the same limits.
+    let runner: Arc<dyn Runner> = Arc::new(DrillingRunner::new(
+        runner,
+        settings.data_dir.clone(),
+        Arc::clone(&clock),
+    ));
     let mut state = Loop {
         last_evaluation: clock.now(),
         heartbeat: settings.heartbeat.clone().map(Heartbeat::new),

@@ -132,8 +132,16 @@ pub struct Watch {
     copies: HashMap<String, Timestamp>,
     /// Maintenance windows recorded at run time (not yet over).
     recorded: Vec<Recorded>,
+    /// Recent drills (the readiness rules' evidence), newest first.
+    drills: Vec<haven_model::drills::Drill>,
+    /// Bytes of each backup task's newest good backup, with its system.
+    backup_bytes: HashMap<String, (String, u64)>,
     exporter: Arc<Exporter>,
 }
+
+/// Drills kept in memory for the readiness rules (the last pass and the
+/// last throughput of each system are all they need).
+const RECENT_DRILLS: u32 = 1000;
 
 impl Watch {
     /// Load the active alerts and the evidence the rules need.
@@ -162,7 +170,19 @@ impl Watch {
             .filter_map(|j| Some((j.planned.task.clone(), j.started_at?)))
             .collect();
         let recorded = store.maintenance(now).await?;
+        let drills = store.drills(None, RECENT_DRILLS).await?;
+        let backup_bytes = store
+            .latest_jobs(JobKind::Backup, &[Outcome::Success, Outcome::Partial])
+            .await?
+            .into_iter()
+            .filter_map(|j| {
+                let system = j.planned.system.clone()?;
+                Some((j.planned.task, (system, j.stats.bytes_total)))
+            })
+            .collect();
         Ok(Watch {
+            drills,
+            backup_bytes,
             subjects: Subjects::of(&catalog),
             store,
             catalog,
@@ -199,6 +219,13 @@ impl Watch {
             && let Some(started) = job.started_at
         {
             self.copies.insert(job.planned.task.clone(), started);
+        }
+        if job.planned.kind == JobKind::Backup
+            && job.outcome.is_good()
+            && let Some(system) = &job.planned.system
+        {
+            let size = (system.clone(), job.stats.bytes_total);
+            self.backup_bytes.insert(job.planned.task.clone(), size);
         }
         let history = if job.planned.kind == JobKind::Backup && job.outcome.is_good() {
             self.store
@@ -270,7 +297,24 @@ impl Watch {
         let mut out = self.apply(&rpo, now).await?;
         let lag = rules::copy_lag(&self.subjects, &self.catalog, states, &self.copies, now);
         out.extend(self.apply(&lag, now).await?);
+        out.extend(self.evaluate_readiness(now).await?);
         Ok(out)
+    }
+
+    /// `drill-overdue` and `predicted-rto-exceeded`, from the recent
+    /// drills and each system's size now (kept in memory: this runs after
+    /// every job).
+    async fn evaluate_readiness(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut sizes: HashMap<String, u64> = HashMap::new();
+        for (system, bytes) in self.backup_bytes.values() {
+            *sizes.entry(system.clone()).or_default() += bytes;
+        }
+        let observation =
+            rules::drill_readiness(&self.subjects, &self.catalog, &self.drills, &sizes, now);
+        self.apply(&observation, now).await
     }
 
     /// The setup problems a source (`plan`, `catalog`) reports now: one
@@ -292,8 +336,13 @@ impl Watch {
         drill: &haven_model::drills::Drill,
         now: Timestamp,
     ) -> Result<Vec<Notification>, StoreError> {
-        let observation = rules::drill(&self.subjects, drill);
-        self.apply(&observation, now).await
+        self.drills.insert(0, drill.clone());
+        self.drills.truncate(RECENT_DRILLS as usize);
+        let mut out = self
+            .apply(&rules::drill(&self.subjects, drill), now)
+            .await?;
+        out.extend(self.evaluate_readiness(now).await?);
+        Ok(out)
     }
 
     /// Capacity of every repository with a capacity (at start).

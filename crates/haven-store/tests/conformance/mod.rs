@@ -76,6 +76,7 @@ fn failed(at: Timestamp, class: FailureClass) -> JobEnd {
         }),
         message: Some("connection refused".into()),
         log: "trying\nconnection refused\n".into(),
+        drill: None,
         ..JobEnd::default()
     }
 }
@@ -96,6 +97,7 @@ fn succeeded(at: Timestamp, snapshot: &str) -> JobEnd {
         snapshot_id: Some(snapshot.into()),
         message: Some("snapshot saved".into()),
         log: "ok\n".into(),
+        drill: None,
         ..JobEnd::default()
     }
 }

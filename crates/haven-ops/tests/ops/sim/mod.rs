@@ -122,6 +122,7 @@ impl Runner for Scripted {
             }),
             message: Some(format!("scripted {}", script.outcome.as_str())),
             log: String::new(),
+            drill: None,
         }
     }
 }
@@ -131,6 +132,9 @@ pub struct Sim {
     pub core: Core,
     pub clock: ManualClock,
     pub runner: Scripted,
+    /// Runs drill jobs for real (restores from a real repository), when
+    /// set; other jobs stay scripted.
+    pub drills: Option<Arc<dyn Runner>>,
     pub store: Arc<dyn Store>,
     pub pending: Vec<(Timestamp, i64, JobEnd)>,
     pub started: Vec<Job>,
@@ -175,6 +179,7 @@ impl Sim {
             core,
             clock,
             runner,
+            drills: None,
             store,
             pending: Vec::new(),
             started: Vec::new(),
@@ -226,7 +231,10 @@ impl Sim {
         assert!(ticked.failure.is_none(), "{:?}", ticked.failure);
         for (job, spec) in ticked.started {
             let script = self.runner.script(&spec);
-            let end = self.runner.run(&spec);
+            let end = match (&spec.work, &self.drills) {
+                (haven_model::tasks::Work::Drill { .. }, Some(drills)) => drills.run(&spec),
+                _ => self.runner.run(&spec),
+            };
             self.pending.push((now + script.takes, job.id, end));
             self.started.push(job);
         }
