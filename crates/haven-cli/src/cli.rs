@@ -303,7 +303,9 @@ pub struct DrillArgs {
     /// Instance settings.
     #[command(flatten)]
     pub instance: InstanceArgs,
-    /// The system to drill.
+    /// The service (its backed-up systems in recovery order) or the
+    /// system to drill.
+    #[arg(value_name = "SERVICE|SYSTEM")]
     pub system: String,
     /// This snapshot (an id prefix) instead of the newest.
     #[arg(long, value_name = "ID", conflicts_with = "at")]
@@ -327,13 +329,16 @@ pub struct DrillsArgs {
     #[command(flatten)]
     pub instance: InstanceArgs,
     /// Only this system's drills.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "service")]
     pub system: Option<String>,
+    /// Only this service's drills (drills of the service as a whole).
+    #[arg(long)]
+    pub service: Option<String>,
     /// At most this many.
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
-    /// The measured-RTO trend per system over its passing drills, instead
-    /// of the list.
+    /// The measured-RTO trend per service and per system over their
+    /// passing drills, instead of the list.
     #[arg(long)]
     pub trend: bool,
 }

@@ -176,8 +176,8 @@ pub fn predicted_rto(drills: &[&Drill], bytes: u64) -> Option<SignedDuration> {
 /// How a system's measured RTO moves over its passing drills.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RtoTrend {
-    /// The system.
-    pub system: String,
+    /// The service or system.
+    pub id: String,
     /// Passing drills counted.
     pub drills: usize,
     /// The first and the last measured RTO.
@@ -193,28 +193,39 @@ pub struct RtoTrend {
 
 /// The measured-RTO trend of every system with passing drills, by system.
 pub fn rto_trends(drills: &[Drill]) -> Vec<RtoTrend> {
-    let mut by_system: std::collections::BTreeMap<&str, Vec<&Drill>> = Default::default();
-    for d in drills.iter().filter(|d| d.verdict == Verdict::Pass) {
-        by_system.entry(d.system.as_str()).or_default().push(d);
+    trends(
+        drills
+            .iter()
+            .filter(|d| d.verdict == Verdict::Pass)
+            .map(|d| (d.system.as_str(), d.started_at, d.measured_rto)),
+    )
+}
+
+/// Trends of `(subject, when, measured RTO)` points, by subject.
+fn trends<'a>(points: impl Iterator<Item = (&'a str, Timestamp, SignedDuration)>) -> Vec<RtoTrend> {
+    let mut by_subject: std::collections::BTreeMap<&str, Vec<(Timestamp, SignedDuration)>> =
+        Default::default();
+    for (subject, at, rto) in points {
+        by_subject.entry(subject).or_default().push((at, rto));
     }
-    by_system
+    by_subject
         .into_iter()
-        .map(|(system, mut list)| {
-            list.sort_by_key(|d| d.started_at);
-            let mut sorted: Vec<SignedDuration> = list.iter().map(|d| d.measured_rto).collect();
+        .map(|(subject, mut list)| {
+            list.sort_by_key(|(at, _)| *at);
+            let mut sorted: Vec<SignedDuration> = list.iter().map(|(_, rto)| *rto).collect();
             sorted.sort();
             let points: Vec<(Timestamp, u64)> = list
                 .iter()
-                .map(|d| (d.started_at, d.measured_rto.as_millis().max(0) as u64))
+                .map(|(at, rto)| (*at, rto.as_millis().max(0) as u64))
                 .collect();
             let change = crate::anomaly::Trend::fit(&points).and_then(|t| {
                 SignedDuration::try_from_secs_f64(t.bytes_per_day * 30.0 / 1000.0).ok()
             });
             RtoTrend {
-                system: system.to_string(),
+                id: subject.to_string(),
                 drills: list.len(),
-                first: list[0].measured_rto,
-                last: list[list.len() - 1].measured_rto,
+                first: list[0].1,
+                last: list[list.len() - 1].1,
                 median: sorted[sorted.len() / 2],
                 change_per_30_days: change,
             }
@@ -340,6 +351,78 @@ pub fn judge(
         Verdict::Fail
     };
     (verdict, reasons)
+}
+
+/// A drill of a service: its backed-up systems drilled wave by wave in
+/// recovery order (a wave's systems side by side), timed as a whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDrill {
+    /// Its number (0 before it is stored).
+    pub id: i64,
+    /// The service.
+    pub service: String,
+    /// Who or what started it.
+    pub by: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When the last system was verified (or the drill stopped).
+    pub ended_at: Timestamp,
+    /// The systems drilled, wave by wave (recovery order).
+    pub waves: Vec<Vec<String>>,
+    /// The system drills, by number, in the order they ended.
+    pub drills: Vec<i64>,
+    /// Systems the service needs that hold no backup to drill, and why.
+    pub not_drilled: Vec<String>,
+    /// Start to the last system verified: the service's measured RTO.
+    pub measured_rto: SignedDuration,
+    /// The worst achieved RPO among its systems.
+    pub achieved_rpo: SignedDuration,
+    /// The service's own objectives.
+    pub objectives: Objectives,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why it failed (empty for a pass).
+    pub reasons: Vec<String>,
+}
+
+/// A service drill's verdict: every system drill passed, and the whole
+/// (measured from its start) within the service's RTO and MTD, its data
+/// within its RPO.
+pub fn judge_service(
+    drills: &[Drill],
+    measured_rto: SignedDuration,
+    achieved_rpo: SignedDuration,
+    objectives: Objectives,
+) -> (Verdict, Vec<String>) {
+    let mut reasons: Vec<String> = drills
+        .iter()
+        .filter(|d| d.verdict == Verdict::Fail)
+        .map(|d| {
+            format!(
+                "system {} failed its drill: {}",
+                d.system,
+                d.reasons.first().cloned().unwrap_or_default()
+            )
+        })
+        .collect();
+    let (_, mut over) = judge(&[], measured_rto, achieved_rpo, objectives);
+    reasons.append(&mut over);
+    let verdict = if reasons.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    (verdict, reasons)
+}
+
+/// The measured-RTO trend of every service with passing service drills.
+pub fn service_rto_trends(drills: &[ServiceDrill]) -> Vec<RtoTrend> {
+    trends(
+        drills
+            .iter()
+            .filter(|d| d.verdict == Verdict::Pass)
+            .map(|d| (d.service.as_str(), d.started_at, d.measured_rto)),
+    )
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub enum ErrorCode {
     NoSuchAlert,
     /// No such system (or it has no backups).
     NoSuchSystem,
+    /// No such service.
+    NoSuchService,
     /// No such notification channel.
     NoSuchChannel,
     /// The alert is resolved already.
@@ -155,6 +157,7 @@ rows![
     (NoSuchDrill, "no-such-drill", 404, EXIT_FAILURE),
     (NoSuchAlert, "no-such-alert", 404, EXIT_FAILURE),
     (NoSuchSystem, "no-such-system", 404, EXIT_FAILURE),
+    (NoSuchService, "no-such-service", 404, EXIT_FAILURE),
     (NoSuchChannel, "no-such-channel", 404, EXIT_FAILURE),
     (AlreadyResolved, "already-resolved", 409, EXIT_FAILURE),
     (InvalidWindow, "invalid-window", 422, EXIT_USAGE),

@@ -24,7 +24,7 @@ use crate::instance::catalog::load_catalog;
 use crate::instance::lock::lock_data_dir;
 use crate::instance::settings::Settings;
 use crate::jobs::runner::EngineRunner;
-use crate::server::{alert_detail, drills, job, notify_test, run_foreground};
+use crate::server::{alert_detail, drills, job, notify_test, run_foreground, service_drills};
 use crate::status::{self, StatusReport};
 use crate::watch::{self, windows};
 use haven_model::tasks::plan;
@@ -248,6 +248,27 @@ impl Instance for DataDir {
         query: &crate::api::DrillsQuery,
     ) -> Result<Vec<haven_model::drills::Drill>, InstanceError> {
         drills(self.store.as_ref(), query).await
+    }
+
+    async fn drill_service(
+        &self,
+        request: &crate::api::ServiceDrillRequest,
+    ) -> Result<crate::api::ServiceDrillOutcome, InstanceError> {
+        Ok(crate::drills::run_service_and_record(
+            self.catalog()?,
+            self.settings.data_dir.clone(),
+            request.clone(),
+            SystemClock.now(),
+            self.store.as_ref(),
+        )
+        .await?)
+    }
+
+    async fn service_drills(
+        &self,
+        query: &crate::api::ServiceDrillsQuery,
+    ) -> Result<Vec<haven_model::drills::ServiceDrill>, InstanceError> {
+        service_drills(self.store.as_ref(), query).await
     }
 
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {

@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use haven_model::alerts::{Alert, Delivery, PendingNotification};
-use haven_model::drills::Drill;
+use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::jobs::{Failure, Job, JobKind, JobStats, NewJob, Outcome, SetState};
 use haven_model::maintenance::Recorded;
 use jiff::Timestamp;
@@ -234,6 +234,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drills, newest first: of one system if given, at most `limit`.
     async fn drills(&self, system: Option<&str>, limit: u32) -> Result<Vec<Drill>>;
+
+    /// Record a service drill (its system drills are recorded first); it
+    /// comes back with its number.
+    async fn record_service_drill(&self, drill: &ServiceDrill) -> Result<ServiceDrill>;
+
+    /// Service drills, newest first: of one service if given, at most
+    /// `limit`.
+    async fn service_drills(&self, service: Option<&str>, limit: u32) -> Result<Vec<ServiceDrill>>;
 }
 
 /// Open the store a database URL names (`sqlite://PATH`).

@@ -18,7 +18,7 @@ use haven_model::catalog::watch::Scope;
 use haven_model::maintenance::Recorded;
 
 use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
-use haven_model::drills::Drill;
+use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::jobs::NewJob;
 
 /// A store in one SQLite file.
@@ -649,6 +649,43 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|row| {
                 let mut drill: Drill = from_json(&row.try_get::<String, _>("record")?, "drill")?;
+                drill.id = row.try_get("id")?;
+                Ok(drill)
+            })
+            .collect()
+    }
+
+    async fn record_service_drill(&self, drill: &ServiceDrill) -> Result<ServiceDrill> {
+        let rows = sqlx::query(
+            "INSERT INTO service_drills (service, started_at, verdict, record) \
+             VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&drill.service)
+        .bind(ms(drill.started_at))
+        .bind(drill.verdict.as_str())
+        .bind(json_text(drill)?)
+        .fetch_all(&self.pool)
+        .await?;
+        let id = returned_id(&rows)?;
+        Ok(ServiceDrill {
+            id,
+            ..drill.clone()
+        })
+    }
+
+    async fn service_drills(&self, service: Option<&str>, limit: u32) -> Result<Vec<ServiceDrill>> {
+        let rows = sqlx::query(
+            "SELECT id, record FROM service_drills WHERE (?1 IS NULL OR service = ?1) \
+             ORDER BY started_at DESC, id DESC LIMIT ?2",
+        )
+        .bind(service)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let record = row.try_get::<String, _>("record")?;
+                let mut drill: ServiceDrill = from_json(&record, "service drill")?;
                 drill.id = row.try_get("id")?;
                 Ok(drill)
             })

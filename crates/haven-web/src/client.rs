@@ -249,6 +249,28 @@ impl Instance for Remote {
             .await
     }
 
+    async fn drill_service(
+        &self,
+        request: &haven_ops::api::ServiceDrillRequest,
+    ) -> Result<haven_ops::api::ServiceDrillOutcome, InstanceError> {
+        self.send(
+            self.http.post(self.url(&["service-drills"])).json(request),
+            None,
+        )
+        .await
+    }
+
+    async fn service_drills(
+        &self,
+        query: &haven_ops::api::ServiceDrillsQuery,
+    ) -> Result<Vec<haven_model::drills::ServiceDrill>, InstanceError> {
+        self.send(
+            self.http.get(self.url(&["service-drills"])).query(query),
+            None,
+        )
+        .await
+    }
+
     async fn preflight(&self) -> Result<haven_ops::api::PreflightReport, InstanceError> {
         self.send(self.http.get(self.url(&["preflight"])), None)
             .await

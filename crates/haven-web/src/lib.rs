@@ -98,6 +98,7 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/channels/{id}/test", post(notify_test))
         .route("/preflight", get(preflight))
         .route("/drills", post(drill).get(drills))
+        .route("/service-drills", post(drill_service).get(service_drills))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState { instance })
@@ -264,6 +265,23 @@ async fn drills(
     ApiQuery(query): ApiQuery<haven_ops::api::DrillsQuery>,
 ) -> Response {
     answer(StatusCode::OK, state.instance.drills(&query).await)
+}
+
+async fn drill_service(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(mut request): ApiJson<haven_ops::api::ServiceDrillRequest>,
+) -> Response {
+    // Who asks is who authenticated, whatever the body says.
+    request.by = actor(&headers).to_string();
+    answer(StatusCode::OK, state.instance.drill_service(&request).await)
+}
+
+async fn service_drills(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<haven_ops::api::ServiceDrillsQuery>,
+) -> Response {
+    answer(StatusCode::OK, state.instance.service_drills(&query).await)
 }
 
 async fn preflight(State(state): State<AppState>) -> Response {

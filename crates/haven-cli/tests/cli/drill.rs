@@ -249,12 +249,78 @@ fn drills_are_recorded_and_listed() {
         .output()
         .expect("trend");
     let trend = parse_json(&out, 0);
-    assert_eq!(trend[0]["system"], "docs");
-    assert_eq!(trend[0]["drills"], 1);
-    assert_eq!(trend[0]["first"], first["measured_rto"]);
+    assert_eq!(trend["systems"][0]["id"], "docs");
+    assert_eq!(trend["systems"][0]["drills"], 1);
+    assert_eq!(trend["systems"][0]["first"], first["measured_rto"]);
     assert!(
-        trend[0]["change_per_30_days"].is_null(),
+        trend["systems"][0]["change_per_30_days"].is_null(),
         "one drill: no trend"
+    );
+    assert_eq!(
+        trend["services"],
+        serde_json::json!([]),
+        "no service drill yet"
+    );
+}
+
+/// `haven drill SERVICE` drills the service's backed-up systems and
+/// judges the whole against the service's objectives; it is recorded
+/// beside its system drills and has its own trend.
+#[test]
+fn a_service_is_drilled_through_its_systems() {
+    let s = site("echo the documents");
+    let out = s
+        .haven()
+        .args(["--json", "drill", "intranet"])
+        .output()
+        .expect("drill");
+    let service = parse_json(&out, 0);
+    assert_eq!(service["service"], "intranet");
+    assert_eq!(service["verdict"], "pass", "{service:#}");
+    assert_eq!(service["waves"], serde_json::json!([["docs"]]));
+    assert_eq!(service["objectives"]["rto"], "PT4H");
+    let system = &service["systems"][0];
+    assert_eq!(system["system"], "docs");
+    assert_eq!(service["drills"], serde_json::json!([system["id"].clone()]));
+    assert!(
+        system["by"]
+            .as_str()
+            .is_some_and(|b| b.ends_with("(drill of service intranet)")),
+        "{system:#}"
+    );
+    // The whole takes at least its system's drill.
+    let duration = |v: &Value| -> jiff::SignedDuration {
+        v.as_str().expect("duration").parse().expect("duration")
+    };
+    let whole = duration(&service["measured_rto"]);
+    let part = duration(&system["measured_rto"]);
+    assert!(whole >= part, "{whole:?} {part:?}");
+    let out = s
+        .haven()
+        .args(["--json", "drills", "--service", "intranet"])
+        .output()
+        .expect("list");
+    let listed = parse_json(&out, 0);
+    assert_eq!(listed[0]["id"], service["id"]);
+    let out = s
+        .haven()
+        .args(["--json", "drills", "--trend"])
+        .output()
+        .expect("trend");
+    assert_eq!(parse_json(&out, 0)["services"][0]["id"], "intranet");
+    // Neither a service nor a system: one clear error.
+    let out = s
+        .haven()
+        .args(["--json", "drill", "intranett"])
+        .output()
+        .expect("drill");
+    let error = parse_json(&out, 1);
+    assert_eq!(error["error"]["code"], "no-such-system");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nor a service")),
+        "{error:#}"
     );
 }
 
@@ -365,6 +431,8 @@ impl Drop for Production {
 /// A real database with rows, protected by a pg_dump set: the drill loads
 /// the dump into a throwaway cluster, runs the sql checks against it,
 /// measures the achieved RPO from the data, and leaves nothing behind.
+/// The shop needs the database (through its orders service) and a file
+/// tree: drilled as one service, both are restored and verified.
 #[test]
 fn a_postgres_dump_is_loaded_into_a_throwaway_cluster_and_checked() {
     let ws = Workspace::new();
@@ -387,7 +455,28 @@ tier = 1
 rpo = "1d"
 rto = "4h"
 mtd = "1d"
+depends_on = ["orders", "shop-files"]
+
+[[service]]
+id = "orders"
+tier = 1
+rpo = "1d"
+rto = "2h"
+mtd = "1d"
 depends_on = ["shop-db"]
+
+[[system]]
+id = "shop-files"
+kind = "file-server"
+policy = "nightly"
+
+[[system.backup_set]]
+paths = ["{files}"]
+
+[[system.check]]
+type = "command"
+run = "grep -r 'catalogue' ."
+expect_exit = 0
 
 [[system]]
 id = "shop-db"
@@ -420,8 +509,11 @@ password = "env:HAVEN_PASSWORD"
 "#,
             dump = prod.dump_command(),
             repo = ws.repo().display(),
+            files = ws.path("shop-files").display(),
         )
     };
+    std::fs::create_dir_all(ws.path("shop-files")).expect("mkdir");
+    std::fs::write(ws.path("shop-files/index.html"), "the catalogue\n").expect("write");
     std::fs::write(data.join("catalog/catalog.toml"), catalog("100")).expect("catalog");
     let haven = || {
         let mut cmd = ws.haven();
@@ -431,6 +523,7 @@ password = "env:HAVEN_PASSWORD"
         cmd
     };
     haven().args(["run", "shop-db"]).assert().success();
+    haven().args(["run", "shop-files"]).assert().success();
     let drill = |code: i32| {
         parse_json(
             &haven()
@@ -467,9 +560,48 @@ password = "env:HAVEN_PASSWORD"
         "{rpo:?}: {passed:#}"
     );
 
+    // The shop as a whole: the database and the file tree (needed side by
+    // side), each verified, the whole timed against the shop's RTO.
+    let service = |code: i32| {
+        parse_json(
+            &haven()
+                .args(["--json", "drill", "shop"])
+                .output()
+                .expect("drill"),
+            code,
+        )
+    };
+    let shop = service(0);
+    assert_eq!(shop["verdict"], "pass", "{shop:#}");
+    assert_eq!(
+        shop["waves"],
+        serde_json::json!([["shop-db", "shop-files"]]),
+        "{shop:#}"
+    );
+    let verified: Vec<(&str, &str)> = shop["systems"]
+        .as_array()
+        .expect("systems")
+        .iter()
+        .map(|d| {
+            (
+                d["system"].as_str().expect("system"),
+                d["verdict"].as_str().expect("verdict"),
+            )
+        })
+        .collect();
+    assert_eq!(verified.len(), 2, "{shop:#}");
+    assert!(verified.contains(&("shop-db", "pass")) && verified.contains(&("shop-files", "pass")));
+
     // A wrong expectation fails the drill, saying what the data said.
     std::fs::write(data.join("catalog/catalog.toml"), catalog("101")).expect("catalog");
     let failed = drill(1);
+    let shop = service(1);
+    assert!(
+        shop["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.starts_with("system shop-db failed its drill")),
+        "{shop:#}"
+    );
     assert!(
         failed["reasons"]
             .to_string()

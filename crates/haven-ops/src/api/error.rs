@@ -144,6 +144,7 @@ impl From<crate::drills::DrillError> for InstanceError {
         use crate::drills::DrillError as D;
         let code = match &e {
             D::Unknown(_) => ErrorCode::NoSuchSystem,
+            D::NoService(_) => ErrorCode::NoSuchService,
             D::NoSnapshot(_) => ErrorCode::NoSuchSnapshot,
             D::Sandbox(_) | D::Stopped(_) => ErrorCode::Failed,
             D::Repository(_) => ErrorCode::StorageUnavailable,

@@ -11,7 +11,7 @@ mod types;
 
 use async_trait::async_trait;
 use haven_model::alerts::Alert;
-use haven_model::drills::Drill;
+use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
 
@@ -19,7 +19,7 @@ pub use error::{InstanceError, engine_code};
 pub use types::*;
 
 use crate::delivery::notify::Report;
-pub use crate::drills::{DrillOutcome, DrillRequest};
+pub use crate::drills::{DrillOutcome, DrillRequest, ServiceDrillOutcome, ServiceDrillRequest};
 pub use crate::preflight::PreflightReport;
 use crate::status::StatusReport;
 
@@ -79,4 +79,18 @@ pub trait Instance: Send + Sync {
 
     /// Recorded drills, newest first.
     async fn drills(&self, query: &DrillsQuery) -> Result<Vec<Drill>, InstanceError>;
+
+    /// Drill a service: its backed-up systems in recovery order, a
+    /// wave's systems side by side, timed as a whole; every drill
+    /// recorded.
+    async fn drill_service(
+        &self,
+        request: &ServiceDrillRequest,
+    ) -> Result<ServiceDrillOutcome, InstanceError>;
+
+    /// Recorded service drills, newest first.
+    async fn service_drills(
+        &self,
+        query: &ServiceDrillsQuery,
+    ) -> Result<Vec<ServiceDrill>, InstanceError>;
 }

@@ -227,3 +227,12 @@ pub struct DrillsQuery {
     /// At most this many (default 100).
     pub limit: Option<u32>,
 }
+
+/// Which service drills to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceDrillsQuery {
+    /// Only this service's drills.
+    pub service: Option<String>,
+    /// At most this many (default 100).
+    pub limit: Option<u32>,
+}

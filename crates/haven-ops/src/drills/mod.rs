@@ -15,6 +15,7 @@ mod postgres;
 pub use postgres::find_bin as postgres_bin;
 pub mod report;
 mod sandbox;
+mod service;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,6 +31,9 @@ use crate::jobs::command::{for_job, kill_commands_of};
 use crate::jobs::runner::{open_repository, set_tags};
 pub use job::DrillingRunner;
 pub use sandbox::Sandbox;
+pub use service::{
+    ServiceDrillOutcome, ServiceDrillRequest, run_service, run_service_and_record, waves,
+};
 
 /// Commands drills start run as this pseudo job, so an interrupted drill
 /// can kill them ([`abort`]).
@@ -79,6 +83,9 @@ pub enum DrillError {
     /// No such system, or nothing of it to drill.
     #[error("{0}")]
     Unknown(String),
+    /// No such service.
+    #[error("{0}")]
+    NoService(String),
     /// No snapshot matches.
     #[error("{0}")]
     NoSnapshot(String),

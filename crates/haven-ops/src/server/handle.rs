@@ -201,6 +201,32 @@ impl Instance for Handle {
         drills(self.store.as_ref(), query).await
     }
 
+    async fn drill_service(
+        &self,
+        request: &crate::api::ServiceDrillRequest,
+    ) -> Result<crate::api::ServiceDrillOutcome, InstanceError> {
+        let outcome = crate::drills::run_service_and_record(
+            self.catalog(),
+            self.settings.data_dir.clone(),
+            request.clone(),
+            self.clock.now(),
+            self.store.as_ref(),
+        )
+        .await?;
+        for system in &outcome.systems {
+            let drill = Box::new(system.drill.clone());
+            self.ask(|tx| Command::DrillRecorded(drill, tx)).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn service_drills(
+        &self,
+        query: &crate::api::ServiceDrillsQuery,
+    ) -> Result<Vec<haven_model::drills::ServiceDrill>, InstanceError> {
+        service_drills(self.store.as_ref(), query).await
+    }
+
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
         Ok(crate::preflight::check(
             self.catalog(),
@@ -228,6 +254,17 @@ pub(crate) async fn drills(
         found.retain(|d| d.id == id);
     }
     Ok(found)
+}
+
+/// Recorded service drills, from the store, newest first.
+pub(crate) async fn service_drills(
+    store: &dyn Store,
+    query: &crate::api::ServiceDrillsQuery,
+) -> Result<Vec<haven_model::drills::ServiceDrill>, InstanceError> {
+    let limit = query.limit.unwrap_or(100);
+    Ok(store
+        .service_drills(query.service.as_deref(), limit)
+        .await?)
 }
 
 /// One job, from the store.

@@ -18,4 +18,4 @@ pub use core::{Core, INTERRUPTED};
 pub use error::ServerError;
 pub use event_loop::{run, run_foreground, run_job};
 pub use handle::Handle;
-pub(crate) use handle::{alert_detail, drills, job, notify_test};
+pub(crate) use handle::{alert_detail, drills, job, notify_test, service_drills};
