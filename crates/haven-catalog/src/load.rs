@@ -647,10 +647,21 @@ impl Reader<'_> {
                     .env(&mut st, "system.backup_set")
                     .map(|e| e.value)
                     .unwrap_or_default();
+                let restore_command = st.optional_s::<String>("restore_command");
+                let start = st.optional::<String>("start");
+                if let Some(r) = &restore_command
+                    && command.is_none()
+                {
+                    self.invalid(
+                        r.span,
+                        format!("backup set \"{name}\": `restore_command` loads a dump, and this set has no `command`"),
+                        "a set of paths is restored as files into the sandbox; use `start` to run a service from them",
+                    );
+                }
                 if paths.is_empty() && command.is_none() {
                     self.invalid(
                         span,
-                        format!("backup set {name:?} has neither `paths` nor `command`"),
+                        format!("backup set \"{name}\" has neither `paths` nor `command`"),
                         "give the paths to back up, or a dump command such as `pg_dump -Fc erp`",
                     );
                 }
@@ -660,6 +671,8 @@ impl Reader<'_> {
                     excludes,
                     command,
                     env,
+                    restore_command: restore_command.map(|r| r.value),
+                    start,
                     at: self.origin(span),
                 });
                 self.finish(st, "system.backup_set");

@@ -114,7 +114,9 @@ pub fn schema() -> Value {
             "paths": ids("paths to back up"),
             "excludes": ids("glob patterns to leave out"),
             "command": string("a dump command whose output is backed up (e.g. pg_dump -Fc erp)"),
-            "env": env("environment of the dump command")
+            "env": env("environment of the dump command"),
+            "restore_command": string("drills: loads the restored dump into the sandbox ($HAVEN_SANDBOX, $HAVEN_RESTORE_FILE, $HAVEN_PORT)"),
+            "start": string("drills: starts the restored service in the sandbox, listening on 127.0.0.1:$HAVEN_PORT")
         }),
     );
     let check = table(

@@ -163,3 +163,31 @@ schedule = "0 3 * * 0"
     has("HVN-W034", "drill either-day", base + 23);
     has("HVN-E005", "either-day", base + 26);
 }
+
+#[test]
+fn a_restore_command_needs_a_dump_to_load() {
+    let found = findings(
+        r#"
+[[system]]
+id = "web"
+kind = "web-server"
+
+[[system.backup_set]]
+paths = ["/srv/www"]
+restore_command = "cp -r srv/www site"
+start = "python3 -m http.server $HAVEN_PORT"
+"#,
+    );
+    let base = ESTATE.lines().count();
+    assert!(
+        found.iter().any(|(c, m, l)| c == "HVN-E003"
+            && m.contains("`restore_command` loads a dump")
+            && *l == base + 8),
+        "{found:#?}"
+    );
+    assert_eq!(
+        found.len(),
+        1,
+        "`start` is fine on a set of paths: {found:#?}"
+    );
+}

@@ -840,3 +840,104 @@ fn a_failed_drill_through_the_server_is_an_alert_until_a_drill_passes() {
     crate::server::signal(&server, rustix::process::Signal::TERM);
     assert!(crate::server::exited(&mut server).success());
 }
+
+/// "Anything else": a set declares how to load its restored dump and how
+/// to start the restored service; the drill runs both in the sandbox with
+/// a free loopback port, probes the started service there, and kills it
+/// when done.
+#[test]
+fn a_declared_load_and_start_are_probed_in_the_sandbox() {
+    let ws = Workspace::new();
+    ws.init();
+    let data = ws.path("data");
+    std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+    let python = std::env::var("HAVEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let catalog = format!(
+        r#"
+[[service]]
+id = "site"
+tier = 2
+rpo = "1d"
+rto = "4h"
+mtd = "1d"
+depends_on = ["web"]
+
+[[system]]
+id = "web"
+kind = "web-server"
+policy = "nightly"
+
+[[system.backup_set]]
+name = "pages"
+command = "printf 'the front page'"
+restore_command = "mkdir www && cp \"$HAVEN_RESTORE_FILE\" www/index.html && echo $HAVEN_PORT > port"
+start = "{python} -m http.server $HAVEN_PORT --bind 127.0.0.1 --directory www"
+
+[[system.check]]
+type = "http"
+url = "http://127.0.0.1:$HAVEN_PORT/index.html"
+expect_status = 200
+
+[[system.check]]
+type = "tcp"
+address = "127.0.0.1:${{HAVEN_PORT}}"
+
+[[system.check]]
+type = "command"
+run = "test \"$(cat port)\" = \"$HAVEN_PORT\" && curl -fsS http://127.0.0.1:$HAVEN_PORT/ || cat www/index.html"
+expect_output = "the front page"
+
+[[policy]]
+id = "nightly"
+schedule = "0 2 * * *"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "{repo}"
+password = "env:HAVEN_PASSWORD"
+"#,
+        repo = ws.repo().display(),
+    );
+    std::fs::write(data.join("catalog/catalog.toml"), catalog).expect("catalog");
+    let haven = || {
+        let mut cmd = ws.haven();
+        cmd.arg("--data-dir")
+            .arg(&data)
+            .env("HAVEN_PASSWORD", PASSWORD);
+        cmd
+    };
+    haven().args(["run", "web"]).assert().success();
+    let drill = parse_json(
+        &haven()
+            .args(["--json", "drill", "web", "--keep"])
+            .output()
+            .expect("drill"),
+        0,
+    );
+    assert_eq!(drill["verdict"], "pass", "{drill:#}");
+    assert_eq!(drill["sandbox"], "command");
+    let kinds: Vec<&str> = drill["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["restore", "load", "start", "check", "check", "check"]
+    );
+    assert_eq!(drill["steps"][3]["detail"], "status 200");
+    // The service is gone with the drill: its port no longer answers.
+    let kept = std::path::PathBuf::from(drill["kept_sandbox"].as_str().expect("kept"));
+    let port: u16 = std::fs::read_to_string(kept.join("port"))
+        .expect("port")
+        .trim()
+        .parse()
+        .expect("port number");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the started service was stopped"
+    );
+    std::fs::remove_dir_all(&kept).expect("remove the kept sandbox");
+}

@@ -258,6 +258,14 @@ pub struct BackupSet {
     pub command: Option<String>,
     /// Environment of the dump command (its credentials, by reference).
     pub env: Vec<EnvVar>,
+    /// Drills: loads the restored stream into the sandbox (gets
+    /// `HAVEN_SANDBOX`, `HAVEN_RESTORE_FILE`, `HAVEN_PORT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_command: Option<String>,
+    /// Drills: starts the restored service in the sandbox, listening on
+    /// `HAVEN_PORT` on the loopback, so probes can reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
     /// Where it was written.
     #[serde(skip)]
     pub at: Origin,

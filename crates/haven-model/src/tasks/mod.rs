@@ -35,7 +35,7 @@ pub enum Work {
     /// Back up one set.
     Backup {
         /// The set.
-        set: BackupSet,
+        set: Box<BackupSet>,
         /// Into this repository.
         repository: RepoTarget,
         /// Pre- and post-hook of the policy.

@@ -370,7 +370,7 @@ impl<'a> Planner<'a> {
         }
         let key = format!("backup:{base}");
         let work = Work::Backup {
-            set: set.clone(),
+            set: Box::new(set.clone()),
             repository: c.primary.clone(),
             pre_hook: policy.pre_hook.clone(),
             post_hook: policy.post_hook.clone(),

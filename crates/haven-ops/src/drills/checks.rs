@@ -10,6 +10,7 @@ use haven_model::catalog::Check;
 use haven_model::drills::{Step, StepKind};
 use jiff::{SignedDuration, Timestamp};
 
+use super::custom::SandboxEnv;
 use super::postgres::Cluster;
 use crate::jobs::command::{CommandError, run_with_timeout};
 
@@ -17,8 +18,15 @@ use crate::jobs::command::{CommandError, run_with_timeout};
 const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Run check number `n` (`db`: the sandbox's database, for `sql` checks
-/// and the environment of `command` checks).
-pub(super) fn run(n: usize, check: &Check, sandbox: &Path, db: Option<&Cluster>) -> Step {
+/// and the environment of `command` checks; `env`: the sandbox's port,
+/// given to commands and put in place of `$HAVEN_PORT` in probes).
+pub(super) fn run(
+    n: usize,
+    check: &Check,
+    sandbox: &Path,
+    db: Option<&Cluster>,
+    env: &SandboxEnv,
+) -> Step {
     let started_at = Timestamp::now();
     let clock = Instant::now();
     let (name, result) = match check {
@@ -28,11 +36,25 @@ pub(super) fn run(n: usize, check: &Check, sandbox: &Path, db: Option<&Cluster>)
             expect_output,
         } => (
             format!("check {n} (command `{run}`)"),
-            command(run, *expect_exit, expect_output.as_deref(), sandbox, db),
+            command(
+                run,
+                *expect_exit,
+                expect_output.as_deref(),
+                sandbox,
+                db,
+                env,
+            ),
         ),
-        Check::Tcp { address } => (format!("check {n} (tcp {address})"), tcp(address)),
+        Check::Tcp { address } => {
+            let address = env.expand(address);
+            (format!("check {n} (tcp {address})"), tcp(&address))
+        }
         Check::Http { url, expect_status } => {
-            (format!("check {n} (http {url})"), http(url, *expect_status))
+            let url = env.expand(url);
+            (
+                format!("check {n} (http {url})"),
+                http(&url, *expect_status),
+            )
         }
         Check::Sql { query, expect } => {
             (format!("check {n} (sql `{query}`)"), sql(query, expect, db))
@@ -64,8 +86,9 @@ fn command(
     expect_output: Option<&str>,
     sandbox: &Path,
     db: Option<&Cluster>,
+    sandbox_env: &SandboxEnv,
 ) -> Result<String, String> {
-    let mut env = vec![("HAVEN_SANDBOX".to_string(), sandbox.display().to_string())];
+    let mut env = sandbox_env.vars(sandbox, None);
     env.extend(db.map(Cluster::env).unwrap_or_default());
     let script = format!("cd \"$HAVEN_SANDBOX\" && {run}");
     let (code, output) = match run_with_timeout("drill check", &script, &env, CHECK_TIMEOUT) {

@@ -9,6 +9,7 @@
 //! forensics. Blocking: async callers use `spawn_blocking`.
 
 mod checks;
+mod custom;
 mod job;
 mod postgres;
 
@@ -152,29 +153,14 @@ pub fn run_resolved(
         .map_err(DrillError::Sandbox)?;
     let started = Instant::now();
     let mut steps = Vec::new();
-    let mut bytes = 0;
-    for (set, id, snapshot) in &chosen {
-        let (step, restored) = restore_step(repo, set, id, snapshot, sandbox.path());
-        bytes += restored;
-        let failed = !step.ok;
-        steps.push(step);
-        if failed {
-            break;
-        }
-    }
+    let bytes = restore_all(repo, &chosen, sandbox.path(), &mut steps);
+    let env = custom::SandboxEnv::new(sandbox.path()).map_err(DrillError::Sandbox)?;
     let dump = postgres_dump(system, &chosen);
-    let cluster = match &dump {
-        Some(set) if steps.iter().all(|s| s.ok) => {
-            let (cluster, mut loaded) = database(sandbox.path(), system, set);
-            steps.append(&mut loaded);
-            cluster
-        }
-        _ => None,
-    };
+    let (cluster, services) = prepare(system, dump, &chosen, sandbox.path(), &env, &mut steps);
     if steps.iter().all(|s| s.ok) {
         for (n, check) in system.checks.iter().enumerate() {
             let step = for_job(DRILL_COMMANDS, || {
-                checks::run(n + 1, check, sandbox.path(), cluster.as_ref())
+                checks::run(n + 1, check, sandbox.path(), cluster.as_ref(), &env)
             });
             steps.push(step);
         }
@@ -184,6 +170,7 @@ pub fn run_resolved(
     // From the data itself where the system says how; else the snapshot.
     let recovery_point = recovery_point(system, cluster.as_ref(), &mut steps).unwrap_or(oldest);
     let achieved_rpo = now.duration_since(recovery_point).max(SignedDuration::ZERO);
+    drop(services);
     drop(cluster);
     let (verdict, reasons) = judge(&steps, measured_rto, achieved_rpo, objectives);
     let kept_sandbox = if request.keep {
@@ -202,7 +189,7 @@ pub fn run_resolved(
                 .collect::<Vec<_>>()
                 .join(","),
             snapshot_time: oldest,
-            sandbox: if dump.is_some() { "postgres" } else { "files" }.into(),
+            sandbox: sandbox_kind(dump.is_some(), &chosen).into(),
             started_at: now,
             ended_at: now + measured_rto,
             steps,
@@ -216,6 +203,66 @@ pub fn run_resolved(
         },
         kept_sandbox,
     })
+}
+
+/// Restore every chosen set into the sandbox, stopping at the first that
+/// fails; the bytes restored.
+fn restore_all(
+    repo: &Repository,
+    chosen: &[(&BackupSet, Id, Snapshot)],
+    sandbox: &Path,
+    steps: &mut Vec<Step>,
+) -> u64 {
+    let mut bytes = 0;
+    for (set, id, snapshot) in chosen {
+        let (step, restored) = restore_step(repo, set, id, snapshot, sandbox);
+        bytes += restored;
+        let failed = !step.ok;
+        steps.push(step);
+        if failed {
+            break;
+        }
+    }
+    bytes
+}
+
+/// Bring the restored data up in the sandbox, while every step so far
+/// went well: the throwaway cluster for a pg_dump set, then each set's
+/// declared load and start. The cluster and the started services run
+/// until they are dropped (after the checks).
+fn prepare(
+    system: &System,
+    dump: Option<&BackupSet>,
+    chosen: &[(&BackupSet, Id, Snapshot)],
+    sandbox: &Path,
+    env: &custom::SandboxEnv,
+    steps: &mut Vec<Step>,
+) -> (Option<postgres::Cluster>, Vec<crate::jobs::Background>) {
+    let ok = |steps: &[Step]| steps.iter().all(|s| s.ok);
+    let mut cluster = None;
+    if let Some(set) = dump
+        && ok(steps)
+    {
+        let (started, mut loaded) = database(sandbox, system, set);
+        steps.append(&mut loaded);
+        cluster = started;
+    }
+    let mut services = Vec::new();
+    for (set, _, _) in chosen {
+        if let Some(run) = &set.restore_command
+            && ok(steps)
+        {
+            steps.push(custom::load(set, run, sandbox, env));
+        }
+        if let Some(run) = &set.start
+            && ok(steps)
+        {
+            let (service, step) = custom::start(set, run, sandbox, env);
+            services.extend(service);
+            steps.push(step);
+        }
+    }
+    (cluster, services)
 }
 
 fn repository_of(catalog: &Catalog, system: &System) -> Result<Repository, DrillError> {
@@ -346,8 +393,24 @@ fn restore_step(
     )
 }
 
-/// The set a `database-postgres` system streams `pg_dump` into, if any:
-/// its drill loads it into a throwaway cluster.
+/// `postgres` (a throwaway cluster), `command` (declared loads or
+/// starts) or `files`.
+fn sandbox_kind(postgres: bool, chosen: &[(&BackupSet, Id, Snapshot)]) -> &'static str {
+    if postgres {
+        "postgres"
+    } else if chosen
+        .iter()
+        .any(|(s, _, _)| s.restore_command.is_some() || s.start.is_some())
+    {
+        "command"
+    } else {
+        "files"
+    }
+}
+
+/// The set a `database-postgres` system streams `pg_dump` into, if any
+/// (and that declares no `restore_command` of its own): its drill loads
+/// it into a throwaway cluster.
 fn postgres_dump<'a>(
     system: &System,
     chosen: &[(&'a BackupSet, Id, Snapshot)],
@@ -356,9 +419,11 @@ fn postgres_dump<'a>(
         return None;
     }
     chosen.iter().map(|(set, _, _)| *set).find(|set| {
-        set.command
-            .as_deref()
-            .is_some_and(|c| c.contains("pg_dump"))
+        set.restore_command.is_none()
+            && set
+                .command
+                .as_deref()
+                .is_some_and(|c| c.contains("pg_dump"))
     })
 }
 

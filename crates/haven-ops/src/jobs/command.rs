@@ -231,6 +231,61 @@ pub fn run_with_timeout(
     }
 }
 
+/// A command left running (a service a drill starts in its sandbox):
+/// its whole process group is killed when this is dropped.
+pub struct Background {
+    child: Child,
+    output: Vec<Captured>,
+}
+
+impl Background {
+    /// Start `command` (through `sh -c`) with extra environment; what it
+    /// prints goes to the log under `label`.
+    pub fn spawn(
+        label: &str,
+        command: &str,
+        env: &[(String, String)],
+    ) -> Result<Self, CommandError> {
+        let mut cmd = shell(command);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let mut child = cmd.spawn().map_err(|source| CommandError::Spawn {
+            command: command.to_string(),
+            source,
+        })?;
+        track(&child);
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let output = [
+            stdout.and_then(|s| drain_to_log(s, label.to_string())),
+            stderr.and_then(|s| drain_to_log(s, label.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Ok(Background { child, output })
+    }
+
+    /// Its exit status and last lines, if it has ended.
+    pub fn exited(&mut self) -> Option<(ExitStatus, Vec<String>)> {
+        let status = self.child.try_wait().ok().flatten()?;
+        let lines = std::mem::take(&mut self.output)
+            .into_iter()
+            .flat_map(|c| c.take(OUTPUT_GRACE))
+            .collect();
+        Some((status, lines))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        kill_group(&self.child);
+        let _ = wait_untracked(&mut self.child);
+    }
+}
+
 /// The stdout of a running command, as a reader. At the end of the stream
 /// it waits for the command: a non-zero exit turns the end of the stream
 /// into an error, so a failed dump can never be saved as complete.

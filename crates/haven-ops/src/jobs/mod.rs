@@ -7,6 +7,6 @@ pub(crate) mod command;
 pub(crate) mod hooks;
 pub(crate) mod runner;
 
-pub use command::CommandStream;
+pub use command::{Background, CommandStream};
 pub use hooks::Hooks;
 pub use runner::{EngineRunner, Runner, open_repository, set_tags, snapshot_refs};

@@ -57,14 +57,16 @@ fn backup(set_dir: &std::path::Path, target: &RepoTarget, post_hook: Option<Stri
     spec(
         JobKind::Backup,
         Work::Backup {
-            set: BackupSet {
+            set: Box::new(BackupSet {
                 name: "files".into(),
                 paths: vec![set_dir.display().to_string()],
                 excludes: Vec::new(),
                 command: None,
                 env: Vec::new(),
+                restore_command: None,
+                start: None,
                 at: Origin::default(),
-            },
+            }),
             repository: target.clone(),
             pre_hook: None,
             post_hook,
