@@ -45,6 +45,15 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
         .filter(|s| s.policy.is_some() && !s.backup_sets.is_empty())
         .map(|s| s.id.value.to_string())
         .collect();
+    // The demo's real PostgreSQL databases are drilled once they are
+    // backed up (the catalog's [[drill]] schedules take over later).
+    let databases: Vec<String> = catalog
+        .systems
+        .iter()
+        .filter(|s| s.kind.value == "database-postgres" && demo.postgres.is_some())
+        .filter(|s| s.policy.is_some() && !s.backup_sets.is_empty())
+        .map(|s| s.id.value.to_string())
+        .collect();
     let result = server::serve(settings, move |handle, address| {
         tokio::spawn(async move {
             for system in &systems {
@@ -70,6 +79,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
                     println!();
                     status::print_table(&report);
                     println!();
+                    drill_databases(&handle, &databases).await;
                     println!(
                         "The server keeps running (Ctrl-C stops it). Meanwhile, in another shell:"
                     );
@@ -77,6 +87,8 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
                     println!("  haven status --data-dir {data_dir} --state quarantined --json");
                     println!("  haven jobs --data-dir {data_dir} --failed");
                     println!("  haven run --data-dir {data_dir} erp-db");
+                    println!("  haven drill --data-dir {data_dir} erp");
+                    println!("  haven drills --data-dir {data_dir}");
                     println!(
                         "  curl -H \"Authorization: Bearer $(cat {data_dir}/api-token)\" http://{address}/api/v1/status"
                     );
@@ -89,4 +101,37 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
         pg.stop();
     }
     result
+}
+
+/// Drill each database for real (a throwaway cluster loaded from its
+/// dump, its checks run there) and say how it went.
+async fn drill_databases(handle: &haven_ops::server::Handle, databases: &[String]) {
+    for system in databases {
+        let request = haven_ops::api::DrillRequest {
+            system: system.clone(),
+            snapshot: None,
+            at: None,
+            keep: false,
+            by: "demo".into(),
+        };
+        match handle.drill(&request).await {
+            Ok(outcome) => {
+                let d = &outcome.drill;
+                println!(
+                    "drill {} of {}: {} (measured RTO {}, achieved RPO {}){}",
+                    d.id,
+                    d.system,
+                    d.verdict.as_str(),
+                    haven_model::catalog::duration::format_duration(d.measured_rto),
+                    haven_model::catalog::duration::format_duration(d.achieved_rpo),
+                    if d.reasons.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", d.reasons.join("; "))
+                    }
+                );
+            }
+            Err(e) => println!("drill of {system}: {e}"),
+        }
+    }
 }
