@@ -170,90 +170,77 @@ impl Cluster {
 
     /// One query's answer, unaligned and without headers.
     pub(super) fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
-        let host = self.root.display().to_string();
-        let port = self.port.to_string();
-        self.run(
-            "psql",
-            &[
-                "-h",
-                &host,
-                "-p",
-                &port,
-                "-U",
-                "haven",
-                "-d",
-                database,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-c",
-                sql,
-            ],
-        )
-        .map(|out| out.trim().to_string())
+        let mut args: Vec<String> = self.connection().into();
+        for arg in [
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-c",
+            sql,
+        ] {
+            args.push(arg.to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run("psql", &args).map(|out| out.trim().to_string())
     }
 
-    /// Load a dump (the client tools run as the cluster's user, reading a
-    /// copy of the dump it may read).
+    /// Load a dump: `pg_restore` for the custom format, `psql` for plain
+    /// SQL. The dump is opened here and given to the client on its
+    /// standard input (the client runs as the cluster's user, who may not
+    /// enter the sandbox): no copy, whatever its size.
     pub(super) fn load(&self, dump: &Path) -> Result<String, String> {
-        let copy = self.root.join("dump");
-        std::fs::copy(dump, &copy).map_err(|e| format!("cannot copy the dump: {e}"))?;
-        if let Some(uid) = self.run_as {
-            let id = Some(rustix::process::Uid::from_raw(uid));
-            rustix::fs::chown(&copy, id, None).map_err(|e| e.to_string())?;
-        }
-        let custom = std::fs::read(&copy)
-            .map(|b| b.starts_with(b"PGDMP"))
-            .unwrap_or(false);
-        let host = self.root.display().to_string();
-        let port = self.port.to_string();
-        let file = copy.display().to_string();
-        let result = if custom {
-            self.run(
+        use std::io::Read as _;
+        let open = || std::fs::File::open(dump).map_err(|e| format!("cannot open the dump: {e}"));
+        let mut magic = [0u8; 5];
+        let custom = open()?.read_exact(&mut magic).is_ok() && &magic == b"PGDMP";
+        let (program, how, extra): (&str, &str, &[&str]) = if custom {
+            (
                 "pg_restore",
+                "pg_restore (custom format)",
                 &[
-                    "-h",
-                    &host,
-                    "-p",
-                    &port,
-                    "-U",
-                    "haven",
                     "-d",
                     DATABASE,
                     "--no-owner",
                     "--no-privileges",
                     "--exit-on-error",
-                    &file,
                 ],
             )
-            .map(|_| "pg_restore (custom format)".to_string())
         } else {
-            self.run(
+            (
                 "psql",
-                &[
-                    "-h",
-                    &host,
-                    "-p",
-                    &port,
-                    "-U",
-                    "haven",
-                    "-d",
-                    DATABASE,
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-X",
-                    "-q",
-                    "-f",
-                    &file,
-                ],
+                "psql (plain SQL)",
+                &["-d", DATABASE, "-v", "ON_ERROR_STOP=1", "-X", "-q"],
             )
-            .map(|_| "psql (plain SQL)".to_string())
         };
-        let _ = std::fs::remove_file(&copy);
-        result
+        let output = self
+            .command(program)
+            .args(self.connection())
+            .args(extra)
+            .stdin(open()?)
+            .output()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("{program} failed: {}", said.trim()));
+        }
+        Ok(how.to_string())
+    }
+
+    /// `-h SOCKET_DIR -p PORT -U haven`: how a client reaches the cluster.
+    fn connection(&self) -> [String; 6] {
+        [
+            "-h".into(),
+            self.root.display().to_string(),
+            "-p".into(),
+            self.port.to_string(),
+            "-U".into(),
+            "haven".into(),
+        ]
     }
 }
 
