@@ -299,14 +299,18 @@ pub struct StatusArgs {
 
 /// `haven drill`
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DrillArgs {
+    /// One recorded drill as a report (as `haven drills show`).
+    #[command(subcommand)]
+    pub command: Option<DrillsCommand>,
     /// Instance settings.
     #[command(flatten)]
     pub instance: InstanceArgs,
     /// The service (its backed-up systems in recovery order) or the
     /// system to drill.
-    #[arg(value_name = "SERVICE|SYSTEM")]
-    pub system: String,
+    #[arg(value_name = "SERVICE|SYSTEM", required = true)]
+    pub system: Option<String>,
     /// This snapshot (an id prefix) instead of the newest.
     #[arg(long, value_name = "ID", conflicts_with = "at")]
     pub snapshot: Option<String>,
@@ -506,10 +510,20 @@ impl CatalogDirArgs {
     }
 }
 
-/// The catalog named in `<data dir>/haven.toml`, else `./catalog`.
+/// The catalog named in `<data dir>/haven.toml`, else the data dir's
+/// `catalog/`, else `./catalog`.
 pub fn default_catalog(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
-    Ok(haven_ops::instance::configured_catalog(&global.data_dir)?
-        .unwrap_or_else(|| PathBuf::from("catalog")))
+    if let Some(dir) = haven_ops::instance::configured_catalog(&global.data_dir)? {
+        return Ok(dir);
+    }
+    // A data dir's catalog is its `catalog/` unless its settings say
+    // otherwise (as its server reads it).
+    let own = global.data_dir.join("catalog");
+    Ok(if own.is_dir() {
+        own
+    } else {
+        PathBuf::from("catalog")
+    })
 }
 
 /// `haven hold …`

@@ -16,13 +16,17 @@ use crate::{exit, output};
 
 pub fn run(global: &GlobalArgs, args: &DrillArgs) -> Result<u8> {
     let settings = instance::settings(global, Some(&args.instance), None)?;
+    if let Some(crate::cli::DrillsCommand::Show { id, format }) = &args.command {
+        return show(global, &settings, *id, format);
+    }
+    let name = args.system.clone().unwrap_or_default();
     let by = instance::actor(None).to_string();
     let rt = instance::runtime()?;
-    let bar = output::Bar::spinner(global, &format!("drilling {}", args.system));
+    let bar = output::Bar::spinner(global, &format!("drilling {name}"));
     let outcome = rt.block_on(async {
         let instance = instance::connect(&settings).await?;
         tokio::select! {
-            outcome = drill(instance.as_ref(), args, by) => outcome,
+            outcome = drill(instance.as_ref(), &name, args, by) => outcome,
             signal = interrupted() => {
                 // A drill in this process: tear it down before exiting (a
                 // server's drill is the server's to finish).
@@ -59,12 +63,13 @@ enum Drilled {
 /// unique across services and systems), else as a system.
 async fn drill(
     instance: &dyn haven_ops::api::Instance,
+    name: &str,
     args: &DrillArgs,
     by: String,
 ) -> Result<Drilled> {
     if args.snapshot.is_none() {
         let request = ServiceDrillRequest {
-            service: args.system.clone(),
+            service: name.to_string(),
             at: args.at,
             keep: args.keep,
             by: by.clone(),
@@ -76,7 +81,7 @@ async fn drill(
         }
     }
     let request = DrillRequest {
-        system: args.system.clone(),
+        system: name.to_string(),
         snapshot: args.snapshot.clone(),
         at: args.at,
         keep: args.keep,

@@ -733,8 +733,9 @@ fn status_shows_each_services_readiness_from_its_drills() {
     assert!(why.contains("failed"), "{why}");
 }
 
-/// `haven drills show ID`: the evidence an auditor asks for, as Markdown
-/// or one self-contained HTML page with the step timeline as SVG.
+/// `haven drills show ID` (or `haven drill show ID`): the evidence an
+/// auditor asks for, as Markdown or one self-contained HTML page with the
+/// step timeline as SVG.
 #[test]
 fn a_drill_is_reported_for_an_auditor() {
     let s = site("echo the documents");
@@ -771,6 +772,13 @@ fn a_drill_is_reported_for_an_auditor() {
     assert_eq!(html.matches("http").count(), 1, "{html}");
     let json: Value = serde_json::from_str(&show("json")).expect("json");
     assert_eq!(json["id"].to_string(), id);
+    // `haven drill show ID` is the same report.
+    let out = s
+        .haven()
+        .args(["drill", "show", &id, "--format", "md"])
+        .output()
+        .expect("drill show");
+    assert_eq!(String::from_utf8(out.stdout).expect("utf-8"), md);
     let out = s
         .haven()
         .args(["--json", "drills", "show", "9999"])
@@ -940,4 +948,99 @@ password = "env:HAVEN_PASSWORD"
         "the started service was stopped"
     );
     std::fs::remove_dir_all(&kept).expect("remove the kept sandbox");
+}
+
+/// SIGINT while a PostgreSQL drill runs its checks: the throwaway cluster
+/// is stopped and its directory removed, the check's process killed and
+/// the sandbox removed before the command exits.
+#[test]
+fn an_interrupted_postgres_drill_stops_its_cluster() {
+    let ws = Workspace::new();
+    ws.init();
+    let prod_dir = std::env::temp_dir().join(format!("haven-test-prod-int-{}", std::process::id()));
+    let prod = Production::start(&prod_dir);
+    prod.psql("CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);");
+    let data = ws.path("data");
+    std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+    let pid_file = ws.path("check.pid");
+    let catalog = format!(
+        r#"
+[[system]]
+id = "ledger-db"
+kind = "database-postgres"
+policy = "nightly"
+
+[[system.backup_set]]
+command = "{dump}"
+
+[[system.check]]
+type = "command"
+run = "sleep 300 & echo $! > {pid_file}; wait"
+
+[[policy]]
+id = "nightly"
+schedule = "0 2 * * *"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "{repo}"
+password = "env:HAVEN_PASSWORD"
+"#,
+        dump = prod.dump_command(),
+        pid_file = pid_file.display(),
+        repo = ws.repo().display(),
+    );
+    std::fs::write(data.join("catalog/catalog.toml"), catalog).expect("catalog");
+    ws.haven()
+        .arg("--data-dir")
+        .arg(&data)
+        .env("HAVEN_PASSWORD", PASSWORD)
+        .args(["run", "ledger-db"])
+        .assert()
+        .success();
+    let mut drill = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        .args(["--json", "drill", "ledger-db", "--data-dir"])
+        .arg(&data)
+        .env("HAVEN_PASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("drill");
+    let mut sleeper = String::new();
+    crate::server::wait_for("the check's process", || {
+        sleeper = std::fs::read_to_string(&pid_file)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        sleeper.parse::<u32>().is_ok()
+    });
+    // The throwaway cluster runs now: its postmaster's pid.
+    let cluster = std::env::temp_dir().join(format!("ledger-db-postgres-{}", drill.id()));
+    let postmaster = std::fs::read_to_string(cluster.join("data/postmaster.pid"))
+        .expect("the cluster runs")
+        .lines()
+        .next()
+        .expect("pid line")
+        .to_string();
+    crate::server::signal(&drill, rustix::process::Signal::INT);
+    assert_eq!(crate::server::exited(&mut drill).code(), Some(1));
+    assert!(!cluster.exists(), "the cluster's directory is removed");
+    assert!(
+        crate::server::process_gone(&postmaster),
+        "the throwaway PostgreSQL stopped"
+    );
+    assert!(
+        crate::server::process_gone(&sleeper),
+        "the check was killed"
+    );
+    assert!(
+        std::fs::read_dir(data.join("sandboxes"))
+            .expect("sandboxes")
+            .next()
+            .is_none(),
+        "no sandbox left"
+    );
+    drop(prod);
+    let _ = std::fs::remove_dir_all(&prod_dir);
 }

@@ -29,6 +29,32 @@ pub(crate) fn exited(child: &mut Child) -> std::process::ExitStatus {
     status.expect("exited")
 }
 
+/// A server a test started: killed when the test ends without stopping
+/// it (a failed assertion must not leave servers behind).
+pub(crate) struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 pub(crate) struct Instance {
     pub ws: Workspace,
     pub data: PathBuf,
@@ -138,18 +164,18 @@ wait = "1h"
         parse_json(&out, code)
     }
 
-    pub fn start_server(&self, log: &str) -> Child {
+    pub fn start_server(&self, log: &str) -> Server {
         self.start_server_with_umask(log, "022")
     }
 
     /// The server started from a shell with `umask` set.
-    fn start_server_with_umask(&self, log: &str, umask: &str) -> Child {
+    fn start_server_with_umask(&self, log: &str, umask: &str) -> Server {
         self.start_server_with(log, umask, &[])
     }
 
     /// The server started from a shell with `umask` set and extra
     /// environment.
-    pub fn start_server_with(&self, log: &str, umask: &str, env: &[(&str, &str)]) -> Child {
+    pub fn start_server_with(&self, log: &str, umask: &str, env: &[(&str, &str)]) -> Server {
         let _ = std::fs::remove_file(self.data.join("server.addr"));
         let mut child = Command::new("sh")
             .arg("-c")
@@ -173,7 +199,7 @@ wait = "1h"
             }
             self.data.join("server.addr").exists()
         });
-        child
+        Server(child)
     }
 
     pub fn jobs(&self) -> Vec<Value> {
