@@ -308,6 +308,35 @@ fn a_service_is_drilled_through_its_systems() {
         .output()
         .expect("trend");
     assert_eq!(parse_json(&out, 0)["services"][0]["id"], "intranet");
+    // A system of the service that was never backed up fails the service
+    // (it could not be recovered); the others' drills are kept.
+    let text = std::fs::read_to_string(s.data.join("catalog/catalog.toml"))
+        .expect("read")
+        .replace(
+            "depends_on = [\"docs\"]",
+            "depends_on = [\"docs\", \"notes\"]",
+        )
+        + "\n[[system]]\nid = \"notes\"\nkind = \"file-server\"\npolicy = \"nightly\"\n\n[[system.backup_set]]\npaths = [\"/srv/notes\"]\n";
+    std::fs::write(s.data.join("catalog/catalog.toml"), text).expect("write");
+    let out = s
+        .haven()
+        .args(["--json", "drill", "intranet"])
+        .output()
+        .expect("drill");
+    let failed = parse_json(&out, 1);
+    assert_eq!(failed["verdict"], "fail");
+    assert!(
+        failed["reasons"][0].as_str().is_some_and(|r| r
+            .starts_with("notes could not be drilled: system notes set default has no snapshot")),
+        "{failed:#}"
+    );
+    assert_eq!(failed["systems"][0]["system"], "docs");
+    assert_eq!(failed["systems"][0]["verdict"], "pass");
+    assert!(
+        failed["systems"][0]["id"].as_i64().is_some_and(|id| id > 0),
+        "recorded"
+    );
+
     // Neither a service nor a system: one clear error.
     let out = s
         .haven()

@@ -86,16 +86,19 @@ pub fn waves(
 
 /// Drill `request.service` (blocking): wave by wave, each wave's systems
 /// on threads of their own. A failed wave does not stop the next (the
-/// evidence shows every system's state), but the service fails.
+/// evidence shows every system's state), but the service fails; so does
+/// a system whose drill cannot even start (no snapshot, no room, the
+/// repository unreachable), named in `not_drilled`.
 pub fn run_service(
     catalog: &Catalog,
     data_dir: &Path,
     request: &ServiceDrillRequest,
     now: Timestamp,
 ) -> Result<ServiceDrillOutcome, DrillError> {
-    let (waves, not_drilled) = waves(catalog, &request.service)?;
+    let (waves, mut not_drilled) = waves(catalog, &request.service)?;
     let started = Instant::now();
     let mut systems = Vec::new();
+    let mut not_started = Vec::new();
     for wave in &waves {
         let at = now + elapsed(started);
         let ran: Vec<Result<DrillOutcome, DrillError>> = std::thread::scope(|scope| {
@@ -121,8 +124,12 @@ pub fn run_service(
                 })
                 .collect()
         });
-        for outcome in ran {
-            systems.push(outcome?);
+        for (system, outcome) in wave.iter().zip(ran) {
+            match outcome {
+                Ok(outcome) => systems.push(outcome),
+                // The others' evidence is kept; the service fails.
+                Err(e) => not_started.push(format!("{system} could not be drilled: {e}")),
+            }
         }
     }
     let measured_rto = elapsed(started);
@@ -134,10 +141,12 @@ pub fn run_service(
         .unwrap_or(SignedDuration::ZERO);
     let objectives = service_objectives(catalog, &request.service);
     let (mut verdict, mut reasons) = judge_service(&drills, measured_rto, achieved_rpo, objectives);
-    for missing in not_drilled.iter().filter(|n| n.contains("holds data")) {
+    let missing = not_drilled.iter().filter(|n| n.contains("holds data"));
+    for reason in missing.chain(&not_started) {
         verdict = Verdict::Fail;
-        reasons.push(missing.clone());
+        reasons.push(reason.clone());
     }
+    not_drilled.extend(not_started);
     Ok(ServiceDrillOutcome {
         drill: ServiceDrill {
             id: 0,
