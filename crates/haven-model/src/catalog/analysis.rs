@@ -32,7 +32,44 @@ pub fn analyse(catalog: &Catalog, now: Timestamp) -> Vec<Finding> {
     findings.extend(copies(catalog));
     findings.extend(staleness(catalog, now));
     findings.extend(secrets_on_command_lines(catalog));
+    findings.extend(undrilled(catalog));
     findings
+}
+
+/// `HVN-W035`: a tier 1–2 service with backed-up systems that no
+/// `[[drill]]` entry covers: nothing proves it recoverable unless someone
+/// drills it by hand, and its readiness lapses.
+pub fn undrilled(catalog: &Catalog) -> Vec<Finding> {
+    catalog
+        .services
+        .iter()
+        .filter(|s| s.tier.value <= 2)
+        .filter(|s| catalog.drill_schedule_of_service(&s.id.value).is_none())
+        .filter(|s| {
+            s.depends_on.iter().any(|d| {
+                catalog
+                    .system(&d.value)
+                    .is_some_and(|sys| sys.policy.is_some() && !sys.backup_sets.is_empty())
+            })
+        })
+        .map(|s| {
+            let tier = s.tier.value;
+            let days = crate::drills::drill_interval(tier).as_hours() / 24;
+            Finding::warning(
+                "HVN-W035",
+                format!(
+                    "tier-{tier} service {} has no drill schedule: nothing proves it recoverable unless it is drilled by hand (`haven drill {}`), and its readiness lapses after {days} days",
+                    s.id.value, s.id.value
+                ),
+                format!(
+                    "add a [[drill]] entry covering it (`tiers = [{tier}]` or `services = [\"{}\"]`) with a schedule more frequent than its interval, e.g. schedule = \"0 3 * * 0\" (Sundays 03:00)",
+                    s.id.value
+                ),
+            )
+            .object("service", &s.id.value)
+            .at(s.id.at)
+        })
+        .collect()
 }
 
 /// The policies protecting a service's data: those of the systems it
