@@ -133,15 +133,6 @@ pub fn load_sources(files: Vec<SourceFile>, mut findings: Vec<Finding>) -> Loade
             let name = key.name.as_ref();
             if load::KINDS.contains(&name) {
                 reader.kind(name, &mut value, &mut catalog);
-            } else if load::RESERVED.contains(&name) {
-                reader.findings.push(
-                    Finding::warning(
-                        "HVN-W007",
-                        format!("`{name}` is reserved for a later version of Haven and is ignored"),
-                        "remove it, or keep it for when Haven reads it",
-                    )
-                    .at(reader.origin(key.span)),
-                );
             } else {
                 let hint = analysis::closest(name, load::KINDS.iter().copied())
                     .map(|c| format!("did you mean `[[{c}]]`? "))
@@ -274,6 +265,14 @@ fn duplicates(catalog: &Catalog) -> Vec<Finding> {
             .maintenance
             .iter()
             .map(|m| ("maintenance", m.id.value.as_str(), m.id.at))
+            .collect(),
+    );
+    check(
+        "recovery plans",
+        catalog
+            .plans
+            .iter()
+            .map(|p| ("plan", p.id.value.as_str(), p.id.at))
             .collect(),
     );
     check(

@@ -22,6 +22,7 @@ use toml_span::value::{Value, ValueInner};
 use toml_span::{ErrorKind, Span, Spanned};
 
 mod drills;
+mod recovery;
 mod watch;
 
 /// The kinds of objects a catalog file may hold.
@@ -38,11 +39,8 @@ pub const KINDS: &[&str] = &[
     "escalation",
     "maintenance",
     "drill",
+    "plan",
 ];
-
-/// Tables reserved for later versions (recovery plans): accepted, not
-/// read yet.
-pub const RESERVED: &[&str] = &["plan"];
 
 /// Collects findings for one file.
 pub(crate) struct Reader<'a> {
@@ -122,11 +120,11 @@ impl Reader<'_> {
         }
     }
 
-    /// `tiers` (optional): service tiers, 1 to 4.
-    pub(crate) fn tiers(&mut self, th: &mut TableHelper<'_>) -> Vec<u8> {
+    /// A list of service tiers, 1 to 4 (optional).
+    pub(crate) fn tiers(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Vec<u8> {
         let mut tiers = Vec::new();
         for t in th
-            .optional_s::<Vec<Spanned<i64>>>("tiers")
+            .optional_s::<Vec<Spanned<i64>>>(key)
             .map(|l| l.value)
             .unwrap_or_default()
         {
@@ -134,8 +132,8 @@ impl Reader<'_> {
                 Ok(v) if (1..=4).contains(&v) => tiers.push(v),
                 _ => self.invalid(
                     t.span,
-                    format!("`tiers`: {} is not a tier (1 to 4)", t.value),
-                    "e.g. tiers = [1, 2]",
+                    format!("`{key}`: {} is not a tier (1 to 4)", t.value),
+                    format!("e.g. {key} = [1, 2]"),
                 ),
             }
         }
@@ -454,6 +452,11 @@ impl Reader<'_> {
                         catalog.drills.push(d);
                     }
                 }
+                "plan" => {
+                    if let Some(p) = self.plan(&mut th) {
+                        catalog.plans.push(p);
+                    }
+                }
                 _ => {}
             }
             self.finish(th, &what);
@@ -514,6 +517,7 @@ impl Reader<'_> {
         let depends_on = self.strings(th, "depends_on");
         let review_interval = self.duration(th, "review_interval");
         let last_reviewed = self.date(th, "last_reviewed");
+        let recovery = self.recovery_steps(th);
         let id: Located<ServiceId> = id?;
         Some(Service {
             name: name.unwrap_or_else(|| id.value.to_string()),
@@ -534,6 +538,7 @@ impl Reader<'_> {
             review_interval,
             restore_estimate,
             impact_over_time,
+            recovery,
             unreadable,
             last_reviewed,
         })
@@ -648,7 +653,17 @@ impl Reader<'_> {
                     .map(|e| e.value)
                     .unwrap_or_default();
                 let restore_command = st.optional_s::<String>("restore_command");
+                let recover_command = st.optional_s::<String>("recover_command");
                 let start = st.optional::<String>("start");
+                if let Some(r) = &recover_command
+                    && command.is_none()
+                {
+                    self.invalid(
+                        r.span,
+                        format!("backup set \"{name}\": `recover_command` reads a restored dump, and this set has no `command`"),
+                        "a set of paths is recovered as files into its target",
+                    );
+                }
                 if let Some(r) = &restore_command
                     && command.is_none()
                 {
@@ -672,6 +687,7 @@ impl Reader<'_> {
                     command,
                     env,
                     restore_command: restore_command.map(|r| r.value),
+                    recover_command: recover_command.map(|r| r.value),
                     start,
                     at: self.origin(span),
                 });

@@ -79,6 +79,26 @@ pub fn schema() -> Value {
             "tolerable_loss": { "type": "number", "minimum": 0, "description": "the most one outage may cost (same currency): where the impact curve becomes intolerable" }
         }),
     );
+    let recovery_step = table(
+        &["type"],
+        json!({
+            "type": one_of(&["command", "sql", "http", "tcp", "wait", "checkpoint"], "what the step does"),
+            "name": string("its name in the run (default: from its action)"),
+            "critical": { "type": "boolean", "description": "a failed critical step halts the run until it is retried or skipped (default true)" },
+            "timeout": duration("how long it may take"),
+            "run": string("command: the command line"),
+            "expect_exit": { "type": "integer", "description": "command: expected exit code (default 0)" },
+            "expect_output": string("command: text the output must contain"),
+            "env": env("command, sql: environment (the connection for sql: PGHOST, PGUSER, …)"),
+            "query": string("sql: the query (run with psql)"),
+            "expect": string("sql: expected first value"),
+            "url": string("http: the URL"),
+            "expect_status": { "type": "integer", "description": "http: expected status (default 200)" },
+            "address": string("tcp: host:port"),
+            "duration": duration("wait: how long"),
+            "prompt": string("checkpoint: what a person checks and confirms")
+        }),
+    );
     let service = table(
         &["id", "tier"],
         json!({
@@ -104,7 +124,8 @@ pub fn schema() -> Value {
                 "description": "the loss accumulated after each downtime, e.g. { \"1h\" = 1000, \"8h\" = 50000, \"3d\" = 900000 }",
                 "additionalProperties": { "type": "number", "minimum": 0 }
             },
-            "last_reviewed": date("last review")
+            "last_reviewed": date("last review"),
+            "recovery": array_of(recovery_step, "steps of its recovery after its data is restored, in order")
         }),
     );
     let backup_set = table(
@@ -116,7 +137,8 @@ pub fn schema() -> Value {
             "command": string("a dump command whose output is backed up (e.g. pg_dump -Fc erp)"),
             "env": env("environment of the dump command"),
             "restore_command": string("drills: loads the restored dump into the sandbox ($HAVEN_SANDBOX, $HAVEN_RESTORE_FILE, $HAVEN_PORT)"),
-            "start": string("drills: starts the restored service in the sandbox, listening on 127.0.0.1:$HAVEN_PORT")
+            "start": string("drills: starts the restored service in the sandbox, listening on 127.0.0.1:$HAVEN_PORT"),
+            "recover_command": string("recovery: the command the restored dump is piped into (e.g. pg_restore --clean --if-exists -d orders); never used by drills")
         }),
     );
     let check = table(
@@ -321,7 +343,19 @@ pub fn schema() -> Value {
             "interval": duration("how long a passing drill proves a service (default: tier 1 30d, tier 2 90d, else 365d)")
         }),
     );
-    let reserved = json!({ "description": "reserved for a later version of Haven; ignored" });
+    let plan = table(
+        &["id", "services"],
+        json!({
+            "id": id("unique among recovery plans"),
+            "description": string("what it is for"),
+            "services": {
+                "oneOf": [ { "const": "all" }, { "type": "array", "items": { "type": "string" } } ],
+                "description": "the services it brings back (with everything they need), or \"all\""
+            },
+            "concurrency": { "type": "integer", "minimum": 1, "description": "services restored side by side within a wave, at most (default 4)" },
+            "defer_tiers": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": 4 }, "description": "tiers left for later (recovered only when a recovered service needs them)" }
+        }),
+    );
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://haven.example/schemas/catalog.json",
@@ -341,7 +375,7 @@ pub fn schema() -> Value {
             "escalation": array_of(escalation, "escalation policies, tried in order"),
             "maintenance": array_of(maintenance, "maintenance windows"),
             "drill": array_of(drill, "drill schedules: when the server drills which services"),
-            "plan": reserved
+            "plan": array_of(plan, "recovery plans")
         }
     })
 }

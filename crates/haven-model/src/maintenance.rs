@@ -216,6 +216,7 @@ mod tests {
             rpo: None,
             restore_estimate: None,
             impact_over_time: None,
+            recovery: Vec::new(),
             unreadable: Vec::new(),
             data_classification: None,
             regulations: vec![],

@@ -9,7 +9,7 @@ impl Reader<'_> {
     pub(super) fn drill(&mut self, th: &mut TableHelper<'_>) -> Option<DrillSchedule> {
         let id = self.id(th, "drill");
         let services = self.strings(th, "services");
-        let tiers = self.tiers(th);
+        let tiers = self.tiers(th, "tiers");
         let schedule = self.cron(th, "schedule");
         let timezone = self.timezone(th);
         let window = self.window(th);

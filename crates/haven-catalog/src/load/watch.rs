@@ -323,7 +323,7 @@ impl Reader<'_> {
                     .and_then(Severity::parse)
             })
             .collect();
-        let tiers = self.tiers(th);
+        let tiers = self.tiers(th, "tiers");
         let hours_text = th.optional_s::<String>("hours");
         let hours = match &hours_text {
             Some(h) => match self.one_of(h, "hours", &["any", "business", "off-hours"]) {

@@ -5,5 +5,6 @@ mod analysis;
 mod drills;
 mod fixtures;
 mod plan;
+mod recovery;
 mod schema;
 mod watch;

@@ -105,6 +105,10 @@ fn every_table_of_the_schema_has_exactly_the_loaders_keys() {
         ),
         (vec!["vendor"], "[[vendor]]\nid = \"v\"\nzzz = 1".into()),
         (
+            vec!["plan"],
+            "[[plan]]\nid = \"p\"\nservices = \"all\"\nzzz = 1".into(),
+        ),
+        (
             vec!["drill"],
             "[[drill]]\nid = \"d\"\nschedule = \"0 3 * * 0\"\nzzz = 1".into(),
         ),
@@ -134,12 +138,26 @@ fn every_table_of_the_schema_has_exactly_the_loaders_keys() {
         )));
     }
     assert_eq!(schema_keys(&["system", "check"]), union);
+    // So do a recovery step's.
+    let mut union = BTreeSet::new();
+    for body in [
+        "type = \"command\"\nrun = \"true\"",
+        "type = \"sql\"\nquery = \"q\"\nexpect = \"e\"",
+        "type = \"http\"\nurl = \"u\"",
+        "type = \"tcp\"\naddress = \"a:1\"",
+        "type = \"wait\"\nduration = \"1m\"",
+        "type = \"checkpoint\"\nprompt = \"p\"",
+    ] {
+        union.extend(loader_keys(&format!(
+            "{service}[[service.recovery]]\n{body}\nzzz = 1"
+        )));
+    }
+    assert_eq!(schema_keys(&["service", "recovery"]), union);
     let top: BTreeSet<String> = schema_keys(&[]);
-    let mut kinds: BTreeSet<String> = haven_catalog::load::KINDS
+    let kinds: BTreeSet<String> = haven_catalog::load::KINDS
         .iter()
         .map(|s| s.to_string())
         .collect();
-    kinds.extend(haven_catalog::load::RESERVED.iter().map(|s| s.to_string()));
     assert_eq!(top, kinds);
 }
 

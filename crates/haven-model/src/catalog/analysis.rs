@@ -529,18 +529,30 @@ pub fn secrets_on_command_lines(catalog: &Catalog) -> Vec<Finding> {
     let mut commands: Vec<(String, &str, super::Origin, &'static str, &str)> = Vec::new();
     for sys in &catalog.systems {
         for set in &sys.backup_sets {
-            if let Some(command) = &set.command {
-                let what = format!(
-                    "system {}, backup set {}: the dump command",
-                    sys.id.value, set.name
-                );
-                commands.push((what, command, set.at, "system", &sys.id.value));
+            for (role, command) in [
+                ("the dump command", &set.command),
+                ("the restore_command", &set.restore_command),
+                ("the recover_command", &set.recover_command),
+                ("the start command", &set.start),
+            ] {
+                if let Some(command) = command {
+                    let what = format!("system {}, backup set {}: {role}", sys.id.value, set.name);
+                    commands.push((what, command, set.at, "system", &sys.id.value));
+                }
             }
         }
         for check in &sys.checks {
             if let super::Check::Command { run, .. } = check {
                 let what = format!("system {}: a check command", sys.id.value);
                 commands.push((what, run, sys.id.at, "system", &sys.id.value));
+            }
+        }
+    }
+    for svc in &catalog.services {
+        for step in &svc.recovery {
+            if let super::recovery::StepAction::Command { run, .. } = &step.action {
+                let what = format!("service {}: a recovery command", svc.id.value);
+                commands.push((what, run, step.at, "service", &svc.id.value));
             }
         }
     }
@@ -868,6 +880,13 @@ pub fn references(catalog: &Catalog) -> Vec<Finding> {
     for d in &catalog.drills {
         for s in &d.services {
             check(("drill", d.id.value.as_str()), "service", r(s), &services);
+        }
+    }
+    for p in &catalog.plans {
+        if let super::recovery::PlanServices::Listed(list) = &p.services {
+            for s in list {
+                check(("plan", p.id.value.as_str()), "service", r(s), &services);
+            }
         }
     }
     for m in &catalog.maintenance {

@@ -14,6 +14,7 @@ pub mod finding;
 pub mod graph;
 pub mod ids;
 pub mod plan;
+pub mod recovery;
 pub mod schedule;
 pub mod watch;
 
@@ -83,6 +84,8 @@ pub struct Catalog {
     pub maintenance: Vec<watch::Maintenance>,
     /// When the server drills which services.
     pub drills: Vec<drills::DrillSchedule>,
+    /// Recovery plans.
+    pub plans: Vec<recovery::RecoveryPlan>,
 }
 
 /// A business service.
@@ -128,6 +131,8 @@ pub struct Service {
     /// Cumulative loss after growing downtimes, shortest first (declared
     /// `impact_over_time`).
     pub impact_over_time: Option<Located<Vec<ImpactPoint>>>,
+    /// Steps of its recovery after its data is restored, in order.
+    pub recovery: Vec<recovery::RecoveryStep>,
     /// Keys that were written but could not be read (reported by the
     /// loader; analyses do not report them again as missing).
     #[serde(skip)]
@@ -266,6 +271,10 @@ pub struct BackupSet {
     /// `HAVEN_PORT` on the loopback, so probes can reach it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+    /// Recovery: the command the restored stream is piped into (e.g.
+    /// `pg_restore --clean --if-exists -d orders`); never used by drills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recover_command: Option<String>,
     /// Where it was written.
     #[serde(skip)]
     pub at: Origin,

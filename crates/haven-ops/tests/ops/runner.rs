@@ -64,6 +64,7 @@ fn backup(set_dir: &std::path::Path, target: &RepoTarget, post_hook: Option<Stri
                 command: None,
                 env: Vec::new(),
                 restore_command: None,
+                recover_command: None,
                 start: None,
                 at: Origin::default(),
             }),
