@@ -16,6 +16,7 @@ pub mod errors;
 pub mod escalation;
 pub mod jobs;
 pub mod maintenance;
+pub mod recovery;
 pub mod redact;
 pub mod retention;
 pub mod tasks;

@@ -194,3 +194,186 @@ recover_command = "cat > /dev/null"
         base + 35,
     );
 }
+
+const SHOP: &str = r#"
+[[service]]
+id = "shop"
+tier = 1
+rto = "2h"
+mtd = "4h"
+depends_on = ["orders", "shop-files"]
+
+[[service.recovery]]
+type = "checkpoint"
+prompt = "confirm the shop's DNS points to the recovery site"
+
+[[service.recovery]]
+type = "wait"
+duration = "10m"
+critical = false
+
+[[service]]
+id = "orders"
+tier = 1
+rto = "1h"
+mtd = "4h"
+depends_on = ["orders-db"]
+
+[[service]]
+id = "reports"
+tier = 4
+depends_on = ["orders-db"]
+
+[[system]]
+id = "orders-db"
+kind = "database-postgres"
+policy = "p"
+restore_estimate = "30m"
+
+[[system.backup_set]]
+command = "pg_dump -Fc orders"
+
+[[system.check]]
+type = "sql"
+query = "SELECT 1"
+expect = "1"
+
+[[system]]
+id = "shop-files"
+kind = "file-server"
+policy = "p"
+restore_estimate = "50m"
+
+[[system.backup_set]]
+paths = ["/srv/shop"]
+
+[[policy]]
+id = "p"
+schedule = "0 1 * * *"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "/srv/haven"
+
+[[plan]]
+id = "everything-but-reports"
+services = "all"
+defer_tiers = [4]
+concurrency = 1
+"#;
+
+fn shop() -> haven_model::catalog::Catalog {
+    let loaded = load_sources(
+        vec![SourceFile::new("s.toml".into(), SHOP.into())],
+        Vec::new(),
+    );
+    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+    loaded.catalog
+}
+
+#[test]
+fn a_run_is_planned_in_waves_with_numbered_steps_and_deferred_tiers_left_out() {
+    use haven_model::recovery::{Selection, StepKind, UnitKind, plan_run};
+    let catalog = shop();
+    let plan = plan_run(&catalog, &Selection::Plan("everything-but-reports".into())).expect("plan");
+    let order: Vec<(usize, &str)> = plan.units.iter().map(|u| (u.wave, u.id.as_str())).collect();
+    assert_eq!(
+        order,
+        [
+            (0, "orders-db"),
+            (0, "shop-files"),
+            (1, "orders"),
+            (2, "shop")
+        ],
+        "systems first, then what needs them; the tier-4 report service is deferred"
+    );
+    assert_eq!(plan.deferred, ["reports"]);
+    assert_eq!(plan.concurrency, 1);
+    let steps: Vec<(u32, &str)> = plan
+        .units
+        .iter()
+        .flat_map(|u| &u.steps)
+        .map(|s| (s.number, s.name.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (1, "restore orders-db/default"),
+            (2, "check 1 of orders-db"),
+            (3, "restore shop-files/default"),
+            (
+                4,
+                "shop: checkpoint: confirm the shop's DNS points to the recovery site"
+            ),
+            (5, "shop: wait 10m"),
+        ]
+    );
+    assert!(
+        matches!(plan.step(4).expect("step 4").kind, StepKind::Recovery { ref action, .. } if action == "checkpoint")
+    );
+    assert!(!plan.step(5).expect("step 5").critical);
+    assert_eq!(plan.units[3].kind, UnitKind::Service);
+    assert_eq!(plan.units[3].needs, ["orders", "shop-files"]);
+    // Asked for by name, a deferred tier comes along when it is needed;
+    // an unknown plan or service is an error naming it.
+    let all = plan_run(&catalog, &Selection::All).expect("all");
+    assert!(all.units.iter().any(|u| u.id == "reports"));
+    assert_eq!(
+        plan_run(&catalog, &Selection::Plan("nope".into())).expect_err("no plan"),
+        "there is no plan `nope` in the catalog"
+    );
+    assert_eq!(
+        plan_run(&catalog, &Selection::Services(vec!["shpo".into()])).expect_err("no service"),
+        "there is no service `shpo` in the catalog"
+    );
+}
+
+#[test]
+fn the_forecast_follows_estimates_dependencies_and_concurrency() {
+    use haven_model::recovery::{Estimate, Selection, forecast, plan_run};
+    use std::collections::HashMap;
+    let catalog = shop();
+    let mins = SignedDuration::from_mins;
+    let at = |f: &haven_model::recovery::Forecast, id: &str| {
+        let i = f.items.iter().find(|i| i.id == id).expect(id);
+        (i.start, i.end)
+    };
+    // One at a time: the file tree waits for the database's slot.
+    let one = plan_run(&catalog, &Selection::Plan("everything-but-reports".into())).expect("plan");
+    let f = forecast(&catalog, one, &HashMap::new());
+    assert_eq!(at(&f, "orders-db"), (mins(0), mins(30)));
+    assert_eq!(at(&f, "shop-files"), (mins(30), mins(80)));
+    assert_eq!(
+        at(&f, "orders"),
+        (mins(80), mins(80)),
+        "its own time: none declared"
+    );
+    assert_eq!(at(&f, "shop"), (mins(80), mins(90)), "its wait step");
+    assert_eq!(f.completion, mins(90));
+    // orders and the file tree are both back at 1h 20m: the longer chain.
+    assert_eq!(f.critical_path, ["orders-db", "orders", "shop"]);
+    assert!(
+        f.breaches
+            .iter()
+            .any(|b| b == "orders would be back after 1h 20m, later than its RTO of 1h"),
+        "{:?}",
+        f.breaches
+    );
+    // Side by side (the default concurrency), with a drill's measured
+    // estimate for the database.
+    let side = plan_run(&catalog, &Selection::Services(vec!["shop".into()])).expect("plan");
+    let estimates = HashMap::from([(
+        "orders-db".to_string(),
+        Estimate {
+            duration: mins(20),
+            basis: "drill 7".into(),
+        },
+    )]);
+    let f = forecast(&catalog, side, &estimates);
+    assert_eq!(at(&f, "orders-db"), (mins(0), mins(20)));
+    assert_eq!(at(&f, "shop-files"), (mins(0), mins(50)));
+    assert_eq!(at(&f, "shop"), (mins(50), mins(60)));
+    assert_eq!(f.items[0].basis, "drill 7");
+    assert!(f.breaches.is_empty(), "{:?}", f.breaches);
+}

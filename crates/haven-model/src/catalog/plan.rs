@@ -103,6 +103,21 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
     })
 }
 
+/// What each item of the recovery order for `services` needs before it
+/// (its declared dependencies present in the order, and the foundations
+/// before other systems): the same relation the waves are built from.
+pub fn needs_of(catalog: &Catalog, services: &[String]) -> BTreeMap<String, Vec<String>> {
+    let nodes = nodes(catalog, services);
+    needs(catalog, &nodes)
+        .into_iter()
+        .map(|(id, needs)| {
+            let mut needs: Vec<String> = needs.into_iter().map(String::from).collect();
+            needs.sort();
+            (id.to_string(), needs)
+        })
+        .collect()
+}
+
 /// The plan's nodes: the chosen services and everything they need (the
 /// whole catalog, including what no service names, when none is chosen).
 fn nodes<'a>(catalog: &'a Catalog, services: &'a [String]) -> Vec<&'a str> {
