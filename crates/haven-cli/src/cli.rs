@@ -119,6 +119,9 @@ pub enum Command {
     Drill(DrillArgs),
     /// Recorded drills, newest first: verdict, measured RTO, achieved RPO.
     Drills(DrillsArgs),
+    /// Bring services back from their backups in dependency order: the
+    /// waves, steps and forecast of a recovery (`--dry-run`).
+    Recover(RecoverArgs),
     /// Pre-flight checks before anyone is paged: repositories reachable
     /// and initialised, secrets readable, commands found, data-dir space,
     /// the clock. Exit 1 with the list of problems.
@@ -360,6 +363,28 @@ pub enum DrillsCommand {
         #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
         format: String,
     },
+}
+
+/// `haven recover`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["plan", "services", "all"])))]
+pub struct RecoverArgs {
+    /// Instance settings.
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// A `[[plan]]` of the catalog.
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
+    /// These services (comma separated) and everything they need.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub services: Vec<String>,
+    /// Every service of the catalog.
+    #[arg(long)]
+    pub all: bool,
+    /// Show the waves, the steps and the forecast against each service's
+    /// RTO and MTD; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `haven doctor`

@@ -55,6 +55,8 @@ pub enum ErrorCode {
     NoSuchSystem,
     /// No such service.
     NoSuchService,
+    /// No such recovery plan.
+    NoSuchPlan,
     /// No such notification channel.
     NoSuchChannel,
     /// The alert is resolved already.
@@ -158,6 +160,7 @@ rows![
     (NoSuchAlert, "no-such-alert", 404, EXIT_FAILURE),
     (NoSuchSystem, "no-such-system", 404, EXIT_FAILURE),
     (NoSuchService, "no-such-service", 404, EXIT_FAILURE),
+    (NoSuchPlan, "no-such-plan", 404, EXIT_FAILURE),
     (NoSuchChannel, "no-such-channel", 404, EXIT_FAILURE),
     (AlreadyResolved, "already-resolved", 409, EXIT_FAILURE),
     (InvalidWindow, "invalid-window", 422, EXIT_USAGE),

@@ -124,15 +124,29 @@ impl RunPlan {
     }
 }
 
+/// Why a run cannot be planned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// No such plan.
+    #[error("there is no plan `{0}` in the catalog")]
+    NoPlan(String),
+    /// No such service.
+    #[error("there is no service `{0}` in the catalog")]
+    NoService(String),
+    /// Nothing to recover, or no order (a dependency cycle).
+    #[error("{0}")]
+    Unplannable(String),
+}
+
 /// Plan a run of `selection` on `catalog`.
-pub fn plan_run(catalog: &Catalog, selection: &Selection) -> Result<RunPlan, String> {
+pub fn plan_run(catalog: &Catalog, selection: &Selection) -> Result<RunPlan, PlanError> {
     let (plan, wanted, concurrency, defer) = match selection {
         Selection::Plan(id) => {
             let plan = catalog
                 .plans
                 .iter()
                 .find(|p| p.id.value == *id)
-                .ok_or_else(|| format!("there is no plan `{id}` in the catalog"))?;
+                .ok_or_else(|| PlanError::NoPlan(id.clone()))?;
             let wanted: Vec<String> = match &plan.services {
                 PlanServices::All => all_services(catalog),
                 PlanServices::Listed(list) => list.iter().map(|s| s.value.clone()).collect(),
@@ -149,7 +163,7 @@ pub fn plan_run(catalog: &Catalog, selection: &Selection) -> Result<RunPlan, Str
     };
     for id in &wanted {
         if catalog.service(id).is_none() {
-            return Err(format!("there is no service `{id}` in the catalog"));
+            return Err(PlanError::NoService(id.clone()));
         }
     }
     let tier = |id: &str| catalog.service(id).map_or(4, |s| s.tier.value);
@@ -157,11 +171,11 @@ pub fn plan_run(catalog: &Catalog, selection: &Selection) -> Result<RunPlan, Str
         .into_iter()
         .partition(|id| !defer.contains(&tier(id)));
     if kept.is_empty() {
-        return Err(
+        return Err(PlanError::Unplannable(
             "every service of the selection is in a deferred tier: nothing to recover".into(),
-        );
+        ));
     }
-    let order = recovery_order(catalog, &kept)?;
+    let order = recovery_order(catalog, &kept).map_err(PlanError::Unplannable)?;
     let needs = needs_of(catalog, &kept);
     let mut units = Vec::new();
     let mut number = 0;
@@ -323,10 +337,17 @@ pub fn forecast(
     let mut items = Vec::new();
     for unit in &plan.units {
         let (estimate, basis) = own_time(catalog, unit, estimates);
+        // A need is met when it, or a working alternative, is back.
+        let back = |need: &String| {
+            std::iter::once(need.as_str())
+                .chain(catalog.working_alternatives(need))
+                .filter_map(|x| done.get(x).map(|(t, _)| (*t, x.to_string())))
+                .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)))
+        };
         let (ready, waits_for) = unit
             .needs
             .iter()
-            .filter_map(|n| done.get(n).map(|(t, _)| (*t, n.clone())))
+            .filter_map(back)
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
             .map_or((SignedDuration::ZERO, None), |(t, n)| (t, Some(n)));
         let (start, end) = if unit.kind == UnitKind::Vendor {

@@ -271,6 +271,14 @@ impl Instance for DataDir {
         service_drills(self.store.as_ref(), query).await
     }
 
+    async fn recovery_forecast(
+        &self,
+        request: &crate::api::ForecastRequest,
+    ) -> Result<haven_model::recovery::Forecast, InstanceError> {
+        let catalog = self.catalog()?;
+        Ok(crate::recovery::dry_run(&catalog, self.store.as_ref(), request).await?)
+    }
+
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
         let catalog = self.catalog()?;
         Ok(crate::preflight::check(

@@ -31,6 +31,7 @@ pub mod drills;
 pub mod instance;
 pub mod jobs;
 pub mod preflight;
+pub mod recovery;
 pub mod server;
 pub mod status;
 pub mod watch;

@@ -271,6 +271,19 @@ impl Instance for Remote {
         .await
     }
 
+    async fn recovery_forecast(
+        &self,
+        request: &haven_ops::api::ForecastRequest,
+    ) -> Result<haven_model::recovery::Forecast, InstanceError> {
+        self.send(
+            self.http
+                .post(self.url(&["recovery", "forecast"]))
+                .json(request),
+            None,
+        )
+        .await
+    }
+
     async fn preflight(&self) -> Result<haven_ops::api::PreflightReport, InstanceError> {
         self.send(self.http.get(self.url(&["preflight"])), None)
             .await

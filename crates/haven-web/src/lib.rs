@@ -99,6 +99,7 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/preflight", get(preflight))
         .route("/drills", post(drill).get(drills))
         .route("/service-drills", post(drill_service).get(service_drills))
+        .route("/recovery/forecast", post(recovery_forecast))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState { instance })
@@ -282,6 +283,16 @@ async fn service_drills(
     ApiQuery(query): ApiQuery<haven_ops::api::ServiceDrillsQuery>,
 ) -> Response {
     answer(StatusCode::OK, state.instance.service_drills(&query).await)
+}
+
+async fn recovery_forecast(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<haven_ops::api::ForecastRequest>,
+) -> Response {
+    answer(
+        StatusCode::OK,
+        state.instance.recovery_forecast(&request).await,
+    )
 }
 
 async fn preflight(State(state): State<AppState>) -> Response {

@@ -320,11 +320,15 @@ fn a_run_is_planned_in_waves_with_numbered_steps_and_deferred_tiers_left_out() {
     let all = plan_run(&catalog, &Selection::All).expect("all");
     assert!(all.units.iter().any(|u| u.id == "reports"));
     assert_eq!(
-        plan_run(&catalog, &Selection::Plan("nope".into())).expect_err("no plan"),
+        plan_run(&catalog, &Selection::Plan("nope".into()))
+            .expect_err("no plan")
+            .to_string(),
         "there is no plan `nope` in the catalog"
     );
     assert_eq!(
-        plan_run(&catalog, &Selection::Services(vec!["shpo".into()])).expect_err("no service"),
+        plan_run(&catalog, &Selection::Services(vec!["shpo".into()]))
+            .expect_err("no service")
+            .to_string(),
         "there is no service `shpo` in the catalog"
     );
 }
@@ -375,5 +379,47 @@ fn the_forecast_follows_estimates_dependencies_and_concurrency() {
     assert_eq!(at(&f, "shop-files"), (mins(0), mins(50)));
     assert_eq!(at(&f, "shop"), (mins(50), mins(60)));
     assert_eq!(f.items[0].basis, "drill 7");
+    assert!(f.breaches.is_empty(), "{:?}", f.breaches);
+}
+
+#[test]
+fn a_need_is_met_when_a_working_alternative_is_back() {
+    use haven_model::recovery::{Selection, forecast, plan_run};
+    use std::collections::HashMap;
+    let toml = r#"
+[[service]]
+id = "payments"
+tier = 1
+rto = "2h"
+mtd = "4h"
+depends_on = ["isp-a"]
+
+[[vendor]]
+id = "isp-a"
+sla_rto = "4h"
+alternatives = ["isp-b"]
+
+[[vendor]]
+id = "isp-b"
+sla_rto = "1h"
+"#;
+    let loaded = load_sources(
+        vec![SourceFile::new("v.toml".into(), toml.into())],
+        Vec::new(),
+    );
+    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+    let catalog = loaded.catalog;
+    let plan = plan_run(&catalog, &Selection::All).expect("plan");
+    let f = forecast(&catalog, plan, &HashMap::new());
+    let payments = f
+        .items
+        .iter()
+        .find(|i| i.id == "payments")
+        .expect("payments");
+    assert_eq!(
+        payments.start,
+        SignedDuration::from_hours(1),
+        "the backup ISP"
+    );
     assert!(f.breaches.is_empty(), "{:?}", f.breaches);
 }

@@ -13,6 +13,7 @@ mod hold;
 mod jobs;
 mod maintenance;
 mod prune;
+mod recover;
 mod repo_check;
 mod repo_init;
 mod repo_key;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Doctor(args) => doctor::run(global, args),
         Command::Drill(args) => drill::run(global, args),
         Command::Drills(args) => drill::list(global, args),
+        Command::Recover(args) => recover::run(global, args),
     };
     match result {
         Ok(code) => code,

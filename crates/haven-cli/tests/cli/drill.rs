@@ -1073,3 +1073,51 @@ password = "env:HAVEN_PASSWORD"
     drop(prod);
     let _ = std::fs::remove_dir_all(&prod_dir);
 }
+
+/// `haven recover --dry-run`: the waves, the steps and the forecast, the
+/// system's estimate taken from its last passing drill.
+#[test]
+fn a_recovery_dry_run_forecasts_from_the_drill_history() {
+    let s = site("echo the documents");
+    let forecast = |code: i32| {
+        let out = s
+            .haven()
+            .args(["--json", "recover", "--services", "intranet", "--dry-run"])
+            .output()
+            .expect("recover");
+        parse_json(&out, code)
+    };
+    let before = forecast(0);
+    assert_eq!(before["plan"]["units"][0]["id"], "docs");
+    assert_eq!(
+        before["plan"]["units"][0]["steps"][0]["name"],
+        "restore docs/default"
+    );
+    assert_eq!(before["items"][0]["basis"], "no estimate (counted as none)");
+    assert_eq!(
+        before["critical_path"],
+        serde_json::json!(["docs", "intranet"])
+    );
+    let drill = s.drill(&[], 0);
+    let after = forecast(0);
+    let basis = after["items"][0]["basis"].as_str().expect("basis");
+    assert!(
+        basis.starts_with(&format!("drill {}: its restore throughput", drill["id"])),
+        "{after:#}"
+    );
+    assert_ne!(after["items"][0]["estimate"], "PT0S");
+    assert_eq!(after["breaches"], serde_json::json!([]));
+    // Unknown names are errors with their code; a run is not available yet.
+    let out = s
+        .haven()
+        .args(["--json", "recover", "--plan", "nope", "--dry-run"])
+        .output()
+        .expect("recover");
+    assert_eq!(parse_json(&out, 1)["error"]["code"], "no-such-plan");
+    let out = s
+        .haven()
+        .args(["--json", "recover", "--all"])
+        .output()
+        .expect("recover");
+    assert_eq!(parse_json(&out, 2)["error"]["code"], "invalid-argument");
+}

@@ -139,6 +139,20 @@ pub fn engine_code(error: &haven_engine::Error) -> ErrorCode {
     }
 }
 
+impl From<crate::recovery::RecoveryError> for InstanceError {
+    fn from(e: crate::recovery::RecoveryError) -> Self {
+        use crate::recovery::RecoveryError as R;
+        use haven_model::recovery::PlanError as P;
+        let code = match &e {
+            R::Plan(P::NoPlan(_)) => ErrorCode::NoSuchPlan,
+            R::Plan(P::NoService(_)) => ErrorCode::NoSuchService,
+            R::Plan(P::Unplannable(_)) => ErrorCode::InvalidArgument,
+            R::Store(_) => ErrorCode::StoreUnavailable,
+        };
+        InstanceError::new(code, e.to_string())
+    }
+}
+
 impl From<crate::drills::DrillError> for InstanceError {
     fn from(e: crate::drills::DrillError) -> Self {
         use crate::drills::DrillError as D;

@@ -21,6 +21,7 @@ pub use types::*;
 use crate::delivery::notify::Report;
 pub use crate::drills::{DrillOutcome, DrillRequest, ServiceDrillOutcome, ServiceDrillRequest};
 pub use crate::preflight::PreflightReport;
+pub use crate::recovery::ForecastRequest;
 use crate::status::StatusReport;
 
 /// What every instance answers.
@@ -93,4 +94,11 @@ pub trait Instance: Send + Sync {
         &self,
         query: &ServiceDrillsQuery,
     ) -> Result<Vec<ServiceDrill>, InstanceError>;
+
+    /// A recovery's dry-run: the waves and steps it would run and what it
+    /// would take, against the services' RTO and MTD.
+    async fn recovery_forecast(
+        &self,
+        request: &ForecastRequest,
+    ) -> Result<haven_model::recovery::Forecast, InstanceError>;
 }

@@ -227,6 +227,14 @@ impl Instance for Handle {
         service_drills(self.store.as_ref(), query).await
     }
 
+    async fn recovery_forecast(
+        &self,
+        request: &crate::api::ForecastRequest,
+    ) -> Result<haven_model::recovery::Forecast, InstanceError> {
+        let catalog = self.catalog();
+        Ok(crate::recovery::dry_run(&catalog, self.store.as_ref(), request).await?)
+    }
+
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
         Ok(crate::preflight::check(
             self.catalog(),

@@ -13,6 +13,7 @@ const OPS_LAYERS: &[&[&str]] = &[
     &["instance"],
     &["jobs", "delivery"],
     &["status", "preflight", "drills"],
+    &["recovery"],
     &["api"],
     &["watch"],
     &["server"],
