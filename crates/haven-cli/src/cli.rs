@@ -367,8 +367,13 @@ pub enum DrillsCommand {
 
 /// `haven recover`
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["plan", "services", "all"])))]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["plan", "services", "all", "resume"])))]
 pub struct RecoverArgs {
+    /// A recorded run: its state, a decision on one of its steps, or its
+    /// report.
+    #[command(subcommand)]
+    pub command: Option<RecoverCommand>,
     /// Instance settings.
     #[command(flatten)]
     pub instance: InstanceArgs,
@@ -381,10 +386,105 @@ pub struct RecoverArgs {
     /// Every service of the catalog.
     #[arg(long)]
     pub all: bool,
+    /// Recover every system to its newest snapshot taken at or before
+    /// this time (before an infection); the data lost is reported.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<jiff::Timestamp>,
+    /// Where restored data goes: `original` (every file at its own path,
+    /// dumps into their set's recover_command) or `alternate:DIR` (under
+    /// DIR, dumps as files).
+    #[arg(long, value_name = "original|alternate:DIR", default_value = "original", value_parser = parse_target)]
+    pub target: haven_model::recovery::run::RestoreTarget,
     /// Show the waves, the steps and the forecast against each service's
     /// RTO and MTD; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Continue run RUN, stopped midway, without redoing finished steps.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["dry_run", "at", "force"])]
+    pub resume: Option<i64>,
+    /// Why the recovery runs (recorded with it).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Run despite blocking pre-flight findings (needs --reason).
+    #[arg(long, requires = "reason")]
+    pub force: bool,
+}
+
+/// `haven recover status|confirm|retry|skip|report`
+#[derive(Debug, Subcommand)]
+pub enum RecoverCommand {
+    /// A run as it stands (every run, newest first, without RUN).
+    Status {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The run's number.
+        run: Option<i64>,
+    },
+    /// Confirm a checkpoint the run waits at.
+    Confirm {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The run's number.
+        run: i64,
+        /// The step's number.
+        step: u32,
+        /// Who confirms (recorded).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// What was checked (recorded).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+    },
+    /// Run a failed step again.
+    Retry {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The run's number.
+        run: i64,
+        /// The step's number.
+        step: u32,
+        /// Why (recorded).
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Who decides (recorded).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Go on without a failed step or a checkpoint.
+    Skip {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The run's number.
+        run: i64,
+        /// The step's number.
+        step: u32,
+        /// Why (recorded).
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Who decides (recorded).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// A run as a report: Markdown, a self-contained HTML page (objectives
+    /// vs measured, the run as a Gantt chart) or JSON.
+    Report {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The run's number.
+        run: i64,
+        /// The report's format.
+        #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
+        format: String,
+    },
+}
+
+fn parse_target(s: &str) -> Result<haven_model::recovery::run::RestoreTarget, String> {
+    haven_model::recovery::run::RestoreTarget::parse(s)
 }
 
 /// `haven doctor`

@@ -57,6 +57,10 @@ pub enum ErrorCode {
     NoSuchService,
     /// No such recovery plan.
     NoSuchPlan,
+    /// No recovery run with that number (or no such step in it).
+    NoSuchRecovery,
+    /// The recovery request does not fit the run's state.
+    RecoveryConflict,
     /// No such notification channel.
     NoSuchChannel,
     /// The alert is resolved already.
@@ -161,6 +165,8 @@ rows![
     (NoSuchSystem, "no-such-system", 404, EXIT_FAILURE),
     (NoSuchService, "no-such-service", 404, EXIT_FAILURE),
     (NoSuchPlan, "no-such-plan", 404, EXIT_FAILURE),
+    (NoSuchRecovery, "no-such-recovery", 404, EXIT_FAILURE),
+    (RecoveryConflict, "recovery-conflict", 409, EXIT_FAILURE),
     (NoSuchChannel, "no-such-channel", 404, EXIT_FAILURE),
     (AlreadyResolved, "already-resolved", 409, EXIT_FAILURE),
     (InvalidWindow, "invalid-window", 422, EXIT_USAGE),

@@ -12,6 +12,7 @@ use haven_model::alerts::{Alert, Delivery, PendingNotification};
 use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::jobs::{Failure, Job, JobKind, JobStats, NewJob, Outcome, SetState};
 use haven_model::maintenance::Recorded;
+use haven_model::recovery::run::{RecoveryRun, StepRecord};
 use jiff::Timestamp;
 
 mod sqlite;
@@ -242,6 +243,23 @@ pub trait Store: Send + Sync + 'static {
     /// Service drills, newest first: of one service if given, at most
     /// `limit`.
     async fn service_drills(&self, service: Option<&str>, limit: u32) -> Result<Vec<ServiceDrill>>;
+
+    /// Record a new recovery run with its steps (one transaction); it
+    /// comes back with its number.
+    async fn create_recovery(&self, run: &RecoveryRun, steps: &[StepRecord])
+    -> Result<RecoveryRun>;
+
+    /// Replace a recovery run's record (its state, heartbeat, end).
+    async fn update_recovery(&self, run: &RecoveryRun) -> Result<()>;
+
+    /// Replace (or add) one step's record of run `run`.
+    async fn put_recovery_step(&self, run: i64, step: &StepRecord) -> Result<()>;
+
+    /// A recovery run and its steps, by number.
+    async fn recovery(&self, id: i64) -> Result<Option<(RecoveryRun, Vec<StepRecord>)>>;
+
+    /// Recovery runs, newest first, at most `limit`.
+    async fn recoveries(&self, limit: u32) -> Result<Vec<RecoveryRun>>;
 }
 
 /// Open the store a database URL names (`sqlite://PATH`).

@@ -19,6 +19,9 @@ use haven_model::maintenance::Recorded;
 
 use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
 use haven_model::drills::{Drill, ServiceDrill};
+use haven_model::recovery::run::{RecoveryRun, StepRecord};
+
+mod recovery;
 use haven_model::jobs::NewJob;
 
 /// A store in one SQLite file.
@@ -690,6 +693,30 @@ impl Store for SqliteStore {
                 Ok(drill)
             })
             .collect()
+    }
+
+    async fn create_recovery(
+        &self,
+        run: &RecoveryRun,
+        steps: &[StepRecord],
+    ) -> Result<RecoveryRun> {
+        self.create_recovery_impl(run, steps).await
+    }
+
+    async fn update_recovery(&self, run: &RecoveryRun) -> Result<()> {
+        self.update_recovery_impl(run).await
+    }
+
+    async fn put_recovery_step(&self, run: i64, step: &StepRecord) -> Result<()> {
+        self.put_recovery_step_impl(run, step).await
+    }
+
+    async fn recovery(&self, id: i64) -> Result<Option<(RecoveryRun, Vec<StepRecord>)>> {
+        self.recovery_impl(id).await
+    }
+
+    async fn recoveries(&self, limit: u32) -> Result<Vec<RecoveryRun>> {
+        self.recoveries_impl(limit).await
     }
 }
 

@@ -7,6 +7,7 @@ use haven_model::alerts::Alert;
 use haven_model::errors::{ErrorCode, ErrorDocument};
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
+use haven_model::recovery::run::{RecoveryRun, RunView};
 use haven_ops::api::{
     AddWindow, AlertAction, AlertDetail, AlertsQuery, EndWindow, HealthReport, Instance,
     InstanceError, JobsQuery, RunOutcome, RunRequest, WindowView,
@@ -266,6 +267,58 @@ impl Instance for Remote {
     ) -> Result<Vec<haven_model::drills::ServiceDrill>, InstanceError> {
         self.send(
             self.http.get(self.url(&["service-drills"])).query(query),
+            None,
+        )
+        .await
+    }
+
+    async fn recover(
+        &self,
+        request: &haven_ops::api::RecoverRequest,
+    ) -> Result<RunView, InstanceError> {
+        self.send(
+            self.http.post(self.url(&["recoveries"])).json(request),
+            None,
+        )
+        .await
+    }
+
+    async fn resume_recovery(
+        &self,
+        request: &haven_ops::api::ResumeRequest,
+    ) -> Result<RunView, InstanceError> {
+        let id = request.run.to_string();
+        self.send(
+            self.http
+                .post(self.url(&["recoveries", &id, "resume"]))
+                .json(request),
+            None,
+        )
+        .await
+    }
+
+    async fn recovery(&self, id: i64) -> Result<RunView, InstanceError> {
+        self.send(
+            self.http.get(self.url(&["recoveries", &id.to_string()])),
+            None,
+        )
+        .await
+    }
+
+    async fn recoveries(&self) -> Result<Vec<RecoveryRun>, InstanceError> {
+        self.send(self.http.get(self.url(&["recoveries"])), None)
+            .await
+    }
+
+    async fn decide_step(
+        &self,
+        decision: &haven_ops::api::StepDecision,
+    ) -> Result<RunView, InstanceError> {
+        let (run, step) = (decision.run.to_string(), decision.step.to_string());
+        self.send(
+            self.http
+                .post(self.url(&["recoveries", &run, "steps", &step, "decide"]))
+                .json(decision),
             None,
         )
         .await

@@ -100,6 +100,10 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/drills", post(drill).get(drills))
         .route("/service-drills", post(drill_service).get(service_drills))
         .route("/recovery/forecast", post(recovery_forecast))
+        .route("/recoveries", post(recover).get(recoveries))
+        .route("/recoveries/{id}", get(recovery))
+        .route("/recoveries/{id}/resume", post(resume_recovery))
+        .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState { instance })
@@ -293,6 +297,46 @@ async fn recovery_forecast(
         StatusCode::OK,
         state.instance.recovery_forecast(&request).await,
     )
+}
+
+async fn recover(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<haven_ops::api::RecoverRequest>,
+) -> Response {
+    answer(StatusCode::CREATED, state.instance.recover(&request).await)
+}
+
+async fn recoveries(State(state): State<AppState>) -> Response {
+    answer(StatusCode::OK, state.instance.recoveries().await)
+}
+
+async fn recovery(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
+    answer(StatusCode::OK, state.instance.recovery(id).await)
+}
+
+async fn resume_recovery(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(request): ApiJson<haven_ops::api::ResumeRequest>,
+) -> Response {
+    let request = haven_ops::api::ResumeRequest { run: id, ..request };
+    answer(
+        StatusCode::OK,
+        state.instance.resume_recovery(&request).await,
+    )
+}
+
+async fn decide_step(
+    State(state): State<AppState>,
+    ApiPath((id, step)): ApiPath<(i64, u32)>,
+    ApiJson(decision): ApiJson<haven_ops::api::StepDecision>,
+) -> Response {
+    let decision = haven_ops::api::StepDecision {
+        run: id,
+        step,
+        ..decision
+    };
+    answer(StatusCode::OK, state.instance.decide_step(&decision).await)
 }
 
 async fn preflight(State(state): State<AppState>) -> Response {

@@ -1,21 +1,27 @@
-//! `haven recover`: a recovery's waves, steps and forecast (`--dry-run`).
+//! `haven recover`: bring services back in dependency order. Starts a
+//! run (or resumes one) and follows it, printing each step as it moves,
+//! until it completes or stops; `--dry-run` shows the waves, steps and
+//! forecast instead. `status`, `confirm`, `retry`, `skip` and `report`
+//! act on a recorded run (from another terminal while it runs).
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use anyhow::Result;
 use haven_model::catalog::duration::format_duration;
-use haven_model::errors::ErrorCode;
+use haven_model::recovery::run::{Decision, RunState, RunView, StepState};
 use haven_model::recovery::{Forecast, Selection, UnitKind};
-use haven_ops::api::{ForecastRequest, InstanceError};
+use haven_ops::api::{ForecastRequest, Instance, RecoverRequest, ResumeRequest, StepDecision};
 
-use crate::cli::{GlobalArgs, RecoverArgs};
+use crate::cli::{GlobalArgs, RecoverArgs, RecoverCommand};
 use crate::{exit, instance, output};
 
+/// How often a followed run is read again.
+const FOLLOW_EVERY: Duration = Duration::from_millis(400);
+
 pub fn run(global: &GlobalArgs, args: &RecoverArgs) -> Result<u8> {
-    if !args.dry_run {
-        return Err(InstanceError::new(
-            ErrorCode::InvalidArgument,
-            "running a recovery is not available yet: `haven recover … --dry-run` shows the waves, the steps and the forecast",
-        )
-        .into());
+    if let Some(command) = &args.command {
+        return on_run(global, command);
     }
     let settings = instance::settings(global, Some(&args.instance), None)?;
     let selection = match (&args.plan, args.all) {
@@ -23,22 +29,266 @@ pub fn run(global: &GlobalArgs, args: &RecoverArgs) -> Result<u8> {
         (None, true) => Selection::All,
         (None, false) => Selection::Services(args.services.clone()),
     };
-    let request = ForecastRequest { selection };
     let rt = instance::runtime()?;
-    let forecast = rt.block_on(async {
-        Ok::<_, anyhow::Error>(
-            instance::connect(&settings)
-                .await?
-                .recovery_forecast(&request)
-                .await?,
-        )
-    })?;
-    if global.json {
-        output::print_json(&forecast)?;
-    } else {
-        print_forecast(&forecast);
+    if args.dry_run {
+        let request = ForecastRequest { selection };
+        let forecast = rt.block_on(async {
+            Ok::<_, anyhow::Error>(
+                instance::connect(&settings)
+                    .await?
+                    .recovery_forecast(&request)
+                    .await?,
+            )
+        })?;
+        if global.json {
+            output::print_json(&forecast)?;
+        } else {
+            print_forecast(&forecast);
+        }
+        return Ok(exit::SUCCESS);
     }
-    Ok(exit::SUCCESS)
+    let by = instance::actor(None).to_string();
+    rt.block_on(async {
+        let instance = instance::connect(&settings).await?;
+        let view = match args.resume {
+            Some(run) => instance.resume_recovery(&ResumeRequest { run, by }).await?,
+            None => {
+                let request = RecoverRequest {
+                    selection,
+                    at: args.at,
+                    target: args.target.clone(),
+                    reason: args.reason.clone(),
+                    force: args.force,
+                    by,
+                };
+                instance.recover(&request).await?
+            }
+        };
+        follow(global, instance.as_ref(), view).await
+    })
+}
+
+/// `status`, `confirm`, `retry`, `skip`, `report` on a recorded run.
+fn on_run(global: &GlobalArgs, command: &RecoverCommand) -> Result<u8> {
+    let (instance_args, run) = match command {
+        RecoverCommand::Status { instance, run } => (instance, *run),
+        RecoverCommand::Confirm { instance, run, .. }
+        | RecoverCommand::Retry { instance, run, .. }
+        | RecoverCommand::Skip { instance, run, .. }
+        | RecoverCommand::Report { instance, run, .. } => (instance, Some(*run)),
+    };
+    let settings = instance::settings(global, Some(instance_args), None)?;
+    let rt = instance::runtime()?;
+    rt.block_on(async {
+        let instance = instance::connect(&settings).await?;
+        let decision =
+            |step: u32, decision: Decision, by: &Option<String>, note: Option<String>| {
+                StepDecision {
+                    run: run.unwrap_or_default(),
+                    step,
+                    decision,
+                    by: instance::actor(by.as_ref()).to_string(),
+                    note,
+                }
+            };
+        let view = match command {
+            RecoverCommand::Status { run: None, .. } => {
+                let runs = instance.recoveries().await?;
+                if global.json {
+                    output::print_json(&runs)?;
+                } else {
+                    for r in &runs {
+                        println!(
+                            "run {:>4}  {:<11}  started {} by {}  {} services{}",
+                            r.id,
+                            r.state.as_str(),
+                            r.started_at,
+                            r.by,
+                            r.plan.services().len(),
+                            r.reason
+                                .as_ref()
+                                .map(|x| format!("  ({x})"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+                return Ok(exit::SUCCESS);
+            }
+            RecoverCommand::Status { run: Some(id), .. } => instance.recovery(*id).await?,
+            RecoverCommand::Confirm { step, by, note, .. } => {
+                let d = decision(*step, Decision::Confirm, by, note.clone());
+                instance.decide_step(&d).await?
+            }
+            RecoverCommand::Retry {
+                step, by, reason, ..
+            } => {
+                let d = decision(*step, Decision::Retry, by, Some(reason.clone()));
+                instance.decide_step(&d).await?
+            }
+            RecoverCommand::Skip {
+                step, by, reason, ..
+            } => {
+                let d = decision(*step, Decision::Skip, by, Some(reason.clone()));
+                instance.decide_step(&d).await?
+            }
+            RecoverCommand::Report { format, run, .. } => {
+                let view = instance.recovery(*run).await?;
+                match format.as_str() {
+                    "html" => print!("{}", haven_ops::recovery::report::html(&view)),
+                    "json" => output::print_json(&view)?,
+                    _ => print!("{}", haven_ops::recovery::report::markdown(&view)),
+                }
+                return Ok(exit::SUCCESS);
+            }
+        };
+        if global.json {
+            output::print_json(&view)?;
+        } else {
+            print_status(&view);
+        }
+        Ok(exit::SUCCESS)
+    })
+}
+
+/// Follow a run until it completes or stops, printing each step as it
+/// moves (on stderr under --json, whose answer is the final run).
+async fn follow(global: &GlobalArgs, instance: &dyn Instance, mut view: RunView) -> Result<u8> {
+    let say = |line: String| {
+        if global.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    let id = view.run.id;
+    if view.run.state == RunState::Refused {
+        say(format!(
+            "recovery run {id} refused by pre-flight; nothing was touched:"
+        ));
+        for f in view.run.preflight.iter().filter(|f| f.blocking) {
+            say(format!("  - {}: {}", f.check, f.detail));
+        }
+        say("fix these, or run again with --force --reason TEXT".into());
+        if global.json {
+            output::print_json(&view)?;
+        }
+        return Ok(exit::FAILURE);
+    }
+    say(format!(
+        "recovery run {id}: {} units, {} steps, {} side by side at most (follow it elsewhere with `haven recover status {id}`)",
+        view.run.plan.units.len(),
+        view.steps.len(),
+        view.run.plan.concurrency
+    ));
+    for f in &view.run.preflight {
+        let level = if f.blocking { "overridden" } else { "warning" };
+        say(format!("  pre-flight {level} ({}): {}", f.check, f.detail));
+    }
+    let mut shown: HashMap<u32, (StepState, u32)> = HashMap::new();
+    loop {
+        for step in &view.steps {
+            let now = (step.state, step.attempts);
+            if shown.get(&step.number) == Some(&now) || step.state == StepState::Pending {
+                continue;
+            }
+            shown.insert(step.number, now);
+            say(step_line(id, step));
+        }
+        if matches!(view.run.state, RunState::Completed | RunState::Interrupted) {
+            break;
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        view = instance.recovery(id).await?;
+    }
+    if global.json {
+        output::print_json(&view)?;
+    } else {
+        print_outcome(&view);
+    }
+    Ok(match view.run.state {
+        RunState::Completed if view.services.iter().all(|s| s.verdict == "met") => exit::SUCCESS,
+        RunState::Completed => exit::PARTIAL,
+        _ => exit::FAILURE,
+    })
+}
+
+fn step_line(run: i64, s: &haven_model::recovery::run::StepRecord) -> String {
+    let took = match (s.started_at, s.ended_at) {
+        (Some(a), Some(b)) => format!(" ({})", format_duration(b.duration_since(a))),
+        _ => String::new(),
+    };
+    match s.state {
+        StepState::Waiting => format!(
+            "step {:>3}  WAITING   {}: {} — confirm with `haven recover confirm {run} {}`",
+            s.number, s.name, s.detail, s.number
+        ),
+        StepState::Failed if s.critical => format!(
+            "step {:>3}  FAILED    {}{took}: {} — the run is halted: `haven recover retry|skip {run} {} --reason TEXT`",
+            s.number, s.name, s.detail, s.number
+        ),
+        StepState::Failed => format!(
+            "step {:>3}  failed    {}{took}: {} (not critical: the run goes on)",
+            s.number, s.name, s.detail
+        ),
+        StepState::Running => format!("step {:>3}  running   {}", s.number, s.name),
+        StepState::Done => format!("step {:>3}  done      {}{took}", s.number, s.name),
+        StepState::Skipped => format!("step {:>3}  skipped   {}", s.number, s.name),
+        StepState::Pending => format!("step {:>3}  pending   {}", s.number, s.name),
+    }
+}
+
+fn print_outcome(view: &RunView) {
+    let r = &view.run;
+    println!();
+    println!("recovery run {}: {}", r.id, r.state.as_str());
+    if r.state == RunState::Interrupted {
+        println!("  continue it with `haven recover --resume {}`", r.id);
+    }
+    for s in &view.services {
+        let measured = s
+            .measured_rto
+            .map_or_else(|| "not back".into(), format_duration);
+        let rto = s.rto.map_or_else(|| "none".into(), format_duration);
+        println!(
+            "  service {}: back after {measured} (RTO {rto}): {}",
+            s.service, s.verdict
+        );
+    }
+    for s in &r.snapshots {
+        println!(
+            "  system {} set {}: snapshot {} of {}, {} of data lost",
+            s.system,
+            s.set,
+            &s.snapshot[..s.snapshot.len().min(8)],
+            s.time,
+            format_duration(s.data_lost)
+        );
+    }
+}
+
+fn print_status(view: &RunView) {
+    let r = &view.run;
+    println!(
+        "recovery run {}: {}  (started {} by {}{}; target {})",
+        r.id,
+        r.state.as_str(),
+        r.started_at,
+        r.by,
+        r.reason
+            .as_ref()
+            .map(|x| format!(": {x}"))
+            .unwrap_or_default(),
+        r.target
+    );
+    for step in &view.steps {
+        println!("{}", step_line(r.id, step));
+    }
+    for s in &view.services {
+        let measured = s
+            .measured_rto
+            .map_or_else(|| "not back".into(), format_duration);
+        println!("  service {}: {measured} ({})", s.service, s.verdict);
+    }
 }
 
 fn print_forecast(f: &Forecast) {

@@ -16,6 +16,7 @@ mod holds;
 mod keys;
 mod kill;
 mod prune;
+mod recover;
 mod restore;
 mod s3;
 mod secrets;

@@ -148,6 +148,8 @@ impl From<crate::recovery::RecoveryError> for InstanceError {
             R::Plan(P::NoService(_)) => ErrorCode::NoSuchService,
             R::Plan(P::Unplannable(_)) => ErrorCode::InvalidArgument,
             R::Store(_) => ErrorCode::StoreUnavailable,
+            R::NoRun(_) => ErrorCode::NoSuchRecovery,
+            R::Conflict(_) => ErrorCode::RecoveryConflict,
         };
         InstanceError::new(code, e.to_string())
     }

@@ -14,6 +14,7 @@ use haven_model::alerts::Alert;
 use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
+use haven_model::recovery::run::{RecoveryRun, RunView};
 
 pub use error::{InstanceError, engine_code};
 pub use types::*;
@@ -21,7 +22,7 @@ pub use types::*;
 use crate::delivery::notify::Report;
 pub use crate::drills::{DrillOutcome, DrillRequest, ServiceDrillOutcome, ServiceDrillRequest};
 pub use crate::preflight::PreflightReport;
-pub use crate::recovery::ForecastRequest;
+pub use crate::recovery::{ForecastRequest, RecoverRequest, ResumeRequest, StepDecision};
 use crate::status::StatusReport;
 
 /// What every instance answers.
@@ -101,4 +102,20 @@ pub trait Instance: Send + Sync {
         &self,
         request: &ForecastRequest,
     ) -> Result<haven_model::recovery::Forecast, InstanceError>;
+
+    /// Start a recovery: pre-flight, then (unless refused) the run in the
+    /// background. Answers at once with the recorded run.
+    async fn recover(&self, request: &RecoverRequest) -> Result<RunView, InstanceError>;
+
+    /// Continue a run whose executor is gone (`--resume`).
+    async fn resume_recovery(&self, request: &ResumeRequest) -> Result<RunView, InstanceError>;
+
+    /// A run as it stands, with its steps and measured RTOs.
+    async fn recovery(&self, id: i64) -> Result<RunView, InstanceError>;
+
+    /// The runs, newest first.
+    async fn recoveries(&self) -> Result<Vec<RecoveryRun>, InstanceError>;
+
+    /// A person's decision on a step: confirm a checkpoint, retry or skip.
+    async fn decide_step(&self, decision: &StepDecision) -> Result<RunView, InstanceError>;
 }

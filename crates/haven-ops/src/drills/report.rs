@@ -192,7 +192,7 @@ fn timeline_svg(d: &Drill) -> String {
     svg
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }
@@ -200,7 +200,7 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

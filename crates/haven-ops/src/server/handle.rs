@@ -235,6 +235,54 @@ impl Instance for Handle {
         Ok(crate::recovery::dry_run(&catalog, self.store.as_ref(), request).await?)
     }
 
+    async fn recover(
+        &self,
+        request: &crate::api::RecoverRequest,
+    ) -> Result<haven_model::recovery::run::RunView, InstanceError> {
+        Ok(crate::recovery::start(
+            self.catalog(),
+            Arc::clone(&self.store),
+            self.settings.data_dir.clone(),
+            request,
+        )
+        .await?)
+    }
+
+    async fn resume_recovery(
+        &self,
+        request: &crate::api::ResumeRequest,
+    ) -> Result<haven_model::recovery::run::RunView, InstanceError> {
+        Ok(crate::recovery::resume(
+            self.catalog(),
+            Arc::clone(&self.store),
+            self.settings.data_dir.clone(),
+            request,
+        )
+        .await?)
+    }
+
+    async fn recovery(
+        &self,
+        id: i64,
+    ) -> Result<haven_model::recovery::run::RunView, InstanceError> {
+        let catalog = self.catalog();
+        Ok(crate::recovery::view(&catalog, self.store.as_ref(), id).await?)
+    }
+
+    async fn recoveries(
+        &self,
+    ) -> Result<Vec<haven_model::recovery::run::RecoveryRun>, InstanceError> {
+        Ok(crate::recovery::list(self.store.as_ref(), 100).await?)
+    }
+
+    async fn decide_step(
+        &self,
+        decision: &crate::api::StepDecision,
+    ) -> Result<haven_model::recovery::run::RunView, InstanceError> {
+        let catalog = self.catalog();
+        Ok(crate::recovery::decide(&catalog, self.store.as_ref(), decision).await?)
+    }
+
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
         Ok(crate::preflight::check(
             self.catalog(),

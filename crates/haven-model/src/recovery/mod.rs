@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::catalog::plan::{needs_of, recovery_order};
+
+pub mod run;
 use crate::catalog::recovery::{DEFAULT_CONCURRENCY, PlanServices, StepAction};
 
 /// What to recover.

@@ -1,0 +1,523 @@
+//! `haven recover`: a real PostgreSQL database and a file tree destroyed
+//! and brought back in dependency order from their backups, a checkpoint
+//! a person confirms, a SIGKILL midway and `--resume`, point-in-time
+//! recovery, and pre-flight refusing before anything is touched.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::drill::Production;
+use crate::helpers::{PASSWORD, SmallFs, Workspace, is_root, noise, parse_json, read_tree};
+
+/// A catalog: the shop needs orders (which needs the database) and its
+/// files; orders waits at a checkpoint after its database is back.
+struct Estate {
+    ws: Workspace,
+    data: PathBuf,
+    files: PathBuf,
+    prod: Option<Production>,
+    prod_dir: PathBuf,
+}
+
+impl Estate {
+    fn new(repo_url: Option<&str>) -> Estate {
+        let ws = Workspace::new();
+        ws.init();
+        let prod_dir = std::env::temp_dir().join(format!(
+            "haven-test-prod-recover-{}-{}",
+            std::process::id(),
+            next()
+        ));
+        let prod = Production::start(&prod_dir);
+        prod.psql(
+            "CREATE TABLE items (id int PRIMARY KEY, name text); \
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 250) g;",
+        );
+        let files = ws.path("shop-files");
+        std::fs::create_dir_all(files.join("img")).expect("mkdir");
+        std::fs::write(files.join("index.html"), "the catalogue\n").expect("write");
+        std::fs::write(files.join("img/logo.bin"), noise(300_000, 7)).expect("write");
+        let data = ws.path("data");
+        std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+        let estate = Estate {
+            data,
+            files,
+            prod: Some(prod),
+            prod_dir,
+            ws,
+        };
+        let repo = repo_url.map_or_else(|| estate.ws.repo().display().to_string(), str::to_string);
+        std::fs::write(
+            estate.data.join("catalog/catalog.toml"),
+            estate.catalog(&repo),
+        )
+        .expect("catalog");
+        estate
+    }
+
+    fn catalog(&self, repo: &str) -> String {
+        let host = self.prod().root.display();
+        let pg_restore = self.prod().bin.join("pg_restore");
+        format!(
+            r#"
+[[service]]
+id = "shop"
+tier = 1
+rpo = "1d"
+rto = "4h"
+mtd = "1d"
+depends_on = ["orders", "shop-files"]
+
+[[service.recovery]]
+type = "command"
+run = "test -f \"$HAVEN_TARGET{files}/index.html\""
+
+[[service]]
+id = "orders"
+tier = 1
+rpo = "1d"
+rto = "2h"
+mtd = "1d"
+depends_on = ["shop-db"]
+
+[[service.recovery]]
+type = "sql"
+query = "SELECT count(*) FROM items"
+expect = "250"
+env = {{ PGHOST = "{host}", PGPORT = "5999", PGUSER = "haven", PGDATABASE = "postgres" }}
+
+[[service.recovery]]
+type = "checkpoint"
+prompt = "confirm DNS points to the recovery site"
+
+[[system]]
+id = "shop-files"
+kind = "file-server"
+policy = "nightly"
+
+[[system.backup_set]]
+paths = ["{files}"]
+
+[[system.check]]
+type = "command"
+run = "grep -q catalogue \"$HAVEN_SANDBOX{files}/index.html\""
+
+[[system]]
+id = "shop-db"
+kind = "database-postgres"
+policy = "nightly"
+
+[[system.backup_set]]
+command = "{dump}"
+recover_command = "{pg_restore} --clean --if-exists -h {host} -p 5999 -U haven -d postgres"
+
+[[policy]]
+id = "nightly"
+schedule = "0 2 * * *"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "{repo}"
+password = "env:HAVEN_PASSWORD"
+"#,
+            dump = self.prod().dump_command(),
+            files = self.files.display(),
+            pg_restore = pg_restore.display(),
+        )
+    }
+
+    fn prod(&self) -> &Production {
+        self.prod.as_ref().expect("running")
+    }
+
+    fn haven(&self) -> assert_cmd::Command {
+        let mut cmd = self.ws.haven();
+        cmd.arg("--data-dir").arg(&self.data);
+        cmd
+    }
+
+    fn json(&self, args: &[&str], code: i32) -> Value {
+        let out = self
+            .haven()
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("haven");
+        parse_json(&out, code)
+    }
+
+    /// `haven --json recover ARGS` in the background.
+    fn spawn(&self, args: &[&str]) -> Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--json")
+            .arg("recover")
+            .args(args)
+            .env("HAVEN_PASSWORD", PASSWORD)
+            .env_remove("HAVEN_PASSWORD_FILE")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn haven recover")
+    }
+
+    fn status(&self, run: i64) -> Value {
+        self.json(&["recover", "status", &run.to_string()], 0)
+    }
+
+    /// Poll the run's status until `ready` holds (60 s at most).
+    fn wait_for(&self, run: i64, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self
+                .haven()
+                .args(["--json", "recover", "status", &run.to_string()])
+                .output()
+                .expect("haven");
+            // The run is recorded once pre-flight has looked.
+            let status: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if out.status.success() && ready(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {status:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn count_items(&self) -> String {
+        self.prod()
+            .psql("SELECT count(*) FROM items")
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Estate {
+    fn drop(&mut self) {
+        // The cluster stops before its directory goes.
+        drop(self.prod.take());
+        let _ = std::fs::remove_dir_all(&self.prod_dir);
+    }
+}
+
+fn next() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+/// The step numbered by what it is named.
+fn step<'a>(view: &'a Value, name_has: &str) -> &'a Value {
+    view["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["name"].as_str().is_some_and(|n| n.contains(name_has)))
+        .unwrap_or_else(|| panic!("no step named like {name_has:?}: {view:#}"))
+}
+
+fn time(v: &Value) -> jiff::Timestamp {
+    v.as_str().expect("time").parse().expect("timestamp")
+}
+
+fn finish(child: Child) -> Value {
+    let out = child.wait_with_output().expect("wait");
+    parse_json(&out, 0)
+}
+
+/// The ransomware case, end to end: both systems destroyed, `recover
+/// --all` restores the database (into its recover_command) and the files
+/// in dependency order, stops at the checkpoint; killed there, `--resume`
+/// goes on without redoing a restore, the test confirms, and the run
+/// completes with the data verified and a measured RTO per service.
+#[test]
+fn a_recovery_restores_in_order_waits_at_the_checkpoint_and_resumes_after_a_kill() {
+    let estate = Estate::new(None);
+    estate.haven().args(["run", "shop-db"]).assert().success();
+    estate
+        .haven()
+        .args(["run", "shop-files"])
+        .assert()
+        .success();
+    let before: BTreeMap<PathBuf, Vec<u8>> = read_tree(&estate.files);
+
+    // Disaster: the table dropped, the files encrypted and deleted.
+    estate.prod().psql("DROP TABLE items");
+    std::fs::write(estate.files.join("index.html"), "encrypted!").expect("write");
+    std::fs::remove_file(estate.files.join("img/logo.bin")).expect("rm");
+
+    let mut first = estate.spawn(&["--all", "--reason", "ransomware drill"]);
+    let waiting = estate.wait_for(1, "the checkpoint", |v| {
+        step(v, "checkpoint")["state"] == "waiting"
+            && step(v, "check 1 of shop-files")["state"] == "done"
+    });
+    // Everything before the checkpoint is back and verified; the shop,
+    // which needs orders, has not started.
+    assert_eq!(estate.count_items(), "250");
+    assert_eq!(read_tree(&estate.files), before);
+    assert_eq!(
+        step(&waiting, "restore shop-db")["state"],
+        "done",
+        "{waiting:#}"
+    );
+    assert_eq!(
+        step(&waiting, "SELECT count")["state"],
+        "done",
+        "{waiting:#}"
+    );
+    assert_eq!(
+        step(&waiting, "check 1 of shop-files")["state"],
+        "done",
+        "{waiting:#}"
+    );
+    assert_eq!(step(&waiting, "test -f")["state"], "pending", "{waiting:#}");
+    assert_eq!(waiting["state"], "running");
+
+    // The executor is killed: the run shows interrupted.
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    let killed = estate.status(1);
+    assert_eq!(killed["state"], "interrupted", "{killed:#}");
+    let restore_started = step(&killed, "restore shop-db")["started_at"].clone();
+
+    let second = estate.spawn(&["--resume", "1"]);
+    let checkpoint = estate.wait_for(1, "the checkpoint again", |v| {
+        v["state"] == "running" && step(v, "checkpoint")["state"] == "waiting"
+    });
+    let number = step(&checkpoint, "checkpoint")["number"]
+        .as_i64()
+        .expect("number");
+    // Only a waiting checkpoint is confirmed; a done step is not.
+    let refused = estate.json(&["recover", "confirm", "1", "1"], 1);
+    assert_eq!(refused["error"]["code"], "recovery-conflict", "{refused:#}");
+    estate
+        .haven()
+        .args([
+            "recover",
+            "confirm",
+            "1",
+            &number.to_string(),
+            "--by",
+            "ana",
+            "--note",
+            "dig says recovery site",
+        ])
+        .assert()
+        .success();
+    let done = finish(second);
+
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert_eq!(done["resumed"], 1);
+    assert_eq!(done["reason"], "ransomware drill");
+    // No finished step ran twice: the restores kept their first start.
+    for s in done["steps"].as_array().expect("steps") {
+        assert_eq!(s["attempts"], 1, "{s:#}");
+        assert!(
+            ["done"].contains(&s["state"].as_str().expect("state")),
+            "{s:#}"
+        );
+    }
+    assert_eq!(
+        step(&done, "restore shop-db")["started_at"],
+        restore_started
+    );
+    let confirmed = &step(&done, "checkpoint")["decisions"][0];
+    assert_eq!(confirmed["decision"], "confirm");
+    assert!(
+        confirmed["by"].as_str().is_some_and(|b| b.contains("ana")),
+        "{confirmed:#}"
+    );
+    assert_eq!(confirmed["note"], "dig says recovery site");
+
+    // Dependency order, from the step records.
+    let ended = |name: &str| time(&step(&done, name)["ended_at"]);
+    let started = |name: &str| time(&step(&done, name)["started_at"]);
+    assert!(ended("restore shop-db") <= started("SELECT count"));
+    assert!(ended("checkpoint") <= started("test -f"));
+    assert!(ended("check 1 of shop-files") <= started("test -f"));
+
+    // The data is back, and every service has a measured RTO.
+    assert_eq!(estate.count_items(), "250");
+    assert_eq!(read_tree(&estate.files), before);
+    for service in done["services"].as_array().expect("services") {
+        assert!(service["measured_rto"].is_string(), "{service:#}");
+        assert_eq!(service["verdict"], "met", "{service:#}");
+    }
+    let lost = &done["snapshots"];
+    assert_eq!(lost.as_array().expect("snapshots").len(), 2, "{done:#}");
+
+    // The evidence as a report an auditor reads.
+    let html = estate
+        .haven()
+        .args(["recover", "report", "1", "--format", "html"])
+        .output()
+        .expect("report");
+    let html = String::from_utf8(html.stdout).expect("utf-8");
+    assert!(
+        html.contains("<svg") && html.contains("confirm by"),
+        "{html}"
+    );
+    assert!(!html.contains(PASSWORD));
+}
+
+/// `--at` recovers every system to its newest snapshot before the time
+/// (before the infection), into an alternate directory, and reports the
+/// data lost.
+#[test]
+fn a_point_in_time_recovery_takes_the_snapshot_before_the_time() {
+    let estate = Estate::new(None);
+    estate
+        .haven()
+        .args(["run", "shop-files"])
+        .assert()
+        .success();
+    let clean = read_tree(&estate.files);
+    let snapshots = estate.json(&["snapshots"], 0);
+    let first = snapshots.as_array().expect("list")[0].clone();
+    let first_time = time(&first["time"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    // The infection, backed up faithfully.
+    std::fs::write(estate.files.join("index.html"), "encrypted!").expect("write");
+    estate
+        .haven()
+        .args(["run", "shop-files"])
+        .assert()
+        .success();
+
+    let target = estate.ws.path("recovered");
+    let at = (first_time + jiff::SignedDuration::from_millis(500)).to_string();
+    let target_arg = format!("alternate:{}", target.display());
+    let out = estate
+        .haven()
+        .args([
+            "--json",
+            "recover",
+            "--services",
+            "shop",
+            "--at",
+            &at,
+            "--target",
+            &target_arg,
+        ])
+        .output()
+        .expect("recover");
+    // The database has no snapshot before that time: pre-flight refuses.
+    let refused = parse_json(&out, 1);
+    assert_eq!(refused["state"], "refused", "{refused:#}");
+    assert!(
+        refused["preflight"]
+            .to_string()
+            .contains("system shop-db set"),
+        "{refused:#}"
+    );
+    assert!(!target.exists(), "nothing is touched");
+
+    // The file server alone (a service of its own for this run).
+    let catalog = std::fs::read_to_string(estate.data.join("catalog/catalog.toml")).expect("read");
+    let catalog = catalog.replacen(
+        "[[system]]\nid = \"shop-files\"",
+        "[[service]]\nid = \"web\"\ntier = 2\nrpo = \"1d\"\nrto = \"4h\"\nmtd = \"2d\"\ndepends_on = [\"shop-files\"]\n\n[[system]]\nid = \"shop-files\"",
+        1,
+    );
+    std::fs::write(estate.data.join("catalog/catalog.toml"), catalog).expect("catalog");
+    let done = parse_json(
+        &estate
+            .haven()
+            .args([
+                "--json",
+                "recover",
+                "--services",
+                "web",
+                "--at",
+                &at,
+                "--target",
+                &target_arg,
+            ])
+            .output()
+            .expect("recover"),
+        0,
+    );
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let used = &done["snapshots"][0];
+    assert_eq!(used["snapshot"], first["id"], "{done:#}");
+    assert!(used["data_lost"].is_string());
+    let restored = target.join(estate.files.strip_prefix("/").expect("absolute"));
+    assert_eq!(read_tree(&restored), clean);
+    // Production is untouched by a recovery elsewhere.
+    assert_eq!(
+        std::fs::read(estate.files.join("index.html")).expect("read"),
+        b"encrypted!"
+    );
+}
+
+/// Pre-flight stops a run before anything is touched: a repository that
+/// is not there, then a target without room for the restore.
+#[test]
+fn preflight_failures_stop_the_run_before_anything_is_touched() {
+    let estate = Estate::new(Some("/nonexistent/haven-repo"));
+    std::fs::write(estate.files.join("index.html"), "damaged").expect("write");
+    let refused = estate.json(&["recover", "--all"], 1);
+    assert_eq!(refused["state"], "refused", "{refused:#}");
+    let findings = refused["preflight"].to_string();
+    assert!(findings.contains("repository"), "{findings}");
+    assert_eq!(
+        std::fs::read(estate.files.join("index.html")).expect("read"),
+        b"damaged"
+    );
+    // Recorded as evidence, with nothing run.
+    let status = estate.status(1);
+    assert_eq!(status["state"], "refused");
+    assert!(
+        status["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["state"] == "pending")
+    );
+    // --force needs a reason.
+    let out = estate
+        .haven()
+        .args(["recover", "--all", "--force"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    assert!(
+        is_root(),
+        "the space half of this test mounts a 1 MiB tmpfs and must run as root (CI does)"
+    );
+    let estate = Estate::new(None);
+    std::fs::write(estate.files.join("big.bin"), noise(3 << 20, 9)).expect("write");
+    estate
+        .haven()
+        .args(["run", "shop-files"])
+        .assert()
+        .success();
+    estate.haven().args(["run", "shop-db"]).assert().success();
+    let small = SmallFs::mount(estate.ws.path("small"), "1m");
+    let target = format!("alternate:{}", small.0.join("out").display());
+    let refused = estate.json(&["recover", "--all", "--target", &target], 1);
+    assert_eq!(refused["state"], "refused", "{refused:#}");
+    assert!(
+        refused["preflight"]
+            .to_string()
+            .contains("free; the restore needs"),
+        "{refused:#}"
+    );
+    assert!(!small.0.join("out").exists());
+}
