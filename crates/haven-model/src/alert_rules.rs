@@ -47,6 +47,8 @@ pub struct AlertSettings {
     /// least this long) before it may alert: two samples seconds apart
     /// forecast nonsense.
     pub capacity_min_history: SignedDuration,
+    /// A recovery's checkpoint waiting longer than this raises an alert.
+    pub checkpoint_wait: SignedDuration,
 }
 
 impl Default for AlertSettings {
@@ -61,6 +63,7 @@ impl Default for AlertSettings {
             capacity_horizon: SignedDuration::from_hours(14 * 24),
             capacity_history: SignedDuration::from_hours(30 * 24),
             capacity_min_history: SignedDuration::from_hours(3 * 24),
+            checkpoint_wait: SignedDuration::from_mins(30),
         }
     }
 }
@@ -1038,5 +1041,88 @@ mod tests {
         assert_eq!(forecasts(&[s(0, 500), s(2 * day, 600), s(4 * day, 700)]), 1);
         let used = capacity(&subjects, &catalog, &settings, "main", &[s(0, 900)]);
         assert!(used.holding.iter().any(|c| c.rule == Rule::CapacityUsed));
+    }
+}
+
+/// `recovery-halted:RUN` (a live run's critical step failed and waits
+/// for a person to retry or skip it) and `checkpoint-waiting:RUN:STEP` (a
+/// checkpoint has waited longer than `wait`). `runs`: the live runs (not
+/// refused, completed or interrupted). Swept: what no longer holds (the
+/// step retried, skipped or confirmed; the run ended) resolves.
+pub fn recovery(
+    catalog: &Catalog,
+    runs: &[crate::recovery::run::RunView],
+    wait: SignedDuration,
+    now: Timestamp,
+) -> Observation {
+    use crate::recovery::run::StepState;
+    let mut holding = Vec::new();
+    for view in runs {
+        let run = &view.run;
+        let services = run.plan.services();
+        let tier = services
+            .iter()
+            .filter_map(|s| catalog.service(s).map(|s| s.tier.value))
+            .min();
+        let subject = Subject {
+            service: services.first().map(|s| (*s).to_string()),
+            tier,
+            ..Subject::default()
+        };
+        let mut raise = |rule: Rule, key: String, summary: String, since: Timestamp, step: u32| {
+            holding.push(Condition {
+                key,
+                rule,
+                severity: rule.base_severity(),
+                subject: subject.clone(),
+                summary,
+                facts: facts(&[
+                    ("run", run.id.to_string()),
+                    ("step", step.to_string()),
+                    ("services", services.join(", ")),
+                ]),
+                since,
+                evidence: Some(format!("{}:{step}", run.id)),
+            });
+        };
+        for step in view.waiting_for_people() {
+            let since = step.ended_at.or(step.started_at).unwrap_or(run.started_at);
+            if step.state == StepState::Failed {
+                raise(
+                    Rule::RecoveryHalted,
+                    format!("{}:{}", Rule::RecoveryHalted.id(), run.id),
+                    format!(
+                        "recovery run {} is halted: step {} ({}) failed: {}; retry or skip it",
+                        run.id, step.number, step.name, step.detail
+                    ),
+                    since,
+                    step.number,
+                );
+            } else if now.duration_since(since) > wait {
+                raise(
+                    Rule::CheckpointWaiting,
+                    format!(
+                        "{}:{}:{}",
+                        Rule::CheckpointWaiting.id(),
+                        run.id,
+                        step.number
+                    ),
+                    format!(
+                        "recovery run {} has waited {} at checkpoint {}: {}",
+                        run.id,
+                        format_duration(now.duration_since(since)),
+                        step.number,
+                        step.detail
+                    ),
+                    since,
+                    step.number,
+                );
+            }
+        }
+    }
+    Observation {
+        holding,
+        cleared: Vec::new(),
+        swept: vec![Rule::RecoveryHalted, Rule::CheckpointWaiting],
     }
 }

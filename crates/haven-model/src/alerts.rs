@@ -69,11 +69,17 @@ pub enum Rule {
     /// The RTO a system's drills predict for its current size exceeds
     /// its RTO: the next disaster would miss it.
     PredictedRtoExceeded,
+    /// A recovery run is halted: a critical step failed and waits for a
+    /// person to retry or skip it.
+    RecoveryHalted,
+    /// A recovery's checkpoint has waited for a person longer than
+    /// `[alerts] checkpoint_wait`.
+    CheckpointWaiting,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 21] = [
         Rule::JobFailed,
         Rule::JobPartial,
         Rule::SystemicFailure,
@@ -93,6 +99,8 @@ impl Rule {
         Rule::DrillFailed,
         Rule::DrillOverdue,
         Rule::PredictedRtoExceeded,
+        Rule::RecoveryHalted,
+        Rule::CheckpointWaiting,
     ];
 
     /// The stable rule id.
@@ -117,6 +125,8 @@ impl Rule {
             Rule::DrillFailed => "drill-failed",
             Rule::DrillOverdue => "drill-overdue",
             Rule::PredictedRtoExceeded => "predicted-rto-exceeded",
+            Rule::RecoveryHalted => "recovery-halted",
+            Rule::CheckpointWaiting => "checkpoint-waiting",
         }
     }
 
@@ -131,7 +141,8 @@ impl Rule {
             Rule::SystemicFailure
             | Rule::RpoQuarantined
             | Rule::IntegrityCheckFailed
-            | Rule::StoreUnavailable => Severity::Critical,
+            | Rule::StoreUnavailable
+            | Rule::RecoveryHalted => Severity::Critical,
             Rule::JobFailed
             | Rule::RpoViolated
             | Rule::VolumeAnomaly
@@ -139,7 +150,8 @@ impl Rule {
             | Rule::CapacityUsed
             | Rule::Setup
             | Rule::DrillFailed
-            | Rule::PredictedRtoExceeded => Severity::Major,
+            | Rule::PredictedRtoExceeded
+            | Rule::CheckpointWaiting => Severity::Major,
             Rule::JobPartial
             | Rule::RpoAtRisk
             | Rule::DurationOverMax

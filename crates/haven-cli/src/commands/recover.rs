@@ -205,8 +205,10 @@ async fn follow(global: &GlobalArgs, instance: &dyn Instance, mut view: RunView)
     } else {
         print_outcome(&view);
     }
+    let whole = view.steps.iter().all(|s| s.state == StepState::Done)
+        && view.services.iter().all(|s| s.verdict == "met");
     Ok(match view.run.state {
-        RunState::Completed if view.services.iter().all(|s| s.verdict == "met") => exit::SUCCESS,
+        RunState::Completed if whole => exit::SUCCESS,
         RunState::Completed => exit::PARTIAL,
         _ => exit::FAILURE,
     })

@@ -521,3 +521,134 @@ fn preflight_failures_stop_the_run_before_anything_is_touched() {
     );
     assert!(!small.0.join("out").exists());
 }
+
+/// Through a running server: the run executes in the server, a checkpoint
+/// waiting too long is an alert until confirmed, a failed critical step
+/// halts the run (an alert) until a person retries it (it fails again)
+/// and then skips it; the run completes, partly.
+#[test]
+fn a_halted_run_and_a_waiting_checkpoint_are_alerts_until_people_decide() {
+    let estate = Estate::new(None);
+    estate.haven().args(["run", "shop-db"]).assert().success();
+    estate
+        .haven()
+        .args(["run", "shop-files"])
+        .assert()
+        .success();
+    let catalog = std::fs::read_to_string(estate.data.join("catalog/catalog.toml")).expect("read");
+    let catalog = catalog.replacen(
+        "run = \"test -f \\\"$HAVEN_TARGET",
+        "run = \"test -f /nonexistent/flag && test -f \\\"$HAVEN_TARGET",
+        1,
+    );
+    assert!(catalog.contains("/nonexistent/flag"));
+    std::fs::write(estate.data.join("catalog/catalog.toml"), catalog).expect("catalog");
+    std::fs::write(
+        estate.data.join("haven.toml"),
+        "listen = \"127.0.0.1:0\"\nevaluate_every = \"1s\"\n\n[alerts]\ncheckpoint_wait = \"1s\"\n",
+    )
+    .expect("settings");
+    let _server = crate::server::Server(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+            .args(["server", "--data-dir"])
+            .arg(&estate.data)
+            .env("HAVEN_PASSWORD", PASSWORD)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server"),
+    );
+    crate::server::wait_for("the server", || estate.data.join("server.addr").exists());
+    let alerts = |rule: &str| -> Vec<Value> {
+        let all = estate.json(&["alerts"], 0);
+        all.as_array()
+            .expect("alerts")
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .cloned()
+            .collect()
+    };
+    let follower = estate.spawn(&["--all", "--reason", "fire in the data centre"]);
+    let waiting = estate.wait_for(1, "the checkpoint", |v| {
+        step(v, "checkpoint")["state"] == "waiting"
+    });
+    let checkpoint = step(&waiting, "checkpoint")["number"].to_string();
+    crate::server::wait_for("checkpoint-waiting", || {
+        alerts("checkpoint-waiting")
+            .iter()
+            .any(|a| a["state"] == "open")
+    });
+    let open = alerts("checkpoint-waiting");
+    assert_eq!(
+        open[0]["key"],
+        format!("checkpoint-waiting:1:{checkpoint}"),
+        "{open:#?}"
+    );
+    estate
+        .haven()
+        .args(["recover", "confirm", "1", &checkpoint])
+        .assert()
+        .success();
+
+    let halted = estate.wait_for(1, "the halt", |v| v["state"] == "halted");
+    let failing = step(&halted, "test -f")["number"].to_string();
+    crate::server::wait_for("recovery-halted", || {
+        alerts("recovery-halted")
+            .iter()
+            .any(|a| a["state"] == "open")
+    });
+    crate::server::wait_for("checkpoint-waiting resolved", || {
+        alerts("checkpoint-waiting")
+            .iter()
+            .all(|a| a["state"] == "resolved")
+    });
+    // Retry needs a reason; it runs the step again, which fails again.
+    let out = estate
+        .haven()
+        .args(["recover", "retry", "1", &failing])
+        .output()
+        .expect("retry");
+    assert_eq!(out.status.code(), Some(2));
+    estate
+        .haven()
+        .args(["recover", "retry", "1", &failing, "--reason", "DNS fixed"])
+        .assert()
+        .success();
+    let again = estate.wait_for(1, "the second attempt", |v| {
+        step(v, "test -f")["attempts"] == 2 && v["state"] == "halted"
+    });
+    assert_eq!(step(&again, "test -f")["state"], "failed");
+    estate
+        .haven()
+        .args([
+            "recover",
+            "skip",
+            "1",
+            &failing,
+            "--reason",
+            "the shop starts by hand",
+            "--by",
+            "ana",
+        ])
+        .assert()
+        .success();
+    let out = follower.wait_with_output().expect("follow");
+    // Completed, but not everything was done: partial.
+    let done = parse_json(&out, 3);
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let skipped = step(&done, "test -f");
+    assert_eq!(skipped["state"], "skipped");
+    let decided: Vec<&str> = skipped["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| d["decision"].as_str().expect("decision"))
+        .collect();
+    assert_eq!(decided, ["retry", "skip"]);
+    crate::server::wait_for("recovery-halted resolved", || {
+        alerts("recovery-halted")
+            .iter()
+            .all(|a| a["state"] == "resolved")
+    });
+    assert_eq!(estate.count_items(), "250");
+}

@@ -31,7 +31,7 @@ pub(crate) fn exited(child: &mut Child) -> std::process::ExitStatus {
 
 /// A server a test started: killed when the test ends without stopping
 /// it (a failed assertion must not leave servers behind).
-pub(crate) struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl std::ops::Deref for Server {
     type Target = Child;

@@ -56,6 +56,7 @@ struct AlertsFile {
     capacity_horizon: Option<String>,
     capacity_history: Option<String>,
     capacity_min_history: Option<String>,
+    checkpoint_wait: Option<String>,
 }
 
 /// `[export]` of `haven.toml`.
@@ -463,6 +464,11 @@ impl Reader<'_> {
                 &key("capacity_min_history"),
                 &a.and_then(|a| a.capacity_min_history.clone()),
                 d.capacity_min_history,
+            )?,
+            checkpoint_wait: self.duration(
+                &key("checkpoint_wait"),
+                &a.and_then(|a| a.checkpoint_wait.clone()),
+                d.checkpoint_wait,
             )?,
         };
         if alerts.capacity_share > 1.0 {

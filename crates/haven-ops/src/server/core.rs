@@ -474,6 +474,14 @@ impl Core {
         Ok(())
     }
 
+    /// The recovery alerts (halted runs, checkpoints waiting too long).
+    pub async fn watch_recoveries(&mut self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let notices = self.watch.evaluate_recoveries(now).await?;
+        self.outbox.extend(notices);
+        Ok(())
+    }
+
     /// Notifications decided since the last call.
     pub fn take_notifications(&mut self) -> Vec<Notification> {
         std::mem::take(&mut self.outbox)

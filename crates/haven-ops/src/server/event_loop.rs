@@ -432,6 +432,7 @@ impl Loop {
         if self.evaluate {
             self.core.evaluate();
             self.core.watch_level().await?;
+            self.core.watch_recoveries().await?;
             self.evaluate = false;
         }
         let ticked = self.core.tick().await;

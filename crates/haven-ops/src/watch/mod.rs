@@ -345,6 +345,33 @@ impl Watch {
         Ok(out)
     }
 
+    /// `recovery-halted` and `checkpoint-waiting`, from the live
+    /// recovery runs (wherever they execute: their steps are in the
+    /// store).
+    pub async fn evaluate_recoveries(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut live = Vec::new();
+        for run in crate::recovery::list(self.store.as_ref(), 50)
+            .await
+            .map_err(recovery_store_error)?
+        {
+            if matches!(
+                run.state,
+                haven_model::recovery::run::RunState::Running
+                    | haven_model::recovery::run::RunState::Halted
+            ) {
+                let view = crate::recovery::view(&self.catalog, self.store.as_ref(), run.id)
+                    .await
+                    .map_err(recovery_store_error)?;
+                live.push(view);
+            }
+        }
+        let observation = rules::recovery(&self.catalog, &live, self.settings.checkpoint_wait, now);
+        self.apply(&observation, now).await
+    }
+
     /// Capacity of every repository with a capacity (at start).
     pub async fn evaluate_capacity(
         &mut self,
@@ -629,4 +656,13 @@ pub(crate) async fn resolve(
         alert_event("alert-resolved", &next, now, Some(by)).outcome(export::Outcome::Success),
     );
     Ok(next)
+}
+
+/// A recovery read that failed: the store's error (a run vanishing
+/// between its listing and its reading is a corrupt store).
+fn recovery_store_error(e: crate::recovery::RecoveryError) -> StoreError {
+    match e {
+        crate::recovery::RecoveryError::Store(e) => e,
+        other => StoreError::Corrupt(other.to_string()),
+    }
 }
