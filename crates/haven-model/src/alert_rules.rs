@@ -991,59 +991,6 @@ pub fn drill_readiness(
     obs
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::{Located, Origin, Repository};
-
-    fn with_repository(capacity: u64) -> Catalog {
-        let at = |v: &str| Located::new(v.to_string(), Origin::default());
-        Catalog {
-            repositories: vec![Repository {
-                id: Located::new("main".into(), Origin::default()),
-                url: at("/srv/main"),
-                jurisdiction: None,
-                region: None,
-                storage_tier: None,
-                media: None,
-                capacity_bytes: Some(capacity),
-                password: None,
-            }],
-            ..Catalog::default()
-        }
-    }
-
-    /// Two samples seconds apart on a fresh install forecast "80 % in a
-    /// few minutes": a forecast needs three samples over the minimum
-    /// history before it may alert; the capacity rule itself does not.
-    #[test]
-    fn a_capacity_forecast_needs_enough_history() {
-        let catalog = with_repository(1_000);
-        let subjects = Subjects::of(&catalog);
-        let settings = AlertSettings::default();
-        let t0: Timestamp = "2026-11-01T00:00:00Z".parse().expect("ts");
-        let s = |secs: i64, used: u64| (t0 + SignedDuration::from_secs(secs), used);
-        let forecasts = |samples: &[(Timestamp, u64)]| {
-            capacity(&subjects, &catalog, &settings, "main", samples)
-                .holding
-                .iter()
-                .filter(|c| c.rule == Rule::CapacityForecast)
-                .count()
-        };
-        assert_eq!(forecasts(&[s(0, 500), s(30, 510)]), 0, "seconds apart");
-        let day = 86_400;
-        assert_eq!(
-            forecasts(&[s(0, 500), s(day, 550), s(2 * day, 600)]),
-            0,
-            "2 days < 3 days"
-        );
-        // Three samples over four days, growing 50 a day: 800 in 4 more days.
-        assert_eq!(forecasts(&[s(0, 500), s(2 * day, 600), s(4 * day, 700)]), 1);
-        let used = capacity(&subjects, &catalog, &settings, "main", &[s(0, 900)]);
-        assert!(used.holding.iter().any(|c| c.rule == Rule::CapacityUsed));
-    }
-}
-
 /// `recovery-halted:RUN` (a live run's critical step failed and waits
 /// for a person to retry or skip it) and `checkpoint-waiting:RUN:STEP` (a
 /// checkpoint has waited longer than `wait`). `runs`: the live runs (not
@@ -1124,5 +1071,58 @@ pub fn recovery(
         holding,
         cleared: Vec::new(),
         swept: vec![Rule::RecoveryHalted, Rule::CheckpointWaiting],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Located, Origin, Repository};
+
+    fn with_repository(capacity: u64) -> Catalog {
+        let at = |v: &str| Located::new(v.to_string(), Origin::default());
+        Catalog {
+            repositories: vec![Repository {
+                id: Located::new("main".into(), Origin::default()),
+                url: at("/srv/main"),
+                jurisdiction: None,
+                region: None,
+                storage_tier: None,
+                media: None,
+                capacity_bytes: Some(capacity),
+                password: None,
+            }],
+            ..Catalog::default()
+        }
+    }
+
+    /// Two samples seconds apart on a fresh install forecast "80 % in a
+    /// few minutes": a forecast needs three samples over the minimum
+    /// history before it may alert; the capacity rule itself does not.
+    #[test]
+    fn a_capacity_forecast_needs_enough_history() {
+        let catalog = with_repository(1_000);
+        let subjects = Subjects::of(&catalog);
+        let settings = AlertSettings::default();
+        let t0: Timestamp = "2026-11-01T00:00:00Z".parse().expect("ts");
+        let s = |secs: i64, used: u64| (t0 + SignedDuration::from_secs(secs), used);
+        let forecasts = |samples: &[(Timestamp, u64)]| {
+            capacity(&subjects, &catalog, &settings, "main", samples)
+                .holding
+                .iter()
+                .filter(|c| c.rule == Rule::CapacityForecast)
+                .count()
+        };
+        assert_eq!(forecasts(&[s(0, 500), s(30, 510)]), 0, "seconds apart");
+        let day = 86_400;
+        assert_eq!(
+            forecasts(&[s(0, 500), s(day, 550), s(2 * day, 600)]),
+            0,
+            "2 days < 3 days"
+        );
+        // Three samples over four days, growing 50 a day: 800 in 4 more days.
+        assert_eq!(forecasts(&[s(0, 500), s(2 * day, 600), s(4 * day, 700)]), 1);
+        let used = capacity(&subjects, &catalog, &settings, "main", &[s(0, 900)]);
+        assert!(used.holding.iter().any(|c| c.rule == Rule::CapacityUsed));
     }
 }
