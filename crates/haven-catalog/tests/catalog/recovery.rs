@@ -423,3 +423,115 @@ sla_rto = "1h"
     );
     assert!(f.breaches.is_empty(), "{:?}", f.breaches);
 }
+
+/// A recorded run measures each service from the run's start until its
+/// last step (and what it needs) ended; people decide only on what waits
+/// for them; a halted run and a checkpoint waiting too long are alerts.
+#[test]
+fn a_run_measures_each_service_and_people_decide_only_what_waits() {
+    use haven_model::recovery::run::{
+        Decision, RecoveryRun, RestoreTarget, RunState, RunView, StepRecord, StepState,
+        refuse_decision,
+    };
+    use haven_model::recovery::{Selection, plan_run};
+    let catalog = shop();
+    let plan = plan_run(&catalog, &Selection::Plan("everything-but-reports".into())).expect("plan");
+    let t0: jiff::Timestamp = "2026-11-29T10:00:00Z".parse().expect("time");
+    let mins = |m: i64| t0 + SignedDuration::from_mins(m);
+    let run = RecoveryRun {
+        id: 7,
+        selection: Selection::All,
+        plan: plan.clone(),
+        by: "local:ana".into(),
+        reason: None,
+        at: None,
+        target: RestoreTarget::Original,
+        preflight: Vec::new(),
+        forced: None,
+        snapshots: Vec::new(),
+        state: RunState::Running,
+        started_at: t0,
+        ended_at: None,
+        executor: None,
+        heartbeat: t0,
+        resumed: 0,
+    };
+    let mut steps = StepRecord::all_pending(&plan);
+    let mut set = |n: usize, state: StepState, start: i64, end: Option<i64>| {
+        steps[n].state = state;
+        steps[n].started_at = Some(mins(start));
+        steps[n].ended_at = end.map(mins);
+    };
+    set(0, StepState::Done, 0, Some(20));
+    set(1, StepState::Done, 20, Some(25));
+    set(2, StepState::Done, 0, Some(40));
+    set(3, StepState::Waiting, 40, None);
+    let view = RunView::new(&catalog, run.clone(), steps.clone());
+    let measured: Vec<(&str, Option<SignedDuration>, &str)> = view
+        .services
+        .iter()
+        .map(|s| (s.service.as_str(), s.measured_rto, s.verdict.as_str()))
+        .collect();
+    assert_eq!(
+        measured,
+        [
+            ("orders", Some(SignedDuration::from_mins(25)), "met"),
+            ("shop", None, "not-back"),
+        ]
+    );
+    // Only the waiting checkpoint can be confirmed or skipped.
+    assert!(refuse_decision(&steps[3], Decision::Confirm).is_none());
+    assert!(refuse_decision(&steps[3], Decision::Skip).is_none());
+    let done = refuse_decision(&steps[0], Decision::Confirm).expect("refused");
+    assert!(
+        done.contains("step 1") && done.contains("is done"),
+        "{done}"
+    );
+    assert!(refuse_decision(&steps[3], Decision::Retry).is_some());
+
+    // Waiting 40 minutes (more than 30) is an alert; so is a failed
+    // critical step, which halts the run.
+    let wait = SignedDuration::from_mins(30);
+    let rules = |v: &RunView, now: i64| -> Vec<String> {
+        haven_model::alert_rules::recovery(&catalog, std::slice::from_ref(v), wait, mins(now))
+            .holding
+            .into_iter()
+            .map(|c| c.key)
+            .collect()
+    };
+    assert_eq!(rules(&view, 60), Vec::<String>::new());
+    assert_eq!(rules(&view, 80), ["checkpoint-waiting:7:4"]);
+    let mut failed = steps.clone();
+    failed[3].state = StepState::Done;
+    failed[3].ended_at = Some(mins(90));
+    failed[4].state = StepState::Failed;
+    failed[4].critical = true;
+    failed[4].started_at = Some(mins(90));
+    failed[4].ended_at = Some(mins(100));
+    let halted = RunView::new(&catalog, run.clone(), failed.clone());
+    assert_eq!(rules(&halted, 101), ["recovery-halted:7"]);
+    assert_eq!(halted.services[1].measured_rto, None);
+
+    // Skipped, the shop is back at the skip; 110 minutes is within its
+    // RTO of 2 hours.
+    failed[4].state = StepState::Skipped;
+    failed[4].ended_at = Some(mins(110));
+    let back = RunView::new(&catalog, run, failed);
+    assert_eq!(
+        back.services[1].measured_rto,
+        Some(SignedDuration::from_mins(110))
+    );
+    assert_eq!(back.services[1].verdict, "met");
+    assert!(rules(&back, 200).is_empty());
+
+    assert_eq!(
+        RestoreTarget::parse("original"),
+        Ok(RestoreTarget::Original)
+    );
+    assert_eq!(
+        RestoreTarget::parse("alternate:/srv/recovered"),
+        Ok(RestoreTarget::Alternate("/srv/recovered".into()))
+    );
+    assert!(RestoreTarget::parse("alternate:srv").is_err());
+    assert!(RestoreTarget::parse("elsewhere").is_err());
+}
