@@ -219,10 +219,30 @@ fn step_line(run: i64, s: &haven_model::recovery::run::StepRecord) -> String {
         (Some(a), Some(b)) => format!(" ({})", format_duration(b.duration_since(a))),
         _ => String::new(),
     };
+    if let Some(decided) = &s.pending {
+        return format!(
+            "step {:>3}  deciding  {}: {} by {}, about to be acted on",
+            s.number,
+            s.name,
+            decided.decision.as_str(),
+            decided.by
+        );
+    }
+    // A checkpoint's name holds its prompt already.
+    let detail = |s: &haven_model::recovery::run::StepRecord| {
+        if s.name.contains(&s.detail) {
+            String::new()
+        } else {
+            format!(": {}", s.detail)
+        }
+    };
     match s.state {
         StepState::Waiting => format!(
-            "step {:>3}  WAITING   {}: {} — confirm with `haven recover confirm {run} {}`",
-            s.number, s.name, s.detail, s.number
+            "step {:>3}  WAITING   {}{} — confirm with `haven recover confirm {run} {}`",
+            s.number,
+            s.name,
+            detail(s),
+            s.number
         ),
         StepState::Failed if s.critical => format!(
             "step {:>3}  FAILED    {}{took}: {} — the run is halted: `haven recover retry|skip {run} {} --reason TEXT`",
@@ -234,7 +254,7 @@ fn step_line(run: i64, s: &haven_model::recovery::run::StepRecord) -> String {
         ),
         StepState::Running => format!("step {:>3}  running   {}", s.number, s.name),
         StepState::Done => format!("step {:>3}  done      {}{took}", s.number, s.name),
-        StepState::Skipped => format!("step {:>3}  skipped   {}", s.number, s.name),
+        StepState::Skipped => format!("step {:>3}  skipped   {}{}", s.number, s.name, detail(s)),
         StepState::Pending => format!("step {:>3}  pending   {}", s.number, s.name),
     }
 }

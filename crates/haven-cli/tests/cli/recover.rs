@@ -451,7 +451,11 @@ fn a_point_in_time_recovery_takes_the_snapshot_before_the_time() {
     let used = &done["snapshots"][0];
     assert_eq!(used["snapshot"], first["id"], "{done:#}");
     assert!(used["data_lost"].is_string());
-    let restored = target.join(estate.files.strip_prefix("/").expect("absolute"));
+    // Under the system's own directory, at the files' full paths (as in a
+    // drill's sandbox).
+    let restored = target
+        .join("shop-files")
+        .join(estate.files.strip_prefix("/").expect("absolute"));
     assert_eq!(read_tree(&restored), clean);
     // Production is untouched by a recovery elsewhere.
     assert_eq!(

@@ -276,6 +276,7 @@ async fn attempt(
     let result = work(shared, unit, planned).await;
     record.ended_at = Some(Timestamp::now());
     (record.state, record.detail) = match result {
+        Ok(detail) if detail.starts_with(steps::NOT_APPLICABLE) => (StepState::Skipped, detail),
         Ok(detail) => (StepState::Done, detail),
         Err(detail) => (StepState::Failed, detail),
     };

@@ -3,7 +3,10 @@
 //! run a system's check against the recovered data. Each answers what it
 //! did or why it failed, in words (redacted). Commands get
 //! `HAVEN_TARGET` (and, for checks written for drills, `HAVEN_SANDBOX`):
-//! `/` for the original target, else the alternate directory.
+//! `/` for the original target; with an alternate directory, a system's
+//! own directory in it (`DIR/<system>`, laid out as a drill's sandbox, so
+//! its drill checks run there unchanged) and the directory itself for a
+//! service's steps.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,7 +36,7 @@ pub(super) struct Place {
 }
 
 impl Place {
-    /// The directory restored paths are under.
+    /// The directory everything restored is under.
     pub fn root(&self) -> PathBuf {
         match &self.target {
             RestoreTarget::Original => PathBuf::from("/"),
@@ -41,14 +44,28 @@ impl Place {
         }
     }
 
-    fn vars(&self) -> Vec<(String, String)> {
-        let root = self.root().display().to_string();
+    /// The directory a system's restored paths are under: `/`, or its
+    /// own directory in the alternate one.
+    pub fn root_of(&self, system: &str) -> PathBuf {
+        match &self.target {
+            RestoreTarget::Original => PathBuf::from("/"),
+            RestoreTarget::Alternate(dir) => Path::new(dir).join(system),
+        }
+    }
+
+    fn vars(root: &Path) -> Vec<(String, String)> {
+        let root = root.display().to_string();
         vec![
             ("HAVEN_TARGET".into(), root.clone()),
             ("HAVEN_SANDBOX".into(), root),
         ]
     }
 }
+
+/// A step that does not apply to this run (a check on a drill's sandbox
+/// port; a query on a database that an alternate target leaves as a
+/// file): recorded as skipped, with why.
+pub(super) const NOT_APPLICABLE: &str = "not applicable: ";
 
 /// Restore one set from its chosen snapshot (blocking).
 pub(super) fn restore(
@@ -67,8 +84,8 @@ pub(super) fn restore(
         .snapshot
         .parse()
         .map_err(|e| format!("snapshot {}: {e}", used.snapshot))?;
+    let root = place.root_of(&system.id.value);
     if set.command.is_none() {
-        let root = place.root();
         let outcome = repo
             .restore(&id, &root, &RestoreOptions::default(), &NoProgress)
             .map_err(|e| haven_model::errors::chain_text(&e))?;
@@ -94,7 +111,7 @@ pub(super) fn restore(
     let dump = staging.join(format!("{}.dump", set.name));
     match (&place.target, &set.recover_command) {
         (RestoreTarget::Original, Some(run)) => {
-            let loaded = load_dump(set, run, &dump, place);
+            let loaded = load_dump(set, run, &dump, &root);
             let _ = std::fs::remove_dir_all(&staging);
             loaded.map(|said| {
                 format!(
@@ -105,9 +122,9 @@ pub(super) fn restore(
                 )
             })
         }
-        (RestoreTarget::Alternate(dir), _) => {
-            let file = Path::new(dir).join(format!("{}-{}.dump", system.id.value, set.name));
-            crate::instance::files::private_dir(Path::new(dir))
+        (RestoreTarget::Alternate(_), _) => {
+            let file = root.join(format!("{}.dump", set.name));
+            crate::instance::files::private_dir(&root)
                 .and_then(|()| std::fs::rename(&dump, &file))
                 .map_err(|e| format!("cannot place the dump at {}: {e}", file.display()))?;
             let _ = std::fs::remove_dir_all(&staging);
@@ -147,9 +164,9 @@ fn failed_files(outcome: &haven_engine::RestoreOutcome) -> Result<(), String> {
 }
 
 /// The set's `recover_command`, reading the dump on its stdin.
-fn load_dump(set: &BackupSet, run: &str, dump: &Path, place: &Place) -> Result<String, String> {
+fn load_dump(set: &BackupSet, run: &str, dump: &Path, root: &Path) -> Result<String, String> {
     let mut env = resolve_env(&set.env)?;
-    env.extend(place.vars());
+    env.extend(Place::vars(root));
     env.push(("HAVEN_RESTORE_FILE".into(), dump.display().to_string()));
     let script = format!("{{ {run}\n}} < \"$HAVEN_RESTORE_FILE\"");
     said_by(
@@ -192,12 +209,13 @@ fn command(
     expect_exit: i64,
     expect_output: Option<&str>,
     timeout: Duration,
-    place: &Place,
+    root: &Path,
 ) -> Result<String, String> {
     let mut vars = resolve_env(env)?;
-    vars.extend(place.vars());
+    vars.extend(Place::vars(root));
+    let script = format!("cd \"$HAVEN_TARGET\" && {run}");
     said_by(
-        run_with_timeout("recovery step", run, &vars, timeout),
+        run_with_timeout("recovery step", &script, &vars, timeout),
         expect_exit,
         expect_output,
     )
@@ -293,7 +311,7 @@ pub(super) async fn recovery_step(step: &RecoveryStep, place: &Place) -> Result<
             expect_output,
             env,
         } => {
-            let place = place.clone();
+            let root = place.root();
             blocking(move || {
                 command(
                     &run,
@@ -301,7 +319,7 @@ pub(super) async fn recovery_step(step: &RecoveryStep, place: &Place) -> Result<
                     expect_exit,
                     expect_output.as_deref(),
                     timeout,
-                    &place,
+                    &root,
                 )
             })
             .await
@@ -319,9 +337,11 @@ pub(super) async fn recovery_step(step: &RecoveryStep, place: &Place) -> Result<
     }
 }
 
-/// Run check `index` of `system` against the recovered data: commands
-/// with `HAVEN_TARGET`, queries with the connection of the system's dump
-/// set (its `env`), probes as written.
+/// Run check `index` of `system` against the recovered data: commands in
+/// the system's root (`HAVEN_TARGET`), queries with the connection of
+/// the system's dump set (its `env`; not applicable when an alternate
+/// target left the dump as a file), probes as written (not applicable
+/// on a drill's sandbox port).
 pub(super) async fn check(system: &System, index: usize, place: &Place) -> Result<String, String> {
     let Some(check) = system.checks.get(index).cloned() else {
         return Err(format!(
@@ -337,7 +357,7 @@ pub(super) async fn check(system: &System, index: usize, place: &Place) -> Resul
             expect_exit,
             expect_output,
         } => {
-            let place = place.clone();
+            let root = place.root_of(&system.id.value);
             blocking(move || {
                 command(
                     &run,
@@ -345,11 +365,14 @@ pub(super) async fn check(system: &System, index: usize, place: &Place) -> Resul
                     expect_exit,
                     expect_output.as_deref(),
                     COMMAND_TIMEOUT,
-                    &place,
+                    &root,
                 )
             })
             .await
         }
+        Check::Sql { .. } if matches!(place.target, RestoreTarget::Alternate(_)) => Ok(format!(
+            "{NOT_APPLICABLE}the query needs the recovered database, and an alternate target leaves its dump as a file"
+        )),
         Check::Sql { query, expect } => {
             let env = system
                 .backup_sets
@@ -359,8 +382,8 @@ pub(super) async fn check(system: &System, index: usize, place: &Place) -> Resul
                 .unwrap_or_default();
             blocking(move || sql(&query, &expect, resolve_env(&env)?, COMMAND_TIMEOUT)).await
         }
-        Check::Tcp { address } if sandbox_only(&address) => Err(sandbox_probe(&address)),
-        Check::Http { url, .. } if sandbox_only(&url) => Err(sandbox_probe(&url)),
+        Check::Tcp { address } if sandbox_only(&address) => Ok(sandbox_probe(&address)),
+        Check::Http { url, .. } if sandbox_only(&url) => Ok(sandbox_probe(&url)),
         Check::Tcp { address } => tcp(&address).await,
         Check::Http { url, expect_status } => http(&url, expect_status).await,
     }
@@ -368,6 +391,6 @@ pub(super) async fn check(system: &System, index: usize, place: &Place) -> Resul
 
 fn sandbox_probe(what: &str) -> String {
     format!(
-        "{what} probes a drill's sandbox port ($HAVEN_PORT): in a recovery, probe the recovered service with a [[service.recovery]] tcp or http step"
+        "{NOT_APPLICABLE}{what} probes a drill's sandbox port ($HAVEN_PORT): in a recovery, probe the recovered service with a [[service.recovery]] tcp or http step"
     )
 }
