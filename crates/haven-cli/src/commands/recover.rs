@@ -64,7 +64,19 @@ pub fn run(global: &GlobalArgs, args: &RecoverArgs) -> Result<u8> {
                 instance.recover(&request).await?
             }
         };
-        follow(global, instance.as_ref(), view).await
+        let id = view.run.id;
+        tokio::select! {
+            code = follow(global, instance.as_ref(), view) => code,
+            signal = crate::commands::drill::interrupted() => {
+                // A run executing in this process stops with it: its
+                // commands are killed so nothing writes behind it.
+                haven_ops::recovery::abort();
+                eprintln!(
+                    "{signal}: stopped following run {id}. A run executing in this command is interrupted (continue it with `haven recover --resume {id}`); one executing in a server goes on (`haven recover status {id}`)"
+                );
+                Ok(exit::FAILURE)
+            }
+        }
     })
 }
 

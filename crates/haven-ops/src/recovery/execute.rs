@@ -332,11 +332,8 @@ async fn work(shared: &Shared, unit: &Unit, planned: &PlannedStep) -> Result<Str
                     )
                 })?;
             let (catalog, place) = (Arc::clone(catalog), shared.place.clone());
-            tokio::task::spawn_blocking(move || {
-                steps::restore(&catalog, &system, &backup_set, &used, &place)
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("the restore stopped: {e}")))
+            steps::blocking(move || steps::restore(&catalog, &system, &backup_set, &used, &place))
+                .await
         }
         StepKind::Recovery { index, .. } => {
             let step = catalog

@@ -27,6 +27,17 @@ use haven_store::Store;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+/// Commands recovery steps start run as this pseudo job, so a recovery
+/// interrupted in this process can kill them ([`abort`]).
+const RECOVERY_COMMANDS: i64 = -2;
+
+/// Kill the commands the recoveries running in this process started
+/// (SIGINT, SIGTERM): the run shows interrupted and `--resume` runs
+/// those steps again; nothing keeps writing behind it.
+pub fn abort() {
+    crate::jobs::command::kill_commands_of(&[RECOVERY_COMMANDS]);
+}
+
 /// An executor silent for longer than this (on another host) is gone.
 const SILENCE: SignedDuration = SignedDuration::from_secs(60);
 

@@ -17,7 +17,7 @@ use haven_model::catalog::{BackupSet, Catalog, Check, System};
 use haven_model::recovery::run::{RestoreTarget, SnapshotUsed};
 
 use crate::instance::secrets::resolve_env;
-use crate::jobs::command::{CommandError, run_with_timeout};
+use crate::jobs::command::{CommandError, for_job, run_with_timeout};
 
 /// How long a command or query may take unless its step says.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
@@ -289,11 +289,12 @@ async fn http(url: &str, expect_status: i64) -> Result<String, String> {
     }
 }
 
-/// Blocking work off the async threads, its panic a failure.
-async fn blocking(
+/// Blocking work off the async threads (its commands the recoveries'),
+/// its panic a failure.
+pub(super) async fn blocking(
     work: impl FnOnce() -> Result<String, String> + Send + 'static,
 ) -> Result<String, String> {
-    tokio::task::spawn_blocking(work)
+    tokio::task::spawn_blocking(move || for_job(super::RECOVERY_COMMANDS, work))
         .await
         .unwrap_or_else(|e| Err(format!("the step stopped: {e}")))
 }
