@@ -363,21 +363,7 @@ fn restore_step(
             ),
             outcome.bytes,
         ),
-        Ok(outcome) => (
-            false,
-            format!(
-                "{} files damaged or missing: {}",
-                outcome.failed.len(),
-                outcome
-                    .failed
-                    .iter()
-                    .take(5)
-                    .map(|f| format!("{} ({})", f.path.display(), f.error))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            outcome.bytes,
-        ),
+        Ok(outcome) => (false, failed_files(&outcome), outcome.bytes),
         Err(e) => (false, haven_model::errors::chain_text(&e), 0),
     };
     (
@@ -501,4 +487,19 @@ fn recovery_point(
         },
     });
     parsed.ok()
+}
+
+/// What a restore could not restore, in words (the first five).
+pub(crate) fn failed_files(outcome: &haven_engine::RestoreOutcome) -> String {
+    format!(
+        "{} files damaged or missing: {}",
+        outcome.failed.len(),
+        outcome
+            .failed
+            .iter()
+            .take(5)
+            .map(|f| format!("{} ({})", f.path.display(), f.error))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use haven_engine::Repository;
 use haven_model::catalog::Catalog;
 use haven_model::catalog::recovery::StepAction;
 use haven_model::recovery::run::{
@@ -49,6 +50,7 @@ pub(super) fn spawn(
         run: Mutex::new(run),
         halted: AtomicUsize::new(0),
         wake: Notify::new(),
+        repos: Mutex::new(HashMap::new()),
     });
     tokio::spawn(async move {
         let id = shared.id;
@@ -89,6 +91,9 @@ struct Shared {
     halted: AtomicUsize,
     /// A halt was lifted: the scheduler looks again.
     wake: Notify,
+    /// The repositories opened so far (one key derivation each, not one
+    /// per restore).
+    repos: Mutex<HashMap<String, Arc<Repository>>>,
 }
 
 impl Shared {
@@ -109,6 +114,21 @@ impl Shared {
             .into_iter()
             .find(|s| s.number == number)
             .ok_or_else(|| format!("step {number} of run {} is gone from the database", self.id))
+    }
+
+    /// A repository of the catalog, opened once for the run.
+    async fn repository(&self, id: &str) -> Result<Arc<Repository>, String> {
+        let mut repos = self.repos.lock().await;
+        if let Some(repo) = repos.get(id) {
+            return Ok(Arc::clone(repo));
+        }
+        let (catalog, wanted) = (Arc::clone(&self.catalog), id.to_string());
+        let repo = tokio::task::spawn_blocking(move || super::preflight::open(&catalog, &wanted))
+            .await
+            .map_err(|e| format!("opening the repository stopped: {e}"))??;
+        let repo = Arc::new(repo);
+        repos.insert(id.to_string(), Arc::clone(&repo));
+        Ok(repo)
     }
 
     async fn put(&self, step: &StepRecord) -> Result<(), String> {
@@ -331,8 +351,13 @@ async fn work(shared: &Shared, unit: &Unit, planned: &PlannedStep) -> Result<Str
                         unit.id
                     )
                 })?;
-            let (catalog, place) = (Arc::clone(catalog), shared.place.clone());
-            steps::blocking(move || steps::restore(&catalog, &system, &backup_set, &used, &place))
+            let repo_id = catalog
+                .policy_of(&system)
+                .map(|p| p.repository.value.to_string())
+                .ok_or_else(|| format!("system {} has no policy", unit.id))?;
+            let repo = shared.repository(&repo_id).await?;
+            let place = shared.place.clone();
+            steps::blocking(move || steps::restore(&repo, &system, &backup_set, &used, &place))
                 .await
         }
         StepKind::Recovery { index, .. } => {

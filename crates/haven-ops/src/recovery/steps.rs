@@ -11,9 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use haven_engine::{Id, NoProgress, RestoreOptions};
+use haven_engine::{Id, NoProgress, Repository, RestoreOptions};
 use haven_model::catalog::recovery::{RecoveryStep, StepAction};
-use haven_model::catalog::{BackupSet, Catalog, Check, System};
+use haven_model::catalog::{BackupSet, Check, System};
 use haven_model::recovery::run::{RestoreTarget, SnapshotUsed};
 
 use crate::instance::secrets::resolve_env;
@@ -69,17 +69,12 @@ pub(super) const NOT_APPLICABLE: &str = "not applicable: ";
 
 /// Restore one set from its chosen snapshot (blocking).
 pub(super) fn restore(
-    catalog: &Catalog,
+    repo: &Repository,
     system: &System,
     set: &BackupSet,
     used: &SnapshotUsed,
     place: &Place,
 ) -> Result<String, String> {
-    let repo_id = catalog
-        .policy_of(system)
-        .map(|p| p.repository.value.clone())
-        .ok_or_else(|| format!("system {} has no policy", system.id.value))?;
-    let repo = super::preflight::open(catalog, &repo_id)?;
     let id: Id = used
         .snapshot
         .parse()
@@ -150,17 +145,7 @@ fn failed_files(outcome: &haven_engine::RestoreOutcome) -> Result<(), String> {
     if outcome.failed.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "{} files damaged or not restorable: {}",
-        outcome.failed.len(),
-        outcome
-            .failed
-            .iter()
-            .take(5)
-            .map(|f| format!("{} ({})", f.path.display(), f.error))
-            .collect::<Vec<_>>()
-            .join("; ")
-    ))
+    Err(crate::drills::failed_files(outcome))
 }
 
 /// The set's `recover_command`, reading the dump on its stdin.
