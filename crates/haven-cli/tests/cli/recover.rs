@@ -470,10 +470,23 @@ fn a_point_in_time_recovery_takes_the_snapshot_before_the_time() {
 fn preflight_failures_stop_the_run_before_anything_is_touched() {
     let estate = Estate::new(Some("/nonexistent/haven-repo"));
     std::fs::write(estate.files.join("index.html"), "damaged").expect("write");
+    // A recovery step whose program is not installed.
+    let catalog = std::fs::read_to_string(estate.data.join("catalog/catalog.toml"))
+        .expect("read")
+        .replacen(
+            "run = \"test -f",
+            "run = \"no-such-program-haven && test -f",
+            1,
+        );
+    std::fs::write(estate.data.join("catalog/catalog.toml"), catalog).expect("catalog");
     let refused = estate.json(&["recover", "--all"], 1);
     assert_eq!(refused["state"], "refused", "{refused:#}");
     let findings = refused["preflight"].to_string();
     assert!(findings.contains("repository"), "{findings}");
+    assert!(
+        findings.contains("`no-such-program-haven` is not found"),
+        "{findings}"
+    );
     assert_eq!(
         std::fs::read(estate.files.join("index.html")).expect("read"),
         b"damaged"
@@ -655,4 +668,106 @@ fn a_halted_run_and_a_waiting_checkpoint_are_alerts_until_people_decide() {
             .all(|a| a["state"] == "resolved")
     });
     assert_eq!(estate.count_items(), "250");
+}
+
+/// SIGINT while a run executes in the command: the recover_command it
+/// started is killed with it (nothing keeps writing behind it), the run
+/// shows interrupted, and `--resume` loads the dump again to completion.
+#[test]
+fn an_interrupted_recovery_kills_its_commands_and_resumes() {
+    let ws = Workspace::new();
+    ws.init();
+    let data = ws.path("data");
+    std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+    let marker = format!("haven-recover-sigint-{}", std::process::id());
+    let loaded = ws.path("loaded.txt");
+    let catalog = format!(
+        r#"
+[[service]]
+id = "ledger"
+tier = 2
+rpo = "1d"
+rto = "4h"
+mtd = "1d"
+depends_on = ["ledger-db"]
+
+[[system]]
+id = "ledger-db"
+kind = "database"
+policy = "nightly"
+
+[[system.backup_set]]
+name = "dump"
+command = "printf 'row 1\nrow 2\n'"
+recover_command = ": {marker}; if [ ! -e {flag} ]; then touch {flag}; sleep 300; fi; cat > {loaded}"
+
+[[policy]]
+id = "nightly"
+schedule = "0 2 * * *"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "{repo}"
+password = "env:HAVEN_PASSWORD"
+"#,
+        flag = ws.path("first-attempt").display(),
+        loaded = loaded.display(),
+        repo = ws.repo().display(),
+    );
+    std::fs::write(data.join("catalog/catalog.toml"), catalog).expect("catalog");
+    let haven = || {
+        let mut cmd = ws.haven();
+        cmd.arg("--data-dir").arg(&data);
+        cmd
+    };
+    haven().args(["run", "ledger-db"]).assert().success();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--json", "recover", "--all"])
+        .env("HAVEN_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let sleeping = || {
+        std::fs::read_dir("/proc")
+            .expect("proc")
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .any(|cmd| String::from_utf8_lossy(&cmd).contains(&marker))
+    };
+    crate::server::wait_for("the recover_command", sleeping);
+    crate::server::signal(&child, rustix::process::Signal::INT);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume 1"));
+    assert!(!sleeping(), "the recover_command outlived the recovery");
+    let status = parse_json(
+        &haven()
+            .args(["--json", "recover", "status", "1"])
+            .output()
+            .expect("status"),
+        0,
+    );
+    assert_eq!(status["state"], "interrupted", "{status:#}");
+
+    let done = parse_json(
+        &haven()
+            .args(["--json", "recover", "--resume", "1"])
+            .output()
+            .expect("resume"),
+        0,
+    );
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert_eq!(step(&done, "restore ledger-db")["attempts"], 2, "{done:#}");
+    assert_eq!(
+        std::fs::read_to_string(&loaded).expect("loaded"),
+        "row 1\nrow 2\n"
+    );
 }

@@ -355,8 +355,8 @@ fn first_word(line: &str) -> String {
 /// A shell builtin, an executable path, or a program on the PATH.
 fn on_path(program: &str) -> bool {
     const BUILTINS: &[&str] = &[
-        "cd", "test", "[", "true", "false", "echo", "exit", "printf", "set", "export", "exec", "{",
-        "if", "for", "while",
+        ":", ".", "cd", "test", "[", "true", "false", "echo", "exit", "printf", "set", "export",
+        "exec", "{", "if", "for", "while",
     ];
     if BUILTINS.contains(&program) {
         return true;
