@@ -34,6 +34,7 @@ macro_rules! conformance_tests {
             latest_jobs_and_capacity_samples_come_from_job_evidence,
             queued_notifications_keep_their_progress_until_done,
             drills_are_kept_as_evidence,
+            recovery_runs_keep_their_steps,
         );
     };
     ($fresh:expr; $($name:ident),+ $(,)?) => {
@@ -765,4 +766,113 @@ pub async fn drills_are_kept_as_evidence(store: &dyn Store) {
     assert_eq!(of_db[0].verdict, Verdict::Fail, "newest first");
     assert_eq!(of_db[1], first, "kept whole");
     assert_eq!(store.drills(None, 2).await.expect("drills").len(), 2);
+}
+
+pub async fn recovery_runs_keep_their_steps(store: &dyn Store) {
+    use haven_model::recovery::run::{
+        Decided, Decision, RecoveryRun, RestoreTarget, RunState, StepRecord, StepState,
+    };
+    use haven_model::recovery::{PlannedStep, RunPlan, Selection, StepKind, Unit, UnitKind};
+    let step = |number: u32| PlannedStep {
+        number,
+        unit: "db".into(),
+        kind: StepKind::Restore {
+            set: format!("s{number}"),
+        },
+        name: format!("restore db/s{number}"),
+        critical: true,
+    };
+    let plan = RunPlan {
+        plan: None,
+        concurrency: 4,
+        units: vec![Unit {
+            id: "db".into(),
+            kind: UnitKind::System,
+            wave: 0,
+            needs: vec![],
+            steps: vec![step(1), step(2)],
+        }],
+        deferred: vec![],
+    };
+    let run = |at: i64| RecoveryRun {
+        id: 0,
+        selection: Selection::All,
+        plan: plan.clone(),
+        by: "local:ana".into(),
+        reason: Some("fire".into()),
+        at: None,
+        target: RestoreTarget::Original,
+        preflight: vec![],
+        forced: None,
+        snapshots: vec![],
+        state: RunState::Running,
+        started_at: t(at),
+        ended_at: None,
+        executor: None,
+        heartbeat: t(at),
+        resumed: 0,
+    };
+    let steps = StepRecord::all_pending(&plan);
+    let first = store
+        .create_recovery(&run(0), &steps)
+        .await
+        .expect("create");
+    let second = store
+        .create_recovery(&run(10), &steps)
+        .await
+        .expect("create");
+    assert!(first.id > 0 && second.id > first.id);
+    let (read, read_steps) = store
+        .recovery(first.id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(read, first, "the record keeps its id");
+    assert_eq!(read_steps, steps);
+
+    let mut done = steps[1].clone();
+    done.state = StepState::Done;
+    done.attempts = 1;
+    done.decisions.push(Decided {
+        decision: Decision::Confirm,
+        by: "ana".into(),
+        at: t(5),
+        note: Some("seen".into()),
+    });
+    store.put_recovery_step(first.id, &done).await.expect("put");
+    let ended = RecoveryRun {
+        state: RunState::Completed,
+        ended_at: Some(t(6)),
+        ..first.clone()
+    };
+    store.update_recovery(&ended).await.expect("update");
+    let (read, read_steps) = store
+        .recovery(first.id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(read, ended);
+    assert_eq!(read_steps, vec![steps[0].clone(), done]);
+    // The other run is untouched; runs list newest first.
+    let (_, other) = store
+        .recovery(second.id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(other, steps);
+    let ids: Vec<i64> = store
+        .recoveries(10)
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [second.id, first.id]);
+    assert!(store.recovery(9999).await.expect("read").is_none());
+    assert!(matches!(
+        store
+            .update_recovery(&RecoveryRun { id: 9999, ..ended })
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
 }
