@@ -429,3 +429,49 @@ impl RunView {
             .collect()
     }
 }
+
+/// What live recovery runs hold back from the schedule, and why: the
+/// systems whose restores have not settled (a scheduled backup would save
+/// half-restored data, retention could forget the snapshot being
+/// restored) and their repositories (a prune could remove what a restore
+/// still reads).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Holds {
+    /// System → why.
+    pub systems: std::collections::BTreeMap<String, String>,
+    /// Repository → why.
+    pub repositories: std::collections::BTreeMap<String, String>,
+}
+
+/// The holds of `live` runs (running or halted).
+pub fn holds(catalog: &Catalog, live: &[RunView]) -> Holds {
+    let mut out = Holds::default();
+    for view in live {
+        for unit in view
+            .run
+            .plan
+            .units
+            .iter()
+            .filter(|u| u.kind == UnitKind::System)
+        {
+            let restoring = view.steps.iter().any(|s| {
+                s.unit == unit.id
+                    && s.name.starts_with("restore ")
+                    && !s.state.is_settled(s.critical)
+            });
+            if !restoring {
+                continue;
+            }
+            let why = format!("recovery run {} restores {}", view.run.id, unit.id);
+            if let Some(repo) = catalog
+                .system(&unit.id)
+                .and_then(|s| catalog.policy_of(s))
+                .map(|p| p.repository.value.to_string())
+            {
+                out.repositories.entry(repo).or_insert_with(|| why.clone());
+            }
+            out.systems.insert(unit.id.clone(), why);
+        }
+    }
+    out
+}

@@ -12,7 +12,9 @@
 //! - a task never has two jobs running, and a time that comes due while
 //!   its previous job still runs or waits is skipped (recorded);
 //! - transient failures are retried with backoff until the attempts are
-//!   used up or the failure is systemic.
+//!   used up or the failure is systemic;
+//! - while a recovery restores a system, its scheduled jobs (and prunes
+//!   of its repository) are skipped, saying why; manual runs are not.
 
 use std::collections::{HashMap, HashSet};
 
@@ -70,6 +72,8 @@ pub struct Scheduler {
     queued_tasks: HashSet<String>,
     /// Running jobs: task → repository.
     running: HashMap<String, String>,
+    /// What live recoveries hold back.
+    holds: crate::recovery::run::Holds,
 }
 
 impl Scheduler {
@@ -91,6 +95,7 @@ impl Scheduler {
             queue: Vec::new(),
             queued_tasks: HashSet::new(),
             running: HashMap::new(),
+            holds: crate::recovery::run::Holds::default(),
         };
         let new_marks = scheduler.replace_plan(plan, marks, now);
         (scheduler, new_marks)
@@ -277,6 +282,12 @@ impl Scheduler {
                 decisions.skip.push((queued.spec.record.clone(), message));
                 continue;
             }
+            if let Some(why) = self.held(&queued.spec.record).filter(|_| bound) {
+                let message = format!("held: {why}; runs at its next scheduled time");
+                self.queued_tasks.remove(&queued.task);
+                decisions.skip.push((queued.spec.record.clone(), message));
+                continue;
+            }
             let repo = queued.spec.work.repository().id.clone();
             let in_repo = per_repo.get(&repo).copied().unwrap_or(0);
             if self.running.len() >= self.limits.global
@@ -293,6 +304,26 @@ impl Scheduler {
         }
         self.queue = waiting;
         decisions
+    }
+
+    /// Hold back what live recoveries restore (replacing the holds
+    /// before).
+    pub fn hold(&mut self, holds: crate::recovery::run::Holds) {
+        self.holds = holds;
+    }
+
+    /// Why a job is held back, if it is: its system is being restored,
+    /// or it prunes a repository a restore reads.
+    fn held(&self, record: &NewJob) -> Option<&String> {
+        let system = record
+            .system
+            .as_ref()
+            .and_then(|s| self.holds.systems.get(s));
+        let prune = (record.kind == crate::jobs::JobKind::Prune)
+            .then(|| record.repository.as_ref())
+            .flatten()
+            .and_then(|r| self.holds.repositories.get(r));
+        system.or(prune)
     }
 
     /// Forget a job that was not started after all.

@@ -255,6 +255,17 @@ pub async fn list(store: &dyn Store, limit: u32) -> Result<Vec<RecoveryRun>, Rec
         .collect())
 }
 
+/// The live runs (running or halted), with their steps.
+pub async fn live(catalog: &Catalog, store: &dyn Store) -> Result<Vec<RunView>, RecoveryError> {
+    let mut views = Vec::new();
+    for run in list(store, 50).await? {
+        if matches!(run.state, RunState::Running | RunState::Halted) {
+            views.push(view(catalog, store, run.id).await?);
+        }
+    }
+    Ok(views)
+}
+
 /// Record a person's decision on a step; the run's executor acts on it.
 pub async fn decide(
     catalog: &Catalog,

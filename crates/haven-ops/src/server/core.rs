@@ -474,10 +474,19 @@ impl Core {
         Ok(())
     }
 
-    /// The recovery alerts (halted runs, checkpoints waiting too long).
+    /// The live recoveries: their alerts (halted runs, checkpoints
+    /// waiting too long), and what they hold back from the schedule.
     pub async fn watch_recoveries(&mut self) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let notices = self.watch.evaluate_recoveries(now).await?;
+        let live = crate::recovery::live(&self.catalog, self.store.as_ref())
+            .await
+            .map_err(|e| match e {
+                crate::recovery::RecoveryError::Store(e) => e,
+                other => StoreError::Corrupt(other.to_string()),
+            })?;
+        self.scheduler
+            .hold(haven_model::recovery::run::holds(&self.catalog, &live));
+        let notices = self.watch.evaluate_recoveries(&live, now).await?;
         self.outbox.extend(notices);
         Ok(())
     }

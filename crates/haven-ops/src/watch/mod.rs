@@ -350,25 +350,10 @@ impl Watch {
     /// store).
     pub async fn evaluate_recoveries(
         &mut self,
+        live: &[haven_model::recovery::run::RunView],
         now: Timestamp,
     ) -> Result<Vec<Notification>, StoreError> {
-        let mut live = Vec::new();
-        for run in crate::recovery::list(self.store.as_ref(), 50)
-            .await
-            .map_err(recovery_store_error)?
-        {
-            if matches!(
-                run.state,
-                haven_model::recovery::run::RunState::Running
-                    | haven_model::recovery::run::RunState::Halted
-            ) {
-                let view = crate::recovery::view(&self.catalog, self.store.as_ref(), run.id)
-                    .await
-                    .map_err(recovery_store_error)?;
-                live.push(view);
-            }
-        }
-        let observation = rules::recovery(&self.catalog, &live, self.settings.checkpoint_wait, now);
+        let observation = rules::recovery(&self.catalog, live, self.settings.checkpoint_wait, now);
         self.apply(&observation, now).await
     }
 
@@ -656,13 +641,4 @@ pub(crate) async fn resolve(
         alert_event("alert-resolved", &next, now, Some(by)).outcome(export::Outcome::Success),
     );
     Ok(next)
-}
-
-/// A recovery read that failed: the store's error (a run vanishing
-/// between its listing and its reading is a corrupt store).
-fn recovery_store_error(e: crate::recovery::RecoveryError) -> StoreError {
-    match e {
-        crate::recovery::RecoveryError::Store(e) => e,
-        other => StoreError::Corrupt(other.to_string()),
-    }
 }

@@ -585,3 +585,76 @@ async fn a_job_that_panics_is_recorded_failed_internal_frees_its_slot_and_runs_a
         .expect("the server task")
         .expect("the server stops cleanly");
 }
+
+/// While a live recovery restores a system, its scheduled backups are
+/// skipped, saying why (a backup would save half-restored data); once its
+/// restore has settled, they run again.
+#[tokio::test]
+async fn scheduled_backups_of_a_system_being_restored_are_held() {
+    use haven_model::recovery::run::{
+        ExecutorId, RecoveryRun, RestoreTarget, RunState, StepRecord, StepState,
+    };
+    use haven_model::recovery::{Selection, plan_run};
+    let start = at("2026-06-01T00:30:00Z");
+    let text = format!(
+        "{}{REPO}[[service]]\nid = \"svc\"\ntier = 2\nrpo = \"1d\"\nrto = \"4h\"\nmtd = \"1d\"\ndepends_on = [\"held-sys\"]\n",
+        one_system("held-sys", "hourly", "0 * * * *", "UTC", None)
+    );
+    let (mut sim, _dir) = Sim::in_temp(&text, "", start).await;
+    let catalog = sim.core.catalog().clone();
+    let plan = plan_run(&catalog, &Selection::All).expect("plan");
+    let steps = StepRecord::all_pending(&plan);
+    let run = sim
+        .store
+        .create_recovery(
+            &RecoveryRun {
+                id: 0,
+                selection: Selection::All,
+                plan,
+                by: "local:ana".into(),
+                reason: None,
+                at: None,
+                target: RestoreTarget::Original,
+                preflight: vec![],
+                forced: None,
+                snapshots: vec![],
+                state: RunState::Running,
+                started_at: start,
+                ended_at: None,
+                // This process: alive, so the run is live.
+                executor: Some(ExecutorId {
+                    host: haven_engine::host::hostname(),
+                    pid: std::process::id(),
+                }),
+                heartbeat: start,
+                resumed: 0,
+            },
+            &steps,
+        )
+        .await
+        .expect("run");
+    sim.run_until(start + SignedDuration::from_hours(3)).await;
+    assert!(sim.backups_of("held-sys").is_empty());
+    let skipped: Vec<Job> = sim
+        .all_jobs()
+        .await
+        .into_iter()
+        .filter(|j| j.outcome == Outcome::Skipped)
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:#?}");
+    assert!(
+        skipped[0].message.as_deref().is_some_and(
+            |m| m.contains(&format!("held: recovery run {} restores held-sys", run.id))
+        ),
+        "{skipped:#?}"
+    );
+    // The restore is done: the next hours back up again.
+    let mut done = steps[0].clone();
+    done.state = StepState::Done;
+    sim.store
+        .put_recovery_step(run.id, &done)
+        .await
+        .expect("step");
+    sim.run_until(start + SignedDuration::from_hours(6)).await;
+    assert_eq!(sim.backups_of("held-sys").len(), 3);
+}

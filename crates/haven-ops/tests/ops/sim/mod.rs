@@ -227,6 +227,7 @@ impl Sim {
         // As the server does every `evaluate_every` (a minute here).
         self.core.evaluate();
         self.core.watch_level().await.expect("watch");
+        self.core.watch_recoveries().await.expect("recoveries");
         let ticked = self.core.tick().await;
         assert!(ticked.failure.is_none(), "{:?}", ticked.failure);
         for (job, spec) in ticked.started {
