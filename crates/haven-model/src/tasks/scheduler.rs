@@ -320,7 +320,7 @@ impl Scheduler {
             .as_ref()
             .and_then(|s| self.holds.systems.get(s));
         let prune = (record.kind == crate::jobs::JobKind::Prune)
-            .then(|| record.repository.as_ref())
+            .then_some(record.repository.as_ref())
             .flatten()
             .and_then(|r| self.holds.repositories.get(r));
         system.or(prune)
