@@ -410,7 +410,7 @@ pub struct RecoverArgs {
     pub force: bool,
 }
 
-/// `haven recover status|confirm|retry|skip|report`
+/// `haven recover status|confirm|retry|skip|abandon|report`
 #[derive(Debug, Subcommand)]
 pub enum RecoverCommand {
     /// A run as it stands (every run, newest first, without RUN).
@@ -462,6 +462,20 @@ pub enum RecoverCommand {
         run: i64,
         /// The step's number.
         step: u32,
+        /// Why (recorded).
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+        /// Who decides (recorded).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Close an interrupted run for good (it will not be resumed).
+    Abandon {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The run's number.
+        run: i64,
         /// Why (recorded).
         #[arg(long, value_name = "TEXT", required = true)]
         reason: String,

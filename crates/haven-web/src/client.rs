@@ -324,6 +324,20 @@ impl Instance for Remote {
         .await
     }
 
+    async fn abandon_recovery(
+        &self,
+        request: &haven_ops::api::AbandonRequest,
+    ) -> Result<RunView, InstanceError> {
+        let id = request.run.to_string();
+        self.send(
+            self.http
+                .post(self.url(&["recoveries", &id, "abandon"]))
+                .json(request),
+            None,
+        )
+        .await
+    }
+
     async fn recovery_forecast(
         &self,
         request: &haven_ops::api::ForecastRequest,

@@ -103,6 +103,7 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/recoveries", post(recover).get(recoveries))
         .route("/recoveries/{id}", get(recovery))
         .route("/recoveries/{id}/resume", post(resume_recovery))
+        .route("/recoveries/{id}/abandon", post(abandon_recovery))
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -323,6 +324,18 @@ async fn resume_recovery(
     answer(
         StatusCode::OK,
         state.instance.resume_recovery(&request).await,
+    )
+}
+
+async fn abandon_recovery(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(request): ApiJson<haven_ops::api::AbandonRequest>,
+) -> Response {
+    let request = haven_ops::api::AbandonRequest { run: id, ..request };
+    answer(
+        StatusCode::OK,
+        state.instance.abandon_recovery(&request).await,
     )
 }
 

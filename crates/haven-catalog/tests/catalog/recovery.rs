@@ -455,6 +455,7 @@ fn a_run_measures_each_service_and_people_decide_only_what_waits() {
         executor: None,
         heartbeat: t0,
         resumed: 0,
+        abandoned: None,
     };
     let mut steps = StepRecord::all_pending(&plan);
     let mut set = |n: usize, state: StepState, start: i64, end: Option<i64>| {

@@ -11,7 +11,9 @@ use anyhow::Result;
 use haven_model::catalog::duration::format_duration;
 use haven_model::recovery::run::{Decision, RunState, RunView, StepState};
 use haven_model::recovery::{Forecast, Selection, UnitKind};
-use haven_ops::api::{ForecastRequest, Instance, RecoverRequest, ResumeRequest, StepDecision};
+use haven_ops::api::{
+    AbandonRequest, ForecastRequest, Instance, RecoverRequest, ResumeRequest, StepDecision,
+};
 
 use crate::cli::{GlobalArgs, RecoverArgs, RecoverCommand};
 use crate::{exit, instance, output};
@@ -87,6 +89,7 @@ fn on_run(global: &GlobalArgs, command: &RecoverCommand) -> Result<u8> {
         RecoverCommand::Confirm { instance, run, .. }
         | RecoverCommand::Retry { instance, run, .. }
         | RecoverCommand::Skip { instance, run, .. }
+        | RecoverCommand::Abandon { instance, run, .. }
         | RecoverCommand::Report { instance, run, .. } => (instance, Some(*run)),
     };
     let settings = instance::settings(global, Some(instance_args), None)?;
@@ -142,6 +145,16 @@ fn on_run(global: &GlobalArgs, command: &RecoverCommand) -> Result<u8> {
             } => {
                 let d = decision(*step, Decision::Skip, by, Some(reason.clone()));
                 instance.decide_step(&d).await?
+            }
+            RecoverCommand::Abandon {
+                run, reason, by, ..
+            } => {
+                let request = AbandonRequest {
+                    run: *run,
+                    by: instance::actor(by.as_ref()).to_string(),
+                    reason: reason.clone(),
+                };
+                instance.abandon_recovery(&request).await?
             }
             RecoverCommand::Report { format, run, .. } => {
                 let view = instance.recovery(*run).await?;
@@ -206,7 +219,10 @@ async fn follow(global: &GlobalArgs, instance: &dyn Instance, mut view: RunView)
             shown.insert(step.number, now);
             say(step_line(id, step));
         }
-        if matches!(view.run.state, RunState::Completed | RunState::Interrupted) {
+        if matches!(
+            view.run.state,
+            RunState::Completed | RunState::Interrupted | RunState::Abandoned
+        ) {
             break;
         }
         tokio::time::sleep(FOLLOW_EVERY).await;

@@ -671,10 +671,11 @@ fn a_halted_run_and_a_waiting_checkpoint_are_alerts_until_people_decide() {
 }
 
 /// SIGINT while a run executes in the command: the recover_command it
-/// started is killed with it (nothing keeps writing behind it), the run
-/// shows interrupted, and `--resume` loads the dump again to completion.
+/// started is killed with it (nothing keeps writing behind it) and the
+/// run shows interrupted; it holds its service for pre-flight until
+/// resumed or abandoned; a new run then loads the dump to completion.
 #[test]
-fn an_interrupted_recovery_kills_its_commands_and_resumes() {
+fn an_interrupted_recovery_kills_its_commands_and_can_be_abandoned() {
     let ws = Workspace::new();
     ws.init();
     let data = ws.path("data");
@@ -757,15 +758,62 @@ password = "env:HAVEN_PASSWORD"
     );
     assert_eq!(status["state"], "interrupted", "{status:#}");
 
-    let done = parse_json(
+    // A new run on the same service is refused while run 1 may be
+    // resumed; abandoned (with a reason), run 1 no longer stands in the way.
+    let refused = parse_json(
+        &haven()
+            .args(["--json", "recover", "--all"])
+            .output()
+            .expect("recover"),
+        1,
+    );
+    assert!(
+        refused["preflight"]
+            .to_string()
+            .contains("resume it (`haven recover --resume 1`)"),
+        "{refused:#}"
+    );
+    let out = haven()
+        .args(["recover", "abandon", "1"])
+        .output()
+        .expect("abandon");
+    assert_eq!(out.status.code(), Some(2), "a reason is required");
+    let abandoned = parse_json(
+        &haven()
+            .args([
+                "--json",
+                "recover",
+                "abandon",
+                "1",
+                "--reason",
+                "restored by hand",
+                "--by",
+                "ana",
+            ])
+            .output()
+            .expect("abandon"),
+        0,
+    );
+    assert_eq!(abandoned["state"], "abandoned", "{abandoned:#}");
+    assert_eq!(abandoned["abandoned"]["note"], "restored by hand");
+    let resumed = parse_json(
         &haven()
             .args(["--json", "recover", "--resume", "1"])
             .output()
             .expect("resume"),
+        1,
+    );
+    assert_eq!(resumed["error"]["code"], "recovery-conflict", "{resumed:#}");
+    let done = parse_json(
+        &haven()
+            .args(["--json", "recover", "--all"])
+            .output()
+            .expect("recover"),
         0,
     );
     assert_eq!(done["state"], "completed", "{done:#}");
-    assert_eq!(step(&done, "restore ledger-db")["attempts"], 2, "{done:#}");
+    assert_eq!(done["id"], 3, "run 2 was refused: {done:#}");
+    assert_eq!(step(&done, "restore ledger-db")["attempts"], 1, "{done:#}");
     assert_eq!(
         std::fs::read_to_string(&loaded).expect("loaded"),
         "row 1\nrow 2\n"

@@ -71,12 +71,17 @@ pub enum RunState {
     Completed,
     /// Its process ended midway (killed, the host lost): `--resume` it.
     Interrupted,
+    /// Interrupted, then closed for good by a person (with a reason).
+    Abandoned,
 }
 
 impl RunState {
     /// A state no executor moves on from (an interrupted run may resume).
     pub fn is_final(self) -> bool {
-        matches!(self, RunState::Refused | RunState::Completed)
+        matches!(
+            self,
+            RunState::Refused | RunState::Completed | RunState::Abandoned
+        )
     }
 
     /// Its name as stored and shown.
@@ -87,6 +92,7 @@ impl RunState {
             RunState::Halted => "halted",
             RunState::Completed => "completed",
             RunState::Interrupted => "interrupted",
+            RunState::Abandoned => "abandoned",
         }
     }
 }
@@ -156,6 +162,9 @@ pub struct RecoveryRun {
     pub heartbeat: Timestamp,
     /// How often it was resumed.
     pub resumed: u32,
+    /// Who closed it for good, when and why (an abandoned run).
+    #[serde(default)]
+    pub abandoned: Option<Decided>,
 }
 
 /// The process that runs a recovery.

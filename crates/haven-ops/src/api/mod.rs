@@ -22,7 +22,9 @@ pub use types::*;
 use crate::delivery::notify::Report;
 pub use crate::drills::{DrillOutcome, DrillRequest, ServiceDrillOutcome, ServiceDrillRequest};
 pub use crate::preflight::PreflightReport;
-pub use crate::recovery::{ForecastRequest, RecoverRequest, ResumeRequest, StepDecision};
+pub use crate::recovery::{
+    AbandonRequest, ForecastRequest, RecoverRequest, ResumeRequest, StepDecision,
+};
 use crate::status::StatusReport;
 
 /// What every instance answers.
@@ -118,4 +120,7 @@ pub trait Instance: Send + Sync {
 
     /// A person's decision on a step: confirm a checkpoint, retry or skip.
     async fn decide_step(&self, decision: &StepDecision) -> Result<RunView, InstanceError>;
+
+    /// Close an interrupted run for good.
+    async fn abandon_recovery(&self, request: &AbandonRequest) -> Result<RunView, InstanceError>;
 }

@@ -78,6 +78,17 @@ pub struct ResumeRequest {
     pub by: String,
 }
 
+/// Close an interrupted run for good (it will not be resumed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbandonRequest {
+    /// The run.
+    pub run: i64,
+    /// Who.
+    pub by: String,
+    /// Why (required).
+    pub reason: String,
+}
+
 /// A person's decision on a step: confirm a checkpoint, retry or skip.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepDecision {
@@ -172,6 +183,7 @@ pub async fn start(
         executor: (state == RunState::Running).then(this_process),
         heartbeat: now,
         resumed: 0,
+        abandoned: None,
     };
     let run = store.create_recovery(&run, &steps).await?;
     if run.state == RunState::Running {
@@ -203,10 +215,11 @@ pub async fn resume(
                 run.id
             )));
         }
-        RunState::Completed => {
+        RunState::Completed | RunState::Abandoned => {
             return Err(RecoveryError::Conflict(format!(
-                "run {} is completed: nothing to resume",
-                run.id
+                "run {} is {}: nothing to resume",
+                run.id,
+                run.state.as_str()
             )));
         }
         RunState::Running | RunState::Halted => {
@@ -236,6 +249,50 @@ pub async fn resume(
         run.clone(),
     );
     Ok(RunView::new(&catalog, run, steps))
+}
+
+/// Close an interrupted run for good: it is recorded as abandoned (who,
+/// when, why) and no longer holds its services for pre-flight.
+pub async fn abandon(
+    catalog: &Catalog,
+    store: &dyn Store,
+    request: &AbandonRequest,
+) -> Result<RunView, RecoveryError> {
+    let reason = request.reason.trim();
+    if reason.is_empty() {
+        return Err(RecoveryError::Conflict(
+            "abandoning a run needs a reason (--reason TEXT), recorded with it".into(),
+        ));
+    }
+    let (run, steps) = load(store, request.run).await?;
+    let now = Timestamp::now();
+    let run = seen(run, now);
+    if run.state != RunState::Interrupted {
+        return Err(RecoveryError::Conflict(format!(
+            "run {} is {}: only an interrupted run can be abandoned{}",
+            run.id,
+            run.state.as_str(),
+            if matches!(run.state, RunState::Running | RunState::Halted) {
+                " (stop the process that runs it first)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let run = RecoveryRun {
+        state: RunState::Abandoned,
+        ended_at: Some(now),
+        abandoned: Some(Decided {
+            decision: Decision::Skip,
+            by: request.by.clone(),
+            at: now,
+            note: Some(reason.to_string()),
+        }),
+        ..run
+    };
+    store.update_recovery(&run).await?;
+    tracing::warn!(run = run.id, by = %request.by, "recovery abandoned: {reason}");
+    Ok(RunView::new(catalog, run, steps))
 }
 
 /// A run as it stands (an executor gone silent shows as interrupted).

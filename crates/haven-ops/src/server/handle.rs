@@ -283,6 +283,14 @@ impl Instance for Handle {
         Ok(crate::recovery::decide(&catalog, self.store.as_ref(), decision).await?)
     }
 
+    async fn abandon_recovery(
+        &self,
+        request: &crate::api::AbandonRequest,
+    ) -> Result<haven_model::recovery::run::RunView, InstanceError> {
+        let catalog = self.catalog();
+        Ok(crate::recovery::abandon(&catalog, self.store.as_ref(), request).await?)
+    }
+
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
         Ok(crate::preflight::check(
             self.catalog(),

@@ -628,6 +628,7 @@ async fn scheduled_backups_of_a_system_being_restored_are_held() {
                 }),
                 heartbeat: start,
                 resumed: 0,
+                abandoned: None,
             },
             &steps,
         )

@@ -811,6 +811,7 @@ pub async fn recovery_runs_keep_their_steps(store: &dyn Store) {
         executor: None,
         heartbeat: t(at),
         resumed: 0,
+        abandoned: None,
     };
     let steps = StepRecord::all_pending(&plan);
     let first = store
