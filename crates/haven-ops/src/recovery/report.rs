@@ -86,6 +86,17 @@ fn facts(v: &RunView) -> Vec<(&'static str, String)> {
     if let Some(forced) = &r.forced {
         out.push(("pre-flight overridden", forced.clone()));
     }
+    if let Some(closed) = &r.abandoned {
+        out.push((
+            "abandoned",
+            format!(
+                "by {} at {}: {}",
+                closed.by,
+                closed.at,
+                closed.note.clone().unwrap_or_default()
+            ),
+        ));
+    }
     if r.resumed > 0 {
         out.push(("resumed", format!("{} times", r.resumed)));
     }
