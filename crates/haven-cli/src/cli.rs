@@ -119,8 +119,10 @@ pub enum Command {
     Drill(DrillArgs),
     /// Recorded drills, newest first: verdict, measured RTO, achieved RPO.
     Drills(DrillsArgs),
-    /// Bring services back from their backups in dependency order: the
-    /// waves, steps and forecast of a recovery (`--dry-run`).
+    /// Bring services back from their backups in dependency order:
+    /// pre-flight, restores, recovery steps, checks and checkpoints,
+    /// recorded as evidence; `--dry-run` shows the waves, steps and
+    /// forecast instead.
     Recover(RecoverArgs),
     /// Pre-flight checks before anyone is paged: repositories reachable
     /// and initialised, secrets readable, commands found, data-dir space,
@@ -391,8 +393,8 @@ pub struct RecoverArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<jiff::Timestamp>,
     /// Where restored data goes: `original` (every file at its own path,
-    /// dumps into their set's recover_command) or `alternate:DIR` (under
-    /// DIR, dumps as files).
+    /// dumps into their set's recover_command) or `alternate:DIR` (each
+    /// system under DIR/SYSTEM as in a drill's sandbox, dumps as files).
     #[arg(long, value_name = "original|alternate:DIR", default_value = "original", value_parser = parse_target)]
     pub target: haven_model::recovery::run::RestoreTarget,
     /// Show the waves, the steps and the forecast against each service's
