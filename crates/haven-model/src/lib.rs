@@ -8,6 +8,7 @@ pub mod actor;
 pub mod alert_rules;
 pub mod alerts;
 pub mod anomaly;
+pub mod audit;
 pub mod catalog;
 pub mod classify;
 pub mod compliance;

@@ -24,6 +24,7 @@
 //! `datadir`.
 
 pub mod api;
+pub mod audit;
 pub mod clock;
 pub mod datadir;
 pub mod delivery;

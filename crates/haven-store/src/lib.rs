@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 use haven_model::alerts::{Alert, Delivery, PendingNotification};
+use haven_model::audit::{Entry, Hash};
 use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::jobs::{Failure, Job, JobKind, JobStats, NewJob, Outcome, SetState};
 use haven_model::maintenance::Recorded;
@@ -37,6 +38,10 @@ pub enum StoreError {
     /// An active alert already stands for this condition.
     #[error("an active alert already stands for {0}")]
     AlertExists(String),
+    /// The audit log has an entry with this number already (another
+    /// process appended first).
+    #[error("audit entry {0} exists already")]
+    AuditTaken(u64),
     /// The database URL is not one this build supports.
     /// (Only the scheme is kept: a URL may carry a password.)
     #[error(
@@ -260,6 +265,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Recovery runs, newest first, at most `limit`.
     async fn recoveries(&self, limit: u32) -> Result<Vec<RecoveryRun>>;
+
+    /// Append an audit entry (its `seq` is the next number: a taken one
+    /// is refused).
+    async fn append_audit(&self, entry: &Entry) -> Result<()>;
+
+    /// Audit rows from number `from`, in order, at most `limit`: `(row
+    /// number, entry, stored leaf hash)`.
+    async fn audit_entries(&self, from: u64, limit: u64) -> Result<Vec<(u64, Entry, Hash)>>;
+
+    /// Keep a signed checkpoint of the audit log (one per size).
+    async fn add_audit_checkpoint(&self, size: u64, note: &str) -> Result<()>;
+
+    /// The audit log's signed checkpoints, by size.
+    async fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>>;
 }
 
 /// Open the store a database URL names (`sqlite://PATH`).

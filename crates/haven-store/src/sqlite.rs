@@ -18,9 +18,11 @@ use haven_model::catalog::watch::Scope;
 use haven_model::maintenance::Recorded;
 
 use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
+use haven_model::audit::{Entry, Hash};
 use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::recovery::run::{RecoveryRun, StepRecord};
 
+mod audit;
 mod recovery;
 use haven_model::jobs::NewJob;
 
@@ -717,6 +719,22 @@ impl Store for SqliteStore {
 
     async fn recoveries(&self, limit: u32) -> Result<Vec<RecoveryRun>> {
         self.recoveries_impl(limit).await
+    }
+
+    async fn append_audit(&self, entry: &Entry) -> Result<()> {
+        self.append_audit_impl(entry).await
+    }
+
+    async fn audit_entries(&self, from: u64, limit: u64) -> Result<Vec<(u64, Entry, Hash)>> {
+        self.audit_entries_impl(from, limit).await
+    }
+
+    async fn add_audit_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        self.add_audit_checkpoint_impl(size, note).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>> {
+        self.audit_checkpoints_impl().await
     }
 }
 

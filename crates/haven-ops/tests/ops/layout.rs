@@ -12,6 +12,7 @@ const OPS_LAYERS: &[&[&str]] = &[
     &["clock"],
     &["instance"],
     &["jobs", "delivery"],
+    &["audit"],
     &["status", "preflight", "drills"],
     &["recovery"],
     &["api"],

@@ -1,0 +1,269 @@
+//! The audit log: every state change, by a person, a token or Haven's
+//! own automation, goes through [`AuditLog::record`], which appends an
+//! entry to the append-only log (a leaf of its Merkle tree) and signs a
+//! checkpoint of the tree with the log's Ed25519 key (after every entry:
+//! a signature costs tens of microseconds, and a checkpoint per entry is
+//! what lets verification name the first bad entry exactly). The key lives in the data dir (`audit/log.key`,
+//! 0600), outside the database; its public half (`audit/log.pub`) is what
+//! an auditor verifies with. Each checkpoint is kept in the database and
+//! emitted to the SIEM export, so a copy lives outside the database.
+//!
+//! Several processes may append (a server and a command on the same
+//! data dir): each catches up with what the others wrote before it
+//! appends, and a number taken meanwhile makes it catch up and try
+//! again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use haven_model::audit::{Anchored, Entry, Tree, Verification, checkpoint_text, verify};
+use haven_store::{Store, StoreError};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::delivery::{Event, Exporter};
+
+/// How many rows are read at a time.
+const PAGE: u64 = 10_000;
+
+/// What someone did, to record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// Who (`local:ana`, `api-token`, `haven`).
+    pub actor: String,
+    /// What (`recovery.start`).
+    pub action: String,
+    /// To what (`recovery:3`).
+    pub target: String,
+    /// From where (`cli`, `api`, `scheduler`).
+    pub origin: String,
+    /// `success`, `refused` or `failed`.
+    pub outcome: String,
+    /// The request's digest ([`haven_model::audit::digest_of`]).
+    pub digest: Option<String>,
+}
+
+/// Why the audit log cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The key cannot be read or made.
+    #[error("the audit log's key: {0}")]
+    Key(String),
+    /// The database cannot be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The log of one data dir.
+pub struct AuditLog {
+    store: Arc<dyn Store>,
+    signer: signed_note::StandardSigner,
+    verifier_key: String,
+    origin: String,
+    exporter: Option<Arc<Exporter>>,
+    tree: Mutex<Tree>,
+}
+
+/// Where a data dir keeps the log's keys.
+pub fn key_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit")
+}
+
+impl AuditLog {
+    /// The log of `data_dir` (its key made on first use), caught up with
+    /// the entries in `store`.
+    pub async fn open(
+        data_dir: &Path,
+        store: Arc<dyn Store>,
+        exporter: Option<Arc<Exporter>>,
+    ) -> Result<AuditLog, AuditError> {
+        let (signing_key, verifier_key) = keys(data_dir)?;
+        let signer = signed_note::StandardSigner::new(&signing_key)
+            .map_err(|e| AuditError::Key(format!("audit/log.key is not a signing key: {e}")))?;
+        let origin = origin_of(&verifier_key);
+        let log = AuditLog {
+            store,
+            signer,
+            verifier_key,
+            origin,
+            exporter,
+            tree: Mutex::new(Tree::default()),
+        };
+        log.catch_up(&mut *log.tree.lock().await).await?;
+        Ok(log)
+    }
+
+    /// The one audit function: append `action` as the next entry and
+    /// sign the checkpoint that covers it.
+    pub async fn record(&self, action: Action) -> Result<u64, AuditError> {
+        let mut tree = self.tree.lock().await;
+        loop {
+            self.catch_up(&mut tree).await?;
+            let entry = Entry {
+                seq: tree.size(),
+                at: Timestamp::now(),
+                actor: action.actor.clone(),
+                role: None,
+                action: action.action.clone(),
+                target: action.target.clone(),
+                origin: action.origin.clone(),
+                outcome: action.outcome.clone(),
+                digest: action.digest.clone(),
+            };
+            match self.store.append_audit(&entry).await {
+                Ok(()) => {
+                    tree.push(entry.leaf());
+                    self.sign(&tree).await?;
+                    return Ok(entry.seq);
+                }
+                // Another process took the number: catch up, try again.
+                Err(StoreError::AuditTaken(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Sign a checkpoint of the log as it is now (if it grew since the
+    /// last one); its note.
+    pub async fn checkpoint(&self) -> Result<Option<String>, AuditError> {
+        let mut tree = self.tree.lock().await;
+        self.catch_up(&mut tree).await?;
+        let last = self.store.audit_checkpoints().await?;
+        if tree.size() == 0 || last.last().is_some_and(|(size, _)| *size >= tree.size()) {
+            return Ok(None);
+        }
+        self.sign(&tree).await.map(Some)
+    }
+
+    /// Check the log against every checkpoint in the database and
+    /// `outside` (copies kept elsewhere).
+    pub async fn verify(&self, outside: Vec<Anchored>) -> Result<Verification, AuditError> {
+        verify_store(self.store.as_ref(), &self.verifier_key, outside).await
+    }
+
+    /// The log's public key (a signed-note verifier key).
+    pub fn verifier_key(&self) -> &str {
+        &self.verifier_key
+    }
+
+    /// The entries from `from`, at most `limit`.
+    pub async fn entries(&self, from: u64, limit: u64) -> Result<Vec<Entry>, AuditError> {
+        Ok(self
+            .store
+            .audit_entries(from, limit)
+            .await?
+            .into_iter()
+            .map(|(_, entry, _)| entry)
+            .collect())
+    }
+
+    async fn sign(&self, tree: &Tree) -> Result<String, AuditError> {
+        let size = tree.size();
+        let root = tree.root(size).expect("the tree has this size");
+        let text = checkpoint_text(&self.origin, size, root).map_err(AuditError::Key)?;
+        let mut note = signed_note::Note::new(&text, &[])
+            .map_err(|e| AuditError::Key(format!("cannot write the checkpoint: {e}")))?;
+        note.add_sigs(&[&self.signer])
+            .map_err(|e| AuditError::Key(format!("cannot sign the checkpoint: {e}")))?;
+        let note = String::from_utf8_lossy(&note.to_bytes()).into_owned();
+        self.store.add_audit_checkpoint(size, &note).await?;
+        if let Some(exporter) = &self.exporter {
+            exporter.emit(
+                Event::new(
+                    "audit-checkpoint",
+                    "event",
+                    "configuration",
+                    Timestamp::now(),
+                )
+                .message(format!("audit log checkpoint at {size} entries"))
+                .haven("audit_checkpoint", serde_json::json!(note)),
+            );
+        }
+        Ok(note)
+    }
+
+    /// Add to the tree what was appended since it was last read.
+    async fn catch_up(&self, tree: &mut Tree) -> Result<(), AuditError> {
+        loop {
+            let rows = self.store.audit_entries(tree.size(), PAGE).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for (_, _, leaf) in rows {
+                tree.push(leaf);
+            }
+        }
+    }
+}
+
+/// Check the log in `store` against its checkpoints and `outside`.
+pub async fn verify_store(
+    store: &dyn Store,
+    verifier_key: &str,
+    outside: Vec<Anchored>,
+) -> Result<Verification, AuditError> {
+    let mut rows = Vec::new();
+    loop {
+        let page = store.audit_entries(rows.len() as u64, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        rows.extend(page);
+    }
+    let mut anchored: Vec<Anchored> = store
+        .audit_checkpoints()
+        .await?
+        .into_iter()
+        .map(|(_, note)| Anchored {
+            place: "the database".into(),
+            note,
+        })
+        .collect();
+    anchored.extend(outside);
+    Ok(verify(
+        &rows,
+        &anchored,
+        verifier_key,
+        &origin_of(verifier_key),
+    ))
+}
+
+/// The log's name in its checkpoints: its key's name.
+fn origin_of(verifier_key: &str) -> String {
+    verifier_key
+        .split('+')
+        .next()
+        .unwrap_or("haven-audit")
+        .to_string()
+}
+
+/// The signing and verifier keys of `data_dir`, made on first use.
+fn keys(data_dir: &Path) -> Result<(String, String), AuditError> {
+    let dir = key_dir(data_dir);
+    let (private, public) = (dir.join("log.key"), dir.join("log.pub"));
+    let read = |p: &Path| std::fs::read_to_string(p).map(|s| s.trim().to_string());
+    if private.exists() {
+        let skey = read(&private)
+            .map_err(|e| AuditError::Key(format!("cannot read {}: {e}", private.display())))?;
+        let vkey = read(&public)
+            .map_err(|e| AuditError::Key(format!("cannot read {}: {e}", public.display())))?;
+        return Ok((skey, vkey));
+    }
+    crate::instance::files::private_dir(&dir)
+        .map_err(|e| AuditError::Key(format!("cannot create {}: {e}", dir.display())))?;
+    let name = format!("haven-audit.{}", short_id());
+    let (skey, vkey) = signed_note::generate_key(&mut rand_core::OsRng, &name);
+    crate::instance::files::write_private(&public, format!("{vkey}\n").as_bytes())
+        .and_then(|()| {
+            crate::instance::files::write_private(&private, format!("{skey}\n").as_bytes())
+        })
+        .map_err(|e| AuditError::Key(format!("cannot write the key in {}: {e}", dir.display())))?;
+    Ok((skey, vkey))
+}
+
+/// A few random hex digits, so two data dirs' logs have different names.
+fn short_id() -> String {
+    let bytes: [u8; 4] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
