@@ -131,6 +131,35 @@ pub enum Command {
     /// Notification channels.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// The audit log: who changed what, provably (`verify`, `log`).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `haven audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the log's Merkle tree and check it against every signed
+    /// checkpoint (in the database and in the export file): exit 1 with
+    /// the first bad entry when anything was edited, inserted, deleted,
+    /// reordered or truncated.
+    Verify {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+    },
+    /// The entries, oldest first.
+    Log {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// From this entry on.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
 }
 
 /// `haven alerts`

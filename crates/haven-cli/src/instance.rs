@@ -42,7 +42,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// and do not know which.
 pub async fn connect(settings: &Settings) -> Result<Box<dyn Instance>> {
     if !settings.data_dir.is_dir() || !data_dir_in_use(&settings.data_dir) {
-        return Ok(Box::new(DataDir::open(settings.clone()).await?));
+        return Ok(Box::new(
+            DataDir::open(settings.clone()).await?.audited().await?,
+        ));
     }
     let address_file = server_address_file(&settings.data_dir);
     let address = std::fs::read_to_string(&address_file)

@@ -61,6 +61,8 @@ pub enum ErrorCode {
     NoSuchRecovery,
     /// The recovery request does not fit the run's state.
     RecoveryConflict,
+    /// The audit log cannot be read or written (its key, its database).
+    AuditUnavailable,
     /// No such notification channel.
     NoSuchChannel,
     /// The alert is resolved already.
@@ -167,6 +169,7 @@ rows![
     (NoSuchPlan, "no-such-plan", 404, EXIT_FAILURE),
     (NoSuchRecovery, "no-such-recovery", 404, EXIT_FAILURE),
     (RecoveryConflict, "recovery-conflict", 409, EXIT_FAILURE),
+    (AuditUnavailable, "audit-unavailable", 503, EXIT_FAILURE),
     (NoSuchChannel, "no-such-channel", 404, EXIT_FAILURE),
     (AlreadyResolved, "already-resolved", 409, EXIT_FAILURE),
     (InvalidWindow, "invalid-window", 422, EXIT_USAGE),

@@ -60,6 +60,23 @@ impl DataDir {
         })
     }
 
+    /// This data dir with every change recorded in its audit log.
+    pub async fn audited(self) -> Result<crate::api::Audited, InstanceError> {
+        let exporter = Arc::new(Exporter::start(&self.settings.export));
+        let log = crate::audit::AuditLog::open(
+            &self.settings.data_dir,
+            Arc::clone(&self.store),
+            Some(exporter),
+        )
+        .await?;
+        let export = self.settings.export.file.clone();
+        Ok(crate::api::Audited::new(
+            Box::new(self),
+            Arc::new(log),
+            export,
+        ))
+    }
+
     fn catalog(&self) -> Result<Arc<Catalog>, InstanceError> {
         Ok(load_catalog(&self.settings.catalog, SystemClock.now())?)
     }

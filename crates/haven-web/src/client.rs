@@ -324,6 +324,22 @@ impl Instance for Remote {
         .await
     }
 
+    async fn audit_verify(&self) -> Result<haven_ops::api::AuditReport, InstanceError> {
+        self.send(self.http.get(self.url(&["audit", "verify"])), None)
+            .await
+    }
+
+    async fn audit_entries(
+        &self,
+        query: &haven_ops::api::AuditQuery,
+    ) -> Result<Vec<haven_model::audit::Entry>, InstanceError> {
+        self.send(
+            self.http.get(self.url(&["audit", "entries"])).query(query),
+            None,
+        )
+        .await
+    }
+
     async fn abandon_recovery(
         &self,
         request: &haven_ops::api::AbandonRequest,

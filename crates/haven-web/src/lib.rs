@@ -104,6 +104,8 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/recoveries/{id}", get(recovery))
         .route("/recoveries/{id}/resume", post(resume_recovery))
         .route("/recoveries/{id}/abandon", post(abandon_recovery))
+        .route("/audit/verify", get(audit_verify))
+        .route("/audit/entries", get(audit_entries))
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -325,6 +327,17 @@ async fn resume_recovery(
         StatusCode::OK,
         state.instance.resume_recovery(&request).await,
     )
+}
+
+async fn audit_verify(State(state): State<AppState>) -> Response {
+    answer(StatusCode::OK, state.instance.audit_verify().await)
+}
+
+async fn audit_entries(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<haven_ops::api::AuditQuery>,
+) -> Response {
+    answer(StatusCode::OK, state.instance.audit_entries(&query).await)
 }
 
 async fn abandon_recovery(

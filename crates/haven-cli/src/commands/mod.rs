@@ -2,6 +2,7 @@
 //! here, once, on stderr (and as a JSON document on stdout with `--json`).
 
 mod alerts;
+mod audit;
 mod backup;
 mod catalog;
 mod copy;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Alert(cmd) => alerts::alert(global, cmd),
         Command::Maintenance(cmd) => maintenance::run(global, cmd),
         Command::Notify(cmd) => alerts::notify(global, cmd),
+        Command::Audit(cmd) => audit::run(global, cmd),
         Command::Doctor(args) => doctor::run(global, args),
         Command::Drill(args) => drill::run(global, args),
         Command::Drills(args) => drill::list(global, args),

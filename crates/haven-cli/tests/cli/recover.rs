@@ -368,6 +368,37 @@ fn a_recovery_restores_in_order_waits_at_the_checkpoint_and_resumes_after_a_kill
         "{html}"
     );
     assert!(!html.contains(PASSWORD));
+
+    // Every change went through the audit log, and the log verifies.
+    let log = estate.json(&["audit", "log"], 0);
+    let actions: Vec<&str> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert!(
+        ["recovery.start", "recovery.resume", "recovery.confirm"]
+            .iter()
+            .all(|a| actions.contains(a)),
+        "{log:#}"
+    );
+    let confirmed = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["action"] == "recovery.confirm" && e["outcome"] == "success")
+        .expect("the confirmation");
+    assert!(
+        confirmed["actor"]
+            .as_str()
+            .is_some_and(|a| a.contains("ana")),
+        "{confirmed:#}"
+    );
+    assert_eq!(confirmed["target"], format!("recovery:1:step:{number}"));
+    let verified = estate.json(&["audit", "verify"], 0);
+    assert_eq!(verified["problems"], serde_json::json!([]), "{verified:#}");
+    assert_eq!(verified["entries"], verified["checkpoints_ok"]);
 }
 
 /// `--at` recovers every system to its newest snapshot before the time
@@ -667,6 +698,28 @@ fn a_halted_run_and_a_waiting_checkpoint_are_alerts_until_people_decide() {
             .iter()
             .all(|a| a["state"] == "resolved")
     });
+    // The people's decisions through the API are in the audit log, which
+    // verifies through the API too.
+    let log = estate.json(&["audit", "log"], 0);
+    let decided: Vec<(&str, &str)> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["target"] == format!("recovery:1:step:{failing}"))
+        .map(|e| {
+            (
+                e["action"].as_str().expect("action"),
+                e["outcome"].as_str().expect("outcome"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decided,
+        [("recovery.retry", "success"), ("recovery.skip", "success")],
+        "{log:#}"
+    );
+    let verified = estate.json(&["audit", "verify"], 0);
+    assert_eq!(verified["problems"], serde_json::json!([]), "{verified:#}");
     assert_eq!(estate.count_items(), "250");
 }
 

@@ -169,3 +169,9 @@ impl From<crate::drills::DrillError> for InstanceError {
         InstanceError::new(code, e.to_string())
     }
 }
+
+impl From<crate::audit::AuditError> for InstanceError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        InstanceError::new(ErrorCode::AuditUnavailable, e.to_string())
+    }
+}

@@ -6,16 +6,20 @@
 //! capability is one method here, its implementations, one route and one
 //! command (ARCHITECTURE.md, "Adding a capability").
 
+mod audited;
 mod error;
 mod types;
 
 use async_trait::async_trait;
 use haven_model::alerts::Alert;
 use haven_model::drills::{Drill, ServiceDrill};
+use haven_model::errors::ErrorCode;
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
 use haven_model::recovery::run::{RecoveryRun, RunView};
 
+pub use crate::audit::AuditReport;
+pub use audited::Audited;
 pub use error::{InstanceError, engine_code};
 pub use types::*;
 
@@ -123,4 +127,25 @@ pub trait Instance: Send + Sync {
 
     /// Close an interrupted run for good.
     async fn abandon_recovery(&self, request: &AbandonRequest) -> Result<RunView, InstanceError>;
+
+    /// The audit log checked against its signed checkpoints (in the
+    /// database and outside it). Instances are wrapped in [`Audited`],
+    /// which answers this; an unwrapped one does not keep the log.
+    async fn audit_verify(&self) -> Result<AuditReport, InstanceError> {
+        Err(InstanceError::new(
+            ErrorCode::AuditUnavailable,
+            "this instance keeps no audit log here",
+        ))
+    }
+
+    /// Audit entries, oldest first.
+    async fn audit_entries(
+        &self,
+        _query: &AuditQuery,
+    ) -> Result<Vec<haven_model::audit::Entry>, InstanceError> {
+        Err(InstanceError::new(
+            ErrorCode::AuditUnavailable,
+            "this instance keeps no audit log here",
+        ))
+    }
 }

@@ -67,7 +67,7 @@ impl AlertsQuery {
 }
 
 /// Back a system up now.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RunRequest {
     /// The system.
     pub system: String,
@@ -109,7 +109,7 @@ pub struct AlertDetail {
 pub const RESOLVED_BY_HAND: &str = "resolved by hand";
 
 /// Acknowledge or resolve an alert.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct AlertAction {
     /// The alert.
     pub id: i64,
@@ -155,7 +155,7 @@ pub struct WindowView {
 }
 
 /// Add a maintenance window.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct AddWindow {
     /// The window.
     pub window: NewWindow,
@@ -164,7 +164,7 @@ pub struct AddWindow {
 }
 
 /// End a maintenance window now.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct EndWindow {
     /// The window (a catalog id, or `m<N>` for one added at run time).
     pub id: String,
@@ -235,4 +235,13 @@ pub struct ServiceDrillsQuery {
     pub service: Option<String>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
+}
+
+/// Which audit entries to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// From this entry on (default 0).
+    pub from: Option<u64>,
+    /// At most this many (default 1000).
+    pub limit: Option<u64>,
 }

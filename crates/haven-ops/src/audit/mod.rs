@@ -267,3 +267,72 @@ fn short_id() -> String {
     let bytes: [u8; 4] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Record a change made through the instance interface: who, what, to
+/// what, the request's digest, and whether it worked. A log that cannot
+/// be written does not undo the change; it is logged as an error, loudly.
+pub async fn note<T, E>(
+    log: &AuditLog,
+    by: &str,
+    action: &str,
+    target: String,
+    request: &impl Serialize,
+    result: &Result<T, E>,
+) {
+    let recorded = log
+        .record(Action {
+            actor: by.to_string(),
+            action: action.to_string(),
+            target,
+            origin: "instance".into(),
+            outcome: if result.is_ok() { "success" } else { "failed" }.into(),
+            digest: Some(haven_model::audit::digest_of(request)),
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(action, "the audit log cannot record this change: {e}");
+    }
+}
+
+/// The checkpoints an export file holds (its `audit-checkpoint` events):
+/// copies outside the database.
+pub fn anchors_in_export(path: &Path) -> Vec<Anchored> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|line| line.contains("audit-checkpoint"))
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|doc| {
+            doc["haven"]["audit_checkpoint"]
+                .as_str()
+                .map(|note| Anchored {
+                    place: format!("the export {}", path.display()),
+                    note: note.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// What `haven audit verify` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// What verification found.
+    #[serde(flatten)]
+    pub verification: Verification,
+    /// The log's public key (what an auditor verifies with).
+    pub verifier_key: String,
+    /// Checkpoints found outside the database.
+    pub outside: u64,
+}
+
+/// Verify a data dir's log against its database and its export file.
+pub async fn report(log: &AuditLog, export_file: Option<&Path>) -> Result<AuditReport, AuditError> {
+    let outside = export_file.map(anchors_in_export).unwrap_or_default();
+    let count = outside.len() as u64;
+    Ok(AuditReport {
+        verification: log.verify(outside).await?,
+        verifier_key: log.verifier_key().to_string(),
+        outside: count,
+    })
+}

@@ -200,6 +200,16 @@ pub async fn run(
         plan: core.plan().clone(),
     }));
     let health = health::shared();
+    let audit = crate::audit::AuditLog::open(
+        &settings.data_dir,
+        Arc::clone(&store),
+        Some(Arc::clone(&exporter)),
+    )
+    .await
+    .map_err(|e| ServerError::Io {
+        context: "the audit log".into(),
+        source: std::io::Error::other(e),
+    })?;
     ready(Handle {
         store: Arc::clone(&store),
         clock: Arc::clone(&clock),
@@ -209,6 +219,7 @@ pub async fn run(
         templates: templates.clone(),
         exporter: Arc::clone(&exporter),
         health: Arc::clone(&health),
+        audit: Arc::new(audit),
     });
     let (done, done_rx) = mpsc::unbounded_channel();
     // Scheduled drills run beside the jobs, with the same limits.

@@ -72,9 +72,17 @@ pub struct Handle {
     pub(super) templates: Templates,
     pub(super) exporter: Arc<Exporter>,
     pub(super) health: SharedHealth,
+    pub(super) audit: Arc<crate::audit::AuditLog>,
 }
 
 impl Handle {
+    /// This server as the API serves it: every change recorded in the
+    /// audit log.
+    pub fn audited(self) -> crate::api::Audited {
+        let (log, export) = (Arc::clone(&self.audit), self.settings.export.file.clone());
+        crate::api::Audited::new(Box::new(self), log, export)
+    }
+
     fn catalog(&self) -> Arc<Catalog> {
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         Arc::clone(&view.catalog)
