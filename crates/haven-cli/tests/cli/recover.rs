@@ -872,3 +872,50 @@ password = "env:HAVEN_PASSWORD"
         "row 1\nrow 2\n"
     );
 }
+
+/// The audit log's checkpoints are copied into the export file; a log
+/// rebuilt from scratch (the database deleted) verifies against itself
+/// but not against those copies: `haven audit verify` exits 1 naming
+/// entry 0.
+#[test]
+fn a_rebuilt_audit_log_is_caught_by_the_checkpoints_in_the_export() {
+    let estate = Estate::new(None);
+    std::fs::write(
+        estate.data.join("haven.toml"),
+        "[export]\nfile = \"events.jsonl\"\n",
+    )
+    .expect("settings");
+    estate
+        .haven()
+        .args(["run", "shop-files"])
+        .assert()
+        .success();
+    estate
+        .haven()
+        .args(["run", "shop-files"])
+        .assert()
+        .success();
+    let intact = estate.json(&["audit", "verify"], 0);
+    assert_eq!(intact["entries"], 2, "{intact:#}");
+    assert_eq!(intact["outside"], 2, "{intact:#}");
+    assert_eq!(intact["problems"], serde_json::json!([]));
+    let key = std::fs::metadata(estate.data.join("audit/log.key")).expect("key");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+
+    for file in ["haven.db", "haven.db-wal", "haven.db-shm"] {
+        let _ = std::fs::remove_file(estate.data.join(file));
+    }
+    estate
+        .haven()
+        .args(["run", "shop-files"])
+        .assert()
+        .success();
+    let rebuilt = estate.json(&["audit", "verify"], 1);
+    assert_eq!(rebuilt["entries"], 1, "{rebuilt:#}");
+    assert_eq!(rebuilt["problems"][0]["first_bad"], 0, "{rebuilt:#}");
+    assert!(
+        rebuilt["problems"].to_string().contains("truncated"),
+        "{rebuilt:#}"
+    );
+}
