@@ -918,4 +918,17 @@ fn a_rebuilt_audit_log_is_caught_by_the_checkpoints_in_the_export() {
         rebuilt["problems"].to_string().contains("truncated"),
         "{rebuilt:#}"
     );
+
+    // Without a usable key, reads go on and changes are refused: nothing
+    // is changed unrecorded.
+    std::fs::remove_file(estate.data.join("audit/log.pub")).expect("rm");
+    estate.json(&["recover", "status"], 0);
+    let refused = estate.json(&["run", "shop-files"], 1);
+    assert_eq!(refused["error"]["code"], "audit-unavailable", "{refused:#}");
+    let jobs = estate.json(&["jobs"], 0);
+    assert_eq!(
+        jobs.as_array().expect("jobs").len(),
+        3,
+        "no new job: {jobs:#}"
+    );
 }

@@ -19,23 +19,39 @@ use serde::Serialize;
 
 use super::*;
 use crate::audit::{AuditLog, AuditReport, note};
+use haven_model::errors::ErrorCode;
 
-/// An instance and its audit log.
+/// An instance and its audit log (or why it has none: then reads work
+/// and changes are refused, never made unrecorded).
 pub struct Audited {
     inner: Box<dyn Instance>,
-    log: Arc<AuditLog>,
+    log: Result<Arc<AuditLog>, String>,
     export_file: Option<PathBuf>,
 }
 
 impl Audited {
     /// `inner`, its changes recorded in `log`; `export_file` holds copies
     /// of the checkpoints outside the database.
-    pub fn new(inner: Box<dyn Instance>, log: Arc<AuditLog>, export_file: Option<PathBuf>) -> Self {
+    pub fn new(
+        inner: Box<dyn Instance>,
+        log: Result<Arc<AuditLog>, String>,
+        export_file: Option<PathBuf>,
+    ) -> Self {
         Audited {
             inner,
             log,
             export_file,
         }
+    }
+
+    /// The log, or why a change cannot be made without it.
+    fn log(&self) -> Result<&Arc<AuditLog>, InstanceError> {
+        self.log.as_ref().map_err(|why| {
+            InstanceError::new(
+                ErrorCode::AuditUnavailable,
+                format!("changes are refused while the audit log cannot record them: {why}"),
+            )
+        })
     }
 
     async fn noted<T>(
@@ -46,7 +62,9 @@ impl Audited {
         request: &impl Serialize,
         result: Result<T, InstanceError>,
     ) -> Result<T, InstanceError> {
-        note(&self.log, by, action, target, request, &result).await;
+        if let Ok(log) = &self.log {
+            note(log, by, action, target, request, &result).await;
+        }
         result
     }
 }
@@ -74,6 +92,7 @@ impl Instance for Audited {
     }
 
     async fn run(&self, request: &RunRequest) -> Result<RunOutcome, InstanceError> {
+        self.log()?;
         let result = self.inner.run(request).await;
         let target = format!("system:{}", request.system);
         self.noted(&request.by.to_string(), "job.run", target, request, result)
@@ -89,6 +108,7 @@ impl Instance for Audited {
     }
 
     async fn acknowledge(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
+        self.log()?;
         let result = self.inner.acknowledge(action).await;
         let target = format!("alert:{}", action.id);
         self.noted(
@@ -102,6 +122,7 @@ impl Instance for Audited {
     }
 
     async fn resolve(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
+        self.log()?;
         let result = self.inner.resolve(action).await;
         let target = format!("alert:{}", action.id);
         self.noted(
@@ -119,6 +140,7 @@ impl Instance for Audited {
     }
 
     async fn add_window(&self, request: &AddWindow) -> Result<Recorded, InstanceError> {
+        self.log()?;
         let result = self.inner.add_window(request).await;
         let target = match &result {
             Ok(window) => format!("maintenance:{}", window.id),
@@ -135,6 +157,7 @@ impl Instance for Audited {
     }
 
     async fn end_window(&self, request: &EndWindow) -> Result<Recorded, InstanceError> {
+        self.log()?;
         let result = self.inner.end_window(request).await;
         let target = format!("maintenance:{}", request.id);
         self.noted(
@@ -156,6 +179,7 @@ impl Instance for Audited {
     }
 
     async fn drill(&self, request: &DrillRequest) -> Result<DrillOutcome, InstanceError> {
+        self.log()?;
         let result = self.inner.drill(request).await;
         let target = format!("system:{}", request.system);
         self.noted(&request.by, "drill.run", target, request, result)
@@ -170,6 +194,7 @@ impl Instance for Audited {
         &self,
         request: &ServiceDrillRequest,
     ) -> Result<ServiceDrillOutcome, InstanceError> {
+        self.log()?;
         let result = self.inner.drill_service(request).await;
         let target = format!("service:{}", request.service);
         self.noted(&request.by, "drill.run", target, request, result)
@@ -191,6 +216,7 @@ impl Instance for Audited {
     }
 
     async fn recover(&self, request: &RecoverRequest) -> Result<RunView, InstanceError> {
+        self.log()?;
         let result = self.inner.recover(request).await;
         let target = match &result {
             Ok(view) => format!("recovery:{}", view.run.id),
@@ -201,6 +227,7 @@ impl Instance for Audited {
     }
 
     async fn resume_recovery(&self, request: &ResumeRequest) -> Result<RunView, InstanceError> {
+        self.log()?;
         let result = self.inner.resume_recovery(request).await;
         let target = format!("recovery:{}", request.run);
         self.noted(&request.by, "recovery.resume", target, request, result)
@@ -216,6 +243,7 @@ impl Instance for Audited {
     }
 
     async fn decide_step(&self, decision: &StepDecision) -> Result<RunView, InstanceError> {
+        self.log()?;
         let result = self.inner.decide_step(decision).await;
         let action = format!("recovery.{}", decision.decision.as_str());
         let target = format!("recovery:{}:step:{}", decision.run, decision.step);
@@ -224,6 +252,7 @@ impl Instance for Audited {
     }
 
     async fn abandon_recovery(&self, request: &AbandonRequest) -> Result<RunView, InstanceError> {
+        self.log()?;
         let result = self.inner.abandon_recovery(request).await;
         let target = format!("recovery:{}", request.run);
         self.noted(&request.by, "recovery.abandon", target, request, result)
@@ -231,13 +260,13 @@ impl Instance for Audited {
     }
 
     async fn audit_verify(&self) -> Result<AuditReport, InstanceError> {
-        crate::audit::report(&self.log, self.export_file.as_deref())
+        crate::audit::report(self.log()?, self.export_file.as_deref())
             .await
             .map_err(InstanceError::from)
     }
 
     async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<Entry>, InstanceError> {
-        self.log
+        self.log()?
             .entries(query.from.unwrap_or(0), query.limit.unwrap_or(1000))
             .await
             .map_err(InstanceError::from)

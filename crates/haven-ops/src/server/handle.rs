@@ -80,7 +80,7 @@ impl Handle {
     /// audit log.
     pub fn audited(self) -> crate::api::Audited {
         let (log, export) = (Arc::clone(&self.audit), self.settings.export.file.clone());
-        crate::api::Audited::new(Box::new(self), log, export)
+        crate::api::Audited::new(Box::new(self), Ok(log), export)
     }
 
     fn catalog(&self) -> Arc<Catalog> {
