@@ -718,6 +718,21 @@ fn a_halted_run_and_a_waiting_checkpoint_are_alerts_until_people_decide() {
         [("recovery.retry", "success"), ("recovery.skip", "success")],
         "{log:#}"
     );
+    // So are the alerts the server's rules opened and resolved.
+    let automation: Vec<(&str, &str)> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["origin"] == "watch")
+        .map(|e| {
+            (
+                e["action"].as_str().expect("action"),
+                e["actor"].as_str().expect("actor"),
+            )
+        })
+        .collect();
+    assert!(automation.contains(&("alert.open", "haven")), "{log:#}");
+    assert!(automation.contains(&("alert.resolve", "haven")), "{log:#}");
     let verified = estate.json(&["audit", "verify"], 0);
     assert_eq!(verified["problems"], serde_json::json!([]), "{verified:#}");
     assert_eq!(estate.count_items(), "250");

@@ -336,3 +336,31 @@ pub async fn report(log: &AuditLog, export_file: Option<&Path>) -> Result<AuditR
         outside: count,
     })
 }
+
+/// Record what Haven's own automation did (`origin`: `scheduler`,
+/// `watch`): the actor is `haven`. Without a log (a core run in a test),
+/// nothing is recorded; a failure is logged as an error.
+pub async fn automation(
+    log: Option<&AuditLog>,
+    action: &str,
+    target: String,
+    origin: &str,
+    outcome: &str,
+) {
+    let Some(log) = log else {
+        return;
+    };
+    let recorded = log
+        .record(Action {
+            actor: haven_model::actor::Actor::haven().to_string(),
+            action: action.to_string(),
+            target,
+            origin: origin.to_string(),
+            outcome: outcome.to_string(),
+            digest: None,
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(action, "the audit log cannot record this change: {e}");
+    }
+}

@@ -74,6 +74,8 @@ pub struct Core {
     unsaved_marks: HashMap<String, Timestamp>,
     /// Skipped jobs decided and not yet recorded.
     unsaved_skips: Vec<(haven_model::jobs::NewJob, String, Timestamp)>,
+    /// Where the automation's changes are recorded (set by the server).
+    audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 /// The export event of a job.
@@ -160,6 +162,7 @@ impl Core {
             unwatched: Vec::new(),
             unsaved_marks: HashMap::new(),
             unsaved_skips: Vec::new(),
+            audit: None,
             store,
             clock,
             settings,
@@ -320,6 +323,14 @@ impl Core {
                 Ok(job) => {
                     tracing::info!(job = job.id, task = %job.planned.task, trigger = job.planned.trigger.as_str(), "job started");
                     self.exporter.emit(job_event("job-started", &job, now));
+                    crate::audit::automation(
+                        self.audit.as_deref(),
+                        "job.start",
+                        format!("job:{} {}", job.id, job.planned.task),
+                        "scheduler",
+                        "success",
+                    )
+                    .await;
                     self.running.insert(job.id, job.clone());
                     ticked.started.push((job, spec));
                 }
@@ -407,6 +418,14 @@ impl Core {
             .map(|s| s.after(&done, self.settings.systemic_after));
         let job = self.record_end(id, &end, state.as_ref()).await?;
         self.running.remove(&id);
+        crate::audit::automation(
+            self.audit.as_deref(),
+            "job.end",
+            format!("job:{} {}", job.id, job.planned.task),
+            "scheduler",
+            job.outcome.as_str(),
+        )
+        .await;
         if let Some(drill) = end.drill.take() {
             self.record_scheduled_drill(&job, *drill).await?;
         }
@@ -472,6 +491,13 @@ impl Core {
         let notices = self.watch.evaluate(&self.compliance, &states, now).await?;
         self.outbox.extend(notices);
         Ok(())
+    }
+
+    /// Record the automation's changes (jobs started and ended, alerts
+    /// opened and resolved) in `log`.
+    pub fn set_audit(&mut self, log: Arc<crate::audit::AuditLog>) {
+        self.watch.set_audit(Arc::clone(&log));
+        self.audit = Some(log);
     }
 
     /// The live recoveries: their alerts (halted runs, checkpoints

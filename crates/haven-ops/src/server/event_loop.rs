@@ -210,6 +210,8 @@ pub async fn run(
         context: "the audit log".into(),
         source: std::io::Error::other(e),
     })?;
+    let audit = Arc::new(audit);
+    core.set_audit(Arc::clone(&audit));
     ready(Handle {
         store: Arc::clone(&store),
         clock: Arc::clone(&clock),
@@ -219,7 +221,7 @@ pub async fn run(
         templates: templates.clone(),
         exporter: Arc::clone(&exporter),
         health: Arc::clone(&health),
-        audit: Arc::new(audit),
+        audit,
     });
     let (done, done_rx) = mpsc::unbounded_channel();
     // Scheduled drills run beside the jobs, with the same limits.

@@ -137,6 +137,8 @@ pub struct Watch {
     /// Bytes of each backup task's newest good backup, with its system.
     backup_bytes: HashMap<String, (String, u64)>,
     exporter: Arc<Exporter>,
+    /// Where alerts opened and resolved by rules are recorded.
+    audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 /// Drills kept in memory for the readiness rules (the last pass and the
@@ -192,6 +194,7 @@ impl Watch {
             copies,
             recorded,
             exporter,
+            audit: None,
         })
     }
 
@@ -441,6 +444,11 @@ impl Watch {
         Ok(())
     }
 
+    /// Record the alerts rules open and resolve in `log`.
+    pub fn set_audit(&mut self, log: Arc<crate::audit::AuditLog>) {
+        self.audit = Some(log);
+    }
+
     /// Apply what was observed: open, update and resolve alerts.
     pub async fn apply(
         &mut self,
@@ -472,6 +480,14 @@ impl Watch {
                     );
                     self.exporter
                         .emit(alert_event("alert-opened", &alert, now, None));
+                    crate::audit::automation(
+                        self.audit.as_deref(),
+                        "alert.open",
+                        format!("alert:{} {}", alert.id, alert.key),
+                        "watch",
+                        "success",
+                    )
+                    .await;
                     if alert.suppressed_by.is_none()
                         && let Some(n) = self.escalate(&mut alert, now)
                     {
@@ -506,6 +522,14 @@ impl Watch {
                         continue;
                     };
                     let next = current.resolved(now, &Actor::haven(), &reason);
+                    crate::audit::automation(
+                        self.audit.as_deref(),
+                        "alert.resolve",
+                        format!("alert:{} {}", next.id, next.key),
+                        "watch",
+                        "success",
+                    )
+                    .await;
                     tracing::info!(alert = id, "alert resolved: {reason}");
                     self.exporter.emit(
                         alert_event("alert-resolved", &next, now, None)
