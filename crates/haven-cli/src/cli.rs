@@ -148,6 +148,30 @@ pub enum AuditCommand {
         #[command(flatten)]
         instance: InstanceArgs,
     },
+    /// Entries with their inclusion proofs and the signed checkpoint
+    /// they lead to, as one JSON document (stdout) an auditor verifies
+    /// offline with `haven audit verify-export`.
+    Export {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// From this entry on.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Up to (not including) this entry (default: the end).
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Check an export offline (no database): the checkpoint's signature
+    /// and every entry's inclusion proof; exit 1 when anything fails.
+    VerifyExport {
+        /// The export file.
+        file: PathBuf,
+        /// The log's public key file (DATA_DIR/audit/log.pub); without
+        /// it, the key the export carries is used and printed, to compare.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
     /// The entries, oldest first.
     Log {
         /// Instance settings.

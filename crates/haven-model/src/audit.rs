@@ -322,3 +322,118 @@ fn checked_head(
     }
     Ok((head.size(), *head.hash()))
 }
+
+/// The format name of an export.
+pub const EXPORT_FORMAT: &str = "haven-audit-export/1";
+
+/// Entries with inclusion proofs and the signed checkpoint they are
+/// proved against: verifiable offline, without the database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Export {
+    /// [`EXPORT_FORMAT`].
+    pub format: String,
+    /// The log's public key (compare it with the published one).
+    pub verifier_key: String,
+    /// The signed checkpoint every proof leads to.
+    pub checkpoint: String,
+    /// The entries.
+    pub entries: Vec<ExportedEntry>,
+}
+
+/// One entry of an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedEntry {
+    /// Its number (leaf index).
+    pub seq: u64,
+    /// The exact bytes its leaf hashes (the entry's JSON).
+    pub record: String,
+    /// The inclusion proof (RFC 6962 audit path, base64 hashes).
+    pub proof: Vec<String>,
+}
+
+impl Tree {
+    /// The inclusion proof of leaf `n` in the tree of the first `size`
+    /// leaves.
+    pub fn prove(&self, size: u64, n: u64) -> Result<Vec<String>, String> {
+        tlog_tiles::prove_record(size, n, self)
+            .map(|p| p.iter().map(|h| h.to_string()).collect())
+            .map_err(|e| format!("cannot prove entry {n} in {size}: {e}"))
+    }
+}
+
+/// What an export proved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportCheck {
+    /// The entries proved included in the signed log.
+    pub entries: u64,
+    /// The checkpoint's tree size.
+    pub size: u64,
+    /// The key it was checked with.
+    pub verifier_key: String,
+}
+
+/// Check an export offline: the checkpoint's signature with
+/// `verifier_key` (else the key the export carries), and every entry's
+/// inclusion proof against the checkpoint's root.
+pub fn check_export(export: &Export, verifier_key: Option<&str>) -> Result<ExportCheck, String> {
+    if export.format != EXPORT_FORMAT {
+        return Err(format!(
+            "not a Haven audit export (format {:?}, expected {EXPORT_FORMAT:?})",
+            export.format
+        ));
+    }
+    let key = verifier_key.unwrap_or(&export.verifier_key);
+    let verifier = signed_note::StandardVerifier::new(key)
+        .map_err(|e| format!("the verifier key cannot be read: {e}"))?;
+    let list = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    let (size, root) = checked_head(
+        &Anchored {
+            place: "the export".into(),
+            note: export.checkpoint.clone(),
+        },
+        &list,
+        &origin_of_key(key),
+    )
+    .map_err(|e| format!("the export's checkpoint: {e}"))?;
+    for entry in &export.entries {
+        let parsed: Entry = serde_json::from_str(&entry.record)
+            .map_err(|e| format!("entry {}: not an audit entry: {e}", entry.seq))?;
+        if parsed.seq != entry.seq {
+            return Err(format!(
+                "entry {} says it is entry {}",
+                entry.seq, parsed.seq
+            ));
+        }
+        // An audit path is at most one hash per level of the tree.
+        if entry.proof.len() > 64 {
+            return Err(format!("entry {}: its proof is too long", entry.seq));
+        }
+        let proof = entry
+            .proof
+            .iter()
+            .map(|h| Hash::parse_hash(h))
+            .collect::<Result<Vec<Hash>, _>>()
+            .map_err(|e| format!("entry {}: a proof hash cannot be read: {e}", entry.seq))?;
+        let leaf = record_hash(entry.record.as_bytes());
+        tlog_tiles::check_record(&proof, size, root, entry.seq, leaf).map_err(|_| {
+            format!(
+                "entry {} is not in the log signed at {size} entries (changed, or not the log's)",
+                entry.seq
+            )
+        })?;
+    }
+    Ok(ExportCheck {
+        entries: export.entries.len() as u64,
+        size,
+        verifier_key: key.to_string(),
+    })
+}
+
+/// A log's name in its checkpoints: its key's name.
+pub fn origin_of_key(verifier_key: &str) -> String {
+    verifier_key
+        .split('+')
+        .next()
+        .unwrap_or("haven-audit")
+        .to_string()
+}

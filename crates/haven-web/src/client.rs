@@ -329,6 +329,17 @@ impl Instance for Remote {
             .await
     }
 
+    async fn audit_export(
+        &self,
+        query: &haven_ops::api::AuditExportQuery,
+    ) -> Result<haven_model::audit::Export, InstanceError> {
+        self.send(
+            self.http.get(self.url(&["audit", "export"])).query(query),
+            None,
+        )
+        .await
+    }
+
     async fn audit_entries(
         &self,
         query: &haven_ops::api::AuditQuery,

@@ -106,6 +106,7 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/recoveries/{id}/abandon", post(abandon_recovery))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/entries", get(audit_entries))
+        .route("/audit/export", get(audit_export))
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -331,6 +332,13 @@ async fn resume_recovery(
 
 async fn audit_verify(State(state): State<AppState>) -> Response {
     answer(StatusCode::OK, state.instance.audit_verify().await)
+}
+
+async fn audit_export(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<haven_ops::api::AuditExportQuery>,
+) -> Response {
+    answer(StatusCode::OK, state.instance.audit_export(&query).await)
 }
 
 async fn audit_entries(

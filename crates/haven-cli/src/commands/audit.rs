@@ -1,7 +1,9 @@
 //! `haven audit verify|log`: the audit log checked against its signed
 //! checkpoints, and its entries.
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use haven_ops::api::AuditQuery;
 
 use crate::cli::{AuditCommand, GlobalArgs};
@@ -9,7 +11,12 @@ use crate::{exit, instance, output};
 
 pub fn run(global: &GlobalArgs, command: &AuditCommand) -> Result<u8> {
     let instance_args = match command {
-        AuditCommand::Verify { instance } | AuditCommand::Log { instance, .. } => instance,
+        AuditCommand::VerifyExport { file, key } => {
+            return verify_export(global, file, key.as_deref());
+        }
+        AuditCommand::Verify { instance }
+        | AuditCommand::Log { instance, .. }
+        | AuditCommand::Export { instance, .. } => instance,
     };
     let settings = instance::settings(global, Some(instance_args), None)?;
     let rt = instance::runtime()?;
@@ -47,6 +54,15 @@ pub fn run(global: &GlobalArgs, command: &AuditCommand) -> Result<u8> {
                     exit::FAILURE
                 })
             }
+            AuditCommand::Export { from, to, .. } => {
+                let query = haven_ops::api::AuditExportQuery {
+                    from: Some(*from),
+                    to: *to,
+                };
+                output::print_json(&instance.audit_export(&query).await?)?;
+                Ok(exit::SUCCESS)
+            }
+            AuditCommand::VerifyExport { .. } => unreachable!("handled without an instance"),
             AuditCommand::Log { from, limit, .. } => {
                 let query = AuditQuery {
                     from: Some(*from),
@@ -66,5 +82,50 @@ pub fn run(global: &GlobalArgs, command: &AuditCommand) -> Result<u8> {
                 Ok(exit::SUCCESS)
             }
         }
+    })
+}
+
+/// `haven audit verify-export FILE [--key FILE]`: no instance, no database.
+fn verify_export(global: &GlobalArgs, file: &Path, key: Option<&Path>) -> Result<u8> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the export {}", file.display()))?;
+    let export: haven_model::audit::Export = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an audit export (JSON)", file.display()))?;
+    let key = key
+        .map(|k| {
+            std::fs::read_to_string(k)
+                .map(|s| s.trim().to_string())
+                .with_context(|| format!("cannot read the key {}", k.display()))
+        })
+        .transpose()?;
+    let checked = haven_model::audit::check_export(&export, key.as_deref());
+    if global.json {
+        let doc = match &checked {
+            Ok(c) => serde_json::json!({ "valid": true, "entries": c.entries, "size": c.size,
+                "verifier_key": c.verifier_key, "key_from_export": key.is_none() }),
+            Err(e) => serde_json::json!({ "valid": false, "problem": e }),
+        };
+        output::print_json(&doc)?;
+    } else {
+        match &checked {
+            Ok(c) => {
+                println!(
+                    "valid: {} entries proved included in the log signed at {} entries",
+                    c.entries, c.size
+                );
+                if key.is_none() {
+                    println!(
+                        "checked with the key the export carries: compare it with the log's published key:\n  {}",
+                        c.verifier_key
+                    );
+                }
+            }
+            Err(e) => println!("INVALID: {e}"),
+        }
+    }
+    Ok(if checked.is_ok() {
+        exit::SUCCESS
+    } else {
+        exit::FAILURE
     })
 }

@@ -888,12 +888,13 @@ password = "env:HAVEN_PASSWORD"
     );
 }
 
-/// The audit log's checkpoints are copied into the export file; a log
-/// rebuilt from scratch (the database deleted) verifies against itself
-/// but not against those copies: `haven audit verify` exits 1 naming
-/// entry 0.
+/// The audit log's entries export with inclusion proofs that verify
+/// offline (an altered one does not); its checkpoints are copied into
+/// the export file, so a log rebuilt from scratch (the database deleted)
+/// verifies against itself but not against those copies: `haven audit
+/// verify` exits 1 naming entry 0.
 #[test]
-fn a_rebuilt_audit_log_is_caught_by_the_checkpoints_in_the_export() {
+fn the_audit_log_exports_with_proofs_and_a_rebuilt_log_is_caught() {
     let estate = Estate::new(None);
     std::fs::write(
         estate.data.join("haven.toml"),
@@ -914,6 +915,50 @@ fn a_rebuilt_audit_log_is_caught_by_the_checkpoints_in_the_export() {
     assert_eq!(intact["entries"], 2, "{intact:#}");
     assert_eq!(intact["outside"], 2, "{intact:#}");
     assert_eq!(intact["problems"], serde_json::json!([]));
+    // Exported with proofs, the entries verify offline against the
+    // signed checkpoint; an altered one does not.
+    let export = estate
+        .haven()
+        .args(["audit", "export", "--from", "0"])
+        .output()
+        .expect("export");
+    assert!(export.status.success());
+    let file = estate.ws.path("audit-export.json");
+    std::fs::write(&file, &export.stdout).expect("write");
+    let pubkey = estate.data.join("audit/log.pub");
+    let offline = |file: &std::path::Path, code: i32| {
+        let out = estate
+            .ws
+            .haven()
+            .args(["--json", "audit", "verify-export"])
+            .arg(file)
+            .arg("--key")
+            .arg(&pubkey)
+            .output()
+            .expect("verify-export");
+        parse_json(&out, code)
+    };
+    let valid = offline(&file, 0);
+    assert_eq!(
+        (valid["valid"].clone(), valid["entries"].clone()),
+        (true.into(), 2.into()),
+        "{valid:#}"
+    );
+    let text = String::from_utf8(export.stdout).expect("utf-8");
+    let altered = estate.ws.path("altered.json");
+    std::fs::write(
+        &altered,
+        text.replacen("system:shop-files", "system:shop-db", 1),
+    )
+    .expect("write");
+    let invalid = offline(&altered, 1);
+    assert!(
+        invalid["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("is not in the log")),
+        "{invalid:#}"
+    );
+
     let key = std::fs::metadata(estate.data.join("audit/log.key")).expect("key");
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(key.permissions().mode() & 0o777, 0o600);

@@ -265,6 +265,16 @@ impl Instance for Audited {
             .map_err(InstanceError::from)
     }
 
+    async fn audit_export(
+        &self,
+        query: &AuditExportQuery,
+    ) -> Result<haven_model::audit::Export, InstanceError> {
+        self.log()?
+            .export(query.from.unwrap_or(0), query.to)
+            .await
+            .map_err(InstanceError::from)
+    }
+
     async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<Entry>, InstanceError> {
         self.log()?
             .entries(query.from.unwrap_or(0), query.limit.unwrap_or(1000))

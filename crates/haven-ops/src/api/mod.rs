@@ -138,6 +138,18 @@ pub trait Instance: Send + Sync {
         ))
     }
 
+    /// Audit entries with inclusion proofs against a signed checkpoint
+    /// (verifiable offline).
+    async fn audit_export(
+        &self,
+        _query: &AuditExportQuery,
+    ) -> Result<haven_model::audit::Export, InstanceError> {
+        Err(InstanceError::new(
+            ErrorCode::AuditUnavailable,
+            "this instance keeps no audit log here",
+        ))
+    }
+
     /// Audit entries, oldest first.
     async fn audit_entries(
         &self,

@@ -245,3 +245,12 @@ pub struct AuditQuery {
     /// At most this many (default 1000).
     pub limit: Option<u64>,
 }
+
+/// Which audit entries to export with proofs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditExportQuery {
+    /// From this entry on (default 0).
+    pub from: Option<u64>,
+    /// Up to (not including) this entry (default: the end).
+    pub to: Option<u64>,
+}

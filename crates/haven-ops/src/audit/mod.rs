@@ -16,7 +16,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use haven_model::audit::{Anchored, Entry, Tree, Verification, checkpoint_text, verify};
+use haven_model::audit::{
+    Anchored, EXPORT_FORMAT, Entry, Export, ExportedEntry, Tree, Verification, checkpoint_text,
+    verify,
+};
 use haven_store::{Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -81,7 +84,7 @@ impl AuditLog {
         let (signing_key, verifier_key) = keys(data_dir)?;
         let signer = signed_note::StandardSigner::new(&signing_key)
             .map_err(|e| AuditError::Key(format!("audit/log.key is not a signing key: {e}")))?;
-        let origin = origin_of(&verifier_key);
+        let origin = haven_model::audit::origin_of_key(&verifier_key);
         let log = AuditLog {
             store,
             signer,
@@ -145,6 +148,38 @@ impl AuditLog {
     /// The log's public key (a signed-note verifier key).
     pub fn verifier_key(&self) -> &str {
         &self.verifier_key
+    }
+
+    /// Entries `from..to` with their inclusion proofs against the newest
+    /// checkpoint (signed now if the newest does not cover the log).
+    pub async fn export(&self, from: u64, to: Option<u64>) -> Result<Export, AuditError> {
+        let tree = {
+            let mut tree = self.tree.lock().await;
+            self.catch_up(&mut tree).await?;
+            tree.clone()
+        };
+        let size = tree.size();
+        let note = match self.store.audit_checkpoints().await?.pop() {
+            Some((covered, note)) if covered == size => note,
+            _ => self.sign(&tree).await?,
+        };
+        let to = to.unwrap_or(size).min(size);
+        let mut entries = Vec::new();
+        for (seq, entry, _) in self
+            .store
+            .audit_entries(from, to.saturating_sub(from))
+            .await?
+        {
+            let record = String::from_utf8(entry.leaf_bytes()).unwrap_or_default();
+            let proof = tree.prove(size, seq).map_err(AuditError::Key)?;
+            entries.push(ExportedEntry { seq, record, proof });
+        }
+        Ok(Export {
+            format: EXPORT_FORMAT.into(),
+            verifier_key: self.verifier_key.clone(),
+            checkpoint: note,
+            entries,
+        })
     }
 
     /// The entries from `from`, at most `limit`.
@@ -225,17 +260,8 @@ pub async fn verify_store(
         &rows,
         &anchored,
         verifier_key,
-        &origin_of(verifier_key),
+        &haven_model::audit::origin_of_key(verifier_key),
     ))
-}
-
-/// The log's name in its checkpoints: its key's name.
-fn origin_of(verifier_key: &str) -> String {
-    verifier_key
-        .split('+')
-        .next()
-        .unwrap_or("haven-audit")
-        .to_string()
 }
 
 /// The signing and verifier keys of `data_dir`, made on first use.
