@@ -147,6 +147,17 @@ pub enum AuditCommand {
         /// Instance settings.
         #[command(flatten)]
         instance: InstanceArgs,
+        /// Also against the checkpoints anchored in this repository
+        /// (repeat; `all` for every repository of the catalog).
+        #[arg(long, value_name = "REPO")]
+        against: Vec<String>,
+    },
+    /// Write the log's newest checkpoint into every repository now (the
+    /// server does it every ten minutes while the log grows).
+    Anchor {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
     },
     /// Entries with their inclusion proofs and the signed checkpoint
     /// they lead to, as one JSON document (stdout) an auditor verifies

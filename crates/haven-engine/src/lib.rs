@@ -18,6 +18,7 @@
 //! [`Repository::backup_stream`], [`Repository::restore`],
 //! [`Repository::check`] and [`Repository::stats`].
 
+pub mod anchor;
 mod backend;
 pub mod backup;
 pub mod check;

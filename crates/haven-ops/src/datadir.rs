@@ -74,7 +74,13 @@ impl DataDir {
         .map(Arc::new)
         .map_err(|e| e.to_string());
         let export = self.settings.export.file.clone();
-        Ok(crate::api::Audited::new(Box::new(self), log, export))
+        let catalog = self.settings.catalog.clone();
+        Ok(crate::api::Audited::new(
+            Box::new(self),
+            log,
+            export,
+            catalog,
+        ))
     }
 
     fn catalog(&self) -> Result<Arc<Catalog>, InstanceError> {

@@ -324,8 +324,19 @@ impl Instance for Remote {
         .await
     }
 
-    async fn audit_verify(&self) -> Result<haven_ops::api::AuditReport, InstanceError> {
-        self.send(self.http.get(self.url(&["audit", "verify"])), None)
+    async fn audit_verify(
+        &self,
+        request: &haven_ops::api::AuditVerifyRequest,
+    ) -> Result<haven_ops::api::AuditReport, InstanceError> {
+        self.send(
+            self.http.post(self.url(&["audit", "verify"])).json(request),
+            None,
+        )
+        .await
+    }
+
+    async fn audit_anchor(&self) -> Result<Vec<haven_ops::audit::Anchoring>, InstanceError> {
+        self.send(self.http.post(self.url(&["audit", "anchor"])), None)
             .await
     }
 

@@ -104,7 +104,8 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/recoveries/{id}", get(recovery))
         .route("/recoveries/{id}/resume", post(resume_recovery))
         .route("/recoveries/{id}/abandon", post(abandon_recovery))
-        .route("/audit/verify", get(audit_verify))
+        .route("/audit/verify", post(audit_verify))
+        .route("/audit/anchor", post(audit_anchor))
         .route("/audit/entries", get(audit_entries))
         .route("/audit/export", get(audit_export))
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
@@ -330,8 +331,15 @@ async fn resume_recovery(
     )
 }
 
-async fn audit_verify(State(state): State<AppState>) -> Response {
-    answer(StatusCode::OK, state.instance.audit_verify().await)
+async fn audit_verify(
+    State(state): State<AppState>,
+    OptionalJson(request): OptionalJson<haven_ops::api::AuditVerifyRequest>,
+) -> Response {
+    answer(StatusCode::OK, state.instance.audit_verify(&request).await)
+}
+
+async fn audit_anchor(State(state): State<AppState>) -> Response {
+    answer(StatusCode::OK, state.instance.audit_anchor().await)
 }
 
 async fn audit_export(

@@ -14,7 +14,8 @@ pub fn run(global: &GlobalArgs, command: &AuditCommand) -> Result<u8> {
         AuditCommand::VerifyExport { file, key } => {
             return verify_export(global, file, key.as_deref());
         }
-        AuditCommand::Verify { instance }
+        AuditCommand::Verify { instance, .. }
+        | AuditCommand::Anchor { instance }
         | AuditCommand::Log { instance, .. }
         | AuditCommand::Export { instance, .. } => instance,
     };
@@ -23,8 +24,36 @@ pub fn run(global: &GlobalArgs, command: &AuditCommand) -> Result<u8> {
     rt.block_on(async {
         let instance = instance::connect(&settings).await?;
         match command {
-            AuditCommand::Verify { .. } => {
-                let report = instance.audit_verify().await?;
+            AuditCommand::Anchor { .. } => {
+                let done = instance.audit_anchor().await?;
+                if global.json {
+                    output::print_json(&done)?;
+                } else {
+                    for a in &done {
+                        match (&a.size, &a.error) {
+                            (Some(size), _) => println!(
+                                "repository {}: checkpoint at {size} entries",
+                                a.repository
+                            ),
+                            (None, e) => println!(
+                                "repository {}: FAILED: {}",
+                                a.repository,
+                                e.clone().unwrap_or_default()
+                            ),
+                        }
+                    }
+                }
+                Ok(if done.iter().all(|a| a.error.is_none()) {
+                    exit::SUCCESS
+                } else {
+                    exit::FAILURE
+                })
+            }
+            AuditCommand::Verify { against, .. } => {
+                let request = haven_ops::api::AuditVerifyRequest {
+                    against: against.clone(),
+                };
+                let report = instance.audit_verify(&request).await?;
                 if global.json {
                     output::print_json(&report)?;
                 } else {

@@ -963,6 +963,11 @@ fn the_audit_log_exports_with_proofs_and_a_rebuilt_log_is_caught() {
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
 
+    // The newest checkpoint goes into the repository too.
+    let anchored = estate.json(&["audit", "anchor"], 0);
+    assert_eq!(anchored[0]["repository"], "main", "{anchored:#}");
+    assert_eq!(anchored[0]["size"], 2, "{anchored:#}");
+
     for file in ["haven.db", "haven.db-wal", "haven.db-shm"] {
         let _ = std::fs::remove_file(estate.data.join(file));
     }
@@ -971,6 +976,23 @@ fn the_audit_log_exports_with_proofs_and_a_rebuilt_log_is_caught() {
         .args(["run", "shop-files"])
         .assert()
         .success();
+    // With the export gone as well, only the repository's copy shows it.
+    let events = estate.data.join("events.jsonl");
+    let kept_events = std::fs::read(&events).expect("events");
+    std::fs::remove_file(&events).expect("rm");
+    let unaware = estate.json(&["audit", "verify"], 0);
+    assert_eq!(unaware["problems"], serde_json::json!([]), "{unaware:#}");
+    let against = estate.json(&["audit", "verify", "--against", "main"], 1);
+    // The repository holds the checkpoint for 2 entries: the log of 1
+    // is truncated from entry 1 on (entry 0 has no copy to compare).
+    assert_eq!(against["problems"][0]["first_bad"], 1, "{against:#}");
+    assert!(
+        against["problems"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("truncated") && d.contains("repository main")),
+        "{against:#}"
+    );
+    std::fs::write(&events, kept_events).expect("restore the export");
     let rebuilt = estate.json(&["audit", "verify"], 1);
     assert_eq!(rebuilt["entries"], 1, "{rebuilt:#}");
     assert_eq!(rebuilt["problems"][0]["first_bad"], 0, "{rebuilt:#}");

@@ -27,6 +27,7 @@ pub struct Audited {
     inner: Box<dyn Instance>,
     log: Result<Arc<AuditLog>, String>,
     export_file: Option<PathBuf>,
+    catalog_dir: PathBuf,
 }
 
 impl Audited {
@@ -36,12 +37,21 @@ impl Audited {
         inner: Box<dyn Instance>,
         log: Result<Arc<AuditLog>, String>,
         export_file: Option<PathBuf>,
+        catalog_dir: PathBuf,
     ) -> Self {
         Audited {
             inner,
             log,
             export_file,
+            catalog_dir,
         }
+    }
+
+    fn catalog(&self) -> Result<Arc<haven_model::catalog::Catalog>, InstanceError> {
+        Ok(crate::instance::catalog::load_catalog(
+            &self.catalog_dir,
+            jiff::Timestamp::now(),
+        )?)
     }
 
     /// The log, or why a change cannot be made without it.
@@ -259,10 +269,24 @@ impl Instance for Audited {
             .await
     }
 
-    async fn audit_verify(&self) -> Result<AuditReport, InstanceError> {
-        crate::audit::report(self.log()?, self.export_file.as_deref())
-            .await
-            .map_err(InstanceError::from)
+    async fn audit_verify(
+        &self,
+        request: &AuditVerifyRequest,
+    ) -> Result<AuditReport, InstanceError> {
+        let log = self.log()?;
+        let export = self.export_file.as_deref();
+        if request.against.is_empty() {
+            return Ok(crate::audit::report(log, export, None).await?);
+        }
+        let catalog = self.catalog()?;
+        let all = request.against.iter().any(|a| a == "all");
+        let ids: &[String] = if all { &[] } else { &request.against };
+        Ok(crate::audit::report(log, export, Some((&catalog, ids))).await?)
+    }
+
+    async fn audit_anchor(&self) -> Result<Vec<crate::audit::Anchoring>, InstanceError> {
+        let catalog = self.catalog()?;
+        Ok(self.log()?.anchor(&catalog).await?)
     }
 
     async fn audit_export(

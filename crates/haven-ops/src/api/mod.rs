@@ -131,7 +131,18 @@ pub trait Instance: Send + Sync {
     /// The audit log checked against its signed checkpoints (in the
     /// database and outside it). Instances are wrapped in [`Audited`],
     /// which answers this; an unwrapped one does not keep the log.
-    async fn audit_verify(&self) -> Result<AuditReport, InstanceError> {
+    async fn audit_verify(
+        &self,
+        _request: &AuditVerifyRequest,
+    ) -> Result<AuditReport, InstanceError> {
+        Err(InstanceError::new(
+            ErrorCode::AuditUnavailable,
+            "this instance keeps no audit log here",
+        ))
+    }
+
+    /// Write the audit log's newest checkpoint into every repository.
+    async fn audit_anchor(&self) -> Result<Vec<crate::audit::Anchoring>, InstanceError> {
         Err(InstanceError::new(
             ErrorCode::AuditUnavailable,
             "this instance keeps no audit log here",

@@ -254,3 +254,12 @@ pub struct AuditExportQuery {
     /// Up to (not including) this entry (default: the end).
     pub to: Option<u64>,
 }
+
+/// What `haven audit verify` checks against besides the database and
+/// the export file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerifyRequest {
+    /// The anchors in these repositories (`all`: every repository).
+    #[serde(default)]
+    pub against: Vec<String>,
+}

@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::delivery::{Event, Exporter};
+use crate::jobs::runner::open_repository;
+use haven_model::catalog::Catalog;
+use haven_model::tasks::RepoTarget;
 
 /// How many rows are read at a time.
 const PAGE: u64 = 10_000;
@@ -143,6 +146,11 @@ impl AuditLog {
     /// `outside` (copies kept elsewhere).
     pub async fn verify(&self, outside: Vec<Anchored>) -> Result<Verification, AuditError> {
         verify_store(self.store.as_ref(), &self.verifier_key, outside).await
+    }
+
+    /// How many entries it holds (as far as this process knows).
+    pub async fn size(&self) -> u64 {
+        self.tree.lock().await.size()
     }
 
     /// The log's public key (a signed-note verifier key).
@@ -350,16 +358,37 @@ pub struct AuditReport {
     pub verifier_key: String,
     /// Checkpoints found outside the database.
     pub outside: u64,
+    /// Repositories asked for whose anchors could not be read.
+    pub unreadable: Vec<String>,
 }
 
-/// Verify a data dir's log against its database and its export file.
-pub async fn report(log: &AuditLog, export_file: Option<&Path>) -> Result<AuditReport, AuditError> {
-    let outside = export_file.map(anchors_in_export).unwrap_or_default();
+/// Verify a data dir's log against its database, its export file and
+/// the anchors in the repositories `against` (with `catalog`).
+pub async fn report(
+    log: &AuditLog,
+    export_file: Option<&Path>,
+    against: Option<(&Catalog, &[String])>,
+) -> Result<AuditReport, AuditError> {
+    let mut outside = export_file.map(anchors_in_export).unwrap_or_default();
+    let mut unreadable = Vec::new();
+    if let Some((catalog, ids)) = against {
+        let (found, problems) = anchors_in_repositories(catalog, ids).await;
+        outside.extend(found);
+        unreadable = problems;
+    }
     let count = outside.len() as u64;
+    let mut verification = log.verify(outside).await?;
+    for problem in &unreadable {
+        verification.problems.push(haven_model::audit::Problem {
+            first_bad: None,
+            detail: format!("cannot read the anchors: {problem}"),
+        });
+    }
     Ok(AuditReport {
-        verification: log.verify(outside).await?,
+        verification,
         verifier_key: log.verifier_key().to_string(),
         outside: count,
+        unreadable,
     })
 }
 
@@ -388,5 +417,101 @@ pub async fn automation(
         .await;
     if let Err(e) = recorded {
         tracing::error!(action, "the audit log cannot record this change: {e}");
+    }
+}
+
+/// What anchoring did in one repository.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchoring {
+    /// The repository.
+    pub repository: String,
+    /// The size of the checkpoint written there.
+    pub size: Option<u64>,
+    /// Why it could not be written.
+    pub error: Option<String>,
+}
+
+impl AuditLog {
+    /// Write the newest checkpoint into every repository of `catalog`
+    /// (off the async threads: repositories are opened).
+    pub async fn anchor(&self, catalog: &Catalog) -> Result<Vec<Anchoring>, AuditError> {
+        let Some((size, note)) = self.store.audit_checkpoints().await?.pop() else {
+            return Ok(Vec::new());
+        };
+        let repos: Vec<RepoTarget> = catalog.repositories.iter().map(repo_target).collect();
+        let done = tokio::task::spawn_blocking(move || {
+            repos
+                .iter()
+                .map(|repo| {
+                    let written = open_repository(repo)
+                        .map_err(|e| format!("{e:#}"))
+                        .and_then(|r| {
+                            r.put_anchor(note.as_bytes())
+                                .map_err(|e| haven_model::errors::chain_text(&e))
+                        });
+                    Anchoring {
+                        repository: repo.id.clone(),
+                        size: written.as_ref().ok().map(|_| size),
+                        error: written.err(),
+                    }
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| AuditError::Key(format!("anchoring stopped: {e}")))?;
+        Ok(done)
+    }
+}
+
+/// The checkpoints kept in repositories `ids` of `catalog` (every one
+/// when empty), and the repositories that could not be read.
+pub async fn anchors_in_repositories(
+    catalog: &Catalog,
+    ids: &[String],
+) -> (Vec<Anchored>, Vec<String>) {
+    let repos: Vec<RepoTarget> = catalog
+        .repositories
+        .iter()
+        .filter(|r| ids.is_empty() || ids.iter().any(|id| id.as_str() == r.id.value.as_str()))
+        .map(repo_target)
+        .collect();
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !repos.iter().any(|r| r.id == **id))
+        .map(|id| format!("no repository {id} in the catalog"))
+        .collect();
+    let (found, mut problems) = tokio::task::spawn_blocking(move || {
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        for repo in &repos {
+            match open_repository(repo)
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|r| r.anchors().map_err(|e| haven_model::errors::chain_text(&e)))
+            {
+                Ok(notes) => found.extend(notes.into_iter().map(|bytes| Anchored {
+                    place: format!("repository {}", repo.id),
+                    note: String::from_utf8_lossy(&bytes).into_owned(),
+                })),
+                Err(e) => problems.push(format!("repository {}: {e}", repo.id)),
+            }
+        }
+        (found, problems)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        (
+            Vec::new(),
+            vec![format!("reading the repositories stopped: {e}")],
+        )
+    });
+    problems.extend(missing);
+    (found, problems)
+}
+
+fn repo_target(r: &haven_model::catalog::Repository) -> RepoTarget {
+    RepoTarget {
+        id: r.id.value.to_string(),
+        url: r.url.value.clone(),
+        password: r.password.as_ref().map(|p| p.value.clone()),
     }
 }

@@ -127,7 +127,15 @@ struct Loop {
     outage: Option<Outage>,
     heartbeat: Option<Heartbeat>,
     done: Done,
+    audit: Arc<crate::audit::AuditLog>,
+    /// When the audit log was last anchored in the repositories, and at
+    /// what size.
+    anchored: Option<(Timestamp, u64)>,
 }
+
+/// The audit log's checkpoint goes into the repositories this often
+/// while the log grows.
+const ANCHOR_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 /// The pre-flight checks (`haven doctor`) at start and after a reload:
 /// a `setup` alert per problem, resolved when a later run passes.
@@ -221,7 +229,7 @@ pub async fn run(
         templates: templates.clone(),
         exporter: Arc::clone(&exporter),
         health: Arc::clone(&health),
-        audit,
+        audit: Arc::clone(&audit),
     });
     let (done, done_rx) = mpsc::unbounded_channel();
     // Scheduled drills run beside the jobs, with the same limits.
@@ -250,6 +258,8 @@ pub async fn run(
         health,
         outage: None,
         done,
+        audit: Arc::clone(&audit),
+        anchored: None,
     };
     let done_rx = state.serve(shutdown, command_rx, done_rx).await?;
     state.shut_down(done_rx).await;
@@ -446,11 +456,41 @@ impl Loop {
             self.core.evaluate();
             self.core.watch_level().await?;
             self.core.watch_recoveries().await?;
+            self.anchor_audit().await;
             self.evaluate = false;
         }
         let ticked = self.core.tick().await;
         spawn_jobs(ticked.started, &self.runner, &self.done);
         ticked.failure.map_or(Ok(()), Err)
+    }
+
+    /// Write the audit log's newest checkpoint into every repository
+    /// when the log grew and the last time is [`ANCHOR_EVERY`] ago.
+    async fn anchor_audit(&mut self) {
+        let now = self.clock.now();
+        if self
+            .anchored
+            .is_some_and(|(at, _)| now.duration_since(at) < ANCHOR_EVERY)
+        {
+            return;
+        }
+        let size = self.audit.size().await;
+        if size == 0 || self.anchored.is_some_and(|(_, done)| done >= size) {
+            return;
+        }
+        match self.audit.anchor(self.core.catalog()).await {
+            Ok(done) => {
+                for failed in done.iter().filter(|a| a.error.is_some()) {
+                    tracing::warn!(
+                        repository = %failed.repository,
+                        "cannot anchor the audit log there: {}",
+                        failed.error.clone().unwrap_or_default()
+                    );
+                }
+                self.anchored = Some((now, size));
+            }
+            Err(e) => tracing::warn!("cannot anchor the audit log: {e}"),
+        }
     }
 
     async fn reload_catalog(&mut self) -> Result<(), StoreError> {

@@ -80,7 +80,8 @@ impl Handle {
     /// audit log.
     pub fn audited(self) -> crate::api::Audited {
         let (log, export) = (Arc::clone(&self.audit), self.settings.export.file.clone());
-        crate::api::Audited::new(Box::new(self), Ok(log), export)
+        let catalog = self.settings.catalog.clone();
+        crate::api::Audited::new(Box::new(self), Ok(log), export, catalog)
     }
 
     fn catalog(&self) -> Arc<Catalog> {
