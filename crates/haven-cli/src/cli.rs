@@ -134,6 +134,115 @@ pub enum Command {
     /// The audit log: who changed what, provably (`verify`, `log`).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Local users (`add`, `list`, `disable`, `reset-password`).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens of users and automations (`create`, `list`, `revoke`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `haven user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is asked for (or read from stdin with
+    /// --password-stdin): at least 12 characters, not the name, not a
+    /// well-known one.
+    Add {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Login name.
+        name: String,
+        /// A role (repeat): admin, operator, restore-operator, approver,
+        /// auditor, service-owner.
+        #[arg(long = "role", value_name = "ROLE", required = true, value_parser = parse_role)]
+        roles: Vec<haven_model::access::Role>,
+        /// A team (repeat): a service owner acts on its teams' services.
+        #[arg(long = "team", value_name = "TEAM")]
+        teams: Vec<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Every user.
+    List {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+    },
+    /// Disable a user: no login, its tokens stop working.
+    Disable {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Login name.
+        name: String,
+    },
+    /// Set a user's password (asked for, or read from stdin).
+    ResetPassword {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Login name.
+        name: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `haven token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print its secret (shown this once; only its hash
+    /// is kept).
+    Create {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// What it is for.
+        name: String,
+        /// The user it acts for (with some of the user's roles).
+        #[arg(
+            long,
+            value_name = "USER",
+            conflicts_with = "automation",
+            required_unless_present = "automation"
+        )]
+        user: Option<String>,
+        /// The automation it is for (a CI job, a probe).
+        #[arg(long, value_name = "NAME")]
+        automation: Option<String>,
+        /// A role (repeat).
+        #[arg(long = "role", value_name = "ROLE", required = true, value_parser = parse_role)]
+        roles: Vec<haven_model::access::Role>,
+        /// How long it lives (at most a year).
+        #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_lifetime)]
+        expires: jiff::SignedDuration,
+    },
+    /// Every token (ids, owners, roles, expiry; never secrets).
+    List {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// The token's id (`tok_…`).
+        id: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<haven_model::access::Role, String> {
+    haven_model::access::Role::parse(s)
+}
+
+fn parse_lifetime(s: &str) -> Result<jiff::SignedDuration, String> {
+    haven_model::catalog::duration::parse_duration(s)
 }
 
 /// `haven audit …`

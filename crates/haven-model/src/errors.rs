@@ -63,6 +63,8 @@ pub enum ErrorCode {
     RecoveryConflict,
     /// The audit log cannot be read or written (its key, its database).
     AuditUnavailable,
+    /// The user or token exists already, or is revoked already.
+    IdentityConflict,
     /// No such notification channel.
     NoSuchChannel,
     /// The alert is resolved already.
@@ -170,6 +172,7 @@ rows![
     (NoSuchRecovery, "no-such-recovery", 404, EXIT_FAILURE),
     (RecoveryConflict, "recovery-conflict", 409, EXIT_FAILURE),
     (AuditUnavailable, "audit-unavailable", 503, EXIT_FAILURE),
+    (IdentityConflict, "identity-conflict", 409, EXIT_FAILURE),
     (NoSuchChannel, "no-such-channel", 404, EXIT_FAILURE),
     (AlreadyResolved, "already-resolved", 409, EXIT_FAILURE),
     (InvalidWindow, "invalid-window", 422, EXIT_USAGE),

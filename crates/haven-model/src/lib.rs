@@ -4,6 +4,7 @@
 //! data and of `now`, so it is tested without a clock or a disk. This crate
 //! depends on nothing else of Haven's.
 
+pub mod access;
 pub mod actor;
 pub mod alert_rules;
 pub mod alerts;

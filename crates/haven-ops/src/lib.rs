@@ -23,6 +23,7 @@
 //! ← (`jobs`, `delivery`) ← `status` ← `api` ← `watch` ← `server` ←
 //! `datadir`.
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod clock;

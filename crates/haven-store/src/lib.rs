@@ -8,6 +8,7 @@
 //! tests. Only this crate knows SQL.
 
 use async_trait::async_trait;
+use haven_model::access::{Token, User};
 use haven_model::alerts::{Alert, Delivery, PendingNotification};
 use haven_model::audit::{Entry, Hash};
 use haven_model::drills::{Drill, ServiceDrill};
@@ -279,6 +280,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// The audit log's signed checkpoints, by size.
     async fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>>;
+
+    /// Add or replace a user.
+    async fn put_user(&self, user: &User) -> Result<()>;
+
+    /// Every user, by name.
+    async fn users(&self) -> Result<Vec<User>>;
+
+    /// Add or replace a token (its secret hash never changes).
+    async fn put_token(&self, token: &Token) -> Result<()>;
+
+    /// Every token, by id.
+    async fn tokens(&self) -> Result<Vec<Token>>;
+
+    /// The token whose secret hashes to `secret_hash`.
+    async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<Token>>;
 }
 
 /// Open the store a database URL names (`sqlite://PATH`).

@@ -18,10 +18,12 @@ use haven_model::catalog::watch::Scope;
 use haven_model::maintenance::Recorded;
 
 use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
+use haven_model::access::{Token, User};
 use haven_model::audit::{Entry, Hash};
 use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::recovery::run::{RecoveryRun, StepRecord};
 
+mod access;
 mod audit;
 mod recovery;
 use haven_model::jobs::NewJob;
@@ -735,6 +737,26 @@ impl Store for SqliteStore {
 
     async fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>> {
         self.audit_checkpoints_impl().await
+    }
+
+    async fn put_user(&self, user: &User) -> Result<()> {
+        self.put_user_impl(user).await
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        self.users_impl().await
+    }
+
+    async fn put_token(&self, token: &Token) -> Result<()> {
+        self.put_token_impl(token).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<Token>> {
+        self.tokens_impl().await
+    }
+
+    async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<Token>> {
+        self.token_by_secret_impl(secret_hash).await
     }
 }
 

@@ -340,6 +340,56 @@ impl Instance for Remote {
             .await
     }
 
+    async fn user_add(
+        &self,
+        request: &haven_ops::api::NewUser,
+    ) -> Result<haven_model::access::User, InstanceError> {
+        self.send(self.http.post(self.url(&["users"])).json(request), None)
+            .await
+    }
+
+    async fn users(&self) -> Result<Vec<haven_model::access::User>, InstanceError> {
+        self.send(self.http.get(self.url(&["users"])), None).await
+    }
+
+    async fn user_change(
+        &self,
+        change: &haven_ops::api::UserChange,
+    ) -> Result<haven_model::access::User, InstanceError> {
+        self.send(
+            self.http
+                .post(self.url(&["users", &change.name, "change"]))
+                .json(change),
+            None,
+        )
+        .await
+    }
+
+    async fn token_create(
+        &self,
+        request: &haven_ops::api::NewToken,
+    ) -> Result<haven_ops::api::CreatedToken, InstanceError> {
+        self.send(self.http.post(self.url(&["tokens"])).json(request), None)
+            .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<haven_model::access::Token>, InstanceError> {
+        self.send(self.http.get(self.url(&["tokens"])), None).await
+    }
+
+    async fn token_revoke(
+        &self,
+        request: &haven_ops::api::TokenRevocation,
+    ) -> Result<haven_model::access::Token, InstanceError> {
+        self.send(
+            self.http
+                .post(self.url(&["tokens", &request.id, "revoke"]))
+                .json(request),
+            None,
+        )
+        .await
+    }
+
     async fn audit_export(
         &self,
         query: &haven_ops::api::AuditExportQuery,

@@ -40,27 +40,43 @@ struct AppState {
     instance: Arc<dyn Instance>,
 }
 
-fn authorized(token: &str, headers: &HeaderMap) -> bool {
-    let Some(given) = headers
+/// What the API accepts: the instance's own token (the data dir's
+/// api-token file), or a live token of a user or an automation.
+#[derive(Clone)]
+struct Auth {
+    token: String,
+    instance: Arc<dyn Instance>,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), token.as_bytes()).is_ok()
 }
 
 /// The token is checked before the route's extractors run: a request
 /// without it is refused before its path, query or body is looked at.
-async fn require_token(State(token): State<String>, request: Request, next: Next) -> Response {
-    if !authorized(&token, request.headers()) {
-        return error(
-            ErrorCode::Unauthorized,
-            "missing or wrong token: send `Authorization: Bearer` with the token in the data dir's api-token file",
-        );
+/// A user's or automation's token puts its identity on the request.
+async fn require_token(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
+    let given = bearer(request.headers()).map(str::to_string);
+    let instance_token = given.as_deref().is_some_and(|g| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(g.as_bytes(), auth.token.as_bytes())
+            .is_ok()
+    });
+    if instance_token {
+        return next.run(request).await;
     }
-    next.run(request).await
+    if let Some(secret) = given
+        && let Ok(Some(identity)) = auth.instance.authenticate(&secret).await
+    {
+        request.extensions_mut().insert(identity);
+        return next.run(request).await;
+    }
+    error(
+        ErrorCode::Unauthorized,
+        "missing or wrong token: send `Authorization: Bearer` with the token in the data dir's api-token file, or a live token of yours (`haven token create`)",
+    )
 }
 
 async fn no_route(request: Request) -> Response {
@@ -108,11 +124,20 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/audit/anchor", post(audit_anchor))
         .route("/audit/entries", get(audit_entries))
         .route("/audit/export", get(audit_export))
+        .route("/users", post(user_add).get(users))
+        .route("/users/{name}/change", post(user_change))
+        .route("/tokens", post(token_create).get(tokens))
+        .route("/tokens/{id}/revoke", post(token_revoke))
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { instance })
-        .layer(axum::middleware::from_fn_with_state(token, require_token));
+        .with_state(AppState {
+            instance: Arc::clone(&instance),
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            Auth { token, instance },
+            require_token,
+        ));
     Router::new()
         .route("/healthz", get(move || healthz(health.clone())))
         .nest("/api/v1", api)
@@ -340,6 +365,49 @@ async fn audit_verify(
 
 async fn audit_anchor(State(state): State<AppState>) -> Response {
     answer(StatusCode::OK, state.instance.audit_anchor().await)
+}
+
+async fn user_add(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<haven_ops::api::NewUser>,
+) -> Response {
+    answer(StatusCode::CREATED, state.instance.user_add(&request).await)
+}
+
+async fn users(State(state): State<AppState>) -> Response {
+    answer(StatusCode::OK, state.instance.users().await)
+}
+
+async fn user_change(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(change): ApiJson<haven_ops::api::UserChange>,
+) -> Response {
+    let change = haven_ops::api::UserChange { name, ..change };
+    answer(StatusCode::OK, state.instance.user_change(&change).await)
+}
+
+async fn token_create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<haven_ops::api::NewToken>,
+) -> Response {
+    answer(
+        StatusCode::CREATED,
+        state.instance.token_create(&request).await,
+    )
+}
+
+async fn tokens(State(state): State<AppState>) -> Response {
+    answer(StatusCode::OK, state.instance.tokens().await)
+}
+
+async fn token_revoke(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(request): ApiJson<haven_ops::api::TokenRevocation>,
+) -> Response {
+    let request = haven_ops::api::TokenRevocation { id, ..request };
+    answer(StatusCode::OK, state.instance.token_revoke(&request).await)
 }
 
 async fn audit_export(

@@ -1,6 +1,7 @@
 //! One module per command. Each returns its exit code; errors are reported
 //! here, once, on stderr (and as a JSON document on stdout with `--json`).
 
+mod access;
 mod alerts;
 mod audit;
 mod backup;
@@ -66,6 +67,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Maintenance(cmd) => maintenance::run(global, cmd),
         Command::Notify(cmd) => alerts::notify(global, cmd),
         Command::Audit(cmd) => audit::run(global, cmd),
+        Command::User(cmd) => access::user(global, cmd),
+        Command::Token(cmd) => access::token(global, cmd),
         Command::Doctor(args) => doctor::run(global, args),
         Command::Drill(args) => drill::run(global, args),
         Command::Drills(args) => drill::list(global, args),

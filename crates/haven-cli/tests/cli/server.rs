@@ -1250,3 +1250,169 @@ fn run_wait_follows_the_servers_job_to_its_end() {
     signal(&server, rustix::process::Signal::TERM);
     assert!(exited(&mut server).success());
 }
+
+/// `GET path` on the API with `token`: the HTTP status.
+fn api_status(address: &str, path: &str, token: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line")
+}
+
+/// Users and tokens: a user added (a weak password refused), a token
+/// made for it opens the API; revoked, or its user disabled, it does
+/// not. Every change is in the audit log, and no password or token
+/// secret is stored or logged anywhere.
+#[test]
+fn users_and_tokens_open_the_api_and_leave_no_secret_behind() {
+    let inst = Instance::new();
+    std::fs::write(
+        inst.data.join("haven.toml"),
+        "listen = \"127.0.0.1:0\"\n[export]\nfile = \"events.jsonl\"\n",
+    )
+    .expect("settings");
+    let haven = |args: &[&str], stdin: &str| {
+        let mut cmd = inst.ws.haven();
+        cmd.arg("--data-dir")
+            .arg(&inst.data)
+            .args(args)
+            .write_stdin(stdin.to_string());
+        cmd.output().expect("haven")
+    };
+    let weak = haven(
+        &[
+            "--json",
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert_eq!(parse_json(&weak, 2)["error"]["code"], "invalid-argument");
+    let password = "correct horse battery staple";
+    let added = haven(
+        &[
+            "--json",
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "operator",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    let added = parse_json(&added, 0);
+    assert_eq!(
+        added[0]["roles"],
+        serde_json::json!(["operator", "auditor"])
+    );
+    assert!(added[0].get("password_hash").is_none(), "{added:#}");
+    let refused = haven(
+        &[
+            "--json", "token", "create", "ci", "--user", "ana", "--role", "admin",
+        ],
+        "",
+    );
+    assert_eq!(parse_json(&refused, 2)["error"]["code"], "invalid-argument");
+    let created = parse_json(
+        &haven(
+            &[
+                "--json",
+                "token",
+                "create",
+                "ci",
+                "--user",
+                "ana",
+                "--role",
+                "operator",
+                "--expires",
+                "30d",
+            ],
+            "",
+        ),
+        0,
+    );
+    let secret = created["secret"].as_str().expect("secret").to_string();
+    let id = created["token"]["id"].as_str().expect("id").to_string();
+    assert!(secret.starts_with("hvn_"));
+
+    let mut server = Server(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+            .args(["server", "--data-dir"])
+            .arg(&inst.data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server"),
+    );
+    wait_for("the server", || inst.data.join("server.addr").exists());
+    let address = std::fs::read_to_string(inst.data.join("server.addr")).expect("addr");
+    let address = address.trim();
+    assert_eq!(api_status(address, "/api/v1/status", &secret), 200);
+    assert_eq!(
+        api_status(address, "/api/v1/status", "hvn_not-a-token"),
+        401
+    );
+    // Revoked (through the server), it no longer opens the API.
+    let revoked = parse_json(&haven(&["--json", "token", "revoke", &id], ""), 0);
+    assert!(revoked[0]["revoked_at"].is_string(), "{revoked:#}");
+    assert_eq!(api_status(address, "/api/v1/status", &secret), 401);
+    // A new one works until its user is disabled.
+    let second = parse_json(
+        &haven(
+            &[
+                "--json", "token", "create", "ci2", "--user", "ana", "--role", "auditor",
+            ],
+            "",
+        ),
+        0,
+    );
+    let second = second["secret"].as_str().expect("secret").to_string();
+    assert_eq!(api_status(address, "/api/v1/status", &second), 200);
+    parse_json(&haven(&["--json", "user", "disable", "ana"], ""), 0);
+    assert_eq!(api_status(address, "/api/v1/status", &second), 401);
+
+    let log = parse_json(&haven(&["--json", "audit", "log"], ""), 0);
+    let actions: Vec<&str> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    for action in ["user.add", "token.create", "token.revoke", "user.disable"] {
+        assert!(actions.contains(&action), "{action}: {log:#}");
+    }
+    signal(&server, rustix::process::Signal::TERM);
+    assert!(exited(&mut server).success());
+    // No secret in clear anywhere in the data dir (database, export, logs).
+    for entry in walkdir::WalkDir::new(&inst.data).into_iter().flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret_text in [password, secret.as_str(), second.as_str()] {
+            assert!(
+                !text.contains(secret_text),
+                "{} holds a secret",
+                entry.path().display()
+            );
+        }
+    }
+}

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use haven_model::access::{Token, User};
 use haven_model::alerts::Alert;
 use haven_model::audit::Entry;
 use haven_model::drills::{Drill, ServiceDrill};
@@ -267,6 +268,58 @@ impl Instance for Audited {
         let target = format!("recovery:{}", request.run);
         self.noted(&request.by, "recovery.abandon", target, request, result)
             .await
+    }
+
+    async fn user_add(&self, request: &NewUser) -> Result<User, InstanceError> {
+        self.log()?;
+        let result = self.inner.user_add(request).await;
+        let target = format!("user:{}", request.name);
+        self.noted(&request.by, "user.add", target, &request.redacted(), result)
+            .await
+    }
+
+    async fn users(&self) -> Result<Vec<User>, InstanceError> {
+        self.inner.users().await
+    }
+
+    async fn user_change(&self, change: &UserChange) -> Result<User, InstanceError> {
+        self.log()?;
+        let result = self.inner.user_change(change).await;
+        let action = if change.password.is_some() {
+            "user.reset-password"
+        } else {
+            "user.disable"
+        };
+        let target = format!("user:{}", change.name);
+        self.noted(&change.by, action, target, &change.redacted(), result)
+            .await
+    }
+
+    async fn token_create(&self, request: &NewToken) -> Result<CreatedToken, InstanceError> {
+        self.log()?;
+        let result = self.inner.token_create(request).await;
+        let target = match &result {
+            Ok(created) => format!("token:{}", created.token.id),
+            Err(_) => "token".into(),
+        };
+        self.noted(&request.by, "token.create", target, request, result)
+            .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<Token>, InstanceError> {
+        self.inner.tokens().await
+    }
+
+    async fn token_revoke(&self, request: &TokenRevocation) -> Result<Token, InstanceError> {
+        self.log()?;
+        let result = self.inner.token_revoke(request).await;
+        let target = format!("token:{}", request.id);
+        self.noted(&request.by, "token.revoke", target, request, result)
+            .await
+    }
+
+    async fn authenticate(&self, secret: &str) -> Result<Option<Identity>, InstanceError> {
+        self.inner.authenticate(secret).await
     }
 
     async fn audit_verify(

@@ -175,3 +175,15 @@ impl From<crate::audit::AuditError> for InstanceError {
         InstanceError::new(ErrorCode::AuditUnavailable, e.to_string())
     }
 }
+
+impl From<crate::access::AccessError> for InstanceError {
+    fn from(e: crate::access::AccessError) -> Self {
+        use crate::access::AccessError as A;
+        let code = match &e {
+            A::Invalid(_) => ErrorCode::InvalidArgument,
+            A::Conflict(_) => ErrorCode::IdentityConflict,
+            A::Store(_) => ErrorCode::StoreUnavailable,
+        };
+        InstanceError::new(code, e.to_string())
+    }
+}

@@ -18,9 +18,11 @@ use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
 use haven_model::recovery::run::{RecoveryRun, RunView};
 
+pub use crate::access::{CreatedToken, Identity, NewToken, NewUser, TokenRevocation, UserChange};
 pub use crate::audit::AuditReport;
 pub use audited::Audited;
 pub use error::{InstanceError, engine_code};
+use haven_model::access::{Token, User};
 pub use types::*;
 
 use crate::delivery::notify::Report;
@@ -139,6 +141,29 @@ pub trait Instance: Send + Sync {
             ErrorCode::AuditUnavailable,
             "this instance keeps no audit log here",
         ))
+    }
+
+    /// Add a local user.
+    async fn user_add(&self, request: &NewUser) -> Result<User, InstanceError>;
+
+    /// Every user.
+    async fn users(&self) -> Result<Vec<User>, InstanceError>;
+
+    /// Reset a user's password, or disable it.
+    async fn user_change(&self, change: &UserChange) -> Result<User, InstanceError>;
+
+    /// Make an API token (its secret is in the answer only).
+    async fn token_create(&self, request: &NewToken) -> Result<CreatedToken, InstanceError>;
+
+    /// Every token.
+    async fn tokens(&self) -> Result<Vec<Token>, InstanceError>;
+
+    /// Revoke a token.
+    async fn token_revoke(&self, request: &TokenRevocation) -> Result<Token, InstanceError>;
+
+    /// Who a token secret says someone is (none: not a live token).
+    async fn authenticate(&self, _secret: &str) -> Result<Option<Identity>, InstanceError> {
+        Ok(None)
     }
 
     /// Write the audit log's newest checkpoint into every repository.

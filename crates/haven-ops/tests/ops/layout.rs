@@ -12,7 +12,7 @@ const OPS_LAYERS: &[&[&str]] = &[
     &["clock"],
     &["instance"],
     &["jobs", "delivery"],
-    &["audit"],
+    &["audit", "access"],
     &["status", "preflight", "drills"],
     &["recovery"],
     &["api"],

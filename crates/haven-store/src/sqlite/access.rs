@@ -1,0 +1,66 @@
+//! Users and tokens in SQLite.
+
+use haven_model::access::{Token, User};
+use sqlx::Row;
+
+use super::{SqliteStore, from_json, json_text};
+use crate::Result;
+
+impl SqliteStore {
+    pub(crate) async fn put_user_impl(&self, user: &User) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (name, record) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+        )
+        .bind(&user.name)
+        .bind(json_text(user)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn users_impl(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query("SELECT record FROM users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| from_json(&r.try_get::<String, _>("record")?, "user"))
+            .collect()
+    }
+
+    pub(crate) async fn put_token_impl(&self, token: &Token) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokens (id, secret_hash, record) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+        )
+        .bind(&token.id)
+        .bind(&token.secret_hash)
+        .bind(json_text(token)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn tokens_impl(&self) -> Result<Vec<Token>> {
+        let rows = sqlx::query("SELECT record FROM tokens ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| from_json(&r.try_get::<String, _>("record")?, "token"))
+            .collect()
+    }
+
+    pub(crate) async fn token_by_secret_impl(&self, secret_hash: &str) -> Result<Option<Token>> {
+        let Some(row) = sqlx::query("SELECT record FROM tokens WHERE secret_hash = ?")
+            .bind(secret_hash)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(from_json(
+            &row.try_get::<String, _>("record")?,
+            "token",
+        )?))
+    }
+}
