@@ -169,8 +169,7 @@ pub fn check_password(name: &str, password: &str) -> Result<(), String> {
     if !name.is_empty() && lower.contains(&name.to_lowercase()) {
         return Err("the password contains the user name".into());
     }
-    if COMMON.iter().any(|c| lower.contains(c))
-        || password.chars().all(|c| password.starts_with(c))
+    if COMMON.iter().any(|c| lower.contains(c)) || password.chars().all(|c| password.starts_with(c))
     {
         return Err(
             "the password is too easy to guess (a well-known word or one repeated character)"

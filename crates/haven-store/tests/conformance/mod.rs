@@ -35,6 +35,7 @@ macro_rules! conformance_tests {
             queued_notifications_keep_their_progress_until_done,
             drills_are_kept_as_evidence,
             recovery_runs_keep_their_steps,
+            users_and_tokens_are_kept_and_found_by_their_secret,
         );
     };
     ($fresh:expr; $($name:ident),+ $(,)?) => {
@@ -876,4 +877,53 @@ pub async fn recovery_runs_keep_their_steps(store: &dyn Store) {
             .await,
         Err(StoreError::Corrupt(_))
     ));
+}
+
+pub async fn users_and_tokens_are_kept_and_found_by_their_secret(store: &dyn Store) {
+    use haven_model::access::{Owner, Role, Token, User};
+    let user = User {
+        name: "ana".into(),
+        roles: vec![Role::Operator],
+        teams: vec!["ecommerce".into()],
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        disabled: false,
+        created_at: t(0),
+        password_set_at: t(0),
+    };
+    store.put_user(&user).await.expect("user");
+    let disabled = User {
+        disabled: true,
+        ..user.clone()
+    };
+    store.put_user(&disabled).await.expect("replace");
+    assert_eq!(store.users().await.expect("users"), vec![disabled]);
+    let token = |id: &str, hash: &str| Token {
+        id: id.into(),
+        name: "ci".into(),
+        owner: Owner::User("ana".into()),
+        roles: vec![Role::Operator],
+        secret_hash: hash.into(),
+        created_at: t(0),
+        expires_at: t(100),
+        revoked_at: None,
+    };
+    store.put_token(&token("tok_1", "aa")).await.expect("token");
+    store.put_token(&token("tok_2", "bb")).await.expect("token");
+    let found = store
+        .token_by_secret("bb")
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(found.id, "tok_2");
+    assert!(store.token_by_secret("cc").await.expect("lookup").is_none());
+    let revoked = Token {
+        revoked_at: Some(t(50)),
+        ..token("tok_1", "aa")
+    };
+    store.put_token(&revoked).await.expect("revoke");
+    let all = store.tokens().await.expect("tokens");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], revoked);
+    // Two tokens never share a secret.
+    assert!(store.put_token(&token("tok_3", "bb")).await.is_err());
 }
