@@ -61,6 +61,45 @@ impl Role {
     }
 }
 
+/// What a request needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    /// Read the state: status, jobs, alerts, drills, recoveries.
+    Read,
+    /// Run the estate: jobs, alerts, maintenance, drills, notifications.
+    Operate,
+    /// Restore and recover, and decide on a recovery's steps.
+    Restore,
+    /// Approve others' requests.
+    Approve,
+    /// Read and check the audit log.
+    Audit,
+    /// Users and tokens.
+    Admin,
+}
+
+impl Role {
+    /// Does this role grant `permission`? (A service owner's actions on
+    /// the services its teams own are not granted here yet: it reads.)
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission as P;
+        match self {
+            Role::Admin => true,
+            Role::Operator => matches!(permission, P::Read | P::Operate),
+            Role::RestoreOperator => matches!(permission, P::Read | P::Restore),
+            Role::Approver => matches!(permission, P::Read | P::Approve),
+            Role::Auditor => matches!(permission, P::Read | P::Audit),
+            Role::ServiceOwner => permission == P::Read,
+        }
+    }
+}
+
+/// Do any of `roles` grant `permission`?
+pub fn allowed(roles: &[Role], permission: Permission) -> bool {
+    roles.iter().any(|r| r.allows(permission))
+}
+
 /// A local user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {

@@ -15,6 +15,8 @@ pub enum ErrorCode {
     Usage,
     /// The API token is missing or wrong.
     Unauthorized,
+    /// The token is valid, its roles do not allow this.
+    Forbidden,
     /// No such API route.
     NoRoute,
     /// The API route exists, not with this method.
@@ -143,6 +145,7 @@ macro_rules! rows {
 rows![
     (Usage, "usage", 400, EXIT_USAGE),
     (Unauthorized, "unauthorized", 401, EXIT_FAILURE),
+    (Forbidden, "forbidden", 403, EXIT_FAILURE),
     (NoRoute, "no-route", 404, EXIT_USAGE),
     (MethodNotAllowed, "method-not-allowed", 405, EXIT_USAGE),
     (BadPath, "bad-path", 400, EXIT_USAGE),

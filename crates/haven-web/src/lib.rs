@@ -7,6 +7,7 @@
 //! ([`error`]). Routes, documents and codes are listed in
 //! `docs/server.md`.
 
+pub mod access;
 pub mod client;
 pub mod error;
 mod extract;
@@ -131,6 +132,7 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(axum::middleware::from_fn(access::authorize))
         .with_state(AppState {
             instance: Arc::clone(&instance),
         })
