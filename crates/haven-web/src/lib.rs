@@ -60,6 +60,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// without it is refused before its path, query or body is looked at.
 /// A user's or automation's token puts its identity on the request.
 async fn require_token(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
+    request.headers_mut().remove(IDENTITY_HEADER);
     let given = bearer(request.headers()).map(str::to_string);
     let instance_token = given.as_deref().is_some_and(|g| {
         aws_lc_rs::constant_time::verify_slices_are_equal(g.as_bytes(), auth.token.as_bytes())
@@ -71,6 +72,9 @@ async fn require_token(State(auth): State<Auth>, mut request: Request, next: Nex
     if let Some(secret) = given
         && let Ok(Some(identity)) = auth.instance.authenticate(&secret).await
     {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&identity.actor) {
+            request.headers_mut().insert(IDENTITY_HEADER, value);
+        }
         request.extensions_mut().insert(identity);
         return next.run(request).await;
     }
@@ -174,11 +178,24 @@ pub const USER_HEADER: &str = "x-haven-user";
 /// Who the data dir's API token is, in records and events.
 pub const TOKEN_IDENTITY: &str = "api-token";
 
+/// Set by the authentication (never by a client: an incoming one is
+/// removed first): who a user's or automation's token says acts.
+const IDENTITY_HEADER: &str = "x-haven-authenticated";
+
+/// Who acts: the identity the token proved (a user's or automation's
+/// token), else the instance token's `api-token`; with the name a
+/// person declared beside it.
 fn actor(headers: &HeaderMap) -> Actor {
     let declared = headers
         .get(USER_HEADER)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    Actor::new(TOKEN_IDENTITY, declared.as_deref())
+    let proved = headers
+        .get(IDENTITY_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Actor::new(
+        proved.as_deref().unwrap_or(TOKEN_IDENTITY),
+        declared.as_deref(),
+    )
 }
 
 /// The answer to a request: `status` with the JSON document, or the
@@ -333,8 +350,12 @@ async fn recovery_forecast(
 
 async fn recover(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<haven_ops::api::RecoverRequest>,
 ) -> Response {
+    // Who asks is who authenticated, whatever the body says.
+    let mut request = request;
+    request.by = actor(&headers).to_string();
     answer(StatusCode::CREATED, state.instance.recover(&request).await)
 }
 
@@ -348,10 +369,14 @@ async fn recovery(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> R
 
 async fn resume_recovery(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(request): ApiJson<haven_ops::api::ResumeRequest>,
 ) -> Response {
     let request = haven_ops::api::ResumeRequest { run: id, ..request };
+    // Who asks is who authenticated, whatever the body says.
+    let mut request = request;
+    request.by = actor(&headers).to_string();
     answer(
         StatusCode::OK,
         state.instance.resume_recovery(&request).await,
@@ -371,8 +396,12 @@ async fn audit_anchor(State(state): State<AppState>) -> Response {
 
 async fn user_add(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<haven_ops::api::NewUser>,
 ) -> Response {
+    // Who asks is who authenticated, whatever the body says.
+    let mut request = request;
+    request.by = actor(&headers).to_string();
     answer(StatusCode::CREATED, state.instance.user_add(&request).await)
 }
 
@@ -382,17 +411,25 @@ async fn users(State(state): State<AppState>) -> Response {
 
 async fn user_change(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiPath(name): ApiPath<String>,
     ApiJson(change): ApiJson<haven_ops::api::UserChange>,
 ) -> Response {
     let change = haven_ops::api::UserChange { name, ..change };
+    // Who asks is who authenticated, whatever the body says.
+    let mut change = change;
+    change.by = actor(&headers).to_string();
     answer(StatusCode::OK, state.instance.user_change(&change).await)
 }
 
 async fn token_create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<haven_ops::api::NewToken>,
 ) -> Response {
+    // Who asks is who authenticated, whatever the body says.
+    let mut request = request;
+    request.by = actor(&headers).to_string();
     answer(
         StatusCode::CREATED,
         state.instance.token_create(&request).await,
@@ -405,10 +442,14 @@ async fn tokens(State(state): State<AppState>) -> Response {
 
 async fn token_revoke(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<haven_ops::api::TokenRevocation>,
 ) -> Response {
     let request = haven_ops::api::TokenRevocation { id, ..request };
+    // Who asks is who authenticated, whatever the body says.
+    let mut request = request;
+    request.by = actor(&headers).to_string();
     answer(StatusCode::OK, state.instance.token_revoke(&request).await)
 }
 
@@ -428,10 +469,14 @@ async fn audit_entries(
 
 async fn abandon_recovery(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(request): ApiJson<haven_ops::api::AbandonRequest>,
 ) -> Response {
     let request = haven_ops::api::AbandonRequest { run: id, ..request };
+    // Who asks is who authenticated, whatever the body says.
+    let mut request = request;
+    request.by = actor(&headers).to_string();
     answer(
         StatusCode::OK,
         state.instance.abandon_recovery(&request).await,
@@ -440,6 +485,7 @@ async fn abandon_recovery(
 
 async fn decide_step(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiPath((id, step)): ApiPath<(i64, u32)>,
     ApiJson(decision): ApiJson<haven_ops::api::StepDecision>,
 ) -> Response {
@@ -448,6 +494,9 @@ async fn decide_step(
         step,
         ..decision
     };
+    // Who asks is who authenticated, whatever the body says.
+    let mut decision = decision;
+    decision.by = actor(&headers).to_string();
     answer(StatusCode::OK, state.instance.decide_step(&decision).await)
 }
 

@@ -1369,6 +1369,12 @@ fn users_and_tokens_open_the_api_and_leave_no_secret_behind() {
         api_status(address, "/api/v1/status", "hvn_not-a-token"),
         401
     );
+    // A change through the API is recorded as the token's user, whatever
+    // the request declares.
+    assert_eq!(
+        api_call(address, "POST", "/api/v1/alerts/999999/ack", &secret),
+        404
+    );
     // Revoked (through the server), it no longer opens the API.
     let revoked = parse_json(&haven(&["--json", "token", "revoke", &id], ""), 0);
     assert!(revoked[0]["revoked_at"].is_string(), "{revoked:#}");
@@ -1398,6 +1404,19 @@ fn users_and_tokens_open_the_api_and_leave_no_secret_behind() {
     for action in ["user.add", "token.create", "token.revoke", "user.disable"] {
         assert!(actions.contains(&action), "{action}: {log:#}");
     }
+    let acknowledged = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["action"] == "alert.acknowledge")
+        .expect("the acknowledgement");
+    assert_eq!(acknowledged["outcome"], "failed");
+    assert!(
+        acknowledged["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with(&format!("user:ana ({id})"))),
+        "{acknowledged:#}"
+    );
     signal(&server, rustix::process::Signal::TERM);
     assert!(exited(&mut server).success());
     // No secret in clear anywhere in the data dir (database, export, logs).
