@@ -91,7 +91,7 @@ pub fn run(global: &GlobalArgs, command: &AuditCommand) -> Result<u8> {
                 output::print_json(&instance.audit_export(&query).await?)?;
                 Ok(exit::SUCCESS)
             }
-            AuditCommand::VerifyExport { .. } => unreachable!("handled without an instance"),
+            AuditCommand::VerifyExport { file, key } => verify_export(global, file, key.as_deref()),
             AuditCommand::Log { from, limit, .. } => {
                 let query = AuditQuery {
                     from: Some(*from),
