@@ -171,62 +171,25 @@ pub fn verify(
     verifier_key: &str,
     origin: &str,
 ) -> Verification {
+    let (tree, mut problems) = rows_to_tree(rows);
+    // One gap or shift makes every later row look wrong: the first few.
+    cap(&mut problems, ROW_PROBLEMS, "entries out of place");
     let mut out = Verification {
         entries: rows.len() as u64,
+        problems,
         ..Verification::default()
     };
-    let mut tree = Tree::default();
-    let mut row_problems = 0;
-    for (position, (row, entry, stored)) in rows.iter().enumerate() {
-        let position = position as u64;
-        if *row != position {
-            out.problems.push(Problem {
-                first_bad: Some(position),
-                detail: format!(
-                    "entry {position} is missing: the next row is numbered {row} (deleted, or renumbered)"
-                ),
-            });
-        } else if entry.seq != position {
-            out.problems.push(Problem {
-                first_bad: Some(position),
-                detail: format!(
-                    "entry {position} says it is entry {} (moved or inserted)",
-                    entry.seq
-                ),
-            });
-        } else if entry.leaf() != *stored {
-            out.problems.push(Problem {
-                first_bad: Some(position),
-                detail: format!("entry {position} was changed after it was written (its leaf hash no longer matches)"),
-            });
-        }
-        tree.push(entry.leaf());
-    }
-    // One gap or shift makes every later row look wrong: say the first
-    // few and how many more.
-    let mut seen = 0;
-    out.problems.retain(|_| {
-        seen += 1;
-        seen <= ROW_PROBLEMS
-    });
-    row_problems += seen.saturating_sub(ROW_PROBLEMS);
-    if row_problems > 0 {
-        out.problems.push(Problem {
-            first_bad: None,
-            detail: format!("… and {row_problems} more entries out of place"),
-        });
-    }
-    let verifier = match signed_note::StandardVerifier::new(verifier_key) {
-        Ok(v) => signed_note::VerifierList::new(vec![Box::new(v)]),
-        Err(e) => {
+    let verifier = match verifier_for(verifier_key) {
+        Ok(v) => v,
+        Err(detail) => {
             out.problems.push(Problem {
                 first_bad: None,
-                detail: format!("the log's public key cannot be read: {e}"),
+                detail,
             });
             return out;
         }
     };
-    let mut heads: Vec<(u64, Hash, String)> = Vec::new();
+    let mut heads = Vec::new();
     for anchored in checkpoints {
         match checked_head(anchored, &verifier, origin) {
             Ok((size, root)) => heads.push((size, root, anchored.place.clone())),
@@ -236,10 +199,63 @@ pub fn verify(
             }),
         }
     }
+    check_heads(&tree, heads, &mut out);
+    // Earliest first (those naming no entry last), the first few only.
+    out.problems
+        .sort_by_key(|p| (p.first_bad.is_none(), p.first_bad.unwrap_or(0)));
+    cap(&mut out.problems, MAX_PROBLEMS, "problems");
+    if out.covered < out.entries {
+        out.problems.push(Problem {
+            first_bad: Some(out.covered),
+            detail: format!(
+                "entries from {} on are covered by no signed checkpoint (every entry gets one as it is written): checkpoints were removed, or entries added behind Haven's back",
+                out.covered
+            ),
+        });
+    }
+    out
+}
+
+/// The tree of the entries as they are now, and the rows that give
+/// themselves away: a missing number, an entry in another's place, a
+/// record that no longer matches its stored leaf.
+fn rows_to_tree(rows: &[(u64, Entry, Hash)]) -> (Tree, Vec<Problem>) {
+    let mut tree = Tree::default();
+    let mut problems = Vec::new();
+    for (position, (row, entry, stored)) in rows.iter().enumerate() {
+        let position = position as u64;
+        let detail = if *row != position {
+            Some(format!(
+                "entry {position} is missing: the next row is numbered {row} (deleted, or renumbered)"
+            ))
+        } else if entry.seq != position {
+            Some(format!(
+                "entry {position} says it is entry {} (moved or inserted)",
+                entry.seq
+            ))
+        } else if entry.leaf() != *stored {
+            Some(format!(
+                "entry {position} was changed after it was written (its leaf hash no longer matches)"
+            ))
+        } else {
+            None
+        };
+        problems.extend(detail.map(|detail| Problem {
+            first_bad: Some(position),
+            detail,
+        }));
+        tree.push(entry.leaf());
+    }
+    (tree, problems)
+}
+
+/// Each verified checkpoint against the tree: a root that matches
+/// vouches for the entries up to its size; a bad one points after the
+/// largest good checkpoint below it (two valid checkpoints of one size
+/// that disagree: the log was rebuilt); one larger than the log means it
+/// was truncated.
+fn check_heads(tree: &Tree, mut heads: Vec<(u64, Hash, String)>, out: &mut Verification) {
     heads.sort_by_key(|(size, _, _)| *size);
-    // The entries up to a good checkpoint are vouched for; a bad one
-    // points after the largest good checkpoint below it (two valid
-    // checkpoints of one size that disagree: the log was rebuilt).
     let good: Vec<u64> = heads
         .iter()
         .filter(|(size, root, _)| tree.root(*size) == Some(*root))
@@ -279,27 +295,25 @@ pub fn verify(
             }
         }
     }
-    // Earliest first (those naming no entry last), the first few only.
-    out.problems
-        .sort_by_key(|p| (p.first_bad.is_none(), p.first_bad.unwrap_or(0)));
-    if out.problems.len() > MAX_PROBLEMS {
-        let more = out.problems.len() - MAX_PROBLEMS;
-        out.problems.truncate(MAX_PROBLEMS);
-        out.problems.push(Problem {
+}
+
+/// Keep the first `max` problems and say how many more there were.
+fn cap(problems: &mut Vec<Problem>, max: usize, what: &str) {
+    if problems.len() > max {
+        let more = problems.len() - max;
+        problems.truncate(max);
+        problems.push(Problem {
             first_bad: None,
-            detail: format!("… and {more} more problems"),
+            detail: format!("… and {more} more {what}"),
         });
     }
-    if out.covered < out.entries {
-        out.problems.push(Problem {
-            first_bad: Some(out.covered),
-            detail: format!(
-                "entries from {} on are covered by no signed checkpoint (every entry gets one as it is written): checkpoints were removed, or entries added behind Haven's back",
-                out.covered
-            ),
-        });
-    }
-    out
+}
+
+/// The signed-note verifier of the log's public key.
+fn verifier_for(verifier_key: &str) -> Result<signed_note::VerifierList, String> {
+    signed_note::StandardVerifier::new(verifier_key)
+        .map(|v| signed_note::VerifierList::new(vec![Box::new(v)]))
+        .map_err(|e| format!("the log's public key cannot be read: {e}"))
 }
 
 /// A checkpoint's size and root, its signature and origin checked.
@@ -383,9 +397,7 @@ pub fn check_export(export: &Export, verifier_key: Option<&str>) -> Result<Expor
         ));
     }
     let key = verifier_key.unwrap_or(&export.verifier_key);
-    let verifier = signed_note::StandardVerifier::new(key)
-        .map_err(|e| format!("the verifier key cannot be read: {e}"))?;
-    let list = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    let list = verifier_for(key)?;
     let (size, root) = checked_head(
         &Anchored {
             place: "the export".into(),

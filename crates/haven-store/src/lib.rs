@@ -264,6 +264,9 @@ pub trait Store: Send + Sync + 'static {
     /// A recovery run and its steps, by number.
     async fn recovery(&self, id: i64) -> Result<Option<(RecoveryRun, Vec<StepRecord>)>>;
 
+    /// One step of a recovery run (read as the run waits on it).
+    async fn recovery_step(&self, run: i64, number: u32) -> Result<Option<StepRecord>>;
+
     /// Recovery runs, newest first, at most `limit`.
     async fn recoveries(&self, limit: u32) -> Result<Vec<RecoveryRun>>;
 
@@ -280,6 +283,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The audit log's signed checkpoints, by size.
     async fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>>;
+
+    /// The audit log's newest (largest) signed checkpoint.
+    async fn newest_audit_checkpoint(&self) -> Result<Option<(u64, String)>>;
 
     /// Add or replace a user.
     async fn put_user(&self, user: &User) -> Result<()>;

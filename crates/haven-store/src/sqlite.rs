@@ -719,6 +719,10 @@ impl Store for SqliteStore {
         self.recovery_impl(id).await
     }
 
+    async fn recovery_step(&self, run: i64, number: u32) -> Result<Option<StepRecord>> {
+        self.recovery_step_impl(run, number).await
+    }
+
     async fn recoveries(&self, limit: u32) -> Result<Vec<RecoveryRun>> {
         self.recoveries_impl(limit).await
     }
@@ -737,6 +741,10 @@ impl Store for SqliteStore {
 
     async fn audit_checkpoints(&self) -> Result<Vec<(u64, String)>> {
         self.audit_checkpoints_impl().await
+    }
+
+    async fn newest_audit_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        self.newest_audit_checkpoint_impl().await
     }
 
     async fn put_user(&self, user: &User) -> Result<()> {

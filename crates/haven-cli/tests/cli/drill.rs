@@ -822,15 +822,7 @@ fn a_drill_is_reported_for_an_auditor() {
 fn a_failed_drill_through_the_server_is_an_alert_until_a_drill_passes() {
     let s = site("echo something else");
     std::fs::write(s.data.join("haven.toml"), "listen = \"127.0.0.1:0\"\n").expect("settings");
-    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
-        .args(["server", "--data-dir"])
-        .arg(&s.data)
-        .env("HAVEN_PASSWORD", PASSWORD)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("server");
-    crate::server::wait_for("the server", || s.data.join("server.addr").exists());
+    let mut server = crate::server::start_server_in(&s.data, &s.ws.path("server.log"), "022", &[]);
     let failed = s.drill(&[], 1);
     let alerts = |open: bool| {
         let mut args = vec!["--json", "alerts"];

@@ -596,17 +596,8 @@ fn a_halted_run_and_a_waiting_checkpoint_are_alerts_until_people_decide() {
         "listen = \"127.0.0.1:0\"\nevaluate_every = \"1s\"\n\n[alerts]\ncheckpoint_wait = \"1s\"\n",
     )
     .expect("settings");
-    let _server = crate::server::Server(
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
-            .args(["server", "--data-dir"])
-            .arg(&estate.data)
-            .env("HAVEN_PASSWORD", PASSWORD)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server"),
-    );
-    crate::server::wait_for("the server", || estate.data.join("server.addr").exists());
+    let _server =
+        crate::server::start_server_in(&estate.data, &estate.ws.path("server.log"), "022", &[]);
     let alerts = |rule: &str| -> Vec<Value> {
         let all = estate.json(&["alerts"], 0);
         all.as_array()

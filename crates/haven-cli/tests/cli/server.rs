@@ -29,6 +29,40 @@ pub(crate) fn exited(child: &mut Child) -> std::process::ExitStatus {
     status.expect("exited")
 }
 
+/// `haven server` on `data`, started from a shell with `umask` and extra
+/// environment, its log in `log`; back once it listens (its address
+/// file is written), or failing with its log when it exits first.
+pub(crate) fn start_server_in(
+    data: &Path,
+    log: &Path,
+    umask: &str,
+    env: &[(&str, &str)],
+) -> Server {
+    let _ = std::fs::remove_file(data.join("server.addr"));
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$@\""))
+        .arg("sh")
+        .arg(assert_cmd::cargo::cargo_bin("haven"))
+        .arg("server")
+        .arg("--data-dir")
+        .arg(data)
+        .env("HAVEN_PASSWORD", PASSWORD)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .expect("start the server");
+    wait_for("the server's address file", || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the server exited with {status}:\n{}", log_of(log));
+        }
+        data.join("server.addr").exists()
+    });
+    Server(child)
+}
+
 /// A server a test started: killed when the test ends without stopping
 /// it (a failed assertion must not leave servers behind).
 pub(crate) struct Server(pub(crate) Child);
@@ -176,30 +210,7 @@ wait = "1h"
     /// The server started from a shell with `umask` set and extra
     /// environment.
     pub fn start_server_with(&self, log: &str, umask: &str, env: &[(&str, &str)]) -> Server {
-        let _ = std::fs::remove_file(self.data.join("server.addr"));
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("umask {umask}; exec \"$@\""))
-            .arg("sh")
-            .arg(assert_cmd::cargo::cargo_bin("haven"))
-            .arg("server")
-            .arg("--data-dir")
-            .arg(&self.data)
-            .env("HAVEN_PASSWORD", PASSWORD)
-            .envs(env.iter().copied())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.ws.path(log)).expect("log"))
-            .spawn()
-            .expect("start the server");
-        let log_path = self.ws.path(log);
-        wait_for("the server's address file", || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("the server exited with {status}:\n{}", log_of(&log_path));
-            }
-            self.data.join("server.addr").exists()
-        });
-        Server(child)
+        start_server_in(&self.data, &self.ws.path(log), umask, env)
     }
 
     pub fn jobs(&self) -> Vec<Value> {
@@ -1251,24 +1262,6 @@ fn run_wait_follows_the_servers_job_to_its_end() {
     assert!(exited(&mut server).success());
 }
 
-/// `GET path` on the API with `token`: the HTTP status.
-fn api_status(address: &str, path: &str, token: &str) -> u16 {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(address).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("answer");
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status line")
-}
-
 /// Users and tokens: a user added (a weak password refused), a token
 /// made for it opens the API; revoked, or its user disabled, it does
 /// not. Every change is in the audit log, and no password or token
@@ -1352,21 +1345,12 @@ fn users_and_tokens_open_the_api_and_leave_no_secret_behind() {
     let id = created["token"]["id"].as_str().expect("id").to_string();
     assert!(secret.starts_with("hvn_"));
 
-    let mut server = Server(
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
-            .args(["server", "--data-dir"])
-            .arg(&inst.data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server"),
-    );
-    wait_for("the server", || inst.data.join("server.addr").exists());
+    let mut server = inst.start_server("server.log");
     let address = std::fs::read_to_string(inst.data.join("server.addr")).expect("addr");
     let address = address.trim();
-    assert_eq!(api_status(address, "/api/v1/status", &secret), 200);
+    assert_eq!(api_call(address, "GET", "/api/v1/status", &secret), 200);
     assert_eq!(
-        api_status(address, "/api/v1/status", "hvn_not-a-token"),
+        api_call(address, "GET", "/api/v1/status", "hvn_not-a-token"),
         401
     );
     // A change through the API is recorded as the token's user, whatever
@@ -1378,7 +1362,7 @@ fn users_and_tokens_open_the_api_and_leave_no_secret_behind() {
     // Revoked (through the server), it no longer opens the API.
     let revoked = parse_json(&haven(&["--json", "token", "revoke", &id], ""), 0);
     assert!(revoked[0]["revoked_at"].is_string(), "{revoked:#}");
-    assert_eq!(api_status(address, "/api/v1/status", &secret), 401);
+    assert_eq!(api_call(address, "GET", "/api/v1/status", &secret), 401);
     // A new one works until its user is disabled.
     let second = parse_json(
         &haven(
@@ -1390,9 +1374,9 @@ fn users_and_tokens_open_the_api_and_leave_no_secret_behind() {
         0,
     );
     let second = second["secret"].as_str().expect("secret").to_string();
-    assert_eq!(api_status(address, "/api/v1/status", &second), 200);
+    assert_eq!(api_call(address, "GET", "/api/v1/status", &second), 200);
     parse_json(&haven(&["--json", "user", "disable", "ana"], ""), 0);
-    assert_eq!(api_status(address, "/api/v1/status", &second), 401);
+    assert_eq!(api_call(address, "GET", "/api/v1/status", &second), 401);
 
     let log = parse_json(&haven(&["--json", "audit", "log"], ""), 0);
     let actions: Vec<&str> = log
@@ -1510,16 +1494,7 @@ fn every_route_is_allowed_or_refused_by_role_as_the_table_says() {
             created["secret"].as_str().expect("secret").to_string(),
         ));
     }
-    let _server = Server(
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
-            .args(["server", "--data-dir"])
-            .arg(&inst.data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server"),
-    );
-    wait_for("the server", || inst.data.join("server.addr").exists());
+    let _server = inst.start_server("server.log");
     let address = std::fs::read_to_string(inst.data.join("server.addr")).expect("addr");
     let address = address.trim().to_string();
     let instance_token = std::fs::read_to_string(inst.data.join("api-token")).expect("token");

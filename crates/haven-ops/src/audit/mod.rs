@@ -135,8 +135,8 @@ impl AuditLog {
     pub async fn checkpoint(&self) -> Result<Option<String>, AuditError> {
         let mut tree = self.tree.lock().await;
         self.catch_up(&mut tree).await?;
-        let last = self.store.audit_checkpoints().await?;
-        if tree.size() == 0 || last.last().is_some_and(|(size, _)| *size >= tree.size()) {
+        let last = self.store.newest_audit_checkpoint().await?;
+        if tree.size() == 0 || last.is_some_and(|(size, _)| size >= tree.size()) {
             return Ok(None);
         }
         self.sign(&tree).await.map(Some)
@@ -167,7 +167,7 @@ impl AuditLog {
             tree.clone()
         };
         let size = tree.size();
-        let note = match self.store.audit_checkpoints().await?.pop() {
+        let note = match self.store.newest_audit_checkpoint().await? {
             Some((covered, note)) if covered == size => note,
             _ => self.sign(&tree).await?,
         };
@@ -435,7 +435,7 @@ impl AuditLog {
     /// Write the newest checkpoint into every repository of `catalog`
     /// (off the async threads: repositories are opened).
     pub async fn anchor(&self, catalog: &Catalog) -> Result<Vec<Anchoring>, AuditError> {
-        let Some((size, note)) = self.store.audit_checkpoints().await?.pop() else {
+        let Some((size, note)) = self.store.newest_audit_checkpoint().await? else {
             return Ok(Vec::new());
         };
         let repos: Vec<RepoTarget> = catalog.repositories.iter().map(repo_target).collect();

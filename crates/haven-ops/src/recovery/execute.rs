@@ -104,15 +104,10 @@ impl Shared {
     }
 
     async fn step(&self, number: u32) -> Result<StepRecord, String> {
-        let (_, steps) = self
-            .store
-            .recovery(self.id)
+        self.store
+            .recovery_step(self.id, number)
             .await
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("run {} is gone from the database", self.id))?;
-        steps
-            .into_iter()
-            .find(|s| s.number == number)
             .ok_or_else(|| format!("step {number} of run {} is gone from the database", self.id))
     }
 

@@ -73,4 +73,16 @@ impl SqliteStore {
             })
             .collect()
     }
+
+    pub(crate) async fn newest_audit_checkpoint_impl(&self) -> Result<Option<(u64, String)>> {
+        let row =
+            sqlx::query("SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            let size: i64 = row.try_get("size")?;
+            Ok((u64::try_from(size).unwrap_or(0), row.try_get("note")?))
+        })
+        .transpose()
+    }
 }

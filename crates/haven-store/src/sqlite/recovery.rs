@@ -93,6 +93,20 @@ impl SqliteStore {
         Ok(Some((run, steps)))
     }
 
+    pub(crate) async fn recovery_step_impl(
+        &self,
+        run: i64,
+        number: u32,
+    ) -> Result<Option<StepRecord>> {
+        let row = sqlx::query("SELECT record FROM recovery_steps WHERE run_id = ? AND number = ?")
+            .bind(run)
+            .bind(i64::from(number))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| from_json(&r.try_get::<String, _>("record")?, "recovery step"))
+            .transpose()
+    }
+
     pub(crate) async fn recoveries_impl(&self, limit: u32) -> Result<Vec<RecoveryRun>> {
         let rows = sqlx::query(
             "SELECT record FROM recovery_runs ORDER BY started_at DESC, id DESC LIMIT ?",

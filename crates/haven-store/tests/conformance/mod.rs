@@ -854,7 +854,13 @@ pub async fn recovery_runs_keep_their_steps(store: &dyn Store) {
         .expect("read")
         .expect("there");
     assert_eq!(read, ended);
-    assert_eq!(read_steps, vec![steps[0].clone(), done]);
+    assert_eq!(read_steps, vec![steps[0].clone(), done.clone()]);
+    let one = store
+        .recovery_step(first.id, done.number)
+        .await
+        .expect("step");
+    assert_eq!(one, Some(done));
+    assert_eq!(store.recovery_step(first.id, 99).await.expect("step"), None);
     // The other run is untouched; runs list newest first.
     let (_, other) = store
         .recovery(second.id)
