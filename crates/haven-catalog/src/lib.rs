@@ -162,127 +162,83 @@ pub fn load_sources(files: Vec<SourceFile>, mut findings: Vec<Finding>) -> Loade
 /// `HVN-E005`: an id defined twice. Services, systems and vendors share
 /// one namespace (dependencies name them without saying which kind).
 fn duplicates(catalog: &Catalog) -> Vec<Finding> {
+    use haven_model::catalog::Located;
+    fn ids<'a, T: AsRef<str> + 'a>(
+        kind: &'static str,
+        located: impl Iterator<Item = &'a Located<T>>,
+    ) -> Vec<(&'static str, &'a str, Origin)> {
+        located.map(|l| (kind, l.value.as_ref(), l.at)).collect()
+    }
+    let c = catalog;
+    let spaces = [
+        (
+            "services, systems and vendors",
+            [
+                ids("service", c.services.iter().map(|s| &s.id)),
+                ids("system", c.systems.iter().map(|s| &s.id)),
+                ids("vendor", c.vendors.iter().map(|v| &v.id)),
+            ]
+            .concat(),
+        ),
+        ("policies", ids("policy", c.policies.iter().map(|p| &p.id))),
+        (
+            "repositories",
+            ids("repository", c.repositories.iter().map(|r| &r.id)),
+        ),
+        ("teams", ids("team", c.teams.iter().map(|t| &t.id))),
+        (
+            "regulations",
+            ids("regulation", c.regulations.iter().map(|r| &r.id)),
+        ),
+        (
+            "channels",
+            ids("channel", c.channels.iter().map(|ch| &ch.id)),
+        ),
+        (
+            "calendars",
+            ids("calendar", c.calendars.iter().map(|ca| &ca.id)),
+        ),
+        (
+            "escalations",
+            ids("escalation", c.escalations.iter().map(|e| &e.id)),
+        ),
+        (
+            "maintenance windows",
+            ids("maintenance", c.maintenance.iter().map(|m| &m.id)),
+        ),
+        ("recovery plans", ids("plan", c.plans.iter().map(|p| &p.id))),
+        (
+            "drill schedules",
+            ids("drill", c.drills.iter().map(|d| &d.id)),
+        ),
+    ];
+    spaces
+        .into_iter()
+        .flat_map(|(space, ids)| duplicates_in(space, ids))
+        .collect()
+}
+
+/// `HVN-E005` for each id of one name space used a second time.
+fn duplicates_in(space: &str, ids: Vec<(&'static str, &str, Origin)>) -> Vec<Finding> {
+    let mut seen: HashMap<&str, (&'static str, Origin)> = HashMap::new();
     let mut out = Vec::new();
-    let mut check = |space: &str, ids: Vec<(&'static str, &str, haven_model::catalog::Origin)>| {
-        let mut seen: HashMap<&str, (&'static str, haven_model::catalog::Origin)> = HashMap::new();
-        for (kind, id, at) in ids {
-            match seen.get(id) {
-                Some((first, first_at)) => out.push(
-                    Finding::error(
-                        "HVN-E005",
-                        format!("{kind} id `{id}` is already used by a {first}"),
-                        format!("ids of {space} must be unique: rename one of them"),
-                    )
-                    .object(kind, id)
-                    .at(at)
-                    .related("first defined", *first_at),
-                ),
-                None => {
-                    seen.insert(id, (kind, at));
-                }
+    for (kind, id, at) in ids {
+        match seen.get(id) {
+            Some((first, first_at)) => out.push(
+                Finding::error(
+                    "HVN-E005",
+                    format!("{kind} id `{id}` is already used by a {first}"),
+                    format!("ids of {space} must be unique: rename one of them"),
+                )
+                .object(kind, id)
+                .at(at)
+                .related("first defined", *first_at),
+            ),
+            None => {
+                seen.insert(id, (kind, at));
             }
         }
-    };
-    check(
-        "services, systems and vendors",
-        catalog
-            .services
-            .iter()
-            .map(|s| ("service", s.id.value.as_str(), s.id.at))
-            .chain(
-                catalog
-                    .systems
-                    .iter()
-                    .map(|s| ("system", s.id.value.as_str(), s.id.at)),
-            )
-            .chain(
-                catalog
-                    .vendors
-                    .iter()
-                    .map(|v| ("vendor", v.id.value.as_str(), v.id.at)),
-            )
-            .collect(),
-    );
-    check(
-        "policies",
-        catalog
-            .policies
-            .iter()
-            .map(|p| ("policy", p.id.value.as_str(), p.id.at))
-            .collect(),
-    );
-    check(
-        "repositories",
-        catalog
-            .repositories
-            .iter()
-            .map(|r| ("repository", r.id.value.as_str(), r.id.at))
-            .collect(),
-    );
-    check(
-        "teams",
-        catalog
-            .teams
-            .iter()
-            .map(|t| ("team", t.id.value.as_str(), t.id.at))
-            .collect(),
-    );
-    check(
-        "regulations",
-        catalog
-            .regulations
-            .iter()
-            .map(|r| ("regulation", r.id.value.as_str(), r.id.at))
-            .collect(),
-    );
-    check(
-        "channels",
-        catalog
-            .channels
-            .iter()
-            .map(|c| ("channel", c.id.value.as_str(), c.id.at))
-            .collect(),
-    );
-    check(
-        "calendars",
-        catalog
-            .calendars
-            .iter()
-            .map(|c| ("calendar", c.id.value.as_str(), c.id.at))
-            .collect(),
-    );
-    check(
-        "escalations",
-        catalog
-            .escalations
-            .iter()
-            .map(|e| ("escalation", e.id.value.as_str(), e.id.at))
-            .collect(),
-    );
-    check(
-        "maintenance windows",
-        catalog
-            .maintenance
-            .iter()
-            .map(|m| ("maintenance", m.id.value.as_str(), m.id.at))
-            .collect(),
-    );
-    check(
-        "recovery plans",
-        catalog
-            .plans
-            .iter()
-            .map(|p| ("plan", p.id.value.as_str(), p.id.at))
-            .collect(),
-    );
-    check(
-        "drill schedules",
-        catalog
-            .drills
-            .iter()
-            .map(|d| ("drill", d.id.value.as_str(), d.id.at))
-            .collect(),
-    );
+    }
     out
 }
 

@@ -774,132 +774,234 @@ impl PolicyGap {
 
 /// `HVN-E012`: a reference to an object that does not exist.
 pub fn references(catalog: &Catalog) -> Vec<Finding> {
-    fn ids<'a>(ids: impl Iterator<Item = &'a str>) -> BTreeSet<&'a str> {
-        ids.collect()
-    }
-    // Dependencies name services, systems and vendors alike.
-    let deps = ids(catalog
-        .services
-        .iter()
-        .map(|s| s.id.value.as_str())
-        .chain(catalog.systems.iter().map(|s| s.id.value.as_str()))
-        .chain(catalog.vendors.iter().map(|v| v.id.value.as_str())));
-    // What can take over for a system or vendor.
-    let takers = ids(catalog
-        .systems
-        .iter()
-        .map(|s| s.id.value.as_str())
-        .chain(catalog.vendors.iter().map(|v| v.id.value.as_str())));
-    let teams = ids(catalog.teams.iter().map(|t| t.id.value.as_str()));
-    let policies = ids(catalog.policies.iter().map(|p| p.id.value.as_str()));
-    let repositories = ids(catalog.repositories.iter().map(|r| r.id.value.as_str()));
-    let regulations = ids(catalog.regulations.iter().map(|r| r.id.value.as_str()));
-    let channels = ids(catalog.channels.iter().map(|c| c.id.value.as_str()));
-    let calendars = ids(catalog.calendars.iter().map(|c| c.id.value.as_str()));
-    let services = ids(catalog.services.iter().map(|s| s.id.value.as_str()));
-    let systems = ids(catalog.systems.iter().map(|s| s.id.value.as_str()));
-
-    let mut out = Vec::new();
-    // A reference: its text and where it was written.
-    let mut check = |from: (&'static str, &str),
-                     what: &str,
-                     (name, at): (&str, super::Origin),
-                     known: &BTreeSet<&str>| {
-        if known.contains(name) {
-            return;
-        }
-        let hint = closest(name, known.iter().copied())
-            .map(|c| format!("did you mean `{c}`? "))
-            .unwrap_or_default();
-        out.push(
-            Finding::error(
-                "HVN-E012",
-                format!("{} {}: unknown {what} `{}`", from.0, from.1, name),
-                format!(
-                    "{hint}define it (a {} table with `id = \"{}\"`) or fix the reference",
-                    tables(what),
-                    name
-                ),
+    let known = Known::of(catalog);
+    references_in(catalog)
+        .into_iter()
+        .filter_map(|reference| {
+            let names = known.of_kind(reference.kind);
+            if names.contains(reference.name) {
+                return None;
+            }
+            let what = reference.kind.what();
+            let hint = closest(reference.name, names.iter().copied())
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            let (from_kind, from_id) = reference.from;
+            Some(
+                Finding::error(
+                    "HVN-E012",
+                    format!("{from_kind} {from_id}: unknown {what} `{}`", reference.name),
+                    format!(
+                        "{hint}define it (a {} table with `id = \"{}\"`) or fix the reference",
+                        tables(what),
+                        reference.name
+                    ),
+                )
+                .object(from_kind, from_id)
+                .at(reference.at),
             )
-            .object(from.0, from.1)
-            .at(at),
-        );
-    };
-    fn r<T: AsRef<str>>(name: &super::Located<T>) -> (&str, super::Origin) {
-        (name.value.as_ref(), name.at)
+        })
+        .collect()
+}
+
+/// What a reference names.
+#[derive(Clone, Copy)]
+enum RefKind {
+    /// A dependency: a service, system or vendor.
+    Dependency,
+    /// What can take over: a system or vendor.
+    Taker,
+    Team,
+    Policy,
+    Repository,
+    Regulation,
+    Channel,
+    Calendar,
+    Service,
+    System,
+}
+
+impl RefKind {
+    fn what(self) -> &'static str {
+        match self {
+            RefKind::Dependency => "service, system or vendor",
+            RefKind::Taker => "system or vendor",
+            RefKind::Team => "team",
+            RefKind::Policy => "policy",
+            RefKind::Repository => "repository",
+            RefKind::Regulation => "regulation",
+            RefKind::Channel => "channel",
+            RefKind::Calendar => "calendar",
+            RefKind::Service => "service",
+            RefKind::System => "system",
+        }
     }
+}
+
+/// One reference: who makes it, to what kind, the name, where written.
+struct Reference<'a> {
+    from: (&'static str, &'a str),
+    kind: RefKind,
+    name: &'a str,
+    at: super::Origin,
+}
+
+/// The ids a catalog defines, by kind.
+struct Known<'a> {
+    deps: BTreeSet<&'a str>,
+    takers: BTreeSet<&'a str>,
+    teams: BTreeSet<&'a str>,
+    policies: BTreeSet<&'a str>,
+    repositories: BTreeSet<&'a str>,
+    regulations: BTreeSet<&'a str>,
+    channels: BTreeSet<&'a str>,
+    calendars: BTreeSet<&'a str>,
+    services: BTreeSet<&'a str>,
+    systems: BTreeSet<&'a str>,
+}
+
+impl<'a> Known<'a> {
+    fn of(catalog: &'a Catalog) -> Known<'a> {
+        let services: BTreeSet<&str> = catalog
+            .services
+            .iter()
+            .map(|s| s.id.value.as_str())
+            .collect();
+        let systems: BTreeSet<&str> = catalog
+            .systems
+            .iter()
+            .map(|s| s.id.value.as_str())
+            .collect();
+        let vendors = catalog.vendors.iter().map(|v| v.id.value.as_str());
+        let takers: BTreeSet<&str> = systems.iter().copied().chain(vendors).collect();
+        Known {
+            deps: services
+                .iter()
+                .copied()
+                .chain(takers.iter().copied())
+                .collect(),
+            takers,
+            teams: catalog.teams.iter().map(|t| t.id.value.as_str()).collect(),
+            policies: catalog
+                .policies
+                .iter()
+                .map(|p| p.id.value.as_str())
+                .collect(),
+            repositories: catalog
+                .repositories
+                .iter()
+                .map(|r| r.id.value.as_str())
+                .collect(),
+            regulations: catalog
+                .regulations
+                .iter()
+                .map(|r| r.id.value.as_str())
+                .collect(),
+            channels: catalog
+                .channels
+                .iter()
+                .map(|c| c.id.value.as_str())
+                .collect(),
+            calendars: catalog
+                .calendars
+                .iter()
+                .map(|c| c.id.value.as_str())
+                .collect(),
+            services,
+            systems,
+        }
+    }
+
+    fn of_kind(&self, kind: RefKind) -> &BTreeSet<&'a str> {
+        match kind {
+            RefKind::Dependency => &self.deps,
+            RefKind::Taker => &self.takers,
+            RefKind::Team => &self.teams,
+            RefKind::Policy => &self.policies,
+            RefKind::Repository => &self.repositories,
+            RefKind::Regulation => &self.regulations,
+            RefKind::Channel => &self.channels,
+            RefKind::Calendar => &self.calendars,
+            RefKind::Service => &self.services,
+            RefKind::System => &self.systems,
+        }
+    }
+}
+
+/// A reference written as a located name.
+fn located<'a, T: AsRef<str>>(
+    from: (&'static str, &'a str),
+    kind: RefKind,
+    name: &'a super::Located<T>,
+) -> Reference<'a> {
+    Reference {
+        from,
+        kind,
+        name: name.value.as_ref(),
+        at: name.at,
+    }
+}
+
+/// Every reference the catalog makes, in document order.
+fn references_in(catalog: &Catalog) -> Vec<Reference<'_>> {
+    use RefKind as K;
+    let mut out = Vec::new();
     for s in &catalog.services {
         let from = ("service", s.id.value.as_str());
-        for dep in &s.depends_on {
-            check(from, "service, system or vendor", r(dep), &deps);
-        }
-        if let Some(owner) = &s.owner {
-            check(from, "team", r(owner), &teams);
-        }
-        for reg in &s.regulations {
-            check(from, "regulation", r(reg), &regulations);
-        }
+        out.extend(s.depends_on.iter().map(|d| located(from, K::Dependency, d)));
+        out.extend(s.owner.iter().map(|o| located(from, K::Team, o)));
+        out.extend(
+            s.regulations
+                .iter()
+                .map(|r| located(from, K::Regulation, r)),
+        );
     }
     for s in &catalog.systems {
         let from = ("system", s.id.value.as_str());
-        if let Some(policy) = &s.policy {
-            check(from, "policy", r(policy), &policies);
-        }
-        if let Some(owner) = &s.owner {
-            check(from, "team", r(owner), &teams);
-        }
-        for alternative in &s.alternatives {
-            check(from, "system or vendor", r(alternative), &takers);
-        }
+        out.extend(s.policy.iter().map(|p| located(from, K::Policy, p)));
+        out.extend(s.owner.iter().map(|o| located(from, K::Team, o)));
+        out.extend(s.alternatives.iter().map(|a| located(from, K::Taker, a)));
     }
     for v in &catalog.vendors {
-        for alternative in &v.alternatives {
-            check(
-                ("vendor", v.id.value.as_str()),
-                "system or vendor",
-                r(alternative),
-                &takers,
-            );
-        }
+        let from = ("vendor", v.id.value.as_str());
+        out.extend(v.alternatives.iter().map(|a| located(from, K::Taker, a)));
     }
     for p in &catalog.policies {
         let from = ("policy", p.id.value.as_str());
-        for repo in std::iter::once(&p.repository).chain(&p.copies) {
-            check(from, "repository", r(repo), &repositories);
-        }
+        let repos = std::iter::once(&p.repository).chain(&p.copies);
+        out.extend(repos.map(|r| located(from, K::Repository, r)));
     }
     for e in &catalog.escalations {
         let from = ("escalation", e.id.value.as_str());
-        if let Some(calendar) = &e.calendar {
-            check(from, "calendar", r(calendar), &calendars);
-        }
-        for channel in e.steps.iter().flat_map(|s| &s.channels) {
-            check(from, "channel", r(channel), &channels);
-        }
+        out.extend(e.calendar.iter().map(|c| located(from, K::Calendar, c)));
+        let channels = e.steps.iter().flat_map(|s| &s.channels);
+        out.extend(channels.map(|c| located(from, K::Channel, c)));
     }
     for d in &catalog.drills {
-        for s in &d.services {
-            check(("drill", d.id.value.as_str()), "service", r(s), &services);
-        }
+        let from = ("drill", d.id.value.as_str());
+        out.extend(d.services.iter().map(|s| located(from, K::Service, s)));
     }
     for p in &catalog.plans {
         if let super::recovery::PlanServices::Listed(list) = &p.services {
-            for s in list {
-                check(("plan", p.id.value.as_str()), "service", r(s), &services);
-            }
+            let from = ("plan", p.id.value.as_str());
+            out.extend(list.iter().map(|s| located(from, K::Service, s)));
         }
     }
     for m in &catalog.maintenance {
-        let from = ("maintenance", m.id.value.as_str());
         // Scope entries are plain strings: point at the window's id.
-        for s in &m.scope.services {
-            check(from, "service", (s, m.id.at), &services);
-        }
-        for s in &m.scope.systems {
-            check(from, "system", (s, m.id.at), &systems);
-        }
-        for repo in &m.scope.repositories {
-            check(from, "repository", (repo, m.id.at), &repositories);
+        let from = ("maintenance", m.id.value.as_str());
+        let scope = [
+            (K::Service, &m.scope.services),
+            (K::System, &m.scope.systems),
+            (K::Repository, &m.scope.repositories),
+        ];
+        for (kind, names) in scope {
+            out.extend(names.iter().map(|name| Reference {
+                from,
+                kind,
+                name: name.as_str(),
+                at: m.id.at,
+            }));
         }
     }
     out

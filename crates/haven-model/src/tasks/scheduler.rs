@@ -250,6 +250,13 @@ impl Scheduler {
             self.enqueue(&key, trigger, 1, due_at);
         }
         // 2. Start what may start, best first.
+        self.start_ready(now, &mut decisions);
+        decisions
+    }
+
+    /// Start the queued jobs that may start now (capacity, windows,
+    /// holds), best first; the others wait or are skipped.
+    fn start_ready(&mut self, now: Timestamp, decisions: &mut Decisions) {
         self.queue.sort_by(|a, b| {
             b.priority
                 .cmp(&a.priority)
@@ -303,7 +310,6 @@ impl Scheduler {
             decisions.start.push(queued.spec);
         }
         self.queue = waiting;
-        decisions
     }
 
     /// Hold back what live recoveries restore (replacing the holds
