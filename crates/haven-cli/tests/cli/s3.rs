@@ -17,13 +17,25 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
+        // A free port can be taken by another test between asking for it
+        // and moto binding it: moto then exits, and it starts again on
+        // another port.
+        for _ in 0..5 {
+            if let Some(moto) = Moto::try_start() {
+                return moto;
+            }
+        }
+        panic!("moto could not bind a free port five times in a row");
+    }
+
+    fn try_start() -> Option<Moto> {
         let bin = std::env::var("HAVEN_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
             .expect("addr")
             .port();
-        let child = Command::new(&bin)
+        let mut child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -31,14 +43,21 @@ impl Moto {
             .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): scripts/test.sh installs moto[server]; or set HAVEN_TEST_MOTO_SERVER"));
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(addr).is_err() {
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return None;
+            }
+            // Listening, and it is moto that answers (not whoever took
+            // the port): it still runs.
+            if TcpStream::connect(addr).is_ok() && matches!(child.try_wait(), Ok(None)) {
+                return Some(Moto { child, addr });
+            }
             assert!(
                 Instant::now() < deadline,
                 "moto did not start listening on {addr}"
             );
             std::thread::yield_now();
         }
-        Moto { child, addr }
     }
 
     fn create_bucket(&self, name: &str) {
