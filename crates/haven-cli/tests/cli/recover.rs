@@ -416,7 +416,6 @@ fn a_point_in_time_recovery_takes_the_snapshot_before_the_time() {
     let snapshots = estate.json(&["snapshots"], 0);
     let first = snapshots.as_array().expect("list")[0].clone();
     let first_time = time(&first["time"]);
-    std::thread::sleep(Duration::from_millis(1100));
     // The infection, backed up faithfully.
     std::fs::write(estate.files.join("index.html"), "encrypted!").expect("write");
     estate
@@ -426,7 +425,17 @@ fn a_point_in_time_recovery_takes_the_snapshot_before_the_time() {
         .success();
 
     let target = estate.ws.path("recovered");
-    let at = (first_time + jiff::SignedDuration::from_millis(500)).to_string();
+    let all = estate.json(&["snapshots"], 0);
+    let second = all
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["id"] != first["id"])
+        .expect("the second snapshot");
+    let second_time = time(&second["time"]);
+    assert!(second_time > first_time);
+    // Between the two: before the infection was backed up.
+    let at = (first_time + second_time.duration_since(first_time) / 2).to_string();
     let target_arg = format!("alternate:{}", target.display());
     let out = estate
         .haven()
