@@ -51,6 +51,16 @@ pub struct GlobalArgs {
     /// Only errors on stderr.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// Reach the Haven server at this address (`HOST:PORT`) instead of
+    /// the data dir's. Act as a user with `HAVEN_TOKEN` (a token of
+    /// yours, `haven token create`); without it, the data dir's api-token.
+    #[arg(long, env = "HAVEN_SERVER", global = true, value_name = "ADDRESS")]
+    pub server: Option<String>,
+    /// An admin's reason to make a four-eyes change without approval
+    /// (break-glass: a critical alert, marked in the audit log, a review
+    /// due within 72 hours; docs/access.md).
+    #[arg(long, global = true, value_name = "REASON")]
+    pub break_glass: Option<String>,
 }
 
 /// Top-level commands.
@@ -140,6 +150,72 @@ pub enum Command {
     /// API tokens of users and automations (`create`, `list`, `revoke`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Four-eyes requests: changes waiting for a second person
+    /// (`list`, `show`, `approve`, `reject`, `review`).
+    #[command(subcommand)]
+    Request(RequestCommand),
+}
+
+/// `haven request …`
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Requests, newest first.
+    List {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Only those in this state: pending, approved, rejected,
+        /// expired, break-glass.
+        #[arg(long, value_name = "STATE", value_parser = parse_request_state)]
+        state: Option<haven_model::approval::RequestState>,
+    },
+    /// One request: what it changes, why, who asked, where it stands.
+    Show {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Its number.
+        id: i64,
+    },
+    /// Approve another user's request: it runs now, as they asked.
+    Approve {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Its number.
+        id: i64,
+        /// What you checked.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject a request, with the reason its requester will see.
+    Reject {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Its number.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close the review of a break-glass change.
+    Review {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Its number.
+        id: i64,
+        /// What the review found.
+        #[arg(long)]
+        note: String,
+    },
+}
+
+fn parse_request_state(s: &str) -> Result<haven_model::approval::RequestState, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+        format!("unknown state {s:?}: one of pending, approved, rejected, expired, break-glass")
+    })
 }
 
 /// `haven user …`

@@ -80,8 +80,8 @@ pub enum Permission {
 }
 
 impl Role {
-    /// Does this role grant `permission`? (A service owner's actions on
-    /// the services its teams own are not granted here yet: it reads.)
+    /// Does this role grant `permission` on the whole instance? (A
+    /// service owner's is [`owner_may`], on what its teams own.)
     pub fn allows(self, permission: Permission) -> bool {
         use Permission as P;
         match self {
@@ -98,6 +98,39 @@ impl Role {
 /// Do any of `roles` grant `permission`?
 pub fn allowed(roles: &[Role], permission: Permission) -> bool {
     roles.iter().any(|r| r.allows(permission))
+}
+
+/// What a service owner may do on the services (and their systems) its
+/// teams own: run backups and drills, handle their alerts, recover them.
+pub fn owner_may(permission: Permission) -> bool {
+    matches!(permission, Permission::Operate | Permission::Restore)
+}
+
+/// Does one of `teams` own service `id` (the catalog's `owner`)?
+pub fn owns_service(catalog: &crate::catalog::Catalog, teams: &[String], id: &str) -> bool {
+    catalog
+        .service(id)
+        .and_then(|s| s.owner.as_ref())
+        .is_some_and(|owner| teams.iter().any(|t| t == owner.value.as_str()))
+}
+
+/// Does one of `teams` own system `id`: its own `owner`, or a service
+/// they own that depends on it directly?
+pub fn owns_system(catalog: &crate::catalog::Catalog, teams: &[String], id: &str) -> bool {
+    let Some(system) = catalog.system(id) else {
+        return false;
+    };
+    if system
+        .owner
+        .as_ref()
+        .is_some_and(|owner| teams.iter().any(|t| t == owner.value.as_str()))
+    {
+        return true;
+    }
+    catalog.services.iter().any(|service| {
+        owns_service(catalog, teams, &service.id.value)
+            && service.depends_on.iter().any(|d| d.value == id)
+    })
 }
 
 /// A local user.

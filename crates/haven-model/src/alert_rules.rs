@@ -1074,6 +1074,51 @@ pub fn recovery(
     }
 }
 
+/// `break-glass:REQUEST` (critical) for every change an admin made
+/// without approval and nobody has reviewed yet; the summary says when
+/// the review is due (or how long it is overdue). Swept: a reviewed one
+/// resolves.
+pub fn break_glass(requests: &[crate::approval::ApprovalRequest], now: Timestamp) -> Observation {
+    let holding = requests
+        .iter()
+        .filter(|r| r.awaits_review())
+        .map(|r| {
+            let due = r.review_due.unwrap_or(r.requested_at);
+            let when = if now >= due {
+                format!("overdue by {}", format_duration(now.duration_since(due)))
+            } else {
+                format!("due by {due}")
+            };
+            Condition {
+                key: format!("{}:{}", Rule::BreakGlass.id(), r.id),
+                rule: Rule::BreakGlass,
+                severity: Rule::BreakGlass.base_severity(),
+                subject: Subject::default(),
+                summary: format!(
+                    "{} made {} on {} without approval (break-glass: {}); its review is {when}: `haven request review {}`",
+                    r.requested_by,
+                    r.action,
+                    r.target,
+                    r.reason.as_deref().unwrap_or("no reason"),
+                    r.id
+                ),
+                facts: facts(&[
+                    ("request", r.id.to_string()),
+                    ("action", r.action.clone()),
+                    ("by", r.requested_by.clone()),
+                ]),
+                since: r.requested_at,
+                evidence: Some(format!("request:{}", r.id)),
+            }
+        })
+        .collect();
+    Observation {
+        holding,
+        cleared: Vec::new(),
+        swept: vec![Rule::BreakGlass],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,11 +75,16 @@ pub enum Rule {
     /// A recovery's checkpoint has waited for a person longer than
     /// `[alerts] checkpoint_wait`.
     CheckpointWaiting,
+    /// An admin made a four-eyes change without approval (break-glass):
+    /// it stands until the change is reviewed.
+    BreakGlass,
+    /// Failed logins came in a burst (someone guessing passwords).
+    Security,
 }
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub const ALL: [Rule; 21] = [
+    pub const ALL: [Rule; 23] = [
         Rule::JobFailed,
         Rule::JobPartial,
         Rule::SystemicFailure,
@@ -101,6 +106,8 @@ impl Rule {
         Rule::PredictedRtoExceeded,
         Rule::RecoveryHalted,
         Rule::CheckpointWaiting,
+        Rule::BreakGlass,
+        Rule::Security,
     ];
 
     /// The stable rule id.
@@ -127,6 +134,8 @@ impl Rule {
             Rule::PredictedRtoExceeded => "predicted-rto-exceeded",
             Rule::RecoveryHalted => "recovery-halted",
             Rule::CheckpointWaiting => "checkpoint-waiting",
+            Rule::BreakGlass => "break-glass",
+            Rule::Security => "security",
         }
     }
 
@@ -142,7 +151,8 @@ impl Rule {
             | Rule::RpoQuarantined
             | Rule::IntegrityCheckFailed
             | Rule::StoreUnavailable
-            | Rule::RecoveryHalted => Severity::Critical,
+            | Rule::RecoveryHalted
+            | Rule::BreakGlass => Severity::Critical,
             Rule::JobFailed
             | Rule::RpoViolated
             | Rule::VolumeAnomaly
@@ -151,7 +161,8 @@ impl Rule {
             | Rule::Setup
             | Rule::DrillFailed
             | Rule::PredictedRtoExceeded
-            | Rule::CheckpointWaiting => Severity::Major,
+            | Rule::CheckpointWaiting
+            | Rule::Security => Severity::Major,
             Rule::JobPartial
             | Rule::RpoAtRisk
             | Rule::DurationOverMax

@@ -67,6 +67,13 @@ pub enum ErrorCode {
     AuditUnavailable,
     /// The user or token exists already, or is revoked already.
     IdentityConflict,
+    /// The change needs a second person: it waits as a request.
+    ApprovalRequired,
+    /// No four-eyes request with that number.
+    NoSuchRequest,
+    /// The request cannot be decided so (decided already, expired, one's
+    /// own).
+    RequestConflict,
     /// No such notification channel.
     NoSuchChannel,
     /// The alert is resolved already.
@@ -123,6 +130,8 @@ pub enum ErrorCode {
 pub const EXIT_USAGE: u8 = 2;
 /// The command failed (an exit code).
 pub const EXIT_FAILURE: u8 = 1;
+/// The change waits for a second person's approval (an exit code).
+pub const EXIT_PENDING: u8 = 4;
 
 /// One row of the table.
 struct Row {
@@ -176,6 +185,9 @@ rows![
     (RecoveryConflict, "recovery-conflict", 409, EXIT_FAILURE),
     (AuditUnavailable, "audit-unavailable", 503, EXIT_FAILURE),
     (IdentityConflict, "identity-conflict", 409, EXIT_FAILURE),
+    (ApprovalRequired, "approval-required", 202, EXIT_PENDING),
+    (NoSuchRequest, "no-such-request", 404, EXIT_FAILURE),
+    (RequestConflict, "request-conflict", 409, EXIT_FAILURE),
     (NoSuchChannel, "no-such-channel", 404, EXIT_FAILURE),
     (AlreadyResolved, "already-resolved", 409, EXIT_FAILURE),
     (InvalidWindow, "invalid-window", 422, EXIT_USAGE),
@@ -350,9 +362,13 @@ mod tests {
         assert_eq!(ids.len(), TABLE.len(), "codes are unique");
         for code in ErrorCode::ALL {
             assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
-            assert!((400..600).contains(&code.http_status()));
-            assert!(matches!(code.exit_code(), EXIT_FAILURE | EXIT_USAGE));
+            // A deferred change is accepted (202), not refused.
+            let deferred = *code == ErrorCode::ApprovalRequired;
+            assert!((400..600).contains(&code.http_status()) || deferred);
+            assert!(matches!(code.exit_code(), EXIT_FAILURE | EXIT_USAGE) || deferred);
         }
+        assert_eq!(ErrorCode::ApprovalRequired.http_status(), 202);
+        assert_eq!(ErrorCode::ApprovalRequired.exit_code(), EXIT_PENDING);
         let doc =
             ErrorDocument::new(ErrorCode::NoSuchAlert, "no alert 7").hint("see `haven alerts`");
         let json = serde_json::to_string(&doc).expect("json");

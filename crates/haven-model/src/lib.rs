@@ -9,6 +9,7 @@ pub mod actor;
 pub mod alert_rules;
 pub mod alerts;
 pub mod anomaly;
+pub mod approval;
 pub mod audit;
 pub mod catalog;
 pub mod classify;

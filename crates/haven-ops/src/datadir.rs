@@ -73,13 +73,12 @@ impl DataDir {
         .await
         .map(Arc::new)
         .map_err(|e| e.to_string());
-        let export = self.settings.export.file.clone();
-        let catalog = self.settings.catalog.clone();
+        let (settings, store) = (self.settings.clone(), Arc::clone(&self.store));
         Ok(crate::api::Audited::new(
-            Box::new(self),
+            Arc::new(self),
             log,
-            export,
-            catalog,
+            &settings,
+            store,
         ))
     }
 

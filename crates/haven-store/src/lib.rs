@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use haven_model::access::{Token, User};
 use haven_model::alerts::{Alert, Delivery, PendingNotification};
+use haven_model::approval::{ApprovalRequest, RequestState};
 use haven_model::audit::{Entry, Hash};
 use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::jobs::{Failure, Job, JobKind, JobStats, NewJob, Outcome, SetState};
@@ -301,6 +302,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// The token whose secret hashes to `secret_hash`.
     async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<Token>>;
+
+    /// Keep a new four-eyes request (its id is given here).
+    async fn add_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest>;
+
+    /// Write a request's new state, only if it still stands at `was`
+    /// (false: someone else decided first).
+    async fn update_approval(&self, request: &ApprovalRequest, was: RequestState) -> Result<bool>;
+
+    /// Requests, newest first, at most `limit`.
+    async fn approvals(&self, limit: u32) -> Result<Vec<ApprovalRequest>>;
+
+    /// One request.
+    async fn approval(&self, id: i64) -> Result<Option<ApprovalRequest>>;
 }
 
 /// Open the store a database URL names (`sqlite://PATH`).

@@ -19,11 +19,13 @@ use haven_model::maintenance::Recorded;
 
 use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
 use haven_model::access::{Token, User};
+use haven_model::approval::{ApprovalRequest, RequestState};
 use haven_model::audit::{Entry, Hash};
 use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::recovery::run::{RecoveryRun, StepRecord};
 
 mod access;
+mod approvals;
 mod audit;
 mod recovery;
 use haven_model::jobs::NewJob;
@@ -765,6 +767,22 @@ impl Store for SqliteStore {
 
     async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<Token>> {
         self.token_by_secret_impl(secret_hash).await
+    }
+
+    async fn add_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest> {
+        self.add_approval_impl(request).await
+    }
+
+    async fn update_approval(&self, request: &ApprovalRequest, was: RequestState) -> Result<bool> {
+        self.update_approval_impl(request, was).await
+    }
+
+    async fn approvals(&self, limit: u32) -> Result<Vec<ApprovalRequest>> {
+        self.approvals_impl(limit).await
+    }
+
+    async fn approval(&self, id: i64) -> Result<Option<ApprovalRequest>> {
+        self.approval_impl(id).await
     }
 }
 

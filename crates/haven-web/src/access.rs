@@ -3,65 +3,147 @@
 //! roles; the instance's own token (the data dir's `api-token`) acts as
 //! an admin. A route missing from the table is refused (fail closed).
 
-use axum::extract::{MatchedPath, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
 use axum::http::Method;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use haven_model::access::{Permission, allowed};
+use haven_model::access::{Permission, Role, allowed, owner_may};
 use haven_model::errors::ErrorCode;
-use haven_ops::api::Identity;
+use haven_ops::api::{Audited, Caller, Identity};
 
+use crate::AppState;
 use crate::error::error;
 
-/// Every route under `/api/v1` with what it needs.
-pub const ROUTES: &[(&str, &str, Permission)] = &[
-    ("GET", "/status", Permission::Read),
-    ("GET", "/jobs", Permission::Read),
-    ("GET", "/jobs/{id}", Permission::Read),
-    ("POST", "/systems/{system}/run", Permission::Operate),
-    ("GET", "/alerts", Permission::Read),
-    ("GET", "/alerts/{id}", Permission::Read),
-    ("POST", "/alerts/{id}/ack", Permission::Operate),
-    ("POST", "/alerts/{id}/resolve", Permission::Operate),
-    ("GET", "/maintenance", Permission::Read),
-    ("POST", "/maintenance", Permission::Operate),
-    ("POST", "/maintenance/{id}/end", Permission::Operate),
-    ("POST", "/channels/{id}/test", Permission::Operate),
-    ("GET", "/preflight", Permission::Read),
-    ("POST", "/drills", Permission::Operate),
-    ("GET", "/drills", Permission::Read),
-    ("POST", "/service-drills", Permission::Operate),
-    ("GET", "/service-drills", Permission::Read),
-    ("POST", "/recovery/forecast", Permission::Read),
-    ("POST", "/recoveries", Permission::Restore),
-    ("GET", "/recoveries", Permission::Read),
-    ("GET", "/recoveries/{id}", Permission::Read),
-    ("POST", "/recoveries/{id}/resume", Permission::Restore),
-    ("POST", "/recoveries/{id}/abandon", Permission::Restore),
+/// Where a route acts: on the instance as a whole, or on services and
+/// systems a service owner may own (then the instance interface checks
+/// the owner's scope: [`haven_ops::api::Caller::may`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// The whole instance.
+    Instance,
+    /// A service or system (a service owner's own are allowed).
+    Owned,
+}
+
+/// Every route under `/api/v1`: what it needs, and where it acts.
+pub const ROUTES: &[(&str, &str, Permission, Reach)] = &[
+    ("GET", "/status", Permission::Read, Reach::Instance),
+    ("GET", "/jobs", Permission::Read, Reach::Instance),
+    ("GET", "/jobs/{id}", Permission::Read, Reach::Instance),
+    (
+        "POST",
+        "/systems/{system}/run",
+        Permission::Operate,
+        Reach::Owned,
+    ),
+    ("GET", "/alerts", Permission::Read, Reach::Instance),
+    ("GET", "/alerts/{id}", Permission::Read, Reach::Instance),
+    (
+        "POST",
+        "/alerts/{id}/ack",
+        Permission::Operate,
+        Reach::Owned,
+    ),
+    (
+        "POST",
+        "/alerts/{id}/resolve",
+        Permission::Operate,
+        Reach::Owned,
+    ),
+    ("GET", "/maintenance", Permission::Read, Reach::Instance),
+    ("POST", "/maintenance", Permission::Operate, Reach::Instance),
+    (
+        "POST",
+        "/maintenance/{id}/end",
+        Permission::Operate,
+        Reach::Instance,
+    ),
+    (
+        "POST",
+        "/channels/{id}/test",
+        Permission::Operate,
+        Reach::Instance,
+    ),
+    ("GET", "/preflight", Permission::Read, Reach::Instance),
+    ("POST", "/drills", Permission::Operate, Reach::Owned),
+    ("GET", "/drills", Permission::Read, Reach::Instance),
+    ("POST", "/service-drills", Permission::Operate, Reach::Owned),
+    ("GET", "/service-drills", Permission::Read, Reach::Instance),
+    (
+        "POST",
+        "/recovery/forecast",
+        Permission::Read,
+        Reach::Instance,
+    ),
+    ("POST", "/recoveries", Permission::Restore, Reach::Owned),
+    ("GET", "/recoveries", Permission::Read, Reach::Instance),
+    ("GET", "/recoveries/{id}", Permission::Read, Reach::Instance),
+    (
+        "POST",
+        "/recoveries/{id}/resume",
+        Permission::Restore,
+        Reach::Owned,
+    ),
+    (
+        "POST",
+        "/recoveries/{id}/abandon",
+        Permission::Restore,
+        Reach::Owned,
+    ),
     (
         "POST",
         "/recoveries/{id}/steps/{step}/decide",
         Permission::Restore,
+        Reach::Owned,
     ),
-    ("POST", "/audit/verify", Permission::Audit),
-    ("POST", "/audit/anchor", Permission::Audit),
-    ("GET", "/audit/entries", Permission::Audit),
-    ("GET", "/audit/export", Permission::Audit),
-    ("POST", "/users", Permission::Admin),
-    ("GET", "/users", Permission::Admin),
-    ("POST", "/users/{name}/change", Permission::Admin),
-    ("POST", "/tokens", Permission::Admin),
-    ("GET", "/tokens", Permission::Admin),
-    ("POST", "/tokens/{id}/revoke", Permission::Admin),
+    ("POST", "/audit/verify", Permission::Audit, Reach::Instance),
+    ("POST", "/audit/anchor", Permission::Audit, Reach::Instance),
+    ("GET", "/audit/entries", Permission::Audit, Reach::Instance),
+    ("GET", "/audit/export", Permission::Audit, Reach::Instance),
+    ("POST", "/users", Permission::Admin, Reach::Instance),
+    ("GET", "/users", Permission::Admin, Reach::Instance),
+    (
+        "POST",
+        "/users/{name}/change",
+        Permission::Admin,
+        Reach::Instance,
+    ),
+    ("POST", "/tokens", Permission::Admin, Reach::Instance),
+    ("GET", "/tokens", Permission::Admin, Reach::Instance),
+    (
+        "POST",
+        "/tokens/{id}/revoke",
+        Permission::Admin,
+        Reach::Instance,
+    ),
+    ("GET", "/requests", Permission::Read, Reach::Instance),
+    ("GET", "/requests/{id}", Permission::Read, Reach::Instance),
+    (
+        "POST",
+        "/requests/{id}/decide",
+        Permission::Approve,
+        Reach::Instance,
+    ),
 ];
 
-/// What `method` on the route `pattern` needs (none: not in the table).
-pub fn needed(method: &Method, pattern: &str) -> Option<Permission> {
+/// What `method` on the route `pattern` needs, and where it acts (none:
+/// not in the table).
+pub fn needed(method: &Method, pattern: &str) -> Option<(Permission, Reach)> {
     let pattern = pattern.strip_prefix("/api/v1").unwrap_or(pattern);
     ROUTES
         .iter()
-        .find(|(m, p, _)| *m == method.as_str() && *p == pattern)
-        .map(|(_, _, needs)| *needs)
+        .find(|(m, p, _, _)| *m == method.as_str() && *p == pattern)
+        .map(|(_, _, needs, reach)| (*needs, *reach))
+}
+
+/// May `roles` ask for the route at all? A service owner passes on to
+/// the routes that act on what it may own; its scope is checked there.
+pub fn admitted(roles: &[Role], needs: Permission, reach: Reach) -> bool {
+    allowed(roles, needs)
+        || (reach == Reach::Owned && roles.contains(&Role::ServiceOwner) && owner_may(needs))
 }
 
 /// Refuse a request whose identity's roles do not grant what its route
@@ -72,10 +154,10 @@ pub(crate) async fn authorize(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
-    let Some(needs) = needed(request.method(), &pattern) else {
+    let Some((needs, reach)) = needed(request.method(), &pattern) else {
         // A known route asked with another method: the router answers 405.
         let route = pattern.strip_prefix("/api/v1").unwrap_or(&pattern);
-        if ROUTES.iter().any(|(_, p, _)| *p == route) {
+        if ROUTES.iter().any(|(_, p, _, _)| *p == route) {
             return next.run(request).await;
         }
         return error(
@@ -88,17 +170,50 @@ pub(crate) async fn authorize(request: Request, next: Next) -> Response {
     };
     // No identity: the instance's own token, which acts as an admin.
     if let Some(identity) = request.extensions().get::<Identity>()
-        && !allowed(&identity.roles, needs)
+        && !admitted(&identity.roles, needs, reach)
     {
         let roles: Vec<&str> = identity.roles.iter().map(|r| r.as_str()).collect();
         return error(
             ErrorCode::Forbidden,
             format!(
-                "{} may not do this: it needs {needs:?} permission, which none of its roles ({}) grants",
+                "{} may not do this: it needs {} permission, which none of its roles ({}) grants",
                 identity.actor,
+                haven_ops::access::permission_name(needs),
                 roles.join(", ")
             ),
         );
     }
     next.run(request).await
+}
+
+/// The header an admin gives a break-glass reason in (four eyes
+/// bypassed, kept for review: docs/access.md).
+pub const BREAK_GLASS_HEADER: &str = "x-haven-break-glass";
+
+/// The instance as the request's caller acts on it: whoever its token
+/// proved (the instance's own token: the owner, an admin), from the
+/// client's address, with a break-glass reason when one was given.
+pub(crate) struct Acting(pub Audited);
+
+impl FromRequestParts<AppState> for Acting {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let origin = match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(peer)) => format!("api {peer}"),
+            None => "api".into(),
+        };
+        let mut caller = match parts.extensions.get::<Identity>() {
+            Some(identity) => Caller::identified(identity, origin),
+            None => Caller::owner(crate::TOKEN_IDENTITY, origin),
+        };
+        caller.break_glass = parts
+            .headers
+            .get(BREAK_GLASS_HEADER)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
+        Ok(Acting(state.instance.acting(caller)))
+    }
 }

@@ -23,11 +23,12 @@ use std::sync::Arc;
 
 use haven_model::actor::Actor;
 use haven_ops::api::{
-    AddWindow, AlertAction, AlertsQuery, EndWindow, Instance, InstanceError, JobsQuery, NewWindow,
-    RunRequest,
+    AddWindow, AlertAction, AlertsQuery, Audited, EndWindow, Instance, InstanceError, JobsQuery,
+    NewWindow, RunRequest,
 };
 use serde::{Deserialize, Serialize};
 
+use access::Acting;
 pub use error::{ErrorCode, ErrorDocument};
 use error::{document, error};
 use extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
@@ -36,9 +37,11 @@ pub use serve::{IDLE_TIMEOUT, serve};
 /// The largest request body the API reads.
 pub const BODY_LIMIT: usize = 1 << 20;
 
+/// What every route is served from: the audited instance, which each
+/// request acts on as its caller ([`access::Acting`]).
 #[derive(Clone)]
-struct AppState {
-    instance: Arc<dyn Instance>,
+pub(crate) struct AppState {
+    pub(crate) instance: Audited,
 }
 
 /// What the API accepts: the instance's own token (the data dir's
@@ -103,8 +106,8 @@ async fn method_not_allowed(request: Request) -> Response {
 }
 
 /// The API router for an instance (a running server in this process).
-pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
-    let health = Arc::clone(&instance);
+pub fn router(instance: Audited, token: String) -> Router {
+    let health: Arc<dyn Instance> = Arc::new(instance.clone());
     let api = Router::new()
         .route("/status", get(status))
         .route("/jobs", get(jobs))
@@ -134,14 +137,20 @@ pub fn router(instance: Arc<dyn Instance>, token: String) -> Router {
         .route("/tokens", post(token_create).get(tokens))
         .route("/tokens/{id}/revoke", post(token_revoke))
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
+        .route("/requests", get(requests))
+        .route("/requests/{id}", get(request))
+        .route("/requests/{id}/decide", post(decide_request))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(access::authorize))
         .with_state(AppState {
-            instance: Arc::clone(&instance),
+            instance: instance.clone(),
         })
         .layer(axum::middleware::from_fn_with_state(
-            Auth { token, instance },
+            Auth {
+                token,
+                instance: Arc::new(instance),
+            },
             require_token,
         ));
     Router::new()
@@ -214,20 +223,20 @@ pub struct ResolveBody {
     pub reason: Option<String>,
 }
 
-async fn status(State(state): State<AppState>) -> Response {
-    answer(StatusCode::OK, state.instance.status().await)
+async fn status(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.status().await)
 }
 
-async fn jobs(State(state): State<AppState>, ApiQuery(query): ApiQuery<JobsQuery>) -> Response {
-    answer(StatusCode::OK, state.instance.jobs(&query).await)
+async fn jobs(Acting(instance): Acting, ApiQuery(query): ApiQuery<JobsQuery>) -> Response {
+    answer(StatusCode::OK, instance.jobs(&query).await)
 }
 
-async fn job(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
-    answer(StatusCode::OK, state.instance.job(id).await)
+async fn job(Acting(instance): Acting, ApiPath(id): ApiPath<i64>) -> Response {
+    answer(StatusCode::OK, instance.job(id).await)
 }
 
 async fn run(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath(system): ApiPath<String>,
 ) -> Response {
@@ -235,19 +244,19 @@ async fn run(
         system,
         by: actor(&headers),
     };
-    answer(StatusCode::ACCEPTED, state.instance.run(&request).await)
+    answer(StatusCode::ACCEPTED, instance.run(&request).await)
 }
 
-async fn alerts(State(state): State<AppState>, ApiQuery(query): ApiQuery<AlertsQuery>) -> Response {
-    answer(StatusCode::OK, state.instance.alerts(&query).await)
+async fn alerts(Acting(instance): Acting, ApiQuery(query): ApiQuery<AlertsQuery>) -> Response {
+    answer(StatusCode::OK, instance.alerts(&query).await)
 }
 
-async fn alert(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
-    answer(StatusCode::OK, state.instance.alert(id).await)
+async fn alert(Acting(instance): Acting, ApiPath(id): ApiPath<i64>) -> Response {
+    answer(StatusCode::OK, instance.alert(id).await)
 }
 
 async fn acknowledge(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Response {
@@ -256,11 +265,11 @@ async fn acknowledge(
         by: actor(&headers),
         reason: None,
     };
-    answer(StatusCode::OK, state.instance.acknowledge(&action).await)
+    answer(StatusCode::OK, instance.acknowledge(&action).await)
 }
 
 async fn resolve(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     OptionalJson(body): OptionalJson<ResolveBody>,
@@ -270,15 +279,15 @@ async fn resolve(
         by: actor(&headers),
         reason: body.reason,
     };
-    answer(StatusCode::OK, state.instance.resolve(&action).await)
+    answer(StatusCode::OK, instance.resolve(&action).await)
 }
 
-async fn windows(State(state): State<AppState>) -> Response {
-    answer(StatusCode::OK, state.instance.windows().await)
+async fn windows(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.windows().await)
 }
 
 async fn add_window(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiJson(window): ApiJson<NewWindow>,
 ) -> Response {
@@ -286,14 +295,11 @@ async fn add_window(
         window,
         by: actor(&headers),
     };
-    answer(
-        StatusCode::CREATED,
-        state.instance.add_window(&request).await,
-    )
+    answer(StatusCode::CREATED, instance.add_window(&request).await)
 }
 
 async fn end_window(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Response {
@@ -301,74 +307,71 @@ async fn end_window(
         id,
         by: actor(&headers),
     };
-    answer(StatusCode::OK, state.instance.end_window(&request).await)
+    answer(StatusCode::OK, instance.end_window(&request).await)
 }
 
 async fn drill(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiJson(mut request): ApiJson<haven_ops::api::DrillRequest>,
 ) -> Response {
     // Who asks is who authenticated, whatever the body says.
     request.by = actor(&headers).to_string();
-    answer(StatusCode::OK, state.instance.drill(&request).await)
+    answer(StatusCode::OK, instance.drill(&request).await)
 }
 
 async fn drills(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     ApiQuery(query): ApiQuery<haven_ops::api::DrillsQuery>,
 ) -> Response {
-    answer(StatusCode::OK, state.instance.drills(&query).await)
+    answer(StatusCode::OK, instance.drills(&query).await)
 }
 
 async fn drill_service(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiJson(mut request): ApiJson<haven_ops::api::ServiceDrillRequest>,
 ) -> Response {
     // Who asks is who authenticated, whatever the body says.
     request.by = actor(&headers).to_string();
-    answer(StatusCode::OK, state.instance.drill_service(&request).await)
+    answer(StatusCode::OK, instance.drill_service(&request).await)
 }
 
 async fn service_drills(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     ApiQuery(query): ApiQuery<haven_ops::api::ServiceDrillsQuery>,
 ) -> Response {
-    answer(StatusCode::OK, state.instance.service_drills(&query).await)
+    answer(StatusCode::OK, instance.service_drills(&query).await)
 }
 
 async fn recovery_forecast(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     ApiJson(request): ApiJson<haven_ops::api::ForecastRequest>,
 ) -> Response {
-    answer(
-        StatusCode::OK,
-        state.instance.recovery_forecast(&request).await,
-    )
+    answer(StatusCode::OK, instance.recovery_forecast(&request).await)
 }
 
 async fn recover(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiJson(request): ApiJson<haven_ops::api::RecoverRequest>,
 ) -> Response {
     // Who asks is who authenticated, whatever the body says.
     let mut request = request;
     request.by = actor(&headers).to_string();
-    answer(StatusCode::CREATED, state.instance.recover(&request).await)
+    answer(StatusCode::CREATED, instance.recover(&request).await)
 }
 
-async fn recoveries(State(state): State<AppState>) -> Response {
-    answer(StatusCode::OK, state.instance.recoveries().await)
+async fn recoveries(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.recoveries().await)
 }
 
-async fn recovery(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Response {
-    answer(StatusCode::OK, state.instance.recovery(id).await)
+async fn recovery(Acting(instance): Acting, ApiPath(id): ApiPath<i64>) -> Response {
+    answer(StatusCode::OK, instance.recovery(id).await)
 }
 
 async fn resume_recovery(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(request): ApiJson<haven_ops::api::ResumeRequest>,
@@ -377,40 +380,37 @@ async fn resume_recovery(
     // Who asks is who authenticated, whatever the body says.
     let mut request = request;
     request.by = actor(&headers).to_string();
-    answer(
-        StatusCode::OK,
-        state.instance.resume_recovery(&request).await,
-    )
+    answer(StatusCode::OK, instance.resume_recovery(&request).await)
 }
 
 async fn audit_verify(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     OptionalJson(request): OptionalJson<haven_ops::api::AuditVerifyRequest>,
 ) -> Response {
-    answer(StatusCode::OK, state.instance.audit_verify(&request).await)
+    answer(StatusCode::OK, instance.audit_verify(&request).await)
 }
 
-async fn audit_anchor(State(state): State<AppState>) -> Response {
-    answer(StatusCode::OK, state.instance.audit_anchor().await)
+async fn audit_anchor(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.audit_anchor().await)
 }
 
 async fn user_add(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiJson(request): ApiJson<haven_ops::api::NewUser>,
 ) -> Response {
     // Who asks is who authenticated, whatever the body says.
     let mut request = request;
     request.by = actor(&headers).to_string();
-    answer(StatusCode::CREATED, state.instance.user_add(&request).await)
+    answer(StatusCode::CREATED, instance.user_add(&request).await)
 }
 
-async fn users(State(state): State<AppState>) -> Response {
-    answer(StatusCode::OK, state.instance.users().await)
+async fn users(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.users().await)
 }
 
 async fn user_change(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath(name): ApiPath<String>,
     ApiJson(change): ApiJson<haven_ops::api::UserChange>,
@@ -419,29 +419,26 @@ async fn user_change(
     // Who asks is who authenticated, whatever the body says.
     let mut change = change;
     change.by = actor(&headers).to_string();
-    answer(StatusCode::OK, state.instance.user_change(&change).await)
+    answer(StatusCode::OK, instance.user_change(&change).await)
 }
 
 async fn token_create(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiJson(request): ApiJson<haven_ops::api::NewToken>,
 ) -> Response {
     // Who asks is who authenticated, whatever the body says.
     let mut request = request;
     request.by = actor(&headers).to_string();
-    answer(
-        StatusCode::CREATED,
-        state.instance.token_create(&request).await,
-    )
+    answer(StatusCode::CREATED, instance.token_create(&request).await)
 }
 
-async fn tokens(State(state): State<AppState>) -> Response {
-    answer(StatusCode::OK, state.instance.tokens().await)
+async fn tokens(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.tokens().await)
 }
 
 async fn token_revoke(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<haven_ops::api::TokenRevocation>,
@@ -450,25 +447,25 @@ async fn token_revoke(
     // Who asks is who authenticated, whatever the body says.
     let mut request = request;
     request.by = actor(&headers).to_string();
-    answer(StatusCode::OK, state.instance.token_revoke(&request).await)
+    answer(StatusCode::OK, instance.token_revoke(&request).await)
 }
 
 async fn audit_export(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     ApiQuery(query): ApiQuery<haven_ops::api::AuditExportQuery>,
 ) -> Response {
-    answer(StatusCode::OK, state.instance.audit_export(&query).await)
+    answer(StatusCode::OK, instance.audit_export(&query).await)
 }
 
 async fn audit_entries(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     ApiQuery(query): ApiQuery<haven_ops::api::AuditQuery>,
 ) -> Response {
-    answer(StatusCode::OK, state.instance.audit_entries(&query).await)
+    answer(StatusCode::OK, instance.audit_entries(&query).await)
 }
 
 async fn abandon_recovery(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(request): ApiJson<haven_ops::api::AbandonRequest>,
@@ -477,14 +474,11 @@ async fn abandon_recovery(
     // Who asks is who authenticated, whatever the body says.
     let mut request = request;
     request.by = actor(&headers).to_string();
-    answer(
-        StatusCode::OK,
-        state.instance.abandon_recovery(&request).await,
-    )
+    answer(StatusCode::OK, instance.abandon_recovery(&request).await)
 }
 
 async fn decide_step(
-    State(state): State<AppState>,
+    Acting(instance): Acting,
     headers: HeaderMap,
     ApiPath((id, step)): ApiPath<(i64, u32)>,
     ApiJson(decision): ApiJson<haven_ops::api::StepDecision>,
@@ -497,15 +491,49 @@ async fn decide_step(
     // Who asks is who authenticated, whatever the body says.
     let mut decision = decision;
     decision.by = actor(&headers).to_string();
-    answer(StatusCode::OK, state.instance.decide_step(&decision).await)
+    answer(StatusCode::OK, instance.decide_step(&decision).await)
 }
 
-async fn preflight(State(state): State<AppState>) -> Response {
-    answer(StatusCode::OK, state.instance.preflight().await)
+async fn requests(
+    Acting(instance): Acting,
+    ApiQuery(query): ApiQuery<haven_ops::api::RequestsQuery>,
+) -> Response {
+    answer(StatusCode::OK, instance.requests(&query).await)
 }
 
-async fn notify_test(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
-    answer(StatusCode::OK, state.instance.notify_test(&id).await)
+async fn request(Acting(instance): Acting, ApiPath(id): ApiPath<i64>) -> Response {
+    answer(StatusCode::OK, instance.request(id).await)
+}
+
+/// Body of `POST /api/v1/requests/{id}/decide`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DecideBody {
+    /// `approve`, `reject` or `review`.
+    pub verdict: haven_ops::api::Verdict,
+    /// Why (required to reject).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+async fn decide_request(
+    Acting(instance): Acting,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DecideBody>,
+) -> Response {
+    let decision = haven_ops::api::RequestDecision {
+        id,
+        verdict: body.verdict,
+        note: body.note,
+    };
+    answer(StatusCode::OK, instance.decide_request(&decision).await)
+}
+
+async fn preflight(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.preflight().await)
+}
+
+async fn notify_test(Acting(instance): Acting, ApiPath(id): ApiPath<String>) -> Response {
+    answer(StatusCode::OK, instance.notify_test(&id).await)
 }
 
 #[cfg(test)]

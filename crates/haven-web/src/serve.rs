@@ -8,12 +8,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use haven_ops::api::Instance;
+use axum::extract::ConnectInfo;
+use haven_ops::api::Audited;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tower::ServiceExt;
 
 /// How long a connection may be idle, or take to send request headers.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,7 +23,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serve the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    instance: Arc<dyn Instance>,
+    instance: Audited,
     token: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -33,8 +33,8 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of descriptors, or a connection reset before
                         // it was accepted: the listener itself is fine.
@@ -47,9 +47,15 @@ pub async fn serve(
                 builder
                     .timer(TokioTimer::new())
                     .header_read_timeout(IDLE_TIMEOUT);
+                // Each request knows where it came from (the audit log's
+                // origin).
+                let app = app.clone().map_request(move |mut request: axum::extract::Request<_>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
                 let connection = builder.serve_connection(
                     TokioIo::new(stream),
-                    TowerToHyperService::new(app.clone()),
+                    TowerToHyperService::new(app),
                 );
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {

@@ -21,6 +21,7 @@ mod repo_init;
 mod repo_key;
 mod repo_repair;
 mod repo_stats;
+mod request;
 mod restore;
 mod run;
 mod server;
@@ -40,6 +41,7 @@ use crate::context::UsageError;
 /// Run the parsed command and return the process exit code.
 pub fn run(cli: Cli) -> u8 {
     let global = &cli.global;
+    crate::instance::reach_as(global);
     let result = match &cli.command {
         Command::Repo(RepoCommand::Init(args)) => repo_init::run(global, args),
         Command::Repo(RepoCommand::Check(args)) => repo_check::run(global, args),
@@ -73,6 +75,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Drill(args) => drill::run(global, args),
         Command::Drills(args) => drill::list(global, args),
         Command::Recover(args) => recover::run(global, args),
+        Command::Request(cmd) => request::run(global, cmd),
     };
     match result {
         Ok(code) => code,

@@ -66,9 +66,23 @@ pub fn run(global: &GlobalArgs, args: &RecoverArgs) -> Result<u8> {
                 instance.recover(&request).await?
             }
         };
+        following(global, instance.as_ref(), view).await
+    })
+}
+
+/// Follow run `id` (an approved request's) as `haven recover` follows
+/// the runs it starts.
+pub async fn follow_run(global: &GlobalArgs, instance: &dyn Instance, id: i64) -> Result<u8> {
+    let view = instance.recovery(id).await?;
+    following(global, instance, view).await
+}
+
+/// Follow a run until it stops, or until this command is interrupted.
+async fn following(global: &GlobalArgs, instance: &dyn Instance, view: RunView) -> Result<u8> {
+    {
         let id = view.run.id;
         tokio::select! {
-            code = follow(global, instance.as_ref(), view) => code,
+            code = follow(global, instance, view) => code,
             signal = crate::commands::drill::interrupted() => {
                 // A run executing in this process stops with it: its
                 // commands are killed so nothing writes behind it.
@@ -79,7 +93,7 @@ pub fn run(global: &GlobalArgs, args: &RecoverArgs) -> Result<u8> {
                 Ok(exit::FAILURE)
             }
         }
-    })
+    }
 }
 
 /// `status`, `confirm`, `retry`, `skip`, `report` on a recorded run.

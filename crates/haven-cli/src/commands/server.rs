@@ -98,14 +98,9 @@ pub fn serve(
             let Ok(handle) = handle_rx.await else {
                 return Ok(());
             };
-            haven_web::serve(
-                api_listener,
-                Arc::new(handle.audited()),
-                api_token,
-                async move {
-                    let _ = api_stop.wait_for(|stop| *stop).await;
-                },
-            )
+            haven_web::serve(api_listener, handle.audited(), api_token, async move {
+                let _ = api_stop.wait_for(|stop| *stop).await;
+            })
             .await
         });
         let shutdown = async move {

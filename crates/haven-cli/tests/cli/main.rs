@@ -2,6 +2,7 @@
 //! disk, real killed processes, really corrupted files and a really full
 //! file system.
 
+mod access;
 mod basics;
 mod catalog;
 mod copy;

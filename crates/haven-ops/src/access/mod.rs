@@ -3,6 +3,9 @@
 //! scoped to roles; expiring; revocable). What each role may do is the
 //! access-control layer's (still to come); this is who someone is.
 
+mod approvals;
+mod caller;
+
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -13,6 +16,14 @@ use haven_model::access::{
 use haven_store::{Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
+
+pub use approvals::{GATED_TIERS, Gated, RequestDecision, RequestsQuery, Verdict, recovery_gate};
+pub use caller::{Caller, On, permission_name};
+
+/// Four-eyes requests in the store (asked, decided, listed).
+pub mod requests {
+    pub use super::approvals::{ask, break_glass, decide, finish, get, list};
+}
 
 /// The longest a token may live.
 const MAX_TOKEN_LIFE: SignedDuration = SignedDuration::from_hours(366 * 24);
@@ -107,6 +118,12 @@ pub enum AccessError {
     /// The user or token exists already, or does not exist.
     #[error("{0}")]
     Conflict(String),
+    /// No four-eyes request with that number.
+    #[error("{0}")]
+    NoSuchRequest(String),
+    /// The request cannot be decided so.
+    #[error("{0}")]
+    RequestConflict(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -119,6 +136,12 @@ pub struct Identity {
     pub actor: String,
     /// The roles it acts with.
     pub roles: Vec<Role>,
+    /// The user (none: an automation).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The user's teams.
+    #[serde(default)]
+    pub teams: Vec<String>,
 }
 
 /// Add a user (its password hashed with argon2id off the async threads).
@@ -290,23 +313,30 @@ pub async fn authenticate(
     if !token.is_live(Timestamp::now()) {
         return Ok(None);
     }
-    let actor = match &token.owner {
+    let (actor, user, teams) = match &token.owner {
         Owner::User(name) => {
-            let enabled = store
+            let Some(user) = store
                 .users()
                 .await?
-                .iter()
-                .any(|u| &u.name == name && !u.disabled);
-            if !enabled {
+                .into_iter()
+                .find(|u| &u.name == name && !u.disabled)
+            else {
                 return Ok(None);
-            }
-            format!("user:{name} ({})", token.id)
+            };
+            let actor = format!("user:{name} ({})", token.id);
+            (actor, Some(user.name), user.teams)
         }
-        Owner::Automation(name) => format!("automation:{name} ({})", token.id),
+        Owner::Automation(name) => (
+            format!("automation:{name} ({})", token.id),
+            None,
+            Vec::new(),
+        ),
     };
     Ok(Some(Identity {
         actor,
         roles: token.roles,
+        user,
+        teams,
     }))
 }
 

@@ -9,49 +9,87 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use haven_model::access::Permission;
 use haven_model::access::{Token, User};
 use haven_model::alerts::Alert;
+use haven_model::approval::ApprovalRequest;
 use haven_model::audit::Entry;
 use haven_model::drills::{Drill, ServiceDrill};
 use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
 use haven_model::recovery::run::{RecoveryRun, RunView};
+use haven_store::Store;
 use serde::Serialize;
 
 use super::*;
-use crate::audit::{AuditLog, AuditReport, note};
+use crate::access::{Caller, Gated, On, RequestDecision, RequestsQuery, requests};
+use crate::audit::{Action, AuditLog, AuditReport, note};
+use crate::clock::{Clock, SystemClock};
+use crate::instance::{AccessSettings, Settings};
 use haven_model::errors::ErrorCode;
 
-/// An instance and its audit log (or why it has none: then reads work
-/// and changes are refused, never made unrecorded).
+/// An instance, the caller acting on it, and its audit log (or why it
+/// has none: then reads work and changes are refused, never made
+/// unrecorded).
+#[derive(Clone)]
 pub struct Audited {
-    inner: Box<dyn Instance>,
+    pub(super) inner: Arc<dyn Instance>,
     log: Result<Arc<AuditLog>, String>,
     export_file: Option<PathBuf>,
     catalog_dir: PathBuf,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) access: AccessSettings,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) caller: Caller,
 }
 
 impl Audited {
-    /// `inner`, its changes recorded in `log`; `export_file` holds copies
-    /// of the checkpoints outside the database.
+    /// `inner` (whose database is `store`), its changes recorded in
+    /// `log`, acting as the instance's owner from the command line until
+    /// told otherwise ([`Audited::acting`]).
     pub fn new(
-        inner: Box<dyn Instance>,
+        inner: Arc<dyn Instance>,
         log: Result<Arc<AuditLog>, String>,
-        export_file: Option<PathBuf>,
-        catalog_dir: PathBuf,
+        settings: &Settings,
+        store: Arc<dyn Store>,
     ) -> Self {
+        let owner = format!("local:{}", haven_engine::host::username());
         Audited {
             inner,
             log,
-            export_file,
-            catalog_dir,
+            export_file: settings.export.file.clone(),
+            catalog_dir: settings.catalog.clone(),
+            store,
+            access: settings.access.clone(),
+            clock: Arc::new(SystemClock),
+            caller: Caller::owner(owner, "cli"),
         }
     }
 
-    fn catalog(&self) -> Result<Arc<haven_model::catalog::Catalog>, InstanceError> {
+    /// Who acts.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The same, reading time from `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same instance, `caller` acting (the API: whoever the request's
+    /// token or session proved).
+    pub fn acting(&self, caller: Caller) -> Audited {
+        Audited {
+            caller,
+            ..self.clone()
+        }
+    }
+
+    pub(super) fn catalog(&self) -> Result<Arc<haven_model::catalog::Catalog>, InstanceError> {
         Ok(crate::instance::catalog::load_catalog(
             &self.catalog_dir,
-            jiff::Timestamp::now(),
+            self.clock.now(),
         )?)
     }
 
@@ -65,7 +103,34 @@ impl Audited {
         })
     }
 
-    async fn noted<T>(
+    /// Record a change as `by`'s (with the caller's roles, from the
+    /// caller's origin unless `origin` says otherwise).
+    pub(super) async fn record_as(
+        &self,
+        by: &str,
+        action: &str,
+        target: String,
+        request: &impl Serialize,
+        outcome: &str,
+        origin: Option<&str>,
+    ) {
+        let Ok(log) = &self.log else {
+            return;
+        };
+        let role = (!self.caller.roles.is_empty()).then(|| self.caller.role_text());
+        let action = Action {
+            actor: by.to_string(),
+            role,
+            action: action.to_string(),
+            target,
+            origin: origin.unwrap_or(&self.caller.origin).to_string(),
+            outcome: outcome.to_string(),
+            digest: Some(haven_model::audit::digest_of(request)),
+        };
+        note(log, action).await;
+    }
+
+    pub(super) async fn noted<T>(
         &self,
         by: &str,
         action: &str,
@@ -73,10 +138,42 @@ impl Audited {
         request: &impl Serialize,
         result: Result<T, InstanceError>,
     ) -> Result<T, InstanceError> {
-        if let Ok(log) = &self.log {
-            note(log, by, action, target, request, &result).await;
-        }
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(e) if e.code == ErrorCode::ApprovalRequired => "pending-approval",
+            Err(_) => "failed",
+        };
+        let by = self.who(by);
+        self.record_as(&by, action, target, request, outcome, None)
+            .await;
         result
+    }
+
+    /// Who acts: the identity a token proved, else (the instance's owner)
+    /// who the request says, with the name declared beside it.
+    pub(super) fn who(&self, by: &str) -> String {
+        let proved = ["user:", "automation:"]
+            .iter()
+            .any(|p| self.caller.actor.starts_with(p));
+        if proved {
+            self.caller.actor.clone()
+        } else {
+            by.to_string()
+        }
+    }
+
+    /// The scope of an alert: its service, else its system (an alert
+    /// that cannot be read: nothing, and the change fails, recorded).
+    async fn alert_scope(&self, id: i64) -> Result<On, InstanceError> {
+        let Ok(detail) = self.inner.alert(id).await else {
+            return Ok(On::Services(Vec::new()));
+        };
+        let subject = detail.alert.subject;
+        Ok(match (subject.service, subject.system) {
+            (Some(service), _) => On::Services(vec![service]),
+            (None, Some(system)) => On::System(system),
+            (None, None) => On::Instance,
+        })
     }
 }
 
@@ -104,8 +201,11 @@ impl Instance for Audited {
 
     async fn run(&self, request: &RunRequest) -> Result<RunOutcome, InstanceError> {
         self.log()?;
-        let result = self.inner.run(request).await;
         let target = format!("system:{}", request.system);
+        let on = On::System(request.system.clone());
+        self.permit(Permission::Operate, on, "job.run", &target)
+            .await?;
+        let result = self.inner.run(request).await;
         self.noted(&request.by.to_string(), "job.run", target, request, result)
             .await
     }
@@ -120,8 +220,11 @@ impl Instance for Audited {
 
     async fn acknowledge(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
         self.log()?;
-        let result = self.inner.acknowledge(action).await;
         let target = format!("alert:{}", action.id);
+        let on = self.alert_scope(action.id).await?;
+        self.permit(Permission::Operate, on, "alert.acknowledge", &target)
+            .await?;
+        let result = self.inner.acknowledge(action).await;
         self.noted(
             &action.by.to_string(),
             "alert.acknowledge",
@@ -134,8 +237,11 @@ impl Instance for Audited {
 
     async fn resolve(&self, action: &AlertAction) -> Result<Alert, InstanceError> {
         self.log()?;
-        let result = self.inner.resolve(action).await;
         let target = format!("alert:{}", action.id);
+        let on = self.alert_scope(action.id).await?;
+        self.permit(Permission::Operate, on, "alert.resolve", &target)
+            .await?;
+        let result = self.inner.resolve(action).await;
         self.noted(
             &action.by.to_string(),
             "alert.resolve",
@@ -152,6 +258,13 @@ impl Instance for Audited {
 
     async fn add_window(&self, request: &AddWindow) -> Result<Recorded, InstanceError> {
         self.log()?;
+        self.permit(
+            Permission::Operate,
+            On::Instance,
+            "maintenance.add",
+            "maintenance",
+        )
+        .await?;
         let result = self.inner.add_window(request).await;
         let target = match &result {
             Ok(window) => format!("maintenance:{}", window.id),
@@ -169,8 +282,15 @@ impl Instance for Audited {
 
     async fn end_window(&self, request: &EndWindow) -> Result<Recorded, InstanceError> {
         self.log()?;
-        let result = self.inner.end_window(request).await;
         let target = format!("maintenance:{}", request.id);
+        self.permit(
+            Permission::Operate,
+            On::Instance,
+            "maintenance.end",
+            &target,
+        )
+        .await?;
+        let result = self.inner.end_window(request).await;
         self.noted(
             &request.by.to_string(),
             "maintenance.end",
@@ -182,7 +302,14 @@ impl Instance for Audited {
     }
 
     async fn notify_test(&self, channel: &str) -> Result<Report, InstanceError> {
-        self.inner.notify_test(channel).await
+        self.log()?;
+        let target = format!("channel:{channel}");
+        self.permit(Permission::Operate, On::Instance, "channel.test", &target)
+            .await?;
+        let result = self.inner.notify_test(channel).await;
+        let by = self.caller.actor.clone();
+        self.noted(&by, "channel.test", target, &channel, result)
+            .await
     }
 
     async fn preflight(&self) -> Result<PreflightReport, InstanceError> {
@@ -191,8 +318,11 @@ impl Instance for Audited {
 
     async fn drill(&self, request: &DrillRequest) -> Result<DrillOutcome, InstanceError> {
         self.log()?;
-        let result = self.inner.drill(request).await;
         let target = format!("system:{}", request.system);
+        let on = On::System(request.system.clone());
+        self.permit(Permission::Operate, on, "drill.run", &target)
+            .await?;
+        let result = self.inner.drill(request).await;
         self.noted(&request.by, "drill.run", target, request, result)
             .await
     }
@@ -206,8 +336,11 @@ impl Instance for Audited {
         request: &ServiceDrillRequest,
     ) -> Result<ServiceDrillOutcome, InstanceError> {
         self.log()?;
-        let result = self.inner.drill_service(request).await;
         let target = format!("service:{}", request.service);
+        let on = On::Services(vec![request.service.clone()]);
+        self.permit(Permission::Operate, on, "drill.run", &target)
+            .await?;
+        let result = self.inner.drill_service(request).await;
         self.noted(&request.by, "drill.run", target, request, result)
             .await
     }
@@ -228,7 +361,16 @@ impl Instance for Audited {
 
     async fn recover(&self, request: &RecoverRequest) -> Result<RunView, InstanceError> {
         self.log()?;
-        let result = self.inner.recover(request).await;
+        let services = self.recovery_services(&request.selection)?;
+        let on = On::Services(services.clone());
+        self.permit(Permission::Restore, on, "recovery.start", "recovery")
+            .await?;
+        let request = &RecoverRequest {
+            by: self.who(&request.by),
+            ..request.clone()
+        };
+        let gated = self.recovery_gated(request, &services)?;
+        let result = self.four_eyes(gated, self.inner.recover(request)).await;
         let target = match &result {
             Ok(view) => format!("recovery:{}", view.run.id),
             Err(_) => "recovery".into(),
@@ -239,8 +381,11 @@ impl Instance for Audited {
 
     async fn resume_recovery(&self, request: &ResumeRequest) -> Result<RunView, InstanceError> {
         self.log()?;
-        let result = self.inner.resume_recovery(request).await;
         let target = format!("recovery:{}", request.run);
+        let on = self.run_services(request.run).await?;
+        self.permit(Permission::Restore, on, "recovery.resume", &target)
+            .await?;
+        let result = self.inner.resume_recovery(request).await;
         self.noted(&request.by, "recovery.resume", target, request, result)
             .await
     }
@@ -255,48 +400,69 @@ impl Instance for Audited {
 
     async fn decide_step(&self, decision: &StepDecision) -> Result<RunView, InstanceError> {
         self.log()?;
-        let result = self.inner.decide_step(decision).await;
         let action = format!("recovery.{}", decision.decision.as_str());
         let target = format!("recovery:{}:step:{}", decision.run, decision.step);
+        let on = self.run_services(decision.run).await?;
+        self.permit(Permission::Restore, on, &action, &target)
+            .await?;
+        let result = self.inner.decide_step(decision).await;
         self.noted(&decision.by, &action, target, decision, result)
             .await
     }
 
     async fn abandon_recovery(&self, request: &AbandonRequest) -> Result<RunView, InstanceError> {
         self.log()?;
-        let result = self.inner.abandon_recovery(request).await;
         let target = format!("recovery:{}", request.run);
+        let on = self.run_services(request.run).await?;
+        self.permit(Permission::Restore, on, "recovery.abandon", &target)
+            .await?;
+        let result = self.inner.abandon_recovery(request).await;
         self.noted(&request.by, "recovery.abandon", target, request, result)
             .await
     }
 
     async fn user_add(&self, request: &NewUser) -> Result<User, InstanceError> {
         self.log()?;
-        let result = self.inner.user_add(request).await;
         let target = format!("user:{}", request.name);
+        self.permit(Permission::Admin, On::Instance, "user.add", &target)
+            .await?;
+        let result = self.inner.user_add(request).await;
         self.noted(&request.by, "user.add", target, &request.redacted(), result)
             .await
     }
 
     async fn users(&self) -> Result<Vec<User>, InstanceError> {
+        self.permit(Permission::Admin, On::Instance, "user.list", "users")
+            .await?;
         self.inner.users().await
     }
 
     async fn user_change(&self, change: &UserChange) -> Result<User, InstanceError> {
         self.log()?;
-        let result = self.inner.user_change(change).await;
         let action = if change.password.is_some() {
             "user.reset-password"
         } else {
             "user.disable"
         };
         let target = format!("user:{}", change.name);
+        self.permit(Permission::Admin, On::Instance, action, &target)
+            .await?;
+        let gated = change.password.is_none().then(|| Gated {
+            action: action.into(),
+            target: target.clone(),
+            because: "disabling a user takes away who may act and approve".into(),
+            payload: serde_json::to_value(change.redacted()).unwrap_or_default(),
+            reason: None,
+        });
+        let result = self.four_eyes(gated, self.inner.user_change(change)).await;
         self.noted(&change.by, action, target, &change.redacted(), result)
             .await
     }
 
     async fn token_create(&self, request: &NewToken) -> Result<CreatedToken, InstanceError> {
         self.log()?;
+        self.permit(Permission::Admin, On::Instance, "token.create", "token")
+            .await?;
         let result = self.inner.token_create(request).await;
         let target = match &result {
             Ok(created) => format!("token:{}", created.token.id),
@@ -307,13 +473,35 @@ impl Instance for Audited {
     }
 
     async fn tokens(&self) -> Result<Vec<Token>, InstanceError> {
+        self.permit(Permission::Admin, On::Instance, "token.list", "tokens")
+            .await?;
         self.inner.tokens().await
     }
 
     async fn token_revoke(&self, request: &TokenRevocation) -> Result<Token, InstanceError> {
         self.log()?;
-        let result = self.inner.token_revoke(request).await;
         let target = format!("token:{}", request.id);
+        self.permit(Permission::Admin, On::Instance, "token.revoke", &target)
+            .await?;
+        // Revoking one's own token needs nobody else.
+        let own = self.caller.user.is_some()
+            && self.inner.tokens().await?.iter().any(|t| {
+                t.id == request.id
+                    && t.owner
+                        == haven_model::access::Owner::User(
+                            self.caller.user.clone().unwrap_or_default(),
+                        )
+            });
+        let gated = (!own).then(|| Gated {
+            action: "token.revoke".into(),
+            target: target.clone(),
+            because: "revoking a token takes away who may act".into(),
+            payload: serde_json::to_value(request).unwrap_or_default(),
+            reason: None,
+        });
+        let result = self
+            .four_eyes(gated, self.inner.token_revoke(request))
+            .await;
         self.noted(&request.by, "token.revoke", target, request, result)
             .await
     }
@@ -327,6 +515,8 @@ impl Instance for Audited {
         request: &AuditVerifyRequest,
     ) -> Result<AuditReport, InstanceError> {
         let log = self.log()?;
+        self.permit(Permission::Audit, On::Instance, "audit.verify", "audit")
+            .await?;
         let export = self.export_file.as_deref();
         if request.against.is_empty() {
             return Ok(crate::audit::report(log, export, None).await?);
@@ -338,6 +528,8 @@ impl Instance for Audited {
     }
 
     async fn audit_anchor(&self) -> Result<Vec<crate::audit::Anchoring>, InstanceError> {
+        self.permit(Permission::Audit, On::Instance, "audit.anchor", "audit")
+            .await?;
         let catalog = self.catalog()?;
         Ok(self.log()?.anchor(&catalog).await?)
     }
@@ -346,6 +538,8 @@ impl Instance for Audited {
         &self,
         query: &AuditExportQuery,
     ) -> Result<haven_model::audit::Export, InstanceError> {
+        self.permit(Permission::Audit, On::Instance, "audit.export", "audit")
+            .await?;
         self.log()?
             .export(query.from.unwrap_or(0), query.to)
             .await
@@ -353,9 +547,27 @@ impl Instance for Audited {
     }
 
     async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<Entry>, InstanceError> {
+        self.permit(Permission::Audit, On::Instance, "audit.read", "audit")
+            .await?;
         self.log()?
             .entries(query.from.unwrap_or(0), query.limit.unwrap_or(1000))
             .await
             .map_err(InstanceError::from)
+    }
+
+    async fn requests(&self, query: &RequestsQuery) -> Result<Vec<ApprovalRequest>, InstanceError> {
+        Ok(requests::list(self.store.as_ref(), self.clock.now(), query).await?)
+    }
+
+    async fn request(&self, id: i64) -> Result<ApprovalRequest, InstanceError> {
+        Ok(requests::get(self.store.as_ref(), self.clock.now(), id).await?)
+    }
+
+    async fn decide_request(
+        &self,
+        decision: &RequestDecision,
+    ) -> Result<ApprovalRequest, InstanceError> {
+        self.log()?;
+        self.decide(decision).await
     }
 }

@@ -182,6 +182,8 @@ impl From<crate::access::AccessError> for InstanceError {
         let code = match &e {
             A::Invalid(_) => ErrorCode::InvalidArgument,
             A::Conflict(_) => ErrorCode::IdentityConflict,
+            A::NoSuchRequest(_) => ErrorCode::NoSuchRequest,
+            A::RequestConflict(_) => ErrorCode::RequestConflict,
             A::Store(_) => ErrorCode::StoreUnavailable,
         };
         InstanceError::new(code, e.to_string())

@@ -8,6 +8,7 @@
 
 mod audited;
 mod error;
+mod guard;
 mod types;
 
 use async_trait::async_trait;
@@ -18,11 +19,15 @@ use haven_model::jobs::Job;
 use haven_model::maintenance::Recorded;
 use haven_model::recovery::run::{RecoveryRun, RunView};
 
-pub use crate::access::{CreatedToken, Identity, NewToken, NewUser, TokenRevocation, UserChange};
+pub use crate::access::{
+    Caller, CreatedToken, Identity, NewToken, NewUser, RequestDecision, RequestsQuery,
+    TokenRevocation, UserChange, Verdict,
+};
 pub use crate::audit::AuditReport;
 pub use audited::Audited;
 pub use error::{InstanceError, engine_code};
 use haven_model::access::{Token, User};
+use haven_model::approval::ApprovalRequest;
 pub use types::*;
 
 use crate::delivery::notify::Report;
@@ -186,6 +191,29 @@ pub trait Instance: Send + Sync {
         ))
     }
 
+    /// Four-eyes requests (and break-glass changes), newest first.
+    async fn requests(
+        &self,
+        _query: &RequestsQuery,
+    ) -> Result<Vec<ApprovalRequest>, InstanceError> {
+        Err(no_requests())
+    }
+
+    /// One request.
+    async fn request(&self, _id: i64) -> Result<ApprovalRequest, InstanceError> {
+        Err(no_requests())
+    }
+
+    /// Approve (it runs now, as its requester asked), reject (with a
+    /// reason) or review (a break-glass change) a request, as another
+    /// user than its requester.
+    async fn decide_request(
+        &self,
+        _decision: &RequestDecision,
+    ) -> Result<ApprovalRequest, InstanceError> {
+        Err(no_requests())
+    }
+
     /// Audit entries, oldest first.
     async fn audit_entries(
         &self,
@@ -196,4 +224,12 @@ pub trait Instance: Send + Sync {
             "this instance keeps no audit log here",
         ))
     }
+}
+
+/// An instance not wrapped in [`Audited`] keeps no four-eyes requests.
+fn no_requests() -> InstanceError {
+    InstanceError::new(
+        ErrorCode::AuditUnavailable,
+        "this instance keeps no requests here",
+    )
 }

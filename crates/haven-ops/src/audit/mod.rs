@@ -38,6 +38,8 @@ const PAGE: u64 = 10_000;
 pub struct Action {
     /// Who (`local:ana`, `api-token`, `haven`).
     pub actor: String,
+    /// The roles they acted with (`operator,approver`).
+    pub role: Option<String>,
     /// What (`recovery.start`).
     pub action: String,
     /// To what (`recovery:3`).
@@ -110,7 +112,7 @@ impl AuditLog {
                 seq: tree.size(),
                 at: Timestamp::now(),
                 actor: action.actor.clone(),
-                role: None,
+                role: action.role.clone(),
                 action: action.action.clone(),
                 target: action.target.clone(),
                 origin: action.origin.clone(),
@@ -302,29 +304,17 @@ fn short_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Record a change made through the instance interface: who, what, to
-/// what, the request's digest, and whether it worked. A log that cannot
-/// be written does not undo the change; it is logged as an error, loudly.
-pub async fn note<T, E>(
-    log: &AuditLog,
-    by: &str,
-    action: &str,
-    target: String,
-    request: &impl Serialize,
-    result: &Result<T, E>,
-) {
-    let recorded = log
-        .record(Action {
-            actor: by.to_string(),
-            action: action.to_string(),
-            target,
-            origin: "instance".into(),
-            outcome: if result.is_ok() { "success" } else { "failed" }.into(),
-            digest: Some(haven_model::audit::digest_of(request)),
-        })
-        .await;
-    if let Err(e) = recorded {
-        tracing::error!(action, "the audit log cannot record this change: {e}");
+/// Record a change made through the instance interface (who, in what
+/// role, from where, what, to what, the request's digest, how it went):
+/// the one audit function for people's changes. A log that cannot be
+/// written does not undo the change; it is logged as an error, loudly.
+pub async fn note(log: &AuditLog, action: Action) {
+    let name = action.action.clone();
+    if let Err(e) = log.record(action).await {
+        tracing::error!(
+            action = name,
+            "the audit log cannot record this change: {e}"
+        );
     }
 }
 
@@ -408,6 +398,7 @@ pub async fn automation(
     let recorded = log
         .record(Action {
             actor: haven_model::actor::Actor::haven().to_string(),
+            role: None,
             action: action.to_string(),
             target,
             origin: origin.to_string(),

@@ -41,6 +41,22 @@ struct SettingsFile {
     alerts: Option<AlertsFile>,
     export: Option<ExportFile>,
     heartbeat: Option<HeartbeatFile>,
+    access: Option<AccessFile>,
+}
+
+/// `[access]` of `haven.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessFile {
+    four_eyes: Option<bool>,
+    request_expiry: Option<String>,
+    lockout_after: Option<u32>,
+    lockout_for: Option<String>,
+    failure_burst: Option<u32>,
+    failure_window: Option<String>,
+    session_idle: Option<String>,
+    session_max: Option<String>,
+    totp: Option<String>,
 }
 
 /// `[alerts]` of `haven.toml`.
@@ -79,6 +95,46 @@ struct HeartbeatFile {
 }
 
 pub use haven_model::alert_rules::AlertSettings;
+
+/// Who may do what, and how people log in (`[access]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessSettings {
+    /// Gated changes wait for a second person's approval.
+    pub four_eyes: bool,
+    /// How long a request may wait for a decision.
+    pub request_expiry: SignedDuration,
+    /// Failed logins in a row that lock an account.
+    pub lockout_after: u32,
+    /// How long a locked account stays locked (doubling each time).
+    pub lockout_for: SignedDuration,
+    /// Failed logins (any account) within `failure_window` that raise a
+    /// `security` alert.
+    pub failure_burst: u32,
+    /// The window `failure_burst` counts in.
+    pub failure_window: SignedDuration,
+    /// A console session ends after this long unused.
+    pub session_idle: SignedDuration,
+    /// A console session ends this long after login, used or not.
+    pub session_max: SignedDuration,
+    /// Admins and restore operators must give a TOTP code to log in.
+    pub totp_required: bool,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            four_eyes: false,
+            request_expiry: SignedDuration::from_hours(24),
+            lockout_after: 5,
+            lockout_for: SignedDuration::from_mins(15),
+            failure_burst: 20,
+            failure_window: SignedDuration::from_mins(10),
+            session_idle: SignedDuration::from_mins(30),
+            session_max: SignedDuration::from_hours(12),
+            totp_required: false,
+        }
+    }
+}
 
 /// Where events go for a SIEM (`[export]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -213,6 +269,8 @@ pub struct Settings {
     pub export: ExportSettings,
     /// The dead man's switch: an outside monitor called regularly.
     pub heartbeat: Option<HeartbeatSettings>,
+    /// Access control: four eyes, logins, sessions.
+    pub access: AccessSettings,
 }
 
 /// A settings problem, with the file and what to do.
@@ -251,6 +309,7 @@ impl Settings {
         Ok(Settings {
             alerts: r.alerts(file.alerts.as_ref())?,
             export: r.export(data_dir, file.export.as_ref())?,
+            access: r.access(file.access.as_ref())?,
             heartbeat: file
                 .heartbeat
                 .as_ref()
@@ -408,6 +467,73 @@ impl Reader<'_> {
         let schedule = CronSchedule::parse(text)
             .map_err(|e| self.at("prune_schedule", format!("{e}; e.g. {CRON_EXAMPLE}")))?;
         Ok((schedule, grace))
+    }
+
+    /// `[access]`.
+    fn access(&self, a: Option<&AccessFile>) -> Result<AccessSettings, SettingsError> {
+        let d = AccessSettings::default();
+        let key = |k: &str| format!("access.{k}");
+        let count = |k: &str, v: Option<u32>, default: u32| match v {
+            None => Ok(default),
+            Some(0) => Err(self.at(&key(k), "must be at least 1".into())),
+            Some(v) => Ok(v),
+        };
+        let span = |k: &str, v: Option<&String>, default: SignedDuration| {
+            let value = self.duration(&key(k), &v.cloned(), default)?;
+            if value <= SignedDuration::ZERO {
+                return Err(self.at(&key(k), "must be longer than nothing".into()));
+            }
+            Ok(value)
+        };
+        let totp_required = match a.and_then(|a| a.totp.as_deref()) {
+            None | Some("optional") => false,
+            Some("required") => true,
+            Some(other) => {
+                return Err(self.at(
+                    &key("totp"),
+                    format!("{other:?}: use \"required\" (admins and restore operators give a code) or \"optional\""),
+                ));
+            }
+        };
+        Ok(AccessSettings {
+            four_eyes: a.and_then(|a| a.four_eyes).unwrap_or(d.four_eyes),
+            request_expiry: span(
+                "request_expiry",
+                a.and_then(|a| a.request_expiry.as_ref()),
+                d.request_expiry,
+            )?,
+            lockout_after: count(
+                "lockout_after",
+                a.and_then(|a| a.lockout_after),
+                d.lockout_after,
+            )?,
+            lockout_for: span(
+                "lockout_for",
+                a.and_then(|a| a.lockout_for.as_ref()),
+                d.lockout_for,
+            )?,
+            failure_burst: count(
+                "failure_burst",
+                a.and_then(|a| a.failure_burst),
+                d.failure_burst,
+            )?,
+            failure_window: span(
+                "failure_window",
+                a.and_then(|a| a.failure_window.as_ref()),
+                d.failure_window,
+            )?,
+            session_idle: span(
+                "session_idle",
+                a.and_then(|a| a.session_idle.as_ref()),
+                d.session_idle,
+            )?,
+            session_max: span(
+                "session_max",
+                a.and_then(|a| a.session_max.as_ref()),
+                d.session_max,
+            )?,
+            totp_required,
+        })
     }
 
     /// `[alerts]`.

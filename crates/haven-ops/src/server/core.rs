@@ -517,6 +517,16 @@ impl Core {
         Ok(())
     }
 
+    /// Break-glass changes awaiting review: each a critical alert until
+    /// reviewed.
+    pub async fn watch_requests(&mut self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let requests = self.store.approvals(500).await?;
+        let notices = self.watch.evaluate_break_glass(&requests, now).await?;
+        self.outbox.extend(notices);
+        Ok(())
+    }
+
     /// Notifications decided since the last call.
     pub fn take_notifications(&mut self) -> Vec<Notification> {
         std::mem::take(&mut self.outbox)

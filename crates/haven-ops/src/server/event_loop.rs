@@ -456,6 +456,7 @@ impl Loop {
             self.core.evaluate();
             self.core.watch_level().await?;
             self.core.watch_recoveries().await?;
+            self.core.watch_requests().await?;
             self.anchor_audit().await;
             self.evaluate = false;
         }

@@ -79,9 +79,9 @@ impl Handle {
     /// This server as the API serves it: every change recorded in the
     /// audit log.
     pub fn audited(self) -> crate::api::Audited {
-        let (log, export) = (Arc::clone(&self.audit), self.settings.export.file.clone());
-        let catalog = self.settings.catalog.clone();
-        crate::api::Audited::new(Box::new(self), Ok(log), export, catalog)
+        let log = Arc::clone(&self.audit);
+        let (settings, store) = (self.settings.clone(), Arc::clone(&self.store));
+        crate::api::Audited::new(Arc::new(self), Ok(log), &settings, store)
     }
 
     fn catalog(&self) -> Arc<Catalog> {

@@ -360,6 +360,15 @@ impl Watch {
         self.apply(&observation, now).await
     }
 
+    /// `break-glass`, from the four-eyes requests.
+    pub async fn evaluate_break_glass(
+        &mut self,
+        requests: &[haven_model::approval::ApprovalRequest],
+        now: Timestamp,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.apply(&rules::break_glass(requests, now), now).await
+    }
+
     /// Capacity of every repository with a capacity (at start).
     pub async fn evaluate_capacity(
         &mut self,

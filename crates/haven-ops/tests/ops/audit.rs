@@ -14,6 +14,7 @@ use sqlx::SqlitePool;
 fn action(n: u64) -> Action {
     Action {
         actor: format!("local:user{}", n % 3),
+        role: Some("operator".into()),
         action: "alert.acknowledge".into(),
         target: format!("alert:{n}"),
         origin: "cli".into(),

@@ -2,6 +2,7 @@
 //! repositories, the server's core and the watch over simulated weeks,
 //! and the crate's layout (no import cycles).
 
+mod access;
 mod audit;
 mod drills;
 mod layout;

@@ -36,6 +36,7 @@ macro_rules! conformance_tests {
             drills_are_kept_as_evidence,
             recovery_runs_keep_their_steps,
             users_and_tokens_are_kept_and_found_by_their_secret,
+            approval_requests_are_decided_once,
         );
     };
     ($fresh:expr; $($name:ident),+ $(,)?) => {
@@ -932,4 +933,71 @@ pub async fn users_and_tokens_are_kept_and_found_by_their_secret(store: &dyn Sto
     assert_eq!(all[0], revoked);
     // Two tokens never share a secret.
     assert!(store.put_token(&token("tok_3", "bb")).await.is_err());
+}
+
+pub async fn approval_requests_are_decided_once(store: &dyn Store) {
+    use haven_model::approval::{ApprovalRequest, Decision, RequestState};
+    let asked = ApprovalRequest {
+        id: 0,
+        action: "token.revoke".into(),
+        target: "token:tok_1".into(),
+        because: "revoking a token".into(),
+        payload: serde_json::json!({"id": "tok_1"}),
+        requested_by: "user:ana (tok_2)".into(),
+        requester: Some("ana".into()),
+        reason: Some("left the team".into()),
+        requested_at: t(0),
+        expires_at: t(100),
+        state: RequestState::Pending,
+        decision: None,
+        outcome: None,
+        review_due: None,
+        review: None,
+    };
+    let first = store.add_approval(&asked).await.expect("add");
+    let second = store.add_approval(&asked).await.expect("add");
+    assert!(first.id > 0 && second.id > first.id);
+    assert_eq!(
+        store.approval(first.id).await.expect("read"),
+        Some(first.clone())
+    );
+    let approved = ApprovalRequest {
+        state: RequestState::Approved,
+        decision: Some(Decision {
+            by: "user:bo".into(),
+            at: t(5),
+            note: None,
+        }),
+        ..first.clone()
+    };
+    assert!(
+        store
+            .update_approval(&approved, RequestState::Pending)
+            .await
+            .expect("decide")
+    );
+    // A second decision compares against the state it read: too late.
+    let rejected = ApprovalRequest {
+        state: RequestState::Rejected,
+        ..first.clone()
+    };
+    assert!(
+        !store
+            .update_approval(&rejected, RequestState::Pending)
+            .await
+            .expect("decide")
+    );
+    assert_eq!(
+        store.approval(first.id).await.expect("read"),
+        Some(approved)
+    );
+    let listed: Vec<i64> = store
+        .approvals(10)
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, vec![second.id, first.id]);
+    assert_eq!(store.approval(9999).await.expect("read"), None);
 }

@@ -109,7 +109,7 @@ async fn start() -> Api {
     let mut api_stop = stopped;
     let api_token = token.clone();
     tokio::spawn(async move {
-        haven_web::serve(listener, Arc::new(handle), api_token, async move {
+        haven_web::serve(listener, handle.audited(), api_token, async move {
             let _ = api_stop.wait_for(|s| *s).await;
         })
         .await

@@ -1,0 +1,570 @@
+//! Who may do what, through a real server: every API route × every role
+//! × scope (a service owner on its own team's service and on another's),
+//! and four eyes from the command line acting with users' tokens against
+//! the server — a tier 1 recovery that waits for a second person, runs
+//! once approved and restores real data; a break-glass change that
+//! stands as a critical alert until reviewed.
+
+use std::path::PathBuf;
+
+use haven_model::access::{Permission, Role, allowed, owner_may};
+use haven_web::access::{ROUTES, Reach};
+use serde_json::{Value, json};
+
+use crate::helpers::{Workspace, parse_json};
+use crate::server::{Server, api_send, start_server_in, wait_for};
+
+/// A data dir whose catalog has two teams' services: `web` (team shop)
+/// and `ledger` (team finance), tier 3, each on its own system whose
+/// backup fails (its path does not exist: each opens an alert); and
+/// `payments` (finance, tier 1) on a system with real files.
+struct Estate {
+    ws: Workspace,
+    data: PathBuf,
+}
+
+impl Estate {
+    fn new(settings: &str) -> Estate {
+        let ws = Workspace::new();
+        ws.init();
+        let data = ws.path("data-dir");
+        std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+        std::fs::create_dir_all(ws.path("payments")).expect("mkdir");
+        std::fs::write(ws.path("payments/ledger.csv"), "id,amount\n1,100\n").expect("write");
+        std::fs::write(
+            data.join("haven.toml"),
+            format!("listen = \"127.0.0.1:0\"\nevaluate_every = \"1s\"\n{settings}"),
+        )
+        .expect("write");
+        let catalog = format!(
+            r#"
+[[team]]
+id = "shop"
+
+[[team]]
+id = "finance"
+
+[[service]]
+id = "web"
+owner = "shop"
+tier = 3
+depends_on = ["web-files"]
+
+[[service]]
+id = "ledger"
+owner = "finance"
+tier = 3
+depends_on = ["ledger-files"]
+
+[[service]]
+id = "payments"
+owner = "finance"
+tier = 1
+rpo = "1d"
+rto = "4h"
+mtd = "1d"
+depends_on = ["payments-files"]
+
+[[system]]
+id = "web-files"
+kind = "file-server"
+policy = "daily"
+
+[[system.backup_set]]
+paths = ["{missing}/web"]
+
+[[system]]
+id = "ledger-files"
+kind = "file-server"
+policy = "daily"
+
+[[system.backup_set]]
+paths = ["{missing}/ledger"]
+
+[[system]]
+id = "payments-files"
+kind = "file-server"
+policy = "daily"
+
+[[system.backup_set]]
+paths = ["{payments}"]
+
+[[policy]]
+id = "daily"
+schedule = "0 3 * * *"
+timezone = "UTC"
+repository = "main"
+
+[[repository]]
+id = "main"
+url = "{repo}"
+password = "env:HAVEN_PASSWORD"
+"#,
+            missing = ws.path("missing").display(),
+            payments = ws.path("payments").display(),
+            repo = ws.repo().display(),
+        );
+        std::fs::write(data.join("catalog/catalog.toml"), catalog).expect("write");
+        Estate { ws, data }
+    }
+
+    /// `haven --data-dir DATA ARGS` (with `stdin`, and `HAVEN_TOKEN` when
+    /// given).
+    fn haven(&self, args: &[&str], stdin: &str, token: Option<&str>) -> std::process::Output {
+        let mut cmd = self.ws.haven();
+        cmd.arg("--data-dir")
+            .arg(&self.data)
+            .args(args)
+            .env_remove("HAVEN_TOKEN")
+            .write_stdin(stdin.to_string());
+        if let Some(token) = token {
+            cmd.env("HAVEN_TOKEN", token);
+        }
+        cmd.output().expect("haven")
+    }
+
+    /// Add user `name` with `roles` and `teams`; its token's secret.
+    fn user(&self, name: &str, roles: &[Role], teams: &[&str]) -> String {
+        let mut args = vec!["--json", "user", "add", name, "--password-stdin"];
+        for role in roles {
+            args.extend(["--role", role.as_str()]);
+        }
+        for team in teams {
+            args.extend(["--team", team]);
+        }
+        parse_json(&self.haven(&args, "a long enough passphrase\n", None), 0);
+        let mut args = vec!["--json", "token", "create", "cli", "--user", name];
+        for role in roles {
+            args.extend(["--role", role.as_str()]);
+        }
+        let created = parse_json(&self.haven(&args, "", None), 0);
+        created["secret"].as_str().expect("secret").to_string()
+    }
+
+    fn start(&self) -> (Server, String, String) {
+        let server = start_server_in(&self.data, &self.ws.path("server.log"), "077", &[]);
+        let address = std::fs::read_to_string(self.data.join("server.addr")).expect("addr");
+        let token = std::fs::read_to_string(self.data.join("api-token")).expect("token");
+        (server, address.trim().to_string(), token.trim().to_string())
+    }
+}
+
+fn call(address: &str, method: &str, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let body = if method == "POST" {
+        body.to_string()
+    } else {
+        String::new()
+    };
+    let (status, answer) = api_send(address, method, &format!("/api/v1{path}"), token, &body);
+    (status, serde_json::from_str(&answer).unwrap_or(Value::Null))
+}
+
+/// Which scope a route is asked in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// A route on the instance as a whole.
+    Instance,
+    /// A service owner's own team's service (or its system).
+    Own,
+    /// Another team's.
+    Other,
+}
+
+/// What each scope's request names: a system, a service, an open alert
+/// and a recorded recovery run of it.
+struct Subject {
+    system: &'static str,
+    service: &'static str,
+    alert: i64,
+    run: i64,
+}
+
+/// The path and body of `pattern` asked about `subject`.
+fn request_for(method: &str, pattern: &str, subject: &Subject) -> (String, Value) {
+    let id = if pattern.starts_with("/alerts/") {
+        subject.alert
+    } else if pattern.starts_with("/recoveries/") {
+        subject.run
+    } else {
+        999_999
+    };
+    let path = pattern
+        .replace("{id}", &id.to_string())
+        .replace("{system}", subject.system)
+        .replace("{name}", "nobody")
+        .replace("{step}", "1");
+    let by = json!("ignored");
+    let body = match (method, pattern) {
+        ("POST", "/drills") => json!({"system": subject.system, "by": by}),
+        ("POST", "/service-drills") => json!({"service": subject.service, "by": by}),
+        ("POST", "/recoveries") => json!({
+            "selection": {"services": [subject.service]},
+            "target": {"kind": "original"},
+            "by": by,
+        }),
+        ("POST", "/recoveries/{id}/resume") => json!({"run": 0, "by": by}),
+        ("POST", "/recoveries/{id}/abandon") => json!({"run": 0, "by": by, "reason": "test"}),
+        ("POST", "/recoveries/{id}/steps/{step}/decide") => {
+            json!({"run": 0, "step": 1, "decision": "confirm", "by": by})
+        }
+        _ => json!({}),
+    };
+    (path, body)
+}
+
+/// Does `role` get past the access checks for a route needing `needs`,
+/// reaching as `reach`, asked in `scope`?
+fn expected(role: Role, needs: Permission, reach: Reach, scope: Scope) -> bool {
+    allowed(&[role], needs)
+        || (reach == Reach::Owned
+            && role == Role::ServiceOwner
+            && owner_may(needs)
+            && scope == Scope::Own)
+}
+
+/// Every route × every role × scope: allowed where the table (and, for a
+/// service owner, its team's ownership) says, refused with 403
+/// everywhere else; the instance's own token passes everywhere.
+#[test]
+fn every_route_is_allowed_or_refused_by_role_and_scope_as_the_table_says() {
+    let estate = Estate::new("");
+    let tokens: Vec<(Role, String)> = Role::ALL
+        .into_iter()
+        .map(|role| {
+            let name = format!("user-{}", role.as_str());
+            (role, estate.user(&name, &[role], &["shop"]))
+        })
+        .collect();
+    let (_server, address, instance) = estate.start();
+
+    // Each service's backup fails (an alert) and a recovery of each is
+    // recorded (refused by pre-flight: there is no snapshot).
+    let mut subjects = Vec::new();
+    for (system, service) in [("web-files", "web"), ("ledger-files", "ledger")] {
+        let (status, _) = call(
+            &address,
+            "POST",
+            &format!("/systems/{system}/run"),
+            &instance,
+            &json!({}),
+        );
+        assert_eq!(status, 202);
+        let mut alert = None;
+        wait_for(
+            &format!("the failed backup of {system} to open an alert"),
+            || {
+                let (_, alerts) = call(&address, "GET", "/alerts", &instance, &Value::Null);
+                alert = alerts.as_array().and_then(|all| {
+                    all.iter()
+                        .find(|a| a["subject"]["service"] == service && a["rule"] == "job-failed")
+                        .and_then(|a| a["id"].as_i64())
+                });
+                alert.is_some()
+            },
+        );
+        let (status, run) = call(
+            &address,
+            "POST",
+            "/recoveries",
+            &instance,
+            &json!({"selection": {"services": [service]}, "target": {"kind": "original"}, "by": "x"}),
+        );
+        assert_eq!(status, 201, "{run}");
+        subjects.push(Subject {
+            system,
+            service,
+            alert: alert.expect("an alert"),
+            run: run["id"].as_i64().expect("a run"),
+        });
+    }
+    let (own, other) = (&subjects[0], &subjects[1]);
+
+    let mut checked = 0;
+    for (method, pattern, needs, reach) in ROUTES {
+        let scopes: &[(Scope, &Subject)] = match reach {
+            Reach::Owned => &[(Scope::Own, own), (Scope::Other, other)],
+            Reach::Instance => &[(Scope::Instance, own)],
+        };
+        for (scope, subject) in scopes {
+            let (path, body) = request_for(method, pattern, subject);
+            for (role, token) in &tokens {
+                let (status, answer) = call(&address, method, &path, token, &body);
+                let what = format!("{} {method} {path} ({scope:?})", role.as_str());
+                if expected(*role, *needs, *reach, *scope) {
+                    assert_ne!(status, 403, "{what} is refused: {answer}");
+                } else {
+                    assert_eq!(status, 403, "{what} got {status}: {answer}");
+                    assert_eq!(answer["error"]["code"], "forbidden", "{what}");
+                }
+                checked += 1;
+            }
+            let (status, answer) = call(&address, method, &path, &instance, &body);
+            assert_ne!(status, 403, "the instance token: {method} {path}: {answer}");
+        }
+    }
+    let owned = ROUTES.iter().filter(|r| r.3 == Reach::Owned).count();
+    assert_eq!(checked, (ROUTES.len() + owned) * Role::ALL.len());
+    assert!(owned >= 9, "the owned routes: {owned}");
+}
+
+/// A tier 1 recovery asked from the command line with a user's token
+/// against the server waits for a second person; its requester cannot
+/// approve it; another user's approval runs it, as its requester asked,
+/// and the data comes back.
+#[test]
+fn a_tier_one_recovery_waits_for_a_second_person_and_runs_once_approved() {
+    let estate = Estate::new("[access]\nfour_eyes = true\n");
+    let ana = estate.user(
+        "ana",
+        &[Role::RestoreOperator, Role::Approver],
+        &["finance"],
+    );
+    let bo = estate.user("bo", &[Role::Approver], &[]);
+    let (_server, address, instance) = estate.start();
+    let (status, _) = call(
+        &address,
+        "POST",
+        "/systems/payments-files/run",
+        &instance,
+        &json!({}),
+    );
+    assert_eq!(status, 202);
+    wait_for("the payments backup", || {
+        let (_, jobs) = call(&address, "GET", "/jobs", &instance, &Value::Null);
+        jobs.as_array().is_some_and(|all| {
+            all.iter()
+                .any(|j| j["system"] == "payments-files" && j["outcome"] == "success")
+        })
+    });
+    let target = estate.ws.path("recovered");
+    let alternate = format!("alternate:{}", target.display());
+    let server = ["--server", &address];
+
+    // Ana asks: it waits (exit 4), nothing is restored.
+    let asked = estate.haven(
+        &[
+            &server[..],
+            &[
+                "recover",
+                "--services",
+                "payments",
+                "--target",
+                &alternate,
+                "--reason",
+                "ransomware drill",
+            ],
+        ]
+        .concat(),
+        "",
+        Some(&ana),
+    );
+    let stderr = String::from_utf8_lossy(&asked.stderr);
+    assert_eq!(asked.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("approval-required") || stderr.contains("second person"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("payments (tier 1)"), "{stderr}");
+    assert!(!target.exists(), "nothing restored before approval");
+    let listed = parse_json(
+        &estate.haven(
+            &[
+                &server[..],
+                &["--json", "request", "list", "--state", "pending"],
+            ]
+            .concat(),
+            "",
+            Some(&ana),
+        ),
+        0,
+    );
+    let request = &listed.as_array().expect("a list")[0];
+    assert!(
+        request["requested_by"]
+            .as_str()
+            .expect("by")
+            .starts_with("user:ana"),
+        "{request}"
+    );
+    let id = request["id"].as_i64().expect("id").to_string();
+
+    // Not by Ana herself.
+    let own = estate.haven(
+        &[&server[..], &["request", "approve", &id]].concat(),
+        "",
+        Some(&ana),
+    );
+    assert_eq!(own.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&own.stderr).contains("different user"));
+
+    // Bo approves: the recovery runs (the server executes it; the command
+    // follows it to its end) and the file is back.
+    let approved = estate.haven(
+        &[
+            &server[..],
+            &["request", "approve", &id, "--note", "incident 42 confirmed"],
+        ]
+        .concat(),
+        "",
+        Some(&bo),
+    );
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let restored = target.join("payments-files").join(
+        estate
+            .ws
+            .path("payments/ledger.csv")
+            .strip_prefix("/")
+            .expect("absolute"),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&restored).expect("restored"),
+        "id,amount\n1,100\n"
+    );
+    let shown = parse_json(
+        &estate.haven(
+            &[&server[..], &["--json", "request", "show", &id]].concat(),
+            "",
+            Some(&ana),
+        ),
+        0,
+    );
+    assert_eq!(shown["state"], "approved");
+    assert!(
+        shown["decision"]["by"]
+            .as_str()
+            .expect("by")
+            .starts_with("user:bo")
+    );
+    let run: i64 = shown["outcome"]
+        .as_str()
+        .and_then(|o| o.strip_prefix("recovery:"))
+        .and_then(|n| n.parse().ok())
+        .expect("the run it started");
+    let (_, view) = call(
+        &address,
+        "GET",
+        &format!("/recoveries/{run}"),
+        &instance,
+        &Value::Null,
+    );
+    assert!(
+        view["by"].as_str().expect("by").starts_with("user:ana"),
+        "the run is Ana's: {view}"
+    );
+    assert_eq!(view["state"], "completed");
+}
+
+/// An admin's break-glass change runs at once, marked in the audit log,
+/// and stands as a critical alert until someone reviews it.
+#[test]
+fn break_glass_raises_a_critical_alert_until_reviewed() {
+    let estate = Estate::new("[access]\nfour_eyes = true\n");
+    let root = estate.user("root-admin", &[Role::Admin], &[]);
+    let bo = estate.user("bo", &[Role::Approver], &[]);
+    let victim = estate.user("cy", &[Role::Operator], &[]);
+    let (_server, address, instance) = estate.start();
+    let (_, tokens) = call(&address, "GET", "/tokens", &instance, &Value::Null);
+    let victim_id = tokens
+        .as_array()
+        .and_then(|all| all.iter().find(|t| t["owner"]["name"] == "cy"))
+        .and_then(|t| t["id"].as_str())
+        .expect("cy's token")
+        .to_string();
+    let server = ["--server", &address];
+
+    let revoked = estate.haven(
+        &[
+            &server[..],
+            &[
+                "--break-glass",
+                "IdP down, token leaked",
+                "token",
+                "revoke",
+                &victim_id,
+            ],
+        ]
+        .concat(),
+        "",
+        Some(&root),
+    );
+    assert_eq!(
+        revoked.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let (status, _) = call(&address, "GET", "/status", &victim, &Value::Null);
+    assert_eq!(status, 401, "the token is revoked at once");
+
+    let mut alert = Value::Null;
+    wait_for("the break-glass alert", || {
+        let (_, alerts) = call(&address, "GET", "/alerts", &instance, &Value::Null);
+        alert = alerts
+            .as_array()
+            .and_then(|all| {
+                all.iter()
+                    .find(|a| a["rule"] == "break-glass" && a["state"] != "resolved")
+                    .cloned()
+            })
+            .unwrap_or(Value::Null);
+        !alert.is_null()
+    });
+    assert_eq!(alert["severity"], "critical");
+    let request = alert["facts"]["request"]
+        .as_str()
+        .expect("request")
+        .to_string();
+    let (_, entries) = call(&address, "GET", "/audit/entries", &instance, &Value::Null);
+    let marked = entries
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["action"] == "break-glass").cloned())
+        .expect("marked in the log");
+    assert!(
+        marked["actor"]
+            .as_str()
+            .expect("actor")
+            .starts_with("user:root-admin")
+    );
+    assert_eq!(marked["role"], "admin");
+    assert!(
+        marked["origin"]
+            .as_str()
+            .expect("origin")
+            .starts_with("api 127.0.0.1:")
+    );
+
+    let reviewed = estate.haven(
+        &[
+            &server[..],
+            &[
+                "request",
+                "review",
+                &request,
+                "--note",
+                "rotated every token of cy",
+            ],
+        ]
+        .concat(),
+        "",
+        Some(&bo),
+    );
+    assert_eq!(
+        reviewed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&reviewed.stderr)
+    );
+    wait_for("the break-glass alert to resolve", || {
+        let (_, alerts) = call(&address, "GET", "/alerts", &instance, &Value::Null);
+        alerts.as_array().is_some_and(|all| {
+            all.iter()
+                .filter(|a| a["rule"] == "break-glass")
+                .all(|a| a["state"] == "resolved")
+        })
+    });
+}

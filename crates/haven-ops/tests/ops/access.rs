@@ -1,0 +1,379 @@
+//! Four eyes through the instance interface, on a real data dir with a
+//! clock moved by hand: a gated change waits as a request; its requester
+//! cannot approve it; a rejection needs a reason; a request expires; an
+//! approved one runs as its requester asked; an admin's break-glass runs
+//! at once, raises a critical alert until reviewed; every step is in the
+//! audit log with who, in what role, from where.
+
+use std::sync::Arc;
+
+use haven_model::access::{Owner, Role};
+use haven_model::approval::RequestState;
+use haven_model::errors::ErrorCode;
+use haven_ops::api::{
+    AuditQuery, Audited, Caller, Instance, NewToken, NewUser, RequestDecision, RequestsQuery,
+    TokenRevocation, Verdict,
+};
+use haven_ops::clock::{Clock, ManualClock};
+use haven_ops::datadir::DataDir;
+use jiff::SignedDuration;
+
+use crate::sim::settings;
+
+const CATALOG: &str = r#"
+[[team]]
+id = "finance"
+
+[[service]]
+id = "payments"
+tier = 1
+owner = "finance"
+rpo = "1d"
+rto = "4h"
+mtd = "1d"
+"#;
+
+/// A data dir with four eyes on, as its owner and as three users.
+struct Estate {
+    owner: Audited,
+    clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+impl Estate {
+    async fn new() -> Estate {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir_all(dir.path().join("catalog")).expect("mkdir");
+        std::fs::write(dir.path().join("catalog/catalog.toml"), CATALOG).expect("catalog");
+        let settings = settings(
+            dir.path(),
+            "[access]\nfour_eyes = true\nrequest_expiry = \"1h\"\n",
+        );
+        let clock = ManualClock::new("2026-03-01T09:00:00Z".parse().expect("time"));
+        let owner = DataDir::open(settings)
+            .await
+            .expect("data dir")
+            .audited()
+            .await
+            .expect("audited")
+            .with_clock(Arc::new(clock.clone()));
+        Estate {
+            owner,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    /// Add `name` with `roles`; the caller its token proves, and the
+    /// token's id.
+    async fn user(&self, name: &str, roles: &[Role]) -> (Audited, String) {
+        let user = NewUser {
+            name: name.into(),
+            roles: roles.to_vec(),
+            teams: vec!["finance".into()],
+            password: "correct horse battery staple".into(),
+            by: "test".into(),
+        };
+        self.owner.user_add(&user).await.expect("user");
+        let token = NewToken {
+            name: "cli".into(),
+            owner: Owner::User(name.into()),
+            roles: roles.to_vec(),
+            lifetime: SignedDuration::from_hours(24),
+            by: "test".into(),
+        };
+        let created = self.owner.token_create(&token).await.expect("token");
+        let identity = self
+            .owner
+            .authenticate(&created.secret)
+            .await
+            .expect("authenticate")
+            .expect("a live token");
+        let caller = Caller::identified(&identity, "api 127.0.0.1:40000");
+        (self.owner.acting(caller), created.token.id)
+    }
+}
+
+fn decision(id: i64, verdict: Verdict, note: Option<&str>) -> RequestDecision {
+    RequestDecision {
+        id,
+        verdict,
+        note: note.map(str::to_string),
+    }
+}
+
+fn revoke(id: &str) -> TokenRevocation {
+    TokenRevocation {
+        id: id.into(),
+        by: "ignored: the caller acts".into(),
+    }
+}
+
+/// The request number an `approval-required` error names.
+fn request_number(error: &haven_ops::api::InstanceError) -> i64 {
+    assert_eq!(error.code, ErrorCode::ApprovalRequired, "{error}");
+    let after = error
+        .message
+        .split("kept as request ")
+        .nth(1)
+        .expect("a number");
+    after
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
+#[tokio::test]
+async fn a_gated_change_waits_for_another_approver_and_expires() {
+    let estate = Estate::new().await;
+    let (ana, ana_token) = estate.user("ana", &[Role::Admin, Role::Approver]).await;
+    let (bo, _) = estate.user("bo", &[Role::Approver]).await;
+    let (_, victim) = estate.user("cy", &[Role::Operator]).await;
+
+    // Ana's revocation of another user's token waits as a request.
+    let asked = ana.token_revoke(&revoke(&victim)).await.expect_err("gated");
+    let first = request_number(&asked);
+    let pending = ana.request(first).await.expect("request");
+    assert_eq!(pending.state, RequestState::Pending);
+    assert_eq!(pending.requester.as_deref(), Some("ana"));
+    assert!(
+        pending.because.contains("revoking a token"),
+        "{}",
+        pending.because
+    );
+    let live = |tokens: Vec<haven_model::access::Token>| {
+        tokens
+            .into_iter()
+            .find(|t| t.id == victim)
+            .is_some_and(|t| t.revoked_at.is_none())
+    };
+    assert!(
+        live(estate.owner.tokens().await.expect("tokens")),
+        "nothing revoked yet"
+    );
+
+    // Not by herself; a rejection says why.
+    let own = ana
+        .decide_request(&decision(first, Verdict::Approve, None))
+        .await
+        .expect_err("her own");
+    assert_eq!(own.code, ErrorCode::RequestConflict, "{own}");
+    assert!(own.message.contains("different user"), "{own}");
+    let bare = bo
+        .decide_request(&decision(first, Verdict::Reject, None))
+        .await
+        .expect_err("no reason");
+    assert!(bare.message.contains("needs a reason"), "{bare}");
+    let rejected = bo
+        .decide_request(&decision(first, Verdict::Reject, Some("ticket missing")))
+        .await
+        .expect("reject");
+    assert_eq!(rejected.state, RequestState::Rejected);
+    assert_eq!(
+        rejected.decision.and_then(|d| d.note).as_deref(),
+        Some("ticket missing")
+    );
+
+    // Asked again, left for longer than the expiry: too late to approve.
+    let second = request_number(&ana.token_revoke(&revoke(&victim)).await.expect_err("gated"));
+    estate.clock.advance(SignedDuration::from_mins(61));
+    let late = bo
+        .decide_request(&decision(second, Verdict::Approve, None))
+        .await
+        .expect_err("expired");
+    assert_eq!(late.code, ErrorCode::RequestConflict);
+    assert!(late.message.contains("expired"), "{late}");
+    let expired = ana
+        .requests(&RequestsQuery {
+            state: Some(RequestState::Expired),
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        expired.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![second]
+    );
+
+    // Asked a third time and approved in time: it runs, as Ana asked.
+    let third = request_number(&ana.token_revoke(&revoke(&victim)).await.expect_err("gated"));
+    let approved = bo
+        .decide_request(&decision(
+            third,
+            Verdict::Approve,
+            Some("checked the ticket"),
+        ))
+        .await
+        .expect("approve");
+    assert_eq!(approved.state, RequestState::Approved);
+    assert_eq!(
+        approved.outcome.as_deref(),
+        Some(format!("token:{victim}").as_str())
+    );
+    assert!(
+        !live(estate.owner.tokens().await.expect("tokens")),
+        "revoked"
+    );
+    let again = bo
+        .decide_request(&decision(third, Verdict::Approve, None))
+        .await
+        .expect_err("decided");
+    assert_eq!(again.code, ErrorCode::RequestConflict);
+
+    // Revoking one's own token needs nobody.
+    ana.token_revoke(&revoke(&ana_token))
+        .await
+        .expect("own token");
+
+    // The log holds who asked, who decided, and the change as Ana's, run
+    // on Bo's approval, with roles and origins.
+    let entries = estate
+        .owner
+        .audit_entries(&AuditQuery::default())
+        .await
+        .expect("entries");
+    let revoked = entries
+        .iter()
+        .find(|e| {
+            e.action == "token.revoke" && e.outcome == "success" && e.actor.starts_with("user:ana")
+        })
+        .expect("the revocation, as Ana's");
+    assert!(
+        revoked
+            .origin
+            .starts_with(&format!("request {third} approved by user:bo")),
+        "{revoked:?}"
+    );
+    let approval = entries
+        .iter()
+        .find(|e| e.action == "request.approve" && e.outcome == "success")
+        .expect("the approval");
+    assert!(approval.actor.starts_with("user:bo"), "{approval:?}");
+    assert_eq!(approval.role.as_deref(), Some("approver"));
+    assert_eq!(approval.origin, "api 127.0.0.1:40000");
+    assert!(entries.iter().any(|e| e.action == "request.approve"
+        && e.outcome == "failed"
+        && e.actor.starts_with("user:ana")));
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.action == "token.revoke" && e.outcome == "pending-approval")
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn break_glass_runs_at_once_and_stands_as_a_critical_alert_until_reviewed() {
+    let estate = Estate::new().await;
+    let (operator, _) = estate.user("ana", &[Role::Operator]).await;
+    let (admin, _) = estate.user("root-admin", &[Role::Admin]).await;
+    let (bo, _) = estate.user("bo", &[Role::Approver]).await;
+    let (_, victim) = estate.user("cy", &[Role::Operator]).await;
+    let glass = |who: &Audited, reason: &str| {
+        let mut caller = who.caller().clone();
+        caller.break_glass = Some(reason.into());
+        who.acting(caller)
+    };
+
+    // Only an admin, and only with a reason.
+    let refused = glass(&operator, "the IdP is down")
+        .token_revoke(&revoke(&victim))
+        .await
+        .expect_err("not an admin");
+    assert_eq!(refused.code, ErrorCode::Forbidden);
+    let blank = glass(&admin, "  ")
+        .token_revoke(&revoke(&victim))
+        .await
+        .expect_err("no reason");
+    assert_eq!(blank.code, ErrorCode::Forbidden);
+
+    let now = estate.clock.now();
+    glass(&admin, "the IdP is down, token leaked")
+        .token_revoke(&revoke(&victim))
+        .await
+        .expect("break-glass");
+    let kept = admin
+        .requests(&RequestsQuery {
+            state: Some(RequestState::BreakGlass),
+        })
+        .await
+        .expect("list");
+    assert_eq!(kept.len(), 1);
+    let kept = &kept[0];
+    assert_eq!(kept.review_due, Some(now + SignedDuration::from_hours(72)));
+    assert_eq!(
+        kept.reason.as_deref(),
+        Some("the IdP is down, token leaked")
+    );
+    assert_eq!(kept.outcome.as_deref(), Some("success"));
+
+    // A critical alert while unreviewed, overdue after 72 hours.
+    estate.clock.advance(SignedDuration::from_hours(73));
+    let all = admin
+        .requests(&RequestsQuery::default())
+        .await
+        .expect("list");
+    let alert = haven_model::alert_rules::break_glass(&all, estate.clock.now());
+    assert_eq!(alert.holding.len(), 1);
+    assert_eq!(
+        alert.holding[0].severity,
+        haven_model::alerts::Severity::Critical
+    );
+    assert!(
+        alert.holding[0].summary.contains("overdue by 1h"),
+        "{}",
+        alert.holding[0].summary
+    );
+
+    let reviewed = bo
+        .decide_request(&decision(
+            kept.id,
+            Verdict::Review,
+            Some("leak confirmed, rotated"),
+        ))
+        .await
+        .expect("review");
+    assert!(!reviewed.awaits_review());
+    let all = admin
+        .requests(&RequestsQuery::default())
+        .await
+        .expect("list");
+    assert!(
+        haven_model::alert_rules::break_glass(&all, estate.clock.now())
+            .holding
+            .is_empty()
+    );
+
+    let entries = estate
+        .owner
+        .audit_entries(&AuditQuery::default())
+        .await
+        .expect("entries");
+    let marked = entries
+        .iter()
+        .find(|e| e.action == "break-glass")
+        .expect("marked in the log");
+    assert!(marked.actor.starts_with("user:root-admin"), "{marked:?}");
+    assert_eq!(marked.target, format!("request:{}", kept.id));
+}
+
+#[tokio::test]
+async fn requests_cannot_be_decided_without_approval_rights() {
+    let estate = Estate::new().await;
+    let (ana, _) = estate.user("ana", &[Role::Admin]).await;
+    let (dee, _) = estate.user("dee", &[Role::Operator]).await;
+    let (_, victim) = estate.user("cy", &[Role::Operator]).await;
+    let asked = request_number(&ana.token_revoke(&revoke(&victim)).await.expect_err("gated"));
+    let refused = dee
+        .decide_request(&decision(asked, Verdict::Approve, None))
+        .await
+        .expect_err("an operator");
+    assert_eq!(refused.code, ErrorCode::Forbidden);
+    assert_eq!(
+        ana.request(asked).await.expect("request").state,
+        RequestState::Pending
+    );
+    let missing = ana.request(4242).await.expect_err("none");
+    assert_eq!(missing.code, ErrorCode::NoSuchRequest);
+}
