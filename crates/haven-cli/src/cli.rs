@@ -266,6 +266,16 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Give a user a new TOTP seed for an authenticator app (printed
+    /// once, with its otpauth:// URI); their console logins then need
+    /// its code.
+    Totp {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Login name.
+        name: String,
+    },
 }
 
 /// `haven token …`

@@ -151,16 +151,115 @@ pub struct User {
     pub created_at: Timestamp,
     /// When its password was last set.
     pub password_set_at: Timestamp,
+    /// Its TOTP seed, sealed with the data dir's key (never shown; empty:
+    /// not enrolled).
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub totp_sealed: String,
+    /// Whether it gives a TOTP code to log in.
+    #[serde(default)]
+    pub totp: bool,
+    /// The time step of the last code it gave (a code is good once).
+    #[serde(default)]
+    pub totp_step: u64,
+    /// Failed logins since the last good one (or the last lockout).
+    #[serde(default)]
+    pub failed_logins: u32,
+    /// Lockouts in a row (each lasts twice the one before).
+    #[serde(default)]
+    pub lockouts: u32,
+    /// No login is tried before this (a delay after a failure, or a
+    /// lockout).
+    #[serde(default)]
+    pub locked_until: Option<Timestamp>,
 }
 
 impl User {
-    /// The user as shown (no password hash).
+    /// The user as shown (no password hash, no TOTP seed).
     pub fn public(&self) -> User {
         User {
             password_hash: String::new(),
+            totp_sealed: String::new(),
             ..self.clone()
         }
     }
+
+    /// Count a failed login at `now`: a delay that doubles with each
+    /// failure (1 s, 2 s, 4 s, …), and after `lockout_after` of them a
+    /// lockout of `lockout_for`, doubled for each lockout in a row (at
+    /// most a day). Answers whether this failure locked the account.
+    pub fn failed_login(
+        &mut self,
+        now: Timestamp,
+        lockout_after: u32,
+        lockout_for: jiff::SignedDuration,
+    ) -> bool {
+        self.failed_logins += 1;
+        if self.failed_logins >= lockout_after {
+            let factor = 1i32 << self.lockouts.min(10);
+            let lock = (lockout_for * factor).min(jiff::SignedDuration::from_hours(24));
+            self.locked_until = Some(now + lock);
+            self.lockouts += 1;
+            self.failed_logins = 0;
+            return true;
+        }
+        let delay = jiff::SignedDuration::from_secs(1i64 << (self.failed_logins - 1).min(5));
+        self.locked_until = Some(now + delay);
+        false
+    }
+
+    /// A good login: the counts start again.
+    pub fn logged_in(&mut self) {
+        self.failed_logins = 0;
+        self.lockouts = 0;
+        self.locked_until = None;
+    }
+
+    /// Must it give a TOTP code when TOTP is required (admins and
+    /// restore operators)?
+    pub fn needs_second_factor(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| matches!(r, Role::Admin | Role::RestoreOperator))
+    }
+}
+
+/// A console session, as stored (its secret lives in the browser's
+/// cookie; Haven keeps its SHA-256).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Its id (`ses_` and 8 hex digits), public.
+    pub id: String,
+    /// The user.
+    pub user: String,
+    /// SHA-256 of the secret, hex; never shown.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub secret_hash: String,
+    /// How the user proved who they are (`password`, `password+totp`,
+    /// `oidc`).
+    pub method: String,
+    /// When it began.
+    pub created_at: Timestamp,
+    /// When it was last used.
+    pub last_seen: Timestamp,
+    /// It ends then, used or not.
+    pub expires_at: Timestamp,
+}
+
+impl Session {
+    /// Is it alive at `now`, given the idle timeout?
+    pub fn is_live(&self, now: Timestamp, idle: jiff::SignedDuration) -> bool {
+        now < self.expires_at && now.duration_since(self.last_seen) < idle
+    }
+}
+
+/// The prefix of every session secret.
+pub const SESSION_PREFIX: &str = "hvs_";
+
+/// The CSRF token of a session: derived from its secret, so a page of
+/// the session can send it back and a page of another site cannot know
+/// it (nothing more is stored).
+pub fn csrf_token(session_secret: &str) -> String {
+    crate::audit::digest_of(&format!("haven-csrf:{session_secret}"))
 }
 
 /// What a token belongs to.
@@ -264,5 +363,81 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
         Err(format!(
             "{what} {name:?}: use 1–64 letters, digits, `.`, `_`, `-` or `@`"
         ))
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::*;
+    use jiff::SignedDuration;
+
+    fn user() -> User {
+        User {
+            name: "ana".into(),
+            roles: vec![Role::Operator],
+            teams: Vec::new(),
+            password_hash: String::new(),
+            disabled: false,
+            created_at: Timestamp::UNIX_EPOCH,
+            password_set_at: Timestamp::UNIX_EPOCH,
+            totp_sealed: String::new(),
+            totp: false,
+            totp_step: 0,
+            failed_logins: 0,
+            lockouts: 0,
+            locked_until: None,
+        }
+    }
+
+    #[test]
+    fn failures_delay_then_lock_for_longer_each_time() {
+        let now = Timestamp::UNIX_EPOCH;
+        let fifteen = SignedDuration::from_mins(15);
+        let mut u = user();
+        let delays: Vec<i64> = (0..4)
+            .map(|_| {
+                assert!(!u.failed_login(now, 5, fifteen));
+                u.locked_until
+                    .expect("delayed")
+                    .duration_since(now)
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(delays, vec![1, 2, 4, 8]);
+        assert!(u.failed_login(now, 5, fifteen), "the fifth locks");
+        assert_eq!(u.locked_until, Some(now + fifteen));
+        for _ in 0..5 {
+            u.failed_login(now, 5, fifteen);
+        }
+        assert_eq!(
+            u.locked_until,
+            Some(now + fifteen * 2),
+            "the second lockout doubles"
+        );
+        u.logged_in();
+        assert_eq!((u.failed_logins, u.lockouts, u.locked_until), (0, 0, None));
+    }
+
+    #[test]
+    fn a_session_ends_when_idle_or_at_its_end() {
+        let start = Timestamp::UNIX_EPOCH;
+        let session = Session {
+            id: "ses_1".into(),
+            user: "ana".into(),
+            secret_hash: String::new(),
+            method: "password".into(),
+            created_at: start,
+            last_seen: start,
+            expires_at: start + SignedDuration::from_hours(12),
+        };
+        let idle = SignedDuration::from_mins(30);
+        assert!(session.is_live(start + SignedDuration::from_mins(29), idle));
+        assert!(!session.is_live(start + SignedDuration::from_mins(30), idle));
+        let used = Session {
+            last_seen: start + SignedDuration::from_hours(12) - SignedDuration::from_mins(1),
+            ..session
+        };
+        assert!(!used.is_live(start + SignedDuration::from_hours(12), idle));
+        assert_ne!(csrf_token("hvs_a"), csrf_token("hvs_b"));
     }
 }

@@ -1119,6 +1119,38 @@ pub fn break_glass(requests: &[crate::approval::ApprovalRequest], now: Timestamp
     }
 }
 
+/// `security:login-failures` (major) while at least `burst` logins failed
+/// within the last `window` (against any accounts: someone guessing
+/// passwords); resolved when the window holds fewer.
+pub fn login_failures(
+    failures: u64,
+    burst: u32,
+    window: SignedDuration,
+    now: Timestamp,
+) -> Observation {
+    let mut holding = Vec::new();
+    if failures >= u64::from(burst) {
+        holding.push(Condition {
+            key: format!("{}:login-failures", Rule::Security.id()),
+            rule: Rule::Security,
+            severity: Rule::Security.base_severity(),
+            subject: Subject::default(),
+            summary: format!(
+                "{failures} failed logins within {}: someone may be guessing passwords (accounts lock after repeated failures; the audit log's session.login entries say which accounts and from where)",
+                format_duration(window)
+            ),
+            facts: facts(&[("failures", failures.to_string())]),
+            since: now,
+            evidence: None,
+        });
+    }
+    Observation {
+        holding,
+        cleared: Vec::new(),
+        swept: vec![Rule::Security],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

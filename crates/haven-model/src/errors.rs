@@ -67,6 +67,12 @@ pub enum ErrorCode {
     AuditUnavailable,
     /// The user or token exists already, or is revoked already.
     IdentityConflict,
+    /// A login failed (wrong name, password or code).
+    LoginFailed,
+    /// Too many failed logins: the account waits.
+    LoginLocked,
+    /// A change in a console session came without its CSRF token.
+    CsrfRejected,
     /// The change needs a second person: it waits as a request.
     ApprovalRequired,
     /// No four-eyes request with that number.
@@ -185,6 +191,9 @@ rows![
     (RecoveryConflict, "recovery-conflict", 409, EXIT_FAILURE),
     (AuditUnavailable, "audit-unavailable", 503, EXIT_FAILURE),
     (IdentityConflict, "identity-conflict", 409, EXIT_FAILURE),
+    (LoginFailed, "login-failed", 401, EXIT_FAILURE),
+    (LoginLocked, "login-locked", 429, EXIT_FAILURE),
+    (CsrfRejected, "csrf-rejected", 403, EXIT_FAILURE),
     (ApprovalRequired, "approval-required", 202, EXIT_PENDING),
     (NoSuchRequest, "no-such-request", 404, EXIT_FAILURE),
     (RequestConflict, "request-conflict", 409, EXIT_FAILURE),

@@ -8,7 +8,7 @@
 //! tests. Only this crate knows SQL.
 
 use async_trait::async_trait;
-use haven_model::access::{Token, User};
+use haven_model::access::{Session, Token, User};
 use haven_model::alerts::{Alert, Delivery, PendingNotification};
 use haven_model::approval::{ApprovalRequest, RequestState};
 use haven_model::audit::{Entry, Hash};
@@ -302,6 +302,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// The token whose secret hashes to `secret_hash`.
     async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<Token>>;
+
+    /// Add or replace a console session (its secret hash never changes).
+    async fn put_session(&self, session: &Session) -> Result<()>;
+
+    /// The session whose secret hashes to `secret_hash`.
+    async fn session_by_secret(&self, secret_hash: &str) -> Result<Option<Session>>;
+
+    /// End a session.
+    async fn delete_session(&self, id: &str) -> Result<()>;
+
+    /// Count a failed login (for the `security` alert on bursts).
+    async fn add_login_failure(&self, at: Timestamp, account: &str, origin: &str) -> Result<()>;
+
+    /// Failed logins at or after `since`.
+    async fn login_failures_since(&self, since: Timestamp) -> Result<u64>;
 
     /// Keep a new four-eyes request (its id is given here).
     async fn add_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest>;

@@ -18,7 +18,7 @@ use haven_model::catalog::watch::Scope;
 use haven_model::maintenance::Recorded;
 
 use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
-use haven_model::access::{Token, User};
+use haven_model::access::{Session, Token, User};
 use haven_model::approval::{ApprovalRequest, RequestState};
 use haven_model::audit::{Entry, Hash};
 use haven_model::drills::{Drill, ServiceDrill};
@@ -767,6 +767,26 @@ impl Store for SqliteStore {
 
     async fn token_by_secret(&self, secret_hash: &str) -> Result<Option<Token>> {
         self.token_by_secret_impl(secret_hash).await
+    }
+
+    async fn put_session(&self, session: &Session) -> Result<()> {
+        self.put_session_impl(session).await
+    }
+
+    async fn session_by_secret(&self, secret_hash: &str) -> Result<Option<Session>> {
+        self.session_by_secret_impl(secret_hash).await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<()> {
+        self.delete_session_impl(id).await
+    }
+
+    async fn add_login_failure(&self, at: Timestamp, account: &str, origin: &str) -> Result<()> {
+        self.add_login_failure_impl(at, account, origin).await
+    }
+
+    async fn login_failures_since(&self, since: Timestamp) -> Result<u64> {
+        self.login_failures_since_impl(since).await
     }
 
     async fn add_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest> {

@@ -107,6 +107,12 @@ pub const ROUTES: &[(&str, &str, Permission, Reach)] = &[
     ("GET", "/users", Permission::Admin, Reach::Instance),
     (
         "POST",
+        "/users/{name}/totp",
+        Permission::Admin,
+        Reach::Instance,
+    ),
+    (
+        "POST",
         "/users/{name}/change",
         Permission::Admin,
         Reach::Instance,
@@ -202,10 +208,7 @@ impl FromRequestParts<AppState> for Acting {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let origin = match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(peer)) => format!("api {peer}"),
-            None => "api".into(),
-        };
+        let origin = origin_of(&parts.extensions);
         let mut caller = match parts.extensions.get::<Identity>() {
             Some(identity) => Caller::identified(identity, origin),
             None => Caller::owner(crate::TOKEN_IDENTITY, origin),
@@ -215,5 +218,24 @@ impl FromRequestParts<AppState> for Acting {
             .get(BREAK_GLASS_HEADER)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
         Ok(Acting(state.instance.acting(caller)))
+    }
+}
+
+/// Where a request came from, as the audit log records it.
+pub(crate) fn origin_of(extensions: &axum::http::Extensions) -> String {
+    match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => format!("api {peer}"),
+        None => "api".into(),
+    }
+}
+
+/// Where the request came from (`api 127.0.0.1:51234`).
+pub(crate) struct Origin(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Origin(origin_of(&parts.extensions)))
     }
 }

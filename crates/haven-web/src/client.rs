@@ -393,6 +393,11 @@ impl Instance for Remote {
         .await
     }
 
+    async fn user_totp(&self, name: &str) -> Result<haven_ops::api::TotpEnrolment, InstanceError> {
+        self.send(self.http.post(self.url(&["users", name, "totp"])), None)
+            .await
+    }
+
     async fn token_create(
         &self,
         request: &haven_ops::api::NewToken,

@@ -12,6 +12,7 @@ pub mod client;
 pub mod error;
 mod extract;
 mod serve;
+pub mod session;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -61,10 +62,24 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The token is checked before the route's extractors run: a request
 /// without it is refused before its path, query or body is looked at.
-/// A user's or automation's token puts its identity on the request.
+/// A user's or automation's token, or a console session's cookie (with
+/// its CSRF token on a change), puts its identity on the request.
 async fn require_token(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
     request.headers_mut().remove(IDENTITY_HEADER);
     let given = bearer(request.headers()).map(str::to_string);
+    if given.is_none()
+        && let Some(secret) = session::session_secret(request.headers())
+        && let Ok(Some(identity)) = auth.instance.session(&secret).await
+    {
+        let safe = matches!(
+            *request.method(),
+            axum::http::Method::GET | axum::http::Method::HEAD
+        );
+        if !safe && !session::csrf_ok(request.headers(), &secret) {
+            return session::csrf_refused();
+        }
+        return with_identity(request, identity, next).await;
+    }
     let instance_token = given.as_deref().is_some_and(|g| {
         aws_lc_rs::constant_time::verify_slices_are_equal(g.as_bytes(), auth.token.as_bytes())
             .is_ok()
@@ -75,16 +90,25 @@ async fn require_token(State(auth): State<Auth>, mut request: Request, next: Nex
     if let Some(secret) = given
         && let Ok(Some(identity)) = auth.instance.authenticate(&secret).await
     {
-        if let Ok(value) = axum::http::HeaderValue::from_str(&identity.actor) {
-            request.headers_mut().insert(IDENTITY_HEADER, value);
-        }
-        request.extensions_mut().insert(identity);
-        return next.run(request).await;
+        return with_identity(request, identity, next).await;
     }
     error(
         ErrorCode::Unauthorized,
-        "missing or wrong token: send `Authorization: Bearer` with the token in the data dir's api-token file, or a live token of yours (`haven token create`)",
+        "missing or wrong token: send `Authorization: Bearer` with the token in the data dir's api-token file, or a live token of yours (`haven token create`), or log in (`POST /auth/login`)",
     )
+}
+
+/// Go on with `identity` acting.
+async fn with_identity(
+    mut request: Request,
+    identity: haven_ops::api::Identity,
+    next: Next,
+) -> Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&identity.actor) {
+        request.headers_mut().insert(IDENTITY_HEADER, value);
+    }
+    request.extensions_mut().insert(identity);
+    next.run(request).await
 }
 
 async fn no_route(request: Request) -> Response {
@@ -134,6 +158,7 @@ pub fn router(instance: Audited, token: String) -> Router {
         .route("/audit/export", get(audit_export))
         .route("/users", post(user_add).get(users))
         .route("/users/{name}/change", post(user_change))
+        .route("/users/{name}/totp", post(user_totp))
         .route("/tokens", post(token_create).get(tokens))
         .route("/tokens/{id}/revoke", post(token_revoke))
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
@@ -149,12 +174,18 @@ pub fn router(instance: Audited, token: String) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             Auth {
                 token,
-                instance: Arc::new(instance),
+                instance: Arc::new(instance.clone()),
             },
             require_token,
         ));
+    let auth = Router::new()
+        .route("/auth/login", post(session::login))
+        .route("/auth/logout", post(session::logout))
+        .route("/auth/session", get(session::whoami))
+        .with_state(session::Auth { instance });
     Router::new()
         .route("/healthz", get(move || healthz(health.clone())))
+        .merge(auth)
         .nest("/api/v1", api)
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -431,6 +462,10 @@ async fn token_create(
     let mut request = request;
     request.by = actor(&headers).to_string();
     answer(StatusCode::CREATED, instance.token_create(&request).await)
+}
+
+async fn user_totp(Acting(instance): Acting, ApiPath(name): ApiPath<String>) -> Response {
+    answer(StatusCode::OK, instance.user_totp(&name).await)
 }
 
 async fn tokens(Acting(instance): Acting) -> Response {

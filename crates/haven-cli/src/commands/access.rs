@@ -14,7 +14,8 @@ pub fn user(global: &GlobalArgs, command: &UserCommand) -> Result<u8> {
         UserCommand::Add { instance, .. }
         | UserCommand::List { instance }
         | UserCommand::Disable { instance, .. }
-        | UserCommand::ResetPassword { instance, .. } => instance,
+        | UserCommand::ResetPassword { instance, .. }
+        | UserCommand::Totp { instance, .. } => instance,
     };
     let settings = instance::settings(global, Some(instance_args), None)?;
     let by = instance::actor(None).to_string();
@@ -35,6 +36,18 @@ pub fn user(global: &GlobalArgs, command: &UserCommand) -> Result<u8> {
     let rt = instance::runtime()?;
     rt.block_on(async {
         let instance = instance::connect(&settings).await?;
+        if let UserCommand::Totp { name, .. } = command {
+            let enrolled = instance.user_totp(name).await?;
+            if global.json {
+                output::print_json(&enrolled)?;
+            } else {
+                println!(
+                    "TOTP for {} (shown this once; put it into an authenticator app):\n  secret: {}\n  uri:    {}",
+                    enrolled.user, enrolled.secret, enrolled.uri
+                );
+            }
+            return Ok(exit::SUCCESS);
+        }
         let shown: Vec<User> = match command {
             UserCommand::Add {
                 name, roles, teams, ..
@@ -49,6 +62,7 @@ pub fn user(global: &GlobalArgs, command: &UserCommand) -> Result<u8> {
                 vec![instance.user_add(&request).await?]
             }
             UserCommand::List { .. } => instance.users().await?,
+            UserCommand::Totp { .. } => unreachable!("answered above"),
             UserCommand::Disable { name, .. } | UserCommand::ResetPassword { name, .. } => {
                 let change = UserChange {
                     name: name.clone(),

@@ -568,3 +568,136 @@ fn break_glass_raises_a_critical_alert_until_reviewed() {
         })
     });
 }
+
+/// A raw HTTP exchange: the status, the response's headers and body.
+fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    (status, head.to_string(), body.to_string())
+}
+
+/// A console login sets an HttpOnly, SameSite=Strict session cookie
+/// (Secure over HTTPS); a change made with it needs the session's CSRF
+/// token; logging out ends it; a burst of failed logins raises the
+/// `security` alert; no password or session secret is left in the
+/// server's log, the audit log or an answer.
+#[test]
+fn console_sessions_need_their_csrf_token_and_failed_logins_raise_a_security_alert() {
+    let estate = Estate::new("[access]\nfailure_burst = 3\nfailure_window = \"10m\"\n");
+    let password = "a long enough passphrase";
+    estate.user("ana", &[Role::Operator], &[]);
+    let (_server, address, instance) = estate.start();
+    let login = json!({"name": "ana", "password": password}).to_string();
+
+    let (status, head, body) = http(&address, "POST", "/auth/login", &[], &login);
+    assert_eq!(status, 200, "{body}");
+    let cookie_line = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie_line.contains(attribute), "{cookie_line}");
+    }
+    assert!(!cookie_line.contains("Secure"), "plain HTTP: {cookie_line}");
+    let secret = cookie_line
+        .split_once("haven_session=")
+        .and_then(|(_, rest)| rest.split(';').next())
+        .expect("the secret")
+        .to_string();
+    assert!(!body.contains(&secret), "the secret is in the cookie only");
+    let answer: Value = serde_json::from_str(&body).expect("json");
+    let csrf = answer["csrf_token"].as_str().expect("csrf").to_string();
+    let cookie = format!("haven_session={secret}");
+
+    let (status, _, _) = http(
+        &address,
+        "GET",
+        "/api/v1/status",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(status, 200, "a read needs the cookie only");
+    let run = "/api/v1/systems/web-files/run";
+    let (status, _, body) = http(&address, "POST", run, &[("Cookie", &cookie)], "{}");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("csrf-rejected"), "{body}");
+    let forged = [("Cookie", cookie.as_str()), ("X-CSRF-Token", "0000")];
+    assert_eq!(http(&address, "POST", run, &forged, "{}").0, 403);
+    let good = [("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())];
+    assert_eq!(http(&address, "POST", run, &good, "{}").0, 202);
+
+    let (_, head, _) = http(
+        &address,
+        "POST",
+        "/auth/login",
+        &[("X-Forwarded-Proto", "https")],
+        &login,
+    );
+    assert!(head.contains("; Secure"), "over HTTPS: {head}");
+
+    assert_eq!(
+        http(&address, "POST", "/auth/logout", &[("Cookie", &cookie)], "").0,
+        403
+    );
+    assert_eq!(http(&address, "POST", "/auth/logout", &good, "").0, 204);
+    assert_eq!(
+        http(
+            &address,
+            "GET",
+            "/api/v1/status",
+            &[("Cookie", &cookie)],
+            ""
+        )
+        .0,
+        401
+    );
+
+    // Three failed logins within the window: the security alert.
+    for name in ["ana", "bo", "root"] {
+        let wrong = json!({"name": name, "password": "guess guess guess"}).to_string();
+        let (status, _, body) = http(&address, "POST", "/auth/login", &[], &wrong);
+        assert!(matches!(status, 401 | 429), "{status} {body}");
+    }
+    wait_for("the security alert", || {
+        let (_, alerts) = call(&address, "GET", "/alerts", &instance, &Value::Null);
+        alerts.as_array().is_some_and(|all| {
+            all.iter()
+                .any(|a| a["rule"] == "security" && a["state"] == "open")
+        })
+    });
+
+    // Nothing secret is left behind.
+    let (_, entries) = call(&address, "GET", "/audit/entries", &instance, &Value::Null);
+    let entries = entries.to_string();
+    assert!(entries.contains("session.login") && entries.contains("session.logout"));
+    let log = std::fs::read_to_string(estate.ws.path("server.log")).expect("log");
+    for text in [&entries, &log] {
+        for secret_text in [password, secret.as_str(), "guess guess guess"] {
+            assert!(!text.contains(secret_text), "{secret_text} leaked");
+        }
+    }
+}

@@ -5,6 +5,8 @@
 
 mod approvals;
 mod caller;
+mod login;
+mod seal;
 
 use std::sync::Arc;
 
@@ -19,6 +21,10 @@ use serde::{Deserialize, Serialize};
 
 pub use approvals::{GATED_TIERS, Gated, RequestDecision, RequestsQuery, Verdict, recovery_gate};
 pub use caller::{Caller, On, permission_name};
+pub use login::{
+    Granted, LoginRequest, TotpEnrolment, enrol_totp, login, logout, open_session, resume,
+};
+pub use seal::Sealer;
 
 /// Four-eyes requests in the store (asked, decided, listed).
 pub mod requests {
@@ -118,6 +124,12 @@ pub enum AccessError {
     /// The user or token exists already, or does not exist.
     #[error("{0}")]
     Conflict(String),
+    /// A login failed (the words never say what was wrong).
+    #[error("{0}")]
+    LoginFailed(String),
+    /// Too many failed logins: the account waits.
+    #[error("{0}")]
+    LoginLocked(String),
     /// No four-eyes request with that number.
     #[error("{0}")]
     NoSuchRequest(String),
@@ -168,6 +180,12 @@ pub async fn add_user(store: &dyn Store, request: &NewUser) -> Result<User, Acce
         disabled: false,
         created_at: now,
         password_set_at: now,
+        totp_sealed: String::new(),
+        totp: false,
+        totp_step: 0,
+        failed_logins: 0,
+        lockouts: 0,
+        locked_until: None,
     };
     store.put_user(&user).await?;
     Ok(user.public())
@@ -198,20 +216,11 @@ pub async fn change_user(store: &dyn Store, change: &UserChange) -> Result<User,
     Ok(user.public())
 }
 
-/// Does `password` open `name`'s account (an enabled one)?
-pub async fn check_login(
-    store: &dyn Store,
-    name: &str,
-    password: &str,
-) -> Result<bool, AccessError> {
-    let Some(user) = store.users().await?.into_iter().find(|u| u.name == name) else {
-        return Ok(false);
-    };
-    if user.disabled {
-        return Ok(false);
-    }
-    let (hash, password) = (user.password_hash.clone(), password.to_string());
-    Ok(tokio::task::spawn_blocking(move || {
+/// Does `password` match the argon2id `hash` (checked off the async
+/// threads)?
+pub(crate) async fn verify_password(hash: &str, password: &str) -> bool {
+    let (hash, password) = (hash.to_string(), password.to_string());
+    tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash).is_ok_and(|parsed| {
             argon2::Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
@@ -219,7 +228,7 @@ pub async fn check_login(
         })
     })
     .await
-    .unwrap_or(false))
+    .unwrap_or(false)
 }
 
 /// Make a token; its secret is in the answer and nowhere else.
@@ -359,7 +368,7 @@ fn sorted(roles: &[Role]) -> Vec<Role> {
     roles
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     (0..bytes)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect()

@@ -22,7 +22,10 @@ use haven_store::Store;
 use serde::Serialize;
 
 use super::*;
-use crate::access::{Caller, Gated, On, RequestDecision, RequestsQuery, requests};
+use crate::access::{
+    Caller, Gated, On, RequestDecision, RequestsQuery, Sealer, enrol_totp, login, logout, requests,
+    resume,
+};
 use crate::audit::{Action, AuditLog, AuditReport, note};
 use crate::clock::{Clock, SystemClock};
 use crate::instance::{AccessSettings, Settings};
@@ -37,6 +40,7 @@ pub struct Audited {
     log: Result<Arc<AuditLog>, String>,
     export_file: Option<PathBuf>,
     catalog_dir: PathBuf,
+    data_dir: PathBuf,
     pub(super) store: Arc<dyn Store>,
     pub(super) access: AccessSettings,
     pub(super) clock: Arc<dyn Clock>,
@@ -59,6 +63,7 @@ impl Audited {
             log,
             export_file: settings.export.file.clone(),
             catalog_dir: settings.catalog.clone(),
+            data_dir: settings.data_dir.clone(),
             store,
             access: settings.access.clone(),
             clock: Arc::new(SystemClock),
@@ -555,6 +560,70 @@ impl Instance for Audited {
             .map_err(InstanceError::from)
     }
 
+    async fn login(&self, request: &LoginRequest) -> Result<Granted, InstanceError> {
+        self.log()?;
+        let sealer = Sealer::open(&self.data_dir)?;
+        let now = self.clock.now();
+        let origin = self.caller.origin.clone();
+        let result = login(
+            self.store.as_ref(),
+            &sealer,
+            &self.access,
+            now,
+            request,
+            &origin,
+        )
+        .await
+        .map_err(InstanceError::from);
+        let by = match &result {
+            Ok(granted) => format!("user:{} ({})", granted.user.name, granted.session.id),
+            Err(_) => format!("login:{}", printable(&request.name)),
+        };
+        let outcome = if result.is_ok() { "success" } else { "refused" };
+        self.record_as(
+            &by,
+            "session.login",
+            format!("user:{}", printable(&request.name)),
+            &request.redacted(),
+            outcome,
+            None,
+        )
+        .await;
+        result
+    }
+
+    async fn session(&self, secret: &str) -> Result<Option<Identity>, InstanceError> {
+        Ok(resume(self.store.as_ref(), &self.access, self.clock.now(), secret).await?)
+    }
+
+    async fn logout(&self, secret: &str) -> Result<(), InstanceError> {
+        self.log()?;
+        if let Some(session) = logout(self.store.as_ref(), secret).await? {
+            let by = format!("user:{} ({})", session.user, session.id);
+            let target = format!("session:{}", session.id);
+            self.record_as(&by, "session.logout", target, &session.id, "success", None)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn user_totp(&self, name: &str) -> Result<TotpEnrolment, InstanceError> {
+        self.log()?;
+        let target = format!("user:{name}");
+        self.permit(Permission::Admin, On::Instance, "user.totp", &target)
+            .await?;
+        let sealer = Sealer::open(&self.data_dir)?;
+        let result = enrol_totp(self.store.as_ref(), &sealer, name)
+            .await
+            .map_err(InstanceError::from);
+        let by = self.caller.actor.clone();
+        // The digest is of the user's name, never of the seed.
+        let recorded = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.noted(&by, "user.totp", target, &name, recorded)
+            .await?;
+        result
+    }
+
     async fn requests(&self, query: &RequestsQuery) -> Result<Vec<ApprovalRequest>, InstanceError> {
         Ok(requests::list(self.store.as_ref(), self.clock.now(), query).await?)
     }
@@ -570,4 +639,13 @@ impl Instance for Audited {
         self.log()?;
         self.decide(decision).await
     }
+}
+
+/// A name as recorded when it proved nothing (a failed login's): at most
+/// 64 printable characters.
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(64)
+        .collect()
 }

@@ -183,6 +183,8 @@ impl From<crate::access::AccessError> for InstanceError {
             A::Invalid(_) => ErrorCode::InvalidArgument,
             A::Conflict(_) => ErrorCode::IdentityConflict,
             A::NoSuchRequest(_) => ErrorCode::NoSuchRequest,
+            A::LoginFailed(_) => ErrorCode::LoginFailed,
+            A::LoginLocked(_) => ErrorCode::LoginLocked,
             A::RequestConflict(_) => ErrorCode::RequestConflict,
             A::Store(_) => ErrorCode::StoreUnavailable,
         };

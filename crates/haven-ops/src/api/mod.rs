@@ -20,8 +20,8 @@ use haven_model::maintenance::Recorded;
 use haven_model::recovery::run::{RecoveryRun, RunView};
 
 pub use crate::access::{
-    Caller, CreatedToken, Identity, NewToken, NewUser, RequestDecision, RequestsQuery,
-    TokenRevocation, UserChange, Verdict,
+    Caller, CreatedToken, Granted, Identity, LoginRequest, NewToken, NewUser, RequestDecision,
+    RequestsQuery, TokenRevocation, TotpEnrolment, UserChange, Verdict,
 };
 pub use crate::audit::AuditReport;
 pub use audited::Audited;
@@ -191,6 +191,27 @@ pub trait Instance: Send + Sync {
         ))
     }
 
+    /// Log in with a password (and a TOTP code): a console session.
+    async fn login(&self, _request: &LoginRequest) -> Result<Granted, InstanceError> {
+        Err(no_requests())
+    }
+
+    /// Who a console session's secret says someone is (none: no live
+    /// session); a live one is marked used.
+    async fn session(&self, _secret: &str) -> Result<Option<Identity>, InstanceError> {
+        Ok(None)
+    }
+
+    /// End a console session.
+    async fn logout(&self, _secret: &str) -> Result<(), InstanceError> {
+        Err(no_requests())
+    }
+
+    /// Give a user a new TOTP seed (shown once).
+    async fn user_totp(&self, _name: &str) -> Result<TotpEnrolment, InstanceError> {
+        Err(no_requests())
+    }
+
     /// Four-eyes requests (and break-glass changes), newest first.
     async fn requests(
         &self,
@@ -226,10 +247,11 @@ pub trait Instance: Send + Sync {
     }
 }
 
-/// An instance not wrapped in [`Audited`] keeps no four-eyes requests.
+/// An instance not wrapped in [`Audited`] keeps no four-eyes requests
+/// and opens no sessions.
 fn no_requests() -> InstanceError {
     InstanceError::new(
         ErrorCode::AuditUnavailable,
-        "this instance keeps no requests here",
+        "this instance keeps no requests or sessions here",
     )
 }

@@ -517,12 +517,18 @@ impl Core {
         Ok(())
     }
 
-    /// Break-glass changes awaiting review: each a critical alert until
-    /// reviewed.
+    /// Break-glass changes awaiting review (each a critical alert until
+    /// reviewed), and bursts of failed logins (a `security` alert).
     pub async fn watch_requests(&mut self) -> Result<(), StoreError> {
         let now = self.clock.now();
         let requests = self.store.approvals(500).await?;
         let notices = self.watch.evaluate_break_glass(&requests, now).await?;
+        self.outbox.extend(notices);
+        let access = &self.settings.access;
+        let notices = self
+            .watch
+            .evaluate_logins(access.failure_burst, access.failure_window, now)
+            .await?;
         self.outbox.extend(notices);
         Ok(())
     }

@@ -369,6 +369,18 @@ impl Watch {
         self.apply(&rules::break_glass(requests, now), now).await
     }
 
+    /// `security`, from the failed logins within `window` before `now`.
+    pub async fn evaluate_logins(
+        &mut self,
+        burst: u32,
+        window: jiff::SignedDuration,
+        now: Timestamp,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let failures = self.store.login_failures_since(now - window).await?;
+        self.apply(&rules::login_failures(failures, burst, window, now), now)
+            .await
+    }
+
     /// Capacity of every repository with a capacity (at start).
     pub async fn evaluate_capacity(
         &mut self,

@@ -377,3 +377,233 @@ async fn requests_cannot_be_decided_without_approval_rights() {
     let missing = ana.request(4242).await.expect_err("none");
     assert_eq!(missing.code, ErrorCode::NoSuchRequest);
 }
+
+mod logins {
+    use super::*;
+    use haven_ops::api::LoginRequest;
+
+    /// An estate whose admins must give a TOTP code, with a user `ana`
+    /// (an operator) and `root-admin`.
+    async fn estate() -> Estate {
+        let estate = Estate::new().await;
+        for (name, role) in [("ana", Role::Operator), ("root-admin", Role::Admin)] {
+            let user = NewUser {
+                name: name.into(),
+                roles: vec![role],
+                teams: Vec::new(),
+                password: "correct horse battery staple".into(),
+                by: "test".into(),
+            };
+            estate.owner.user_add(&user).await.expect("user");
+        }
+        estate
+    }
+
+    fn with(name: &str, password: &str, totp: Option<String>) -> LoginRequest {
+        LoginRequest {
+            name: name.into(),
+            password: password.into(),
+            totp,
+        }
+    }
+
+    const GOOD: &str = "correct horse battery staple";
+
+    #[tokio::test]
+    async fn failed_logins_delay_the_next_try_then_lock_the_account_for_a_while() {
+        let estate = estate().await;
+        let owner = &estate.owner;
+        let code = |r: Result<_, haven_ops::api::InstanceError>| r.expect_err("refused").code;
+        // A wrong password: refused, and the next try waits a second,
+        // even with the right password.
+        assert_eq!(
+            code(owner.login(&with("ana", "wrong", None)).await),
+            ErrorCode::LoginFailed
+        );
+        assert_eq!(
+            code(owner.login(&with("ana", GOOD, None)).await),
+            ErrorCode::LoginLocked
+        );
+        estate.clock.advance(SignedDuration::from_secs(1));
+        owner
+            .login(&with("ana", GOOD, None))
+            .await
+            .expect("after the delay");
+        // Five failures in a row lock it for the lockout (15 minutes).
+        for n in 0..5 {
+            assert_eq!(
+                code(owner.login(&with("ana", "wrong", None)).await),
+                ErrorCode::LoginFailed
+            );
+            estate.clock.advance(SignedDuration::from_secs(1 << n));
+        }
+        let locked = owner
+            .login(&with("ana", GOOD, None))
+            .await
+            .expect_err("locked");
+        assert_eq!(locked.code, ErrorCode::LoginLocked);
+        assert!(locked.message.contains("try again after"), "{locked}");
+        estate.clock.advance(SignedDuration::from_mins(14));
+        assert_eq!(
+            code(owner.login(&with("ana", GOOD, None)).await),
+            ErrorCode::LoginLocked
+        );
+        estate.clock.advance(SignedDuration::from_mins(2));
+        owner
+            .login(&with("ana", GOOD, None))
+            .await
+            .expect("the lockout is over");
+        // An unknown user gets the same words as a wrong password.
+        let unknown = owner
+            .login(&with("nobody", GOOD, None))
+            .await
+            .expect_err("unknown");
+        assert_eq!(unknown.code, ErrorCode::LoginFailed);
+        assert_eq!(unknown.message, "wrong user name, password or code");
+        // Every failure is counted for the security alert; the log holds
+        // each login without its password.
+        let entries = owner
+            .audit_entries(&AuditQuery::default())
+            .await
+            .expect("entries");
+        let logins: Vec<_> = entries
+            .iter()
+            .filter(|e| e.action == "session.login")
+            .collect();
+        assert!(
+            logins
+                .iter()
+                .any(|e| e.outcome == "refused" && e.actor == "login:nobody")
+        );
+        assert!(
+            logins
+                .iter()
+                .any(|e| e.outcome == "success" && e.actor.starts_with("user:ana (ses_"))
+        );
+    }
+
+    #[tokio::test]
+    async fn admins_must_give_a_totp_code_once_it_is_required_and_a_code_is_good_once() {
+        let estate = estate().await;
+        // TOTP required: an admin without a seed cannot log in.
+        let settings_text = "[access]\nfour_eyes = true\ntotp = \"required\"\n";
+        let dir = estate._dir.path();
+        std::fs::write(dir.join("haven.toml"), settings_text).expect("settings");
+        let settings =
+            haven_ops::instance::Settings::load(dir, &Default::default()).expect("settings");
+        let owner = DataDir::open(settings)
+            .await
+            .expect("data dir")
+            .audited()
+            .await
+            .expect("audited")
+            .with_clock(Arc::new(estate.clock.clone()));
+        let refused = owner
+            .login(&with("root-admin", GOOD, None))
+            .await
+            .expect_err("no seed");
+        assert!(
+            refused.message.contains("haven user totp root-admin"),
+            "{refused}"
+        );
+        owner
+            .login(&with("ana", GOOD, None))
+            .await
+            .expect("an operator needs none");
+
+        let enrolled = owner.user_totp("root-admin").await.expect("enrol");
+        assert!(
+            enrolled
+                .uri
+                .starts_with("otpauth://totp/Haven:root-admin?secret=")
+        );
+        let seed = totp_rs::Secret::try_from_base32(&enrolled.secret).expect("base32");
+        let totp = totp_rs::Builder::new()
+            .with_secret(seed)
+            .build()
+            .expect("totp");
+        let code_at = |clock: &ManualClock| {
+            totp.generate(u64::try_from(clock.now().as_second()).expect("time"))
+                .to_string()
+        };
+        // The seed is sealed in the database: its text is nowhere there.
+        let db = std::fs::read(dir.join("haven.db")).expect("db");
+        assert!(
+            !db.windows(enrolled.secret.len())
+                .any(|w| w == enrolled.secret.as_bytes())
+        );
+
+        let code = owner
+            .login(&with("root-admin", GOOD, None))
+            .await
+            .expect_err("no code");
+        assert_eq!(code.code, ErrorCode::LoginFailed);
+        estate.clock.advance(SignedDuration::from_secs(2));
+        let wrong = owner
+            .login(&with("root-admin", GOOD, Some("000000".into())))
+            .await;
+        assert_eq!(wrong.expect_err("wrong code").code, ErrorCode::LoginFailed);
+        estate.clock.advance(SignedDuration::from_secs(4));
+        let code = code_at(&estate.clock);
+        let granted = owner
+            .login(&with("root-admin", GOOD, Some(code.clone())))
+            .await
+            .expect("password and code");
+        assert_eq!(granted.session.method, "password+totp");
+        let replay = owner.login(&with("root-admin", GOOD, Some(code))).await;
+        assert_eq!(
+            replay.expect_err("a code is good once").code,
+            ErrorCode::LoginFailed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_when_idle_at_its_end_or_at_logout() {
+        let estate = estate().await;
+        let owner = &estate.owner;
+        let granted = owner.login(&with("ana", GOOD, None)).await.expect("login");
+        assert!(granted.secret.starts_with("hvs_"));
+        let who = owner
+            .session(&granted.secret)
+            .await
+            .expect("session")
+            .expect("live");
+        assert!(who.actor.starts_with("user:ana (ses_"), "{}", who.actor);
+        assert_eq!(who.roles, vec![Role::Operator]);
+        // Used every 29 minutes, it lives until its end (12 hours).
+        for _ in 0..30 {
+            estate.clock.advance(SignedDuration::from_mins(29));
+            if owner
+                .session(&granted.secret)
+                .await
+                .expect("session")
+                .is_none()
+            {
+                break;
+            }
+        }
+        let lived = estate
+            .clock
+            .now()
+            .duration_since(granted.session.created_at);
+        assert!(
+            lived >= SignedDuration::from_hours(12),
+            "ended after {lived:#}"
+        );
+        assert!(lived < SignedDuration::from_hours(12) + SignedDuration::from_mins(29));
+        // Unused for 30 minutes, it ends.
+        let idle = owner.login(&with("ana", GOOD, None)).await.expect("login");
+        estate.clock.advance(SignedDuration::from_mins(30));
+        assert!(
+            owner
+                .session(&idle.secret)
+                .await
+                .expect("session")
+                .is_none()
+        );
+        // Logged out, it ends at once.
+        let out = owner.login(&with("ana", GOOD, None)).await.expect("login");
+        owner.logout(&out.secret).await.expect("logout");
+        assert!(owner.session(&out.secret).await.expect("session").is_none());
+    }
+}

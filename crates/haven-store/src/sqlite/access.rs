@@ -1,9 +1,10 @@
 //! Users and tokens in SQLite.
 
-use haven_model::access::{Token, User};
+use haven_model::access::{Session, Token, User};
+use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{SqliteStore, from_json, json_text};
+use super::{SqliteStore, from_json, json_text, ms};
 use crate::Result;
 
 impl SqliteStore {
@@ -62,5 +63,68 @@ impl SqliteStore {
             &row.try_get::<String, _>("record")?,
             "token",
         )?))
+    }
+}
+
+impl SqliteStore {
+    pub(crate) async fn put_session_impl(&self, session: &Session) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, secret_hash, record) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+        )
+        .bind(&session.id)
+        .bind(&session.secret_hash)
+        .bind(json_text(session)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn session_by_secret_impl(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<Session>> {
+        let Some(row) = sqlx::query("SELECT record FROM sessions WHERE secret_hash = ?")
+            .bind(secret_hash)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(from_json(
+            &row.try_get::<String, _>("record")?,
+            "session",
+        )?))
+    }
+
+    pub(crate) async fn delete_session_impl(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn add_login_failure_impl(
+        &self,
+        at: Timestamp,
+        account: &str,
+        origin: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO login_failures (at, account, origin) VALUES (?, ?, ?)")
+            .bind(ms(at))
+            .bind(account)
+            .bind(origin)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn login_failures_since_impl(&self, since: Timestamp) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM login_failures WHERE at >= ?")
+            .bind(ms(since))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
     }
 }

@@ -37,6 +37,7 @@ macro_rules! conformance_tests {
             recovery_runs_keep_their_steps,
             users_and_tokens_are_kept_and_found_by_their_secret,
             approval_requests_are_decided_once,
+            sessions_and_login_failures_are_kept,
         );
     };
     ($fresh:expr; $($name:ident),+ $(,)?) => {
@@ -896,6 +897,12 @@ pub async fn users_and_tokens_are_kept_and_found_by_their_secret(store: &dyn Sto
         disabled: false,
         created_at: t(0),
         password_set_at: t(0),
+        totp_sealed: String::new(),
+        totp: false,
+        totp_step: 0,
+        failed_logins: 0,
+        lockouts: 0,
+        locked_until: None,
     };
     store.put_user(&user).await.expect("user");
     let disabled = User {
@@ -1000,4 +1007,37 @@ pub async fn approval_requests_are_decided_once(store: &dyn Store) {
         .collect();
     assert_eq!(listed, vec![second.id, first.id]);
     assert_eq!(store.approval(9999).await.expect("read"), None);
+}
+
+pub async fn sessions_and_login_failures_are_kept(store: &dyn Store) {
+    use haven_model::access::Session;
+    let session = Session {
+        id: "ses_1".into(),
+        user: "ana".into(),
+        secret_hash: "aa".into(),
+        method: "password".into(),
+        created_at: t(0),
+        last_seen: t(0),
+        expires_at: t(100),
+    };
+    store.put_session(&session).await.expect("session");
+    let touched = Session {
+        last_seen: t(5),
+        ..session.clone()
+    };
+    store.put_session(&touched).await.expect("touch");
+    assert_eq!(
+        store.session_by_secret("aa").await.expect("read"),
+        Some(touched)
+    );
+    store.delete_session("ses_1").await.expect("end");
+    assert_eq!(store.session_by_secret("aa").await.expect("read"), None);
+    for (at, who) in [(1, "ana"), (2, "bo"), (3, "nobody")] {
+        store
+            .add_login_failure(t(at), who, "api 127.0.0.1:1")
+            .await
+            .expect("failure");
+    }
+    assert_eq!(store.login_failures_since(t(2)).await.expect("count"), 2);
+    assert_eq!(store.login_failures_since(t(4)).await.expect("count"), 0);
 }

@@ -1,0 +1,160 @@
+//! Console sessions over HTTP: `POST /auth/login` (a password, and a
+//! TOTP code for those enrolled) sets the session cookie — `HttpOnly`
+//! (no script reads it), `SameSite=Strict` (no other site's page sends
+//! it), `Secure` when the client came over HTTPS, `Path=/`, ending with
+//! the session; `POST /auth/logout` ends it; `GET /auth/session` says who
+//! it is. The API accepts the cookie where it accepts a token, and a
+//! change made with it must carry the session's CSRF token in
+//! `X-CSRF-Token` (a page of another site cannot know it).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use haven_model::access::csrf_token;
+use haven_model::errors::ErrorCode;
+use haven_ops::api::{Audited, Caller, Instance, LoginRequest};
+use serde::Serialize;
+
+use crate::access::Origin;
+use crate::error::error;
+use crate::extract::ApiJson;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "haven_session";
+
+/// The header a change in a session carries its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session secret in a request's cookies.
+pub(crate) fn session_secret(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// Does a change made with session `secret` carry its CSRF token?
+pub(crate) fn csrf_ok(headers: &HeaderMap, secret: &str) -> bool {
+    let expected = csrf_token(secret);
+    headers.get(CSRF_HEADER).is_some_and(|given| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes())
+            .is_ok()
+    })
+}
+
+/// The answer to a change made with a session cookie but without its
+/// CSRF token.
+pub(crate) fn csrf_refused() -> Response {
+    error(
+        ErrorCode::CsrfRejected,
+        "a change made with a console session must carry the session's token in X-CSRF-Token (from the login's answer, or GET /auth/session)",
+    )
+}
+
+/// What a login answers (the secret is in the cookie only).
+#[derive(Serialize)]
+struct LoggedIn {
+    user: haven_model::access::User,
+    session: haven_model::access::Session,
+    csrf_token: String,
+}
+
+/// The instance the auth routes act on.
+#[derive(Clone)]
+pub(crate) struct Auth {
+    pub(crate) instance: Audited,
+}
+
+/// `POST /auth/login`.
+pub(crate) async fn login(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    Origin(origin): Origin,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Response {
+    let instance = auth.instance.acting(Caller::owner("login", origin));
+    let granted = match instance.login(&request).await {
+        Ok(granted) => granted,
+        Err(e) => {
+            let mut response = crate::error::document(&e.document());
+            if e.code == ErrorCode::LoginLocked {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+            return response;
+        }
+    };
+    let max_age = granted
+        .session
+        .expires_at
+        .duration_since(granted.session.created_at)
+        .as_secs();
+    let secure = if https(&headers) { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}",
+        granted.secret
+    );
+    let body = LoggedIn {
+        user: granted.user,
+        session: granted.session,
+        csrf_token: granted.csrf_token,
+    };
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `POST /auth/logout` (with the session's CSRF token).
+pub(crate) async fn logout(State(auth): State<Auth>, headers: HeaderMap) -> Response {
+    let Some(secret) = session_secret(&headers) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    if !csrf_ok(&headers, &secret) {
+        return csrf_refused();
+    }
+    if let Err(e) = auth.instance.logout(&secret).await {
+        return crate::error::document(&e.document());
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("haven_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    response
+}
+
+/// `GET /auth/session`: who the cookie's session is, and its CSRF token.
+pub(crate) async fn whoami(State(auth): State<Auth>, headers: HeaderMap) -> Response {
+    let identity = match session_secret(&headers) {
+        Some(secret) => auth
+            .instance
+            .session(&secret)
+            .await
+            .ok()
+            .flatten()
+            .map(|identity| (identity, csrf_token(&secret))),
+        None => None,
+    };
+    match identity {
+        Some((identity, csrf)) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"identity": identity, "csrf_token": csrf})),
+        )
+            .into_response(),
+        None => error(ErrorCode::Unauthorized, "no live console session: log in"),
+    }
+}
+
+/// Did the client come over HTTPS (a TLS-terminating proxy says so)?
+fn https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
