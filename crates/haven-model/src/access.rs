@@ -161,6 +161,10 @@ pub struct User {
     /// The time step of the last code it gave (a code is good once).
     #[serde(default)]
     pub totp_step: u64,
+    /// Signs on through the OpenID Connect provider (no password here;
+    /// roles and teams from the provider's groups at each login).
+    #[serde(default)]
+    pub sso: bool,
     /// Failed logins since the last good one (or the last lockout).
     #[serde(default)]
     pub failed_logins: u32,
@@ -383,6 +387,7 @@ mod login_tests {
             totp_sealed: String::new(),
             totp: false,
             totp_step: 0,
+            sso: false,
             failed_logins: 0,
             lockouts: 0,
             locked_until: None,

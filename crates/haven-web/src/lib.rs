@@ -182,6 +182,8 @@ pub fn router(instance: Audited, token: String) -> Router {
         .route("/auth/login", post(session::login))
         .route("/auth/logout", post(session::logout))
         .route("/auth/session", get(session::whoami))
+        .route("/auth/oidc/login", get(session::oidc_login))
+        .route("/auth/oidc/callback", get(session::oidc_callback))
         .with_state(session::Auth { instance });
     Router::new()
         .route("/healthz", get(move || healthz(health.clone())))

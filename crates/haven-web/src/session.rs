@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::access::Origin;
 use crate::error::error;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "haven_session";
@@ -27,13 +27,18 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The session secret in a request's cookies.
 pub(crate) fn session_secret(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The cookie `name` of a request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(given, _)| *given == name)
         .map(|(_, value)| value.to_string())
 }
 
@@ -89,16 +94,7 @@ pub(crate) async fn login(
             return response;
         }
     };
-    let max_age = granted
-        .session
-        .expires_at
-        .duration_since(granted.session.created_at)
-        .as_secs();
-    let secure = if https(&headers) { "; Secure" } else { "" };
-    let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}",
-        granted.secret
-    );
+    let cookie = session_cookie(&granted, &headers);
     let body = LoggedIn {
         user: granted.user,
         session: granted.session,
@@ -107,6 +103,96 @@ pub(crate) async fn login(
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The cookie that carries a new session.
+fn session_cookie(granted: &haven_ops::api::Granted, headers: &HeaderMap) -> String {
+    let max_age = granted
+        .session
+        .expires_at
+        .duration_since(granted.session.created_at)
+        .as_secs();
+    let secure = if https(headers) { "; Secure" } else { "" };
+    format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}",
+        granted.secret
+    )
+}
+
+/// The cookie a browser keeps while at the identity provider: `Lax`, as
+/// the provider sends it back with a top-level GET from its own site.
+const PENDING_COOKIE: &str = "haven_oidc";
+
+/// `GET /auth/oidc/login`: to the identity provider (303), with the
+/// sealed state, nonce and PKCE verifier in a cookie.
+pub(crate) async fn oidc_login(State(auth): State<Auth>, headers: HeaderMap) -> Response {
+    let start = match auth.instance.oidc_begin().await {
+        Ok(start) => start,
+        Err(e) => return crate::error::document(&e.document()),
+    };
+    let secure = if https(&headers) { "; Secure" } else { "" };
+    let cookie = format!(
+        "{PENDING_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/auth/oidc; Max-Age=600{secure}",
+        start.pending
+    );
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    for (name, value) in [(header::LOCATION, start.url), (header::SET_COOKIE, cookie)] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// What the identity provider sends the browser back with.
+#[derive(serde::Deserialize)]
+pub(crate) struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /auth/oidc/callback`: the provider's answer; a session and back
+/// to the console (303 to `/`).
+pub(crate) async fn oidc_callback(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    Origin(origin): Origin,
+    ApiQuery(query): ApiQuery<CallbackQuery>,
+) -> Response {
+    let pending = cookie(&headers, PENDING_COOKIE);
+    let (Some(code), Some(state), Some(pending)) = (query.code, query.state, pending) else {
+        let why = query
+            .error_description
+            .or(query.error)
+            .unwrap_or_else(|| "no code, state or sign-on cookie".into());
+        return error(
+            ErrorCode::LoginFailed,
+            format!("single sign-on: the provider did not sign you on: {why}"),
+        );
+    };
+    let callback = haven_ops::api::OidcCallback {
+        code,
+        state,
+        pending,
+    };
+    let instance = auth.instance.acting(Caller::owner("login", origin));
+    let granted = match instance.oidc_finish(&callback).await {
+        Ok(granted) => granted,
+        Err(e) => return crate::error::document(&e.document()),
+    };
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let cleared = format!("{PENDING_COOKIE}=; HttpOnly; SameSite=Lax; Path=/auth/oidc; Max-Age=0");
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/"));
+    for value in [session_cookie(&granted, &headers), cleared] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }

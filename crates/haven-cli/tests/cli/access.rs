@@ -579,13 +579,19 @@ fn http(
 ) -> (u16, String, String) {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(address).expect("connect");
-    let extra: String = headers
+    let mut extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        extra.push_str("Content-Type: application/json\r\n");
+    }
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .expect("request");
@@ -700,4 +706,218 @@ fn console_sessions_need_their_csrf_token_and_failed_logins_raise_a_security_ale
             assert!(!text.contains(secret_text), "{secret_text} leaked");
         }
     }
+}
+
+/// A real OpenID Connect provider on loopback (`oidc-provider-mock` from
+/// PyPI, which scripts/test.sh installs), stopped on drop.
+struct Provider {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Provider {
+    fn start() -> Provider {
+        let python = std::env::var("HAVEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let port = free_port();
+        let child = std::process::Command::new(&python)
+            .args(["-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start oidc-provider-mock with {python} ({e}): scripts/test.sh installs it; or set HAVEN_TEST_PYTHON"));
+        let mut provider = Provider {
+            child,
+            address: format!("127.0.0.1:{port}"),
+        };
+        wait_for("the OpenID Connect provider", || {
+            if let Ok(Some(status)) = provider.child.try_wait() {
+                panic!("oidc-provider-mock exited with {status} (is it installed in {python}?)");
+            }
+            std::net::TcpStream::connect(&provider.address).is_ok()
+                && http(
+                    &provider.address,
+                    "GET",
+                    "/.well-known/openid-configuration",
+                    &[],
+                    "",
+                )
+                .0 == 200
+        });
+        provider
+    }
+
+    /// Let the provider know `sub`'s claims.
+    fn user(&self, sub: &str, claims: &Value) {
+        let path = format!("/users/{}", sub.replace('@', "%40"));
+        let (status, _, body) = http(&self.address, "PUT", &path, &[], &claims.to_string());
+        assert_eq!(status, 204, "{body}");
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A response header's value.
+fn header_of(head: &str, name: &str) -> Option<String> {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// Every cookie a response sets, as `name=value`.
+fn cookies_of(head: &str) -> Vec<String> {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, v)| v.trim().split(';').next().map(str::to_string))
+        .collect()
+}
+
+/// A browser's single sign-on through the provider as `sub`: Haven's
+/// answer to the callback (status, headers, body).
+fn sign_on(haven: &str, provider: &Provider, sub: &str) -> (u16, String, String) {
+    let (status, head, body) = http(haven, "GET", "/auth/oidc/login", &[], "");
+    assert_eq!(status, 303, "{body}");
+    let to = header_of(&head, "location").expect("to the provider");
+    let prefix = format!("http://{}", provider.address);
+    let authorize = to
+        .strip_prefix(&prefix)
+        .expect("the provider's URL")
+        .to_string();
+    assert!(
+        authorize.contains("code_challenge_method=S256"),
+        "PKCE: {authorize}"
+    );
+    let pending = cookies_of(&head)
+        .into_iter()
+        .find(|c| c.starts_with("haven_oidc="))
+        .expect("the sign-on cookie");
+    // The person picks who they are on the provider's form.
+    let form = format!("sub={}", sub.replace('@', "%40"));
+    let form_type = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, body) = http(&provider.address, "POST", &authorize, &form_type, &form);
+    assert_eq!(status, 302, "{body}");
+    let back = header_of(&head, "location").expect("back to Haven");
+    let callback = back
+        .split_once("/auth/oidc/callback")
+        .map(|(_, query)| format!("/auth/oidc/callback{query}"))
+        .expect("the callback");
+    http(haven, "GET", &callback, &[("Cookie", &pending)], "")
+}
+
+/// Single sign-on against a real OpenID Connect provider: the
+/// authorization code flow with PKCE; the provider's groups map to roles
+/// and teams; a person whose groups have no role, a forged state and a
+/// local account's name are refused.
+#[test]
+fn single_sign_on_maps_the_providers_groups_to_roles_and_teams() {
+    let provider = Provider::start();
+    let haven = format!("127.0.0.1:{}", free_port());
+    let estate = Estate::new(&format!(
+        r#"
+[access.oidc]
+issuer = "http://{provider}"
+client_id = "haven"
+client_secret = "env:HAVEN_TEST_OIDC_SECRET"
+redirect_url = "http://{haven}/auth/oidc/callback"
+
+[access.oidc.roles]
+"haven-operators" = ["operator"]
+"haven-auditors" = ["auditor"]
+
+[access.oidc.teams]
+"shop-people" = ["shop"]
+"#,
+        provider = provider.address,
+    ));
+    let settings = std::fs::read_to_string(estate.data.join("haven.toml")).expect("settings");
+    std::fs::write(
+        estate.data.join("haven.toml"),
+        settings.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{haven}\"")),
+    )
+    .expect("settings");
+    estate.user("bob", &[Role::Operator], &[]);
+    provider.user(
+        "alice@example.com",
+        &json!({"email": "alice@example.com", "groups": ["haven-operators", "shop-people", "cafeteria"]}),
+    );
+    provider.user(
+        "mallory@example.com",
+        &json!({"email": "mallory@example.com", "groups": ["cafeteria"]}),
+    );
+    provider.user(
+        "bob",
+        &json!({"email": "bob", "groups": ["haven-operators"]}),
+    );
+    let _server = start_server_in(
+        &estate.data,
+        &estate.ws.path("server.log"),
+        "077",
+        &[("HAVEN_TEST_OIDC_SECRET", "client-secret-for-tests")],
+    );
+    let instance = std::fs::read_to_string(estate.data.join("api-token")).expect("token");
+    let instance = instance.trim();
+
+    let (status, head, body) = sign_on(&haven, &provider, "alice@example.com");
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(header_of(&head, "location").as_deref(), Some("/"));
+    let session = cookies_of(&head)
+        .into_iter()
+        .find(|c| c.starts_with("haven_session=hvs_"))
+        .expect("a session");
+    let (status, _, body) = http(&haven, "GET", "/auth/session", &[("Cookie", &session)], "");
+    assert_eq!(status, 200, "{body}");
+    let who: Value = serde_json::from_str(&body).expect("json");
+    let actor = who["identity"]["actor"].as_str().expect("actor");
+    assert!(actor.starts_with("user:alice@example.com (ses_"), "{actor}");
+    assert_eq!(who["identity"]["roles"], json!(["operator"]));
+    assert_eq!(who["identity"]["teams"], json!(["shop"]));
+    assert_eq!(
+        http(&haven, "GET", "/api/v1/status", &[("Cookie", &session)], "").0,
+        200
+    );
+    let (_, users) = call(&haven, "GET", "/users", instance, &Value::Null);
+    let alice = users
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|u| u["name"] == "alice@example.com")
+                .cloned()
+        })
+        .expect("the account, made at sign-on");
+    assert_eq!(alice["sso"], true);
+
+    let (status, _, body) = sign_on(&haven, &provider, "mallory@example.com");
+    assert_eq!(status, 401);
+    assert!(body.contains("has a role in Haven"), "{body}");
+    let (status, _, body) = sign_on(&haven, &provider, "bob");
+    assert_eq!(status, 401);
+    assert!(body.contains("local user"), "{body}");
+
+    // A callback whose state is not the browser's own is refused.
+    let (_, head, _) = http(&haven, "GET", "/auth/oidc/login", &[], "");
+    let pending = cookies_of(&head)
+        .into_iter()
+        .find(|c| c.starts_with("haven_oidc="))
+        .expect("the sign-on cookie");
+    let forged = "/auth/oidc/callback?code=abc&state=not-the-state";
+    let (status, _, body) = http(&haven, "GET", forged, &[("Cookie", &pending)], "");
+    assert_eq!(status, 401);
+    assert!(body.contains("state mismatch"), "{body}");
+
+    let log = std::fs::read_to_string(estate.ws.path("server.log")).expect("log");
+    assert!(!log.contains("client-secret-for-tests"));
 }

@@ -6,6 +6,7 @@
 mod approvals;
 mod caller;
 mod login;
+mod oidc;
 mod seal;
 
 use std::sync::Arc;
@@ -24,7 +25,13 @@ pub use caller::{Caller, On, permission_name};
 pub use login::{
     Granted, LoginRequest, TotpEnrolment, enrol_totp, login, logout, open_session, resume,
 };
+pub use oidc::{OidcCallback, OidcStart};
 pub use seal::Sealer;
+
+/// Single sign-on with an OpenID Connect provider.
+pub mod sso {
+    pub use super::oidc::{begin, finish};
+}
 
 /// Four-eyes requests in the store (asked, decided, listed).
 pub mod requests {
@@ -183,6 +190,7 @@ pub async fn add_user(store: &dyn Store, request: &NewUser) -> Result<User, Acce
         totp_sealed: String::new(),
         totp: false,
         totp_step: 0,
+        sso: false,
         failed_logins: 0,
         lockouts: 0,
         locked_until: None,

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::*;
 use crate::access::{
     Caller, Gated, On, RequestDecision, RequestsQuery, Sealer, enrol_totp, login, logout, requests,
-    resume,
+    resume, sso,
 };
 use crate::audit::{Action, AuditLog, AuditReport, note};
 use crate::clock::{Clock, SystemClock};
@@ -165,6 +165,16 @@ impl Audited {
         } else {
             by.to_string()
         }
+    }
+
+    /// The single sign-on settings, or why there are none.
+    fn oidc(&self) -> Result<&crate::instance::OidcSettings, InstanceError> {
+        self.access.oidc.as_ref().ok_or_else(|| {
+            InstanceError::new(
+                ErrorCode::LoginFailed,
+                "single sign-on is not set up: add [access.oidc] to haven.toml (docs/access.md)",
+            )
+        })
     }
 
     /// The scope of an alert: its service, else its system (an alert
@@ -589,6 +599,40 @@ impl Instance for Audited {
             None,
         )
         .await;
+        result
+    }
+
+    async fn oidc_begin(&self) -> Result<OidcStart, InstanceError> {
+        let oidc = self.oidc()?;
+        let sealer = Sealer::open(&self.data_dir)?;
+        Ok(sso::begin(oidc, &sealer, self.clock.now()).await?)
+    }
+
+    async fn oidc_finish(&self, callback: &OidcCallback) -> Result<Granted, InstanceError> {
+        self.log()?;
+        let oidc = self.oidc()?;
+        let sealer = Sealer::open(&self.data_dir)?;
+        let now = self.clock.now();
+        let result = sso::finish(
+            self.store.as_ref(),
+            &sealer,
+            &self.access,
+            oidc,
+            now,
+            callback,
+        )
+        .await
+        .map_err(InstanceError::from);
+        let (by, target) = match &result {
+            Ok(granted) => (
+                format!("user:{} ({})", granted.user.name, granted.session.id),
+                format!("user:{}", granted.user.name),
+            ),
+            Err(_) => ("login:sso".to_string(), "sso".to_string()),
+        };
+        let outcome = if result.is_ok() { "success" } else { "refused" };
+        self.record_as(&by, "session.login", target, &"oidc", outcome, None)
+            .await;
         result
     }
 

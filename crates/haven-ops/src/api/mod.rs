@@ -20,8 +20,8 @@ use haven_model::maintenance::Recorded;
 use haven_model::recovery::run::{RecoveryRun, RunView};
 
 pub use crate::access::{
-    Caller, CreatedToken, Granted, Identity, LoginRequest, NewToken, NewUser, RequestDecision,
-    RequestsQuery, TokenRevocation, TotpEnrolment, UserChange, Verdict,
+    Caller, CreatedToken, Granted, Identity, LoginRequest, NewToken, NewUser, OidcCallback,
+    OidcStart, RequestDecision, RequestsQuery, TokenRevocation, TotpEnrolment, UserChange, Verdict,
 };
 pub use crate::audit::AuditReport;
 pub use audited::Audited;
@@ -204,6 +204,16 @@ pub trait Instance: Send + Sync {
 
     /// End a console session.
     async fn logout(&self, _secret: &str) -> Result<(), InstanceError> {
+        Err(no_requests())
+    }
+
+    /// Start a single sign-on: where to send the browser.
+    async fn oidc_begin(&self) -> Result<OidcStart, InstanceError> {
+        Err(no_requests())
+    }
+
+    /// Finish a single sign-on: a console session.
+    async fn oidc_finish(&self, _callback: &OidcCallback) -> Result<Granted, InstanceError> {
         Err(no_requests())
     }
 

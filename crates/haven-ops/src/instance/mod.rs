@@ -16,7 +16,7 @@ pub use lock::{LockError, data_dir_in_use, lock_data_dir};
 pub use redact::{redact, remember};
 pub use secrets::{SecretError, repository_password};
 pub use settings::{
-    AccessSettings, ExportSettings, Overrides, Settings, SettingsError, SyslogTarget,
+    AccessSettings, ExportSettings, OidcSettings, Overrides, Settings, SettingsError, SyslogTarget,
     configured_catalog, ensure_token, read_token, server_address_file, server_catalog_file,
     token_file,
 };

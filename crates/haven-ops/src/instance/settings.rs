@@ -57,6 +57,21 @@ struct AccessFile {
     session_idle: Option<String>,
     session_max: Option<String>,
     totp: Option<String>,
+    oidc: Option<OidcFile>,
+}
+
+/// `[access.oidc]` of `haven.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcFile {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    redirect_url: Option<String>,
+    username_claim: Option<String>,
+    groups_claim: Option<String>,
+    roles: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    teams: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// `[alerts]` of `haven.toml`.
@@ -118,6 +133,32 @@ pub struct AccessSettings {
     pub session_max: SignedDuration,
     /// Admins and restore operators must give a TOTP code to log in.
     pub totp_required: bool,
+    /// Single sign-on with an OpenID Connect provider.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// Single sign-on with an OpenID Connect provider (`[access.oidc]`):
+/// the authorization code flow with PKCE; the provider's groups map to
+/// Haven's roles and teams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// The provider's issuer URL (its discovery document is under it).
+    pub issuer: String,
+    /// Haven's client id at the provider.
+    pub client_id: String,
+    /// Its secret, by reference (`env:VAR`, `file:PATH`).
+    pub client_secret: Option<SecretRef>,
+    /// Where the provider sends the browser back:
+    /// `https://HAVEN/auth/oidc/callback`.
+    pub redirect_url: String,
+    /// The claim that names the user (`email`).
+    pub username_claim: String,
+    /// The claim that lists the user's groups (`groups`).
+    pub groups_claim: String,
+    /// Group → roles.
+    pub roles: std::collections::BTreeMap<String, Vec<haven_model::access::Role>>,
+    /// Group → teams.
+    pub teams: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for AccessSettings {
@@ -132,6 +173,7 @@ impl Default for AccessSettings {
             session_idle: SignedDuration::from_mins(30),
             session_max: SignedDuration::from_hours(12),
             totp_required: false,
+            oidc: None,
         }
     }
 }
@@ -533,6 +575,57 @@ impl Reader<'_> {
                 d.session_max,
             )?,
             totp_required,
+            oidc: a
+                .and_then(|a| a.oidc.as_ref())
+                .map(|o| self.oidc(o))
+                .transpose()?,
+        })
+    }
+
+    /// `[access.oidc]`.
+    fn oidc(&self, o: &OidcFile) -> Result<OidcSettings, SettingsError> {
+        let key = |k: &str| format!("access.oidc.{k}");
+        let url = |k: &str, v: &Option<String>| match v.as_deref() {
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => Ok(u.to_string()),
+            Some(u) => Err(self.at(&key(k), format!("{u:?} is not an http:// or https:// URL"))),
+            None => Err(self.at(&key(k), "is missing".into())),
+        };
+        let client_secret = match o.client_secret.as_deref() {
+            None => None,
+            Some(text) => Some(SecretRef::parse(text).ok_or_else(|| {
+                self.at(
+                    &key("client_secret"),
+                    "give it by reference: env:VAR or file:PATH (never in haven.toml)".into(),
+                )
+            })?),
+        };
+        let mut roles = std::collections::BTreeMap::new();
+        for (group, names) in o.roles.clone().unwrap_or_default() {
+            let parsed = names
+                .iter()
+                .map(|n| haven_model::access::Role::parse(n))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.at(&key(&format!("roles.{group}")), e))?;
+            roles.insert(group, parsed);
+        }
+        if roles.is_empty() {
+            return Err(self.at(
+                &key("roles"),
+                "maps no group to a role: nobody could log in (e.g. [access.oidc.roles] \"haven-admins\" = [\"admin\"])".into(),
+            ));
+        }
+        Ok(OidcSettings {
+            issuer: url("issuer", &o.issuer)?,
+            client_id: o
+                .client_id
+                .clone()
+                .ok_or_else(|| self.at(&key("client_id"), "is missing".into()))?,
+            client_secret,
+            redirect_url: url("redirect_url", &o.redirect_url)?,
+            username_claim: o.username_claim.clone().unwrap_or_else(|| "email".into()),
+            groups_claim: o.groups_claim.clone().unwrap_or_else(|| "groups".into()),
+            roles,
+            teams: o.teams.clone().unwrap_or_default(),
         })
     }
 

@@ -900,6 +900,7 @@ pub async fn users_and_tokens_are_kept_and_found_by_their_secret(store: &dyn Sto
         totp_sealed: String::new(),
         totp: false,
         totp_step: 0,
+        sso: false,
         failed_logins: 0,
         lockouts: 0,
         locked_until: None,
