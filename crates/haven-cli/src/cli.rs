@@ -255,6 +255,22 @@ pub enum UserCommand {
         /// Login name.
         name: String,
     },
+    /// Change a user's roles (and teams): what they may do from their
+    /// next request on (their tokens act with at most these).
+    Roles {
+        /// Instance settings.
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Login name.
+        name: String,
+        /// A role (repeat): the user's roles from now on.
+        #[arg(long = "role", value_name = "ROLE", required = true, value_parser = parse_role)]
+        roles: Vec<haven_model::access::Role>,
+        /// A team (repeat): the user's teams from now on (unchanged when
+        /// none is given).
+        #[arg(long = "team", value_name = "TEAM")]
+        teams: Vec<String>,
+    },
     /// Set a user's password (asked for, or read from stdin).
     ResetPassword {
         /// Instance settings.

@@ -24,6 +24,25 @@ impl Repository {
         Ok(id)
     }
 
+    /// Keep `bytes` as an anchor and, where the storage enforces Object
+    /// Lock (an S3 bucket with it), retain it `mode` until `until`, so
+    /// not even the repository's owner deletes it sooner. Answers the
+    /// retention date set (none: the storage has no Object Lock).
+    pub fn put_anchor_retained(
+        &self,
+        bytes: &[u8],
+        mode: crate::object_lock::LockMode,
+        until: jiff::Timestamp,
+    ) -> Result<(Id, Option<jiff::Timestamp>)> {
+        let id = self.put_anchor(bytes)?;
+        let backend = self.backend();
+        if !backend.is_object_storage() || !backend.object_lock_enabled()? {
+            return Ok((id, None));
+        }
+        backend.retain_until(&format!("{ANCHOR_DIR}/{}", id.to_hex()), mode, until)?;
+        Ok((id, Some(until)))
+    }
+
     /// Every anchor whose name is its id (others, and files that cannot
     /// be read, are ignored).
     pub fn anchors(&self) -> Result<Vec<Vec<u8>>> {

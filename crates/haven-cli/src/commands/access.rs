@@ -15,6 +15,7 @@ pub fn user(global: &GlobalArgs, command: &UserCommand) -> Result<u8> {
         | UserCommand::List { instance }
         | UserCommand::Disable { instance, .. }
         | UserCommand::ResetPassword { instance, .. }
+        | UserCommand::Roles { instance, .. }
         | UserCommand::Totp { instance, .. } => instance,
     };
     let settings = instance::settings(global, Some(instance_args), None)?;
@@ -63,10 +64,24 @@ pub fn user(global: &GlobalArgs, command: &UserCommand) -> Result<u8> {
             }
             UserCommand::List { .. } => instance.users().await?,
             UserCommand::Totp { .. } => unreachable!("answered above"),
+            UserCommand::Roles {
+                name, roles, teams, ..
+            } => {
+                let change = UserChange {
+                    name: name.clone(),
+                    password: None,
+                    roles: Some(roles.clone()),
+                    teams: (!teams.is_empty()).then(|| teams.clone()),
+                    by,
+                };
+                vec![instance.user_change(&change).await?]
+            }
             UserCommand::Disable { name, .. } | UserCommand::ResetPassword { name, .. } => {
                 let change = UserChange {
                     name: name.clone(),
                     password: password.clone(),
+                    roles: None,
+                    teams: None,
                     by,
                 };
                 vec![instance.user_change(&change).await?]

@@ -495,3 +495,97 @@ fn an_endpoint_that_dies_mid_backup_fails_cleanly_after_retries() {
         "packs stored before the failure are reused ({added} bytes added)"
     );
 }
+
+/// The audit log's checkpoints anchored in a bucket with Object Lock are
+/// retained by the store itself (GOVERNANCE, 400 days), so the anchors
+/// `haven audit verify --against` relies on outlive an intruder with the
+/// repository's password.
+#[test]
+fn anchored_audit_checkpoints_are_retained_by_object_lock() {
+    let moto = Moto::start();
+    moto.create_locked_bucket("vault");
+    let ws = Workspace::new();
+    let url = moto.url("vault", "acme");
+    s3_haven(&ws, &url)
+        .args(["repo", "init"])
+        .assert()
+        .success();
+    let data = ws.path("data-dir");
+    std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
+    std::fs::write(
+        data.join("catalog/catalog.toml"),
+        format!(
+            r#"
+[[system]]
+id = "files"
+kind = "file-server"
+policy = "daily"
+
+[[system.backup_set]]
+paths = ["{files}"]
+
+[[policy]]
+id = "daily"
+schedule = "0 3 * * *"
+repository = "vault"
+
+[[repository]]
+id = "vault"
+url = "{url}"
+password = "env:HAVEN_PASSWORD"
+"#,
+            files = ws.path("files").display(),
+        ),
+    )
+    .expect("catalog");
+    let haven = |args: &[&str], stdin: &str| {
+        let mut cmd = s3_haven(&ws, &url);
+        cmd.arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .write_stdin(stdin.to_string());
+        cmd.output().expect("haven")
+    };
+    // Something in the log to anchor.
+    let added = haven(
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "auditor",
+            "--password-stdin",
+        ],
+        "a long enough passphrase\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let anchored = parse_json(&haven(&["--json", "audit", "anchor"], ""), 0);
+    let vault = &anchored[0];
+    assert_eq!(vault["repository"], "vault", "{anchored}");
+    assert!(vault["error"].is_null(), "{anchored}");
+    let until: jiff::Timestamp = vault["retained_until"]
+        .as_str()
+        .expect("retained")
+        .parse()
+        .expect("a time");
+    let days = until.duration_since(jiff::Timestamp::now()).as_hours() / 24;
+    assert!((399..=400).contains(&days), "{days} days");
+    let anchors = moto.keys("vault", "acme/anchors/");
+    assert_eq!(anchors.len(), 1, "{anchors:?}");
+    let head = moto
+        .raw("HEAD", &format!("/vault/{}", anchors[0]), "")
+        .to_ascii_lowercase();
+    assert!(
+        head.contains("x-amz-object-lock-mode: governance"),
+        "{head}"
+    );
+    let verified = parse_json(
+        &haven(&["--json", "audit", "verify", "--against", "vault"], ""),
+        0,
+    );
+    assert_eq!(verified["problems"], serde_json::json!([]), "{verified}");
+}

@@ -338,6 +338,28 @@ fn the_server_runs_jobs_records_evidence_and_serves_status_jobs_and_run() {
     wait_for("the reload", || {
         log_of(&inst.ws.path("server.log")).contains("catalog reloaded")
     });
+    // The start, both reloads and the backups' jobs are in the audit log,
+    // as Haven's own.
+    let log = inst.json(&["audit", "log"], 0);
+    let automation: Vec<(String, String)> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["actor"] == "haven")
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (field("action"), field("outcome"))
+        })
+        .collect();
+    for expected in [
+        ("server.start", "success"),
+        ("catalog.reload", "refused"),
+        ("catalog.reload", "success"),
+        ("backup.start", "success"),
+    ] {
+        let expected = (expected.0.to_string(), expected.1.to_string());
+        assert!(automation.contains(&expected), "{expected:?}: {log:#}");
+    }
     signal(&server, rustix::process::Signal::TERM);
     let status = exited(&mut server);
     assert!(
@@ -805,6 +827,27 @@ fn alerts_are_raised_notified_with_failover_acknowledged_and_held_by_maintenance
     assert_eq!(
         detail["deliveries"][0]["error"],
         "the command exited with 3: gateway down"
+    );
+    // Every attempt is in the audit log as Haven's.
+    let log = inst.json(&["audit", "log"], 0);
+    let sent: Vec<(String, String)> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "notification.send" && e["actor"] == "haven")
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (field("target"), field("outcome"))
+        })
+        .collect();
+    let to = |channel: &str| format!("alert:{id} channel:{channel}");
+    assert_eq!(
+        sent,
+        vec![
+            (to("broken"), "failed".to_string()),
+            (to("broken"), "failed".to_string()),
+            (to("log"), "delivered".to_string()),
+        ]
     );
     let text = inst.haven().args(["alerts"]).output().expect("alerts");
     let table = String::from_utf8_lossy(&text.stdout);

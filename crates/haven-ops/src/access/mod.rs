@@ -72,9 +72,16 @@ impl NewUser {
 pub struct UserChange {
     /// The user.
     pub name: String,
-    /// The new password (reset), or none (disable).
+    /// The new password (reset), or none (disable, unless roles or
+    /// teams are given).
     #[serde(default)]
     pub password: Option<String>,
+    /// New roles.
+    #[serde(default)]
+    pub roles: Option<Vec<Role>>,
+    /// New teams.
+    #[serde(default)]
+    pub teams: Option<Vec<String>>,
     /// Who.
     pub by: String,
 }
@@ -212,13 +219,26 @@ pub async fn change_user(store: &dyn Store, change: &UserChange) -> Result<User,
         .into_iter()
         .find(|u| u.name == change.name)
         .ok_or_else(|| AccessError::Invalid(format!("there is no user {}", change.name)))?;
-    match &change.password {
-        Some(password) => {
+    match (&change.password, &change.roles, &change.teams) {
+        (Some(password), _, _) => {
             check_password(&user.name, password).map_err(AccessError::Invalid)?;
             user.password_hash = hash_password(password.clone()).await?;
             user.password_set_at = Timestamp::now();
         }
-        None => user.disabled = true,
+        (None, None, None) => user.disabled = true,
+        (None, roles, teams) => {
+            if let Some(roles) = roles {
+                if roles.is_empty() {
+                    return Err(AccessError::Invalid(
+                        "a user needs at least one role (--role); disable it instead".into(),
+                    ));
+                }
+                user.roles = sorted(roles);
+            }
+            if let Some(teams) = teams {
+                user.teams = teams.clone();
+            }
+        }
     }
     store.put_user(&user).await?;
     Ok(user.public())
@@ -330,6 +350,7 @@ pub async fn authenticate(
     if !token.is_live(Timestamp::now()) {
         return Ok(None);
     }
+    let mut roles = token.roles.clone();
     let (actor, user, teams) = match &token.owner {
         Owner::User(name) => {
             let Some(user) = store
@@ -341,6 +362,8 @@ pub async fn authenticate(
                 return Ok(None);
             };
             let actor = format!("user:{name} ({})", token.id);
+            // A token acts with at most its user's roles as they are now.
+            roles.retain(|r| user.roles.contains(r));
             (actor, Some(user.name), user.teams)
         }
         Owner::Automation(name) => (
@@ -349,9 +372,12 @@ pub async fn authenticate(
             Vec::new(),
         ),
     };
+    if roles.is_empty() {
+        return Ok(None);
+    }
     Ok(Some(Identity {
         actor,
-        roles: token.roles,
+        roles,
         user,
         teams,
     }))

@@ -454,15 +454,21 @@ impl Instance for Audited {
 
     async fn user_change(&self, change: &UserChange) -> Result<User, InstanceError> {
         self.log()?;
-        let action = if change.password.is_some() {
-            "user.reset-password"
-        } else {
-            "user.disable"
+        let action = match change {
+            UserChange {
+                password: Some(_), ..
+            } => "user.reset-password",
+            UserChange {
+                roles: None,
+                teams: None,
+                ..
+            } => "user.disable",
+            _ => "user.roles",
         };
         let target = format!("user:{}", change.name);
         self.permit(Permission::Admin, On::Instance, action, &target)
             .await?;
-        let gated = change.password.is_none().then(|| Gated {
+        let gated = (action == "user.disable").then(|| Gated {
             action: action.into(),
             target: target.clone(),
             because: "disabling a user takes away who may act and approve".into(),

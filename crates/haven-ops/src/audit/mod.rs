@@ -418,9 +418,17 @@ pub struct Anchoring {
     pub repository: String,
     /// The size of the checkpoint written there.
     pub size: Option<u64>,
+    /// Until when the storage's Object Lock keeps it (none: the storage
+    /// has no Object Lock).
+    #[serde(default)]
+    pub retained_until: Option<Timestamp>,
     /// Why it could not be written.
     pub error: Option<String>,
 }
+
+/// How long the storage keeps an anchored checkpoint where it enforces
+/// Object Lock (GOVERNANCE mode): 400 days, past a yearly audit.
+pub const ANCHOR_RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(400 * 24);
 
 impl AuditLog {
     /// Write the newest checkpoint into every repository of `catalog`
@@ -430,6 +438,8 @@ impl AuditLog {
             return Ok(Vec::new());
         };
         let repos: Vec<RepoTarget> = catalog.repositories.iter().map(repo_target).collect();
+        let until = Timestamp::now() + ANCHOR_RETENTION;
+        let mode = haven_engine::object_lock::LockMode::Governance;
         let done = tokio::task::spawn_blocking(move || {
             repos
                 .iter()
@@ -437,12 +447,13 @@ impl AuditLog {
                     let written = open_repository(repo)
                         .map_err(|e| format!("{e:#}"))
                         .and_then(|r| {
-                            r.put_anchor(note.as_bytes())
+                            r.put_anchor_retained(note.as_bytes(), mode, until)
                                 .map_err(|e| haven_model::errors::chain_text(&e))
                         });
                     Anchoring {
                         repository: repo.id.clone(),
                         size: written.as_ref().ok().map(|_| size),
+                        retained_until: written.as_ref().ok().and_then(|(_, until)| *until),
                         error: written.err(),
                     }
                 })

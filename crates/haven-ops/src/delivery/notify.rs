@@ -580,7 +580,16 @@ pub struct Notifier {
     channels: Vec<Channel>,
     templates: Templates,
     exporter: Arc<Exporter>,
+    hook: Option<DeliveryHook>,
 }
+
+/// Told of every delivery attempt once it is recorded (a server's audit
+/// log: notifications sent are changes Haven's automation makes).
+pub type DeliveryHook = Arc<
+    dyn Fn(Delivery) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl Notifier {
     /// A notifier for a catalog's channels.
@@ -597,7 +606,14 @@ impl Notifier {
             channels,
             templates,
             exporter,
+            hook: None,
         }
+    }
+
+    /// The same, telling `hook` of every delivery attempt.
+    pub fn with_hook(mut self, hook: DeliveryHook) -> Notifier {
+        self.hook = Some(hook);
+        self
     }
 
     /// Deliver once, without a queue (`haven notify test`): every
@@ -836,6 +852,9 @@ impl Notifier {
         } else {
             delivery
         };
+        if let Some(hook) = &self.hook {
+            hook(delivery.clone()).await;
+        }
         let (action, outcome, level) = if delivery.ok {
             ("notification-delivered", export::Outcome::Success, "info")
         } else {

@@ -325,7 +325,7 @@ impl Core {
                     self.exporter.emit(job_event("job-started", &job, now));
                     crate::audit::automation(
                         self.audit.as_deref(),
-                        "job.start",
+                        &format!("{}.start", job.planned.kind.as_str()),
                         format!("job:{} {}", job.id, job.planned.task),
                         "scheduler",
                         "success",
@@ -420,7 +420,7 @@ impl Core {
         self.running.remove(&id);
         crate::audit::automation(
             self.audit.as_deref(),
-            "job.end",
+            &format!("{}.end", job.planned.kind.as_str()),
             format!("job:{} {}", job.id, job.planned.task),
             "scheduler",
             job.outcome.as_str(),

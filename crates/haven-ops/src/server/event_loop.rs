@@ -193,7 +193,29 @@ pub async fn run(
             source: std::io::Error::other(e),
         })?;
     let exporter = Arc::clone(core.exporter());
-    let notifier = notifier_for(&store, &clock, core.catalog(), &templates, &exporter);
+    let audit = crate::audit::AuditLog::open(
+        &settings.data_dir,
+        Arc::clone(&store),
+        Some(Arc::clone(&exporter)),
+    )
+    .await
+    .map_err(|e| ServerError::Io {
+        context: "the audit log".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let audit = Arc::new(audit);
+    core.set_audit(Arc::clone(&audit));
+    // haven.toml is read at start: each start marks the settings in force.
+    let target = format!("data-dir:{}", settings.data_dir.display());
+    crate::audit::automation(Some(&audit), "server.start", target, "server", "success").await;
+    let notifier = notifier_for(
+        &store,
+        &clock,
+        core.catalog(),
+        &templates,
+        &exporter,
+        Some(&audit),
+    );
     // Notifications the last run left on their way (stopped during a
     // retry's backoff, or killed) go on where they stood.
     for pending in store.queued_notifications().await? {
@@ -208,18 +230,6 @@ pub async fn run(
         plan: core.plan().clone(),
     }));
     let health = health::shared();
-    let audit = crate::audit::AuditLog::open(
-        &settings.data_dir,
-        Arc::clone(&store),
-        Some(Arc::clone(&exporter)),
-    )
-    .await
-    .map_err(|e| ServerError::Io {
-        context: "the audit log".into(),
-        source: std::io::Error::other(e),
-    })?;
-    let audit = Arc::new(audit);
-    core.set_audit(Arc::clone(&audit));
     ready(Handle {
         store: Arc::clone(&store),
         clock: Arc::clone(&clock),
@@ -465,6 +475,20 @@ impl Loop {
         ticked.failure.map_or(Ok(()), Err)
     }
 
+    /// Record a catalog reload (the catalog's digest, so an auditor can
+    /// tell which catalog was in force).
+    async fn audit_reload(&self, outcome: &str) {
+        let target = format!("catalog:{}", self.settings.catalog.display());
+        crate::audit::automation(
+            Some(&self.audit),
+            "catalog.reload",
+            target,
+            "server",
+            outcome,
+        )
+        .await;
+    }
+
     /// Write the audit log's newest checkpoint into every repository
     /// when the log grew and the last time is [`ANCHOR_EVERY`] ago.
     async fn anchor_audit(&mut self) {
@@ -512,14 +536,19 @@ impl Loop {
                     self.core.catalog(),
                     &self.templates,
                     &self.exporter,
+                    Some(&self.audit),
                 );
-                let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
-                view.catalog = Arc::clone(self.core.catalog());
-                view.plan = self.core.plan().clone();
+                {
+                    let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+                    view.catalog = Arc::clone(self.core.catalog());
+                    view.plan = self.core.plan().clone();
+                }
                 tracing::info!("catalog reloaded from {}", self.settings.catalog.display());
+                self.audit_reload("success").await;
             }
             Err(e) => {
                 tracing::error!("{e}\nkeeping the previous catalog");
+                self.audit_reload("refused").await;
                 let problem = SetupProblem {
                     key: "load".into(),
                     system: None,
@@ -721,7 +750,14 @@ pub async fn run_foreground(
                 context: "notification templates".into(),
                 source: std::io::Error::other(e),
             })?;
-        let notifier = notifier_for(&store, &clock, core.catalog(), &templates, core.exporter());
+        let notifier = notifier_for(
+            &store,
+            &clock,
+            core.catalog(),
+            &templates,
+            core.exporter(),
+            None,
+        );
         for n in &notifications {
             notifier.send_queued(n).await;
         }

@@ -51,14 +51,31 @@ pub(super) fn notifier_for(
     catalog: &Catalog,
     templates: &Templates,
     exporter: &Arc<Exporter>,
+    audit: Option<&Arc<crate::audit::AuditLog>>,
 ) -> Arc<Notifier> {
-    Arc::new(Notifier::new(
+    let notifier = Notifier::new(
         Arc::clone(store),
         Arc::clone(clock),
         catalog.channels.clone(),
         templates.clone(),
         Arc::clone(exporter),
-    ))
+    );
+    let Some(log) = audit.cloned() else {
+        return Arc::new(notifier);
+    };
+    // Every notification sent (or not) is in the audit log, as Haven's.
+    Arc::new(notifier.with_hook(Arc::new(move |delivery| {
+        let log = Arc::clone(&log);
+        Box::pin(async move {
+            let target = match delivery.alert_id {
+                Some(alert) => format!("alert:{alert} channel:{}", delivery.channel),
+                None => format!("channel:{}", delivery.channel),
+            };
+            let outcome = if delivery.ok { "delivered" } else { "failed" };
+            crate::audit::automation(Some(&log), "notification.send", target, "watch", outcome)
+                .await;
+        })
+    })))
 }
 
 /// A running server, as the API (in this process) reaches it.
@@ -418,7 +435,7 @@ pub(crate) async fn notify_test(
             format!("no channel {channel:?} in the catalog"),
         ));
     }
-    let notifier = notifier_for(store, clock, catalog, templates, exporter);
+    let notifier = notifier_for(store, clock, catalog, templates, exporter, None);
     Ok(notifier
         .send(&Notification {
             alert: None,

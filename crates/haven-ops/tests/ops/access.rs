@@ -607,3 +607,54 @@ mod logins {
         assert!(owner.session(&out.secret).await.expect("session").is_none());
     }
 }
+
+/// A role change takes effect at once, tokens included (a token acts
+/// with at most its user's roles as they are now), and is in the log.
+#[tokio::test]
+async fn a_role_change_narrows_the_users_tokens_at_once() {
+    let estate = Estate::new().await;
+    let user = NewUser {
+        name: "ana".into(),
+        roles: vec![Role::Operator, Role::Auditor],
+        teams: Vec::new(),
+        password: "correct horse battery staple".into(),
+        by: "test".into(),
+    };
+    estate.owner.user_add(&user).await.expect("user");
+    let token = NewToken {
+        name: "cli".into(),
+        owner: Owner::User("ana".into()),
+        roles: vec![Role::Operator, Role::Auditor],
+        lifetime: SignedDuration::from_hours(24),
+        by: "test".into(),
+    };
+    let created = estate.owner.token_create(&token).await.expect("token");
+    let change = haven_ops::api::UserChange {
+        name: "ana".into(),
+        password: None,
+        roles: Some(vec![Role::Auditor]),
+        teams: Some(vec!["finance".into()]),
+        by: "test".into(),
+    };
+    let changed = estate.owner.user_change(&change).await.expect("roles");
+    assert_eq!(changed.roles, vec![Role::Auditor]);
+    assert!(!changed.disabled);
+    let identity = estate
+        .owner
+        .authenticate(&created.secret)
+        .await
+        .expect("authenticate")
+        .expect("live");
+    assert_eq!(identity.roles, vec![Role::Auditor]);
+    assert_eq!(identity.teams, vec!["finance".to_string()]);
+    let entries = estate
+        .owner
+        .audit_entries(&AuditQuery::default())
+        .await
+        .expect("entries");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "user.roles" && e.target == "user:ana")
+    );
+}
