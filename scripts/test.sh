@@ -53,10 +53,10 @@ fi
 "$VENV/bin/python" -c "import aiosmtpd, cryptography" || die "aiosmtpd is missing from $VENV"
 # Single sign-on is tested against a real OpenID Connect provider on
 # loopback: oidc-provider-mock.
-if ! "$VENV/bin/python" -c "import oidc_provider_mock" 2>/dev/null; then
+if ! "$VENV/bin/python" -W ignore -c "import oidc_provider_mock" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet oidc-provider-mock || die "cannot install oidc-provider-mock from PyPI"
 fi
-"$VENV/bin/python" -c "import oidc_provider_mock" || die "oidc-provider-mock is missing from $VENV"
+"$VENV/bin/python" -W ignore -c "import oidc_provider_mock" || die "oidc-provider-mock is missing from $VENV"
 export HAVEN_TEST_PYTHON="$VENV/bin/python"
 
 # A persistent target dir makes repeated runs fast; correctness never

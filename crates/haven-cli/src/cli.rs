@@ -952,6 +952,13 @@ pub enum HoldCommand {
         /// Why (case, matter, ticket); recorded with the hold.
         #[arg(long)]
         reason: String,
+        /// Act on this catalog repository through the instance (its
+        /// roles, four eyes for lifting, the audit log) instead of --repo.
+        #[arg(long, value_name = "ID")]
+        repository: Option<String>,
+        /// Instance settings (with --repository).
+        #[command(flatten)]
+        instance: InstanceArgs,
     },
     /// Lift a snapshot's legal hold.
     Remove {
@@ -963,11 +970,25 @@ pub enum HoldCommand {
         /// Which hold, when the snapshot has several (id prefix from `hold list`).
         #[arg(long, value_name = "HOLD")]
         hold: Option<String>,
+        /// Act on this catalog repository through the instance (its
+        /// roles, four eyes for lifting, the audit log) instead of --repo.
+        #[arg(long, value_name = "ID")]
+        repository: Option<String>,
+        /// Instance settings (with --repository).
+        #[command(flatten)]
+        instance: InstanceArgs,
     },
     /// List legal holds (of one snapshot, or all).
     List {
         /// Snapshot id prefix or `latest`.
         snapshot: Option<String>,
+        /// Act on this catalog repository through the instance (its
+        /// roles, four eyes for lifting, the audit log) instead of --repo.
+        #[arg(long, value_name = "ID")]
+        repository: Option<String>,
+        /// Instance settings (with --repository).
+        #[command(flatten)]
+        instance: InstanceArgs,
     },
 }
 

@@ -52,7 +52,7 @@ pub use check::{CheckReport, ReadData};
 pub use copy::{CopiedSnapshot, CopyStatus};
 pub use crypto::KdfParams;
 pub use error::{Error, Result, StorageFault};
-pub use format::{ChunkerParams, Snapshot, SnapshotSummary};
+pub use format::{ChunkerParams, Hold, Snapshot, SnapshotSummary};
 pub use id::Id;
 pub use keys::KeyInfo;
 pub use progress::{NoProgress, Progress, WritePhase};

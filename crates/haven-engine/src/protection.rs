@@ -60,6 +60,41 @@ impl Repository {
         self.backend.delete(&format!("{HOLD_DIR}/{hold}"))
     }
 
+    /// The hold of `snapshot` to lift: its only one, or the one whose id
+    /// starts with `prefix`. Ambiguity and absence are explained.
+    pub fn find_hold(&self, snapshot: &Id, prefix: Option<&str>) -> Result<(Id, Hold)> {
+        let mut on_snapshot: Vec<(Id, Hold)> = self
+            .holds()?
+            .into_iter()
+            .filter(|(_, h)| h.snapshot == *snapshot)
+            .collect();
+        if let Some(prefix) = prefix {
+            let prefix = prefix.to_ascii_lowercase();
+            on_snapshot.retain(|(id, _)| id.to_hex().starts_with(&prefix));
+        }
+        match on_snapshot.len() {
+            1 => Ok(on_snapshot.remove(0)),
+            0 if prefix.is_some() => Err(Error::InvalidArgument(format!(
+                "--hold {:?} matches no hold of snapshot {}",
+                prefix.unwrap_or_default(),
+                snapshot.short()
+            ))),
+            0 => Err(Error::InvalidArgument(format!(
+                "snapshot {} has no legal hold",
+                snapshot.short()
+            ))),
+            n => Err(Error::InvalidArgument(format!(
+                "snapshot {} has {n} holds; pick one with --hold ({})",
+                snapshot.short(),
+                on_snapshot
+                    .iter()
+                    .map(|(h, x)| format!("{}: {}", h.short(), x.reason))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
     /// Why `snapshot` must not be removed at `now` (empty: it may be).
     pub fn protection(
         &self,

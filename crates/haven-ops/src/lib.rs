@@ -30,6 +30,7 @@ pub mod clock;
 pub mod datadir;
 pub mod delivery;
 pub mod drills;
+pub mod holds;
 pub mod instance;
 pub mod jobs;
 pub mod preflight;

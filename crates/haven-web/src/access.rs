@@ -125,6 +125,9 @@ pub const ROUTES: &[(&str, &str, Permission, Reach)] = &[
         Permission::Admin,
         Reach::Instance,
     ),
+    ("GET", "/holds", Permission::Read, Reach::Instance),
+    ("POST", "/holds", Permission::Operate, Reach::Instance),
+    ("POST", "/holds/lift", Permission::Operate, Reach::Instance),
     ("GET", "/requests", Permission::Read, Reach::Instance),
     ("GET", "/requests/{id}", Permission::Read, Reach::Instance),
     (

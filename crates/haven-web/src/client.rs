@@ -434,6 +434,33 @@ impl Instance for Remote {
         .await
     }
 
+    async fn holds(
+        &self,
+        query: &haven_ops::api::HoldsQuery,
+    ) -> Result<Vec<haven_ops::api::HoldView>, InstanceError> {
+        self.send(self.http.get(self.url(&["holds"])).query(query), None)
+            .await
+    }
+
+    async fn hold_add(
+        &self,
+        request: &haven_ops::api::HoldRequest,
+    ) -> Result<haven_ops::api::HoldView, InstanceError> {
+        self.send(self.http.post(self.url(&["holds"])).json(request), None)
+            .await
+    }
+
+    async fn hold_lift(
+        &self,
+        request: &haven_ops::api::HoldRequest,
+    ) -> Result<haven_ops::api::HoldView, InstanceError> {
+        self.send(
+            self.http.post(self.url(&["holds", "lift"])).json(request),
+            None,
+        )
+        .await
+    }
+
     async fn requests(
         &self,
         query: &haven_ops::api::RequestsQuery,

@@ -162,6 +162,8 @@ pub fn router(instance: Audited, token: String) -> Router {
         .route("/tokens", post(token_create).get(tokens))
         .route("/tokens/{id}/revoke", post(token_revoke))
         .route("/recoveries/{id}/steps/{step}/decide", post(decide_step))
+        .route("/holds", get(holds).post(hold_add))
+        .route("/holds/lift", post(hold_lift))
         .route("/requests", get(requests))
         .route("/requests/{id}", get(request))
         .route("/requests/{id}/decide", post(decide_request))
@@ -529,6 +531,33 @@ async fn decide_step(
     let mut decision = decision;
     decision.by = actor(&headers).to_string();
     answer(StatusCode::OK, instance.decide_step(&decision).await)
+}
+
+async fn holds(
+    Acting(instance): Acting,
+    ApiQuery(query): ApiQuery<haven_ops::api::HoldsQuery>,
+) -> Response {
+    answer(StatusCode::OK, instance.holds(&query).await)
+}
+
+async fn hold_add(
+    Acting(instance): Acting,
+    headers: HeaderMap,
+    ApiJson(mut request): ApiJson<haven_ops::api::HoldRequest>,
+) -> Response {
+    // Who asks is who authenticated, whatever the body says.
+    request.by = actor(&headers).to_string();
+    answer(StatusCode::CREATED, instance.hold_add(&request).await)
+}
+
+async fn hold_lift(
+    Acting(instance): Acting,
+    headers: HeaderMap,
+    ApiJson(mut request): ApiJson<haven_ops::api::HoldRequest>,
+) -> Response {
+    // Who asks is who authenticated, whatever the body says.
+    request.by = actor(&headers).to_string();
+    answer(StatusCode::OK, instance.hold_lift(&request).await)
 }
 
 async fn requests(

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::cli::{GlobalArgs, HoldCommand};
 use crate::context::UsageError;
-use crate::{context, exit, output};
+use crate::{context, exit, instance, output};
 
 /// One hold (`--json`).
 #[derive(Serialize)]
@@ -19,9 +19,14 @@ struct HoldView {
 }
 
 pub fn run(global: &GlobalArgs, command: &HoldCommand) -> Result<u8> {
+    if let Some(done) = through_instance(global, command) {
+        return done;
+    }
     let repo = context::open(global)?;
     match command {
-        HoldCommand::Add { snapshot, reason } => {
+        HoldCommand::Add {
+            snapshot, reason, ..
+        } => {
             let (id, _) = repo.find_snapshot(snapshot)?;
             let hold = repo.add_hold(&id, reason)?;
             if global.json {
@@ -40,6 +45,7 @@ pub fn run(global: &GlobalArgs, command: &HoldCommand) -> Result<u8> {
             snapshot,
             reason,
             hold,
+            ..
         } => {
             if reason.trim().is_empty() {
                 bail!(UsageError(
@@ -47,36 +53,7 @@ pub fn run(global: &GlobalArgs, command: &HoldCommand) -> Result<u8> {
                 ));
             }
             let (id, _) = repo.find_snapshot(snapshot)?;
-            let on_snapshot: Vec<_> = repo
-                .holds()?
-                .into_iter()
-                .filter(|(_, h)| h.snapshot == id)
-                .collect();
-            let chosen = match (hold, on_snapshot.as_slice()) {
-                (_, []) => bail!("snapshot {} has no legal hold", id.short()),
-                (None, [only]) => only.0,
-                (None, many) => bail!(UsageError(format!(
-                    "snapshot {} has {} holds; pick one with --hold ({})",
-                    id.short(),
-                    many.len(),
-                    many.iter()
-                        .map(|(h, x)| format!("{}: {}", h.short(), x.reason))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))),
-                (Some(prefix), all) => match all
-                    .iter()
-                    .filter(|(h, _)| h.to_hex().starts_with(&prefix.to_ascii_lowercase()))
-                    .collect::<Vec<_>>()
-                    .as_slice()
-                {
-                    [one] => one.0,
-                    _ => bail!(UsageError(format!(
-                        "--hold {prefix:?} matches no single hold of snapshot {}",
-                        id.short()
-                    ))),
-                },
-            };
+            let (chosen, _) = repo.find_hold(&id, hold.as_deref())?;
             repo.remove_hold(&chosen)?;
             tracing::warn!(snapshot = %id.short(), hold = %chosen.short(), reason = %reason, "legal hold lifted");
             if global.json {
@@ -91,7 +68,7 @@ pub fn run(global: &GlobalArgs, command: &HoldCommand) -> Result<u8> {
                 );
             }
         }
-        HoldCommand::List { snapshot } => {
+        HoldCommand::List { snapshot, .. } => {
             let only = match snapshot {
                 Some(s) => Some(repo.find_snapshot(s)?.0),
                 None => None,
@@ -129,4 +106,96 @@ pub fn run(global: &GlobalArgs, command: &HoldCommand) -> Result<u8> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// With `--repository ID`, the command acts through the instance (none:
+/// it works on `--repo` directly).
+fn through_instance(global: &GlobalArgs, command: &HoldCommand) -> Option<Result<u8>> {
+    let (repository, instance_args) = match command {
+        HoldCommand::Add {
+            repository,
+            instance,
+            ..
+        }
+        | HoldCommand::Remove {
+            repository,
+            instance,
+            ..
+        }
+        | HoldCommand::List {
+            repository,
+            instance,
+            ..
+        } => (repository.clone()?, instance),
+    };
+    Some(held(global, command, repository, instance_args))
+}
+
+fn held(
+    global: &GlobalArgs,
+    command: &HoldCommand,
+    repository: String,
+    instance_args: &crate::cli::InstanceArgs,
+) -> Result<u8> {
+    use haven_ops::api::{HoldRequest, HoldsQuery};
+    let settings = instance::settings(global, Some(instance_args), None)?;
+    let by = instance::actor(None).to_string();
+    let rt = instance::runtime()?;
+    rt.block_on(async {
+        let instance = instance::connect(&settings).await?;
+        let request = |snapshot: &str, reason: &str, hold: Option<String>| HoldRequest {
+            repository: repository.clone(),
+            snapshot: snapshot.to_string(),
+            reason: reason.to_string(),
+            hold,
+            by: by.clone(),
+        };
+        let shown = match command {
+            HoldCommand::Add {
+                snapshot, reason, ..
+            } => vec![instance.hold_add(&request(snapshot, reason, None)).await?],
+            HoldCommand::Remove {
+                snapshot,
+                reason,
+                hold,
+                ..
+            } => vec![
+                instance
+                    .hold_lift(&request(snapshot, reason, hold.clone()))
+                    .await?,
+            ],
+            HoldCommand::List { snapshot, .. } => {
+                let all = instance
+                    .holds(&HoldsQuery {
+                        repository: repository.clone(),
+                    })
+                    .await?;
+                all.into_iter()
+                    .filter(|h| {
+                        snapshot
+                            .as_ref()
+                            .is_none_or(|s| h.snapshot.starts_with(s.as_str()))
+                    })
+                    .collect()
+            }
+        };
+        if global.json {
+            output::print_json(&shown)?;
+        } else if shown.is_empty() {
+            println!("no legal holds");
+        } else {
+            for h in &shown {
+                println!(
+                    "{}  snapshot {}  {}  by {}@{}: {}",
+                    &h.id[..8.min(h.id.len())],
+                    &h.snapshot[..8.min(h.snapshot.len())],
+                    h.created,
+                    h.username,
+                    h.hostname,
+                    h.reason
+                );
+            }
+        }
+        Ok(exit::SUCCESS)
+    })
 }

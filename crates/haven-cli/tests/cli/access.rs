@@ -921,3 +921,85 @@ redirect_url = "http://{haven}/auth/oidc/callback"
     let log = std::fs::read_to_string(estate.ws.path("server.log")).expect("log");
     assert!(!log.contains("client-secret-for-tests"));
 }
+
+/// A legal hold placed through the instance is lifted only once a second
+/// person approves; until then the snapshot stays held.
+#[test]
+fn lifting_a_legal_hold_waits_for_a_second_person() {
+    let estate = Estate::new("[access]\nfour_eyes = true\n");
+    let ana = estate.user("ana", &[Role::Operator], &[]);
+    let bo = estate.user("bo", &[Role::Approver], &[]);
+    let (_server, address, instance) = estate.start();
+    assert_eq!(
+        call(
+            &address,
+            "POST",
+            "/systems/payments-files/run",
+            &instance,
+            &json!({})
+        )
+        .0,
+        202
+    );
+    wait_for("the payments backup", || {
+        let (_, jobs) = call(&address, "GET", "/jobs", &instance, &Value::Null);
+        jobs.as_array().is_some_and(|all| {
+            all.iter()
+                .any(|j| j["system"] == "payments-files" && j["outcome"] == "success")
+        })
+    });
+    let server = ["--server", &address];
+    let through = ["--repository", "main"];
+    let run = |args: &[&str], token: &str| {
+        estate.haven(&[&server[..], args, &through[..]].concat(), "", Some(token))
+    };
+    let placed = parse_json(
+        &run(
+            &["--json", "hold", "add", "latest", "--reason", "case 7"],
+            &ana,
+        ),
+        0,
+    );
+    assert_eq!(placed[0]["reason"], "case 7");
+    let asked = run(
+        &["hold", "remove", "latest", "--reason", "case closed"],
+        &ana,
+    );
+    assert_eq!(
+        asked.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+    let held = parse_json(&run(&["--json", "hold", "list"], &ana), 0);
+    assert_eq!(held.as_array().map(Vec::len), Some(1), "still held: {held}");
+    let listed = parse_json(
+        &estate.haven(
+            &[&server[..], &["--json", "request", "list"]].concat(),
+            "",
+            Some(&bo),
+        ),
+        0,
+    );
+    let request = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["action"] == "hold.lift").cloned())
+        .expect("the request");
+    let id = request["id"].as_i64().expect("id").to_string();
+    let approved = estate.haven(
+        &[&server[..], &["--json", "request", "approve", &id]].concat(),
+        "",
+        Some(&bo),
+    );
+    let approved = parse_json(&approved, 0);
+    assert_eq!(approved["state"], "approved");
+    assert!(
+        approved["outcome"]
+            .as_str()
+            .expect("outcome")
+            .ends_with("lifted"),
+        "{approved}"
+    );
+    let held = parse_json(&run(&["--json", "hold", "list"], &ana), 0);
+    assert_eq!(held, json!([]), "lifted");
+}

@@ -29,6 +29,17 @@ pub struct RepoTarget {
     pub password: Option<SecretRef>,
 }
 
+impl RepoTarget {
+    /// The target of a catalog repository.
+    pub fn of(repository: &crate::catalog::Repository) -> RepoTarget {
+        RepoTarget {
+            id: repository.id.value.to_string(),
+            url: repository.url.value.clone(),
+            password: repository.password.as_ref().map(|p| p.value.clone()),
+        }
+    }
+}
+
 /// What a job does, with everything it needs.
 #[derive(Clone, Debug)]
 pub enum Work {

@@ -200,14 +200,7 @@ impl<'a> Planner<'a> {
         let repos = catalog
             .repositories
             .iter()
-            .map(|r| {
-                let target = RepoTarget {
-                    id: r.id.value.to_string(),
-                    url: r.url.value.clone(),
-                    password: r.password.as_ref().map(|p| p.value.clone()),
-                };
-                (r.id.value.as_str(), target)
-            })
+            .map(|r| (r.id.value.as_str(), RepoTarget::of(r)))
             .collect();
         let policies = catalog
             .policies

@@ -413,6 +413,47 @@ impl Instance for Audited {
         self.inner.recoveries().await
     }
 
+    async fn holds(&self, query: &HoldsQuery) -> Result<Vec<HoldView>, InstanceError> {
+        self.inner.holds(query).await
+    }
+
+    async fn hold_add(&self, request: &HoldRequest) -> Result<HoldView, InstanceError> {
+        self.log()?;
+        let target = format!(
+            "repository:{} snapshot:{}",
+            request.repository, request.snapshot
+        );
+        self.permit(Permission::Operate, On::Instance, "hold.add", &target)
+            .await?;
+        let result = self.inner.hold_add(request).await;
+        self.noted(&request.by, "hold.add", target, request, result)
+            .await
+    }
+
+    async fn hold_lift(&self, request: &HoldRequest) -> Result<HoldView, InstanceError> {
+        self.log()?;
+        let target = format!(
+            "repository:{} snapshot:{}",
+            request.repository, request.snapshot
+        );
+        self.permit(Permission::Operate, On::Instance, "hold.lift", &target)
+            .await?;
+        let request = &HoldRequest {
+            by: self.who(&request.by),
+            ..request.clone()
+        };
+        let gated = Some(Gated {
+            action: "hold.lift".into(),
+            target: target.clone(),
+            because: "lifting a legal hold lets the snapshot be removed".into(),
+            payload: serde_json::to_value(request).unwrap_or_default(),
+            reason: Some(request.reason.clone()),
+        });
+        let result = self.four_eyes(gated, self.inner.hold_lift(request)).await;
+        self.noted(&request.by, "hold.lift", target, request, result)
+            .await
+    }
+
     async fn decide_step(&self, decision: &StepDecision) -> Result<RunView, InstanceError> {
         self.log()?;
         let action = format!("recovery.{}", decision.decision.as_str());

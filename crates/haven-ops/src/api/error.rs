@@ -191,3 +191,14 @@ impl From<crate::access::AccessError> for InstanceError {
         InstanceError::new(code, e.to_string())
     }
 }
+
+impl From<crate::holds::HoldError> for InstanceError {
+    fn from(e: crate::holds::HoldError) -> Self {
+        use crate::holds::HoldError as H;
+        match e {
+            H::Repository(why) => InstanceError::new(ErrorCode::RepositoryNotFound, why),
+            H::Engine(e) => InstanceError::new(engine_code(&e), e.to_string()),
+            H::Stopped(why) => InstanceError::new(ErrorCode::Failed, why),
+        }
+    }
+}

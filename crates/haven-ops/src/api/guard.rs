@@ -188,6 +188,17 @@ impl Audited {
                 }
                 Err(e) => e,
             },
+            "hold.lift" => match payload::<HoldRequest>(request) {
+                Ok(lift) => {
+                    let result = self.inner.hold_lift(&lift).await;
+                    let target =
+                        format!("repository:{} snapshot:{}", lift.repository, lift.snapshot);
+                    self.approved(by, &origin, "hold.lift", target, &lift, &result)
+                        .await;
+                    outcome_of(result.map(|h| format!("hold:{} lifted", h.id)))
+                }
+                Err(e) => e,
+            },
             "token.revoke" => match payload::<TokenRevocation>(request) {
                 Ok(revocation) => {
                     let result = self.inner.token_revoke(&revocation).await;

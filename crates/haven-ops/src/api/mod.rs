@@ -32,6 +32,7 @@ pub use types::*;
 
 use crate::delivery::notify::Report;
 pub use crate::drills::{DrillOutcome, DrillRequest, ServiceDrillOutcome, ServiceDrillRequest};
+pub use crate::holds::{HoldRequest, HoldView, HoldsQuery};
 pub use crate::preflight::PreflightReport;
 pub use crate::recovery::{
     AbandonRequest, ForecastRequest, RecoverRequest, ResumeRequest, StepDecision,
@@ -221,6 +222,15 @@ pub trait Instance: Send + Sync {
     async fn user_totp(&self, _name: &str) -> Result<TotpEnrolment, InstanceError> {
         Err(no_requests())
     }
+
+    /// The legal holds of a catalog repository.
+    async fn holds(&self, query: &HoldsQuery) -> Result<Vec<HoldView>, InstanceError>;
+
+    /// Place a legal hold on a snapshot of a catalog repository.
+    async fn hold_add(&self, request: &HoldRequest) -> Result<HoldView, InstanceError>;
+
+    /// Lift a legal hold (four eyes, when on).
+    async fn hold_lift(&self, request: &HoldRequest) -> Result<HoldView, InstanceError>;
 
     /// Four-eyes requests (and break-glass changes), newest first.
     async fn requests(

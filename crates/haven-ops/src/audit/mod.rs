@@ -437,7 +437,7 @@ impl AuditLog {
         let Some((size, note)) = self.store.newest_audit_checkpoint().await? else {
             return Ok(Vec::new());
         };
-        let repos: Vec<RepoTarget> = catalog.repositories.iter().map(repo_target).collect();
+        let repos: Vec<RepoTarget> = catalog.repositories.iter().map(RepoTarget::of).collect();
         let until = Timestamp::now() + ANCHOR_RETENTION;
         let mode = haven_engine::object_lock::LockMode::Governance;
         let done = tokio::task::spawn_blocking(move || {
@@ -475,7 +475,7 @@ pub async fn anchors_in_repositories(
         .repositories
         .iter()
         .filter(|r| ids.is_empty() || ids.iter().any(|id| id.as_str() == r.id.value.as_str()))
-        .map(repo_target)
+        .map(RepoTarget::of)
         .collect();
     let missing: Vec<String> = ids
         .iter()
@@ -508,12 +508,4 @@ pub async fn anchors_in_repositories(
     });
     problems.extend(missing);
     (found, problems)
-}
-
-fn repo_target(r: &haven_model::catalog::Repository) -> RepoTarget {
-    RepoTarget {
-        id: r.id.value.to_string(),
-        url: r.url.value.clone(),
-        password: r.password.as_ref().map(|p| p.value.clone()),
-    }
 }

@@ -280,12 +280,7 @@ fn repository_of(catalog: &Catalog, system: &System) -> Result<Repository, Drill
                 policy.repository.value
             ))
         })?;
-    open_repository(&RepoTarget {
-        id: repository.id.value.to_string(),
-        url: repository.url.value.clone(),
-        password: repository.password.as_ref().map(|p| p.value.clone()),
-    })
-    .map_err(DrillError::Repository)
+    open_repository(&RepoTarget::of(repository)).map_err(DrillError::Repository)
 }
 
 /// Each set's snapshot: the one asked for, else the newest (at or before

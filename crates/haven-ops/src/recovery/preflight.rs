@@ -216,12 +216,7 @@ pub(super) fn open(catalog: &Catalog, repo_id: &str) -> Result<Repository, Strin
     let repository = catalog
         .repository(repo_id)
         .ok_or_else(|| format!("no repository {repo_id} in the catalog"))?;
-    open_repository(&RepoTarget {
-        id: repository.id.value.to_string(),
-        url: repository.url.value.clone(),
-        password: repository.password.as_ref().map(|p| p.value.clone()),
-    })
-    .map_err(|e| format!("{e:#}"))
+    open_repository(&RepoTarget::of(repository)).map_err(|e| format!("{e:#}"))
 }
 
 /// Where each set's data lands: file sets at their paths (under the

@@ -295,6 +295,27 @@ impl Instance for Handle {
         Ok(crate::recovery::view(&catalog, self.store.as_ref(), id).await?)
     }
 
+    async fn holds(
+        &self,
+        query: &crate::api::HoldsQuery,
+    ) -> Result<Vec<crate::api::HoldView>, InstanceError> {
+        Ok(crate::holds::list(&self.catalog(), query).await?)
+    }
+
+    async fn hold_add(
+        &self,
+        request: &crate::api::HoldRequest,
+    ) -> Result<crate::api::HoldView, InstanceError> {
+        Ok(crate::holds::add(&self.catalog(), request).await?)
+    }
+
+    async fn hold_lift(
+        &self,
+        request: &crate::api::HoldRequest,
+    ) -> Result<crate::api::HoldView, InstanceError> {
+        Ok(crate::holds::lift(&self.catalog(), request).await?)
+    }
+
     async fn recoveries(
         &self,
     ) -> Result<Vec<haven_model::recovery::run::RecoveryRun>, InstanceError> {

@@ -13,7 +13,7 @@ const OPS_LAYERS: &[&[&str]] = &[
     &["instance"],
     &["jobs", "delivery"],
     &["audit", "access"],
-    &["status", "preflight", "drills"],
+    &["status", "preflight", "drills", "holds"],
     &["recovery"],
     &["api"],
     &["watch"],
