@@ -613,7 +613,9 @@ fn http(
 /// server's log, the audit log or an answer.
 #[test]
 fn console_sessions_need_their_csrf_token_and_failed_logins_raise_a_security_alert() {
-    let estate = Estate::new("[access]\nfailure_burst = 3\nfailure_window = \"10m\"\n");
+    let estate = Estate::new(
+        "[access]\nfailure_burst = 3\nfailure_window = \"10m\"\ntotp = \"optional\"\n\n[export]\nfile = \"events.jsonl\"\n",
+    );
     let password = "a long enough passphrase";
     estate.user("ana", &[Role::Operator], &[]);
     let (_server, address, instance) = estate.start();
@@ -696,14 +698,49 @@ fn console_sessions_need_their_csrf_token_and_failed_logins_raise_a_security_ale
         })
     });
 
-    // Nothing secret is left behind.
+    // A TOTP seed is shown once, to the admin who enrols it.
+    let enrolled = parse_json(
+        &estate.haven(
+            &["--server", &address, "--json", "user", "totp", "ana"],
+            "",
+            None,
+        ),
+        0,
+    );
+    let seed = enrolled["secret"].as_str().expect("seed").to_string();
+    let (_, users) = call(&address, "GET", "/users", &instance, &Value::Null);
+    assert_eq!(users[0]["totp"], true, "{users}");
+
+    // Nothing secret is left behind: not in the audit log, the server's
+    // log, the SIEM export, any other answer, or the database.
     let (_, entries) = call(&address, "GET", "/audit/entries", &instance, &Value::Null);
     let entries = entries.to_string();
     assert!(entries.contains("session.login") && entries.contains("session.logout"));
+    assert!(entries.contains("user.totp"));
     let log = std::fs::read_to_string(estate.ws.path("server.log")).expect("log");
-    for text in [&entries, &log] {
-        for secret_text in [password, secret.as_str(), "guess guess guess"] {
-            assert!(!text.contains(secret_text), "{secret_text} leaked");
+    let events = std::fs::read_to_string(estate.data.join("events.jsonl")).expect("events");
+    assert!(events.contains("audit-checkpoint"), "the export is written");
+    // The database file and its write-ahead log (pages not yet copied
+    // back).
+    let database: String = ["haven.db", "haven.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::read(estate.data.join(f)).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .collect();
+    for (what, text) in [
+        ("the audit log", &entries),
+        ("the server's log", &log),
+        ("the SIEM export", &events),
+        ("the users", &users.to_string()),
+        ("the database", &database),
+    ] {
+        for secret_text in [
+            password,
+            secret.as_str(),
+            "guess guess guess",
+            seed.as_str(),
+        ] {
+            assert!(!text.contains(secret_text), "{what} holds {secret_text}");
         }
     }
 }
