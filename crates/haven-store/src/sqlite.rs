@@ -828,6 +828,15 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// The `record` column of an optional row, read as a `what`.
+fn record_of<T: serde::de::DeserializeOwned>(
+    row: Option<sqlx::sqlite::SqliteRow>,
+    what: &str,
+) -> Result<Option<T>> {
+    row.map(|row| from_json(&row.try_get::<String, _>("record")?, what))
+        .transpose()
+}
+
 fn alert_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Alert> {
     let escalation: Option<String> = row.try_get("escalation")?;
     Ok(Alert {

@@ -49,63 +49,77 @@ pub fn user(global: &GlobalArgs, command: &UserCommand) -> Result<u8> {
             }
             return Ok(exit::SUCCESS);
         }
-        let shown: Vec<User> = match command {
-            UserCommand::Add {
-                name, roles, teams, ..
-            } => {
-                let request = NewUser {
-                    name: name.clone(),
-                    roles: roles.clone(),
-                    teams: teams.clone(),
-                    password: password.clone().unwrap_or_default(),
-                    by,
-                };
-                vec![instance.user_add(&request).await?]
-            }
-            UserCommand::List { .. } => instance.users().await?,
-            UserCommand::Totp { .. } => unreachable!("answered above"),
-            UserCommand::Roles {
-                name, roles, teams, ..
-            } => {
-                let change = UserChange {
-                    name: name.clone(),
-                    password: None,
-                    roles: Some(roles.clone()),
-                    teams: (!teams.is_empty()).then(|| teams.clone()),
-                    by,
-                };
-                vec![instance.user_change(&change).await?]
-            }
-            UserCommand::Disable { name, .. } | UserCommand::ResetPassword { name, .. } => {
-                let change = UserChange {
-                    name: name.clone(),
-                    password: password.clone(),
-                    roles: None,
-                    teams: None,
-                    by,
-                };
-                vec![instance.user_change(&change).await?]
-            }
-        };
+        let shown = change_users(instance.as_ref(), command, password, by).await?;
         if global.json {
             output::print_json(&shown)?;
         } else {
-            for u in &shown {
-                println!(
-                    "{:<20} {:<40} {}{}",
-                    u.name,
-                    u.roles
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    u.teams.join(","),
-                    if u.disabled { "  (disabled)" } else { "" }
-                );
-            }
+            print_users(&shown);
         }
         Ok(exit::SUCCESS)
     })
+}
+
+/// Make the change `command` asks for (or list): the users it touched.
+async fn change_users(
+    instance: &dyn haven_ops::api::Instance,
+    command: &UserCommand,
+    password: Option<String>,
+    by: String,
+) -> Result<Vec<User>> {
+    let change = |name: &String, password, roles, teams| UserChange {
+        name: name.clone(),
+        password,
+        roles,
+        teams,
+        by: by.clone(),
+    };
+    let changed = match command {
+        UserCommand::Add {
+            name, roles, teams, ..
+        } => {
+            let request = NewUser {
+                name: name.clone(),
+                roles: roles.clone(),
+                teams: teams.clone(),
+                password: password.unwrap_or_default(),
+                by: by.clone(),
+            };
+            instance.user_add(&request).await?
+        }
+        UserCommand::List { .. } | UserCommand::Totp { .. } => return Ok(instance.users().await?),
+        UserCommand::Roles {
+            name, roles, teams, ..
+        } => {
+            let teams = (!teams.is_empty()).then(|| teams.clone());
+            let roles = Some(roles.clone());
+            instance
+                .user_change(&change(name, None, roles, teams))
+                .await?
+        }
+        UserCommand::Disable { name, .. } | UserCommand::ResetPassword { name, .. } => {
+            instance
+                .user_change(&change(name, password, None, None))
+                .await?
+        }
+    };
+    Ok(vec![changed])
+}
+
+fn print_users(users: &[User]) {
+    for u in users {
+        println!(
+            "{:<20} {:<40} {}{}{}",
+            u.name,
+            u.roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            u.teams.join(","),
+            if u.totp { "  (totp)" } else { "" },
+            if u.disabled { "  (disabled)" } else { "" }
+        );
+    }
 }
 
 pub fn token(global: &GlobalArgs, command: &TokenCommand) -> Result<u8> {

@@ -193,21 +193,8 @@ pub async fn run(
             source: std::io::Error::other(e),
         })?;
     let exporter = Arc::clone(core.exporter());
-    let audit = crate::audit::AuditLog::open(
-        &settings.data_dir,
-        Arc::clone(&store),
-        Some(Arc::clone(&exporter)),
-    )
-    .await
-    .map_err(|e| ServerError::Io {
-        context: "the audit log".into(),
-        source: std::io::Error::other(e),
-    })?;
-    let audit = Arc::new(audit);
+    let audit = open_audit(&settings, &store, &exporter).await?;
     core.set_audit(Arc::clone(&audit));
-    // haven.toml is read at start: each start marks the settings in force.
-    let target = format!("data-dir:{}", settings.data_dir.display());
-    crate::audit::automation(Some(&audit), "server.start", target, "server", "success").await;
     let notifier = notifier_for(
         &store,
         &clock,
@@ -274,6 +261,29 @@ pub async fn run(
     let done_rx = state.serve(shutdown, command_rx, done_rx).await?;
     state.shut_down(done_rx).await;
     Ok(())
+}
+
+/// The audit log, its start recorded (haven.toml is read at start: each
+/// start marks the settings in force).
+async fn open_audit(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    exporter: &Arc<Exporter>,
+) -> Result<Arc<crate::audit::AuditLog>, ServerError> {
+    let audit = crate::audit::AuditLog::open(
+        &settings.data_dir,
+        Arc::clone(store),
+        Some(Arc::clone(exporter)),
+    )
+    .await
+    .map_err(|e| ServerError::Io {
+        context: "the audit log".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let audit = Arc::new(audit);
+    let target = format!("data-dir:{}", settings.data_dir.display());
+    crate::audit::automation(Some(&audit), "server.start", target, "server", "success").await;
+    Ok(audit)
 }
 
 impl Loop {

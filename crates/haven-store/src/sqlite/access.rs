@@ -4,7 +4,7 @@ use haven_model::access::{Session, Token, User};
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{SqliteStore, from_json, json_text, ms};
+use super::{SqliteStore, from_json, json_text, ms, record_of};
 use crate::Result;
 
 impl SqliteStore {
@@ -52,17 +52,11 @@ impl SqliteStore {
     }
 
     pub(crate) async fn token_by_secret_impl(&self, secret_hash: &str) -> Result<Option<Token>> {
-        let Some(row) = sqlx::query("SELECT record FROM tokens WHERE secret_hash = ?")
+        let row = sqlx::query("SELECT record FROM tokens WHERE secret_hash = ?")
             .bind(secret_hash)
             .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(from_json(
-            &row.try_get::<String, _>("record")?,
-            "token",
-        )?))
+            .await?;
+        record_of(row, "token")
     }
 }
 
@@ -84,17 +78,11 @@ impl SqliteStore {
         &self,
         secret_hash: &str,
     ) -> Result<Option<Session>> {
-        let Some(row) = sqlx::query("SELECT record FROM sessions WHERE secret_hash = ?")
+        let row = sqlx::query("SELECT record FROM sessions WHERE secret_hash = ?")
             .bind(secret_hash)
             .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(from_json(
-            &row.try_get::<String, _>("record")?,
-            "session",
-        )?))
+            .await?;
+        record_of(row, "session")
     }
 
     pub(crate) async fn delete_session_impl(&self, id: &str) -> Result<()> {

@@ -3,7 +3,7 @@
 use haven_model::approval::{ApprovalRequest, RequestState};
 use sqlx::Row;
 
-use super::{SqliteStore, from_json, json_text, ms, returned_id};
+use super::{SqliteStore, from_json, json_text, ms, record_of, returned_id};
 use crate::Result;
 
 impl SqliteStore {
@@ -63,16 +63,10 @@ impl SqliteStore {
     }
 
     pub(crate) async fn approval_impl(&self, id: i64) -> Result<Option<ApprovalRequest>> {
-        let Some(row) = sqlx::query("SELECT record FROM approval_requests WHERE id = ?")
+        let row = sqlx::query("SELECT record FROM approval_requests WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(from_json(
-            &row.try_get::<String, _>("record")?,
-            "approval request",
-        )?))
+            .await?;
+        record_of(row, "approval request")
     }
 }
