@@ -134,17 +134,9 @@ impl Shared {
     }
 }
 
-/// Where the access-control work inserts its four-eyes gate: a run that
-/// touches tier 1–2 services waits here, before its first restore, until
-/// a second person approves. Today every run passes.
-fn approval_gate(_run: &RecoveryRun) -> Result<(), String> {
-    Ok(())
-}
-
 /// Start units as they become ready; end when every unit has settled.
 async fn drive(shared: Arc<Shared>) -> Result<(), String> {
     let run = shared.run.lock().await.clone();
-    approval_gate(&run)?;
     let (_, steps) = shared
         .store
         .recovery(run.id)
