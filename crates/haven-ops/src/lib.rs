@@ -33,6 +33,7 @@ pub mod drills;
 pub mod holds;
 pub mod instance;
 pub mod jobs;
+pub mod metrics;
 pub mod preflight;
 pub mod recovery;
 pub mod server;

@@ -74,6 +74,19 @@ pub enum StoreError {
 /// A store result.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How many jobs of a system, kind and outcome were recorded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobCount {
+    /// The system (none: a repository's job, a prune or a check).
+    pub system: Option<String>,
+    /// The kind (`backup`, `prune`, …).
+    pub kind: String,
+    /// The outcome (`success`, `failed`, `running`, …).
+    pub outcome: String,
+    /// How many.
+    pub count: u64,
+}
+
 /// How a job ended.
 #[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct JobEnd {
@@ -184,6 +197,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// For each task of `kind`, its newest job with one of `outcomes`.
     async fn latest_jobs(&self, kind: JobKind, outcomes: &[Outcome]) -> Result<Vec<Job>>;
+
+    /// Every job ever recorded, counted by system (none: a repository's
+    /// job), kind and outcome.
+    async fn job_counts(&self) -> Result<Vec<JobCount>>;
 
     /// How full a repository was, measured at the end of its jobs since
     /// `since`, oldest first.

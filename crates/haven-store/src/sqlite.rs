@@ -17,7 +17,7 @@ use haven_model::alerts::{
 use haven_model::catalog::watch::Scope;
 use haven_model::maintenance::Recorded;
 
-use crate::{AlertFilter, JobEnd, JobFilter, Result, Store, StoreError};
+use crate::{AlertFilter, JobCount, JobEnd, JobFilter, Result, Store, StoreError};
 use haven_model::access::{Session, Token, User};
 use haven_model::approval::{ApprovalRequest, RequestState};
 use haven_model::audit::{Entry, Hash};
@@ -747,6 +747,25 @@ impl Store for SqliteStore {
 
     async fn newest_audit_checkpoint(&self) -> Result<Option<(u64, String)>> {
         self.newest_audit_checkpoint_impl().await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<JobCount>> {
+        let rows = sqlx::query(
+            "SELECT system, kind, outcome, COUNT(*) AS n FROM jobs \
+             GROUP BY system, kind, outcome ORDER BY system, kind, outcome",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(JobCount {
+                    system: r.try_get("system")?,
+                    kind: r.try_get("kind")?,
+                    outcome: r.try_get("outcome")?,
+                    count: u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn put_user(&self, user: &User) -> Result<()> {

@@ -434,6 +434,13 @@ impl Instance for Remote {
         .await
     }
 
+    async fn metrics(&self) -> Result<haven_ops::metrics::MetricsSnapshot, InstanceError> {
+        Err(InstanceError::new(
+            ErrorCode::Failed,
+            "the metrics are served as text at /metrics (Prometheus), not through the API",
+        ))
+    }
+
     async fn holds(
         &self,
         query: &haven_ops::api::HoldsQuery,

@@ -11,6 +11,7 @@ pub mod access;
 pub mod client;
 pub mod error;
 mod extract;
+pub mod metrics;
 mod serve;
 pub mod session;
 
@@ -132,6 +133,7 @@ async fn method_not_allowed(request: Request) -> Response {
 /// The API router for an instance (a running server in this process).
 pub fn router(instance: Audited, token: String) -> Router {
     let health: Arc<dyn Instance> = Arc::new(instance.clone());
+    let scrape_token = token.clone();
     let api = Router::new()
         .route("/status", get(status))
         .route("/jobs", get(jobs))
@@ -180,6 +182,17 @@ pub fn router(instance: Audited, token: String) -> Router {
             },
             require_token,
         ));
+    let api_metrics = metrics::ApiMetrics::default();
+    let scrape = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .with_state((Arc::clone(&health), api_metrics.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            Auth {
+                token: scrape_token.clone(),
+                instance: Arc::clone(&health),
+            },
+            require_token,
+        ));
     let auth = Router::new()
         .route("/auth/login", post(session::login))
         .route("/auth/logout", post(session::logout))
@@ -190,9 +203,14 @@ pub fn router(instance: Audited, token: String) -> Router {
     Router::new()
         .route("/healthz", get(move || healthz(health.clone())))
         .merge(auth)
+        .merge(scrape)
         .nest("/api/v1", api)
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            api_metrics,
+            metrics::observe,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 

@@ -1040,3 +1040,157 @@ fn lifting_a_legal_hold_waits_for_a_second_person() {
     let held = parse_json(&run(&["--json", "hold", "list"], &ana), 0);
     assert_eq!(held, json!([]), "lifted");
 }
+
+/// `/metrics` serves the instance's numbers to a scraper with a token,
+/// in a text format a Prometheus parser reads: jobs by system and
+/// outcome, RPO ages, compliance counts, open alerts, the API's own
+/// requests and latencies.
+#[test]
+fn metrics_are_served_in_the_prometheus_text_format() {
+    let estate = Estate::new("");
+    let (_server, address, instance) = estate.start();
+    for system in ["payments-files", "web-files"] {
+        let path = format!("/systems/{system}/run");
+        assert_eq!(call(&address, "POST", &path, &instance, &json!({})).0, 202);
+    }
+    wait_for("both backups to end", || {
+        let (_, jobs) = call(&address, "GET", "/jobs", &instance, &Value::Null);
+        jobs.as_array()
+            .is_some_and(|all| all.len() >= 2 && all.iter().all(|j| j["outcome"] != "running"))
+    });
+    wait_for("the failed backup's alert", || {
+        let (_, alerts) = call(&address, "GET", "/alerts", &instance, &Value::Null);
+        alerts.as_array().is_some_and(|all| !all.is_empty())
+    });
+    assert_eq!(
+        http(&address, "GET", "/metrics", &[], "").0,
+        401,
+        "a token is needed"
+    );
+    let bearer = format!("Bearer {instance}");
+    let (status, head, body) = http(
+        &address,
+        "GET",
+        "/metrics",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(head.contains("openmetrics-text"), "{head}");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .expect("the Prometheus text format");
+    let value = |metric: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                other => panic!("{metric}: {other:?}"),
+            })
+    };
+    let ok = [
+        ("system", "payments-files"),
+        ("kind", "backup"),
+        ("outcome", "success"),
+    ];
+    assert_eq!(value("haven_jobs_total", &ok), Some(1.0), "{body}");
+    let failed = [
+        ("system", "web-files"),
+        ("kind", "backup"),
+        ("outcome", "failed"),
+    ];
+    assert!(
+        value("haven_jobs_total", &failed).is_some_and(|n| n >= 1.0),
+        "{body}"
+    );
+    let payments = [("system", "payments-files")];
+    assert_eq!(value("haven_rpo_seconds", &payments), Some(86_400.0));
+    let age = value("haven_last_good_backup_age_seconds", &payments).expect("an age");
+    assert!((0.0..3600.0).contains(&age), "{age}");
+    let services: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "haven_services_by_compliance")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert_eq!(services, 3.0, "every service counted once: {body}");
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "haven_alerts_open"),
+        "{body}"
+    );
+    let jobs_route = [
+        ("method", "GET"),
+        ("route", "/api/v1/jobs"),
+        ("status", "200"),
+    ];
+    assert!(
+        value("haven_http_requests_total", &jobs_route).is_some_and(|n| n >= 2.0),
+        "{body}"
+    );
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "haven_http_request_duration_seconds"
+                && matches!(s.value, prometheus_parse::Value::Histogram(_))),
+        "{body}"
+    );
+    // The Grafana dashboard in examples/ asks only for metrics served.
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/grafana/haven-dashboard.json"),
+    )
+    .expect("the dashboard");
+    let families = haven_web::metrics::FAMILIES;
+    // Every family scraped is one of the list…
+    for sample in &scrape.samples {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .fold(sample.metric.as_str(), |name, suffix| {
+                name.trim_end_matches(suffix)
+            });
+        assert!(
+            families.contains(&family),
+            "{family} is served but not listed"
+        );
+    }
+    // …the dashboard asks for those only…
+    let asked: std::collections::BTreeSet<String> = dashboard
+        .split("haven_")
+        .skip(1)
+        .map(|rest| {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            format!("haven_{}", name.trim_end_matches("_bucket"))
+        })
+        .collect();
+    assert!(asked.len() >= 8, "{asked:?}");
+    for name in &asked {
+        assert!(
+            families.contains(&name.as_str()),
+            "the dashboard asks for {name}"
+        );
+    }
+    // …and docs/server.md documents each.
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/server.md"),
+    )
+    .expect("docs");
+    for family in families {
+        assert!(
+            docs.contains(&format!("`{family}`")),
+            "docs/server.md: {family}"
+        );
+    }
+}

@@ -206,6 +206,10 @@ impl Instance for Audited {
         self.inner.status().await
     }
 
+    async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError> {
+        self.inner.metrics().await
+    }
+
     async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError> {
         self.inner.jobs(query).await
     }

@@ -52,6 +52,10 @@ pub trait Instance: Send + Sync {
     /// RPO compliance and next runs.
     async fn status(&self) -> Result<StatusReport, InstanceError>;
 
+    /// What `/metrics` shows: jobs, compliance, readiness, alerts,
+    /// drills, recoveries, repository usage.
+    async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError>;
+
     /// Jobs, newest first.
     async fn jobs(&self, query: &JobsQuery) -> Result<Vec<Job>, InstanceError>;
 

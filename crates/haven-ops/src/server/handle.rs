@@ -295,6 +295,11 @@ impl Instance for Handle {
         Ok(crate::recovery::view(&catalog, self.store.as_ref(), id).await?)
     }
 
+    async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError> {
+        let status = self.status().await?;
+        Ok(crate::metrics::snapshot(self.store.as_ref(), &self.catalog(), status).await?)
+    }
+
     async fn holds(
         &self,
         query: &crate::api::HoldsQuery,

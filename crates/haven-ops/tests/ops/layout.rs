@@ -14,7 +14,7 @@ const OPS_LAYERS: &[&[&str]] = &[
     &["jobs", "delivery"],
     &["audit", "access"],
     &["status", "preflight", "drills", "holds"],
-    &["recovery"],
+    &["recovery", "metrics"],
     &["api"],
     &["watch"],
     &["server"],

@@ -302,6 +302,23 @@ pub async fn filters_select_and_order_jobs(store: &dyn Store) {
         .await
         .expect("jobs");
     assert!(prunes.is_empty());
+    // Counted by system, kind and outcome (for /metrics).
+    let counts: Vec<(Option<String>, String, String, u64)> = store
+        .job_counts()
+        .await
+        .expect("counts")
+        .into_iter()
+        .map(|c| (c.system, c.kind, c.outcome, c.count))
+        .collect();
+    let row = |s: &str, o: &str, n| (Some(s.to_string()), "backup".to_string(), o.to_string(), n);
+    assert_eq!(
+        counts,
+        vec![
+            row("a", "success", 3),
+            row("b", "failed", 1),
+            row("c", "failed", 1)
+        ]
+    );
 }
 
 pub async fn set_states_are_saved_with_the_job_that_changes_them(store: &dyn Store) {
