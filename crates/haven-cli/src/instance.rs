@@ -105,8 +105,14 @@ pub async fn connect(settings: &Settings) -> Result<Box<dyn Instance>> {
             )
         })?,
     };
+    // A server speaking TLS with its own (or a private CA's) certificate:
+    // trust the certificate its settings name.
+    let ca = settings
+        .tls
+        .as_ref()
+        .and_then(|t| std::fs::read(&t.cert).ok());
     Ok(Box::new(
-        Remote::new(&address, token).break_glass(reach.break_glass),
+        Remote::trusting(&address, token, ca.as_deref()).break_glass(reach.break_glass),
     ))
 }
 

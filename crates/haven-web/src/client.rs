@@ -36,21 +36,37 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// The server at `address` (`127.0.0.1:8080`), with the API token.
+    /// The server at `address` (`127.0.0.1:8080`, or a URL:
+    /// `https://haven.example.com:8443`), with the API token.
     pub fn new(address: &str, token: String) -> Self {
+        Remote::trusting(address, token, None)
+    }
+
+    /// The same, trusting the certificates of `ca` (PEM) besides the
+    /// system's: a server with a private CA's or its own certificate.
+    pub fn trusting(address: &str, token: String, ca: Option<&[u8]>) -> Self {
         // reqwest is built without a default TLS provider (Haven's one
         // provider is aws-lc-rs); first install wins, repeating is safe.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         // A server that does not answer must not hang the command.
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .unwrap_or_default();
+            .timeout(REQUEST_TIMEOUT);
+        for certificate in ca
+            .and_then(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
+            .unwrap_or_default()
+        {
+            builder = builder.add_root_certificate(certificate);
+        }
+        let base = if address.starts_with("http://") || address.starts_with("https://") {
+            address.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{address}")
+        };
         Remote {
-            base: format!("http://{address}"),
+            base,
             token,
-            http,
+            http: builder.build().unwrap_or_default(),
             break_glass: None,
         }
     }

@@ -14,6 +14,7 @@ mod extract;
 pub mod metrics;
 mod serve;
 pub mod session;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -211,6 +212,7 @@ pub fn router(instance: Audited, token: String) -> Router {
             api_metrics,
             metrics::observe,
         ))
+        .layer(axum::middleware::from_fn(tls::secure_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 

@@ -238,9 +238,15 @@ pub(crate) async fn whoami(State(auth): State<Auth>, headers: HeaderMap) -> Resp
     }
 }
 
-/// Did the client come over HTTPS (a TLS-terminating proxy says so)?
+/// Did the client come over HTTPS (to Haven's own TLS, or through a
+/// TLS-terminating proxy that says so)?
 fn https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+    headers.contains_key(TLS_MARK)
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
+
+/// Set on requests that came over Haven's own TLS (never by a client:
+/// an incoming one is removed first).
+pub(crate) const TLS_MARK: &str = "x-haven-over-tls";

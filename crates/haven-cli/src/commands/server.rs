@@ -51,6 +51,16 @@ pub fn serve(
                 .await
                 .context("cannot open the database")?,
         );
+        // A certificate that does not read stops the server before it
+        // listens, saying which file and why.
+        let tls = match &settings.tls {
+            Some(t) => Some(
+                haven_web::tls::server_config(&t.cert, &t.key)
+                    .map_err(|e| anyhow::anyhow!("[tls] in haven.toml: {e}"))?,
+            ),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let token = ensure_token(&settings.data_dir).with_context(|| {
             format!(
                 "cannot create the API token in {}",
@@ -75,7 +85,15 @@ pub fn serve(
         )
         .with_context(|| format!("cannot write {}", catalog_file.display()))?;
         let address_file = server_address_file(&settings.data_dir);
-        haven_ops::instance::write_private(&address_file, format!("{address}\n").as_bytes())
+        let url = format!("{scheme}://{address}");
+        // Plain HTTP as `HOST:PORT` (what clients have always read); TLS
+        // as a URL, so they know to speak it.
+        let written = if tls.is_some() {
+            url.clone()
+        } else {
+            address.to_string()
+        };
+        haven_ops::instance::write_private(&address_file, format!("{written}\n").as_bytes())
             .with_context(|| format!("cannot write {}", address_file.display()))?;
         eprintln!(
             "haven server: data dir {}, catalog {} ({} services, {} systems), database {}",
@@ -86,7 +104,7 @@ pub fn serve(
             redact(&settings.database)
         );
         eprintln!(
-            "API on http://{address} (token in {})",
+            "API on {url} (token in {})",
             settings.token_file().display()
         );
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -98,7 +116,7 @@ pub fn serve(
             let Ok(handle) = handle_rx.await else {
                 return Ok(());
             };
-            haven_web::serve(api_listener, handle.audited(), api_token, async move {
+            haven_web::serve(api_listener, handle.audited(), api_token, tls, async move {
                 let _ = api_stop.wait_for(|stop| *stop).await;
             })
             .await

@@ -1194,3 +1194,38 @@ fn metrics_are_served_in_the_prometheus_text_format() {
         );
     }
 }
+
+/// With `[tls]`, the server speaks HTTPS (its address file says so) and
+/// the command line reaches it, trusting the certificate the settings
+/// name; a certificate that does not read stops the server with the
+/// file's name.
+#[test]
+fn with_a_certificate_the_server_speaks_https_and_the_cli_follows() {
+    let estate = Estate::new("[tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n");
+    let tls = estate.data.join("tls");
+    std::fs::create_dir_all(&tls).expect("mkdir");
+    std::fs::write(tls.join("cert.pem"), "not a certificate").expect("write");
+    let log = estate.ws.path("broken.log");
+    let broken = std::process::Command::new(assert_cmd::cargo::cargo_bin("haven"))
+        .args(["server", "--data-dir"])
+        .arg(&estate.data)
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .status()
+        .expect("haven server");
+    assert_eq!(broken.code(), Some(1));
+    let said = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        said.contains("[tls]") && said.contains("cert.pem"),
+        "{said}"
+    );
+
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let certified = rcgen::generate_simple_self_signed(names).expect("a certificate");
+    std::fs::write(tls.join("cert.pem"), certified.cert.pem()).expect("cert");
+    std::fs::write(tls.join("key.pem"), certified.signing_key.serialize_pem()).expect("key");
+    let _server = start_server_in(&estate.data, &estate.ws.path("server.log"), "077", &[]);
+    let address = std::fs::read_to_string(estate.data.join("server.addr")).expect("addr");
+    assert!(address.starts_with("https://127.0.0.1:"), "{address}");
+    let status = parse_json(&estate.haven(&["--json", "status"], "", None), 0);
+    assert_eq!(status["source"], "server", "{status}");
+}

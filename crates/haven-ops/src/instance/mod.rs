@@ -17,6 +17,6 @@ pub use redact::{redact, remember};
 pub use secrets::{SecretError, repository_password};
 pub use settings::{
     AccessSettings, ExportSettings, OidcSettings, Overrides, Settings, SettingsError, SyslogTarget,
-    configured_catalog, ensure_token, read_token, server_address_file, server_catalog_file,
-    token_file,
+    TlsSettings, configured_catalog, ensure_token, read_token, server_address_file,
+    server_catalog_file, token_file,
 };

@@ -42,6 +42,25 @@ struct SettingsFile {
     export: Option<ExportFile>,
     heartbeat: Option<HeartbeatFile>,
     access: Option<AccessFile>,
+    tls: Option<TlsFile>,
+}
+
+/// `[tls]` of `haven.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+/// HTTPS for the API and the console (`[tls]`): PEM files, the
+/// certificate chain and its private key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// Its private key (PEM, PKCS#8 or PKCS#1/SEC1); keep it 0600.
+    pub key: PathBuf,
 }
 
 /// `[access]` of `haven.toml`.
@@ -313,6 +332,8 @@ pub struct Settings {
     pub heartbeat: Option<HeartbeatSettings>,
     /// Access control: four eyes, logins, sessions.
     pub access: AccessSettings,
+    /// HTTPS, when configured.
+    pub tls: Option<TlsSettings>,
 }
 
 /// A settings problem, with the file and what to do.
@@ -352,6 +373,7 @@ impl Settings {
             alerts: r.alerts(file.alerts.as_ref())?,
             export: r.export(data_dir, file.export.as_ref())?,
             access: r.access(file.access.as_ref())?,
+            tls: file.tls.as_ref().map(|t| r.tls(data_dir, t)).transpose()?,
             heartbeat: file
                 .heartbeat
                 .as_ref()
@@ -509,6 +531,22 @@ impl Reader<'_> {
         let schedule = CronSchedule::parse(text)
             .map_err(|e| self.at("prune_schedule", format!("{e}; e.g. {CRON_EXAMPLE}")))?;
         Ok((schedule, grace))
+    }
+
+    /// `[tls]`: both files, relative to the data dir unless absolute.
+    fn tls(&self, data_dir: &Path, t: &TlsFile) -> Result<TlsSettings, SettingsError> {
+        let path = |k: &str, v: &Option<String>| {
+            v.as_deref().map(|p| data_dir.join(p)).ok_or_else(|| {
+                self.at(
+                    &format!("tls.{k}"),
+                    "is missing: give the PEM file's path".into(),
+                )
+            })
+        };
+        Ok(TlsSettings {
+            cert: path("cert", &t.cert)?,
+            key: path("key", &t.key)?,
+        })
     }
 
     /// `[access]`.

@@ -69,6 +69,11 @@ run = "cat > /dev/null"
 "#;
 
 async fn start() -> Api {
+    start_with(None).await
+}
+
+/// The same, over TLS with `tls`.
+async fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Api {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("catalog")).expect("mkdir");
@@ -109,7 +114,7 @@ async fn start() -> Api {
     let mut api_stop = stopped;
     let api_token = token.clone();
     tokio::spawn(async move {
-        haven_web::serve(listener, handle.audited(), api_token, async move {
+        haven_web::serve(listener, handle.audited(), api_token, tls, async move {
             let _ = api_stop.wait_for(|s| *s).await;
         })
         .await
@@ -519,4 +524,102 @@ async fn idle_connections_are_closed() {
     )
     .await;
     assert!(closed.is_ok(), "the connection stayed open");
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, as PEM files
+/// in `dir`: (certificate, key).
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let certified = rcgen::generate_simple_self_signed(names).expect("a certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("cert");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("key");
+    (cert, key)
+}
+
+/// With a certificate, the API speaks TLS only, and its answers carry
+/// HSTS beside the headers every answer carries (a strict CSP, nosniff,
+/// no framing, no referrer); a broken key file is explained.
+#[tokio::test]
+async fn over_tls_the_api_answers_with_hsts_and_refuses_plain_http() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key) = self_signed(dir.path());
+    let config = haven_web::tls::server_config(&cert, &key).expect("config");
+    let api = start_with(Some(config)).await;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).expect("cert")).expect("pem");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .expect("client");
+    let port = api.address.rsplit(':').next().expect("port");
+    let answer = client
+        .get(format!("https://localhost:{port}/api/v1/status"))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .expect("an answer over TLS");
+    assert_eq!(answer.status(), 200);
+    let header = |name: &str| {
+        answer
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("strict-transport-security"), "max-age=31536000");
+    assert_eq!(
+        header("content-security-policy"),
+        haven_web::tls::CONTENT_SECURITY_POLICY
+    );
+    assert!(!header("content-security-policy").contains("unsafe-inline"));
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("x-frame-options"), "DENY");
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = raw(
+        &api.address,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(!plain.starts_with("HTTP/1.1 200"), "{plain}");
+
+    std::fs::write(&key, "not a key").expect("write");
+    let broken = haven_web::tls::server_config(&cert, &key).expect_err("refused");
+    assert!(
+        broken.contains("key.pem") && broken.contains("not a PEM private key"),
+        "{broken}"
+    );
+}
+
+/// Without TLS the same headers are there, but no HSTS (it would pin a
+/// name to HTTPS that does not speak it).
+#[tokio::test]
+async fn plain_answers_carry_the_security_headers_without_hsts() {
+    let api = start().await;
+    let answer = raw(
+        &api.address,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .to_ascii_lowercase();
+    assert!(
+        answer.contains("content-security-policy: default-src 'self'"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("x-content-type-options: nosniff"),
+        "{answer}"
+    );
+    assert!(!answer.contains("strict-transport-security"), "{answer}");
+}
+
+/// Send `request` as is; the whole answer as text (empty when the
+/// connection closed without one).
+async fn raw(address: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
 }
