@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod client;
+mod console;
 pub mod error;
 mod extract;
 pub mod metrics;
@@ -194,6 +195,9 @@ pub fn router(instance: Audited, token: String) -> Router {
             },
             require_token,
         ));
+    let console = console::router(AppState {
+        instance: instance.clone(),
+    });
     let auth = Router::new()
         .route("/auth/login", post(session::login))
         .route("/auth/logout", post(session::logout))
@@ -205,6 +209,7 @@ pub fn router(instance: Audited, token: String) -> Router {
         .route("/healthz", get(move || healthz(health.clone())))
         .merge(auth)
         .merge(scrape)
+        .merge(console)
         .nest("/api/v1", api)
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -44,11 +44,16 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Does a change made with session `secret` carry its CSRF token?
 pub(crate) fn csrf_ok(headers: &HeaderMap, secret: &str) -> bool {
+    headers
+        .get(CSRF_HEADER)
+        .is_some_and(|given| csrf_matches(secret, &String::from_utf8_lossy(given.as_bytes())))
+}
+
+/// Is `given` the CSRF token of session `secret` (compared in constant
+/// time)?
+pub(crate) fn csrf_matches(secret: &str, given: &str) -> bool {
     let expected = csrf_token(secret);
-    headers.get(CSRF_HEADER).is_some_and(|given| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes())
-            .is_ok()
-    })
+    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_ok()
 }
 
 /// The answer to a change made with a session cookie but without its
@@ -108,7 +113,7 @@ pub(crate) async fn login(
 }
 
 /// The cookie that carries a new session.
-fn session_cookie(granted: &haven_ops::api::Granted, headers: &HeaderMap) -> String {
+pub(crate) fn session_cookie(granted: &haven_ops::api::Granted, headers: &HeaderMap) -> String {
     let max_age = granted
         .session
         .expires_at

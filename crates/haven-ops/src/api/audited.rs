@@ -71,6 +71,11 @@ impl Audited {
         }
     }
 
+    /// Is single sign-on set up (`[access.oidc]`)?
+    pub fn sso_enabled(&self) -> bool {
+        self.access.oidc.is_some()
+    }
+
     /// Who acts.
     pub fn caller(&self) -> &Caller {
         &self.caller

@@ -1,0 +1,149 @@
+//! The console: server-rendered pages (minijinja templates compiled into
+//! the binary, HTML auto-escaped), htmx for live refreshes (the overview
+//! re-fetches its grid; a request from htmx gets the fragment only, and
+//! every page answers `Vary: HX-Request`), no script of our own and no
+//! inline one (the CSP forbids it). Every page needs a console session
+//! (else to `/login`); every form carries the session's CSRF token; every
+//! action goes through the same instance interface as the API, acting as
+//! the logged-in user, so its roles, scope and four eyes apply.
+
+mod pages;
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::AppState;
+use crate::session::{csrf_matches, session_secret};
+
+/// The templates, compiled in.
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, text) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("login.html", include_str!("templates/login.html")),
+        ("overview.html", include_str!("templates/overview.html")),
+        (
+            "overview_grid.html",
+            include_str!("templates/overview_grid.html"),
+        ),
+        ("alerts.html", include_str!("templates/alerts.html")),
+        ("requests.html", include_str!("templates/requests.html")),
+        ("service.html", include_str!("templates/service.html")),
+    ] {
+        if let Err(e) = env.add_template(name, text) {
+            tracing::error!("the console template {name} does not compile: {e}");
+        }
+    }
+    env
+});
+
+/// The session a page is shown in (set by [`gate`]).
+#[derive(Clone)]
+pub(crate) struct Viewer {
+    /// Who, as recorded.
+    pub actor: String,
+    /// The session's secret (its CSRF token is derived from it).
+    pub secret: String,
+}
+
+/// The console's pages and forms, on the instance of `state`.
+pub(crate) fn router(state: AppState) -> Router {
+    let gated = Router::new()
+        .route("/", get(pages::overview))
+        .route("/services/{id}", get(pages::service))
+        .route("/alerts", get(pages::alerts))
+        .route("/alerts/{id}/{action}", post(pages::alert_action))
+        .route("/requests", get(pages::requests))
+        .route("/requests/{id}/decide", post(pages::decide))
+        .route("/logout", post(pages::logout))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate));
+    Router::new()
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/assets/{file}", get(asset))
+        .merge(gated)
+        .with_state(state)
+}
+
+/// Only with a live console session: its user acts (else to `/login`).
+async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let secret = session_secret(request.headers());
+    let identity = match &secret {
+        Some(secret) => haven_ops::api::Instance::session(&state.instance, secret)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let (Some(identity), Some(secret)) = (identity, secret) else {
+        return Redirect::to("/login").into_response();
+    };
+    request.extensions_mut().insert(Viewer {
+        actor: identity.actor.clone(),
+        secret,
+    });
+    request.extensions_mut().insert(identity);
+    next.run(request).await
+}
+
+/// Render `template` with `context`; a template that fails is a 500
+/// with the reason logged (never shown).
+pub(crate) fn render(template: &str, context: impl Serialize) -> Response {
+    let rendered = TEMPLATES
+        .get_template(template)
+        .and_then(|t| t.render(context));
+    match rendered {
+        Ok(html) => {
+            let mut response = Html(html).into_response();
+            response
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+            response
+        }
+        Err(e) => {
+            tracing::error!("the console page {template} did not render: {e:#}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response()
+        }
+    }
+}
+
+/// Refuse a form whose CSRF token is not its session's.
+pub(crate) fn forged(viewer: &Viewer, given: &str) -> Option<Response> {
+    (!csrf_matches(&viewer.secret, given)).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "this form did not come from your session (its CSRF token does not match): reload the page",
+        )
+            .into_response()
+    })
+}
+
+/// The embedded assets: our stylesheet and htmx.
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind): (&'static [u8], &str) = match file.as_str() {
+        "haven.css" => (
+            include_bytes!("../../assets/haven.css"),
+            "text/css; charset=utf-8",
+        ),
+        "htmx.min.js" => (
+            include_bytes!("../../assets/htmx.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,355 @@
+//! The console's pages and forms. Each reads or changes through the
+//! instance interface as the logged-in user (`Acting`), and renders one
+//! template.
+
+use axum::Extension;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use haven_model::actor::Actor;
+use haven_model::catalog::duration::format_duration;
+use haven_ops::api::{
+    AlertAction, AlertsQuery, Caller, Instance, InstanceError, JobsQuery, LoginRequest,
+    RequestDecision, RequestsQuery, Verdict,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Viewer, forged, render};
+use crate::AppState;
+use crate::access::{Acting, Origin};
+use haven_model::access::csrf_token;
+
+/// What every page of a session shows.
+fn frame(viewer: &Viewer, page: &str) -> serde_json::Map<String, Value> {
+    let mut context = serde_json::Map::new();
+    context.insert("viewer".into(), json!(viewer.actor));
+    context.insert("csrf".into(), json!(csrf_token(&viewer.secret)));
+    context.insert("page".into(), json!(page));
+    context
+}
+
+/// A page that could not be made: the instance's words, its status.
+fn failed(viewer: &Viewer, page: &str, e: &InstanceError) -> Response {
+    let mut context = frame(viewer, page);
+    context.insert("problem".into(), json!(e.message));
+    let mut response = render("base.html", Value::Object(context));
+    *response.status_mut() =
+        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}
+
+fn age(d: Option<jiff::SignedDuration>) -> String {
+    d.map_or("never backed up".into(), format_duration)
+}
+
+/// `GET /`: services by tier, worst first, coloured by compliance and
+/// readiness; open alerts by severity; what runs. From htmx, the grid
+/// only.
+pub(super) async fn overview(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
+) -> Response {
+    let grid = match grid(&instance).await {
+        Ok(grid) => grid,
+        Err(e) => return failed(&viewer, "overview", &e),
+    };
+    if headers.contains_key("hx-request") {
+        return render("overview_grid.html", grid);
+    }
+    let mut context = frame(&viewer, "overview");
+    if let Value::Object(grid) = grid {
+        context.extend(grid);
+    }
+    render("overview.html", Value::Object(context))
+}
+
+async fn grid(instance: &dyn Instance) -> Result<Value, InstanceError> {
+    let status = instance.status().await?;
+    let open = AlertsQuery {
+        open: true,
+        service: None,
+        limit: Some(1000),
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    for alert in instance.alerts(&open).await? {
+        *counts.entry(alert.severity.as_str()).or_insert(0u32) += 1;
+    }
+    let recent = JobsQuery {
+        limit: Some(500),
+        ..JobsQuery::default()
+    };
+    let running_jobs = instance
+        .jobs(&recent)
+        .await?
+        .iter()
+        .filter(|j| j.outcome == haven_model::jobs::Outcome::Running)
+        .count();
+    let running_recoveries = instance
+        .recoveries()
+        .await?
+        .iter()
+        .filter(|r| r.ended_at.is_none())
+        .count();
+    let mut tiers: std::collections::BTreeMap<u8, Vec<Value>> = Default::default();
+    for s in &status.services {
+        let c = &s.compliance;
+        tiers.entry(c.tier).or_default().push(json!({
+            "id": c.service,
+            "name": c.name,
+            "state": c.state.as_str(),
+            "readiness": s.readiness.map_or("unknown", |r| r.as_str()),
+            "age": age(c.age),
+            "rpo": c.rpo.map(format_duration),
+        }));
+    }
+    Ok(json!({
+        "alert_counts": counts.iter().map(|(s, n)| json!({"severity": s, "count": n})).collect::<Vec<_>>(),
+        "running_jobs": running_jobs,
+        "running_recoveries": running_recoveries,
+        "tiers": tiers.into_iter().map(|(tier, services)| json!({"tier": tier, "services": services})).collect::<Vec<_>>(),
+    }))
+}
+
+/// `GET /services/{id}`: objectives against what was measured.
+pub(super) async fn service(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let status = match instance.status().await {
+        Ok(status) => status,
+        Err(e) => return failed(&viewer, "service", &e),
+    };
+    let Some(s) = status.services.iter().find(|s| s.compliance.service == id) else {
+        let e = InstanceError::new(
+            haven_model::errors::ErrorCode::NoSuchSystem,
+            format!("no service {id:?} with backups in the catalog"),
+        );
+        return failed(&viewer, "service", &e);
+    };
+    let systems: Vec<Value> = status
+        .systems
+        .iter()
+        .filter(|x| s.compliance.systems.contains(&x.compliance.system))
+        .map(|x| {
+            json!({
+                "id": x.compliance.system,
+                "state": x.compliance.state.as_str(),
+                "last_good": x.compliance.last_good_at.map_or("never".into(), |t| t.to_string()),
+                "readiness": x.readiness.map_or("unknown", |r| r.as_str()),
+            })
+        })
+        .collect();
+    let mut context = frame(&viewer, "service");
+    context.insert(
+        "service".into(),
+        json!({
+            "name": s.compliance.name,
+            "tier": s.compliance.tier,
+            "state": s.compliance.state.as_str(),
+            "age": age(s.compliance.age),
+            "rpo": s.compliance.rpo.map(format_duration),
+            "readiness": s.readiness.map_or("unknown", |r| r.as_str()),
+            "readiness_reason": s.readiness_reason,
+            "predicted_rto": s.predicted_rto.map_or("not predicted yet (no drill)".into(), format_duration),
+        }),
+    );
+    context.insert("systems".into(), json!(systems));
+    render("service.html", Value::Object(context))
+}
+
+/// `GET /alerts`: open and acknowledged alerts, with their actions.
+pub(super) async fn alerts(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let query = AlertsQuery {
+        open: true,
+        service: None,
+        limit: Some(500),
+    };
+    let alerts = match instance.alerts(&query).await {
+        Ok(alerts) => alerts,
+        Err(e) => return failed(&viewer, "alerts", &e),
+    };
+    let rows: Vec<Value> = alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "severity": a.severity.as_str(),
+                "summary": a.summary,
+                "service": a.subject.service.clone().unwrap_or_default(),
+                "since": a.first_seen.to_string(),
+                "state": a.state.as_str(),
+            })
+        })
+        .collect();
+    let mut context = frame(&viewer, "alerts");
+    context.insert("alerts".into(), json!(rows));
+    render("alerts.html", Value::Object(context))
+}
+
+/// A form with only its CSRF token.
+#[derive(Deserialize)]
+pub(super) struct Plain {
+    csrf: String,
+}
+
+/// `POST /alerts/{id}/ack|resolve`.
+pub(super) async fn alert_action(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path((id, action)): Path<(i64, String)>,
+    Form(form): Form<Plain>,
+) -> Response {
+    if let Some(refused) = forged(&viewer, &form.csrf) {
+        return refused;
+    }
+    let request = AlertAction {
+        id,
+        by: Actor::new(viewer.actor.clone(), None),
+        reason: None,
+    };
+    let done = match action.as_str() {
+        "ack" => instance.acknowledge(&request).await,
+        "resolve" => instance.resolve(&request).await,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match done {
+        Ok(_) => Redirect::to("/alerts").into_response(),
+        Err(e) => failed(&viewer, "alerts", &e),
+    }
+}
+
+/// `GET /requests`: four-eyes requests, pending ones with their forms.
+pub(super) async fn requests(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let requests = match instance.requests(&RequestsQuery::default()).await {
+        Ok(requests) => requests,
+        Err(e) => return failed(&viewer, "requests", &e),
+    };
+    let rows: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "action": r.action, "target": r.target, "because": r.because,
+                "requested_by": r.requested_by, "state": r.state.as_str(), "outcome": r.outcome,
+            })
+        })
+        .collect();
+    let mut context = frame(&viewer, "requests");
+    context.insert("requests".into(), json!(rows));
+    render("requests.html", Value::Object(context))
+}
+
+/// The decision form.
+#[derive(Deserialize)]
+pub(super) struct Decide {
+    csrf: String,
+    verdict: Verdict,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /requests/{id}/decide`.
+pub(super) async fn decide(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<i64>,
+    Form(form): Form<Decide>,
+) -> Response {
+    if let Some(refused) = forged(&viewer, &form.csrf) {
+        return refused;
+    }
+    let decision = RequestDecision {
+        id,
+        verdict: form.verdict,
+        note: form.note.filter(|n| !n.trim().is_empty()),
+    };
+    match instance.decide_request(&decision).await {
+        Ok(_) => Redirect::to("/requests").into_response(),
+        Err(e) => failed(&viewer, "requests", &e),
+    }
+}
+
+/// `POST /logout`.
+pub(super) async fn logout(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Form(form): Form<Plain>,
+) -> Response {
+    if let Some(refused) = forged(&viewer, &form.csrf) {
+        return refused;
+    }
+    let _ = instance.logout(&viewer.secret).await;
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("haven_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    response
+}
+
+/// `GET /login`.
+pub(super) async fn login_form(State(state): State<AppState>) -> Response {
+    login_page(&state, "", None, StatusCode::OK)
+}
+
+fn login_page(
+    state: &AppState,
+    name: &str,
+    problem: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let mut response = render(
+        "login.html",
+        json!({"name": name, "problem": problem, "sso": state.instance.sso_enabled()}),
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// The login form.
+#[derive(Deserialize)]
+pub(super) struct LoginForm {
+    name: String,
+    password: String,
+    #[serde(default)]
+    totp: Option<String>,
+}
+
+/// `POST /login`: the session cookie and to the overview, or the form
+/// again with why not.
+pub(super) async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Origin(origin): Origin,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let request = LoginRequest {
+        name: form.name.clone(),
+        password: form.password,
+        totp: form.totp.filter(|t| !t.trim().is_empty()),
+    };
+    let instance = state.instance.acting(Caller::owner("login", origin));
+    match instance.login(&request).await {
+        Ok(granted) => {
+            let mut response = Redirect::to("/").into_response();
+            let cookie = crate::session::session_cookie(&granted, &headers);
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(e) => {
+            let status =
+                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            login_page(&state, &form.name, Some(e.message), status)
+        }
+    }
+}
