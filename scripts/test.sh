@@ -31,6 +31,16 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || die "PostgreSQL's initdb is still missing"
 export HAVEN_TEST_REQUIRE_POSTGRES=1
+
+# The console's browser tests drive a real headless Chromium through
+# chromedriver (Debian's packages).
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+  echo "installing: chromium chromium-driver" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || die "could not install chromium and chromium-driver"
+fi
+export HAVEN_TEST_CHROMEDRIVER="$(command -v chromedriver)" || die "chromedriver is still missing"
+[ -x "$HAVEN_TEST_CHROMEDRIVER" ] || die "chromedriver is still missing"
 command -v python3 >/dev/null || die "python3 is missing (the server tests edit a test database with it)"
 command -v cargo >/dev/null || die "cargo is missing (install Rust 1.95 or newer)"
 

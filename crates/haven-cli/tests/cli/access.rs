@@ -18,13 +18,13 @@ use crate::server::{Server, api_send, start_server_in, wait_for};
 /// and `ledger` (team finance), tier 3, each on its own system whose
 /// backup fails (its path does not exist: each opens an alert); and
 /// `payments` (finance, tier 1) on a system with real files.
-struct Estate {
-    ws: Workspace,
-    data: PathBuf,
+pub(crate) struct Estate {
+    pub(crate) ws: Workspace,
+    pub(crate) data: PathBuf,
 }
 
 impl Estate {
-    fn new(settings: &str) -> Estate {
+    pub(crate) fn new(settings: &str) -> Estate {
         let ws = Workspace::new();
         ws.init();
         let data = ws.path("data-dir");
@@ -110,7 +110,12 @@ password = "env:HAVEN_PASSWORD"
 
     /// `haven --data-dir DATA ARGS` (with `stdin`, and `HAVEN_TOKEN` when
     /// given).
-    fn haven(&self, args: &[&str], stdin: &str, token: Option<&str>) -> std::process::Output {
+    pub(crate) fn haven(
+        &self,
+        args: &[&str],
+        stdin: &str,
+        token: Option<&str>,
+    ) -> std::process::Output {
         let mut cmd = self.ws.haven();
         cmd.arg("--data-dir")
             .arg(&self.data)
@@ -124,7 +129,7 @@ password = "env:HAVEN_PASSWORD"
     }
 
     /// Add user `name` with `roles` and `teams`; its token's secret.
-    fn user(&self, name: &str, roles: &[Role], teams: &[&str]) -> String {
+    pub(crate) fn user(&self, name: &str, roles: &[Role], teams: &[&str]) -> String {
         let mut args = vec!["--json", "user", "add", name, "--password-stdin"];
         for role in roles {
             args.extend(["--role", role.as_str()]);
@@ -141,7 +146,7 @@ password = "env:HAVEN_PASSWORD"
         created["secret"].as_str().expect("secret").to_string()
     }
 
-    fn start(&self) -> (Server, String, String) {
+    pub(crate) fn start(&self) -> (Server, String, String) {
         let server = start_server_in(&self.data, &self.ws.path("server.log"), "077", &[]);
         let address = std::fs::read_to_string(self.data.join("server.addr")).expect("addr");
         let token = std::fs::read_to_string(self.data.join("api-token")).expect("token");
@@ -149,7 +154,13 @@ password = "env:HAVEN_PASSWORD"
     }
 }
 
-fn call(address: &str, method: &str, path: &str, token: &str, body: &Value) -> (u16, Value) {
+pub(crate) fn call(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> (u16, Value) {
     let body = if method == "POST" {
         body.to_string()
     } else {
@@ -570,7 +581,7 @@ fn break_glass_raises_a_critical_alert_until_reviewed() {
 }
 
 /// A raw HTTP exchange: the status, the response's headers and body.
-fn http(
+pub(crate) fn http(
     address: &str,
     method: &str,
     path: &str,
@@ -798,7 +809,7 @@ impl Drop for Provider {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
         .local_addr()
@@ -807,7 +818,7 @@ fn free_port() -> u16 {
 }
 
 /// A response header's value.
-fn header_of(head: &str, name: &str) -> Option<String> {
+pub(crate) fn header_of(head: &str, name: &str) -> Option<String> {
     head.lines()
         .filter_map(|l| l.split_once(':'))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
@@ -815,7 +826,7 @@ fn header_of(head: &str, name: &str) -> Option<String> {
 }
 
 /// Every cookie a response sets, as `name=value`.
-fn cookies_of(head: &str) -> Vec<String> {
+pub(crate) fn cookies_of(head: &str) -> Vec<String> {
     head.lines()
         .filter_map(|l| l.split_once(':'))
         .filter(|(k, _)| k.trim().eq_ignore_ascii_case("set-cookie"))

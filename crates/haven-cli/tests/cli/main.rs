@@ -5,6 +5,7 @@
 mod access;
 mod basics;
 mod catalog;
+mod console;
 mod copy;
 mod corruption;
 mod degraded;

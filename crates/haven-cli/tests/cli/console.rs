@@ -1,0 +1,321 @@
+//! The console in a real browser: headless Chromium driven through
+//! chromedriver (Debian's packages, which scripts/test.sh installs),
+//! against a real server. A person logs in, sees the overview, opens the
+//! alerts and acknowledges one; another logs in and approves a tier 1
+//! recovery a third asked for, which then restores real data. Every page
+//! is kept as a screenshot (CARGO_TARGET_TMPDIR/console-screenshots).
+
+use std::process::{Child, Command, Stdio};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use haven_model::access::Role;
+use serde_json::{Value, json};
+
+use crate::access::{Estate, call, free_port, http};
+use crate::server::wait_for;
+
+/// chromedriver on a free loopback port, stopped on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let bin =
+            std::env::var("HAVEN_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = free_port();
+        let child = Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): scripts/test.sh installs chromium and chromium-driver; or set HAVEN_TEST_CHROMEDRIVER"));
+        let mut driver = Driver { child, port };
+        wait_for("chromedriver", || {
+            if let Ok(Some(status)) = driver.child.try_wait() {
+                panic!("chromedriver exited with {status}");
+            }
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        driver
+    }
+
+    async fn browser(&self) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]}),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a browser session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Keep what the browser shows as `name`.png.
+async fn screenshot(browser: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let png = browser.screenshot().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write");
+}
+
+async fn log_in(browser: &Client, base: &str, name: &str) {
+    browser.goto(&format!("{base}/")).await.expect("open");
+    let url = browser.current_url().await.expect("url");
+    assert!(
+        url.as_str().ends_with("/login"),
+        "to the login page first: {url}"
+    );
+    browser
+        .find(Locator::Css("#name"))
+        .await
+        .expect("name")
+        .send_keys(name)
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Css("#password"))
+        .await
+        .expect("password")
+        .send_keys("a long enough passphrase")
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Css("form.login button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    // The overview, once the browser has followed the login's redirect.
+    browser
+        .wait()
+        .for_element(Locator::Css("nav[aria-label='Main']"))
+        .await
+        .expect("the overview after logging in");
+    let url = browser.current_url().await.expect("url");
+    assert_eq!(url.path(), "/", "the overview after logging in");
+}
+
+async fn text(browser: &Client) -> String {
+    browser
+        .find(Locator::Css("main"))
+        .await
+        .expect("main")
+        .text()
+        .await
+        .expect("text")
+}
+
+#[test]
+fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
+    let estate = Estate::new("[access]\nfour_eyes = true\n");
+    estate.user("ana", &[Role::Operator], &[]);
+    estate.user("bo", &[Role::Approver], &[]);
+    let carol = estate.user("carol", &[Role::RestoreOperator], &[]);
+    let (_server, address, instance) = estate.start();
+    for system in ["payments-files", "web-files"] {
+        let path = format!("/systems/{system}/run");
+        assert_eq!(call(&address, "POST", &path, &instance, &json!({})).0, 202);
+    }
+    wait_for("the backups and the failed one's alert", || {
+        let (_, alerts) = call(&address, "GET", "/alerts", &instance, &Value::Null);
+        let (_, jobs) = call(&address, "GET", "/jobs", &instance, &Value::Null);
+        alerts.as_array().is_some_and(|a| !a.is_empty())
+            && jobs.as_array().is_some_and(|j| {
+                j.iter()
+                    .any(|j| j["system"] == "payments-files" && j["outcome"] == "success")
+            })
+    });
+    // Carol asks for a tier 1 recovery: it waits for a second person.
+    let target = estate.ws.path("recovered");
+    let alternate = format!("alternate:{}", target.display());
+    let asked = estate.haven(
+        &[
+            "--server",
+            &address,
+            "recover",
+            "--services",
+            "payments",
+            "--target",
+            &alternate,
+        ],
+        "",
+        Some(&carol),
+    );
+    assert_eq!(
+        asked.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+
+    let base = format!("http://{address}");
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let browser = driver.browser().await;
+        log_in(&browser, &base, "ana").await;
+        let overview = text(&browser).await;
+        assert!(
+            overview.contains("Tier 1") && overview.contains("payments"),
+            "{overview}"
+        );
+        assert!(
+            overview.contains("major") || overview.contains("critical"),
+            "open alerts counted: {overview}"
+        );
+        screenshot(&browser, "overview").await;
+
+        browser
+            .goto(&format!("{base}/alerts"))
+            .await
+            .expect("alerts");
+        screenshot(&browser, "alerts").await;
+        browser
+            .find(Locator::XPath("//button[text()='Acknowledge']"))
+            .await
+            .expect("an Acknowledge button")
+            .click()
+            .await
+            .expect("click");
+        browser
+            .wait()
+            .for_element(Locator::XPath("//td[text()='acknowledged']"))
+            .await
+            .expect("the alert shown acknowledged");
+        screenshot(&browser, "alerts-acknowledged").await;
+        browser
+            .find(Locator::XPath("//button[text()='Log out']"))
+            .await
+            .expect("logout")
+            .click()
+            .await
+            .expect("click");
+        browser
+            .wait()
+            .for_element(Locator::Css("#name"))
+            .await
+            .expect("the login page again");
+        log_in(&browser, &base, "bo").await;
+        browser
+            .goto(&format!("{base}/requests"))
+            .await
+            .expect("requests");
+        let pending = text(&browser).await;
+        assert!(
+            pending.contains("recovery.start") && pending.contains("pending"),
+            "{pending}"
+        );
+        screenshot(&browser, "requests").await;
+        browser
+            .find(Locator::XPath("//button[text()='Approve']"))
+            .await
+            .expect("an Approve button")
+            .click()
+            .await
+            .expect("click");
+        browser
+            .wait()
+            .for_element(Locator::XPath(
+                "//td[starts-with(text(), 'approved: recovery:')]",
+            ))
+            .await
+            .expect("the request shown approved, with the run it started");
+        screenshot(&browser, "requests-approved").await;
+        browser.close().await.expect("close");
+    });
+    let (_, acked) = call(&address, "GET", "/alerts", &instance, &Value::Null);
+    let acked = acked
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .find(|a| a["state"] == "acknowledged")
+        .cloned()
+        .expect("acknowledged");
+    assert!(
+        acked["acknowledged_by"]
+            .as_str()
+            .expect("by")
+            .starts_with("user:ana (ses_"),
+        "{acked}"
+    );
+    let restored = target.join("payments-files").join(
+        estate
+            .ws
+            .path("payments/ledger.csv")
+            .strip_prefix("/")
+            .expect("absolute"),
+    );
+    wait_for("the approved recovery to restore the file", || {
+        restored.exists()
+    });
+}
+
+/// An htmx refresh of the overview gets the grid alone, and every page
+/// says it varies with `HX-Request` (so a cache never mixes the two).
+#[test]
+fn the_overview_refreshes_as_a_fragment() {
+    let estate = Estate::new("");
+    estate.user("ana", &[Role::Auditor], &[]);
+    let (_server, address, _) = estate.start();
+    let login = "name=ana&password=a+long+enough+passphrase";
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, head, _) = http(&address, "POST", "/login", &form, login);
+    assert_eq!(status, 303);
+    let cookie = crate::access::cookies_of(&head)
+        .into_iter()
+        .find(|c| c.starts_with("haven_session="))
+        .expect("a session");
+    let (status, head, page) = http(&address, "GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<html") && page.contains("hx-get=\"/\""),
+        "{page}"
+    );
+    assert_eq!(
+        crate::access::header_of(&head, "vary").as_deref(),
+        Some("HX-Request")
+    );
+    let (status, _, fragment) = http(
+        &address,
+        "GET",
+        "/",
+        &[("Cookie", &cookie), ("HX-Request", "true")],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(
+        !fragment.contains("<html") && fragment.contains("Tier 1"),
+        "{fragment}"
+    );
+    // A form without its session's CSRF token is refused.
+    let (status, _, _) = http(
+        &address,
+        "POST",
+        "/alerts/1/ack",
+        &[("Cookie", &cookie), form[0]],
+        "csrf=forged",
+    );
+    assert_eq!(status, 403);
+    // Without a session, pages lead to the login.
+    let (status, head, _) = http(&address, "GET", "/alerts", &[], "");
+    assert_eq!(status, 303);
+    assert_eq!(
+        crate::access::header_of(&head, "location").as_deref(),
+        Some("/login")
+    );
+}
