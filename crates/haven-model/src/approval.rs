@@ -71,6 +71,9 @@ pub struct ApprovalRequest {
     /// approve it.
     #[serde(default)]
     pub requester: Option<String>,
+    /// The roles they asked with (the change runs with them).
+    #[serde(default)]
+    pub requester_roles: Vec<crate::access::Role>,
     /// Why they ask.
     #[serde(default)]
     pub reason: Option<String>,
@@ -121,6 +124,7 @@ mod tests {
             payload: serde_json::json!({"id": "tok_1"}),
             requested_by: "user:ana".into(),
             requester: Some("ana".into()),
+            requester_roles: Vec::new(),
             reason: None,
             requested_at: at,
             expires_at: at + SignedDuration::from_hours(24),

@@ -110,6 +110,21 @@ async fn log_in(browser: &Client, base: &str, name: &str) {
     assert_eq!(url.path(), "/", "the overview after logging in");
 }
 
+async fn log_out(browser: &Client) {
+    browser
+        .find(Locator::XPath("//button[text()='Log out']"))
+        .await
+        .expect("logout")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait()
+        .for_element(Locator::Css("#name"))
+        .await
+        .expect("the login page again");
+}
+
 async fn text(browser: &Client) -> String {
     browser
         .find(Locator::Css("main"))
@@ -125,6 +140,7 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
     let estate = Estate::new("[access]\nfour_eyes = true\n");
     estate.user("ana", &[Role::Operator], &[]);
     estate.user("bo", &[Role::Approver], &[]);
+    estate.user("root-admin", &[Role::Admin], &[]);
     let carol = estate.user("carol", &[Role::RestoreOperator], &[]);
     let (_server, address, instance) = estate.start();
     for system in ["payments-files", "web-files"] {
@@ -198,18 +214,7 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             .await
             .expect("the alert shown acknowledged");
         screenshot(&browser, "alerts-acknowledged").await;
-        browser
-            .find(Locator::XPath("//button[text()='Log out']"))
-            .await
-            .expect("logout")
-            .click()
-            .await
-            .expect("click");
-        browser
-            .wait()
-            .for_element(Locator::Css("#name"))
-            .await
-            .expect("the login page again");
+        log_out(&browser).await;
         log_in(&browser, &base, "bo").await;
         browser
             .goto(&format!("{base}/requests"))
@@ -236,6 +241,35 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             .await
             .expect("the request shown approved, with the run it started");
         screenshot(&browser, "requests-approved").await;
+        log_out(&browser).await;
+
+        // An admin sees every page.
+        log_in(&browser, &base, "root-admin").await;
+        for (path, heading) in [
+            ("/jobs", "Jobs"),
+            ("/jobs/1", "Job 1"),
+            ("/maintenance", "Maintenance windows"),
+            ("/drills", "Drills"),
+            ("/recoveries", "Recoveries"),
+            ("/recoveries/1", "Recovery run 1"),
+            ("/audit", "Audit log"),
+            ("/users", "Users and tokens"),
+            ("/services/payments", "payments"),
+        ] {
+            browser.goto(&format!("{base}{path}")).await.expect("open");
+            let h1 = browser
+                .find(Locator::Css("h1"))
+                .await
+                .expect("a heading")
+                .text()
+                .await
+                .expect("text");
+            assert!(h1.starts_with(heading), "{path}: {h1}");
+            let name = path.trim_start_matches('/').replace('/', "-");
+            screenshot(&browser, &name).await;
+        }
+        let audit = text(&browser).await;
+        assert!(!audit.contains("does NOT verify"), "{audit}");
         browser.close().await.expect("close");
     });
     let (_, acked) = call(&address, "GET", "/alerts", &instance, &Value::Null);

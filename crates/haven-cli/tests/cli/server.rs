@@ -631,6 +631,28 @@ fn the_demo_builds_an_instance_from_acme_backs_everything_up_and_is_reused() {
         printed.contains("SERVICE") && printed.contains("haven status --data-dir"),
         "{printed}"
     );
+    // The console's address and a one-time admin password: it logs in.
+    let console = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("Console: http://"))
+        .expect("the console's address");
+    let address = console.split('/').next().expect("address").to_string();
+    let password = console
+        .split("password ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .expect("the password")
+        .to_string();
+    let form = format!("name=admin&password={password}");
+    let (status, head, body) = crate::access::http(
+        &address,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    );
+    assert_eq!(status, 303, "{body}");
+    assert!(head.contains("haven_session=hvs_"), "{head}");
     // Every backed-up system has a good first backup, through the API.
     let mut cmd = assert_cmd::Command::cargo_bin("haven").expect("haven");
     let out = cmd

@@ -119,6 +119,7 @@ fn request_of(
         payload: gated.payload,
         requested_by: caller.actor.clone(),
         requester: caller.user.clone(),
+        requester_roles: caller.roles.clone(),
         reason: gated.reason,
         requested_at: now,
         expires_at,

@@ -172,6 +172,15 @@ impl Audited {
         }
     }
 
+    /// The same caller in other roles (a login is recorded in the roles
+    /// of the account, not of the login form).
+    fn as_roles(&self, roles: Vec<haven_model::access::Role>) -> Audited {
+        self.acting(Caller {
+            roles,
+            ..self.caller.clone()
+        })
+    }
+
     /// The single sign-on settings, or why there are none.
     fn oidc(&self) -> Result<&crate::instance::OidcSettings, InstanceError> {
         self.access.oidc.as_ref().ok_or_else(|| {
@@ -641,20 +650,25 @@ impl Instance for Audited {
         )
         .await
         .map_err(InstanceError::from);
-        let by = match &result {
-            Ok(granted) => format!("user:{} ({})", granted.user.name, granted.session.id),
-            Err(_) => format!("login:{}", printable(&request.name)),
+        let (by, roles) = match &result {
+            Ok(granted) => (
+                format!("user:{} ({})", granted.user.name, granted.session.id),
+                granted.user.roles.clone(),
+            ),
+            Err(_) => (format!("login:{}", printable(&request.name)), Vec::new()),
         };
         let outcome = if result.is_ok() { "success" } else { "refused" };
-        self.record_as(
-            &by,
-            "session.login",
-            format!("user:{}", printable(&request.name)),
-            &request.redacted(),
-            outcome,
-            None,
-        )
-        .await;
+        let target = format!("user:{}", printable(&request.name));
+        self.as_roles(roles)
+            .record_as(
+                &by,
+                "session.login",
+                target,
+                &request.redacted(),
+                outcome,
+                None,
+            )
+            .await;
         result
     }
 
@@ -679,15 +693,17 @@ impl Instance for Audited {
         )
         .await
         .map_err(InstanceError::from);
-        let (by, target) = match &result {
+        let (by, target, roles) = match &result {
             Ok(granted) => (
                 format!("user:{} ({})", granted.user.name, granted.session.id),
                 format!("user:{}", granted.user.name),
+                granted.user.roles.clone(),
             ),
-            Err(_) => ("login:sso".to_string(), "sso".to_string()),
+            Err(_) => ("login:sso".to_string(), "sso".to_string(), Vec::new()),
         };
         let outcome = if result.is_ok() { "success" } else { "refused" };
-        self.record_as(&by, "session.login", target, &"oidc", outcome, None)
+        self.as_roles(roles)
+            .record_as(&by, "session.login", target, &"oidc", outcome, None)
             .await;
         result
     }

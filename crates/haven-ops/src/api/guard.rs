@@ -151,7 +151,6 @@ impl Audited {
 
     /// Run an approved request's change, recorded as its requester's.
     async fn run_approved(&self, request: &ApprovalRequest) -> String {
-        let by = &request.requested_by;
         let origin = format!(
             "request {} approved by {}",
             request.id,
@@ -165,8 +164,15 @@ impl Audited {
                         Ok(view) => format!("recovery:{}", view.run.id),
                         Err(_) => "recovery".into(),
                     };
-                    self.approved(by, &origin, "recovery.start", target, &recover, &result)
-                        .await;
+                    self.approved(
+                        request,
+                        &origin,
+                        "recovery.start",
+                        target,
+                        &recover,
+                        &result,
+                    )
+                    .await;
                     outcome_of(result.map(|v| format!("recovery:{}", v.run.id)))
                 }
                 Err(e) => e,
@@ -176,7 +182,7 @@ impl Audited {
                     let result = self.inner.user_change(&change).await;
                     let target = format!("user:{}", change.name);
                     self.approved(
-                        by,
+                        request,
                         &origin,
                         "user.disable",
                         target.clone(),
@@ -193,7 +199,7 @@ impl Audited {
                     let result = self.inner.hold_lift(&lift).await;
                     let target =
                         format!("repository:{} snapshot:{}", lift.repository, lift.snapshot);
-                    self.approved(by, &origin, "hold.lift", target, &lift, &result)
+                    self.approved(request, &origin, "hold.lift", target, &lift, &result)
                         .await;
                     outcome_of(result.map(|h| format!("hold:{} lifted", h.id)))
                 }
@@ -204,7 +210,7 @@ impl Audited {
                     let result = self.inner.token_revoke(&revocation).await;
                     let target = format!("token:{}", revocation.id);
                     self.approved(
-                        by,
+                        request,
                         &origin,
                         "token.revoke",
                         target.clone(),
@@ -220,17 +226,31 @@ impl Audited {
         }
     }
 
+    /// Record an approved change as its requester's, in the roles they
+    /// asked with.
     async fn approved<T>(
         &self,
-        by: &str,
+        request: &ApprovalRequest,
         origin: &str,
         action: &str,
         target: String,
-        request: &impl Serialize,
+        asked: &impl Serialize,
         result: &Result<T, InstanceError>,
     ) {
         let outcome = if result.is_ok() { "success" } else { "failed" };
-        self.record_as(by, action, target, request, outcome, Some(origin))
+        let requester = self.acting(crate::access::Caller {
+            roles: request.requester_roles.clone(),
+            ..self.caller.clone()
+        });
+        requester
+            .record_as(
+                &request.requested_by,
+                action,
+                target,
+                asked,
+                outcome,
+                Some(origin),
+            )
             .await;
     }
 

@@ -238,6 +238,11 @@ async fn a_gated_change_waits_for_another_approver_and_expires() {
             e.action == "token.revoke" && e.outcome == "success" && e.actor.starts_with("user:ana")
         })
         .expect("the revocation, as Ana's");
+    assert_eq!(
+        revoked.role.as_deref(),
+        Some("admin,approver"),
+        "in her roles"
+    );
     assert!(
         revoked
             .origin
@@ -475,11 +480,20 @@ mod logins {
                 .iter()
                 .any(|e| e.outcome == "refused" && e.actor == "login:nobody")
         );
-        assert!(
-            logins
-                .iter()
-                .any(|e| e.outcome == "success" && e.actor.starts_with("user:ana (ses_"))
+        let good = logins
+            .iter()
+            .find(|e| e.outcome == "success" && e.actor.starts_with("user:ana (ses_"))
+            .expect("the good login");
+        assert_eq!(
+            good.role.as_deref(),
+            Some("operator"),
+            "in the account's roles"
         );
+        let bad = logins
+            .iter()
+            .find(|e| e.actor == "login:nobody")
+            .expect("refused");
+        assert_eq!(bad.role, None);
     }
 
     #[tokio::test]

@@ -970,6 +970,7 @@ pub async fn approval_requests_are_decided_once(store: &dyn Store) {
         payload: serde_json::json!({"id": "tok_1"}),
         requested_by: "user:ana (tok_2)".into(),
         requester: Some("ana".into()),
+        requester_roles: Vec::new(),
         reason: Some("left the team".into()),
         requested_at: t(0),
         expires_at: t(100),

@@ -7,6 +7,7 @@
 //! action goes through the same instance interface as the API, acting as
 //! the logged-in user, so its roles, scope and four eyes apply.
 
+mod lists;
 mod pages;
 
 use std::sync::LazyLock;
@@ -37,6 +38,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("alerts.html", include_str!("templates/alerts.html")),
         ("requests.html", include_str!("templates/requests.html")),
         ("service.html", include_str!("templates/service.html")),
+        ("list.html", include_str!("templates/list.html")),
     ] {
         if let Err(e) = env.add_template(name, text) {
             tracing::error!("the console template {name} does not compile: {e}");
@@ -63,6 +65,18 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/alerts/{id}/{action}", post(pages::alert_action))
         .route("/requests", get(pages::requests))
         .route("/requests/{id}/decide", post(pages::decide))
+        .route("/jobs", get(lists::jobs))
+        .route("/jobs/{id}", get(lists::job))
+        .route("/maintenance", get(lists::maintenance))
+        .route("/drills", get(lists::drills))
+        .route("/recoveries", get(lists::recoveries))
+        .route("/recoveries/{id}", get(lists::recovery))
+        .route(
+            "/recoveries/{id}/steps/{step}/{decision}",
+            post(lists::decide_step),
+        )
+        .route("/audit", get(lists::audit))
+        .route("/users", get(lists::users))
         .route("/logout", post(pages::logout))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate));
     Router::new()

@@ -21,7 +21,7 @@ use crate::access::{Acting, Origin};
 use haven_model::access::csrf_token;
 
 /// What every page of a session shows.
-fn frame(viewer: &Viewer, page: &str) -> serde_json::Map<String, Value> {
+pub(super) fn frame(viewer: &Viewer, page: &str) -> serde_json::Map<String, Value> {
     let mut context = serde_json::Map::new();
     context.insert("viewer".into(), json!(viewer.actor));
     context.insert("csrf".into(), json!(csrf_token(&viewer.secret)));
@@ -30,7 +30,7 @@ fn frame(viewer: &Viewer, page: &str) -> serde_json::Map<String, Value> {
 }
 
 /// A page that could not be made: the instance's words, its status.
-fn failed(viewer: &Viewer, page: &str, e: &InstanceError) -> Response {
+pub(super) fn failed(viewer: &Viewer, page: &str, e: &InstanceError) -> Response {
     let mut context = frame(viewer, page);
     context.insert("problem".into(), json!(e.message));
     let mut response = render("base.html", Value::Object(context));
@@ -137,7 +137,7 @@ pub(super) async fn service(
             json!({
                 "id": x.compliance.system,
                 "state": x.compliance.state.as_str(),
-                "last_good": x.compliance.last_good_at.map_or("never".into(), |t| t.to_string()),
+                "last_good": x.compliance.last_good_at.map_or("never".into(), |t| super::lists::time(Some(t))),
                 "readiness": x.readiness.map_or("unknown", |r| r.as_str()),
             })
         })
@@ -182,7 +182,7 @@ pub(super) async fn alerts(
                 "severity": a.severity.as_str(),
                 "summary": a.summary,
                 "service": a.subject.service.clone().unwrap_or_default(),
-                "since": a.first_seen.to_string(),
+                "since": super::lists::time(Some(a.first_seen)),
                 "state": a.state.as_str(),
             })
         })

@@ -39,6 +39,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
         },
     )?;
     let catalog = crate::instance::catalog(&settings)?;
+    let password = console_admin(&settings)?;
     let systems: Vec<String> = catalog
         .systems
         .iter()
@@ -55,6 +56,9 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
         .map(|s| s.id.value.to_string())
         .collect();
     let result = server::serve(settings, move |handle, address| {
+        println!(
+            "Console: http://{address}/ (user admin, password {password}: a new one at every start of the demo)"
+        );
         tokio::spawn(async move {
             for system in &systems {
                 let request = RunRequest {
@@ -101,6 +105,46 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8> {
         pg.stop();
     }
     result
+}
+
+/// The demo's console admin, with a new random password (printed once,
+/// replaced at the next start).
+fn console_admin(settings: &Settings) -> Result<String> {
+    use haven_ops::api::{NewUser, UserChange};
+    let password: String = (0..4)
+        .map(|_| format!("{:06x}", rand::random::<u32>() & 0xff_ffff))
+        .collect::<Vec<_>>()
+        .join("-");
+    let settings = settings.clone();
+    let by = crate::instance::actor(None).to_string();
+    let secret = password.clone();
+    crate::instance::runtime()?.block_on(async move {
+        let instance = haven_ops::datadir::DataDir::open(settings)
+            .await?
+            .audited()
+            .await?;
+        if instance.users().await?.iter().any(|u| u.name == "admin") {
+            let change = UserChange {
+                name: "admin".into(),
+                password: Some(secret),
+                roles: None,
+                teams: None,
+                by,
+            };
+            instance.user_change(&change).await?;
+        } else {
+            let user = NewUser {
+                name: "admin".into(),
+                roles: vec![haven_model::access::Role::Admin],
+                teams: Vec::new(),
+                password: secret,
+                by,
+            };
+            instance.user_add(&user).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(password)
 }
 
 /// Drill each database for real (a throwaway cluster loaded from its

@@ -1,0 +1,455 @@
+//! The console's list pages (jobs, a job, maintenance, drills,
+//! recoveries, a recovery with its decisions, the audit log, users and
+//! tokens): each reads through the instance interface as the logged-in
+//! user and fills the one list template.
+
+use axum::Extension;
+use axum::extract::{Form, Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use haven_model::catalog::duration::format_duration;
+use haven_model::recovery::run::Decision;
+use haven_ops::api::{
+    AuditQuery, AuditVerifyRequest, DrillsQuery, Instance, JobsQuery, StepDecision,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::pages::{failed, frame};
+use super::{Viewer, forged, render};
+use crate::access::Acting;
+
+/// What a list page shows.
+#[derive(Default)]
+struct List {
+    title: String,
+    caption: String,
+    columns: Vec<&'static str>,
+    rows: Vec<Value>,
+    empty: &'static str,
+    intro: Option<String>,
+    filters: Vec<Value>,
+    text: Option<(String, String)>,
+}
+
+fn show(viewer: &Viewer, page: &str, list: List) -> Response {
+    let mut context = frame(viewer, page);
+    let actions = list.rows.iter().any(|r| {
+        r.get("actions")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    });
+    for (key, value) in [
+        ("title", json!(list.title)),
+        ("caption", json!(list.caption)),
+        ("columns", json!(list.columns)),
+        ("rows", json!(list.rows)),
+        ("empty", json!(list.empty)),
+        ("intro", json!(list.intro)),
+        ("filters", json!(list.filters)),
+        ("actions", json!(actions)),
+        ("text_title", json!(list.text.as_ref().map(|t| t.0.clone()))),
+        ("text", json!(list.text.map(|t| t.1))),
+    ] {
+        context.insert(key.into(), value);
+    }
+    render("list.html", Value::Object(context))
+}
+
+/// A value's name as it serialises (`running`, `checkpoint`).
+fn name_of(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// A time to the second (UTC).
+pub(super) fn time(t: Option<jiff::Timestamp>) -> String {
+    t.map_or("-".into(), |t| format!("{t:.0}"))
+}
+
+/// The filters of the jobs page.
+#[derive(Deserialize, Default)]
+pub(super) struct JobsFilter {
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(default)]
+    failed: bool,
+}
+
+/// `GET /jobs?system=&failed=true`.
+pub(super) async fn jobs(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Query(filter): Query<JobsFilter>,
+) -> Response {
+    let system = filter.system.clone().filter(|s| !s.trim().is_empty());
+    let query = JobsQuery {
+        system: system.clone(),
+        failed: filter.failed,
+        since: None,
+        limit: Some(200),
+    };
+    let jobs = match instance.jobs(&query).await {
+        Ok(jobs) => jobs,
+        Err(e) => return failed(&viewer, "jobs", &e),
+    };
+    let rows = jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "link": format!("/jobs/{}", j.id),
+                "class": format!("outcome-{}", j.outcome.as_str()),
+                "cells": [j.id.to_string(), j.planned.task.clone(), j.planned.trigger.as_str().to_string(),
+                          time(j.started_at), j.outcome.as_str().to_string(), j.message.clone().unwrap_or_default()],
+            })
+        })
+        .collect();
+    let list = List {
+        title: "Jobs".into(),
+        caption: "Jobs, newest first (200 at most)".into(),
+        columns: vec!["#", "Task", "Trigger", "Started", "Outcome", "Message"],
+        rows,
+        empty: "No jobs match.",
+        filters: vec![
+            json!({"name": "system", "label": "System", "value": system.unwrap_or_default()}),
+            json!({"name": "failed", "label": "Failed only", "checkbox": true, "value": filter.failed}),
+        ],
+        ..List::default()
+    };
+    show(&viewer, "jobs", list)
+}
+
+/// `GET /jobs/{id}`: the job and its log.
+pub(super) async fn job(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<i64>,
+) -> Response {
+    let job = match instance.job(id).await {
+        Ok(job) => job,
+        Err(e) => return failed(&viewer, "jobs", &e),
+    };
+    let field = |name: &str, value: String| json!({"cells": [name, value]});
+    let rows = vec![
+        field("Task", job.planned.task.clone()),
+        field("System", job.planned.system.clone().unwrap_or_default()),
+        field("Trigger", job.planned.trigger.as_str().to_string()),
+        field("Started", time(job.started_at)),
+        field("Ended", time(job.ended_at)),
+        field("Outcome", job.outcome.as_str().to_string()),
+        field("Snapshot", job.snapshot_id.clone().unwrap_or_default()),
+        field("Bytes added", job.stats.bytes_added.to_string()),
+        field(
+            "Failure",
+            job.failure
+                .as_ref()
+                .map(|f| f.detail.clone())
+                .unwrap_or_default(),
+        ),
+    ];
+    let list = List {
+        title: format!("Job {id}"),
+        caption: "What it did".into(),
+        columns: vec!["Field", "Value"],
+        rows,
+        text: Some(("Log".into(), job.log.clone())),
+        ..List::default()
+    };
+    show(&viewer, "jobs", list)
+}
+
+/// `GET /maintenance`: windows, active first.
+pub(super) async fn maintenance(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let windows = match instance.windows().await {
+        Ok(windows) => windows,
+        Err(e) => return failed(&viewer, "maintenance", &e),
+    };
+    let rows = windows
+        .iter()
+        .map(|w| {
+            json!({"cells": [w.id.clone(), w.source.clone(), if w.active { "active" } else { "" }.to_string(),
+                             time(w.start), time(w.end), w.recurrence.clone().unwrap_or_default(),
+                             w.reason.clone().unwrap_or_default()]})
+        })
+        .collect();
+    let list = List {
+        title: "Maintenance windows".into(),
+        caption: "Windows from the catalog and added by people, active first".into(),
+        columns: vec!["Window", "From", "Now", "Start", "End", "Repeats", "Why"],
+        rows,
+        empty: "No maintenance windows.",
+        ..List::default()
+    };
+    show(&viewer, "maintenance", list)
+}
+
+/// `GET /drills`: recorded drills, newest first.
+pub(super) async fn drills(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let query = DrillsQuery {
+        id: None,
+        system: None,
+        limit: Some(200),
+    };
+    let drills = match instance.drills(&query).await {
+        Ok(drills) => drills,
+        Err(e) => return failed(&viewer, "drills", &e),
+    };
+    let rows = drills
+        .iter()
+        .map(|d| {
+            json!({
+                "class": format!("verdict-{}", d.verdict.as_str()),
+                "cells": [d.id.to_string(), d.system.clone(), time(Some(d.started_at)), d.verdict.as_str().to_string(),
+                          format_duration(d.measured_rto), format_duration(d.achieved_rpo), d.reasons.join("; ")],
+            })
+        })
+        .collect();
+    let list = List {
+        title: "Drills".into(),
+        caption: "Restores into a sandbox, measured, newest first".into(),
+        columns: vec![
+            "#",
+            "System",
+            "Started",
+            "Verdict",
+            "Measured RTO",
+            "Achieved RPO",
+            "Why",
+        ],
+        rows,
+        empty: "No drills yet (`haven drill SYSTEM`).",
+        ..List::default()
+    };
+    show(&viewer, "drills", list)
+}
+
+/// `GET /recoveries`: the runs, newest first.
+pub(super) async fn recoveries(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let runs = match instance.recoveries().await {
+        Ok(runs) => runs,
+        Err(e) => return failed(&viewer, "recoveries", &e),
+    };
+    let rows = runs
+        .iter()
+        .map(|r| {
+            json!({
+                "link": format!("/recoveries/{}", r.id),
+                "cells": [r.id.to_string(), r.state.as_str().to_string(), time(Some(r.started_at)), r.by.clone(),
+                          r.plan.services().join(", "), r.reason.clone().unwrap_or_default()],
+            })
+        })
+        .collect();
+    let list = List {
+        title: "Recoveries".into(),
+        caption: "Recovery runs, newest first".into(),
+        columns: vec!["Run", "State", "Started", "By", "Services", "Why"],
+        rows,
+        empty: "No recovery runs.",
+        ..List::default()
+    };
+    show(&viewer, "recoveries", list)
+}
+
+/// `GET /recoveries/{id}`: its steps, with the decisions people take.
+pub(super) async fn recovery(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<i64>,
+) -> Response {
+    let view = match instance.recovery(id).await {
+        Ok(view) => view,
+        Err(e) => return failed(&viewer, "recoveries", &e),
+    };
+    let rows = view
+        .steps
+        .iter()
+        .map(|s| {
+            let state = name_of(&s.state);
+            let decide = |decision: &str, label: &str, reason: bool| {
+                json!({"action": format!("/recoveries/{id}/steps/{}/{decision}", s.number),
+                       "label": label, "reason": reason, "id": format!("{}-{decision}", s.number), "hidden": []})
+            };
+            let actions: Vec<Value> = match state.as_str() {
+                "waiting" => vec![decide("confirm", "Confirm", false), decide("skip", "Skip", true)],
+                "failed" => vec![decide("retry", "Retry", true), decide("skip", "Skip", true)],
+                _ => Vec::new(),
+            };
+            json!({
+                "class": format!("step-{state}"),
+                "cells": [s.number.to_string(), s.unit.clone(), s.name.clone(), state, s.attempts.to_string(),
+                          time(s.started_at), time(s.ended_at), s.detail.clone()],
+                "actions": actions,
+            })
+        })
+        .collect();
+    let measured: Vec<String> = view
+        .services
+        .iter()
+        .map(|s| {
+            let rto = s.measured_rto.map_or("not back".into(), format_duration);
+            format!("{}: {rto} ({})", s.service, s.verdict)
+        })
+        .collect();
+    let list = List {
+        title: format!("Recovery run {id} ({})", view.run.state.as_str()),
+        caption: "Its steps in order; a waiting checkpoint or a failed step waits for a person"
+            .into(),
+        columns: vec![
+            "Step", "Unit", "What", "State", "Attempts", "Started", "Ended", "Detail",
+        ],
+        rows,
+        intro: Some(format!("Measured RTO: {}", measured.join("; "))),
+        ..List::default()
+    };
+    show(&viewer, "recoveries", list)
+}
+
+/// A decision form.
+#[derive(Deserialize)]
+pub(super) struct StepForm {
+    csrf: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /recoveries/{id}/steps/{step}/{decision}`.
+pub(super) async fn decide_step(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path((id, step, decision)): Path<(i64, u32, String)>,
+    Form(form): Form<StepForm>,
+) -> Response {
+    if let Some(refused) = forged(&viewer, &form.csrf) {
+        return refused;
+    }
+    let decision = match decision.as_str() {
+        "confirm" => Decision::Confirm,
+        "retry" => Decision::Retry,
+        "skip" => Decision::Skip,
+        _ => return axum::http::StatusCode::NOT_FOUND.into_response(),
+    };
+    let request = StepDecision {
+        run: id,
+        step,
+        decision,
+        by: viewer.actor.clone(),
+        note: form.note.filter(|n| !n.trim().is_empty()),
+    };
+    match instance.decide_step(&request).await {
+        Ok(_) => Redirect::to(&format!("/recoveries/{id}")).into_response(),
+        Err(e) => failed(&viewer, "recoveries", &e),
+    }
+}
+
+/// `GET /audit`: the newest entries and whether the log verifies.
+pub(super) async fn audit(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let report = match instance.audit_verify(&AuditVerifyRequest::default()).await {
+        Ok(report) => report,
+        Err(e) => return failed(&viewer, "audit", &e),
+    };
+    let v = &report.verification;
+    let from = v.entries.saturating_sub(200);
+    let query = AuditQuery {
+        from: Some(from),
+        limit: Some(200),
+    };
+    let entries = match instance.audit_entries(&query).await {
+        Ok(entries) => entries,
+        Err(e) => return failed(&viewer, "audit", &e),
+    };
+    let rows = entries
+        .iter()
+        .rev()
+        .map(|e| {
+            json!({"cells": [e.seq.to_string(), time(Some(e.at)), e.actor.clone(), e.role.clone().unwrap_or_default(),
+                             e.action.clone(), e.target.clone(), e.origin.clone(), e.outcome.clone()]})
+        })
+        .collect();
+    let verdict = if v.problems.is_empty() {
+        format!(
+            "The log is intact: {} entries, {} signed checkpoints hold ({} of them outside the database).",
+            v.entries, v.checkpoints_ok, report.outside
+        )
+    } else {
+        let first = v
+            .problems
+            .iter()
+            .map(|p| p.detail.clone())
+            .collect::<Vec<_>>();
+        format!("The log does NOT verify: {}", first.join("; "))
+    };
+    let list = List {
+        title: "Audit log".into(),
+        caption: "The newest entries (200 at most), newest first".into(),
+        columns: vec![
+            "#", "When", "Who", "Role", "Action", "Target", "From", "Outcome",
+        ],
+        rows,
+        empty: "No entries yet.",
+        intro: Some(verdict),
+        ..List::default()
+    };
+    show(&viewer, "audit", list)
+}
+
+/// `GET /users`: users and tokens (admins).
+pub(super) async fn users(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let (users, tokens) = match (instance.users().await, instance.tokens().await) {
+        (Ok(users), Ok(tokens)) => (users, tokens),
+        (Err(e), _) | (_, Err(e)) => return failed(&viewer, "users", &e),
+    };
+    let roles = |roles: &[haven_model::access::Role]| {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rows: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            let state = if u.disabled { "disabled" } else if u.sso { "single sign-on" } else { "local" };
+            json!({"cells": [format!("user {}", u.name), roles(&u.roles), u.teams.join(", "), state.to_string(),
+                             if u.totp { "TOTP" } else { "" }.to_string()]})
+        })
+        .collect();
+    rows.extend(tokens.iter().map(|t| {
+        let state = match t.revoked_at {
+            Some(at) => format!("revoked {}", time(Some(at))),
+            None => format!("expires {}", time(Some(t.expires_at))),
+        };
+        let owner = match &t.owner {
+            haven_model::access::Owner::User(name) => format!("user {name}"),
+            haven_model::access::Owner::Automation(name) => format!("automation {name}"),
+        };
+        json!({"cells": [format!("token {} ({})", t.id, t.name), roles(&t.roles), owner, state, String::new()]})
+    }));
+    let list = List {
+        title: "Users and tokens".into(),
+        caption: "Who may act (no password, hash or secret is ever shown)".into(),
+        columns: vec!["Who", "Roles", "Teams / owner", "State", "Second factor"],
+        rows,
+        empty: "No users or tokens.",
+        intro: Some(
+            "Add and change them with `haven user` and `haven token` (docs/access.md).".into(),
+        ),
+        ..List::default()
+    };
+    show(&viewer, "users", list)
+}
