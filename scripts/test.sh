@@ -41,6 +41,18 @@ if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; the
 fi
 export HAVEN_TEST_CHROMEDRIVER="$(command -v chromedriver)" || die "chromedriver is still missing"
 [ -x "$HAVEN_TEST_CHROMEDRIVER" ] || die "chromedriver is still missing"
+# The accessibility pass runs axe-core (the npm registry's package) in
+# that browser, on every console page.
+NODE_CACHE="$HOME/.cache/haven/node"
+if [ ! -f "$NODE_CACHE/node_modules/axe-core/axe.min.js" ]; then
+  command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; } \
+    || die "could not install npm (for axe-core)"
+  mkdir -p "$NODE_CACHE"
+  npm install --silent --no-audit --no-fund --prefix "$NODE_CACHE" axe-core@4 >/dev/null \
+    || die "could not install axe-core from the npm registry"
+fi
+export HAVEN_TEST_AXE="$NODE_CACHE/node_modules/axe-core/axe.min.js"
+[ -f "$HAVEN_TEST_AXE" ] || die "axe-core is missing from $NODE_CACHE"
 command -v python3 >/dev/null || die "python3 is missing (the server tests edit a test database with it)"
 command -v cargo >/dev/null || die "cargo is missing (install Rust 1.95 or newer)"
 

@@ -79,6 +79,7 @@ async fn log_in(browser: &Client, base: &str, name: &str) {
         url.as_str().ends_with("/login"),
         "to the login page first: {url}"
     );
+    accessible(browser, "/login").await;
     browser
         .find(Locator::Css("#name"))
         .await
@@ -108,6 +109,68 @@ async fn log_in(browser: &Client, base: &str, name: &str) {
         .expect("the overview after logging in");
     let url = browser.current_url().await.expect("url");
     assert_eq!(url.path(), "/", "the overview after logging in");
+}
+
+/// axe-core (the npm package, which scripts/test.sh installs) finds no
+/// serious or critical accessibility violation on the page shown.
+async fn accessible(browser: &Client, page: &str) {
+    let path = std::env::var("HAVEN_TEST_AXE").unwrap_or_else(|_| {
+        panic!("HAVEN_TEST_AXE is not set: scripts/test.sh installs axe-core and sets it")
+    });
+    let axe = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read axe-core at {path}: {e}"));
+    browser
+        .execute(&axe, Vec::new())
+        .await
+        .expect("axe-core loads");
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document).then(
+               r => done(r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ': ' + v.help + ' (' + v.nodes.map(n => n.target.join(' ')).join(', ') + ')')),
+               e => done(['axe did not run: ' + e]));",
+            Vec::new(),
+        )
+        .await
+        .expect("axe-core runs");
+    assert_eq!(found, json!([]), "{page}: serious accessibility violations");
+}
+
+/// The pass is not blind: an image without a text alternative, put on
+/// the page, is found.
+#[test]
+fn the_accessibility_pass_finds_a_violation_put_on_the_page() {
+    let estate = Estate::new("");
+    let (_server, address, _) = estate.start();
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let browser = driver.browser().await;
+        browser
+            .goto(&format!("http://{address}/login"))
+            .await
+            .expect("open");
+        accessible(&browser, "/login").await;
+        browser
+            .execute(
+                "const img = document.createElement('img'); img.src = '/assets/none.png'; document.querySelector('main').appendChild(img);",
+                Vec::new(),
+            )
+            .await
+            .expect("an image without alt");
+        let blind = tokio::spawn(async move {
+            accessible(&browser, "/login with an image").await;
+        })
+        .await;
+        let why = blind.expect_err("the violation is found").into_panic();
+        let said = why
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(said.contains("image-alt"), "{said}");
+    });
 }
 
 async fn log_out(browser: &Client) {
@@ -195,12 +258,14 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             "open alerts counted: {overview}"
         );
         screenshot(&browser, "overview").await;
+        accessible(&browser, "/").await;
 
         browser
             .goto(&format!("{base}/alerts"))
             .await
             .expect("alerts");
         screenshot(&browser, "alerts").await;
+        accessible(&browser, "/alerts").await;
         browser
             .find(Locator::XPath("//button[text()='Acknowledge']"))
             .await
@@ -226,6 +291,7 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             "{pending}"
         );
         screenshot(&browser, "requests").await;
+        accessible(&browser, "/requests").await;
         browser
             .find(Locator::XPath("//button[text()='Approve']"))
             .await
@@ -267,6 +333,7 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             assert!(h1.starts_with(heading), "{path}: {h1}");
             let name = path.trim_start_matches('/').replace('/', "-");
             screenshot(&browser, &name).await;
+            accessible(&browser, path).await;
         }
         let audit = text(&browser).await;
         assert!(!audit.contains("does NOT verify"), "{audit}");
