@@ -13,6 +13,7 @@ mod console;
 pub mod error;
 mod extract;
 pub mod metrics;
+pub mod openapi;
 mod serve;
 pub mod session;
 pub mod tls;
@@ -207,6 +208,7 @@ pub fn router(instance: Audited, token: String) -> Router {
         .with_state(session::Auth { instance });
     Router::new()
         .route("/healthz", get(move || healthz(health.clone())))
+        .route("/api/openapi.json", get(openapi_document))
         .merge(auth)
         .merge(scrape)
         .merge(console)
@@ -219,6 +221,18 @@ pub fn router(instance: Audited, token: String) -> Router {
         ))
         .layer(axum::middleware::from_fn(tls::secure_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// `GET /api/openapi.json` (no token): the API described in OpenAPI 3.1.
+async fn openapi_document() -> Response {
+    match openapi::document().to_json() {
+        Ok(json) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 /// `GET /healthz` (no token): the server's own health, `200` when `ok`,

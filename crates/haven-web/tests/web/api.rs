@@ -623,3 +623,57 @@ async fn raw(address: &str, request: &str) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// The OpenAPI document lists every route of the access table with its
+/// method and no other, is OpenAPI 3.1, and every operation it lists is
+/// answered by the server (never `no-route` or `method-not-allowed`).
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let api = start().await;
+    let answer = raw(
+        &api.address,
+        "GET /api/openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let document: Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["components"]["schemas"]["Error"].is_object());
+    let documented: std::collections::BTreeSet<(String, String)> = document["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("an item")
+                .keys()
+                .map(move |method| (method.to_ascii_uppercase(), path.clone()))
+        })
+        .collect();
+    let table: std::collections::BTreeSet<(String, String)> = haven_web::access::ROUTES
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), format!("/api/v1{p}")))
+        .collect();
+    assert_eq!(documented, table);
+    for (method, path) in &documented {
+        let path = path
+            .replace("{id}", "1")
+            .replace("{system}", "web")
+            .replace("{name}", "nobody")
+            .replace("{step}", "1");
+        let body = if method == "POST" { "{}" } else { "" };
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            api.token,
+            body.len()
+        );
+        let answer = raw(&api.address, &request).await;
+        assert!(
+            !answer.contains("\"no-route\"") && !answer.contains("\"method-not-allowed\""),
+            "{method} {path}: {answer}"
+        );
+    }
+}
