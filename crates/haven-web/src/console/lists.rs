@@ -14,8 +14,7 @@ use haven_ops::api::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::pages::{failed, frame};
-use super::{Viewer, forged, render};
+use super::{Viewer, failed, forged, frame, render, time};
 use crate::access::Acting;
 
 /// What a list page shows.
@@ -61,11 +60,6 @@ fn name_of(value: &impl Serialize) -> String {
         Ok(Value::String(name)) => name,
         _ => String::new(),
     }
-}
-
-/// A time to the second (UTC).
-pub(super) fn time(t: Option<jiff::Timestamp>) -> String {
-    t.map_or("-".into(), |t| format!("{t:.0}"))
 }
 
 /// The filters of the jobs page.

@@ -23,6 +23,9 @@ use serde::Serialize;
 
 use crate::AppState;
 use crate::session::{csrf_matches, session_secret};
+use haven_model::access::csrf_token;
+use haven_ops::api::InstanceError;
+use serde_json::{Value, json};
 
 /// The templates, compiled in.
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -160,4 +163,28 @@ async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// What every page of a session shows.
+pub(crate) fn frame(viewer: &Viewer, page: &str) -> serde_json::Map<String, Value> {
+    let mut context = serde_json::Map::new();
+    context.insert("viewer".into(), json!(viewer.actor));
+    context.insert("csrf".into(), json!(csrf_token(&viewer.secret)));
+    context.insert("page".into(), json!(page));
+    context
+}
+
+/// A page that could not be made: the instance's words, its status.
+pub(crate) fn failed(viewer: &Viewer, page: &str, e: &InstanceError) -> Response {
+    let mut context = frame(viewer, page);
+    context.insert("problem".into(), json!(e.message));
+    let mut response = render("base.html", Value::Object(context));
+    *response.status_mut() =
+        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}
+
+/// A time to the second (UTC).
+pub(crate) fn time(t: Option<jiff::Timestamp>) -> String {
+    t.map_or("-".into(), |t| format!("{t:.0}"))
 }

@@ -15,29 +15,9 @@ use haven_ops::api::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Viewer, forged, render};
+use super::{Viewer, failed, forged, frame, render};
 use crate::AppState;
 use crate::access::{Acting, Origin};
-use haven_model::access::csrf_token;
-
-/// What every page of a session shows.
-pub(super) fn frame(viewer: &Viewer, page: &str) -> serde_json::Map<String, Value> {
-    let mut context = serde_json::Map::new();
-    context.insert("viewer".into(), json!(viewer.actor));
-    context.insert("csrf".into(), json!(csrf_token(&viewer.secret)));
-    context.insert("page".into(), json!(page));
-    context
-}
-
-/// A page that could not be made: the instance's words, its status.
-pub(super) fn failed(viewer: &Viewer, page: &str, e: &InstanceError) -> Response {
-    let mut context = frame(viewer, page);
-    context.insert("problem".into(), json!(e.message));
-    let mut response = render("base.html", Value::Object(context));
-    *response.status_mut() =
-        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-}
 
 fn age(d: Option<jiff::SignedDuration>) -> String {
     d.map_or("never backed up".into(), format_duration)
@@ -137,7 +117,7 @@ pub(super) async fn service(
             json!({
                 "id": x.compliance.system,
                 "state": x.compliance.state.as_str(),
-                "last_good": x.compliance.last_good_at.map_or("never".into(), |t| super::lists::time(Some(t))),
+                "last_good": x.compliance.last_good_at.map_or("never".into(), |t| super::time(Some(t))),
                 "readiness": x.readiness.map_or("unknown", |r| r.as_str()),
             })
         })
@@ -182,7 +162,7 @@ pub(super) async fn alerts(
                 "severity": a.severity.as_str(),
                 "summary": a.summary,
                 "service": a.subject.service.clone().unwrap_or_default(),
-                "since": super::lists::time(Some(a.first_seen)),
+                "since": super::time(Some(a.first_seen)),
                 "state": a.state.as_str(),
             })
         })
