@@ -4,7 +4,7 @@
 //! start, and a file that does not read stops the server with the path
 //! and what is wrong. Every answer carries a strict Content Security
 //! Policy (no inline scripts, nothing from other sites), `nosniff`, no
-//! framing, no referrer; over TLS also HSTS.
+//! framing, no referrer to other sites; over TLS also HSTS.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -61,7 +61,9 @@ pub(crate) async fn secure_headers(request: Request, next: Next) -> Response {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // Not `no-referrer`: with it a browser sends `Origin: null` with
+        // the console's own forms, and the login's origin check needs it.
+        HeaderValue::from_static("same-origin"),
     );
     if over_tls {
         headers.insert(

@@ -403,6 +403,11 @@ fn the_overview_refreshes_as_a_fragment() {
         !fragment.contains("<html") && fragment.contains("Tier 1"),
         "{fragment}"
     );
+    // A login form posted from another site is refused.
+    for origin in ["https://evil.example", "null"] {
+        let foreign = [form[0], ("Origin", origin)];
+        assert_eq!(http(&address, "POST", "/login", &foreign, login).0, 403);
+    }
     // A form without its session's CSRF token is refused.
     let (status, _, _) = http(
         &address,

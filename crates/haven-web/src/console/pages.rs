@@ -311,6 +311,15 @@ pub(super) async fn login(
     Origin(origin): Origin,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    // Login CSRF: a page of another site must not log the browser in (as
+    // someone else). Browsers say where a form came from.
+    if !same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this login form did not come from this site",
+        )
+            .into_response();
+    }
     let request = LoginRequest {
         name: form.name.clone(),
         password: form.password,
@@ -332,4 +341,20 @@ pub(super) async fn login(
             login_page(&state, &form.name, Some(e.message), status)
         }
     }
+}
+
+/// Did the request come from a page of this site (its `Origin`, when the
+/// browser sends one, names the host it was sent to)?
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // `null` (an opaque origin: a sandboxed frame, a file) is not ours.
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
 }
