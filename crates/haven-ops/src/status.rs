@@ -29,6 +29,12 @@ pub struct ServiceStatus {
     /// side by side).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicted_rto: Option<SignedDuration>,
+    /// What an hour of its downtime costs (the BIA's `impact.per_hour`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact_per_hour: Option<f64>,
+    /// The currency of `impact_per_hour`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     /// Why (the system and drill that decide it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_reason: Option<String>,
@@ -203,7 +209,10 @@ pub fn report(
         .into_iter()
         .map(|c| {
             let next_run = c.systems.iter().filter_map(|s| next_of_system(s)).min();
+            let impact = catalog.service(&c.service).map(|s| &s.impact);
             ServiceStatus {
+                impact_per_hour: impact.and_then(|i| i.per_hour),
+                currency: impact.and_then(|i| i.currency.clone()),
                 compliance: c,
                 next_run,
                 readiness: None,

@@ -65,6 +65,10 @@ rto = "4h"
 mtd = "1d"
 depends_on = ["payments-files"]
 
+[service.impact]
+per_hour = 12500.0
+currency = "EUR"
+
 [[system]]
 id = "web-files"
 kind = "file-server"

@@ -254,6 +254,11 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             "{overview}"
         );
         assert!(
+            overview.contains("Money at risk: EUR 0 per hour")
+                && overview.contains("of EUR 12,500 per hour"),
+            "the BIA's money at risk: {overview}"
+        );
+        assert!(
             overview.contains("major") || overview.contains("critical"),
             "open alerts counted: {overview}"
         );

@@ -72,6 +72,7 @@ async fn grid(instance: &dyn Instance) -> Result<Value, InstanceError> {
         .iter()
         .filter(|r| r.ended_at.is_none())
         .count();
+    let at_risk = money_at_risk(&status.services);
     let mut tiers: std::collections::BTreeMap<u8, Vec<Value>> = Default::default();
     for s in &status.services {
         let c = &s.compliance;
@@ -88,8 +89,53 @@ async fn grid(instance: &dyn Instance) -> Result<Value, InstanceError> {
         "alert_counts": counts.iter().map(|(s, n)| json!({"severity": s, "count": n})).collect::<Vec<_>>(),
         "running_jobs": running_jobs,
         "running_recoveries": running_recoveries,
+        "at_risk": at_risk,
         "tiers": tiers.into_iter().map(|(tier, services)| json!({"tier": tier, "services": services})).collect::<Vec<_>>(),
     }))
+}
+
+/// What an hour costs, per currency, of the services whose data is past
+/// its RPO or that failed their drills, beside all services' (the BIA's
+/// `impact.per_hour`).
+fn money_at_risk(services: &[haven_ops::status::ServiceStatus]) -> Vec<Value> {
+    use haven_model::compliance::RpoState;
+    let mut by_currency: std::collections::BTreeMap<String, (f64, f64, u32)> = Default::default();
+    for s in services {
+        let Some(per_hour) = s.impact_per_hour else {
+            continue;
+        };
+        let entry = by_currency
+            .entry(s.currency.clone().unwrap_or_else(|| "(no currency)".into()))
+            .or_default();
+        entry.1 += per_hour;
+        let failing = matches!(
+            s.compliance.state,
+            RpoState::Violated | RpoState::Quarantined
+        ) || s.readiness == Some(haven_model::drills::Readiness::Failed);
+        if failing {
+            entry.0 += per_hour;
+            entry.2 += 1;
+        }
+    }
+    by_currency
+        .into_iter()
+        .map(|(currency, (risk, all, n))| {
+            json!({"currency": currency, "at_risk": money(risk), "all": money(all), "services": n})
+        })
+        .collect()
+}
+
+/// An amount with thousands separators, no decimals.
+fn money(amount: f64) -> String {
+    let whole = format!("{:.0}", amount.max(0.0));
+    let mut out = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// `GET /services/{id}`: objectives against what was measured.
@@ -357,4 +403,18 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin
         .split_once("://")
         .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_grouped_by_thousands() {
+        assert_eq!(money(0.0), "0");
+        assert_eq!(money(999.4), "999");
+        assert_eq!(money(12_500.0), "12,500");
+        assert_eq!(money(1_234_567.0), "1,234,567");
+        assert_eq!(money(-5.0), "0");
+    }
 }
