@@ -430,3 +430,99 @@ fn the_overview_refreshes_as_a_fragment() {
         Some("/login")
     );
 }
+
+/// The session's CSRF token, as a page carries it in its forms.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form with the CSRF token")
+        .to_string()
+}
+
+/// An operator adds a maintenance window from the console and ends it;
+/// both are recorded as theirs.
+#[test]
+fn maintenance_windows_are_added_and_ended_from_the_console() {
+    let estate = Estate::new("");
+    estate.user("ana", &[Role::Operator], &[]);
+    let (_server, address, instance) = estate.start();
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let login = "name=ana&password=a+long+enough+passphrase";
+    let (_, head, _) = http(&address, "POST", "/login", &[form], login);
+    let cookie = crate::access::cookies_of(&head)
+        .into_iter()
+        .find(|c| c.starts_with("haven_session="))
+        .expect("a session");
+    let (status, _, page) = http(&address, "GET", "/maintenance", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("Add a window"), "{page}");
+    let csrf = csrf_of(&page);
+    let now = jiff::Timestamp::now();
+    let local = |t: jiff::Timestamp| {
+        t.to_zoned(jiff::tz::TimeZone::UTC)
+            .strftime("%Y-%m-%dT%H:%M")
+            .to_string()
+    };
+    let body = format!(
+        "csrf={csrf}&services=web&systems=&start={}&end={}&reason=patching+the+web+servers",
+        local(now - jiff::SignedDuration::from_mins(1)),
+        local(now + jiff::SignedDuration::from_hours(2)),
+    );
+    let (status, _, said) = http(
+        &address,
+        "POST",
+        "/maintenance",
+        &[("Cookie", &cookie), form],
+        &body,
+    );
+    assert_eq!(status, 303, "{said}");
+    let (_, windows) = call(&address, "GET", "/maintenance", &instance, &Value::Null);
+    let added = windows
+        .as_array()
+        .and_then(|all| all.iter().find(|w| w["source"] == "added").cloned())
+        .expect("the window");
+    assert_eq!(added["active"], true, "{added}");
+    assert_eq!(added["scope"]["services"], json!(["web"]));
+    let id = added["id"].as_str().expect("id").to_string();
+    let (_, _, page) = http(&address, "GET", "/maintenance", &[("Cookie", &cookie)], "");
+    // The page escapes `/` in attributes as `&#x2f;` (minijinja's HTML
+    // escaping); a browser reads it as `/`.
+    let unescaped = page.replace("&#x2f;", "/");
+    assert!(
+        unescaped.contains(&format!("/maintenance/{id}/end")),
+        "an End button: {page}"
+    );
+    let (status, _, _) = http(
+        &address,
+        "POST",
+        &format!("/maintenance/{id}/end"),
+        &[("Cookie", &cookie), form],
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(status, 303);
+    let (_, windows) = call(&address, "GET", "/maintenance", &instance, &Value::Null);
+    // Ended: no longer active (ended windows leave the list).
+    let still = windows
+        .as_array()
+        .expect("windows")
+        .iter()
+        .any(|w| w["id"] == id.as_str() && w["active"] == true);
+    assert!(!still, "{windows}");
+    let (_, entries) = call(&address, "GET", "/audit/entries", &instance, &Value::Null);
+    let theirs = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("maintenance."))
+        })
+        .all(|e| {
+            e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("user:ana (ses_"))
+        });
+    assert!(theirs, "{entries}");
+}

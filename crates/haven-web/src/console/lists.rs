@@ -28,6 +28,7 @@ struct List {
     intro: Option<String>,
     filters: Vec<Value>,
     text: Option<(String, String)>,
+    add: Option<Value>,
 }
 
 fn show(viewer: &Viewer, page: &str, list: List) -> Response {
@@ -48,6 +49,7 @@ fn show(viewer: &Viewer, page: &str, list: List) -> Response {
         ("actions", json!(actions)),
         ("text_title", json!(list.text.as_ref().map(|t| t.0.clone()))),
         ("text", json!(list.text.map(|t| t.1))),
+        ("add", json!(list.add)),
     ] {
         context.insert(key.into(), value);
     }
@@ -165,17 +167,42 @@ pub(super) async fn maintenance(
     let rows = windows
         .iter()
         .map(|w| {
+            let scope = [&w.scope.services, &w.scope.systems, &w.scope.repositories]
+                .iter()
+                .flat_map(|ids| ids.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let end = (w.source == "added" && w.active).then(|| {
+                json!({"action": format!("/maintenance/{}/end", w.id), "label": "End now",
+                       "reason": false, "id": w.id, "hidden": []})
+            });
             json!({"cells": [w.id.clone(), w.source.clone(), if w.active { "active" } else { "" }.to_string(),
+                             if scope.is_empty() { "everything".to_string() } else { scope },
                              time(w.start), time(w.end), w.recurrence.clone().unwrap_or_default(),
-                             w.reason.clone().unwrap_or_default()]})
+                             w.reason.clone().unwrap_or_default()],
+                   "actions": end.into_iter().collect::<Vec<_>>()})
         })
         .collect();
     let list = List {
         title: "Maintenance windows".into(),
         caption: "Windows from the catalog and added by people, active first".into(),
-        columns: vec!["Window", "From", "Now", "Start", "End", "Repeats", "Why"],
+        columns: vec![
+            "Window", "From", "Now", "Covers", "Start", "End", "Repeats", "Why",
+        ],
         rows,
         empty: "No maintenance windows.",
+        add: Some(json!({
+            "title": "Add a window",
+            "action": "/maintenance",
+            "button": "Add the window",
+            "fields": [
+                {"name": "services", "label": "Services (comma-separated; empty: everything)"},
+                {"name": "systems", "label": "Systems (comma-separated)"},
+                {"name": "start", "label": "Start (UTC)", "type": "datetime-local", "required": true},
+                {"name": "end", "label": "End (UTC)", "type": "datetime-local", "required": true},
+                {"name": "reason", "label": "Why", "required": true},
+            ],
+        })),
         ..List::default()
     };
     show(&viewer, "maintenance", list)
@@ -446,4 +473,96 @@ pub(super) async fn users(
         ..List::default()
     };
     show(&viewer, "users", list)
+}
+
+/// The add-a-window form.
+#[derive(Deserialize)]
+pub(super) struct WindowForm {
+    csrf: String,
+    #[serde(default)]
+    services: String,
+    #[serde(default)]
+    systems: String,
+    start: String,
+    end: String,
+    reason: String,
+}
+
+/// A time from a form: RFC 3339, or a browser's `datetime-local`
+/// (`2026-11-29T14:30`), read as UTC.
+fn form_time(text: &str) -> Result<jiff::Timestamp, String> {
+    let text = text.trim();
+    text.parse::<jiff::Timestamp>()
+        .or_else(|_| {
+            text.parse::<jiff::civil::DateTime>()
+                .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC))
+                .map(|z| z.timestamp())
+        })
+        .map_err(|_| format!("{text:?} is not a time (2026-11-29T14:30, UTC)"))
+}
+
+fn ids(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// `POST /maintenance`: add a window.
+pub(super) async fn add_window(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Form(form): Form<WindowForm>,
+) -> Response {
+    if let Some(refused) = forged(&viewer, &form.csrf) {
+        return refused;
+    }
+    let times = form_time(&form.start).and_then(|s| Ok((s, form_time(&form.end)?)));
+    let (start, end) = match times {
+        Ok(times) => times,
+        Err(why) => {
+            let e = haven_ops::api::InstanceError::new(
+                haven_model::errors::ErrorCode::InvalidWindow,
+                why,
+            );
+            return failed(&viewer, "maintenance", &e);
+        }
+    };
+    let request = haven_ops::api::AddWindow {
+        window: haven_ops::api::NewWindow {
+            scope: haven_model::catalog::watch::Scope {
+                services: ids(&form.services),
+                systems: ids(&form.systems),
+                repositories: Vec::new(),
+            },
+            start,
+            end,
+            reason: Some(form.reason),
+        },
+        by: haven_model::actor::Actor::new(viewer.actor.clone(), None),
+    };
+    match instance.add_window(&request).await {
+        Ok(_) => Redirect::to("/maintenance").into_response(),
+        Err(e) => failed(&viewer, "maintenance", &e),
+    }
+}
+
+/// `POST /maintenance/{id}/end`.
+pub(super) async fn end_window(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+    Form(form): Form<StepForm>,
+) -> Response {
+    if let Some(refused) = forged(&viewer, &form.csrf) {
+        return refused;
+    }
+    let request = haven_ops::api::EndWindow {
+        id,
+        by: haven_model::actor::Actor::new(viewer.actor.clone(), None),
+    };
+    match instance.end_window(&request).await {
+        Ok(_) => Redirect::to("/maintenance").into_response(),
+        Err(e) => failed(&viewer, "maintenance", &e),
+    }
 }

@@ -70,7 +70,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/requests/{id}/decide", post(pages::decide))
         .route("/jobs", get(lists::jobs))
         .route("/jobs/{id}", get(lists::job))
-        .route("/maintenance", get(lists::maintenance))
+        .route(
+            "/maintenance",
+            get(lists::maintenance).post(lists::add_window),
+        )
+        .route("/maintenance/{id}/end", post(lists::end_window))
         .route("/drills", get(lists::drills))
         .route("/recoveries", get(lists::recoveries))
         .route("/recoveries/{id}", get(lists::recovery))
