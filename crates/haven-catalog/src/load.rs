@@ -607,7 +607,8 @@ impl Reader<'_> {
         let Some(mut th) = self.table(value, "service.impact") else {
             return Impact::default();
         };
-        let per_hour = th.optional_s::<f64>("per_hour").map(|v| v.value);
+        let per_hour = self.amount(&mut th, "per_hour");
+        let tolerable_loss = self.amount(&mut th, "tolerable_loss");
         let impact = Impact {
             per_hour,
             currency: th.optional::<String>("currency"),
@@ -615,10 +616,28 @@ impl Reader<'_> {
             reputational: self.rating(&mut th, "reputational"),
             customer: self.rating(&mut th, "customer"),
             operational: self.rating(&mut th, "operational"),
-            tolerable_loss: th.optional_s::<f64>("tolerable_loss").map(|v| v.value),
+            tolerable_loss,
         };
         self.finish(th, "service.impact");
         impact
+    }
+
+    /// An amount of money (`per_hour = 12500` or `12500.0`): a number of
+    /// at least 0, integer or not.
+    fn amount(&mut self, th: &mut TableHelper<'_>, key: &'static str) -> Option<f64> {
+        let (_, mut value) = th.take(key)?;
+        match value.take() {
+            ValueInner::Integer(i) if i >= 0 => Some(i as f64),
+            ValueInner::Float(f) if f >= 0.0 && f.is_finite() => Some(f),
+            _ => {
+                self.invalid(
+                    value.span,
+                    format!("service.impact: `{key}` must be a number of at least 0"),
+                    format!("e.g. `{key} = 12500`"),
+                );
+                None
+            }
+        }
     }
 
     fn system(&mut self, th: &mut TableHelper<'_>) -> Option<System> {

@@ -410,3 +410,36 @@ per_hour = 25000.0
         "{found:#?}"
     );
 }
+
+/// Money is written as people write it: `per_hour = 12500` is as good as
+/// `12500.0`; a negative amount is refused with its place.
+#[test]
+fn an_amount_may_be_an_integer_and_never_negative() {
+    let service = |impact: &str| {
+        format!(
+            "[[service]]\nid = \"erp\"\ntier = 3\n[service.impact]\n{impact}\ncurrency = \"EUR\"\n"
+        )
+    };
+    let loaded = load_sources(
+        vec![SourceFile::new(
+            "c.toml".into(),
+            service("per_hour = 12500\ntolerable_loss = 90000"),
+        )],
+        Vec::new(),
+    );
+    assert!(loaded.findings.is_empty(), "{:#?}", loaded.findings);
+    let impact = &loaded.catalog.services[0].impact;
+    assert_eq!(impact.per_hour, Some(12_500.0));
+    assert_eq!(impact.tolerable_loss, Some(90_000.0));
+    let refused = load_sources(
+        vec![SourceFile::new("c.toml".into(), service("per_hour = -5"))],
+        Vec::new(),
+    );
+    let finding = refused.findings.first().expect("a finding");
+    assert!(
+        finding
+            .message
+            .contains("`per_hour` must be a number of at least 0"),
+        "{finding:?}"
+    );
+}

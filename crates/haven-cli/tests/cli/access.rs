@@ -66,7 +66,7 @@ mtd = "1d"
 depends_on = ["payments-files"]
 
 [service.impact]
-per_hour = 12500.0
+per_hour = 12500
 currency = "EUR"
 
 [[system]]
