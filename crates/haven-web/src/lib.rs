@@ -9,7 +9,7 @@
 
 pub mod access;
 pub mod client;
-mod console;
+pub mod console;
 pub mod error;
 mod extract;
 pub mod metrics;

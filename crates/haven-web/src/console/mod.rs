@@ -38,6 +38,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "overview_grid.html",
             include_str!("templates/overview_grid.html"),
         ),
+        (
+            "overview_summary.html",
+            include_str!("templates/overview_summary.html"),
+        ),
         ("alerts.html", include_str!("templates/alerts.html")),
         ("requests.html", include_str!("templates/requests.html")),
         ("service.html", include_str!("templates/service.html")),
@@ -191,4 +195,20 @@ pub(crate) fn failed(viewer: &Viewer, page: &str, e: &InstanceError) -> Response
 /// A time to the second (UTC).
 pub(crate) fn time(t: Option<jiff::Timestamp>) -> String {
     t.map_or("-".into(), |t| format!("{t:.0}"))
+}
+
+/// The overview of `status` as the console renders it: the whole page, or
+/// (`fragment`) what an htmx refresh fetches. For the benchmark
+/// (`benches/console.rs`).
+pub fn overview_html(status: &haven_ops::status::StatusReport, fragment: bool) -> String {
+    let context = pages::overview_context(status, &std::collections::BTreeMap::new(), 0, 0);
+    let template = if fragment {
+        "overview_summary.html"
+    } else {
+        "overview.html"
+    };
+    TEMPLATES
+        .get_template(template)
+        .and_then(|t| t.render(context))
+        .unwrap_or_else(|e| format!("the page did not render: {e}"))
 }

@@ -36,7 +36,7 @@ pub(super) async fn overview(
         Err(e) => return failed(&viewer, "overview", &e),
     };
     if headers.contains_key("hx-request") {
-        return render("overview_grid.html", grid);
+        return render("overview_summary.html", grid);
     }
     let mut context = frame(&viewer, "overview");
     if let Value::Object(grid) = grid {
@@ -72,26 +72,60 @@ async fn grid(instance: &dyn Instance) -> Result<Value, InstanceError> {
         .iter()
         .filter(|r| r.ended_at.is_none())
         .count();
-    let at_risk = money_at_risk(&status.services);
-    let mut tiers: std::collections::BTreeMap<u8, Vec<Value>> = Default::default();
-    for s in &status.services {
+    Ok(overview_context(
+        &status,
+        &counts,
+        running_jobs,
+        running_recoveries,
+    ))
+}
+
+/// The services shown as needing attention on every refresh, at most.
+const ATTENTION: usize = 50;
+
+/// The overview's numbers, from the status report and what runs: the
+/// summary (refreshed by htmx: alerts, money at risk, what runs, the
+/// services needing attention, worst first, at most [`ATTENTION`]) and
+/// every service by tier (the full page only).
+pub(crate) fn overview_context(
+    status: &haven_ops::status::StatusReport,
+    alert_counts: &std::collections::BTreeMap<&str, u32>,
+    running_jobs: usize,
+    running_recoveries: usize,
+) -> Value {
+    use haven_model::compliance::RpoState;
+    let card = |s: &haven_ops::status::ServiceStatus| {
         let c = &s.compliance;
-        tiers.entry(c.tier).or_default().push(json!({
+        json!({
             "id": c.service,
             "name": c.name,
+            "tier": c.tier,
             "state": c.state.as_str(),
             "readiness": s.readiness.map_or("unknown", |r| r.as_str()),
             "age": age(c.age),
             "rpo": c.rpo.map(format_duration),
-        }));
+        })
+    };
+    let needs_attention = |s: &&haven_ops::status::ServiceStatus| {
+        !matches!(s.compliance.state, RpoState::Ok | RpoState::NotApplicable)
+            || s.readiness == Some(haven_model::drills::Readiness::Failed)
+    };
+    let attention: Vec<&haven_ops::status::ServiceStatus> =
+        status.services.iter().filter(needs_attention).collect();
+    let mut tiers: std::collections::BTreeMap<u8, Vec<Value>> = Default::default();
+    for s in &status.services {
+        tiers.entry(s.compliance.tier).or_default().push(card(s));
     }
-    Ok(json!({
-        "alert_counts": counts.iter().map(|(s, n)| json!({"severity": s, "count": n})).collect::<Vec<_>>(),
+    json!({
+        "alert_counts": alert_counts.iter().map(|(s, n)| json!({"severity": s, "count": n})).collect::<Vec<_>>(),
         "running_jobs": running_jobs,
         "running_recoveries": running_recoveries,
-        "at_risk": at_risk,
+        "at_risk": money_at_risk(&status.services),
+        "attention": attention.iter().take(ATTENTION).map(|s| card(s)).collect::<Vec<_>>(),
+        "attention_more": attention.len().saturating_sub(ATTENTION),
+        "services": status.services.len(),
         "tiers": tiers.into_iter().map(|(tier, services)| json!({"tier": tier, "services": services})).collect::<Vec<_>>(),
-    }))
+    })
 }
 
 /// What an hour costs, per currency, of the services whose data is past
