@@ -340,6 +340,18 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             screenshot(&browser, &name).await;
             accessible(&browser, path).await;
         }
+        // The recovery's Gantt chart: a bar per step on one time axis.
+        browser
+            .goto(&format!("{base}/recoveries/1"))
+            .await
+            .expect("open");
+        let chart = browser
+            .find(Locator::Css("figure.chart svg[role='img']"))
+            .await
+            .expect("the run's chart");
+        let bars = chart.find_all(Locator::Css("rect")).await.expect("bars");
+        assert!(!bars.is_empty(), "a bar per step");
+        browser.goto(&format!("{base}/audit")).await.expect("open");
         let audit = text(&browser).await;
         assert!(!audit.contains("does NOT verify"), "{audit}");
         browser.close().await.expect("close");

@@ -259,8 +259,9 @@ pub fn html(v: &RunView) -> String {
 }
 
 /// The steps as bars on one time axis from the run's start, grouped by
-/// wave (a band per wave), coloured by outcome.
-fn gantt_svg(v: &RunView) -> String {
+/// wave (a band per wave), coloured by outcome (presentation attributes
+/// only: no style, so a strict CSP shows it; the console embeds it).
+pub fn gantt_svg(v: &RunView) -> String {
     const WIDTH: f64 = 640.0;
     const LABEL: f64 = 260.0;
     const ROW: f64 = 20.0;

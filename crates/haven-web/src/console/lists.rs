@@ -29,6 +29,10 @@ struct List {
     filters: Vec<Value>,
     text: Option<(String, String)>,
     add: Option<Value>,
+    /// A chart Haven drew (its text escaped), shown above the table.
+    svg: Option<String>,
+    /// While something runs: the page re-fetches its live part this often.
+    refresh: Option<String>,
 }
 
 fn show(viewer: &Viewer, page: &str, list: List) -> Response {
@@ -50,6 +54,8 @@ fn show(viewer: &Viewer, page: &str, list: List) -> Response {
         ("text_title", json!(list.text.as_ref().map(|t| t.0.clone()))),
         ("text", json!(list.text.map(|t| t.1))),
         ("add", json!(list.add)),
+        ("svg", json!(list.svg)),
+        ("refresh", json!(list.refresh)),
     ] {
         context.insert(key.into(), value);
     }
@@ -321,7 +327,10 @@ pub(super) async fn recovery(
             format!("{}: {rto} ({})", s.service, s.verdict)
         })
         .collect();
+    let running = view.run.ended_at.is_none();
     let list = List {
+        svg: Some(haven_ops::recovery::report::gantt_svg(&view)),
+        refresh: running.then(|| format!("/recoveries/{id}")),
         title: format!("Recovery run {id} ({})", view.run.state.as_str()),
         caption: "Its steps in order; a waiting checkpoint or a failed step waits for a person"
             .into(),
