@@ -351,6 +351,17 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             .expect("the run's chart");
         let bars = chart.find_all(Locator::Css("rect")).await.expect("bars");
         assert!(!bars.is_empty(), "a bar per step");
+        // The service's backup history: a bar per backup.
+        browser
+            .goto(&format!("{base}/services/payments"))
+            .await
+            .expect("open");
+        let history = browser
+            .find(Locator::Css("figure.chart svg[role='img']"))
+            .await
+            .expect("the backup history");
+        let runs = history.find_all(Locator::Css("rect")).await.expect("bars");
+        assert_eq!(runs.len(), 1, "the one payments backup");
         browser.goto(&format!("{base}/audit")).await.expect("open");
         let audit = text(&browser).await;
         assert!(!audit.contains("does NOT verify"), "{audit}");

@@ -7,6 +7,7 @@
 //! action goes through the same instance interface as the API, acting as
 //! the logged-in user, so its roles, scope and four eyes apply.
 
+mod charts;
 mod lists;
 mod pages;
 

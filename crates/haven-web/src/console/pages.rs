@@ -217,6 +217,20 @@ pub(super) async fn service(
         }),
     );
     context.insert("systems".into(), json!(systems));
+    let mut charts = Vec::new();
+    for system in &s.compliance.systems {
+        let query = JobsQuery {
+            system: Some(system.clone()),
+            limit: Some(30),
+            ..JobsQuery::default()
+        };
+        if let Ok(jobs) = instance.jobs(&query).await {
+            charts.push(
+                json!({"system": system, "svg": super::charts::backup_history(system, &jobs)}),
+            );
+        }
+    }
+    context.insert("charts".into(), json!(charts));
     render("service.html", Value::Object(context))
 }
 
