@@ -321,6 +321,7 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             ("/jobs/1", "Job 1"),
             ("/maintenance", "Maintenance windows"),
             ("/drills", "Drills"),
+            ("/repositories", "Repositories"),
             ("/recoveries", "Recoveries"),
             ("/recoveries/1", "Recovery run 1"),
             ("/audit", "Audit log"),

@@ -59,6 +59,49 @@ pub(crate) fn backup_history(system: &str, jobs: &[Job]) -> String {
     svg
 }
 
+/// Each repository's usage as a bar against its capacity (a repository
+/// without a declared capacity or a measurement has no bar).
+pub(crate) fn usage(repositories: &[haven_ops::metrics::RepositoryUsage]) -> String {
+    const WIDTH: f64 = 600.0;
+    const LABEL: f64 = 160.0;
+    const ROW: f64 = 22.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"repository usage against capacity\">",
+        LABEL + WIDTH,
+        ROW * repositories.len().max(1) as f64 + 4.0
+    );
+    for (i, r) in repositories.iter().enumerate() {
+        let y = ROW * i as f64 + 2.0;
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{:.1}\" font-size=\"12\">{}</text><rect x=\"{LABEL}\" y=\"{y:.1}\" width=\"{WIDTH}\" height=\"{:.1}\" fill=\"#e9ecef\"/>",
+            y + ROW - 8.0,
+            escape(&r.repository),
+            ROW - 6.0
+        );
+        if let (Some(used), Some(cap)) = (r.used_bytes, r.capacity_bytes.filter(|c| *c > 0)) {
+            let share = (used as f64 / cap as f64).min(1.0);
+            let colour = if share >= 0.9 {
+                "#c92a2a"
+            } else if share >= 0.75 {
+                "#f08c00"
+            } else {
+                "#2f9e44"
+            };
+            let _ = write!(
+                svg,
+                "<rect x=\"{LABEL}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{}: {:.0} % of its capacity</title></rect>",
+                (share * WIDTH).max(1.0),
+                ROW - 6.0,
+                escape(&r.repository),
+                share * 100.0
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -29,8 +29,9 @@ struct List {
     filters: Vec<Value>,
     text: Option<(String, String)>,
     add: Option<Value>,
-    /// A chart Haven drew (its text escaped), shown above the table.
-    svg: Option<String>,
+    /// A chart Haven drew (its text escaped) and its caption, shown
+    /// above the table.
+    svg: Option<(String, String)>,
     /// While something runs: the page re-fetches its live part this often.
     refresh: Option<String>,
 }
@@ -54,7 +55,8 @@ fn show(viewer: &Viewer, page: &str, list: List) -> Response {
         ("text_title", json!(list.text.as_ref().map(|t| t.0.clone()))),
         ("text", json!(list.text.map(|t| t.1))),
         ("add", json!(list.add)),
-        ("svg", json!(list.svg)),
+        ("svg_caption", json!(list.svg.as_ref().map(|s| s.0.clone()))),
+        ("svg", json!(list.svg.map(|s| s.1))),
         ("refresh", json!(list.refresh)),
     ] {
         context.insert(key.into(), value);
@@ -329,7 +331,10 @@ pub(super) async fn recovery(
         .collect();
     let running = view.run.ended_at.is_none();
     let list = List {
-        svg: Some(haven_ops::recovery::report::gantt_svg(&view)),
+        svg: Some((
+            "Its steps on one time axis, a band per wave; green done, red failed, orange waiting, grey skipped, blue running".into(),
+            haven_ops::recovery::report::gantt_svg(&view),
+        )),
         refresh: running.then(|| format!("/recoveries/{id}")),
         title: format!("Recovery run {id} ({})", view.run.state.as_str()),
         caption: "Its steps in order; a waiting checkpoint or a failed step waits for a person"
@@ -574,4 +579,63 @@ pub(super) async fn end_window(
         Ok(_) => Redirect::to("/maintenance").into_response(),
         Err(e) => failed(&viewer, "maintenance", &e),
     }
+}
+
+/// Bytes as people read them (`1.5 GiB`).
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `GET /repositories`: each catalog repository's usage against its
+/// capacity, from the newest measurement.
+pub(super) async fn repositories(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let snapshot = match instance.metrics().await {
+        Ok(snapshot) => snapshot,
+        Err(e) => return failed(&viewer, "repositories", &e),
+    };
+    let rows = snapshot
+        .repositories
+        .iter()
+        .map(|r| {
+            let share = match (r.used_bytes, r.capacity_bytes) {
+                (Some(used), Some(cap)) if cap > 0 => format!("{:.0} %", used as f64 / cap as f64 * 100.0),
+                _ => "-".into(),
+            };
+            json!({"cells": [r.repository.clone(), r.used_bytes.map_or("not measured yet".into(), bytes),
+                             r.capacity_bytes.map_or("not declared".into(), bytes), share]})
+        })
+        .collect();
+    let list = List {
+        title: "Repositories".into(),
+        caption:
+            "Space used at the newest measurement (after each job), against the declared capacity"
+                .into(),
+        columns: vec!["Repository", "Used", "Capacity", "Used share"],
+        rows,
+        empty: "No repositories in the catalog.",
+        svg: Some((
+            "Used against capacity; green below 75 %, orange below 90 %, red above".into(),
+            super::charts::usage(&snapshot.repositories),
+        )),
+        intro: Some(
+            "The capacity-forecast alert warns before a repository fills up (docs/alerts.md)."
+                .into(),
+        ),
+        ..List::default()
+    };
+    show(&viewer, "repositories", list)
 }

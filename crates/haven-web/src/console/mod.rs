@@ -81,6 +81,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/maintenance/{id}/end", post(lists::end_window))
         .route("/drills", get(lists::drills))
+        .route("/repositories", get(lists::repositories))
         .route("/recoveries", get(lists::recoveries))
         .route("/recoveries/{id}", get(lists::recovery))
         .route(
