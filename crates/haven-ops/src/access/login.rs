@@ -64,6 +64,9 @@ pub struct TotpEnrolment {
     pub uri: String,
 }
 
+/// How often a live session's use is written down.
+const TOUCH_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
+
 /// The words every failed login gets, whatever failed (no hint of which).
 const FAILED: &str = "wrong user name, password or code";
 
@@ -213,8 +216,12 @@ pub async fn resume(
         store.delete_session(&session.id).await?;
         return Ok(None);
     };
-    session.last_seen = now;
-    store.put_session(&session).await?;
+    // Marked used at most once a minute: every request of a page would
+    // otherwise write (the idle timeout is counted in tens of minutes).
+    if now.duration_since(session.last_seen) >= TOUCH_EVERY {
+        session.last_seen = now;
+        store.put_session(&session).await?;
+    }
     Ok(Some(Identity {
         actor: format!("user:{} ({})", user.name, session.id),
         roles: user.roles,

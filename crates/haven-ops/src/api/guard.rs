@@ -179,7 +179,7 @@ impl Audited {
             },
             "user.disable" => match payload::<UserChange>(request) {
                 Ok(change) => {
-                    let result = self.inner.user_change(&change).await;
+                    let result = self.change_user(&change).await;
                     let target = format!("user:{}", change.name);
                     self.approved(
                         request,
@@ -207,7 +207,7 @@ impl Audited {
             },
             "token.revoke" => match payload::<TokenRevocation>(request) {
                 Ok(revocation) => {
-                    let result = self.inner.token_revoke(&revocation).await;
+                    let result = self.revoke_token(&revocation).await;
                     let target = format!("token:{}", revocation.id);
                     self.approved(
                         request,

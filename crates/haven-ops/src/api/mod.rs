@@ -154,22 +154,34 @@ pub trait Instance: Send + Sync {
     }
 
     /// Add a local user.
-    async fn user_add(&self, request: &NewUser) -> Result<User, InstanceError>;
+    async fn user_add(&self, _request: &NewUser) -> Result<User, InstanceError> {
+        Err(no_requests())
+    }
 
     /// Every user.
-    async fn users(&self) -> Result<Vec<User>, InstanceError>;
+    async fn users(&self) -> Result<Vec<User>, InstanceError> {
+        Err(no_requests())
+    }
 
     /// Reset a user's password, or disable it.
-    async fn user_change(&self, change: &UserChange) -> Result<User, InstanceError>;
+    async fn user_change(&self, _change: &UserChange) -> Result<User, InstanceError> {
+        Err(no_requests())
+    }
 
     /// Make an API token (its secret is in the answer only).
-    async fn token_create(&self, request: &NewToken) -> Result<CreatedToken, InstanceError>;
+    async fn token_create(&self, _request: &NewToken) -> Result<CreatedToken, InstanceError> {
+        Err(no_requests())
+    }
 
     /// Every token.
-    async fn tokens(&self) -> Result<Vec<Token>, InstanceError>;
+    async fn tokens(&self) -> Result<Vec<Token>, InstanceError> {
+        Err(no_requests())
+    }
 
     /// Revoke a token.
-    async fn token_revoke(&self, request: &TokenRevocation) -> Result<Token, InstanceError>;
+    async fn token_revoke(&self, _request: &TokenRevocation) -> Result<Token, InstanceError> {
+        Err(no_requests())
+    }
 
     /// Who a token secret says someone is (none: not a live token).
     async fn authenticate(&self, _secret: &str) -> Result<Option<Identity>, InstanceError> {
@@ -271,11 +283,11 @@ pub trait Instance: Send + Sync {
     }
 }
 
-/// An instance not wrapped in [`Audited`] keeps no four-eyes requests
-/// and opens no sessions.
+/// An instance not wrapped in [`Audited`] (which holds the store and the
+/// audit log) keeps no users, tokens, sessions or four-eyes requests.
 fn no_requests() -> InstanceError {
     InstanceError::new(
         ErrorCode::AuditUnavailable,
-        "this instance keeps no requests or sessions here",
+        "this instance keeps no users, tokens, sessions or requests here",
     )
 }

@@ -343,49 +343,6 @@ impl Instance for Handle {
         Ok(crate::recovery::abandon(&catalog, self.store.as_ref(), request).await?)
     }
 
-    async fn user_add(
-        &self,
-        request: &crate::api::NewUser,
-    ) -> Result<haven_model::access::User, InstanceError> {
-        Ok(crate::access::add_user(self.store.as_ref(), request).await?)
-    }
-
-    async fn users(&self) -> Result<Vec<haven_model::access::User>, InstanceError> {
-        Ok(crate::access::users(self.store.as_ref()).await?)
-    }
-
-    async fn user_change(
-        &self,
-        change: &crate::api::UserChange,
-    ) -> Result<haven_model::access::User, InstanceError> {
-        Ok(crate::access::change_user(self.store.as_ref(), change).await?)
-    }
-
-    async fn token_create(
-        &self,
-        request: &crate::api::NewToken,
-    ) -> Result<crate::api::CreatedToken, InstanceError> {
-        Ok(crate::access::create_token(self.store.as_ref(), request).await?)
-    }
-
-    async fn tokens(&self) -> Result<Vec<haven_model::access::Token>, InstanceError> {
-        Ok(crate::access::tokens(self.store.as_ref()).await?)
-    }
-
-    async fn token_revoke(
-        &self,
-        request: &crate::api::TokenRevocation,
-    ) -> Result<haven_model::access::Token, InstanceError> {
-        Ok(crate::access::revoke_token(self.store.as_ref(), request).await?)
-    }
-
-    async fn authenticate(
-        &self,
-        secret: &str,
-    ) -> Result<Option<crate::api::Identity>, InstanceError> {
-        Ok(crate::access::authenticate(&self.store, secret).await?)
-    }
-
     async fn preflight(&self) -> Result<crate::api::PreflightReport, InstanceError> {
         Ok(crate::preflight::check(
             self.catalog(),
