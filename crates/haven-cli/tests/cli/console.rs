@@ -552,3 +552,171 @@ fn maintenance_windows_are_added_and_ended_from_the_console() {
         });
     assert!(theirs, "{entries}");
 }
+
+/// The estate's `web` service made tier 2 with a 1-day RPO whose only
+/// system has been protected for 26 hours without a good backup (its
+/// path does not exist): violated. The evidence is dated in the store
+/// before the server starts, as if it had run that long.
+fn with_a_violated_service(estate: &Estate) {
+    let file = estate.data.join("catalog/catalog.toml");
+    let catalog = std::fs::read_to_string(&file).expect("catalog");
+    let catalog = catalog.replacen(
+        "id = \"web\"\nowner = \"shop\"\ntier = 3\n",
+        "id = \"web\"\nowner = \"shop\"\ntier = 2\nrpo = \"1d\"\nrto = \"4h\"\nmtd = \"2d\"\n",
+        1,
+    );
+    // The payments service waits for a person once its files are back.
+    let catalog = catalog.replacen(
+        "[service.impact]",
+        "[[service.recovery]]\ntype = \"checkpoint\"\nprompt = \"confirm the ledger opens in the accounting tool\"\n\n[service.impact]",
+        1,
+    );
+    std::fs::write(&file, catalog).expect("write");
+    let database = format!("sqlite://{}", estate.data.join("haven.db").display());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let store = haven_store::open(&database).await.expect("the store");
+        let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(26);
+        let state = haven_model::jobs::SetState::new("web-files", "default", since, "");
+        store.put_set_state(&state).await.expect("seed");
+    });
+}
+
+/// An operator sees the violated service first on the overview, runs a
+/// drill from the console and opens its report, then confirms a recovery
+/// run's checkpoint, which lets the run finish.
+#[test]
+fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
+    let estate = Estate::new("");
+    with_a_violated_service(&estate);
+    estate.user("ana", &[Role::Operator, Role::RestoreOperator], &[]);
+    let (_server, address, instance) = estate.start();
+    let path = "/systems/payments-files/run";
+    assert_eq!(call(&address, "POST", path, &instance, &json!({})).0, 202);
+    wait_for("the payments backup", || {
+        let (_, jobs) = call(&address, "GET", "/jobs", &instance, &Value::Null);
+        jobs.as_array().is_some_and(|j| {
+            j.iter()
+                .any(|j| j["system"] == "payments-files" && j["outcome"] == "success")
+        })
+    });
+    let base = format!("http://{address}");
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let browser = driver.browser().await;
+        log_in(&browser, &base, "ana").await;
+        // The violated service comes first among those needing attention,
+        // highlighted, its state in words.
+        let first = browser
+            .find(Locator::Css(
+                "section[aria-labelledby='attention-heading'] li",
+            ))
+            .await
+            .expect("a service needing attention");
+        let class = first
+            .attr("class")
+            .await
+            .expect("class")
+            .unwrap_or_default();
+        assert!(class.contains("state-violated"), "{class}");
+        let said = first.text().await.expect("text");
+        assert!(said.contains("web") && said.contains("violated"), "{said}");
+        screenshot(&browser, "overview-violated").await;
+
+        // A drill from the console, followed until its report.
+        browser
+            .goto(&format!("{base}/drills"))
+            .await
+            .expect("drills");
+        browser
+            .find(Locator::Css("#add-system"))
+            .await
+            .expect("the system to drill")
+            .select_by_value("payments-files")
+            .await
+            .expect("select");
+        browser
+            .find(Locator::XPath("//button[text()='Run the drill']"))
+            .await
+            .expect("the button")
+            .click()
+            .await
+            .expect("click");
+        browser
+            .wait()
+            .for_element(Locator::Css("a[href='/drills/1']"))
+            .await
+            .expect("the drill listed once recorded")
+            .click()
+            .await
+            .expect("open the report");
+        browser
+            .wait()
+            .for_element(Locator::Css("figure.chart svg[role='img']"))
+            .await
+            .expect("the drill's timeline");
+        let h1 = browser
+            .find(Locator::Css("h1"))
+            .await
+            .expect("h1")
+            .text()
+            .await
+            .expect("text");
+        assert_eq!(h1, "Drill 1 of payments-files: PASS");
+        let report = text(&browser).await;
+        assert!(
+            report.contains("Measured") && report.contains("restore"),
+            "{report}"
+        );
+        screenshot(&browser, "drill-report").await;
+        accessible(&browser, "/drills/1").await;
+
+        // A recovery waits at its checkpoint; ana confirms it.
+        let target = estate.ws.path("recovered");
+        let body = json!({
+            "selection": {"services": ["payments"]},
+            "target": {"kind": "alternate", "dir": target.display().to_string()},
+            "by": "test",
+        });
+        let (status, run) = call(&address, "POST", "/recoveries", &instance, &body);
+        assert_eq!(status, 201, "{run}");
+        let id = run["id"].as_i64().expect("the run's number");
+        browser
+            .goto(&format!("{base}/recoveries/{id}"))
+            .await
+            .expect("the run");
+        browser
+            .wait()
+            .for_element(Locator::XPath("//button[text()='Confirm']"))
+            .await
+            .expect("the checkpoint waits for a person (the page refreshes)")
+            .click()
+            .await
+            .expect("confirm");
+        screenshot(&browser, "recovery-confirmed").await;
+        accessible(&browser, "/recoveries/N").await;
+        browser.close().await.expect("close");
+    });
+    wait_for("the run to finish once confirmed", || {
+        let (_, runs) = call(&address, "GET", "/recoveries", &instance, &Value::Null);
+        runs.as_array()
+            .and_then(|r| r.first())
+            .is_some_and(|r| r["state"] == "completed")
+    });
+    let (_, entries) = call(&address, "GET", "/audit/entries", &instance, &Value::Null);
+    let confirmed = entries.as_array().expect("entries").iter().any(|e| {
+        e["action"].as_str().is_some_and(|a| a.contains("confirm"))
+            && e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("user:ana (ses_"))
+    });
+    assert!(confirmed, "the confirmation is ana's: {entries}");
+    let drilled = entries.as_array().expect("entries").iter().any(|e| {
+        e["action"] == "drill.run"
+            && e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("user:ana (ses_"))
+    });
+    assert!(drilled, "the drill is ana's: {entries}");
+}

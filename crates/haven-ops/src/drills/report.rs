@@ -118,21 +118,22 @@ pub fn html(d: &Drill) -> String {
     out
 }
 
-fn facts(d: &Drill) -> Vec<(&'static str, String)> {
+/// The drill's facts as (label, value) rows: when, who, what.
+pub fn facts(d: &Drill) -> Vec<(&'static str, String)> {
     vec![
         ("system", d.system.clone()),
-        ("started", d.started_at.to_string()),
-        ("ended", d.ended_at.to_string()),
+        ("started", format!("{:.0}", d.started_at)),
+        ("ended", format!("{:.0}", d.ended_at)),
         ("asked by", d.by.clone()),
         ("snapshot", d.snapshot_id.clone()),
-        ("snapshot taken", d.snapshot_time.to_string()),
+        ("snapshot taken", format!("{:.0}", d.snapshot_time)),
         ("sandbox", d.sandbox.clone()),
         ("bytes restored", d.bytes.to_string()),
     ]
 }
 
 /// (what, objective, measured) rows.
-fn objectives(d: &Drill) -> Vec<(&'static str, String, String)> {
+pub fn objectives(d: &Drill) -> Vec<(&'static str, String, String)> {
     let text = |o: Option<SignedDuration>| o.map_or("none".to_string(), format_duration);
     vec![
         (
@@ -154,7 +155,7 @@ fn objectives(d: &Drill) -> Vec<(&'static str, String, String)> {
 }
 
 /// The steps as horizontal bars on a common time axis.
-fn timeline_svg(d: &Drill) -> String {
+pub fn timeline_svg(d: &Drill) -> String {
     const WIDTH: f64 = 600.0;
     const ROW: f64 = 22.0;
     let start = d.steps.first().map_or(d.started_at, |s| s.started_at);

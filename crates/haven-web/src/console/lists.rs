@@ -8,9 +8,7 @@ use axum::extract::{Form, Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use haven_model::catalog::duration::format_duration;
 use haven_model::recovery::run::Decision;
-use haven_ops::api::{
-    AuditQuery, AuditVerifyRequest, DrillsQuery, Instance, JobsQuery, StepDecision,
-};
+use haven_ops::api::{AuditQuery, AuditVerifyRequest, Instance, JobsQuery, StepDecision};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -19,24 +17,25 @@ use crate::access::Acting;
 
 /// What a list page shows.
 #[derive(Default)]
-struct List {
-    title: String,
-    caption: String,
-    columns: Vec<&'static str>,
-    rows: Vec<Value>,
-    empty: &'static str,
-    intro: Option<String>,
-    filters: Vec<Value>,
-    text: Option<(String, String)>,
-    add: Option<Value>,
+pub(super) struct List {
+    pub(super) title: String,
+    pub(super) caption: String,
+    pub(super) columns: Vec<&'static str>,
+    pub(super) rows: Vec<Value>,
+    pub(super) empty: &'static str,
+    pub(super) intro: Option<String>,
+    pub(super) filters: Vec<Value>,
+    pub(super) text: Option<(String, String)>,
+    pub(super) add: Option<Value>,
     /// A chart Haven drew (its text escaped) and its caption, shown
     /// above the table.
-    svg: Option<(String, String)>,
+    pub(super) svg: Option<(String, String)>,
     /// While something runs: the page re-fetches its live part this often.
-    refresh: Option<String>,
+    pub(super) refresh: Option<String>,
 }
 
-fn show(viewer: &Viewer, page: &str, list: List) -> Response {
+/// Render `list` as page `page` of the navigation.
+pub(super) fn show(viewer: &Viewer, page: &str, list: List) -> Response {
     let mut context = frame(viewer, page);
     let actions = list.rows.iter().any(|r| {
         r.get("actions")
@@ -214,49 +213,6 @@ pub(super) async fn maintenance(
         ..List::default()
     };
     show(&viewer, "maintenance", list)
-}
-
-/// `GET /drills`: recorded drills, newest first.
-pub(super) async fn drills(
-    Acting(instance): Acting,
-    Extension(viewer): Extension<Viewer>,
-) -> Response {
-    let query = DrillsQuery {
-        id: None,
-        system: None,
-        limit: Some(200),
-    };
-    let drills = match instance.drills(&query).await {
-        Ok(drills) => drills,
-        Err(e) => return failed(&viewer, "drills", &e),
-    };
-    let rows = drills
-        .iter()
-        .map(|d| {
-            json!({
-                "class": format!("verdict-{}", d.verdict.as_str()),
-                "cells": [d.id.to_string(), d.system.clone(), time(Some(d.started_at)), d.verdict.as_str().to_string(),
-                          format_duration(d.measured_rto), format_duration(d.achieved_rpo), d.reasons.join("; ")],
-            })
-        })
-        .collect();
-    let list = List {
-        title: "Drills".into(),
-        caption: "Restores into a sandbox, measured, newest first".into(),
-        columns: vec![
-            "#",
-            "System",
-            "Started",
-            "Verdict",
-            "Measured RTO",
-            "Achieved RPO",
-            "Why",
-        ],
-        rows,
-        empty: "No drills yet (`haven drill SYSTEM`).",
-        ..List::default()
-    };
-    show(&viewer, "drills", list)
 }
 
 /// `GET /recoveries`: the runs, newest first.

@@ -8,6 +8,7 @@
 //! the logged-in user, so its roles, scope and four eyes apply.
 
 mod charts;
+mod drills;
 mod lists;
 mod pages;
 
@@ -47,6 +48,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("requests.html", include_str!("templates/requests.html")),
         ("service.html", include_str!("templates/service.html")),
         ("list.html", include_str!("templates/list.html")),
+        ("drill.html", include_str!("templates/drill.html")),
     ] {
         if let Err(e) = env.add_template(name, text) {
             tracing::error!("the console template {name} does not compile: {e}");
@@ -80,7 +82,9 @@ pub(crate) fn router(state: AppState) -> Router {
             get(lists::maintenance).post(lists::add_window),
         )
         .route("/maintenance/{id}/end", post(lists::end_window))
-        .route("/drills", get(lists::drills))
+        .route("/drills", get(drills::drills).post(drills::run))
+        .route("/drills/{id}", get(drills::drill))
+        .route("/drills/{id}/{file}", get(drills::download))
         .route("/repositories", get(lists::repositories))
         .route("/recoveries", get(lists::recoveries))
         .route("/recoveries/{id}", get(lists::recovery))
@@ -91,7 +95,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/audit", get(lists::audit))
         .route("/users", get(lists::users))
         .route("/logout", post(pages::logout))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
+        .layer(axum::Extension(std::sync::Arc::new(
+            drills::Started::default(),
+        )));
     Router::new()
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/assets/{file}", get(asset))

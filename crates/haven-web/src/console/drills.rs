@@ -1,0 +1,283 @@
+//! The console's drills: the recorded ones, a form to run one, and a
+//! drill's report. A drill restores a whole system and can take as long
+//! as its restore, so the form starts it in the background and the page
+//! follows it (refreshing while it runs) instead of holding the browser's
+//! request open; the drill itself runs through the instance interface as
+//! the person who asked, like any other action.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Extension;
+use axum::extract::{Form, Path};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use haven_model::catalog::duration::format_duration;
+use haven_model::drills::Drill;
+use haven_ops::api::{DrillRequest, DrillsQuery, Instance, InstanceError};
+use haven_ops::drills::report;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::lists::{List, show};
+use super::{Viewer, failed, forged, frame, render, time};
+use crate::access::Acting;
+
+/// How long a drill started here stays listed after it ended (its
+/// record stays for good; this is only the "started from the console"
+/// line, which carries why a drill could not run at all).
+const KEPT_FOR: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// At most this many such lines.
+const KEPT_AT_MOST: usize = 50;
+
+/// Drills started from this console, while they run and for a while
+/// after.
+#[derive(Default)]
+pub(crate) struct Started(Mutex<Vec<StartedDrill>>);
+
+#[derive(Clone)]
+struct StartedDrill {
+    number: u64,
+    system: String,
+    by: String,
+    at: Timestamp,
+    ended: Option<(Timestamp, Result<i64, String>)>,
+}
+
+impl Started {
+    fn start(&self, system: &str, by: &str) -> u64 {
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Timestamp::now();
+        list.retain(|d| d.ended.as_ref().is_none_or(|(at, _)| now - KEPT_FOR < *at));
+        let number = list.iter().map(|d| d.number).max().unwrap_or(0) + 1;
+        list.push(StartedDrill {
+            number,
+            system: system.to_string(),
+            by: by.to_string(),
+            at: now,
+            ended: None,
+        });
+        let excess = list.len().saturating_sub(KEPT_AT_MOST);
+        list.drain(..excess);
+        number
+    }
+
+    fn end(&self, number: u64, result: Result<i64, String>) {
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = list.iter_mut().find(|d| d.number == number) {
+            d.ended = Some((Timestamp::now(), result));
+        }
+    }
+
+    fn list(&self) -> Vec<StartedDrill> {
+        let list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().rev().cloned().collect()
+    }
+}
+
+/// `GET /drills`: drills started here, then the recorded ones, newest
+/// first; a form to run one.
+pub(super) async fn drills(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Extension(started): Extension<Arc<Started>>,
+) -> Response {
+    let query = DrillsQuery {
+        id: None,
+        system: None,
+        limit: Some(200),
+    };
+    let (drills, status) = match (instance.drills(&query).await, instance.status().await) {
+        (Ok(drills), Ok(status)) => (drills, status),
+        (Err(e), _) | (_, Err(e)) => return failed(&viewer, "drills", &e),
+    };
+    let started = started.list();
+    let running = started.iter().any(|d| d.ended.is_none());
+    let mut rows: Vec<Value> = started.iter().filter_map(started_row).collect();
+    rows.extend(drills.iter().map(|d| {
+        json!({
+            "link": format!("/drills/{}", d.id),
+            "class": format!("verdict-{}", d.verdict.as_str()),
+            "cells": [d.id.to_string(), d.system.clone(), time(Some(d.started_at)), d.verdict.as_str().to_string(),
+                      format_duration(d.measured_rto), format_duration(d.achieved_rpo), d.reasons.join("; ")],
+        })
+    }));
+    let systems: Vec<String> = status
+        .systems
+        .iter()
+        .map(|s| s.compliance.system.clone())
+        .collect();
+    let list = List {
+        title: "Drills".into(),
+        caption: "Restores into a sandbox, measured, newest first".into(),
+        columns: vec![
+            "#",
+            "System",
+            "Started",
+            "Verdict",
+            "Measured RTO",
+            "Achieved RPO",
+            "Why",
+        ],
+        rows,
+        empty: "No drills yet.",
+        refresh: running.then(|| "/drills".to_string()),
+        add: (!systems.is_empty()).then(|| {
+            json!({
+                "title": "Run a drill",
+                "intro": "Restores the system's newest backup into a sandbox, runs its checks there and measures how long it took; production is never touched. This page follows it.",
+                "action": "/drills",
+                "button": "Run the drill",
+                "fields": [{"name": "system", "label": "System", "options": systems, "required": true}],
+            })
+        }),
+        ..List::default()
+    };
+    show(&viewer, "drills", list)
+}
+
+/// A drill started here that is still running or could not run (one
+/// that was recorded is listed as recorded).
+fn started_row(d: &StartedDrill) -> Option<Value> {
+    let (state, why) = match &d.ended {
+        None => ("running".to_string(), format!("started by {}", d.by)),
+        Some((_, Ok(_))) => return None,
+        Some((at, Err(why))) => (format!("could not run ({})", time(Some(*at))), why.clone()),
+    };
+    Some(json!({
+        "class": if d.ended.is_none() { "verdict-running" } else { "verdict-fail" },
+        "cells": ["-", d.system.clone(), time(Some(d.at)), state, "-", "-", why],
+    }))
+}
+
+/// The run-a-drill form.
+#[derive(Deserialize)]
+pub(super) struct RunForm {
+    csrf: String,
+    system: String,
+}
+
+/// `POST /drills`: start a drill of the system as the viewer, in the
+/// background; to the drills page, which follows it.
+pub(super) async fn run(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Extension(started): Extension<Arc<Started>>,
+    Form(form): Form<RunForm>,
+) -> Response {
+    if let Some(refused) = forged(&viewer, &form.csrf) {
+        return refused;
+    }
+    let system = form.system.trim().to_string();
+    let number = started.start(&system, &viewer.actor);
+    let request = DrillRequest {
+        system,
+        snapshot: None,
+        at: None,
+        keep: false,
+        by: viewer.actor.clone(),
+    };
+    tokio::spawn(async move {
+        let result = instance
+            .drill(&request)
+            .await
+            .map(|outcome| outcome.drill.id)
+            .map_err(|e| e.message);
+        started.end(number, result);
+    });
+    Redirect::to("/drills").into_response()
+}
+
+async fn recorded(instance: &dyn Instance, id: i64) -> Result<Drill, InstanceError> {
+    let query = DrillsQuery {
+        id: Some(id),
+        system: None,
+        limit: Some(1),
+    };
+    instance
+        .drills(&query)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            InstanceError::new(
+                haven_model::errors::ErrorCode::NoSuchDrill,
+                format!("no drill {id}"),
+            )
+        })
+}
+
+/// `GET /drills/{id}`: the drill's report — what was restored from
+/// which snapshot, its objectives against what was measured, each step
+/// on a timeline, the verdict and why.
+pub(super) async fn drill(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<i64>,
+) -> Response {
+    let d = match recorded(&instance, id).await {
+        Ok(d) => d,
+        Err(e) => return failed(&viewer, "drills", &e),
+    };
+    let mut context = frame(&viewer, "drills");
+    let facts: Vec<Value> = report::facts(&d)
+        .into_iter()
+        .map(|(label, value)| json!({"label": label, "value": value}))
+        .collect();
+    let objectives: Vec<Value> = report::objectives(&d)
+        .into_iter()
+        .map(|(what, objective, measured)| json!({"what": what, "objective": objective, "measured": measured}))
+        .collect();
+    let steps: Vec<Value> = d
+        .steps
+        .iter()
+        .map(|s| {
+            json!({"name": s.name, "ok": s.ok, "duration": format_duration(s.duration), "detail": s.detail})
+        })
+        .collect();
+    context.insert(
+        "drill".into(),
+        json!({
+            "id": d.id,
+            "system": d.system,
+            "verdict": d.verdict.as_str(),
+            "facts": facts,
+            "objectives": objectives,
+            "steps": steps,
+            "reasons": d.reasons,
+            "timeline": report::timeline_svg(&d),
+        }),
+    );
+    render("drill.html", Value::Object(context))
+}
+
+/// `GET /drills/{id}/report.{html|md}`: the report to keep (one
+/// self-contained page, or Markdown), as a download.
+pub(super) async fn download(
+    Acting(instance): Acting,
+    Extension(viewer): Extension<Viewer>,
+    Path((id, file)): Path<(i64, String)>,
+) -> Response {
+    let d = match recorded(&instance, id).await {
+        Ok(d) => d,
+        Err(e) => return failed(&viewer, "drills", &e),
+    };
+    let (body, kind) = match file.as_str() {
+        "report.html" => (report::html(&d), "text/html; charset=utf-8"),
+        "report.md" => (report::markdown(&d), "text/markdown; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let name = format!(
+        "attachment; filename=\"drill-{id}.{}\"",
+        file.rsplit('.').next().unwrap_or("txt")
+    );
+    (
+        [
+            (header::CONTENT_TYPE, kind.to_string()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        body,
+    )
+        .into_response()
+}
