@@ -276,7 +276,7 @@ fn pending(asked: &ApprovalRequest) -> InstanceError {
     InstanceError::new(
         ErrorCode::ApprovalRequired,
         format!(
-            "{} needs a second person ({}): kept as request {}, which runs once another user with the approver role approves it (before {})",
+            "{} needs a second person ({}): kept as request {}, which runs once another user with the approver role approves it (before {:.0})",
             asked.action,
             asked.because,
             asked.id,

@@ -40,6 +40,29 @@ pub struct Postgres {
 
 const MARKER: &str = "demo.toml";
 
+/// What a MySQL dump runs in the demo: the error mysqldump gives when
+/// its server cannot be reached.
+const FAILING_DUMP: &str = "sh -c 'echo \"mysqldump: Got error: 2002: Can not connect to MySQL server (the demo has none)\" >&2; exit 2'";
+
+/// How long before the demo began its failing systems count as
+/// protected (their RPO clock runs from then).
+pub const FAILING_SINCE: jiff::SignedDuration = jiff::SignedDuration::from_mins(150);
+
+/// The demo's systems whose backups fail on purpose (their dump is
+/// [`FAILING_DUMP`]).
+pub fn failing_systems(catalog: &haven_model::catalog::Catalog) -> Vec<(String, String)> {
+    catalog
+        .systems
+        .iter()
+        .flat_map(|s| {
+            s.backup_sets
+                .iter()
+                .filter(|set| set.command.as_deref() == Some(FAILING_DUMP))
+                .map(|set| (s.id.value.to_string(), set.name.to_string()))
+        })
+        .collect()
+}
+
 /// Create the demo data dir from `example` (or reuse it).
 pub fn prepare(data_dir: &Path, example: &Path) -> anyhow::Result<Demo> {
     let data_dir = std::path::absolute(data_dir)?;
@@ -124,7 +147,7 @@ pub fn prepare(data_dir: &Path, example: &Path) -> anyhow::Result<Demo> {
     }
     std::fs::write(
         data_dir.join("haven.toml"),
-        "# Settings of this Haven instance (docs/server.md).\ncatalog = \"catalog\"\n# Demo: prune soon after marking (no backups run for long here).\nprune_grace = \"1h\"\n\n# Every event as a JSON line, for a SIEM (docs/events.md).\n[export]\nfile = \"events.jsonl\"\n",
+        "# Settings of this Haven instance (docs/server.md).\ncatalog = \"catalog\"\n# Demo: prune soon after marking (no backups run for long here).\nprune_grace = \"1h\"\n\n# Every event as a JSON line, for a SIEM (docs/events.md).\n[export]\nfile = \"events.jsonl\"\n\n# A recovery of a tier 1 or 2 service waits for a second person's\n# approval (docs/access.md).\n[access]\nfour_eyes = true\n",
     )?;
     std::fs::write(data_dir.join("README.md"), readme)?;
     let databases = match &postgres {
@@ -248,6 +271,16 @@ fn rewrite_systems(
                     .unwrap_or("db")
                     .to_string();
                 let new = match postgres {
+                    // The demo has no MySQL server: the dump fails as it
+                    // would with the database host down, which is what
+                    // shows a violated service.
+                    _ if command.starts_with("mysqldump") => {
+                        let _ = writeln!(
+                            readme,
+                            "- {id}: `{command}` fails on purpose (no MySQL server in the demo); Haven counts it protected since 2h30m before the demo began, so its service's RPO shows violated at once"
+                        );
+                        FAILING_DUMP.to_string()
+                    }
                     Some(pg) if command.starts_with("pg_dump") => {
                         pg.create_database(&database, seed)?;
                         let _ = writeln!(
