@@ -335,6 +335,11 @@ impl Instance for DataDir {
         Ok(crate::recovery::view(&catalog, self.store.as_ref(), id).await?)
     }
 
+    async fn service(&self, id: &str) -> Result<crate::status::ServiceDetail, InstanceError> {
+        status::service_detail(&*self.catalog()?, id, SystemClock.now())
+            .ok_or_else(|| InstanceError::no_such_service(id))
+    }
+
     async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError> {
         let status = self.status().await?;
         Ok(crate::metrics::snapshot(self.store.as_ref(), &*self.catalog()?, status).await?)

@@ -229,6 +229,55 @@ pub fn report(
     }
 }
 
+/// A service as its page shows it beyond its compliance: what it needs
+/// (the dependency graph below it) and the catalog's findings about it or
+/// anything it needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDetail {
+    /// The service's part of the dependency graph.
+    pub graph: haven_model::catalog::graph::Neighbourhood,
+    /// The catalog's findings naming it or what it needs, errors first.
+    pub findings: Vec<FindingView>,
+}
+
+/// A catalog finding, as answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingView {
+    /// Its stable code (`HVN-W042`).
+    pub code: String,
+    /// `error` or `warning`.
+    pub severity: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+/// The detail of service `id` in `catalog` (none: no such service),
+/// findings as of `now`.
+pub fn service_detail(catalog: &Catalog, id: &str, now: Timestamp) -> Option<ServiceDetail> {
+    let graph = haven_model::catalog::graph::neighbourhood(catalog, id)?;
+    let mut findings: Vec<_> = haven_model::catalog::analysis::analyse(catalog, now)
+        .into_iter()
+        .filter(|f| {
+            f.objects
+                .iter()
+                .any(|o| graph.nodes.iter().any(|n| n.id == o.id && n.kind == o.kind))
+        })
+        .collect();
+    findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.code.cmp(b.code)));
+    let findings = findings
+        .into_iter()
+        .map(|f| FindingView {
+            code: f.code.to_string(),
+            severity: format!("{:?}", f.severity).to_lowercase(),
+            message: f.message,
+            help: f.help,
+        })
+        .collect();
+    Some(ServiceDetail { graph, findings })
+}
+
 /// Each system's size now: the bytes of its sets' newest good backups.
 pub async fn system_sizes(
     store: &dyn haven_store::Store,

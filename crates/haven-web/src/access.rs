@@ -31,6 +31,7 @@ pub enum Reach {
 /// Every route under `/api/v1`: what it needs, and where it acts.
 pub const ROUTES: &[(&str, &str, Permission, Reach)] = &[
     ("GET", "/status", Permission::Read, Reach::Instance),
+    ("GET", "/services/{id}", Permission::Read, Reach::Instance),
     ("GET", "/jobs", Permission::Read, Reach::Instance),
     ("GET", "/jobs/{id}", Permission::Read, Reach::Instance),
     (

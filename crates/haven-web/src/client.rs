@@ -450,6 +450,11 @@ impl Instance for Remote {
         .await
     }
 
+    async fn service(&self, id: &str) -> Result<haven_ops::status::ServiceDetail, InstanceError> {
+        self.send(self.http.get(self.url(&["services", id])), None)
+            .await
+    }
+
     async fn metrics(&self) -> Result<haven_ops::metrics::MetricsSnapshot, InstanceError> {
         Err(InstanceError::new(
             ErrorCode::Failed,

@@ -139,6 +139,7 @@ pub fn router(instance: Audited, token: String) -> Router {
     let scrape_token = token.clone();
     let api = Router::new()
         .route("/status", get(status))
+        .route("/services/{id}", get(service))
         .route("/jobs", get(jobs))
         .route("/jobs/{id}", get(job))
         .route("/systems/{system}/run", post(run))
@@ -299,6 +300,10 @@ pub struct ResolveBody {
 
 async fn status(Acting(instance): Acting) -> Response {
     answer(StatusCode::OK, instance.status().await)
+}
+
+async fn service(Acting(instance): Acting, ApiPath(id): ApiPath<String>) -> Response {
+    answer(StatusCode::OK, instance.service(&id).await)
 }
 
 async fn jobs(Acting(instance): Acting, ApiQuery(query): ApiQuery<JobsQuery>) -> Response {

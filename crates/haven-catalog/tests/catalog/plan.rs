@@ -249,3 +249,48 @@ depends_on = ["a"]
     let err = recovery_order(&loaded.catalog, &[]).expect_err("cycle");
     assert!(err.contains("cycle"), "{err}");
 }
+
+/// A service's page draws what it needs, all the way down, each at its
+/// longest chain from the service, and who needs it.
+#[test]
+fn a_services_neighbourhood_is_what_it_needs_at_its_longest_depth() {
+    use haven_model::catalog::graph::neighbourhood;
+    let loaded = load_sources(
+        vec![SourceFile::new("plan.toml".into(), CATALOG.to_string())],
+        Vec::new(),
+    );
+    let shop = neighbourhood(&loaded.catalog, "shop").expect("shop");
+    let depths: Vec<(&str, usize)> = shop
+        .nodes
+        .iter()
+        .map(|n| (n.id.as_str(), n.depth))
+        .collect();
+    assert_eq!(
+        depths,
+        vec![
+            ("shop", 0),
+            ("dns", 1),
+            ("erp", 1),
+            ("psp", 1),
+            ("ad", 2),
+            ("erp-db", 2)
+        ]
+    );
+    let mut edges = shop.edges.clone();
+    edges.sort();
+    assert_eq!(
+        edges,
+        vec![
+            ("erp".to_string(), "ad".to_string()),
+            ("erp".to_string(), "erp-db".to_string()),
+            ("shop".to_string(), "dns".to_string()),
+            ("shop".to_string(), "erp".to_string()),
+            ("shop".to_string(), "psp".to_string()),
+        ]
+    );
+    assert!(shop.dependents.is_empty());
+    let erp = neighbourhood(&loaded.catalog, "erp").expect("erp");
+    assert_eq!(erp.dependents, vec!["shop".to_string()]);
+    assert_eq!(erp.nodes[0].label, "erp (tier 1)");
+    assert!(neighbourhood(&loaded.catalog, "nothing").is_none());
+}

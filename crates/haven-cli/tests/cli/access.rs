@@ -203,8 +203,13 @@ fn request_for(method: &str, pattern: &str, subject: &Subject) -> (String, Value
     } else {
         999_999
     };
+    let id = if pattern.starts_with("/services/") {
+        subject.service.to_string()
+    } else {
+        id.to_string()
+    };
     let path = pattern
-        .replace("{id}", &id.to_string())
+        .replace("{id}", &id)
         .replace("{system}", subject.system)
         .replace("{name}", "nobody")
         .replace("{step}", "1");

@@ -358,7 +358,9 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             .await
             .expect("open");
         let history = browser
-            .find(Locator::Css("figure.chart svg[role='img']"))
+            .find(Locator::Css(
+                "svg[aria-label^='backup history of payments-files']",
+            ))
             .await
             .expect("the backup history");
         let runs = history.find_all(Locator::Css("rect")).await.expect("bars");
@@ -623,6 +625,25 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
         let said = first.text().await.expect("text");
         assert!(said.contains("web") && said.contains("violated"), "{said}");
         screenshot(&browser, "overview-violated").await;
+        // Its page: what it needs, drawn, the violated system marked.
+        first
+            .find(Locator::Css("a"))
+            .await
+            .expect("its link")
+            .click()
+            .await
+            .expect("open the service");
+        let graph = browser
+            .wait()
+            .for_element(Locator::Css("svg[aria-label^='what web needs']"))
+            .await
+            .expect("the dependency graph");
+        let boxes = graph.find_all(Locator::Css("rect")).await.expect("boxes");
+        assert_eq!(boxes.len(), 2, "web and web-files");
+        let drawn = graph.html(false).await.expect("svg");
+        assert!(drawn.contains("system violated"), "{drawn}");
+        screenshot(&browser, "service-violated").await;
+        accessible(&browser, "/services/web").await;
 
         // A drill from the console, followed until its report.
         browser

@@ -234,6 +234,10 @@ impl Instance for Audited {
         self.inner.status().await
     }
 
+    async fn service(&self, id: &str) -> Result<crate::status::ServiceDetail, InstanceError> {
+        self.inner.service(id).await
+    }
+
     async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError> {
         self.inner.metrics().await
     }

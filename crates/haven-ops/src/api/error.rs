@@ -62,6 +62,15 @@ impl InstanceError {
         InstanceError::new(ErrorCode::Stopping, "the server is shutting down")
     }
 
+    /// No such service in the catalog.
+    pub fn no_such_service(service: &str) -> Self {
+        InstanceError::new(
+            ErrorCode::NoSuchService,
+            format!("no service {service:?} in the catalog"),
+        )
+        .hint("`haven status` lists the services")
+    }
+
     /// No such system with backups.
     pub fn no_such_system(system: &str) -> Self {
         InstanceError::new(

@@ -52,6 +52,10 @@ pub trait Instance: Send + Sync {
     /// RPO compliance and next runs.
     async fn status(&self) -> Result<StatusReport, InstanceError>;
 
+    /// A service beyond its compliance: the dependency graph below it
+    /// and the catalog's findings about it.
+    async fn service(&self, id: &str) -> Result<crate::status::ServiceDetail, InstanceError>;
+
     /// What `/metrics` shows: jobs, compliance, readiness, alerts,
     /// drills, recoveries, repository usage.
     async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError>;

@@ -108,3 +108,94 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// A service's dependency graph, left to right: the service, then what it
+/// needs, each thing in the column of its longest chain from the service;
+/// a box per service, system and vendor, filled by its state (`states`:
+/// id → RPO state or readiness word), the state written beside its name.
+pub(crate) fn dependency_graph(
+    graph: &haven_model::catalog::graph::Neighbourhood,
+    states: &std::collections::HashMap<String, String>,
+) -> String {
+    const BOX_W: f64 = 200.0;
+    const BOX_H: f64 = 38.0;
+    const COL: f64 = 250.0;
+    const ROW: f64 = 50.0;
+    let mut rows_in: std::collections::HashMap<usize, usize> = Default::default();
+    let mut at: std::collections::HashMap<&str, (f64, f64)> = Default::default();
+    for node in &graph.nodes {
+        let row = rows_in.entry(node.depth).or_default();
+        at.insert(
+            node.id.as_str(),
+            (node.depth as f64 * COL + 2.0, *row as f64 * ROW + 2.0),
+        );
+        *row += 1;
+    }
+    let columns = rows_in.len().max(1) as f64;
+    let rows = rows_in.values().copied().max().unwrap_or(1) as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{:.0}\" role=\"img\" aria-label=\"what {} needs: {} services, systems and vendors\">\
+         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#4a5260\"/></marker></defs>",
+        (columns - 1.0) * COL + BOX_W + 4.0,
+        (rows - 1.0) * ROW + BOX_H + 4.0,
+        escape(graph.nodes.first().map_or("", |n| n.id.as_str())),
+        graph.nodes.len().saturating_sub(1),
+    );
+    for (from, to) in &graph.edges {
+        let (Some(&(x1, y1)), Some(&(x2, y2))) = (at.get(from.as_str()), at.get(to.as_str()))
+        else {
+            continue;
+        };
+        let (x1, y1, y2) = (x1 + BOX_W, y1 + BOX_H / 2.0, y2 + BOX_H / 2.0);
+        let mid = (x1 + x2) / 2.0;
+        let _ = write!(
+            svg,
+            "<path d=\"M{x1:.1},{y1:.1} C{mid:.1},{y1:.1} {mid:.1},{y2:.1} {x2:.1},{y2:.1}\" fill=\"none\" stroke=\"#4a5260\" marker-end=\"url(#arrow)\"/>"
+        );
+    }
+    for node in &graph.nodes {
+        let Some(&(x, y)) = at.get(node.id.as_str()) else {
+            continue;
+        };
+        let state = states.get(&node.id).map_or("", String::as_str);
+        let (fill, stroke) = match state {
+            "quarantined" | "violated" | "failed" => ("#fde8e8", "#8b1a1a"),
+            "unprotected" | "at-risk" | "needs-verification" | "not-verified" => {
+                ("#fff4d6", "#7a4b00")
+            }
+            "ok" | "verified" => ("#e5f4e8", "#1d5e2b"),
+            _ => ("#f4f6f8", "#4a5260"),
+        };
+        let rx = if node.kind == "service" { 2 } else { 14 };
+        let _ = write!(
+            svg,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"{rx}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"2\"><title>{} {}{}</title></rect>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#1b1f24\">{}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{stroke}\">{} {}</text>",
+            node.kind,
+            escape(&node.label),
+            if state.is_empty() {
+                String::new()
+            } else {
+                format!(": {state}")
+            },
+            x + 6.0,
+            y + 15.0,
+            escape(&truncate(&node.label, 30)),
+            x + 6.0,
+            y + 30.0,
+            node.kind,
+            escape(state),
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    format!("{cut}…")
+}

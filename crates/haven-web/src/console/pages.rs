@@ -231,7 +231,75 @@ pub(super) async fn service(
         }
     }
     context.insert("charts".into(), json!(charts));
+    match instance.service(&id).await {
+        Ok(detail) => {
+            let mut states: std::collections::HashMap<String, String> = status
+                .systems
+                .iter()
+                .map(|x| {
+                    (
+                        x.compliance.system.clone(),
+                        x.compliance.state.as_str().to_string(),
+                    )
+                })
+                .collect();
+            states.extend(status.services.iter().map(|x| {
+                (
+                    x.compliance.service.clone(),
+                    x.compliance.state.as_str().to_string(),
+                )
+            }));
+            context.insert(
+                "graph".into(),
+                json!(super::charts::dependency_graph(&detail.graph, &states)),
+            );
+            let needs: Vec<Value> = detail
+                .graph
+                .nodes
+                .iter()
+                .skip(1)
+                .map(|n| {
+                    let link = match n.kind.as_str() {
+                        "service" => Some(format!("/services/{}", n.id)),
+                        "system" => Some(format!("/jobs?system={}", n.id)),
+                        _ => None,
+                    };
+                    json!({"id": n.id, "kind": n.kind, "state": states.get(&n.id), "link": link})
+                })
+                .collect();
+            context.insert("needs".into(), json!(needs));
+            context.insert("dependents".into(), json!(detail.graph.dependents));
+            context.insert("findings".into(), json!(detail.findings));
+        }
+        Err(e) => return failed(&viewer, "service", &e),
+    }
+    context.insert(
+        "drills".into(),
+        json!(recent_drills(&instance, &s.compliance.systems).await),
+    );
     render("service.html", Value::Object(context))
+}
+
+/// The newest drills of `systems` (five each at most), newest first.
+async fn recent_drills(instance: &dyn Instance, systems: &[String]) -> Vec<Value> {
+    let mut drills = Vec::new();
+    for system in systems {
+        let query = haven_ops::api::DrillsQuery {
+            id: None,
+            system: Some(system.clone()),
+            limit: Some(5),
+        };
+        drills.extend(instance.drills(&query).await.unwrap_or_default());
+    }
+    drills.sort_by_key(|d| std::cmp::Reverse(d.started_at));
+    drills
+        .iter()
+        .map(|d| {
+            json!({"id": d.id, "system": d.system, "started": super::time(Some(d.started_at)),
+                   "verdict": d.verdict.as_str(), "rto": format_duration(d.measured_rto),
+                   "reasons": d.reasons.join("; ")})
+        })
+        .collect()
 }
 
 /// `GET /alerts`: open and acknowledged alerts, with their actions.
