@@ -405,6 +405,22 @@ pub enum AuditCommand {
         /// At most this many.
         #[arg(long, default_value_t = 1000)]
         limit: u64,
+        /// Only entries whose actor contains this (`user:ana`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries whose action starts with this (`recovery.`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries whose target contains this.
+        #[arg(long)]
+        target: Option<String>,
+        /// Only entries with this outcome (`success`, `refused`, `failed`).
+        #[arg(long)]
+        outcome: Option<String>,
+        /// The newest matches first (among the newest 100,000 entries;
+        /// `--from` is ignored).
+        #[arg(long)]
+        newest: bool,
     },
 }
 

@@ -51,8 +51,17 @@ pub struct DrillCount {
     pub count: u64,
 }
 
+/// The measurements a capacity forecast needs at least: this many, over
+/// at least [`FORECAST_MIN_SPAN`] (the `capacity-forecast` alert's
+/// default).
+pub const FORECAST_MIN_SAMPLES: usize = 3;
+/// See [`FORECAST_MIN_SAMPLES`].
+pub const FORECAST_MIN_SPAN: SignedDuration = SignedDuration::from_hours(3 * 24);
+/// The measurements a forecast is fitted to: the newest 30 days.
+const FORECAST_WINDOW: SignedDuration = SignedDuration::from_hours(30 * 24);
+
 /// A repository's usage.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RepositoryUsage {
     /// Its catalog id.
     pub repository: String,
@@ -60,6 +69,38 @@ pub struct RepositoryUsage {
     pub used_bytes: Option<u64>,
     /// Its declared capacity.
     pub capacity_bytes: Option<u64>,
+    /// Growth per day, a least-squares line through the last 30 days'
+    /// measurements (none: fewer than [`FORECAST_MIN_SAMPLES`] over
+    /// [`FORECAST_MIN_SPAN`]).
+    #[serde(default)]
+    pub growth_bytes_per_day: Option<f64>,
+    /// When that line reaches the capacity (none: no capacity, no
+    /// forecast, or not growing).
+    #[serde(default)]
+    pub full_at: Option<Timestamp>,
+    /// The measurements taken in the last 30 days.
+    #[serde(default)]
+    pub samples: usize,
+}
+
+/// The growth of `samples` (oldest first) and when it reaches `capacity`.
+pub fn forecast(
+    samples: &[(Timestamp, u64)],
+    capacity: Option<u64>,
+) -> (Option<f64>, Option<Timestamp>) {
+    let enough = samples.len() >= FORECAST_MIN_SAMPLES
+        && samples
+            .last()
+            .zip(samples.first())
+            .is_some_and(|(last, first)| last.0.duration_since(first.0) >= FORECAST_MIN_SPAN);
+    let Some(trend) = enough
+        .then(|| haven_model::anomaly::Trend::fit(samples))
+        .flatten()
+    else {
+        return (None, None);
+    };
+    let full = capacity.and_then(|c| trend.reaches(c as f64));
+    (Some(trend.bytes_per_day), full)
 }
 
 /// Gather the snapshot from the store, the catalog and the status report.
@@ -98,9 +139,18 @@ pub async fn snapshot(
     for repo in &catalog.repositories {
         let id = repo.id.value.to_string();
         let samples = store.capacity_samples(&id, now - CAPACITY_HISTORY).await?;
+        let recent: Vec<(Timestamp, u64)> = samples
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t >= now - FORECAST_WINDOW)
+            .collect();
+        let (growth, full_at) = forecast(&recent, repo.capacity_bytes);
         repositories.push(RepositoryUsage {
             used_bytes: samples.last().map(|(_, bytes)| *bytes),
             capacity_bytes: repo.capacity_bytes,
+            growth_bytes_per_day: growth,
+            full_at,
+            samples: recent.len(),
             repository: id,
         });
     }
@@ -141,4 +191,40 @@ async fn recoveries(
         }
     }
     Ok((by_state, measured))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(n: i64) -> Timestamp {
+        Timestamp::UNIX_EPOCH + SignedDuration::from_hours(24 * n)
+    }
+
+    #[test]
+    fn a_forecast_needs_three_measurements_over_three_days() {
+        let gib = 1u64 << 30;
+        // 10 GiB a day from 100 GiB: 1 TiB (1024 GiB) is reached on day 92.4.
+        let samples: Vec<(Timestamp, u64)> = (0..4)
+            .map(|d| (day(d), (100 + 10 * d as u64) * gib))
+            .collect();
+        let (growth, full) = forecast(&samples, Some(1024 * gib));
+        let growth = growth.expect("a trend");
+        assert!((growth - 10.0 * gib as f64).abs() < 1.0, "{growth}");
+        let full = full.expect("full some day");
+        let days = full.duration_since(day(0)).as_secs_f64() / 86_400.0;
+        assert!((days - 92.4).abs() < 0.01, "{days}");
+        // Two measurements, or three within a day: no forecast.
+        assert_eq!(forecast(&samples[..2], Some(gib)), (None, None));
+        let close: Vec<(Timestamp, u64)> = (0..3)
+            .map(|h| (day(0) + SignedDuration::from_hours(h), gib))
+            .collect();
+        assert_eq!(forecast(&close, Some(gib)), (None, None));
+        // Shrinking: a growth, but never full.
+        let shrinking: Vec<(Timestamp, u64)> =
+            (0..4).map(|d| (day(d), (10 - d as u64) * gib)).collect();
+        let (growth, full) = forecast(&shrinking, Some(100 * gib));
+        assert!(growth.expect("a trend") < 0.0);
+        assert_eq!(full, None);
+    }
 }

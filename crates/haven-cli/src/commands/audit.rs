@@ -92,10 +92,24 @@ pub fn run(global: &GlobalArgs, command: &AuditCommand) -> Result<u8> {
                 Ok(exit::SUCCESS)
             }
             AuditCommand::VerifyExport { file, key } => verify_export(global, file, key.as_deref()),
-            AuditCommand::Log { from, limit, .. } => {
+            AuditCommand::Log {
+                from,
+                limit,
+                actor,
+                action,
+                target,
+                outcome,
+                newest,
+                ..
+            } => {
                 let query = AuditQuery {
                     from: Some(*from),
                     limit: Some(*limit),
+                    actor: actor.clone(),
+                    action: action.clone(),
+                    target: target.clone(),
+                    outcome: outcome.clone(),
+                    newest: *newest,
                 };
                 let entries = instance.audit_entries(&query).await?;
                 if global.json {

@@ -368,6 +368,23 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
         browser.goto(&format!("{base}/audit")).await.expect("open");
         let audit = text(&browser).await;
         assert!(!audit.contains("does NOT verify"), "{audit}");
+        // Filtered: ana's acknowledgement only.
+        browser
+            .goto(&format!("{base}/audit?actor=ana&action=alert."))
+            .await
+            .expect("open");
+        let rows = browser
+            .find_all(Locator::Css("main table tbody tr"))
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 1, "ana's one alert action");
+        let row = rows[0].text().await.expect("text");
+        assert!(
+            row.contains("alert.ack") && row.contains("user:ana"),
+            "{row}"
+        );
+        screenshot(&browser, "audit-filtered").await;
+        accessible(&browser, "/audit?actor=ana").await;
         browser.close().await.expect("close");
     });
     let (_, acked) = call(&address, "GET", "/alerts", &instance, &Value::Null);

@@ -652,10 +652,18 @@ impl Instance for Audited {
     async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<Entry>, InstanceError> {
         self.permit(Permission::Audit, On::Instance, "audit.read", "audit")
             .await?;
-        self.log()?
-            .entries(query.from.unwrap_or(0), query.limit.unwrap_or(1000))
-            .await
-            .map_err(InstanceError::from)
+        let log = self.log()?;
+        let filter = query.filter();
+        let limit = query.limit.unwrap_or(1000);
+        let found = if query.newest {
+            log.search(&filter, limit).await
+        } else if filter.is_empty() {
+            log.entries(query.from.unwrap_or(0), limit).await
+        } else {
+            log.search_from(&filter, query.from.unwrap_or(0), limit)
+                .await
+        };
+        found.map_err(InstanceError::from)
     }
 
     async fn login(&self, request: &LoginRequest) -> Result<Granted, InstanceError> {

@@ -244,6 +244,35 @@ pub struct AuditQuery {
     pub from: Option<u64>,
     /// At most this many (default 1000).
     pub limit: Option<u64>,
+    /// Only entries whose actor contains this (any case).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Only entries whose action starts with this (`recovery.`).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Only entries whose target contains this (any case).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Only entries with this outcome (`success`, `refused`, `failed`).
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// The newest matches, newest first, looked for among the newest
+    /// [`crate::audit::SEARCH_SCAN`] entries (`from` is then ignored).
+    #[serde(default)]
+    pub newest: bool,
+}
+
+impl AuditQuery {
+    /// The filter it asks for.
+    pub fn filter(&self) -> crate::audit::AuditFilter {
+        let given = |f: &Option<String>| f.clone().filter(|v| !v.trim().is_empty());
+        crate::audit::AuditFilter {
+            actor: given(&self.actor),
+            action: given(&self.action),
+            target: given(&self.target),
+            outcome: given(&self.outcome),
+        }
+    }
 }
 
 /// Which audit entries to export with proofs.

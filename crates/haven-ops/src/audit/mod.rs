@@ -192,6 +192,59 @@ impl AuditLog {
         })
     }
 
+    /// The newest `limit` entries matching `filter`, newest first, looked
+    /// for among the newest [`SEARCH_SCAN`] (a page of the console must
+    /// not read a log of millions).
+    pub async fn search(&self, filter: &AuditFilter, limit: u64) -> Result<Vec<Entry>, AuditError> {
+        const PAGE: u64 = 1000;
+        let size = {
+            let mut tree = self.tree.lock().await;
+            self.catch_up(&mut tree).await?;
+            tree.size()
+        };
+        let floor = size.saturating_sub(SEARCH_SCAN);
+        let mut found = Vec::new();
+        let mut end = size;
+        while end > floor && (found.len() as u64) < limit {
+            let start = end.saturating_sub(PAGE).max(floor);
+            let page = self.store.audit_entries(start, end - start).await?;
+            for (_, entry, _) in page.into_iter().rev() {
+                if filter.matches(&entry) && (found.len() as u64) < limit {
+                    found.push(entry);
+                }
+            }
+            end = start;
+        }
+        Ok(found)
+    }
+
+    /// The first `limit` entries from `from` on matching `filter`, oldest
+    /// first, looked for among [`SEARCH_SCAN`] entries.
+    pub async fn search_from(
+        &self,
+        filter: &AuditFilter,
+        from: u64,
+        limit: u64,
+    ) -> Result<Vec<Entry>, AuditError> {
+        const PAGE: u64 = 1000;
+        let mut found = Vec::new();
+        let mut start = from;
+        while start < from.saturating_add(SEARCH_SCAN) && (found.len() as u64) < limit {
+            let page = self.store.audit_entries(start, PAGE).await?;
+            let Some((last, _, _)) = page.last() else {
+                break;
+            };
+            start = last + 1;
+            found.extend(
+                page.into_iter()
+                    .map(|(_, entry, _)| entry)
+                    .filter(|e| filter.matches(e)),
+            );
+        }
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found)
+    }
+
     /// The entries from `from`, at most `limit`.
     pub async fn entries(&self, from: u64, limit: u64) -> Result<Vec<Entry>, AuditError> {
         Ok(self
@@ -508,4 +561,42 @@ pub async fn anchors_in_repositories(
     });
     problems.extend(missing);
     (found, problems)
+}
+
+/// How many of the newest entries a search looks through at most.
+pub const SEARCH_SCAN: u64 = 100_000;
+
+/// What to look for in the log; every given field must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The actor contains this (any case).
+    pub actor: Option<String>,
+    /// The action starts with this.
+    pub action: Option<String>,
+    /// The target contains this (any case).
+    pub target: Option<String>,
+    /// The outcome is this.
+    pub outcome: Option<String>,
+}
+
+impl AuditFilter {
+    /// Does `entry` match?
+    pub fn matches(&self, entry: &Entry) -> bool {
+        let contains = |text: &str, part: &Option<String>| {
+            part.as_ref()
+                .is_none_or(|p| text.to_lowercase().contains(&p.to_lowercase()))
+        };
+        contains(&entry.actor, &self.actor)
+            && contains(&entry.target, &self.target)
+            && self
+                .action
+                .as_ref()
+                .is_none_or(|a| entry.action.starts_with(a.as_str()))
+            && self.outcome.as_ref().is_none_or(|o| &entry.outcome == o)
+    }
+
+    /// Nothing asked for.
+    pub fn is_empty(&self) -> bool {
+        *self == AuditFilter::default()
+    }
 }

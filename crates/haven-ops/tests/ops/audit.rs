@@ -254,3 +254,61 @@ async fn every_kind_of_tampering_is_found_and_the_first_bad_entry_named() {
         "{found:#?}"
     );
 }
+
+/// The log is searched by who, what, on what and how it ended: the
+/// newest matches first, or the first from an entry on; pages of the
+/// log are crossed.
+#[tokio::test]
+async fn the_log_is_searched_by_actor_action_target_and_outcome() {
+    use haven_ops::audit::AuditFilter;
+    let root = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&url(root.path())).await.expect("store"));
+    let log = AuditLog::open(root.path(), store, None).await.expect("log");
+    // 2,500 entries (three pages): every 100th a refused recovery by ana.
+    for n in 0..2500u64 {
+        let mut a = action(n);
+        if n % 100 == 0 {
+            a.actor = "user:ana (ses_1)".into();
+            a.action = "recovery.start".into();
+            a.target = format!("services:payments,{n}");
+            a.outcome = "refused".into();
+        }
+        log.record(a).await.expect("record");
+    }
+    let ana = AuditFilter {
+        actor: Some("ANA".into()),
+        action: Some("recovery.".into()),
+        ..AuditFilter::default()
+    };
+    let newest = log.search(&ana, 3).await.expect("search");
+    let seqs: Vec<u64> = newest.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![2400, 2300, 2200], "newest first, across pages");
+    let all = log.search(&ana, 1000).await.expect("search");
+    assert_eq!(all.len(), 25);
+    let from = log.search_from(&ana, 1050, 2).await.expect("search");
+    let seqs: Vec<u64> = from.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1100, 1200], "oldest first from an entry on");
+    let refused_elsewhere = AuditFilter {
+        outcome: Some("refused".into()),
+        target: Some("ledger".into()),
+        ..AuditFilter::default()
+    };
+    assert!(
+        log.search(&refused_elsewhere, 10)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    let user1 = AuditFilter {
+        actor: Some("local:user1".into()),
+        outcome: Some("success".into()),
+        ..AuditFilter::default()
+    };
+    let found = log.search(&user1, 5000).await.expect("search");
+    assert!(found.iter().all(|e| e.actor == "local:user1"));
+    assert_eq!(
+        found.len(),
+        (0..2500u64).filter(|n| n % 3 == 1 && n % 100 != 0).count()
+    );
+}

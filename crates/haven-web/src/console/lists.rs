@@ -342,20 +342,39 @@ pub(super) async fn decide_step(
     }
 }
 
-/// `GET /audit`: the newest entries and whether the log verifies.
+/// The audit page's filters.
+#[derive(Deserialize, Default)]
+pub(super) struct AuditFilter {
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    outcome: Option<String>,
+}
+
+/// `GET /audit?actor=&action=&target=&outcome=`: the newest entries
+/// (matching the filters) and whether the log verifies.
 pub(super) async fn audit(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
+    Query(filter): Query<AuditFilter>,
 ) -> Response {
     let report = match instance.audit_verify(&AuditVerifyRequest::default()).await {
         Ok(report) => report,
         Err(e) => return failed(&viewer, "audit", &e),
     };
     let v = &report.verification;
-    let from = v.entries.saturating_sub(200);
     let query = AuditQuery {
-        from: Some(from),
         limit: Some(200),
+        actor: filter.actor.clone(),
+        action: filter.action.clone(),
+        target: filter.target.clone(),
+        outcome: filter.outcome.clone(),
+        newest: true,
+        ..AuditQuery::default()
     };
     let entries = match instance.audit_entries(&query).await {
         Ok(entries) => entries,
@@ -363,7 +382,6 @@ pub(super) async fn audit(
     };
     let rows = entries
         .iter()
-        .rev()
         .map(|e| {
             json!({"cells": [e.seq.to_string(), time(Some(e.at)), e.actor.clone(), e.role.clone().unwrap_or_default(),
                              e.action.clone(), e.target.clone(), e.origin.clone(), e.outcome.clone()]})
@@ -384,12 +402,18 @@ pub(super) async fn audit(
     };
     let list = List {
         title: "Audit log".into(),
-        caption: "The newest entries (200 at most), newest first".into(),
+        caption: "The newest entries matching the filters (200 at most, among the newest 100,000), newest first".into(),
+        filters: vec![
+            json!({"name": "actor", "label": "Who", "value": filter.actor.unwrap_or_default()}),
+            json!({"name": "action", "label": "Action starts with", "value": filter.action.unwrap_or_default()}),
+            json!({"name": "target", "label": "Target", "value": filter.target.unwrap_or_default()}),
+            json!({"name": "outcome", "label": "Outcome", "value": filter.outcome.unwrap_or_default()}),
+        ],
         columns: vec![
             "#", "When", "Who", "Role", "Action", "Target", "From", "Outcome",
         ],
         rows,
-        empty: "No entries yet.",
+        empty: "No entries match.",
         intro: Some(verdict),
         ..List::default()
     };
@@ -553,6 +577,29 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// How fast a repository grows, or why that is not known yet.
+fn growth(per_day: Option<f64>, samples: usize) -> String {
+    match per_day {
+        Some(g) if g >= 0.0 => format!("+{}", bytes(g as u64)),
+        Some(g) => format!("-{}", bytes((-g) as u64)),
+        None => format!("not known yet ({samples} measurements; needs 3 over 3 days)"),
+    }
+}
+
+/// When a repository fills up at its trend.
+fn full(r: &haven_ops::metrics::RepositoryUsage, now: jiff::Timestamp) -> String {
+    match (r.capacity_bytes, r.growth_bytes_per_day, r.full_at) {
+        (None, _, _) => "-".into(),
+        (_, None, _) => "not forecast yet".into(),
+        (_, Some(_), None) => "not growing".into(),
+        (_, Some(_), Some(at)) => format!(
+            "{} (in {})",
+            at.strftime("%Y-%m-%d"),
+            format_duration(at.duration_since(now).max(jiff::SignedDuration::ZERO))
+        ),
+    }
+}
+
 /// `GET /repositories`: each catalog repository's usage against its
 /// capacity, from the newest measurement.
 pub(super) async fn repositories(
@@ -572,7 +619,8 @@ pub(super) async fn repositories(
                 _ => "-".into(),
             };
             json!({"cells": [r.repository.clone(), r.used_bytes.map_or("not measured yet".into(), bytes),
-                             r.capacity_bytes.map_or("not declared".into(), bytes), share]})
+                             r.capacity_bytes.map_or("not declared".into(), bytes), share,
+                             growth(r.growth_bytes_per_day, r.samples), full(r, snapshot.generated_at)]})
         })
         .collect();
     let list = List {
@@ -580,7 +628,14 @@ pub(super) async fn repositories(
         caption:
             "Space used at the newest measurement (after each job), against the declared capacity"
                 .into(),
-        columns: vec!["Repository", "Used", "Capacity", "Used share"],
+        columns: vec![
+            "Repository",
+            "Used",
+            "Capacity",
+            "Used share",
+            "Growth per day",
+            "Full (forecast)",
+        ],
         rows,
         empty: "No repositories in the catalog.",
         svg: Some((
@@ -588,7 +643,7 @@ pub(super) async fn repositories(
             super::charts::usage(&snapshot.repositories),
         )),
         intro: Some(
-            "The capacity-forecast alert warns before a repository fills up (docs/alerts.md)."
+            "The forecast is a straight line through the last 30 days' measurements (one after each job; at least 3 over 3 days); the capacity-forecast alert warns before a repository fills up (docs/alerts.md)."
                 .into(),
         ),
         ..List::default()
