@@ -758,3 +758,95 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
     });
     assert!(drilled, "the drill is ana's: {entries}");
 }
+
+/// A session's cookie after logging in as `name`.
+fn session_of(address: &str, name: &str) -> String {
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let login = format!("name={name}&password=a+long+enough+passphrase");
+    let (status, head, said) = http(address, "POST", "/login", &[form], &login);
+    assert_eq!(status, 303, "{said}");
+    crate::access::cookies_of(&head)
+        .into_iter()
+        .find(|c| c.starts_with("haven_session="))
+        .expect("a session")
+}
+
+/// An admin adds a user and makes them a token from the console: the
+/// secret is shown once (in a page no cache keeps) and opens the API;
+/// revoked from the console, it no longer does; the user is disabled.
+#[test]
+fn an_admin_manages_users_and_tokens_from_the_console() {
+    let estate = Estate::new("");
+    estate.user("root-admin", &[Role::Admin], &[]);
+    estate.user("ana", &[Role::Operator], &[]);
+    let (_server, address, _) = estate.start();
+    let cookie = session_of(&address, "root-admin");
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let (status, head, page) = http(&address, "GET", "/users", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        crate::access::header_of(&head, "cache-control").as_deref(),
+        Some("no-store")
+    );
+    assert!(
+        page.contains("Add a user") && page.contains("Make a token"),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    let post =
+        |path: &str, body: &str| http(&address, "POST", path, &[("Cookie", &cookie), form], body);
+    // A weak password is refused, saying why.
+    let (status, _, said) = post(
+        "/users",
+        &format!("csrf={csrf}&name=eve&password=eve&roles=auditor&teams="),
+    );
+    assert_eq!(status, 400, "{said}");
+    let (status, _, said) = post(
+        "/users",
+        &format!("csrf={csrf}&name=eve&password=a+long+enough+passphrase&roles=auditor&teams="),
+    );
+    assert_eq!(status, 200, "{said}");
+    assert!(said.contains("User eve added."), "{said}");
+    let (status, head, said) = post(
+        "/tokens",
+        &format!("csrf={csrf}&user=eve&name=reports&roles=auditor&expires=30d"),
+    );
+    assert_eq!(status, 200, "{said}");
+    assert_eq!(
+        crate::access::header_of(&head, "cache-control").as_deref(),
+        Some("no-store")
+    );
+    let secret = said
+        .split("(keep it safe): ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret, once")
+        .trim()
+        .to_string();
+    let (status, _) = call(&address, "GET", "/audit/entries", &secret, &Value::Null);
+    assert_eq!(status, 200, "the auditor's token reads the audit log");
+    // Shown once: the list never shows it again.
+    let (_, _, page) = http(&address, "GET", "/users", &[("Cookie", &cookie)], "");
+    assert!(!page.contains(&secret), "the secret is not shown again");
+    let id = page
+        .split("token tok_")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .map(|rest| format!("tok_{rest}"))
+        .expect("the token listed");
+    let (status, head, _) = post(&format!("/tokens/{id}/revoke"), &format!("csrf={csrf}"));
+    assert_eq!(status, 303, "{head}");
+    let (status, _) = call(&address, "GET", "/audit/entries", &secret, &Value::Null);
+    assert_eq!(status, 401, "revoked");
+    let (status, _, said) = post("/users/ana/disable", &format!("csrf={csrf}"));
+    assert_eq!(status, 200, "{said}");
+    assert!(said.contains("User ana disabled"), "{said}");
+    let form = [form];
+    let login = "name=ana&password=a+long+enough+passphrase";
+    let (status, _, _) = http(&address, "POST", "/login", &form, login);
+    assert_eq!(status, 401, "a disabled user cannot log in");
+    // Not an admin: the page and its forms are refused.
+    let eve = session_of(&address, "eve");
+    let (status, _, _) = http(&address, "GET", "/users", &[("Cookie", &eve)], "");
+    assert_eq!(status, 403);
+}

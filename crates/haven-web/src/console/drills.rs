@@ -123,15 +123,18 @@ pub(super) async fn drills(
         rows,
         empty: "No drills yet.",
         refresh: running.then(|| "/drills".to_string()),
-        add: (!systems.is_empty()).then(|| {
-            json!({
+        adds: (!systems.is_empty())
+            .then(|| {
+                json!({
                 "title": "Run a drill",
                 "intro": "Restores the system's newest backup into a sandbox, runs its checks there and measures how long it took; production is never touched. This page follows it.",
                 "action": "/drills",
                 "button": "Run the drill",
                 "fields": [{"name": "system", "label": "System", "options": systems, "required": true}],
+                })
             })
-        }),
+            .into_iter()
+            .collect(),
         ..List::default()
     };
     show(&viewer, "drills", list)

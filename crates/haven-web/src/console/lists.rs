@@ -26,12 +26,15 @@ pub(super) struct List {
     pub(super) intro: Option<String>,
     pub(super) filters: Vec<Value>,
     pub(super) text: Option<(String, String)>,
-    pub(super) add: Option<Value>,
+    /// Forms that add something (a title, an action, fields), below.
+    pub(super) adds: Vec<Value>,
     /// A chart Haven drew (its text escaped) and its caption, shown
     /// above the table.
     pub(super) svg: Option<(String, String)>,
     /// While something runs: the page re-fetches its live part this often.
     pub(super) refresh: Option<String>,
+    /// What a form just did (shown above the page, announced).
+    pub(super) notice: Option<String>,
 }
 
 /// Render `list` as page `page` of the navigation.
@@ -53,10 +56,11 @@ pub(super) fn show(viewer: &Viewer, page: &str, list: List) -> Response {
         ("actions", json!(actions)),
         ("text_title", json!(list.text.as_ref().map(|t| t.0.clone()))),
         ("text", json!(list.text.map(|t| t.1))),
-        ("add", json!(list.add)),
+        ("adds", json!(list.adds)),
         ("svg_caption", json!(list.svg.as_ref().map(|s| s.0.clone()))),
         ("svg", json!(list.svg.map(|s| s.1))),
         ("refresh", json!(list.refresh)),
+        ("notice", json!(list.notice)),
     ] {
         context.insert(key.into(), value);
     }
@@ -198,7 +202,7 @@ pub(super) async fn maintenance(
         ],
         rows,
         empty: "No maintenance windows.",
-        add: Some(json!({
+        adds: vec![json!({
             "title": "Add a window",
             "action": "/maintenance",
             "button": "Add the window",
@@ -209,7 +213,7 @@ pub(super) async fn maintenance(
                 {"name": "end", "label": "End (UTC)", "type": "datetime-local", "required": true},
                 {"name": "reason", "label": "Why", "required": true},
             ],
-        })),
+        })],
         ..List::default()
     };
     show(&viewer, "maintenance", list)
@@ -418,55 +422,6 @@ pub(super) async fn audit(
         ..List::default()
     };
     show(&viewer, "audit", list)
-}
-
-/// `GET /users`: users and tokens (admins).
-pub(super) async fn users(
-    Acting(instance): Acting,
-    Extension(viewer): Extension<Viewer>,
-) -> Response {
-    let (users, tokens) = match (instance.users().await, instance.tokens().await) {
-        (Ok(users), Ok(tokens)) => (users, tokens),
-        (Err(e), _) | (_, Err(e)) => return failed(&viewer, "users", &e),
-    };
-    let roles = |roles: &[haven_model::access::Role]| {
-        roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut rows: Vec<Value> = users
-        .iter()
-        .map(|u| {
-            let state = if u.disabled { "disabled" } else if u.sso { "single sign-on" } else { "local" };
-            json!({"cells": [format!("user {}", u.name), roles(&u.roles), u.teams.join(", "), state.to_string(),
-                             if u.totp { "TOTP" } else { "" }.to_string()]})
-        })
-        .collect();
-    rows.extend(tokens.iter().map(|t| {
-        let state = match t.revoked_at {
-            Some(at) => format!("revoked {}", time(Some(at))),
-            None => format!("expires {}", time(Some(t.expires_at))),
-        };
-        let owner = match &t.owner {
-            haven_model::access::Owner::User(name) => format!("user {name}"),
-            haven_model::access::Owner::Automation(name) => format!("automation {name}"),
-        };
-        json!({"cells": [format!("token {} ({})", t.id, t.name), roles(&t.roles), owner, state, String::new()]})
-    }));
-    let list = List {
-        title: "Users and tokens".into(),
-        caption: "Who may act (no password, hash or secret is ever shown)".into(),
-        columns: vec!["Who", "Roles", "Teams / owner", "State", "Second factor"],
-        rows,
-        empty: "No users or tokens.",
-        intro: Some(
-            "Add and change them with `haven user` and `haven token` (docs/access.md).".into(),
-        ),
-        ..List::default()
-    };
-    show(&viewer, "users", list)
 }
 
 /// The add-a-window form.

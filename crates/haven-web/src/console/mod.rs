@@ -11,6 +11,7 @@ mod charts;
 mod drills;
 mod lists;
 mod pages;
+mod users;
 
 use std::sync::LazyLock;
 
@@ -32,30 +33,33 @@ use serde_json::{Value, json};
 /// The templates, compiled in.
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
-    for (name, text) in [
-        ("base.html", include_str!("templates/base.html")),
-        ("login.html", include_str!("templates/login.html")),
-        ("overview.html", include_str!("templates/overview.html")),
-        (
-            "overview_grid.html",
-            include_str!("templates/overview_grid.html"),
-        ),
-        (
-            "overview_summary.html",
-            include_str!("templates/overview_summary.html"),
-        ),
-        ("alerts.html", include_str!("templates/alerts.html")),
-        ("requests.html", include_str!("templates/requests.html")),
-        ("service.html", include_str!("templates/service.html")),
-        ("list.html", include_str!("templates/list.html")),
-        ("drill.html", include_str!("templates/drill.html")),
-    ] {
+    for &(name, text) in SOURCES {
         if let Err(e) = env.add_template(name, text) {
             tracing::error!("the console template {name} does not compile: {e}");
         }
     }
     env
 });
+
+/// The templates' names and texts.
+const SOURCES: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("overview.html", include_str!("templates/overview.html")),
+    (
+        "overview_grid.html",
+        include_str!("templates/overview_grid.html"),
+    ),
+    (
+        "overview_summary.html",
+        include_str!("templates/overview_summary.html"),
+    ),
+    ("alerts.html", include_str!("templates/alerts.html")),
+    ("requests.html", include_str!("templates/requests.html")),
+    ("service.html", include_str!("templates/service.html")),
+    ("list.html", include_str!("templates/list.html")),
+    ("drill.html", include_str!("templates/drill.html")),
+];
 
 /// The session a page is shown in (set by [`gate`]).
 #[derive(Clone)]
@@ -93,7 +97,10 @@ pub(crate) fn router(state: AppState) -> Router {
             post(lists::decide_step),
         )
         .route("/audit", get(lists::audit))
-        .route("/users", get(lists::users))
+        .route("/users", get(users::users).post(users::add_user))
+        .route("/users/{name}/{action}", post(users::user_action))
+        .route("/tokens", post(users::add_token))
+        .route("/tokens/{id}/revoke", post(users::revoke_token))
         .route("/logout", post(pages::logout))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .layer(axum::Extension(std::sync::Arc::new(
@@ -136,9 +143,11 @@ pub(crate) fn render(template: &str, context: impl Serialize) -> Response {
     match rendered {
         Ok(html) => {
             let mut response = Html(html).into_response();
-            response
-                .headers_mut()
-                .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+            let headers = response.headers_mut();
+            headers.insert(header::VARY, HeaderValue::from_static("HX-Request"));
+            // Pages are one session's view (some carry a secret shown
+            // once): never kept by a browser or a proxy.
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(e) => {
@@ -220,4 +229,41 @@ pub fn overview_html(status: &haven_ops::status::StatusReport, fragment: bool) -
         .get_template(template)
         .and_then(|t| t.render(context))
         .unwrap_or_else(|e| format!("the page did not render: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every template compiles and the list renders with all its parts.
+    #[test]
+    fn the_list_template_renders_every_part() {
+        let mut env = Environment::new();
+        for &(name, text) in SOURCES {
+            env.add_template(name, text)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+        let context = json!({
+            "viewer": "user:x", "csrf": "c", "page": "users", "title": "T", "caption": "C",
+            "columns": ["a"], "rows": [{"cells": ["1"], "actions": [{"action": "/x", "label": "X", "reason": true, "id": "x", "hidden": []}]}],
+            "actions": true, "notice": "done",
+            "adds": [{"id": "user", "title": "Add", "action": "/users", "button": "Go",
+                      "fields": [{"name": "name", "label": "Name", "required": true},
+                                 {"name": "user", "label": "U", "options": ["a", "b"]},
+                                 {"name": "expires", "label": "E", "value": "90d"}]},
+                     {"title": "Other", "action": "/o", "button": "Go", "fields": [{"name": "name", "label": "N"}]}],
+        });
+        let html = TEMPLATES
+            .get_template("list.html")
+            .and_then(|t| t.render(context))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(
+            html.contains("id=\"user-name\"") && html.contains("id=\"add-name\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("value=\"90d\"") && html.contains("role=\"status\">done"),
+            "{html}"
+        );
+    }
 }
