@@ -79,6 +79,12 @@ if ! "$VENV/bin/python" -W ignore -c "import oidc_provider_mock" 2>/dev/null; th
   "$VENV/bin/pip" install --quiet oidc-provider-mock || die "cannot install oidc-provider-mock from PyPI"
 fi
 "$VENV/bin/python" -W ignore -c "import oidc_provider_mock" || die "oidc-provider-mock is missing from $VENV"
+# The API's OpenAPI document and real answers are validated with
+# openapi-spec-validator and jsonschema.
+if ! "$VENV/bin/python" -c "import openapi_spec_validator, jsonschema" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet openapi-spec-validator jsonschema || die "cannot install openapi-spec-validator from PyPI"
+fi
+"$VENV/bin/python" -c "import openapi_spec_validator, jsonschema" || die "openapi-spec-validator is missing from $VENV"
 export HAVEN_TEST_PYTHON="$VENV/bin/python"
 
 # A persistent target dir makes repeated runs fast; correctness never

@@ -7,7 +7,19 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// What a role may do (checked by the access-control layer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Everything, users and tokens included.
@@ -134,7 +146,7 @@ pub fn owns_system(catalog: &crate::catalog::Catalog, teams: &[String], id: &str
 }
 
 /// A local user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct User {
     /// Login name.
     pub name: String,
@@ -267,7 +279,7 @@ pub fn csrf_token(session_secret: &str) -> String {
 }
 
 /// What a token belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
 pub enum Owner {
     /// A user (acts with at most the user's roles).
@@ -278,7 +290,7 @@ pub enum Owner {
 
 /// An API token, as stored (its secret is shown once, then only its
 /// hash is kept).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Token {
     /// Its id (`tok_` and 8 hex digits), public.
     pub id: String,

@@ -18,7 +18,19 @@ use serde::{Deserialize, Serialize};
 use crate::jobs::FailureClass;
 
 /// What an alert watches. The id (`job-failed`) is stable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// The last backup of a set failed.
@@ -175,7 +187,19 @@ impl Rule {
 }
 
 /// How urgent an alert is, least urgent first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
     /// Worth knowing; nobody needs to act now.
@@ -251,7 +275,7 @@ pub fn severity(rule: Rule, tier: Option<u8>, class: Option<FailureClass>) -> Se
 }
 
 /// What an alert is about.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Subject {
     /// The most critical service affected (lowest tier), which alerts
     /// are grouped by.
@@ -291,7 +315,7 @@ pub struct Condition {
 }
 
 /// Where an alert is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AlertState {
     /// Nobody has taken it yet: escalation runs.
@@ -324,7 +348,7 @@ impl AlertState {
 }
 
 /// Where an alert's escalation stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EscalationProgress {
     /// The escalation policy.
     pub policy: String,
@@ -353,7 +377,7 @@ impl std::fmt::Display for EscalationProgress {
 }
 
 /// An alert as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Alert {
     /// The alert's number.
     pub id: i64,
@@ -431,7 +455,7 @@ impl Alert {
 }
 
 /// One attempt to deliver a notification.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Delivery {
     /// The attempt's number.
     pub id: i64,

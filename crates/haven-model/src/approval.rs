@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const BREAK_GLASS_REVIEW: SignedDuration = SignedDuration::from_hours(72);
 
 /// Where a request stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestState {
     /// Waiting for an approver.
@@ -41,7 +41,7 @@ impl RequestState {
 }
 
 /// A person's decision on a request, or on a break-glass review.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Decision {
     /// Who decided.
     pub by: String,
@@ -53,7 +53,7 @@ pub struct Decision {
 }
 
 /// A change waiting for (or past) a second person.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalRequest {
     /// Its number (0 until stored).
     pub id: i64,

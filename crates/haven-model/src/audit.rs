@@ -25,7 +25,7 @@ const ROW_PROBLEMS: usize = 10;
 const MAX_PROBLEMS: usize = 20;
 
 /// One entry: who did what to what, when, from where, with what outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     /// Its number in the log (0 first): its leaf index.
     pub seq: u64,
@@ -133,7 +133,7 @@ pub struct Anchored {
 }
 
 /// One problem `verify` found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     /// The first entry it concerns (the first bad entry), if one can be
     /// named.
@@ -143,7 +143,7 @@ pub struct Problem {
 }
 
 /// What `verify` found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Verification {
     /// Entries read.
     pub entries: u64,
@@ -342,7 +342,7 @@ pub const EXPORT_FORMAT: &str = "haven-audit-export/1";
 
 /// Entries with inclusion proofs and the signed checkpoint they are
 /// proved against: verifiable offline, without the database.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Export {
     /// [`EXPORT_FORMAT`].
     pub format: String,
@@ -355,7 +355,7 @@ pub struct Export {
 }
 
 /// One entry of an export.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportedEntry {
     /// Its number (leaf index).
     pub seq: u64,

@@ -17,7 +17,19 @@ use crate::jobs::SetState;
 
 /// Compliance with an RPO. Ordered from worst to best, so sorting puts
 /// quarantined systems first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RpoState {
     /// Older than 150 % of the RPO (by default): stop trusting this
@@ -108,7 +120,7 @@ pub fn rpo_state(age: Option<SignedDuration>, rpo: SignedDuration, t: Thresholds
 }
 
 /// One system's compliance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SystemCompliance {
     /// The system.
     pub system: String,
@@ -129,7 +141,7 @@ pub struct SystemCompliance {
 }
 
 /// One service's compliance: the worst of its systems.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceCompliance {
     /// The service.
     pub service: String,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::duration::format_duration;
 
 /// What a step of a drill did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
     /// Restore the snapshot into the sandbox (every blob verified as it is
@@ -23,7 +23,7 @@ pub enum StepKind {
 }
 
 /// One timed step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Step {
     /// What it did.
     pub kind: StepKind,
@@ -40,7 +40,7 @@ pub struct Step {
 }
 
 /// Pass or fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Restored, every check passed, objectives met.
@@ -61,7 +61,9 @@ impl Verdict {
 
 /// The objectives a drill of a system is judged against: the strictest of
 /// the services that need it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Objectives {
     /// Recovery time objective.
     pub rto: Option<SignedDuration>,
@@ -72,7 +74,7 @@ pub struct Objectives {
 }
 
 /// A drill of one system, as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Drill {
     /// The drill's number (0 before it is stored).
     pub id: i64,
@@ -112,7 +114,19 @@ pub struct Drill {
 }
 
 /// How well a service (or system) is proven recoverable, worst first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Readiness {
     /// The last drill failed.
@@ -355,7 +369,7 @@ pub fn judge(
 
 /// A drill of a service: its backed-up systems drilled wave by wave in
 /// recovery order (a wave's systems side by side), timed as a whole.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceDrill {
     /// Its number (0 before it is stored).
     pub id: i64,

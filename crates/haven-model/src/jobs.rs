@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// What a job does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
     /// Back up one backup set of a system.
@@ -27,7 +27,7 @@ pub enum JobKind {
 }
 
 /// How a job ended (or that it is still running).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Started and not yet ended.
@@ -105,7 +105,7 @@ impl JobKind {
 }
 
 /// Why a job started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     /// Its schedule came due.
@@ -151,7 +151,7 @@ impl Trigger {
 }
 
 /// The class of a failure: what went wrong, in terms an operator acts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureClass {
     /// The storage or a host could not be reached.
@@ -218,7 +218,7 @@ impl FailureClass {
 }
 
 /// The infrastructure layer a failure points at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layer {
     /// Links, DNS, endpoints.
@@ -255,7 +255,7 @@ impl Layer {
 }
 
 /// A classified failure.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Failure {
     /// The class.
     pub class: FailureClass,
@@ -268,7 +268,7 @@ pub struct Failure {
 }
 
 /// What a job achieved, for backups.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobStats {
     /// Files seen for the first time.
     pub files_new: u64,
@@ -290,7 +290,7 @@ pub struct JobStats {
 
 /// A job about to start (or being recorded as skipped): what is known of
 /// it before it runs. A recorded [`Job`] holds one.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewJob {
     /// What it does.
     pub kind: JobKind,
@@ -314,7 +314,7 @@ pub struct NewJob {
 }
 
 /// Everything recorded about one job.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Job {
     /// The job's number.
     pub id: i64,

@@ -26,7 +26,7 @@ pub struct Occurrence {
 /// maintenance add`, or a catalog window's occurrence ended early with
 /// `haven maintenance end` (`window` names it; `start` is the
 /// occurrence's start, `end` when it was ended).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recorded {
     /// The record's number (`m<id>` in the CLI).
     pub id: i64,

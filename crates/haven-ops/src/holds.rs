@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::jobs::runner::open_repository;
 
 /// A hold, as shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HoldView {
     /// The repository (catalog id).
     pub repository: String,
@@ -30,7 +30,7 @@ pub struct HoldView {
 }
 
 /// Place or lift a hold.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HoldRequest {
     /// The repository (catalog id).
     pub repository: String,
@@ -46,7 +46,7 @@ pub struct HoldRequest {
 }
 
 /// Which holds to list.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HoldsQuery {
     /// The repository (catalog id).
     pub repository: String,

@@ -22,7 +22,7 @@ use crate::instance::secrets::{read_secret, repository_password};
 const MIN_FREE_BYTES: u64 = 1 << 30;
 
 /// What a check looked at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Area {
     /// A catalog repository: reachable, initialised, opened by its password.
@@ -40,7 +40,7 @@ pub enum Area {
 }
 
 /// One check and its result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
     /// What it looked at.
     pub area: Area,
@@ -56,7 +56,7 @@ pub struct Check {
 }
 
 /// Every check, problems first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PreflightReport {
     /// The checks.
     pub checks: Vec<Check>,

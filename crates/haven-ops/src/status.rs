@@ -15,7 +15,7 @@ use crate::instance::settings::Settings;
 use haven_model::tasks::Plan;
 
 /// One service.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceStatus {
     /// Compliance.
     #[serde(flatten)]
@@ -41,7 +41,7 @@ pub struct ServiceStatus {
 }
 
 /// One system.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SystemStatus {
     /// Compliance.
     #[serde(flatten)]
@@ -62,7 +62,7 @@ pub struct SystemStatus {
 }
 
 /// The whole report: quarantined first.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusReport {
     /// When it was computed.
     pub generated_at: Timestamp,
@@ -232,7 +232,7 @@ pub fn report(
 /// A service as its page shows it beyond its compliance: what it needs
 /// (the dependency graph below it) and the catalog's findings about it or
 /// anything it needs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceDetail {
     /// The service's part of the dependency graph.
     pub graph: haven_model::catalog::graph::Neighbourhood,
@@ -241,7 +241,7 @@ pub struct ServiceDetail {
 }
 
 /// A catalog finding, as answered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FindingView {
     /// Its stable code (`HVN-W042`).
     pub code: String,

@@ -14,6 +14,7 @@ pub mod error;
 mod extract;
 pub mod metrics;
 pub mod openapi;
+mod openapi_bodies;
 mod serve;
 pub mod session;
 pub mod tls;
@@ -226,14 +227,14 @@ pub fn router(instance: Audited, token: String) -> Router {
 
 /// `GET /api/openapi.json` (no token): the API described in OpenAPI 3.1.
 async fn openapi_document() -> Response {
-    match openapi::document().to_json() {
-        Ok(json) => (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            json,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    // The same every time: made once.
+    static DOCUMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| openapi::document_json().to_string());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
 }
 
 /// `GET /healthz` (no token): the server's own health, `200` when `ok`,
@@ -292,7 +293,7 @@ fn answer<T: Serialize>(status: StatusCode, result: Result<T, InstanceError>) ->
 }
 
 /// Body of `POST /api/v1/alerts/{id}/resolve`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolveBody {
     /// Why it is resolved.
     pub reason: Option<String>,
@@ -616,7 +617,7 @@ async fn request(Acting(instance): Acting, ApiPath(id): ApiPath<i64>) -> Respons
 }
 
 /// Body of `POST /api/v1/requests/{id}/decide`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecideBody {
     /// `approve`, `reject` or `review`.
     pub verdict: haven_ops::api::Verdict,

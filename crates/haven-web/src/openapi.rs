@@ -3,9 +3,9 @@
 //! its method, the permission it needs and where it acts) with `utoipa`'s
 //! model, so the document cannot list a route the server lacks or miss
 //! one it has (a test asks the server for every documented route).
-//! Request and answer bodies are JSON objects described in
-//! `docs/server.md` and `docs/json.md`; every error is the one error
-//! shape, a component here.
+//! Request bodies, query fields and answers are JSON Schemas of the
+//! handlers' own types ([`crate::openapi_bodies`]); every error is the
+//! one error shape, a component here.
 
 use haven_model::access::Permission;
 use haven_ops::access::permission_name;
@@ -22,7 +22,109 @@ use utoipa::openapi::{
 
 use crate::access::{ROUTES, Reach};
 
-/// The document.
+/// The document as served: the route skeleton with every body typed.
+pub fn document_json() -> serde_json::Value {
+    let mut document = serde_json::to_value(document()).unwrap_or_default();
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    for (method, pattern, _, _) in ROUTES {
+        let Some(bodies) = crate::openapi_bodies::bodies(method, pattern) else {
+            continue;
+        };
+        let pointer = format!(
+            "/paths/{}/{}",
+            format!("/api/v1{pattern}")
+                .replace('~', "~0")
+                .replace('/', "~1"),
+            method.to_ascii_lowercase()
+        );
+        let Some(operation) = document.pointer_mut(&pointer) else {
+            continue;
+        };
+        let gated = crate::openapi_bodies::four_eyes(method, pattern);
+        type_operation(operation, &bodies, gated, &mut generator);
+    }
+    let definitions = generator.take_definitions(true);
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        schemas.extend(definitions);
+    }
+    document
+}
+
+/// Put the route's typed bodies in its operation.
+fn type_operation(
+    operation: &mut serde_json::Value,
+    bodies: &crate::openapi_bodies::Bodies,
+    four_eyes: bool,
+    generator: &mut schemars::SchemaGenerator,
+) {
+    use serde_json::json;
+    let answer = (bodies.answer)(generator);
+    if let Some(responses) = operation["responses"].as_object_mut() {
+        let generic = responses.remove("2XX");
+        let mut typed = generic.unwrap_or_else(|| json!({"description": "The answer"}));
+        typed["content"]["application/json"]["schema"] = answer.to_value();
+        responses.insert(bodies.status.to_string(), typed);
+        if four_eyes {
+            responses.insert(
+                "202".into(),
+                json!({
+                    "description": "With four eyes on, the change waits for a second person: the error shape with the code `approval-required`, naming the request (docs/access.md)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }),
+            );
+        }
+    }
+    if let Some(request) = bodies.request {
+        operation["requestBody"]["content"]["application/json"]["schema"] =
+            request(generator).to_value();
+        operation["requestBody"]["description"] = json!("A JSON document");
+    } else if let Some(body) = operation.as_object_mut() {
+        body.remove("requestBody");
+    }
+    if let Some(query) = bodies.query {
+        let inline = inline_object(query, generator);
+        let parameters = operation["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut parameters = parameters;
+        if let Some(properties) = inline["properties"].as_object() {
+            for (name, schema) in properties {
+                parameters.push(json!({
+                    "name": name,
+                    "in": "query",
+                    "required": false,
+                    "description": schema.get("description").cloned().unwrap_or(json!("")),
+                    "schema": schema,
+                }));
+            }
+        }
+        operation["parameters"] = json!(parameters);
+    }
+}
+
+/// A query type's fields, as an object schema whose properties are
+/// themselves inline or references.
+fn inline_object(
+    maker: crate::openapi_bodies::Maker,
+    generator: &mut schemars::SchemaGenerator,
+) -> serde_json::Value {
+    let schema = maker(generator).to_value();
+    match schema.get("$ref").and_then(serde_json::Value::as_str) {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap_or_default();
+            generator.definitions().get(name).cloned().unwrap_or(schema)
+        }
+        None => schema,
+    }
+}
+
+/// The route skeleton: paths, parameters, security, the error shape.
 pub fn document() -> OpenApi {
     let mut paths = Paths::new();
     for (method, pattern, needs, reach) in ROUTES {

@@ -300,6 +300,7 @@ fn every_route_is_allowed_or_refused_by_role_and_scope_as_the_table_says() {
     let (own, other) = (&subjects[0], &subjects[1]);
 
     let mut checked = 0;
+    let mut samples = Vec::new();
     for (method, pattern, needs, reach) in ROUTES {
         let scopes: &[(Scope, &Subject)] = match reach {
             Reach::Owned => &[(Scope::Own, own), (Scope::Other, other)],
@@ -320,11 +321,66 @@ fn every_route_is_allowed_or_refused_by_role_and_scope_as_the_table_says() {
             }
             let (status, answer) = call(&address, method, &path, &instance, &body);
             assert_ne!(status, 403, "the instance token: {method} {path}: {answer}");
+            samples.push(
+                json!({"method": method, "pattern": pattern, "status": status, "answer": answer}),
+            );
         }
     }
+    // Every answer holds to what the OpenAPI document says of its route.
+    answers_match_the_openapi_document(&estate, &address, &samples);
     let owned = ROUTES.iter().filter(|r| r.3 == Reach::Owned).count();
     assert_eq!(checked, (ROUTES.len() + owned) * Role::ALL.len());
     assert!(owned >= 9, "the owned routes: {owned}");
+}
+
+/// Check the server's OpenAPI document (openapi-spec-validator) and
+/// `samples` (real answers) against it, with the Python checker beside
+/// this file.
+fn answers_match_the_openapi_document(estate: &Estate, address: &str, samples: &[Value]) {
+    let (status, document) = crate::server::api_send(address, "GET", "/api/openapi.json", "", "");
+    assert_eq!(status, 200);
+    let answered = samples
+        .iter()
+        .filter(|s| s["status"].as_u64().is_some_and(|c| c < 300))
+        .count();
+    assert!(answered >= 25, "{answered} routes answered with success");
+    let document_file = estate.ws.path("openapi.json");
+    let samples_file = estate.ws.path("answers.json");
+    std::fs::write(&document_file, document).expect("write");
+    std::fs::write(&samples_file, Value::Array(samples.to_vec()).to_string()).expect("write");
+    let check = |samples: &std::path::Path| {
+        let python = std::env::var("HAVEN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let checker =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/openapi_check.py");
+        std::process::Command::new(&python)
+            .arg(&checker)
+            .arg(&document_file)
+            .arg(samples)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {python} ({e}): scripts/test.sh installs openapi-spec-validator; or set HAVEN_TEST_PYTHON"))
+    };
+    let out = check(&samples_file);
+    assert!(
+        out.status.success(),
+        "answers that do not hold to the OpenAPI document:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The check is not blind: a status whose services are not a list,
+    // and a job without its id, are found.
+    let wrong = json!([
+        {"method": "GET", "pattern": "/status", "status": 200, "answer": {"services": "all fine"}},
+        {"method": "GET", "pattern": "/jobs/{id}", "status": 200, "answer": {"system": "web-files"}},
+    ]);
+    let wrong_file = estate.ws.path("wrong.json");
+    std::fs::write(&wrong_file, wrong.to_string()).expect("write");
+    let out = check(&wrong_file);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("GET /status (200)") && said.contains("GET /jobs/{id} (200)"),
+        "{said}"
+    );
 }
 
 /// A tier 1 recovery asked from the command line with a user's token

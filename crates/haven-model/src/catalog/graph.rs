@@ -87,7 +87,9 @@ pub fn mermaid(catalog: &Catalog) -> String {
 
 /// What a service needs, all the way down, and who needs it: the part of
 /// the graph a service's page draws.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Neighbourhood {
     /// Every service, system and vendor it needs (directly or through
     /// others), the service itself first; each with its depth (the
@@ -100,7 +102,9 @@ pub struct Neighbourhood {
 }
 
 /// One thing in a service's neighbourhood.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Node {
     /// Its id.
     pub id: String,

@@ -183,7 +183,9 @@ pub struct Maintenance {
 }
 
 /// What a maintenance window covers (all empty: everything).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(default)]
 pub struct Scope {
     /// Services (and the systems they depend on).

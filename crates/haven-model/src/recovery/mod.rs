@@ -17,7 +17,7 @@ pub mod run;
 use crate::catalog::recovery::{DEFAULT_CONCURRENCY, PlanServices, StepAction};
 
 /// What to recover.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Selection {
     /// A `[[plan]]` of the catalog.
@@ -29,7 +29,7 @@ pub enum Selection {
 }
 
 /// What a unit of work is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum UnitKind {
     /// A system: its backup sets are restored, then its checks run.
@@ -41,7 +41,7 @@ pub enum UnitKind {
 }
 
 /// What a step does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum StepKind {
     /// Restore one backup set of the system.
@@ -64,7 +64,7 @@ pub enum StepKind {
 }
 
 /// One step of a run, numbered in the order the run lists them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlannedStep {
     /// Its number in the run (`haven recover confirm RUN STEP`).
     pub number: u32,
@@ -79,7 +79,7 @@ pub struct PlannedStep {
 }
 
 /// A service, system or vendor of the run, with its steps.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Unit {
     /// Its id.
     pub id: String,
@@ -94,7 +94,7 @@ pub struct Unit {
 }
 
 /// A run, planned.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunPlan {
     /// The plan it follows, if any.
     pub plan: Option<String>,
@@ -285,7 +285,7 @@ pub struct Estimate {
 }
 
 /// One item of the forecast, from the disruption.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ForecastItem {
     /// The unit.
     pub id: String,
@@ -310,7 +310,7 @@ pub struct ForecastItem {
 }
 
 /// The dry-run's answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Forecast {
     /// The planned run.
     pub plan: RunPlan,

@@ -18,7 +18,7 @@ use super::{RunPlan, Selection, UnitKind};
 use crate::catalog::Catalog;
 
 /// Where restored data goes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "dir")]
 pub enum RestoreTarget {
     /// Every file back at its own path; a dump into its set's
@@ -57,7 +57,7 @@ impl std::fmt::Display for RestoreTarget {
 }
 
 /// Where a run stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunState {
     /// Pre-flight found problems and nobody forced it: nothing was touched.
@@ -98,7 +98,7 @@ impl RunState {
 }
 
 /// One pre-flight finding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// A problem that stops the run (unless forced); else a warning.
     pub blocking: bool,
@@ -110,7 +110,7 @@ pub struct Finding {
 }
 
 /// The snapshot a set is restored from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SnapshotUsed {
     /// The system.
     pub system: String,
@@ -127,7 +127,7 @@ pub struct SnapshotUsed {
 }
 
 /// A recovery run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecoveryRun {
     /// Its number.
     pub id: i64,
@@ -168,7 +168,7 @@ pub struct RecoveryRun {
 }
 
 /// The process that runs a recovery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExecutorId {
     /// Its host.
     pub host: String,
@@ -177,7 +177,7 @@ pub struct ExecutorId {
 }
 
 /// Where a step stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepState {
     /// Not started.
@@ -207,7 +207,7 @@ impl StepState {
 }
 
 /// What a person decided about a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {
     /// A checkpoint's confirmation.
@@ -230,7 +230,7 @@ impl Decision {
 }
 
 /// A person's decision, as recorded on the step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Decided {
     /// What.
     pub decision: Decision,
@@ -243,7 +243,7 @@ pub struct Decided {
 }
 
 /// A step of a run, as recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepRecord {
     /// Its number in the run.
     pub number: u32,
@@ -355,7 +355,7 @@ pub fn units_back(run: &RecoveryRun, steps: &[StepRecord]) -> HashMap<String, Ti
 }
 
 /// A service's measured recovery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceRecovery {
     /// The service.
     pub service: String,
@@ -403,7 +403,7 @@ pub fn service_recoveries(
 }
 
 /// A run with its steps and what it measured so far.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunView {
     /// The run.
     #[serde(flatten)]

@@ -48,7 +48,7 @@ pub fn recovery_gate(catalog: &Catalog, services: &[String]) -> Option<String> {
 }
 
 /// A person's verdict on a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Run it.
@@ -72,7 +72,7 @@ pub struct RequestDecision {
 }
 
 /// Which requests to list.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RequestsQuery {
     /// Only those in this state (`pending`, `break-glass`, …).
     #[serde(default)]

@@ -54,7 +54,7 @@ pub struct Granted {
 }
 
 /// A TOTP seed to put into an authenticator app (shown once).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TotpEnrolment {
     /// The user.
     pub user: String,

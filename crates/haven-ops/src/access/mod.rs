@@ -42,7 +42,7 @@ pub mod requests {
 const MAX_TOKEN_LIFE: SignedDuration = SignedDuration::from_hours(366 * 24);
 
 /// Add a user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewUser {
     /// Login name.
     pub name: String,
@@ -68,7 +68,7 @@ impl NewUser {
 }
 
 /// Set a user's password, or disable it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserChange {
     /// The user.
     pub name: String,
@@ -97,7 +97,7 @@ impl UserChange {
 }
 
 /// Make a token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewToken {
     /// What it is for.
     pub name: String,
@@ -112,7 +112,7 @@ pub struct NewToken {
 }
 
 /// A new token and its secret (shown this once).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreatedToken {
     /// The token.
     pub token: Token,
@@ -121,7 +121,7 @@ pub struct CreatedToken {
 }
 
 /// Revoke a token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenRevocation {
     /// The token's id.
     pub id: String,

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Which jobs (`haven jobs`, `GET /api/v1/jobs`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobsQuery {
     /// Only this system's jobs.
     pub system: Option<String>,
@@ -44,7 +44,7 @@ impl JobsQuery {
 }
 
 /// Which alerts (`haven alerts`, `GET /api/v1/alerts`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertsQuery {
     /// Only open and acknowledged alerts.
     #[serde(default)]
@@ -76,7 +76,7 @@ pub struct RunRequest {
 }
 
 /// What a server queued for `haven run SYSTEM`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunNow {
     /// Tasks queued.
     pub queued: Vec<String>,
@@ -86,7 +86,7 @@ pub struct RunNow {
 
 /// What `haven run SYSTEM` did: a server queues the backups; without
 /// one they ran in the foreground.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RunOutcome {
     /// Queued by the server.
@@ -96,7 +96,7 @@ pub enum RunOutcome {
 }
 
 /// An alert with its delivery attempts.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertDetail {
     /// The alert.
     #[serde(flatten)]
@@ -120,7 +120,7 @@ pub struct AlertAction {
 }
 
 /// A maintenance window to add (the body of `POST /api/v1/maintenance`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NewWindow {
     /// What it covers.
     pub scope: Scope,
@@ -134,7 +134,7 @@ pub struct NewWindow {
 }
 
 /// One window as listed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WindowView {
     /// Its id: the catalog id, or `m<N>` for windows added at run time.
     pub id: String,
@@ -217,7 +217,7 @@ pub fn shared() -> SharedHealth {
 }
 
 /// Which drills to list.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DrillsQuery {
     /// Only this drill.
     #[serde(default)]
@@ -229,7 +229,7 @@ pub struct DrillsQuery {
 }
 
 /// Which service drills to list.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceDrillsQuery {
     /// Only this service's drills.
     pub service: Option<String>,
@@ -238,7 +238,7 @@ pub struct ServiceDrillsQuery {
 }
 
 /// Which audit entries to list.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditQuery {
     /// From this entry on (default 0).
     pub from: Option<u64>,
@@ -276,7 +276,7 @@ impl AuditQuery {
 }
 
 /// Which audit entries to export with proofs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditExportQuery {
     /// From this entry on (default 0).
     pub from: Option<u64>,
@@ -286,7 +286,7 @@ pub struct AuditExportQuery {
 
 /// What `haven audit verify` checks against besides the database and
 /// the export file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditVerifyRequest {
     /// The anchors in these repositories (`all`: every repository).
     #[serde(default)]

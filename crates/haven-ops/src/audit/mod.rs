@@ -392,7 +392,7 @@ pub fn anchors_in_export(path: &Path) -> Vec<Anchored> {
 }
 
 /// What `haven audit verify` answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditReport {
     /// What verification found.
     #[serde(flatten)]
@@ -465,7 +465,7 @@ pub async fn automation(
 }
 
 /// What anchoring did in one repository.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Anchoring {
     /// The repository.
     pub repository: String,

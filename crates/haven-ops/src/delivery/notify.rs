@@ -565,7 +565,7 @@ async fn run_command(
 }
 
 /// What happened to a notification.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Report {
     /// The channel that accepted it, if any.
     pub delivered_by: Option<String>,

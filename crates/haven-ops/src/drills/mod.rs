@@ -51,7 +51,7 @@ pub fn abort() {
 }
 
 /// What to drill.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DrillRequest {
     /// The system.
     pub system: String,
@@ -69,7 +69,7 @@ pub struct DrillRequest {
 }
 
 /// A drill and, when kept, where its sandbox is.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DrillOutcome {
     /// The drill.
     #[serde(flatten)]

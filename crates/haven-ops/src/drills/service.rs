@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::{DrillError, DrillOutcome, DrillRequest, run};
 
 /// What service to drill.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceDrillRequest {
     /// The service.
     pub service: String,
@@ -32,7 +32,7 @@ pub struct ServiceDrillRequest {
 }
 
 /// A service drill and its system drills.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceDrillOutcome {
     /// The service drill.
     #[serde(flatten)]

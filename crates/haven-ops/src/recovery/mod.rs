@@ -42,14 +42,14 @@ pub fn abort() {
 const SILENCE: SignedDuration = SignedDuration::from_secs(60);
 
 /// What a dry-run asks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ForecastRequest {
     /// What to recover.
     pub selection: Selection,
 }
 
 /// What a recovery asks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecoverRequest {
     /// What to recover.
     pub selection: Selection,
@@ -70,7 +70,7 @@ pub struct RecoverRequest {
 }
 
 /// Continue a run that stopped midway.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResumeRequest {
     /// The run.
     pub run: i64,
@@ -79,7 +79,7 @@ pub struct ResumeRequest {
 }
 
 /// Close an interrupted run for good (it will not be resumed).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AbandonRequest {
     /// The run.
     pub run: i64,
@@ -90,7 +90,7 @@ pub struct AbandonRequest {
 }
 
 /// A person's decision on a step: confirm a checkpoint, retry or skip.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepDecision {
     /// The run.
     pub run: i64,
