@@ -364,7 +364,17 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             .await
             .expect("the backup history");
         let runs = history.find_all(Locator::Css("rect")).await.expect("bars");
-        assert_eq!(runs.len(), 1, "the one payments backup");
+        assert_eq!(
+            runs.len(),
+            2,
+            "the one payments backup: its duration and size"
+        );
+        browser
+            .find(Locator::Css(
+                "svg[aria-label^='age of the newest restore point of payments-files']",
+            ))
+            .await
+            .expect("its data age against the RPO");
         browser.goto(&format!("{base}/audit")).await.expect("open");
         let audit = text(&browser).await;
         assert!(!audit.contains("does NOT verify"), "{audit}");
@@ -619,6 +629,17 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
                 .any(|j| j["system"] == "payments-files" && j["outcome"] == "success")
         })
     });
+    wait_for("the violated system's alert", || {
+        let (_, alerts) = call(&address, "GET", "/alerts", &instance, &Value::Null);
+        alerts.as_array().is_some_and(|all| {
+            all.iter().any(|a| {
+                a["rule"] == "rpo-violated"
+                    && a["summary"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("web-files"))
+            })
+        })
+    });
     let base = format!("http://{address}");
     let driver = Driver::start();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -661,6 +682,24 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
         assert!(drawn.contains("system violated"), "{drawn}");
         screenshot(&browser, "service-violated").await;
         accessible(&browser, "/services/web").await;
+        // Its alert, acknowledged from the alerts page.
+        browser.goto(&format!("{base}/alerts")).await.expect("alerts");
+        browser
+            .find(Locator::XPath(
+                "//tr[td[contains(., 'web-files')] and td[text()='open']]//button[text()='Acknowledge']",
+            ))
+            .await
+            .expect("the violated system's open alert")
+            .click()
+            .await
+            .expect("acknowledge");
+        browser
+            .wait()
+            .for_element(Locator::XPath(
+                "//tr[td[contains(., 'web-files')] and td[text()='acknowledged']]",
+            ))
+            .await
+            .expect("shown acknowledged");
 
         // A drill from the console, followed until its report.
         browser
@@ -828,12 +867,14 @@ fn an_admin_manages_users_and_tokens_from_the_console() {
     // Shown once: the list never shows it again.
     let (_, _, page) = http(&address, "GET", "/users", &[("Cookie", &cookie)], "");
     assert!(!page.contains(&secret), "the secret is not shown again");
+    // Its row: `token tok_… (reports)`.
     let id = page
-        .split("token tok_")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .map(|rest| format!("tok_{rest}"))
-        .expect("the token listed");
+        .split(" (reports)")
+        .next()
+        .and_then(|before| before.rsplit("token ").next())
+        .filter(|id| id.starts_with("tok_"))
+        .expect("the token listed")
+        .to_string();
     let (status, head, _) = post(&format!("/tokens/{id}/revoke"), &format!("csrf={csrf}"));
     assert_eq!(status, 303, "{head}");
     let (status, _) = call(&address, "GET", "/audit/entries", &secret, &Value::Null);

@@ -5,12 +5,16 @@ use std::fmt::Write as _;
 
 use haven_model::catalog::duration::format_duration;
 use haven_model::jobs::{Job, Outcome};
+use haven_model::units::human_bytes;
 
-/// A system's backup history, oldest first: a bar per job, its height the
-/// job's duration, its colour the outcome, its title what it did.
+/// A system's backup history, oldest first: a bar per job in two bands,
+/// above its duration, below what it added to the repository; its colour
+/// the outcome, its title what it did.
 pub(crate) fn backup_history(system: &str, jobs: &[Job]) -> String {
     const WIDTH: f64 = 600.0;
-    const HEIGHT: f64 = 80.0;
+    const TIME_H: f64 = 60.0;
+    const SIZE_H: f64 = 36.0;
+    const GAP: f64 = 18.0;
     let mut runs: Vec<&Job> = jobs.iter().filter(|j| j.started_at.is_some()).collect();
     runs.sort_by_key(|j| j.started_at);
     let took = |j: &Job| match (j.started_at, j.ended_at) {
@@ -18,16 +22,22 @@ pub(crate) fn backup_history(system: &str, jobs: &[Job]) -> String {
         _ => 0.0,
     };
     let longest = runs.iter().map(|j| took(j)).fold(0.001, f64::max);
+    let largest = runs
+        .iter()
+        .map(|j| j.stats.bytes_added)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     // At most 30 bars fill the width; fewer keep their width.
     let step = (WIDTH / runs.len().max(1) as f64).min(WIDTH / 30.0);
+    let size_top = TIME_H + GAP;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{}\" role=\"img\" aria-label=\"backup history of {}: {} runs\">",
-        HEIGHT + 16.0,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{}\" role=\"img\" aria-label=\"backup history of {}: {} runs, their durations and what each added\">",
+        size_top + SIZE_H + 16.0,
         escape(system),
         runs.len()
     );
     for (i, job) in runs.iter().enumerate() {
-        let h = (took(job) / longest * HEIGHT).max(2.0);
         let colour = match job.outcome {
             Outcome::Success => "#2f9e44",
             Outcome::Partial => "#f08c00",
@@ -38,25 +48,108 @@ pub(crate) fn backup_history(system: &str, jobs: &[Job]) -> String {
             .started_at
             .map(|t| format!("{t:.0}"))
             .unwrap_or_default();
-        let _ = write!(
-            svg,
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{colour}\"><title>{} {}: {}, {} bytes added</title></rect>",
-            i as f64 * step + 1.0,
-            HEIGHT - h,
-            (step - 2.0).max(1.0),
+        let title = format!(
+            "{} {}: {}, {} added",
             escape(&when),
             job.outcome.as_str(),
             format_duration(jiff::SignedDuration::from_secs_f64(took(job))),
-            job.stats.bytes_added
+            human_bytes(job.stats.bytes_added as f64)
+        );
+        let x = i as f64 * step + 1.0;
+        let w = (step - 2.0).max(1.0);
+        let h = (took(job) / longest * TIME_H).max(2.0);
+        let added = job.stats.bytes_added as f64 / largest as f64 * SIZE_H;
+        let _ = write!(
+            svg,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{colour}\"><title>{title}</title></rect>\
+             <rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"#5c7cfa\"><title>{title}</title></rect>",
+            TIME_H - h,
+            size_top + SIZE_H - added.max(1.0),
+            added.max(1.0),
         );
     }
     let _ = write!(
         svg,
-        "<text x=\"0\" y=\"{:.1}\" font-size=\"11\">longest {}</text></svg>",
-        HEIGHT + 13.0,
-        format_duration(jiff::SignedDuration::from_secs_f64(longest))
+        "<text x=\"0\" y=\"{:.1}\" font-size=\"11\">duration (longest {})</text>\
+         <text x=\"0\" y=\"{:.1}\" font-size=\"11\">added (most {})</text></svg>",
+        TIME_H + 13.0,
+        format_duration(jiff::SignedDuration::from_secs_f64(longest)),
+        size_top + SIZE_H + 13.0,
+        human_bytes(largest as f64)
     );
     svg
+}
+
+/// How old a system's newest restore point was over the time its jobs
+/// cover, against its RPO: the age climbs until a good backup resets it
+/// (a sawtooth); the RPO a dashed line. `None` without a good backup.
+pub(crate) fn data_age(
+    system: &str,
+    jobs: &[Job],
+    rpo: Option<jiff::SignedDuration>,
+    now: jiff::Timestamp,
+) -> Option<String> {
+    const WIDTH: f64 = 600.0;
+    const HEIGHT: f64 = 90.0;
+    let mut good: Vec<jiff::Timestamp> = jobs
+        .iter()
+        .filter(|j| j.outcome.is_good())
+        .filter_map(|j| j.ended_at)
+        .collect();
+    good.sort();
+    let first = *good.first()?;
+    let span = now.duration_since(first).as_secs_f64().max(1.0);
+    let mut peaks: Vec<f64> = good
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).as_secs_f64())
+        .collect();
+    let age_now = now.duration_since(*good.last()?).as_secs_f64().max(0.0);
+    peaks.push(age_now);
+    let rpo_secs = rpo.map(|r| r.as_secs_f64());
+    let top = peaks
+        .iter()
+        .copied()
+        .chain(rpo_secs.map(|r| r * 1.2))
+        .fold(1.0, f64::max);
+    let x = |t: jiff::Timestamp| t.duration_since(first).as_secs_f64() / span * WIDTH;
+    let y = |age: f64| HEIGHT - age / top * HEIGHT;
+    let mut points = vec![format!("0,{HEIGHT}")];
+    for pair in good.windows(2) {
+        let age = pair[1].duration_since(pair[0]).as_secs_f64();
+        points.push(format!("{:.1},{:.1}", x(pair[1]), y(age)));
+        points.push(format!("{:.1},{HEIGHT}", x(pair[1])));
+    }
+    points.push(format!("{WIDTH:.1},{:.1}", y(age_now)));
+    let over = rpo_secs.is_some_and(|r| age_now > r);
+    let label = |secs: f64| format_duration(jiff::SignedDuration::from_secs_f64(secs.max(0.0)));
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{}\" role=\"img\" aria-label=\"age of the newest restore point of {} over time: now {}{}\">\
+         <polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>",
+        HEIGHT + 16.0,
+        escape(system),
+        label(age_now),
+        rpo_secs.map_or(String::new(), |r| format!(", RPO {}", label(r))),
+        points.join(" "),
+        if over { "#c92a2a" } else { "#1d5e2b" },
+    );
+    if let Some(r) = rpo_secs {
+        let _ = write!(
+            svg,
+            "<line x1=\"0\" y1=\"{0:.1}\" x2=\"{WIDTH}\" y2=\"{0:.1}\" stroke=\"#8b1a1a\" stroke-dasharray=\"6 4\"/>\
+             <text x=\"2\" y=\"{1:.1}\" font-size=\"11\" fill=\"#8b1a1a\">RPO {2}</text>",
+            y(r),
+            (y(r) - 3.0).max(10.0),
+            label(r)
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"0\" y=\"{:.1}\" font-size=\"11\">{:.0} … now (age now {})</text></svg>",
+        HEIGHT + 13.0,
+        first,
+        label(age_now)
+    );
+    Some(svg)
 }
 
 /// Each repository's usage as a bar against its capacity (a repository
@@ -198,4 +291,91 @@ fn truncate(text: &str, max: usize) -> String {
     }
     let cut: String = text.chars().take(max - 1).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haven_model::jobs::{JobKind, JobStats, NewJob, Trigger};
+    use jiff::{SignedDuration, Timestamp};
+
+    fn at(hours: i64) -> Timestamp {
+        Timestamp::UNIX_EPOCH + SignedDuration::from_hours(hours)
+    }
+
+    fn backup(id: i64, ended: i64, outcome: Outcome) -> Job {
+        Job {
+            id,
+            planned: NewJob {
+                kind: JobKind::Backup,
+                task: "backup:s/set".into(),
+                system: Some("s".into()),
+                backup_set: Some("set".into()),
+                policy: None,
+                repository: None,
+                trigger: Trigger::Schedule,
+                attempt: 1,
+                scheduled_at: at(ended),
+            },
+            started_at: Some(at(ended) - SignedDuration::from_mins(10)),
+            ended_at: Some(at(ended)),
+            outcome,
+            stats: JobStats {
+                bytes_added: 1000 * id as u64,
+                ..JobStats::default()
+            },
+            snapshot_id: None,
+            failure: None,
+            message: None,
+            log: String::new(),
+        }
+    }
+
+    /// Good backups at 0 h, 10 h and 20 h, a failed one at 30 h, now 40 h,
+    /// RPO 24 h: the age climbs to 10 h twice, then to 20 h now, under
+    /// the RPO (drawn); the failed run resets nothing.
+    #[test]
+    fn the_data_age_climbs_until_a_good_backup_resets_it() {
+        let jobs = vec![
+            backup(4, 30, Outcome::Failed),
+            backup(3, 20, Outcome::Success),
+            backup(2, 10, Outcome::Success),
+            backup(1, 0, Outcome::Success),
+        ];
+        let svg =
+            data_age("s", &jobs, Some(SignedDuration::from_hours(24)), at(40)).expect("a chart");
+        // Width 600 over 40 h: 15 px an hour; height 90 for 28.8 h (RPO × 1.2).
+        let y = |h: f64| 90.0 - h / 28.8 * 90.0;
+        let expected = format!(
+            "0,90 150.0,{:.1} 150.0,90 300.0,{:.1} 300.0,90 600.0,{:.1}",
+            y(10.0),
+            y(10.0),
+            y(20.0)
+        );
+        assert!(svg.contains(&expected), "{svg}");
+        assert!(svg.contains("RPO 1d") && svg.contains("now 20h"), "{svg}");
+        assert!(svg.contains("stroke=\"#1d5e2b\""), "under the RPO: green");
+        // Past the RPO now: red.
+        let late =
+            data_age("s", &jobs, Some(SignedDuration::from_hours(12)), at(40)).expect("a chart");
+        assert!(late.contains("stroke=\"#c92a2a\""), "{late}");
+        // Never a good backup: no chart.
+        assert!(data_age("s", &jobs[..1], None, at(40)).is_none());
+    }
+
+    #[test]
+    fn the_backup_history_draws_duration_and_size_per_run() {
+        let jobs = vec![
+            backup(2, 10, Outcome::Failed),
+            backup(1, 0, Outcome::Success),
+        ];
+        let svg = backup_history("s", &jobs);
+        assert_eq!(
+            svg.matches("<rect").count(),
+            4,
+            "two bands, two runs: {svg}"
+        );
+        assert!(svg.contains("added (most 2.0 KiB)"), "{svg}");
+        assert!(svg.contains("#c92a2a") && svg.contains("#2f9e44"), "{svg}");
+    }
 }

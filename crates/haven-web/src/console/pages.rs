@@ -225,9 +225,13 @@ pub(super) async fn service(
             ..JobsQuery::default()
         };
         if let Ok(jobs) = instance.jobs(&query).await {
-            charts.push(
-                json!({"system": system, "svg": super::charts::backup_history(system, &jobs)}),
-            );
+            let rpo = status
+                .systems
+                .iter()
+                .find(|x| &x.compliance.system == system)
+                .and_then(|x| x.compliance.rpo);
+            let age = super::charts::data_age(system, &jobs, rpo, status.generated_at);
+            charts.push(json!({"system": system, "svg": super::charts::backup_history(system, &jobs), "age": age}));
         }
     }
     context.insert("charts".into(), json!(charts));
