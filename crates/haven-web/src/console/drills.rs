@@ -70,6 +70,12 @@ impl Started {
         }
     }
 
+    /// How many run now.
+    pub(crate) fn running(&self) -> usize {
+        let list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().filter(|d| d.ended.is_none()).count()
+    }
+
     fn list(&self) -> Vec<StartedDrill> {
         let list = self.0.lock().unwrap_or_else(|e| e.into_inner());
         list.iter().rev().cloned().collect()

@@ -219,7 +219,11 @@ pub(crate) fn time(t: Option<jiff::Timestamp>) -> String {
 /// (`fragment`) what an htmx refresh fetches. For the benchmark
 /// (`benches/console.rs`).
 pub fn overview_html(status: &haven_ops::status::StatusReport, fragment: bool) -> String {
-    let context = pages::overview_context(status, &std::collections::BTreeMap::new(), 0, 0);
+    let context = pages::overview_context(
+        status,
+        &std::collections::BTreeMap::new(),
+        pages::Running::default(),
+    );
     let template = if fragment {
         "overview_summary.html"
     } else {

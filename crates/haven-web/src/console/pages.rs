@@ -29,9 +29,10 @@ fn age(d: Option<jiff::SignedDuration>) -> String {
 pub(super) async fn overview(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
+    Extension(started): Extension<std::sync::Arc<super::drills::Started>>,
     headers: HeaderMap,
 ) -> Response {
-    let grid = match grid(&instance).await {
+    let grid = match grid(&instance, started.running()).await {
         Ok(grid) => grid,
         Err(e) => return failed(&viewer, "overview", &e),
     };
@@ -45,7 +46,7 @@ pub(super) async fn overview(
     render("overview.html", Value::Object(context))
 }
 
-async fn grid(instance: &dyn Instance) -> Result<Value, InstanceError> {
+async fn grid(instance: &dyn Instance, console_drills: usize) -> Result<Value, InstanceError> {
     let status = instance.status().await?;
     let open = AlertsQuery {
         open: true,
@@ -60,12 +61,20 @@ async fn grid(instance: &dyn Instance) -> Result<Value, InstanceError> {
         limit: Some(500),
         ..JobsQuery::default()
     };
-    let running_jobs = instance
+    let running: Vec<haven_model::jobs::Job> = instance
         .jobs(&recent)
         .await?
-        .iter()
+        .into_iter()
         .filter(|j| j.outcome == haven_model::jobs::Outcome::Running)
-        .count();
+        .collect();
+    // Scheduled drills run as jobs; drills started from the console
+    // beside them.
+    let drills = running
+        .iter()
+        .filter(|j| j.planned.kind == haven_model::jobs::JobKind::Drill)
+        .count()
+        + console_drills;
+    let running_jobs = running.len() + console_drills - drills;
     let running_recoveries = instance
         .recoveries()
         .await?
@@ -75,9 +84,23 @@ async fn grid(instance: &dyn Instance) -> Result<Value, InstanceError> {
     Ok(overview_context(
         &status,
         &counts,
-        running_jobs,
-        running_recoveries,
+        Running {
+            jobs: running_jobs,
+            drills,
+            recoveries: running_recoveries,
+        },
     ))
+}
+
+/// What runs now.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Running {
+    /// Jobs other than drills.
+    pub jobs: usize,
+    /// Drills (scheduled, or started from the console).
+    pub drills: usize,
+    /// Recovery runs.
+    pub recoveries: usize,
 }
 
 /// The services shown as needing attention on every refresh, at most.
@@ -90,8 +113,7 @@ const ATTENTION: usize = 50;
 pub(crate) fn overview_context(
     status: &haven_ops::status::StatusReport,
     alert_counts: &std::collections::BTreeMap<&str, u32>,
-    running_jobs: usize,
-    running_recoveries: usize,
+    running: Running,
 ) -> Value {
     use haven_model::compliance::RpoState;
     let card = |s: &haven_ops::status::ServiceStatus| {
@@ -118,8 +140,9 @@ pub(crate) fn overview_context(
     }
     json!({
         "alert_counts": alert_counts.iter().map(|(s, n)| json!({"severity": s, "count": n})).collect::<Vec<_>>(),
-        "running_jobs": running_jobs,
-        "running_recoveries": running_recoveries,
+        "running_jobs": running.jobs,
+        "running_drills": running.drills,
+        "running_recoveries": running.recoveries,
         "at_risk": money_at_risk(&status.services),
         "attention": attention.iter().take(ATTENTION).map(|s| card(s)).collect::<Vec<_>>(),
         "attention_more": attention.len().saturating_sub(ATTENTION),
