@@ -340,6 +340,28 @@ impl Instance for DataDir {
             .ok_or_else(|| InstanceError::no_such_service(id))
     }
 
+    async fn findings(&self) -> Result<Vec<status::FindingView>, InstanceError> {
+        Ok(status::findings(&*self.catalog()?, SystemClock.now()))
+    }
+
+    async fn bia(
+        &self,
+        query: &crate::api::BiaQuery,
+    ) -> Result<Vec<haven_model::catalog::bia::BiaRow>, InstanceError> {
+        crate::api::views::bia(&*self.catalog()?, query, SystemClock.now())
+    }
+
+    async fn recovery_order(
+        &self,
+        query: &crate::api::OrderQuery,
+    ) -> Result<haven_model::catalog::plan::RecoveryOrder, InstanceError> {
+        crate::api::views::order(&*self.catalog()?, query)
+    }
+
+    async fn graph(&self) -> Result<status::CatalogGraph, InstanceError> {
+        Ok(status::catalog_graph(&*self.catalog()?))
+    }
+
     async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError> {
         let status = self.status().await?;
         Ok(crate::metrics::snapshot(self.store.as_ref(), &*self.catalog()?, status).await?)

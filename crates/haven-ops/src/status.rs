@@ -266,16 +266,52 @@ pub fn service_detail(catalog: &Catalog, id: &str, now: Timestamp) -> Option<Ser
         })
         .collect();
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.code.cmp(b.code)));
-    let findings = findings
-        .into_iter()
-        .map(|f| FindingView {
+    let findings = findings.into_iter().map(FindingView::from).collect();
+    Some(ServiceDetail { graph, findings })
+}
+
+/// The catalog's findings (what `haven catalog check` reports of the
+/// catalog the instance runs), errors first.
+pub fn findings(catalog: &Catalog, now: Timestamp) -> Vec<FindingView> {
+    let mut findings = haven_model::catalog::analysis::analyse(catalog, now);
+    findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.code.cmp(b.code)));
+    findings.into_iter().map(FindingView::from).collect()
+}
+
+impl From<haven_model::catalog::finding::Finding> for FindingView {
+    fn from(f: haven_model::catalog::finding::Finding) -> Self {
+        FindingView {
             code: f.code.to_string(),
             severity: format!("{:?}", f.severity).to_lowercase(),
             message: f.message,
             help: f.help,
-        })
-        .collect();
-    Some(ServiceDetail { graph, findings })
+        }
+    }
+}
+
+/// The whole dependency graph: services, systems and vendors, and who
+/// depends on what; also as Graphviz DOT and Mermaid text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct CatalogGraph {
+    /// Every service, system and vendor (depth 0).
+    pub nodes: Vec<haven_model::catalog::graph::Node>,
+    /// `(from, to)`: `from` depends on `to`.
+    pub edges: Vec<(String, String)>,
+    /// The graph in Graphviz DOT.
+    pub dot: String,
+    /// The graph as a Mermaid flowchart.
+    pub mermaid: String,
+}
+
+/// The dependency graph of `catalog`.
+pub fn catalog_graph(catalog: &Catalog) -> CatalogGraph {
+    let (nodes, edges) = haven_model::catalog::graph::whole(catalog);
+    CatalogGraph {
+        nodes,
+        edges,
+        dot: haven_model::catalog::graph::dot(catalog),
+        mermaid: haven_model::catalog::graph::mermaid(catalog),
+    }
 }
 
 /// Each system's size now: the bytes of its sets' newest good backups.

@@ -32,6 +32,15 @@ pub enum Reach {
 pub const ROUTES: &[(&str, &str, Permission, Reach)] = &[
     ("GET", "/status", Permission::Read, Reach::Instance),
     ("GET", "/services/{id}", Permission::Read, Reach::Instance),
+    (
+        "GET",
+        "/catalog/findings",
+        Permission::Read,
+        Reach::Instance,
+    ),
+    ("GET", "/catalog/graph", Permission::Read, Reach::Instance),
+    ("GET", "/bia", Permission::Read, Reach::Instance),
+    ("GET", "/plan/order", Permission::Read, Reach::Instance),
     ("GET", "/jobs", Permission::Read, Reach::Instance),
     ("GET", "/jobs/{id}", Permission::Read, Reach::Instance),
     (

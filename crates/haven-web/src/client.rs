@@ -455,6 +455,29 @@ impl Instance for Remote {
             .await
     }
 
+    async fn findings(&self) -> Result<Vec<haven_ops::status::FindingView>, InstanceError> {
+        self.send(self.http.get(self.url(&["catalog", "findings"])), None)
+            .await
+    }
+
+    async fn bia(
+        &self,
+        _query: &haven_ops::api::BiaQuery,
+    ) -> Result<Vec<haven_model::catalog::bia::BiaRow>, InstanceError> {
+        Err(catalog_locally("haven bia"))
+    }
+
+    async fn recovery_order(
+        &self,
+        _query: &haven_ops::api::OrderQuery,
+    ) -> Result<haven_model::catalog::plan::RecoveryOrder, InstanceError> {
+        Err(catalog_locally("haven plan order"))
+    }
+
+    async fn graph(&self) -> Result<haven_ops::status::CatalogGraph, InstanceError> {
+        Err(catalog_locally("haven catalog graph"))
+    }
+
     async fn metrics(&self) -> Result<haven_ops::metrics::MetricsSnapshot, InstanceError> {
         Err(InstanceError::new(
             ErrorCode::Failed,
@@ -567,4 +590,15 @@ impl Instance for Remote {
         self.send(self.http.get(self.url(&["preflight"])), None)
             .await
     }
+}
+
+/// The catalog's analyses are answered as JSON for other programs; the
+/// command line reads the catalog itself.
+fn catalog_locally(command: &str) -> InstanceError {
+    InstanceError::new(
+        ErrorCode::Failed,
+        format!(
+            "`{command}` reads the catalog directory; through a server, GET its route under /api/v1 (docs/server.md)"
+        ),
+    )
 }

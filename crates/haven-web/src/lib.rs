@@ -141,6 +141,10 @@ pub fn router(instance: Audited, token: String) -> Router {
     let api = Router::new()
         .route("/status", get(status))
         .route("/services/{id}", get(service))
+        .route("/catalog/findings", get(findings))
+        .route("/catalog/graph", get(graph))
+        .route("/bia", get(bia))
+        .route("/plan/order", get(recovery_order))
         .route("/jobs", get(jobs))
         .route("/jobs/{id}", get(job))
         .route("/systems/{system}/run", post(run))
@@ -305,6 +309,28 @@ async fn status(Acting(instance): Acting) -> Response {
 
 async fn service(Acting(instance): Acting, ApiPath(id): ApiPath<String>) -> Response {
     answer(StatusCode::OK, instance.service(&id).await)
+}
+
+async fn findings(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.findings().await)
+}
+
+async fn graph(Acting(instance): Acting) -> Response {
+    answer(StatusCode::OK, instance.graph().await)
+}
+
+async fn bia(
+    Acting(instance): Acting,
+    ApiQuery(query): ApiQuery<haven_ops::api::BiaQuery>,
+) -> Response {
+    answer(StatusCode::OK, instance.bia(&query).await)
+}
+
+async fn recovery_order(
+    Acting(instance): Acting,
+    ApiQuery(query): ApiQuery<haven_ops::api::OrderQuery>,
+) -> Response {
+    answer(StatusCode::OK, instance.recovery_order(&query).await)
 }
 
 async fn jobs(Acting(instance): Acting, ApiQuery(query): ApiQuery<JobsQuery>) -> Response {

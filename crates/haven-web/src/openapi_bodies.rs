@@ -63,6 +63,13 @@ pub(crate) fn bodies(method: &str, pattern: &str) -> Option<Bodies> {
     Some(match (method, pattern) {
         ("GET", "/status") => get(of::<haven_ops::status::StatusReport>),
         ("GET", "/services/{id}") => get(of::<haven_ops::status::ServiceDetail>),
+        ("GET", "/catalog/findings") => get(of::<Vec<haven_ops::status::FindingView>>),
+        ("GET", "/catalog/graph") => get(of::<haven_ops::status::CatalogGraph>),
+        ("GET", "/bia") => listed(of::<BiaQuery>, of::<Vec<haven_model::catalog::bia::BiaRow>>),
+        ("GET", "/plan/order") => listed(
+            of::<OrderQuery>,
+            of::<haven_model::catalog::plan::RecoveryOrder>,
+        ),
         ("GET", "/jobs") => listed(of::<JobsQuery>, of::<Vec<Job>>),
         ("GET", "/jobs/{id}") => get(of::<Job>),
         ("POST", "/systems/{system}/run") => post(None, of::<RunOutcome>, "202"),

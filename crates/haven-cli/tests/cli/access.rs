@@ -1305,3 +1305,87 @@ fn with_a_certificate_the_server_speaks_https_and_the_cli_follows() {
     let status = parse_json(&estate.haven(&["--json", "status"], "", None), 0);
     assert_eq!(status["source"], "server", "{status}");
 }
+
+/// The catalog's analyses through the API answer what the command line
+/// answers from the catalog directory: the BIA, the recovery order, the
+/// findings and the dependency graph.
+#[test]
+fn the_catalog_analyses_through_the_api_match_the_command_line() {
+    let estate = Estate::new("");
+    let (_server, address, instance) = estate.start();
+    let catalog = estate.data.join("catalog");
+    let cli = |args: &[&str]| {
+        let out = estate
+            .ws
+            .haven()
+            .arg("--json")
+            .args(args)
+            .arg(&catalog)
+            .env_remove("HAVEN_TOKEN")
+            .output()
+            .expect("haven");
+        parse_json(&out, 0)
+    };
+    let (status, bia) = call(&address, "GET", "/bia", &instance, &Value::Null);
+    assert_eq!(status, 200, "{bia}");
+    assert_eq!(bia, cli(&["bia"]));
+    assert_eq!(bia[0]["id"], "payments", "the costliest first: {bia}");
+    let (status, order) = call(
+        &address,
+        "GET",
+        "/plan/order?services=payments",
+        &instance,
+        &Value::Null,
+    );
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order, cli(&["plan", "order", "payments", "--catalog"]));
+    let (status, missing) = call(
+        &address,
+        "GET",
+        "/plan/order?services=nothing",
+        &instance,
+        &Value::Null,
+    );
+    assert_eq!(status, 404, "{missing}");
+    let (status, findings) = call(
+        &address,
+        "GET",
+        "/catalog/findings",
+        &instance,
+        &Value::Null,
+    );
+    assert_eq!(status, 200);
+    let checked = cli(&["catalog", "check"]);
+    let codes = |list: &Value| {
+        let mut codes: Vec<String> = list
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["code"].as_str().expect("code").to_string())
+            .collect();
+        codes.sort();
+        codes
+    };
+    assert_eq!(codes(&findings), codes(&checked["findings"]));
+    assert!(!codes(&findings).is_empty(), "the estate has warnings");
+    let (status, graph) = call(&address, "GET", "/catalog/graph", &instance, &Value::Null);
+    assert_eq!(status, 200);
+    let dot = estate
+        .ws
+        .haven()
+        .args(["catalog", "graph"])
+        .arg(&catalog)
+        .output()
+        .expect("graph");
+    assert_eq!(
+        graph["dot"],
+        String::from_utf8_lossy(&dot.stdout).to_string()
+    );
+    assert!(
+        graph["edges"]
+            .as_array()
+            .expect("edges")
+            .contains(&json!(["payments", "payments-files"])),
+        "{graph}"
+    );
+}

@@ -24,7 +24,7 @@ pub enum Scoring {
 }
 
 /// One service in the BIA.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BiaRow {
     /// Service id.
     pub id: String,

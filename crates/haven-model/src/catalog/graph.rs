@@ -178,3 +178,22 @@ pub fn neighbourhood(catalog: &Catalog, service: &str) -> Option<Neighbourhood> 
         dependents,
     })
 }
+
+/// The whole graph: every service, system and vendor (depth 0), and
+/// every dependency between them.
+pub fn whole(catalog: &Catalog) -> (Vec<Node>, Vec<(String, String)>) {
+    let nodes = nodes(catalog)
+        .into_iter()
+        .map(|(kind, id, label)| Node {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            label,
+            depth: 0,
+        })
+        .collect();
+    let edges = edges(catalog)
+        .into_iter()
+        .map(|(from, to)| (from.to_string(), to.to_string()))
+        .collect();
+    (nodes, edges)
+}

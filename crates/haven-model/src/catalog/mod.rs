@@ -162,7 +162,7 @@ pub struct Impact {
 
 /// One point of an impact-over-time curve: the loss accumulated after a
 /// downtime this long.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ImpactPoint {
     /// Downtime so far.
     pub after: SignedDuration,

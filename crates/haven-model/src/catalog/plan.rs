@@ -25,7 +25,7 @@ use serde::Serialize;
 use super::Catalog;
 
 /// One item to recover.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PlanItem {
     /// `service`, `system` or `vendor`.
     pub kind: &'static str,
@@ -55,7 +55,7 @@ pub struct PlanItem {
 }
 
 /// The recovery plan.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RecoveryOrder {
     /// Waves, first to last.
     pub waves: Vec<Vec<PlanItem>>,

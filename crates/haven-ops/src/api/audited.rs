@@ -238,6 +238,28 @@ impl Instance for Audited {
         self.inner.service(id).await
     }
 
+    async fn findings(&self) -> Result<Vec<crate::status::FindingView>, InstanceError> {
+        self.inner.findings().await
+    }
+
+    async fn bia(
+        &self,
+        query: &crate::api::BiaQuery,
+    ) -> Result<Vec<haven_model::catalog::bia::BiaRow>, InstanceError> {
+        self.inner.bia(query).await
+    }
+
+    async fn recovery_order(
+        &self,
+        query: &crate::api::OrderQuery,
+    ) -> Result<haven_model::catalog::plan::RecoveryOrder, InstanceError> {
+        self.inner.recovery_order(query).await
+    }
+
+    async fn graph(&self) -> Result<crate::status::CatalogGraph, InstanceError> {
+        self.inner.graph().await
+    }
+
     async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError> {
         self.inner.metrics().await
     }

@@ -56,6 +56,26 @@ pub trait Instance: Send + Sync {
     /// and the catalog's findings about it.
     async fn service(&self, id: &str) -> Result<crate::status::ServiceDetail, InstanceError>;
 
+    /// The catalog's findings (`haven catalog check` of the catalog the
+    /// instance runs), errors first.
+    async fn findings(&self) -> Result<Vec<crate::status::FindingView>, InstanceError>;
+
+    /// The business impact analysis of the catalog the instance runs.
+    async fn bia(
+        &self,
+        query: &BiaQuery,
+    ) -> Result<Vec<haven_model::catalog::bia::BiaRow>, InstanceError>;
+
+    /// The recovery order of these services (all when none) and what
+    /// they need: waves, critical path.
+    async fn recovery_order(
+        &self,
+        query: &OrderQuery,
+    ) -> Result<haven_model::catalog::plan::RecoveryOrder, InstanceError>;
+
+    /// The dependency graph of the catalog the instance runs.
+    async fn graph(&self) -> Result<crate::status::CatalogGraph, InstanceError>;
+
     /// What `/metrics` shows: jobs, compliance, readiness, alerts,
     /// drills, recoveries, repository usage.
     async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError>;

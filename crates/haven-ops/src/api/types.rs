@@ -292,3 +292,71 @@ pub struct AuditVerifyRequest {
     #[serde(default)]
     pub against: Vec<String>,
 }
+
+/// How the BIA ranks services.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BiaQuery {
+    /// `quantitative` (by money per hour, the default) or `qualitative`
+    /// (by the mean of the 1–5 ratings).
+    #[serde(default)]
+    pub scoring: Option<String>,
+}
+
+/// Which services to order for recovery.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OrderQuery {
+    /// Comma-separated service ids (none: the whole catalog).
+    #[serde(default)]
+    pub services: Option<String>,
+}
+
+impl OrderQuery {
+    /// The services asked for.
+    pub fn services(&self) -> Vec<String> {
+        self.services
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+/// The catalog views every instance answers alike from its catalog.
+pub(crate) mod views {
+    use super::{BiaQuery, OrderQuery};
+    use crate::api::InstanceError;
+    use haven_model::catalog::Catalog;
+    use haven_model::errors::ErrorCode;
+
+    /// The BIA, ranked as asked.
+    pub fn bia(
+        catalog: &Catalog,
+        query: &BiaQuery,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<haven_model::catalog::bia::BiaRow>, InstanceError> {
+        use haven_model::catalog::bia::Scoring;
+        let scoring = match query.scoring.as_deref() {
+            None | Some("quantitative") => Scoring::Quantitative,
+            Some("qualitative") => Scoring::Qualitative,
+            Some(other) => {
+                return Err(InstanceError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("scoring {other:?}: `quantitative` or `qualitative`"),
+                ));
+            }
+        };
+        let findings = haven_model::catalog::analysis::analyse(catalog, now);
+        Ok(haven_model::catalog::bia::bia(catalog, &findings, scoring))
+    }
+
+    /// The recovery order, or why there is none.
+    pub fn order(
+        catalog: &Catalog,
+        query: &OrderQuery,
+    ) -> Result<haven_model::catalog::plan::RecoveryOrder, InstanceError> {
+        haven_model::catalog::plan::recovery_order(catalog, &query.services())
+            .map_err(|e| InstanceError::new(ErrorCode::NoSuchService, e))
+    }
+}

@@ -300,6 +300,28 @@ impl Instance for Handle {
             .ok_or_else(|| InstanceError::no_such_service(id))
     }
 
+    async fn findings(&self) -> Result<Vec<crate::status::FindingView>, InstanceError> {
+        Ok(crate::status::findings(&self.catalog(), self.clock.now()))
+    }
+
+    async fn bia(
+        &self,
+        query: &crate::api::BiaQuery,
+    ) -> Result<Vec<haven_model::catalog::bia::BiaRow>, InstanceError> {
+        crate::api::views::bia(&self.catalog(), query, self.clock.now())
+    }
+
+    async fn recovery_order(
+        &self,
+        query: &crate::api::OrderQuery,
+    ) -> Result<haven_model::catalog::plan::RecoveryOrder, InstanceError> {
+        crate::api::views::order(&self.catalog(), query)
+    }
+
+    async fn graph(&self) -> Result<crate::status::CatalogGraph, InstanceError> {
+        Ok(crate::status::catalog_graph(&self.catalog()))
+    }
+
     async fn metrics(&self) -> Result<crate::metrics::MetricsSnapshot, InstanceError> {
         let status = self.status().await?;
         Ok(crate::metrics::snapshot(self.store.as_ref(), &self.catalog(), status).await?)
