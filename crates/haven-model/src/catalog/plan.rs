@@ -151,34 +151,43 @@ fn nodes<'a>(catalog: &'a Catalog, services: &'a [String]) -> Vec<&'a str> {
 /// What each node needs: its declared dependencies, and, among systems,
 /// the foundations (network, then DNS, then identity) before the rest.
 fn needs<'a>(catalog: &'a Catalog, nodes: &[&'a str]) -> HashMap<&'a str, HashSet<&'a str>> {
+    // Every node is in the catalog (see `nodes`): look ids up once, not
+    // by scanning the catalog for each (catalogs of thousands of systems).
     let present: HashSet<&str> = nodes.iter().copied().collect();
     let mut needs: HashMap<&str, HashSet<&str>> =
         nodes.iter().map(|n| (*n, HashSet::new())).collect();
-    for id in nodes {
-        if let Some(s) = catalog.service(id) {
-            for d in &s.depends_on {
-                if present.contains(d.value.as_str()) && catalog.kind_of(&d.value).is_some() {
-                    needs.entry(id).or_default().insert(d.value.as_str());
-                }
+    for s in &catalog.services {
+        let id = s.id.value.as_str();
+        if !present.contains(id) {
+            continue;
+        }
+        for d in &s.depends_on {
+            if present.contains(d.value.as_str()) {
+                needs.entry(id).or_default().insert(d.value.as_str());
             }
         }
     }
-    let rank = |id: &str| {
-        catalog
-            .system(id)
-            .and_then(|s| FOUNDATIONS.iter().position(|k| *k == s.kind.value))
-            .unwrap_or(FOUNDATIONS.len())
-    };
-    let systems: Vec<&str> = nodes
-        .iter()
-        .copied()
-        .filter(|n| catalog.system(n).is_some())
-        .collect();
-    for a in &systems {
-        for b in &systems {
-            if rank(b) < rank(a) {
-                needs.entry(a).or_default().insert(b);
-            }
+    // Systems by foundation rank (network 0, DNS 1, identity 2, the rest
+    // after): each needs every present system of a lower rank. Only the
+    // foundations are ever needed this way, and they are few.
+    let mut by_rank: Vec<Vec<&str>> = vec![Vec::new(); FOUNDATIONS.len() + 1];
+    for s in &catalog.systems {
+        let id = s.id.value.as_str();
+        if present.contains(id) {
+            let rank = FOUNDATIONS
+                .iter()
+                .position(|k| *k == s.kind.value)
+                .unwrap_or(FOUNDATIONS.len());
+            by_rank[rank].push(id);
+        }
+    }
+    for (rank, systems) in by_rank.iter().enumerate() {
+        let lower: Vec<&str> = by_rank[..rank].iter().flatten().copied().collect();
+        if lower.is_empty() {
+            continue;
+        }
+        for a in systems {
+            needs.entry(a).or_default().extend(lower.iter().copied());
         }
     }
     needs
