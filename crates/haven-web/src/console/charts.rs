@@ -202,6 +202,10 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A box of the dependency graph.
+const BOX_W: f64 = 200.0;
+const BOX_H: f64 = 38.0;
+
 /// A service's dependency graph, left to right: the service, then what it
 /// needs, each thing in the column of its longest chain from the service;
 /// a box per service, system and vendor, filled by its state (`states`:
@@ -210,8 +214,6 @@ pub(crate) fn dependency_graph(
     graph: &haven_model::catalog::graph::Neighbourhood,
     states: &std::collections::HashMap<String, String>,
 ) -> String {
-    const BOX_W: f64 = 200.0;
-    const BOX_H: f64 = 38.0;
     const COL: f64 = 250.0;
     const ROW: f64 = 50.0;
     let mut rows_in: std::collections::HashMap<usize, usize> = Default::default();
@@ -247,42 +249,51 @@ pub(crate) fn dependency_graph(
         );
     }
     for node in &graph.nodes {
-        let Some(&(x, y)) = at.get(node.id.as_str()) else {
-            continue;
-        };
-        let state = states.get(&node.id).map_or("", String::as_str);
-        let (fill, stroke) = match state {
-            "quarantined" | "violated" | "failed" => ("#fde8e8", "#8b1a1a"),
-            "unprotected" | "at-risk" | "needs-verification" | "not-verified" => {
-                ("#fff4d6", "#7a4b00")
-            }
-            "ok" | "verified" => ("#e5f4e8", "#1d5e2b"),
-            _ => ("#f4f6f8", "#4a5260"),
-        };
-        let rx = if node.kind == "service" { 2 } else { 14 };
-        let _ = write!(
-            svg,
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"{rx}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"2\"><title>{} {}{}</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#1b1f24\">{}</text>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{stroke}\">{} {}</text>",
-            node.kind,
-            escape(&node.label),
-            if state.is_empty() {
-                String::new()
-            } else {
-                format!(": {state}")
-            },
-            x + 6.0,
-            y + 15.0,
-            escape(&truncate(&node.label, 30)),
-            x + 6.0,
-            y + 30.0,
-            node.kind,
-            escape(state),
-        );
+        if let Some(&(x, y)) = at.get(node.id.as_str()) {
+            let state = states.get(&node.id).map_or("", String::as_str);
+            graph_node(&mut svg, node, state, x, y);
+        }
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// One box of the dependency graph at (`x`, `y`): filled by its state,
+/// its label and its kind and state written in it.
+fn graph_node(
+    svg: &mut String,
+    node: &haven_model::catalog::graph::Node,
+    state: &str,
+    x: f64,
+    y: f64,
+) {
+    let (fill, stroke) = match state {
+        "quarantined" | "violated" | "failed" => ("#fde8e8", "#8b1a1a"),
+        "unprotected" | "at-risk" | "needs-verification" | "not-verified" => ("#fff4d6", "#7a4b00"),
+        "ok" | "verified" => ("#e5f4e8", "#1d5e2b"),
+        _ => ("#f4f6f8", "#4a5260"),
+    };
+    let rx = if node.kind == "service" { 2 } else { 14 };
+    let _ = write!(
+        svg,
+        "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"{rx}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"2\"><title>{} {}{}</title></rect>\
+         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" fill=\"#1b1f24\">{}</text>\
+         <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{stroke}\">{} {}</text>",
+        node.kind,
+        escape(&node.label),
+        if state.is_empty() {
+            String::new()
+        } else {
+            format!(": {state}")
+        },
+        x + 6.0,
+        y + 15.0,
+        escape(&truncate(&node.label, 30)),
+        x + 6.0,
+        y + 30.0,
+        node.kind,
+        escape(state),
+    );
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -11,6 +11,7 @@ mod charts;
 mod drills;
 mod lists;
 mod pages;
+mod service;
 mod users;
 
 use std::sync::LazyLock;
@@ -74,7 +75,7 @@ pub(crate) struct Viewer {
 pub(crate) fn router(state: AppState) -> Router {
     let gated = Router::new()
         .route("/", get(pages::overview))
-        .route("/services/{id}", get(pages::service))
+        .route("/services/{id}", get(service::service))
         .route("/alerts", get(pages::alerts))
         .route("/alerts/{id}/{action}", post(pages::alert_action))
         .route("/requests", get(pages::requests))

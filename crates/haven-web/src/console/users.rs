@@ -75,11 +75,6 @@ async fn page(instance: &dyn Instance, viewer: &Viewer, notice: Option<String>) 
         json!({"cells": [format!("token {} ({})", t.id, t.name), role_names(&t.roles), owner, state, String::new()],
                "actions": actions})
     }));
-    let roles = Role::ALL
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
     let list = List {
         title: "Users and tokens".into(),
         caption: "Who may act (no password, hash or secret is ever shown)".into(),
@@ -87,31 +82,46 @@ async fn page(instance: &dyn Instance, viewer: &Viewer, notice: Option<String>) 
         rows,
         empty: "No users or tokens.",
         notice,
-        adds: vec![
-            json!({
-                "id": "user", "title": "Add a user", "action": "/users", "button": "Add the user",
-                "intro": "At least 12 characters, not the name, not a well-known password (docs/access.md).",
-                "fields": [
-                    {"name": "name", "label": "Name", "required": true},
-                    {"name": "password", "label": "Password", "type": "password", "required": true, "autocomplete": "new-password"},
-                    {"name": "roles", "label": format!("Roles, comma-separated ({roles})"), "required": true},
-                    {"name": "teams", "label": "Teams, comma-separated (a service owner's)"},
-                ],
-            }),
-            json!({
-                "id": "token", "title": "Make a token", "action": "/tokens", "button": "Make the token",
-                "intro": "Its roles are at most its user's; its secret is shown once.",
-                "fields": [
-                    {"name": "user", "label": "For user", "options": users.iter().filter(|u| !u.disabled).map(|u| u.name.clone()).collect::<Vec<_>>(), "required": true},
-                    {"name": "name", "label": "Token name (what uses it)", "required": true},
-                    {"name": "roles", "label": "Roles, comma-separated", "required": true},
-                    {"name": "expires", "label": "Expires after (90d, 12h)", "value": "90d", "required": true},
-                ],
-            }),
-        ],
+        adds: forms(&users),
         ..List::default()
     };
     show(viewer, "users", list)
+}
+
+/// The add-a-user and make-a-token forms.
+fn forms(users: &[haven_model::access::User]) -> Vec<Value> {
+    let roles = Role::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let active: Vec<String> = users
+        .iter()
+        .filter(|u| !u.disabled)
+        .map(|u| u.name.clone())
+        .collect();
+    vec![
+        json!({
+            "id": "user", "title": "Add a user", "action": "/users", "button": "Add the user",
+            "intro": "At least 12 characters, not the name, not a well-known password (docs/access.md).",
+            "fields": [
+                {"name": "name", "label": "Name", "required": true},
+                {"name": "password", "label": "Password", "type": "password", "required": true, "autocomplete": "new-password"},
+                {"name": "roles", "label": format!("Roles, comma-separated ({roles})"), "required": true},
+                {"name": "teams", "label": "Teams, comma-separated (a service owner's)"},
+            ],
+        }),
+        json!({
+            "id": "token", "title": "Make a token", "action": "/tokens", "button": "Make the token",
+            "intro": "Its roles are at most its user's; its secret is shown once.",
+            "fields": [
+                {"name": "user", "label": "For user", "options": active, "required": true},
+                {"name": "name", "label": "Token name (what uses it)", "required": true},
+                {"name": "roles", "label": "Roles, comma-separated", "required": true},
+                {"name": "expires", "label": "Expires after (90d, 12h)", "value": "90d", "required": true},
+            ],
+        }),
+    ]
 }
 
 fn words(text: &str) -> Vec<String> {
