@@ -94,13 +94,7 @@ async fn log_in(browser: &Client, base: &str, name: &str) {
         .send_keys("a long enough passphrase")
         .await
         .expect("type");
-    browser
-        .find(Locator::Css("form.login button"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    click(browser, Locator::Css("form.login button"), "button").await;
     // The overview, once the browser has followed the login's redirect.
     browser
         .wait()
@@ -173,14 +167,25 @@ fn the_accessibility_pass_finds_a_violation_put_on_the_page() {
     });
 }
 
-async fn log_out(browser: &Client) {
+/// Click what `locator` finds (`what` says what it is, when it is not
+/// there).
+async fn click(browser: &Client, locator: Locator<'_>, what: &str) {
     browser
-        .find(Locator::XPath("//button[text()='Log out']"))
+        .find(locator)
         .await
-        .expect("logout")
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
         .click()
         .await
-        .expect("click");
+        .unwrap_or_else(|e| panic!("clicking {what}: {e}"));
+}
+
+async fn log_out(browser: &Client) {
+    click(
+        browser,
+        Locator::XPath("//button[text()='Log out']"),
+        "logout",
+    )
+    .await;
     browser
         .wait()
         .for_element(Locator::Css("#name"))
@@ -271,13 +276,12 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
             .expect("alerts");
         screenshot(&browser, "alerts").await;
         accessible(&browser, "/alerts").await;
-        browser
-            .find(Locator::XPath("//button[text()='Acknowledge']"))
-            .await
-            .expect("an Acknowledge button")
-            .click()
-            .await
-            .expect("click");
+        click(
+            &browser,
+            Locator::XPath("//button[text()='Acknowledge']"),
+            "an Acknowledge button",
+        )
+        .await;
         browser
             .wait()
             .for_element(Locator::XPath("//td[text()='acknowledged']"))
@@ -297,13 +301,12 @@ fn a_person_logs_in_acknowledges_an_alert_and_another_approves_a_recovery() {
         );
         screenshot(&browser, "requests").await;
         accessible(&browser, "/requests").await;
-        browser
-            .find(Locator::XPath("//button[text()='Approve']"))
-            .await
-            .expect("an Approve button")
-            .click()
-            .await
-            .expect("click");
+        click(
+            &browser,
+            Locator::XPath("//button[text()='Approve']"),
+            "an Approve button",
+        )
+        .await;
         browser
             .wait()
             .for_element(Locator::XPath(
@@ -684,15 +687,7 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
         accessible(&browser, "/services/web").await;
         // Its alert, acknowledged from the alerts page.
         browser.goto(&format!("{base}/alerts")).await.expect("alerts");
-        browser
-            .find(Locator::XPath(
-                "//tr[td[contains(., 'web-files')] and td[text()='open']]//button[text()='Acknowledge']",
-            ))
-            .await
-            .expect("the violated system's open alert")
-            .click()
-            .await
-            .expect("acknowledge");
+        click(&browser, Locator::XPath("//tr[td[contains(., 'web-files')] and td[text()='open']]//button[text()='Acknowledge']"), "the violated system's open alert").await;
         browser
             .wait()
             .for_element(Locator::XPath(
@@ -713,13 +708,7 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
             .select_by_value("payments-files")
             .await
             .expect("select");
-        browser
-            .find(Locator::XPath("//button[text()='Run the drill']"))
-            .await
-            .expect("the button")
-            .click()
-            .await
-            .expect("click");
+        click(&browser, Locator::XPath("//button[text()='Run the drill']"), "the button").await;
         browser
             .wait()
             .for_element(Locator::Css("a[href='/drills/1']"))
