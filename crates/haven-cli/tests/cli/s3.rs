@@ -1,10 +1,11 @@
 //! S3 repositories against a real S3-protocol server (moto) on loopback.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{Workspace, noise, parse_json};
@@ -387,11 +388,14 @@ fn a_missing_bucket_or_a_malformed_url_is_explained() {
 }
 
 /// A TCP proxy in front of the S3 server that goes down for good once
-/// `cut_after` bytes went upstream: the endpoint dies mid-backup.
-fn failing_proxy(upstream: SocketAddr, cut_after: u64) -> SocketAddr {
+/// `packs` data packs were stored through it (their PUT answered 2xx): the
+/// endpoint dies mid-backup, after some packs are safely stored — by
+/// count, not by bytes, so how many uploads run side by side does not
+/// decide what was stored.
+fn failing_proxy(upstream: SocketAddr, packs: u64) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let sent = Arc::new(AtomicU64::new(0));
+    let stored = Arc::new(AtomicU64::new(0));
     let down = Arc::new(AtomicBool::new(false));
     std::thread::spawn(move || {
         for client in listener.incoming() {
@@ -402,36 +406,89 @@ fn failing_proxy(upstream: SocketAddr, cut_after: u64) -> SocketAddr {
             let Ok(server) = TcpStream::connect(upstream) else {
                 continue;
             };
-            let (sent, down) = (sent.clone(), down.clone());
-            let (mut c_read, mut s_write) = (
-                client.try_clone().expect("clone"),
-                server.try_clone().expect("clone"),
-            );
-            let (mut s_read, mut c_write) = (server, client);
+            // Per connection, the requests in flight: is each a pack PUT?
+            let pending = Arc::new(Mutex::new(VecDeque::new()));
+            let requests = Relay {
+                from: client.try_clone().expect("clone"),
+                to: server.try_clone().expect("clone"),
+                down: down.clone(),
+            };
+            let answers = Relay {
+                from: server,
+                to: client,
+                down: down.clone(),
+            };
+            let (asked, answered) = (pending.clone(), pending);
             std::thread::spawn(move || {
-                let mut buf = [0u8; 65536];
-                while let Ok(n) = c_read.read(&mut buf) {
-                    if n == 0
-                        || down.load(Ordering::SeqCst)
-                        || s_write.write_all(&buf[..n]).is_err()
-                    {
-                        break;
-                    }
-                    if sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64 > cut_after {
-                        down.store(true, Ordering::SeqCst);
-                        break;
-                    }
-                }
-                let _ = c_read.shutdown(std::net::Shutdown::Both);
-                let _ = s_write.shutdown(std::net::Shutdown::Both);
+                requests.run(|line| {
+                    let pack = line.starts_with(b"PUT ") && contains(line, b"/data/");
+                    asked.lock().expect("lock").push_back(pack);
+                    false
+                });
             });
+            let stored = stored.clone();
             std::thread::spawn(move || {
-                let _ = std::io::copy(&mut s_read, &mut c_write);
-                let _ = c_write.shutdown(std::net::Shutdown::Both);
+                answers.run(|line| {
+                    let pack = answered.lock().expect("lock").pop_front() == Some(true);
+                    let ok = line.get(9) == Some(&b'2');
+                    pack && ok && stored.fetch_add(1, Ordering::SeqCst) + 1 >= packs
+                });
             });
         }
     });
     addr
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// One direction of a proxied connection.
+struct Relay {
+    from: TcpStream,
+    to: TcpStream,
+    down: Arc<AtomicBool>,
+}
+
+impl Relay {
+    /// Forward bytes until either side closes or the proxy is down. Each
+    /// HTTP request or status line seen (`… HTTP/1.1\r\n` or
+    /// `HTTP/1.1 …\r\n`) goes to `line`; when it answers true, the proxy
+    /// goes down once this chunk is forwarded.
+    fn run(mut self, mut line: impl FnMut(&[u8]) -> bool) {
+        let mut buf = [0u8; 65536];
+        // The tail of the previous chunk: a line split between reads.
+        let mut carry: Vec<u8> = Vec::new();
+        while let Ok(n) = self.from.read(&mut buf) {
+            if n == 0 || self.down.load(Ordering::SeqCst) {
+                break;
+            }
+            let mut window = std::mem::take(&mut carry);
+            let old = window.len();
+            window.extend_from_slice(&buf[..n]);
+            let mut last = false;
+            let mut start = 0;
+            for end in (0..window.len().saturating_sub(1)).filter(|&i| &window[i..i + 2] == b"\r\n")
+            {
+                let text = &window[start..end];
+                let is_line = text.starts_with(b"HTTP/1.1 ") || text.ends_with(b" HTTP/1.1");
+                if is_line && end + 2 > old {
+                    last |= line(text);
+                }
+                start = end + 2;
+            }
+            carry = window[window.len().saturating_sub(512)..].to_vec();
+            if self.to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            if last {
+                self.down.store(true, Ordering::SeqCst);
+                break;
+            }
+        }
+        let _ = self.from.shutdown(std::net::Shutdown::Both);
+        let _ = self.to.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 #[test]
@@ -449,8 +506,8 @@ fn an_endpoint_that_dies_mid_backup_fails_cleanly_after_retries() {
     for i in 0..6 {
         std::fs::write(data.join(format!("f{i}")), noise(4_000_000, i)).expect("write");
     }
-    // Through the proxy: it dies after ~10 MB, i.e. after a couple of packs.
-    let proxy = failing_proxy(moto.addr, 10_000_000);
+    // Through the proxy: it dies once two packs are stored.
+    let proxy = failing_proxy(moto.addr, 2);
     let via_proxy = format!("s3:http://{proxy}/flaky/repo");
     let started = Instant::now();
     let out = s3_haven(&ws, &via_proxy)
@@ -490,8 +547,10 @@ fn an_endpoint_that_dies_mid_backup_fails_cleanly_after_retries() {
         .output()
         .expect("backup");
     let added = parse_json(&out, 0)["bytes_added"].as_u64().expect("bytes");
+    // 24 MB of data; the two 4 MiB packs stored before the endpoint died
+    // are not sent again.
     assert!(
-        added < 24_000_000,
+        added < 24_000_000 - 2 * 4 * 1024 * 1024 + 500_000,
         "packs stored before the failure are reused ({added} bytes added)"
     );
 }
