@@ -234,6 +234,9 @@ pub fn report(
 /// anything it needs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceDetail {
+    /// Its declared objectives (RTO, RPO, MTD).
+    #[serde(default)]
+    pub objectives: haven_model::drills::Objectives,
     /// The service's part of the dependency graph.
     pub graph: haven_model::catalog::graph::Neighbourhood,
     /// The catalog's findings naming it or what it needs, errors first.
@@ -267,7 +270,17 @@ pub fn service_detail(catalog: &Catalog, id: &str, now: Timestamp) -> Option<Ser
         .collect();
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.code.cmp(b.code)));
     let findings = findings.into_iter().map(FindingView::from).collect();
-    Some(ServiceDetail { graph, findings })
+    let service = catalog.service(id)?;
+    let objectives = haven_model::drills::Objectives {
+        rto: service.rto.as_ref().map(|d| d.value),
+        rpo: service.rpo.as_ref().map(|d| d.value),
+        mtd: service.mtd.as_ref().map(|d| d.value),
+    };
+    Some(ServiceDetail {
+        objectives,
+        graph,
+        findings,
+    })
 }
 
 /// The catalog's findings (what `haven catalog check` reports of the

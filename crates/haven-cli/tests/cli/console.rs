@@ -702,10 +702,10 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
             .await
             .expect("drills");
         browser
-            .find(Locator::Css("#add-system"))
+            .find(Locator::Css("#add-subject"))
             .await
             .expect("the system to drill")
-            .select_by_value("payments-files")
+            .select_by_value("system:payments-files")
             .await
             .expect("select");
         click(&browser, Locator::XPath("//button[text()='Run the drill']"), "the button").await;
@@ -737,6 +737,30 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
         );
         screenshot(&browser, "drill-report").await;
         accessible(&browser, "/drills/1").await;
+        // A drill of the whole service: its measured RTO on its page.
+        browser.goto(&format!("{base}/drills")).await.expect("drills");
+        browser
+            .find(Locator::Css("#add-subject"))
+            .await
+            .expect("the service to drill")
+            .select_by_value("service:payments")
+            .await
+            .expect("select");
+        click(&browser, Locator::XPath("//button[text()='Run the drill']"), "the button").await;
+        browser
+            .wait()
+            .for_element(Locator::Css("a[href='/drills/2']"))
+            .await
+            .expect("the service drill's system drill recorded");
+        browser
+            .goto(&format!("{base}/services/payments"))
+            .await
+            .expect("the service");
+        let page = text(&browser).await;
+        assert!(
+            page.contains("4h (MTD 1d)") && page.contains("in service drill 1 on"),
+            "{page}"
+        );
 
         // A recovery waits at its checkpoint; ana confirms it.
         let target = estate.ws.path("recovered");

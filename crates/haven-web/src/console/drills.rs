@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use haven_model::catalog::duration::format_duration;
 use haven_model::drills::Drill;
-use haven_ops::api::{DrillRequest, DrillsQuery, Instance, InstanceError};
+use haven_ops::api::{DrillRequest, DrillsQuery, Instance, InstanceError, ServiceDrillRequest};
 use haven_ops::drills::report;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -42,7 +42,7 @@ struct StartedDrill {
     system: String,
     by: String,
     at: Timestamp,
-    ended: Option<(Timestamp, Result<i64, String>)>,
+    ended: Option<(Timestamp, Result<(), String>)>,
 }
 
 impl Started {
@@ -63,7 +63,7 @@ impl Started {
         number
     }
 
-    fn end(&self, number: u64, result: Result<i64, String>) {
+    fn end(&self, number: u64, result: Result<(), String>) {
         let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = list.iter_mut().find(|d| d.number == number) {
             d.ended = Some((Timestamp::now(), result));
@@ -109,10 +109,16 @@ pub(super) async fn drills(
                       format_duration(d.measured_rto), format_duration(d.achieved_rpo), d.reasons.join("; ")],
         })
     }));
-    let systems: Vec<String> = status
-        .systems
+    // A service (its systems in recovery order, timed as a whole: its
+    // measured RTO) or one system.
+    let subjects: Vec<Value> = status
+        .services
         .iter()
-        .map(|s| s.compliance.system.clone())
+        .filter(|s| !s.compliance.systems.is_empty())
+        .map(|s| json!({"value": format!("service:{}", s.compliance.service), "label": format!("service {}", s.compliance.service)}))
+        .chain(status.systems.iter().map(|s| {
+            json!({"value": format!("system:{}", s.compliance.system), "label": format!("system {}", s.compliance.system)})
+        }))
         .collect();
     let list = List {
         title: "Drills".into(),
@@ -129,14 +135,14 @@ pub(super) async fn drills(
         rows,
         empty: "No drills yet.",
         refresh: running.then(|| "/drills".to_string()),
-        adds: (!systems.is_empty())
+        adds: (!subjects.is_empty())
             .then(|| {
                 json!({
                 "title": "Run a drill",
-                "intro": "Restores the system's newest backup into a sandbox, runs its checks there and measures how long it took; production is never touched. This page follows it.",
+                "intro": "Restores the newest backup into a sandbox, runs the checks there and measures how long it took; production is never touched. A service's systems are restored in recovery order and timed as a whole: its measured RTO. This page follows it.",
                 "action": "/drills",
                 "button": "Run the drill",
-                "fields": [{"name": "system", "label": "System", "options": systems, "required": true}],
+                "fields": [{"name": "subject", "label": "Service or system", "options": subjects, "required": true}],
                 })
             })
             .into_iter()
@@ -156,15 +162,15 @@ fn started_row(d: &StartedDrill) -> Option<Value> {
     };
     Some(json!({
         "class": if d.ended.is_none() { "verdict-running" } else { "verdict-fail" },
-        "cells": ["-", d.system.clone(), time(Some(d.at)), state, "-", "-", why],
+        "cells": ["-", d.system.replacen(':', " ", 1), time(Some(d.at)), state, "-", "-", why],
     }))
 }
 
-/// The run-a-drill form.
+/// The run-a-drill form: `service:ID` or `system:ID`.
 #[derive(Deserialize)]
 pub(super) struct RunForm {
     csrf: String,
-    system: String,
+    subject: String,
 }
 
 /// `POST /drills`: start a drill of the system as the viewer, in the
@@ -178,22 +184,34 @@ pub(super) async fn run(
     if let Some(refused) = forged(&viewer, &form.csrf) {
         return refused;
     }
-    let system = form.system.trim().to_string();
-    let number = started.start(&system, &viewer.actor);
-    let request = DrillRequest {
-        system,
-        snapshot: None,
-        at: None,
-        keep: false,
-        by: viewer.actor.clone(),
-    };
+    let (kind, name) = form
+        .subject
+        .trim()
+        .split_once(':')
+        .unwrap_or(("system", ""));
+    let (service, name) = (kind == "service", name.to_string());
+    let number = started.start(&form.subject, &viewer.actor);
+    let by = viewer.actor.clone();
     tokio::spawn(async move {
-        let result = instance
-            .drill(&request)
-            .await
-            .map(|outcome| outcome.drill.id)
-            .map_err(|e| e.message);
-        started.end(number, result);
+        let result = if service {
+            let request = ServiceDrillRequest {
+                service: name,
+                at: None,
+                keep: false,
+                by,
+            };
+            instance.drill_service(&request).await.map(|_| ())
+        } else {
+            let request = DrillRequest {
+                system: name,
+                snapshot: None,
+                at: None,
+                keep: false,
+                by,
+            };
+            instance.drill(&request).await.map(|_| ())
+        };
+        started.end(number, result.map_err(|e| e.message));
     });
     Redirect::to("/drills").into_response()
 }

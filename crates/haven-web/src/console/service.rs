@@ -30,6 +30,10 @@ pub(super) async fn service(
     };
     let mut context = frame(&viewer, "service");
     context.insert("service".into(), summary(s));
+    context.insert(
+        "rto".into(),
+        rto(&instance, &id, &detail.objectives, s).await,
+    );
     context.insert("systems".into(), json!(system_rows(&status, s)));
     let states = states(&status);
     let needs: Vec<Value> = detail
@@ -39,7 +43,9 @@ pub(super) async fn service(
         .skip(1)
         .map(|n| need(n, &states))
         .collect();
-    let ServiceDetail { graph, findings } = detail;
+    let ServiceDetail {
+        graph, findings, ..
+    } = detail;
     context.insert(
         "graph".into(),
         json!(charts::dependency_graph(&graph, &states)),
@@ -74,6 +80,45 @@ fn summary(s: &ServiceStatus) -> Value {
         "readiness": s.readiness.map_or("unknown", |r| r.as_str()),
         "readiness_reason": s.readiness_reason,
         "predicted_rto": s.predicted_rto.map_or("not predicted yet (no drill)".into(), format_duration),
+    })
+}
+
+/// Its RTO and MTD against what was measured: the newest service drill
+/// (its systems restored in recovery order, timed as a whole) and what
+/// its systems' drills predict.
+async fn rto(
+    instance: &dyn Instance,
+    id: &str,
+    objectives: &haven_model::drills::Objectives,
+    s: &ServiceStatus,
+) -> Value {
+    let query = haven_ops::api::ServiceDrillsQuery {
+        service: Some(id.to_string()),
+        limit: Some(1),
+    };
+    let newest = instance
+        .service_drills(&query)
+        .await
+        .ok()
+        .and_then(|d| d.into_iter().next());
+    let measured = newest.map_or(
+        "not measured yet: no service drill (run one from Drills, or `haven drill SERVICE`)"
+            .to_string(),
+        |d| {
+            format!(
+                "{} in service drill {} on {} ({})",
+                format_duration(d.measured_rto),
+                d.id,
+                time(Some(d.started_at)),
+                d.verdict.as_str()
+            )
+        },
+    );
+    json!({
+        "objective": objectives.rto.map(format_duration),
+        "mtd": objectives.mtd.map(format_duration),
+        "measured": measured,
+        "predicted": s.predicted_rto.map(format_duration),
     })
 }
 
