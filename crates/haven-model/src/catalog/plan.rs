@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use jiff::SignedDuration;
 use serde::Serialize;
 
-use super::Catalog;
+use super::{Catalog, Service, System, Vendor};
 
 /// One item to recover.
 #[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
@@ -79,13 +79,14 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
             return Err(format!("there is no service `{wanted}` in the catalog"));
         }
     }
-    let nodes = nodes(catalog, services);
+    let ids = Ids::new(catalog);
+    let nodes = nodes(catalog, &ids, services);
     let needs = needs(catalog, &nodes);
     let urgency = urgency(catalog, &nodes, &needs);
-    let mut waves = waves(&needs, |id| plan_item(catalog, &urgency, id))?;
+    let mut waves = waves(&needs, |id| plan_item(&ids, &urgency, id))?;
     let alternatives: HashMap<&str, Vec<&str>> = nodes
         .iter()
-        .map(|n| (*n, catalog.working_alternatives(n)))
+        .map(|n| (*n, ids.alternatives(n)))
         .filter(|(_, a)| !a.is_empty())
         .collect();
     let (time, path) = timing(&mut waves, &needs, &alternatives);
@@ -107,7 +108,7 @@ pub fn recovery_order(catalog: &Catalog, services: &[String]) -> Result<Recovery
 /// (its declared dependencies present in the order, and the foundations
 /// before other systems): the same relation the waves are built from.
 pub fn needs_of(catalog: &Catalog, services: &[String]) -> BTreeMap<String, Vec<String>> {
-    let nodes = nodes(catalog, services);
+    let nodes = nodes(catalog, &Ids::new(catalog), services);
     needs(catalog, &nodes)
         .into_iter()
         .map(|(id, needs)| {
@@ -118,9 +119,60 @@ pub fn needs_of(catalog: &Catalog, services: &[String]) -> BTreeMap<String, Vec<
         .collect()
 }
 
+/// The catalog's services, systems and vendors by id: a plan looks each
+/// node up several times, and scanning the catalog for each made a
+/// catalog of thousands of systems take minutes.
+struct Ids<'a> {
+    services: HashMap<&'a str, &'a Service>,
+    systems: HashMap<&'a str, &'a System>,
+    vendors: HashMap<&'a str, &'a Vendor>,
+}
+
+impl<'a> Ids<'a> {
+    fn new(catalog: &'a Catalog) -> Self {
+        Ids {
+            services: catalog
+                .services
+                .iter()
+                .map(|s| (s.id.value.as_str(), s))
+                .collect(),
+            systems: catalog
+                .systems
+                .iter()
+                .map(|s| (s.id.value.as_str(), s))
+                .collect(),
+            vendors: catalog
+                .vendors
+                .iter()
+                .map(|v| (v.id.value.as_str(), v))
+                .collect(),
+        }
+    }
+
+    fn known(&self, id: &str) -> bool {
+        self.services.contains_key(id)
+            || self.systems.contains_key(id)
+            || self.vendors.contains_key(id)
+    }
+
+    /// What can take over for `id` ([`Catalog::working_alternatives`]).
+    fn alternatives(&self, id: &str) -> Vec<&'a str> {
+        let declared = match self.systems.get(id) {
+            Some(s) => Some(&s.alternatives),
+            None => self.vendors.get(id).map(|v| &v.alternatives),
+        };
+        declared
+            .into_iter()
+            .flatten()
+            .map(|a| a.value.as_str())
+            .filter(|a| *a != id && self.known(a))
+            .collect()
+    }
+}
+
 /// The plan's nodes: the chosen services and everything they need (the
 /// whole catalog, including what no service names, when none is chosen).
-fn nodes<'a>(catalog: &'a Catalog, services: &'a [String]) -> Vec<&'a str> {
+fn nodes<'a>(catalog: &'a Catalog, ids: &Ids<'a>, services: &'a [String]) -> Vec<&'a str> {
     let mut nodes: Vec<&str> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
     let mut stack: Vec<&str> = if services.is_empty() {
@@ -135,15 +187,15 @@ fn nodes<'a>(catalog: &'a Catalog, services: &'a [String]) -> Vec<&'a str> {
         services.iter().map(String::as_str).collect()
     };
     while let Some(id) = stack.pop() {
-        if !seen.insert(id) || catalog.kind_of(id).is_none() {
+        if !seen.insert(id) || !ids.known(id) {
             continue;
         }
         nodes.push(id);
-        if let Some(s) = catalog.service(id) {
+        if let Some(s) = ids.services.get(id) {
             stack.extend(s.depends_on.iter().map(|d| d.value.as_str()));
         }
         // What can take over is recovered too.
-        stack.extend(catalog.working_alternatives(id));
+        stack.extend(ids.alternatives(id));
     }
     nodes
 }
@@ -232,9 +284,9 @@ fn urgency<'a>(
     urgency
 }
 
-fn plan_item(catalog: &Catalog, urgency: &Urgency<'_>, id: &str) -> PlanItem {
+fn plan_item(ids: &Ids<'_>, urgency: &Urgency<'_>, id: &str) -> PlanItem {
     let value = |d: &Option<super::Located<SignedDuration>>| d.as_ref().map(|d| d.value);
-    let (kind, rto, mtd, estimate, impact) = if let Some(s) = catalog.service(id) {
+    let (kind, rto, mtd, estimate, impact) = if let Some(s) = ids.services.get(id) {
         (
             "service",
             value(&s.rto),
@@ -242,10 +294,10 @@ fn plan_item(catalog: &Catalog, urgency: &Urgency<'_>, id: &str) -> PlanItem {
             value(&s.restore_estimate),
             s.impact.per_hour,
         )
-    } else if let Some(s) = catalog.system(id) {
+    } else if let Some(s) = ids.systems.get(id) {
         ("system", None, None, value(&s.restore_estimate), None)
     } else {
-        let v = catalog.vendors.iter().find(|v| v.id.value == id);
+        let v = ids.vendors.get(id);
         let sla = v.and_then(|v| value(&v.sla_rto));
         ("vendor", sla, None, None, None)
     };
