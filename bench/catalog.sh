@@ -70,12 +70,12 @@ ten, every service needing the identity system. Medians of $REPS runs.
 | 500 services, 2,503 systems | $small ms |
 | 2,000 services, 10,003 systems | $large ms |
 
-Four times the catalog takes ${ratio}× as long. Before the recovery
-order stopped comparing every pair of systems by scanning the catalog
-for each (cubic in the systems) and looked its nodes up by id, 400
-services took 8.8 s and 2,000 more than five minutes. Other analyses
-still look ids up by scanning the catalog (\`Catalog::service\`,
-\`system\`, \`kind_of\`), hence more than four times. The console's service page and \`GET /api/v1/catalog/findings\`
+Four times the catalog takes ${ratio}× as long: it grows about linearly.
+Before the recovery order stopped comparing every pair of systems (each
+looked up by scanning the catalog: cubic in the systems), before the
+catalog indexed its ids for lookups and before a recovery wave of
+thousands of systems stopped being removed one by one from every other
+node's needs, 400 services took 8.8 s and 2,000 more than five minutes. The console's service page and \`GET /api/v1/catalog/findings\`
 run these analyses on every request.
 MD
 echo "wrote $OUT"

@@ -152,6 +152,7 @@ pub fn load_sources(files: Vec<SourceFile>, mut findings: Vec<Finding>) -> Loade
         }
     }
     findings.extend(duplicates(&catalog));
+    catalog.index_ids();
     LoadedCatalog {
         catalog,
         files,

@@ -294,3 +294,35 @@ fn a_services_neighbourhood_is_what_it_needs_at_its_longest_depth() {
     assert_eq!(erp.nodes[0].label, "erp (tier 1)");
     assert!(neighbourhood(&loaded.catalog, "nothing").is_none());
 }
+
+/// The loaded catalog finds its services, systems and vendors by id
+/// through its index, and still finds what was added after loading (the
+/// index no longer holds then, and lookups scan).
+#[test]
+fn ids_are_found_through_the_index_and_after_the_catalog_changes() {
+    let loaded = load_sources(
+        vec![SourceFile::new("plan.toml".into(), CATALOG.to_string())],
+        Vec::new(),
+    );
+    let mut catalog = loaded.catalog;
+    assert_eq!(catalog.kind_of("shop"), Some("service"));
+    assert_eq!(catalog.kind_of("erp-db"), Some("system"));
+    assert_eq!(catalog.kind_of("psp"), Some("vendor"));
+    assert_eq!(catalog.kind_of("nothing"), None);
+    assert_eq!(catalog.service("erp").map(|s| s.tier.value), Some(1));
+    assert!(
+        catalog.system("shop").is_none(),
+        "a service is not a system"
+    );
+    let mut copy = catalog.service("wiki").expect("wiki").clone();
+    copy.id.value = "intranet".into();
+    catalog.services.push(copy);
+    assert_eq!(catalog.kind_of("intranet"), Some("service"));
+    catalog.services.swap(0, 1);
+    catalog.index_ids();
+    assert_eq!(catalog.kind_of("intranet"), Some("service"));
+    assert_eq!(
+        catalog.service("shop").map(|s| s.id.value.to_string()),
+        Some("shop".into())
+    );
+}

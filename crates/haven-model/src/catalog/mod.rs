@@ -86,6 +86,48 @@ pub struct Catalog {
     pub drills: Vec<drills::DrillSchedule>,
     /// Recovery plans.
     pub plans: Vec<recovery::RecoveryPlan>,
+    /// Services, systems and vendors by id ([`Catalog::index_ids`]).
+    #[serde(skip)]
+    pub(crate) ids: Option<std::sync::Arc<IdIndex>>,
+}
+
+/// Where each service, system and vendor sits in its list, by id: the
+/// loader builds it once the catalog is read, so that lookups in a
+/// catalog of thousands of systems do not scan it each time (analyses
+/// look ids up inside loops). It holds while the lists keep the lengths
+/// it was built for; otherwise lookups scan, as without it.
+#[derive(Clone, Default)]
+pub struct IdIndex {
+    services: std::collections::HashMap<String, usize>,
+    systems: std::collections::HashMap<String, usize>,
+    vendors: std::collections::HashMap<String, usize>,
+    lengths: (usize, usize, usize),
+}
+
+impl std::fmt::Debug for IdIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdIndex({:?})", self.lengths)
+    }
+}
+
+/// The first of `list` whose id is `id`: through `index` when there is
+/// one (a stale position is looked for again), else by scanning.
+fn by_id<'a, T>(
+    list: &'a [T],
+    index: Option<&std::collections::HashMap<String, usize>>,
+    id: &str,
+    id_of: impl Fn(&T) -> &str,
+) -> Option<&'a T> {
+    match index {
+        Some(index) => {
+            let at = *index.get(id)?;
+            match list.get(at) {
+                Some(found) if id_of(found) == id => Some(found),
+                _ => list.iter().find(|t| id_of(t) == id),
+            }
+        }
+        None => list.iter().find(|t| id_of(t) == id),
+    }
 }
 
 /// A business service.
@@ -524,13 +566,46 @@ pub struct Regulation {
 }
 
 impl Catalog {
+    /// Index the services, systems and vendors by id (the loader does,
+    /// once everything is read); lookups stay right without it.
+    pub fn index_ids(&mut self) {
+        fn positions<T>(
+            list: &[T],
+            id_of: impl Fn(&T) -> &str,
+        ) -> std::collections::HashMap<String, usize> {
+            let mut map = std::collections::HashMap::with_capacity(list.len());
+            for (at, item) in list.iter().enumerate() {
+                // The first of duplicates, as a scan finds it.
+                map.entry(id_of(item).to_string()).or_insert(at);
+            }
+            map
+        }
+        self.ids = Some(std::sync::Arc::new(IdIndex {
+            services: positions(&self.services, |s| s.id.value.as_str()),
+            systems: positions(&self.systems, |s| s.id.value.as_str()),
+            vendors: positions(&self.vendors, |v| v.id.value.as_str()),
+            lengths: self.lengths(),
+        }));
+    }
+
+    fn lengths(&self) -> (usize, usize, usize) {
+        (self.services.len(), self.systems.len(), self.vendors.len())
+    }
+
+    /// The index, while it holds.
+    fn index(&self) -> Option<&IdIndex> {
+        self.ids
+            .as_deref()
+            .filter(|index| index.lengths == self.lengths())
+    }
+
     /// The kind of object an id names, if any.
     pub fn kind_of(&self, id: &str) -> Option<&'static str> {
-        if self.services.iter().any(|s| s.id.value == id) {
+        if self.service(id).is_some() {
             Some("service")
-        } else if self.systems.iter().any(|s| s.id.value == id) {
+        } else if self.system(id).is_some() {
             Some("system")
-        } else if self.vendors.iter().any(|s| s.id.value == id) {
+        } else if self.vendor(id).is_some() {
             Some("vendor")
         } else {
             None
@@ -539,12 +614,20 @@ impl Catalog {
 
     /// A service by id.
     pub fn service(&self, id: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.id.value == id)
+        let index = self.index().map(|i| &i.services);
+        by_id(&self.services, index, id, |s| s.id.value.as_str())
     }
 
     /// A system by id.
     pub fn system(&self, id: &str) -> Option<&System> {
-        self.systems.iter().find(|s| s.id.value == id)
+        let index = self.index().map(|i| &i.systems);
+        by_id(&self.systems, index, id, |s| s.id.value.as_str())
+    }
+
+    /// A vendor by id.
+    pub fn vendor(&self, id: &str) -> Option<&Vendor> {
+        let index = self.index().map(|i| &i.vendors);
+        by_id(&self.vendors, index, id, |v| v.id.value.as_str())
     }
 
     /// A policy by id.
@@ -555,12 +638,10 @@ impl Catalog {
     /// The declared alternatives of a system or vendor that exist in the
     /// catalog (an unknown one is HVN-E012 and cannot take over).
     pub fn working_alternatives(&self, id: &str) -> Vec<&str> {
-        let declared = self.system(id).map(|s| &s.alternatives).or_else(|| {
-            self.vendors
-                .iter()
-                .find(|v| v.id.value == id)
-                .map(|v| &v.alternatives)
-        });
+        let declared = self
+            .system(id)
+            .map(|s| &s.alternatives)
+            .or_else(|| self.vendor(id).map(|v| &v.alternatives));
         declared
             .into_iter()
             .flatten()

@@ -341,10 +341,10 @@ fn waves(
         for r in &ready {
             remaining.remove(r);
         }
+        // Each node's needs are few; a wave can be thousands of systems.
+        let back: HashSet<&str> = ready.iter().copied().collect();
         for n in remaining.values_mut() {
-            for r in &ready {
-                n.remove(r);
-            }
+            n.retain(|d| !back.contains(d));
         }
         let mut wave: Vec<PlanItem> = ready.iter().map(|id| item(id)).collect();
         wave.sort_by(|a, b| {
