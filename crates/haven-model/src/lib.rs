@@ -19,6 +19,7 @@ pub mod errors;
 pub mod escalation;
 pub mod jobs;
 pub mod maintenance;
+pub mod markup;
 pub mod recovery;
 pub mod redact;
 pub mod retention;

@@ -847,6 +847,15 @@ fn an_admin_manages_users_and_tokens_from_the_console() {
     let csrf = csrf_of(&page);
     let post =
         |path: &str, body: &str| http(&address, "POST", path, &[("Cookie", &cookie), form], body);
+    // Every form needs its session's token: without it, or with another,
+    // nothing is made.
+    for token in ["", "&csrf=forged"] {
+        let (status, _, _) = post(
+            "/tokens",
+            &format!("user=root-admin&name=sneaky&roles=admin&expires=30d{token}"),
+        );
+        assert_eq!(status, 403);
+    }
     // A weak password is refused, saying why.
     let (status, _, said) = post(
         "/users",
@@ -880,6 +889,10 @@ fn an_admin_manages_users_and_tokens_from_the_console() {
     // Shown once: the list never shows it again.
     let (_, _, page) = http(&address, "GET", "/users", &[("Cookie", &cookie)], "");
     assert!(!page.contains(&secret), "the secret is not shown again");
+    assert!(
+        !page.contains("(sneaky)"),
+        "no token made without the form's token"
+    );
     // Its row: `token tok_… (reports)`.
     let id = page
         .split(" (reports)")

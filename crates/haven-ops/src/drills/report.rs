@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use haven_model::catalog::duration::format_duration;
 use haven_model::drills::{Drill, Verdict};
+use haven_model::markup::{escape, truncate};
 use jiff::SignedDuration;
 
 /// The drill as Markdown.
@@ -191,19 +192,4 @@ pub fn timeline_svg(d: &Drill) -> String {
     }
     svg.push_str("</svg>");
     svg
-}
-
-pub(crate) fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max - 1).collect();
-    format!("{cut}…")
-}
-
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

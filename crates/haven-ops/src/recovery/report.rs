@@ -11,7 +11,7 @@ use haven_model::catalog::duration::format_duration;
 use haven_model::recovery::run::{RunView, StepRecord, StepState};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::drills::report::{escape, truncate};
+use haven_model::markup::{escape, truncate};
 
 fn opt(d: Option<SignedDuration>) -> String {
     d.map_or_else(|| "none".into(), format_duration)

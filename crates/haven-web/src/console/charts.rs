@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use haven_model::catalog::duration::format_duration;
 use haven_model::jobs::{Job, Outcome};
+use haven_model::markup::{escape, truncate};
 use haven_model::units::human_bytes;
 
 /// A system's backup history, oldest first: a bar per job in two bands,
@@ -195,13 +196,6 @@ pub(crate) fn usage(repositories: &[haven_ops::metrics::RepositoryUsage]) -> Str
     svg
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// A box of the dependency graph.
 const BOX_W: f64 = 200.0;
 const BOX_H: f64 = 38.0;
@@ -294,14 +288,6 @@ fn graph_node(
         node.kind,
         escape(state),
     );
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max - 1).collect();
-    format!("{cut}…")
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Extension;
-use axum::extract::{Form, Path};
+use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use haven_model::catalog::duration::format_duration;
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::lists::{List, show};
-use super::{Viewer, failed, forged, frame, render, time};
+use super::{Checked, Viewer, failed, frame, render, time};
 use crate::access::Acting;
 
 /// How long a drill started here stays listed after it ended (its
@@ -169,7 +169,6 @@ fn started_row(d: &StartedDrill) -> Option<Value> {
 /// The run-a-drill form: `service:ID` or `system:ID`.
 #[derive(Deserialize)]
 pub(super) struct RunForm {
-    csrf: String,
     subject: String,
 }
 
@@ -179,11 +178,8 @@ pub(super) async fn run(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
     Extension(started): Extension<Arc<Started>>,
-    Form(form): Form<RunForm>,
+    Checked(form): Checked<RunForm>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let (kind, name) = form
         .subject
         .trim()

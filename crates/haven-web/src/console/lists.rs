@@ -4,15 +4,16 @@
 //! user and fills the one list template.
 
 use axum::Extension;
-use axum::extract::{Form, Path, Query};
+use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use haven_model::catalog::duration::format_duration;
 use haven_model::recovery::run::Decision;
+use haven_model::units::human_bytes;
 use haven_ops::api::{AuditQuery, AuditVerifyRequest, Instance, JobsQuery, StepDecision};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Viewer, failed, forged, frame, render, time};
+use super::{Checked, Viewer, failed, frame, render, time};
 use crate::access::Acting;
 
 /// What a list page shows.
@@ -312,7 +313,6 @@ pub(super) async fn recovery(
 /// A decision form.
 #[derive(Deserialize)]
 pub(super) struct StepForm {
-    csrf: String,
     #[serde(default)]
     note: Option<String>,
 }
@@ -322,11 +322,8 @@ pub(super) async fn decide_step(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
     Path((id, step, decision)): Path<(i64, u32, String)>,
-    Form(form): Form<StepForm>,
+    Checked(form): Checked<StepForm>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let decision = match decision.as_str() {
         "confirm" => Decision::Confirm,
         "retry" => Decision::Retry,
@@ -427,7 +424,6 @@ pub(super) async fn audit(
 /// The add-a-window form.
 #[derive(Deserialize)]
 pub(super) struct WindowForm {
-    csrf: String,
     #[serde(default)]
     services: String,
     #[serde(default)]
@@ -461,11 +457,8 @@ fn ids(text: &str) -> Vec<String> {
 pub(super) async fn add_window(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
-    Form(form): Form<WindowForm>,
+    Checked(form): Checked<WindowForm>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let times = form_time(&form.start).and_then(|s| Ok((s, form_time(&form.end)?)));
     let (start, end) = match times {
         Ok(times) => times,
@@ -501,11 +494,8 @@ pub(super) async fn end_window(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
-    Form(form): Form<StepForm>,
+    Checked(_): Checked<super::NoFields>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let request = haven_ops::api::EndWindow {
         id,
         by: haven_model::actor::Actor::new(viewer.actor.clone(), None),
@@ -516,27 +506,11 @@ pub(super) async fn end_window(
     }
 }
 
-/// Bytes as people read them (`1.5 GiB`).
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// How fast a repository grows, or why that is not known yet.
 fn growth(per_day: Option<f64>, samples: usize) -> String {
     match per_day {
-        Some(g) if g >= 0.0 => format!("+{}", bytes(g as u64)),
-        Some(g) => format!("-{}", bytes((-g) as u64)),
+        Some(g) if g >= 0.0 => format!("+{}", human_bytes(g)),
+        Some(g) => format!("-{}", human_bytes(-g)),
         None => format!("not known yet ({samples} measurements; needs 3 over 3 days)"),
     }
 }
@@ -573,8 +547,8 @@ pub(super) async fn repositories(
                 (Some(used), Some(cap)) if cap > 0 => format!("{:.0} %", used as f64 / cap as f64 * 100.0),
                 _ => "-".into(),
             };
-            json!({"cells": [r.repository.clone(), r.used_bytes.map_or("not measured yet".into(), bytes),
-                             r.capacity_bytes.map_or("not declared".into(), bytes), share,
+            json!({"cells": [r.repository.clone(), r.used_bytes.map_or("not measured yet".into(), |b| human_bytes(b as f64)),
+                             r.capacity_bytes.map_or("not declared".into(), |b| human_bytes(b as f64)), share,
                              growth(r.growth_bytes_per_day, r.samples), full(r, snapshot.generated_at)]})
         })
         .collect();

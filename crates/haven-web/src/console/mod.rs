@@ -158,15 +158,50 @@ pub(crate) fn render(template: &str, context: impl Serialize) -> Response {
     }
 }
 
-/// Refuse a form whose CSRF token is not its session's.
-pub(crate) fn forged(viewer: &Viewer, given: &str) -> Option<Response> {
-    (!csrf_matches(&viewer.secret, given)).then(|| {
-        (
-            StatusCode::FORBIDDEN,
-            "this form did not come from your session (its CSRF token does not match): reload the page",
-        )
-            .into_response()
-    })
+/// A console form, accepted only with its session's CSRF token (the
+/// `csrf` field every form carries; the form's type need not name it):
+/// every form handler takes its fields through this, so none can forget
+/// the check.
+pub(crate) struct Checked<T>(pub T);
+
+/// A form with no fields but its token.
+#[derive(serde::Deserialize)]
+pub(crate) struct NoFields {}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Checked<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        #[derive(serde::Deserialize)]
+        struct Token {
+            #[serde(default)]
+            csrf: String,
+        }
+        let viewer = request.extensions().get::<Viewer>().cloned();
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let token: Option<Token> = serde_urlencoded::from_bytes(&body).ok();
+        let matches = viewer
+            .zip(token)
+            .is_some_and(|(viewer, token)| csrf_matches(&viewer.secret, &token.csrf));
+        if !matches {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "this form did not come from your session (its CSRF token does not match): reload the page",
+            )
+                .into_response());
+        }
+        serde_urlencoded::from_bytes(&body)
+            .map(Checked)
+            .map_err(|e| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("the form does not read: {e}"),
+                )
+                    .into_response()
+            })
+    }
 }
 
 /// The embedded assets: our stylesheet and htmx.
@@ -209,6 +244,14 @@ pub(crate) fn failed(viewer: &Viewer, page: &str, e: &InstanceError) -> Response
     *response.status_mut() =
         StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response
+}
+
+/// How old the newest restore point is.
+pub(crate) fn age(d: Option<jiff::SignedDuration>) -> String {
+    d.map_or(
+        "never backed up".into(),
+        haven_model::catalog::duration::format_duration,
+    )
 }
 
 /// A time to the second (UTC).

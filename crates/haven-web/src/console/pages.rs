@@ -15,13 +15,9 @@ use haven_ops::api::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Viewer, failed, forged, frame, render};
+use super::{Checked, NoFields, Viewer, age, failed, frame, render};
 use crate::AppState;
 use crate::access::{Acting, Origin};
-
-fn age(d: Option<jiff::SignedDuration>) -> String {
-    d.map_or("never backed up".into(), format_duration)
-}
 
 /// `GET /`: services by tier, worst first, coloured by compliance and
 /// readiness; open alerts by severity; what runs. From htmx, the grid
@@ -227,22 +223,13 @@ pub(super) async fn alerts(
     render("alerts.html", Value::Object(context))
 }
 
-/// A form with only its CSRF token.
-#[derive(Deserialize)]
-pub(super) struct Plain {
-    csrf: String,
-}
-
 /// `POST /alerts/{id}/ack|resolve`.
 pub(super) async fn alert_action(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
     Path((id, action)): Path<(i64, String)>,
-    Form(form): Form<Plain>,
+    Checked(_): Checked<NoFields>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let request = AlertAction {
         id,
         by: Actor::new(viewer.actor.clone(), None),
@@ -285,7 +272,6 @@ pub(super) async fn requests(
 /// The decision form.
 #[derive(Deserialize)]
 pub(super) struct Decide {
-    csrf: String,
     verdict: Verdict,
     #[serde(default)]
     note: Option<String>,
@@ -296,11 +282,8 @@ pub(super) async fn decide(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<i64>,
-    Form(form): Form<Decide>,
+    Checked(form): Checked<Decide>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let decision = RequestDecision {
         id,
         verdict: form.verdict,
@@ -316,11 +299,8 @@ pub(super) async fn decide(
 pub(super) async fn logout(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
-    Form(form): Form<Plain>,
+    Checked(_): Checked<NoFields>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let _ = instance.logout(&viewer.secret).await;
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(

@@ -12,7 +12,7 @@ use haven_ops::api::{Instance, InstanceError, JobsQuery};
 use haven_ops::status::{ServiceDetail, ServiceStatus, StatusReport};
 use serde_json::{Value, json};
 
-use super::{Viewer, charts, failed, frame, render, time};
+use super::{Viewer, age, charts, failed, frame, render, time};
 use crate::access::Acting;
 
 /// `GET /services/{id}`.
@@ -63,10 +63,6 @@ pub(super) async fn service(
         json!(recent_drills(&instance, systems).await),
     );
     render("service.html", Value::Object(context))
-}
-
-fn age(d: Option<jiff::SignedDuration>) -> String {
-    d.map_or("never backed up".into(), format_duration)
 }
 
 /// Its objectives against what was measured.

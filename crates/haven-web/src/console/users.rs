@@ -5,7 +5,7 @@
 //! link, never again.
 
 use axum::Extension;
-use axum::extract::{Form, Path};
+use axum::extract::Path;
 use axum::response::{IntoResponse, Redirect, Response};
 use haven_model::access::{Owner, Role};
 use haven_model::errors::ErrorCode;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::lists::{List, show};
-use super::{Viewer, failed, forged, time};
+use super::{Checked, NoFields, Viewer, failed, time};
 use crate::access::Acting;
 
 fn role_names(roles: &[Role]) -> String {
@@ -159,7 +159,6 @@ async fn answered<T>(
 /// The add-a-user form.
 #[derive(Deserialize)]
 pub(super) struct UserForm {
-    csrf: String,
     name: String,
     password: String,
     roles: String,
@@ -171,11 +170,8 @@ pub(super) struct UserForm {
 pub(super) async fn add_user(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
-    Form(form): Form<UserForm>,
+    Checked(form): Checked<UserForm>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let roles = match roles(&form.roles) {
         Ok(roles) => roles,
         Err(e) => return failed(&viewer, "users", &e),
@@ -194,22 +190,13 @@ pub(super) async fn add_user(
     .await
 }
 
-/// A form with only its CSRF token.
-#[derive(Deserialize)]
-pub(super) struct Plain {
-    csrf: String,
-}
-
 /// `POST /users/{name}/disable|totp`.
 pub(super) async fn user_action(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
     Path((name, what)): Path<(String, String)>,
-    Form(form): Form<Plain>,
+    Checked(_): Checked<NoFields>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     match what.as_str() {
         "disable" => {
             let change = UserChange {
@@ -245,7 +232,6 @@ pub(super) async fn user_action(
 /// The make-a-token form.
 #[derive(Deserialize)]
 pub(super) struct TokenForm {
-    csrf: String,
     user: String,
     name: String,
     roles: String,
@@ -256,11 +242,8 @@ pub(super) struct TokenForm {
 pub(super) async fn add_token(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
-    Form(form): Form<TokenForm>,
+    Checked(form): Checked<TokenForm>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let parsed = roles(&form.roles).and_then(|roles| {
         let lifetime = haven_model::catalog::duration::parse_duration(form.expires.trim())
             .map_err(|e| {
@@ -296,11 +279,8 @@ pub(super) async fn revoke_token(
     Acting(instance): Acting,
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
-    Form(form): Form<Plain>,
+    Checked(_): Checked<NoFields>,
 ) -> Response {
-    if let Some(refused) = forged(&viewer, &form.csrf) {
-        return refused;
-    }
     let request = TokenRevocation {
         id,
         by: viewer.actor.clone(),
