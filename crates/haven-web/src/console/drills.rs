@@ -39,21 +39,22 @@ pub(crate) struct Started(Mutex<Vec<StartedDrill>>);
 #[derive(Clone)]
 struct StartedDrill {
     number: u64,
-    system: String,
+    /// `service:ID` or `system:ID`.
+    subject: String,
     by: String,
     at: Timestamp,
     ended: Option<(Timestamp, Result<(), String>)>,
 }
 
 impl Started {
-    fn start(&self, system: &str, by: &str) -> u64 {
+    fn start(&self, subject: &str, by: &str) -> u64 {
         let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let now = Timestamp::now();
         list.retain(|d| d.ended.as_ref().is_none_or(|(at, _)| now - KEPT_FOR < *at));
         let number = list.iter().map(|d| d.number).max().unwrap_or(0) + 1;
         list.push(StartedDrill {
             number,
-            system: system.to_string(),
+            subject: subject.to_string(),
             by: by.to_string(),
             at: now,
             ended: None,
@@ -162,7 +163,7 @@ fn started_row(d: &StartedDrill) -> Option<Value> {
     };
     Some(json!({
         "class": if d.ended.is_none() { "verdict-running" } else { "verdict-fail" },
-        "cells": ["-", d.system.replacen(':', " ", 1), time(Some(d.at)), state, "-", "-", why],
+        "cells": ["-", d.subject.replacen(':', " ", 1), time(Some(d.at)), state, "-", "-", why],
     }))
 }
 
@@ -172,7 +173,7 @@ pub(super) struct RunForm {
     subject: String,
 }
 
-/// `POST /drills`: start a drill of the system as the viewer, in the
+/// `POST /drills`: start a drill of the service or system as the viewer, in the
 /// background; to the drills page, which follows it.
 pub(super) async fn run(
     Acting(instance): Acting,
