@@ -30,16 +30,8 @@ impl SqliteStore {
     }
 
     pub(crate) async fn put_token_impl(&self, token: &Token) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tokens (id, secret_hash, record) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
-        )
-        .bind(&token.id)
-        .bind(&token.secret_hash)
-        .bind(json_text(token)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.put_keyed("tokens", &token.id, &token.secret_hash, &json_text(token)?)
+            .await
     }
 
     pub(crate) async fn tokens_impl(&self) -> Result<Vec<Token>> {
@@ -52,37 +44,57 @@ impl SqliteStore {
     }
 
     pub(crate) async fn token_by_secret_impl(&self, secret_hash: &str) -> Result<Option<Token>> {
-        let row = sqlx::query("SELECT record FROM tokens WHERE secret_hash = ?")
+        self.by_secret("tokens", secret_hash, "token").await
+    }
+
+    /// Store `record` in `table` (tokens, sessions: an id, the hash of
+    /// the secret that proves it, the record), replacing its last version.
+    async fn put_keyed(
+        &self,
+        table: &'static str,
+        id: &str,
+        secret_hash: &str,
+        record: &str,
+    ) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO {table} (id, secret_hash, record) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET record = excluded.record"
+        ))
+        .bind(id)
+        .bind(secret_hash)
+        .bind(record)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The record of `table` whose secret hashes to `secret_hash`.
+    async fn by_secret<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        secret_hash: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
+        let row = sqlx::query(&format!("SELECT record FROM {table} WHERE secret_hash = ?"))
             .bind(secret_hash)
             .fetch_optional(&self.pool)
             .await?;
-        record_of(row, "token")
+        record_of(row, what)
     }
 }
 
 impl SqliteStore {
     pub(crate) async fn put_session_impl(&self, session: &Session) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (id, secret_hash, record) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
-        )
-        .bind(&session.id)
-        .bind(&session.secret_hash)
-        .bind(json_text(session)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let record = json_text(session)?;
+        self.put_keyed("sessions", &session.id, &session.secret_hash, &record)
+            .await
     }
 
     pub(crate) async fn session_by_secret_impl(
         &self,
         secret_hash: &str,
     ) -> Result<Option<Session>> {
-        let row = sqlx::query("SELECT record FROM sessions WHERE secret_hash = ?")
-            .bind(secret_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        record_of(row, "session")
+        self.by_secret("sessions", secret_hash, "session").await
     }
 
     pub(crate) async fn delete_session_impl(&self, id: &str) -> Result<()> {
