@@ -179,6 +179,28 @@ async fn click(browser: &Client, locator: Locator<'_>, what: &str) {
         .unwrap_or_else(|e| panic!("clicking {what}: {e}"));
 }
 
+/// Start a drill of `subject` (`system:ID`, `service:ID`) from the
+/// drills page.
+async fn run_drill(browser: &Client, base: &str, subject: &str) {
+    browser
+        .goto(&format!("{base}/drills"))
+        .await
+        .expect("drills");
+    browser
+        .find(Locator::Css("#add-subject"))
+        .await
+        .expect("the form's service or system")
+        .select_by_value(subject)
+        .await
+        .unwrap_or_else(|e| panic!("{subject} offered: {e}"));
+    click(
+        browser,
+        Locator::XPath("//button[text()='Run the drill']"),
+        "the button",
+    )
+    .await;
+}
+
 async fn log_out(browser: &Client) {
     click(
         browser,
@@ -697,18 +719,7 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
             .expect("shown acknowledged");
 
         // A drill from the console, followed until its report.
-        browser
-            .goto(&format!("{base}/drills"))
-            .await
-            .expect("drills");
-        browser
-            .find(Locator::Css("#add-subject"))
-            .await
-            .expect("the system to drill")
-            .select_by_value("system:payments-files")
-            .await
-            .expect("select");
-        click(&browser, Locator::XPath("//button[text()='Run the drill']"), "the button").await;
+        run_drill(&browser, &base, "system:payments-files").await;
         browser
             .wait()
             .for_element(Locator::Css("a[href='/drills/1']"))
@@ -738,15 +749,7 @@ fn an_operator_sees_the_violated_service_drills_and_confirms_a_checkpoint() {
         screenshot(&browser, "drill-report").await;
         accessible(&browser, "/drills/1").await;
         // A drill of the whole service: its measured RTO on its page.
-        browser.goto(&format!("{base}/drills")).await.expect("drills");
-        browser
-            .find(Locator::Css("#add-subject"))
-            .await
-            .expect("the service to drill")
-            .select_by_value("service:payments")
-            .await
-            .expect("select");
-        click(&browser, Locator::XPath("//button[text()='Run the drill']"), "the button").await;
+        run_drill(&browser, &base, "service:payments").await;
         browser
             .wait()
             .for_element(Locator::Css("a[href='/drills/2']"))
